@@ -1,0 +1,19 @@
+"""Gatehouse: an OpenAI-compatible LLM gateway whose guardrails are pluggy plugins.
+
+The names a plugin author needs are importable from here.
+"""
+
+from .call import Call, Principal, StreamState
+from .guardrails import Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams
+from .plugins import hookimpl
+
+__all__ = [
+    "Call",
+    "Guardrail",
+    "GuardrailBlocked",
+    "GuardrailError",
+    "GuardrailParams",
+    "Principal",
+    "StreamState",
+    "hookimpl",
+]

@@ -1,0 +1,100 @@
+"""The aiohttp application: ``create_app(config)`` wires the gateway, middlewares and routes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Awaitable, Callable, Iterable
+
+from aiohttp import web
+
+from .auth import authenticate
+from .config import Config
+from .errors import ClientError, error_body, json_response
+from .gateway import Gateway
+from .keys import GATEWAY
+from .plugins import Plugins, load_plugins
+from .routes import guardrails, health, openai
+
+log = logging.getLogger("gatehouse")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MB = 1024 * 1024
+
+
+def create_app(config: Config, *, plugins: Plugins | None = None,
+               extra_plugins: Iterable[tuple[str, Any]] = (),
+               load: Iterable[str] | None = None,
+               source: str = "config") -> web.Application:
+    """Build the gateway application. Raises ConfigError / PluginError for a bad set-up.
+
+    ``load`` limits which installed plugins load (see :func:`gatehouse.plugins.load_plugins`);
+    ``extra_plugins`` adds ``(name, plugin)`` pairs that are not installed.
+    """
+    if plugins is None:
+        plugins = load_plugins(extra_plugins, load=load)
+    gateway = Gateway(config, plugins, source=source)
+    app = web.Application(
+        client_max_size=int(config.general_settings.max_request_size_mb * MB),
+        middlewares=[request_id_middleware, error_middleware, auth_middleware],
+        handler_args={"max_field_size": 16384},
+    )
+    app[GATEWAY] = gateway
+    openai.setup(app)
+    guardrails.setup(app)
+    health.setup(app)
+    plugins.pm.hook.register_routes(app=app, gateway=gateway)
+    app.cleanup_ctx.append(_gateway_lifetime)
+    return app
+
+
+async def _gateway_lifetime(app: web.Application):
+    gateway = app[GATEWAY]
+    await gateway.start()
+    yield
+    await gateway.stop()
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    request["request_id"] = request_id
+    response = await handler(request)
+    if not response.prepared:
+        response.headers["x-request-id"] = request_id
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as OpenAI-shaped JSON: never a traceback, never HTML."""
+    try:
+        return await handler(request)
+    except ClientError as exc:
+        return json_response(exc.body, status=exc.status)
+    except web.HTTPRequestEntityTooLarge as exc:
+        limit = request.app[GATEWAY].config.general_settings.max_request_size_mb
+        return json_response(error_body(
+            f"Request body is too large ({exc.actual_size} bytes); the limit is {limit:g} MB",
+            kind="invalid_request_error", code="413"), status=413)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason if exc.status != 404 else f"No route for {request.method} {request.path}"
+        kind = "not_found_error" if exc.status == 404 else "invalid_request_error"
+        return json_response(error_body(message, kind=kind, code=str(exc.status)),
+                             status=exc.status, headers={
+                                 k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    except Exception:  # noqa: BLE001 - the last line of defence
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path,
+                      request.get("request_id"))
+        return json_response(error_body(
+            f"Internal error; request id {request.get('request_id')}", kind="internal_error",
+            code="500"), status=500)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request["principal"] = authenticate(request, request.app[GATEWAY])
+    return await handler(request)

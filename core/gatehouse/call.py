@@ -1,0 +1,70 @@
+"""What hooks are handed: one call's context and the state of a stream being sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+CallType = Literal["chat_completion", "completion", "embedding"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling. Without virtual keys every caller is the anonymous principal."""
+
+    key_hash: str | None = None
+    key_alias: str | None = None
+    team_id: str | None = None
+    user_id: str | None = None
+    # Per-key switches such as {"hide_secrets": False}; a guardrail reads its own.
+    permissions: dict[str, Any] = field(default_factory=dict)
+    guardrails: tuple[str, ...] = ()
+
+
+ANONYMOUS = Principal()
+
+
+@dataclass(slots=True)
+class Call:
+    """One call through the gateway.
+
+    ``body`` is the request as it will be sent upstream, less the gateway's own fields
+    (``guardrails``, ``metadata``, ``mock_response``), which are parsed out into the other
+    attributes. ``pre_call`` guardrails may rewrite ``body`` in place.
+    """
+
+    request_id: str
+    call_type: CallType
+    model: str
+    body: dict[str, Any]
+    stream: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    principal: Principal = ANONYMOUS
+    client_ip: str | None = None
+    # Set once guardrails are selected: name -> extra_body from the request.
+    guardrail_extra: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Names of the guardrails whose hooks completed for this call, in the order they ran.
+    applied_guardrails: list[str] = field(default_factory=list)
+
+    @property
+    def user(self) -> str | None:
+        user = self.body.get("user")
+        return user if isinstance(user, str) else None
+
+    def mark_applied(self, name: str) -> None:
+        if name not in self.applied_guardrails:
+            self.applied_guardrails.append(name)
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What a ``post_call_stream`` hook knows about the stream so far."""
+
+    # Assistant text of choice 0 received so far, the current chunk included.
+    text: str = ""
+    # True on the final call, made with an empty chunk after the upstream finished.
+    done: bool = False
+    # Every choice's text, by choice index.
+    texts: dict[int, str] = field(default_factory=dict)
+    # Free space for a guardrail's own per-stream state, keyed by guardrail name.
+    scratch: dict[str, Any] = field(default_factory=dict)

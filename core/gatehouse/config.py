@@ -1,0 +1,193 @@
+"""config.yaml as pydantic models.
+
+LiteLLM's section names are accepted as aliases of ours (``litellm_params`` for ``params``,
+``litellm_settings`` for ``settings``) so its config files load unchanged. ``os.environ/NAME``
+strings are resolved while loading. Every problem is a :class:`ConfigError` naming the file, the
+field path and what was expected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+log = logging.getLogger("gatehouse.config")
+
+ENV_PREFIX = "os.environ/"
+
+
+class ConfigError(Exception):
+    """A config problem, already worded for the person who wrote the file."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelParams(BaseModel):
+    """How to reach one deployment. Provider-specific extras are kept in ``model_extra``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=600.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _has_provider(cls, value: str) -> str:
+        if "/" not in value:
+            raise ValueError("expected '<provider>/<model>', e.g. 'openai/gpt-4o' or 'mock/echo'")
+        return value
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0]
+
+    @property
+    def upstream_model(self) -> str:
+        return self.model.split("/", 1)[1]
+
+
+class ModelEntry(_Model):
+    model_name: str
+    params: ModelParams = Field(alias="litellm_params")
+    model_info: dict[str, Any] = Field(default_factory=dict)
+
+
+class GuardrailEntry(_Model):
+    guardrail_name: str
+    # Checked against the guardrail type's own params model once plugins are loaded.
+    params: dict[str, Any] = Field(alias="litellm_params")
+    guardrail_info: dict[str, Any] | None = None
+
+    @field_validator("params")
+    @classmethod
+    def _names_type(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("guardrail"), str):
+            raise ValueError("'guardrail' (the guardrail type, e.g. 'hide-secrets') is required")
+        return value
+
+
+class Settings(BaseModel):
+    """``settings`` / ``litellm_settings``: the ``callbacks`` shorthand and the plugin-wide
+    options the shorthand passes on (``banned_keywords_list``, ``llamaguard_model_name``, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    callbacks: list[str] = Field(default_factory=list)
+
+
+class GeneralSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    master_key: SecretStr | None = None
+    max_request_size_mb: float = Field(default=10.0, gt=0)
+    # Seconds a client may take to send its request body.
+    request_read_timeout: float = Field(default=60.0, gt=0)
+
+
+class Config(_Model):
+    model_list: list[ModelEntry] = Field(default_factory=list)
+    guardrails: list[GuardrailEntry] = Field(default_factory=list)
+    callbacks: list[str] = Field(default_factory=list)
+    settings: Settings = Field(default_factory=Settings, alias="litellm_settings")
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    router_settings: dict[str, Any] = Field(default_factory=dict)
+    # The folder relative paths in the config are resolved against.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @property
+    def all_callbacks(self) -> list[str]:
+        return list(dict.fromkeys([*self.callbacks, *self.settings.callbacks]))
+
+    def resolve_path(self, value: str | os.PathLike[str]) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    return config_from_dict(data or {}, source=str(path), base_dir=path.resolve().parent)
+
+
+def config_from_dict(
+    data: Any, *, source: str = "<config>", base_dir: Path | None = None
+) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {_kind(data)}")
+    for name, value in (data.get("environment_variables") or {}).items():
+        os.environ.setdefault(str(name), str(value))
+    data = _resolve_env(data, (), source)
+    try:
+        config = Config.model_validate({**data, "base_dir": base_dir or Path.cwd()})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+    for section, model in (("general_settings", config.general_settings),):
+        for key in model.model_extra or {}:
+            log.info("%s: %s.%s is not used by gatehouse", source, section, key)
+    if config.router_settings:
+        log.warning("%s: router_settings is not supported and is ignored", source)
+    return config
+
+
+def format_validation_error(exc: ValidationError, source: str, prefix: tuple = ()) -> str:
+    lines = [f"{source}: invalid config"]
+    for err in exc.errors():
+        where = format_path((*prefix, *err["loc"]))
+        got = err.get("input")
+        detail = err["msg"]
+        leaf = str(err["loc"][-1]).lower() if err["loc"] else ""
+        # Echo the offending value to help, unless the field could hold a secret.
+        secretish = any(word in leaf for word in ("key", "secret", "password", "token"))
+        if err["type"] != "missing" and not isinstance(got, (dict, list)) and not secretish:
+            detail += f" (got {got!r})"
+        lines.append(f"  {where}: {detail}")
+    return "\n".join(lines)
+
+
+def format_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<top level>"
+
+
+def _resolve_env(value: Any, path: tuple, source: str) -> Any:
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX):]
+        if name not in os.environ:
+            raise ConfigError(
+                f"{source}: {format_path(path)}: environment variable {name} is not set"
+            )
+        return os.environ[name]
+    if isinstance(value, dict):
+        return {k: _resolve_env(v, (*path, k), source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, (*path, i), source) for i, v in enumerate(value)]
+    return value
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__ if value is not None else "nothing"

@@ -1,0 +1,157 @@
+"""The guardrail base class, its common params, and the verdicts a guardrail can reach."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import aiohttp
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+Mode = Literal["pre_call", "during_call", "post_call", "logging_only"]
+MODES: tuple[str, ...] = ("pre_call", "during_call", "post_call", "logging_only")
+
+log = logging.getLogger("gatehouse.guardrails")
+
+
+class GuardrailBlocked(Exception):
+    """Raised by a guardrail hook to refuse a call.
+
+    The client gets ``status`` and the body
+    ``{"error": {"message": {"error": message, **detail}, "type": "None", "param": "None",
+    "code": "<status>"}}`` -- the shape LiteLLM clients already parse. Put the vendor's verdict in
+    ``detail`` under a vendor key, e.g. ``{"aporia_ai_response": {...}}``.
+    """
+
+    def __init__(self, message: str, *, status: int = 400, detail: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.detail = detail or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": {"error": self.message, **self.detail},
+                "type": "None",
+                "param": "None",
+                "code": str(self.status),
+            }
+        }
+
+
+class GuardrailError(Exception):
+    """A guardrail could not reach a verdict: its vendor failed, answered nonsense or timed out.
+
+    Raise it from a hook with a message that names what failed but holds no secret; the
+    guardrail's ``on_error`` decides whether the call fails (502, or 504 for ``timeout=True``)
+    or goes on.
+    """
+
+    def __init__(self, message: str, *, timeout: bool = False):
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class GuardrailParams(BaseModel):
+    """Fields every guardrail accepts under ``params:`` (alias ``litellm_params:``).
+
+    A plugin subclasses this for its own fields; unknown fields are an error at start-up so a
+    misspelt option is never silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    guardrail: str
+    mode: list[Mode] = Field(default_factory=list)
+    default_on: bool = False
+    api_key: SecretStr | None = None
+    api_base: str | None = None
+    on_error: Literal["fail_closed", "fail_open"] = "fail_closed"
+    timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Guardrail:
+    """Base of every guardrail type.
+
+    Subclasses implement the event-mode hooks they support as methods marked with
+    ``@gatehouse.hookimpl`` (``pre_call``, ``during_call``, ``post_call``, ``post_call_stream``,
+    ``logging_only``, and the callbacks ``on_success`` / ``on_failure``); a configured mode whose
+    hook the class lacks is a start-up error.
+    """
+
+    #: The pydantic model of this type's ``params``.
+    Params: ClassVar[type[GuardrailParams]] = GuardrailParams
+    #: Modes used when config gives none (also for the ``callbacks:`` shorthand).
+    default_modes: ClassVar[tuple[str, ...]] = ("pre_call",)
+    #: Characters of streamed content held back from the client so a match that spans chunks
+    #: is still caught by ``post_call_stream`` before any of it is sent.
+    stream_holdback: ClassVar[int] = 0
+    #: A key permission that switches this guardrail off for a key when it is ``false``
+    #: (e.g. ``"hide_secrets"``).
+    permission: ClassVar[str | None] = None
+
+    def __init__(self, name: str, params: GuardrailParams):
+        self.name = name
+        self.params = params
+        self._http: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    async def start(self, gateway: Gateway) -> None:
+        """Called once inside the event loop before the first call. Override to prepare."""
+
+    async def stop(self) -> None:
+        """Called once at shutdown; closes the guardrail's HTTP session."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """This guardrail's own pooled HTTP session, made on first use and reused."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+                timeout=aiohttp.ClientTimeout(total=self.params.timeout),
+            )
+        return self._http
+
+    def api_key(self) -> str | None:
+        key = self.params.api_key
+        return key.get_secret_value() if key is not None else None
+
+    async def post_json(
+        self, url: str, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Any:
+        """POST JSON to a vendor and return the parsed reply.
+
+        Failures become :class:`GuardrailError` with a message naming the guardrail, the status
+        and the URL path -- never a header, so an API key cannot leak into a log or an error.
+        """
+        where = f"guardrail {self.name!r}: {aiohttp.client.URL(url).path}"
+        try:
+            async with self.http.post(url, data=orjson.dumps(payload), headers={
+                "content-type": "application/json", **(headers or {})
+            }) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise GuardrailError(f"{where} answered HTTP {resp.status}")
+        except TimeoutError as exc:
+            raise GuardrailError(f"{where} timed out", timeout=True) from exc
+        except aiohttp.ClientError as exc:
+            raise GuardrailError(f"{where} unreachable ({type(exc).__name__})") from exc
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise GuardrailError(f"{where} answered with malformed JSON") from exc

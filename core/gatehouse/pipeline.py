@@ -1,0 +1,147 @@
+"""One call's path through the gateway, top to bottom:
+
+parse -> check -> select guardrails -> pre_call -> upstream (with during_call alongside) ->
+post_call (streams: per chunk) -> reply with the applied-guardrails headers -> log record and
+callbacks off the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
+
+import orjson
+from aiohttp import web
+
+from .call import Call
+from .calllog import Outcome
+from .dispatch import run_in_order, run_together
+from .errors import ClientError, json_response
+from .guardrails import GuardrailBlocked
+from .providers import UpstreamError
+from .schemas import check_body
+from .streaming import StreamGuard
+
+if TYPE_CHECKING:
+    from .call import CallType, Principal
+    from .gateway import Gateway
+    from .providers import Provider
+    from .selection import Selection
+
+T = TypeVar("T")
+
+APPLIED_HEADERS = ("x-gatehouse-applied-guardrails", "x-litellm-applied-guardrails")
+SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache",
+               "x-accel-buffering": "no"}
+
+
+async def handle_call(request: web.Request, gateway: Gateway, call_type: CallType,
+                      principal: Principal) -> web.StreamResponse:
+    started = time.time()
+    body = await read_json(request)
+    check_body(call_type, body)
+    requested = body.pop("guardrails", None)
+    mock_response = body.pop("mock_response", None)
+    call = Call(
+        request_id=request["request_id"], call_type=call_type, model=body["model"], body=body,
+        stream=body.get("stream") is True, metadata=body.pop("metadata", None) or {},
+        principal=principal, client_ip=request.remote,
+    )
+    provider = gateway.provider_for(call, mock_response)
+    selection = gateway.select(call, requested, principal)
+    try:
+        await run_in_order(selection.pre_call, call, {"call": call})
+        if call.stream:
+            return await _stream(request, gateway, call, selection, provider, started)
+        reply = await _alongside_during(selection, call, provider.complete(call))
+        if selection.post_call:
+            await run_in_order(selection.post_call, call,
+                               {"call": call, "response": reply.data})
+    except GuardrailBlocked as blocked:
+        return _refuse(gateway, call, selection, started, blocked.status, blocked.body())
+    except (ClientError, UpstreamError) as exc:
+        return _refuse(gateway, call, selection, started, exc.status, exc.body)
+    gateway.call_log.submit(call, selection, Outcome(
+        started, 200, response=reply.data if selection.wants_record else None))
+    return web.Response(body=reply.raw, content_type="application/json",
+                        headers=applied_headers(call.applied_guardrails))
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise ClientError(400, "Request body is empty; expected a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(400, f"Request body is not valid JSON: {exc}") from None
+
+
+def applied_headers(names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    value = ",".join(names)
+    return {header: value for header in APPLIED_HEADERS}
+
+
+def _refuse(gateway: Gateway, call: Call, selection: Selection, started: float, status: int,
+            body: dict[str, Any]) -> web.Response:
+    gateway.call_log.submit(call, selection, Outcome(started, status, error=body))
+    return json_response(body, status=status, headers=applied_headers(call.applied_guardrails))
+
+
+async def _alongside_during(selection: Selection, call: Call, upstream: Awaitable[T]) -> T:
+    """Await the upstream call while the ``during_call`` guardrails run; a block discards it."""
+    if not selection.during_call:
+        return await upstream
+    task = asyncio.ensure_future(upstream)
+    try:
+        await run_together(selection.during_call, call)
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    return await task
+
+
+async def _stream(request: web.Request, gateway: Gateway, call: Call, selection: Selection,
+                  provider: Provider, started: float) -> web.StreamResponse:
+    # Errors up to here (upstream refused, during_call blocked) still get a plain JSON reply.
+    chunks = await _alongside_during(selection, call, provider.stream(call))
+    guard = StreamGuard(call, selection) if (
+        selection.checks_stream or selection.wants_record) else None
+    names = [*call.applied_guardrails,
+             *(i.name for i in (*selection.post_call_stream, *selection.post_call_assembled)
+               if i.name not in call.applied_guardrails)]
+    response = web.StreamResponse(headers={**SSE_HEADERS, **applied_headers(names)})
+    await response.prepare(request)
+    outcome = Outcome(started, 200)
+    try:
+        async for payload in chunks:
+            if guard is None:
+                await response.write(b"data: " + payload + b"\n\n")
+                continue
+            for out in await guard.feed(payload):
+                await response.write(b"data: " + out + b"\n\n")
+        if guard is not None:
+            for out in await guard.finish():
+                await response.write(b"data: " + out + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+    except GuardrailBlocked as blocked:
+        outcome = Outcome(started, blocked.status, error=blocked.body())
+    except (ClientError, UpstreamError) as exc:
+        outcome = Outcome(started, exc.status, error=exc.body)
+    except (ConnectionResetError, asyncio.CancelledError):
+        # The client went away; stop reading from the upstream.
+        await chunks.aclose()
+        raise
+    finally:
+        if guard is not None and outcome.error is None:
+            outcome.response = guard.response_for_log()
+    if outcome.error is not None:
+        await chunks.aclose()
+        await response.write(b"data: " + orjson.dumps(outcome.error) + b"\n\n")
+    gateway.call_log.submit(call, selection, outcome)
+    await response.write_eof()
+    return response

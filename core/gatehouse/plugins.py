@@ -1,0 +1,160 @@
+"""The plugin manager: entry-point discovery, GATEHOUSE_LOAD_PLUGINS, and registries.
+
+Every plugin is a module exposed through the ``gatehouse`` entry-point group, the core's own
+built-ins included (they are entry points of the ``gatehouse`` distribution and always load).
+``GATEHOUSE_LOAD_PLUGINS`` -- a comma-separated list of distribution or entry-point names --
+limits which other plugins load; set it empty to load none of them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+from typing import Any, Iterable
+
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = "gatehouse"
+CORE_DISTRIBUTION = "gatehouse"
+LOAD_PLUGINS_ENV = "GATEHOUSE_LOAD_PLUGINS"
+
+hookimpl = pluggy.HookimplMarker("gatehouse")
+
+
+class PluginError(Exception):
+    """A plugin could not be loaded or registered something invalid; worded for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+
+
+@dataclass(slots=True)
+class Registered:
+    """Something a plugin registered by name: a guardrail type or a provider."""
+
+    name: str
+    obj: Any
+    plugin: PluginInfo
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Plugins:
+    """The loaded plugin manager with what the plugins registered."""
+
+    pm: pluggy.PluginManager
+    info: dict[str, PluginInfo] = field(default_factory=dict)
+    guardrail_types: dict[str, Registered] = field(default_factory=dict)
+    providers: dict[str, Registered] = field(default_factory=dict)
+
+    def guardrail_type(self, name: str) -> Registered | None:
+        found = self.guardrail_types.get(name)
+        if found is None:
+            found = next((r for r in self.guardrail_types.values() if name in r.aliases), None)
+        return found
+
+    def hooks_of(self, plugin_name: str) -> list[str]:
+        plugin = self.pm.get_plugin(plugin_name)
+        return sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("gatehouse")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def load_plugins(
+    extra: Iterable[tuple[str, ModuleType | object]] = (),
+    *,
+    load: Iterable[str] | None = None,
+) -> Plugins:
+    """Load installed plugins, then ``extra`` ``(name, plugin)`` pairs (tests, local hooks),
+    then collect what they register.
+
+    ``load`` names the distributions or entry points to load besides the core's own; ``None``
+    means what ``GATEHOUSE_LOAD_PLUGINS`` says, or everything installed when it is unset.
+    """
+    plugins = Plugins(new_plugin_manager())
+    if load is None:
+        wanted = os.environ.get(LOAD_PLUGINS_ENV)
+        load = None if wanted is None else [n for n in wanted.split(",")]
+    for ep in _selected_entry_points(load):
+        _register_entry_point(plugins, ep)
+    for name, obj in extra:
+        plugins.pm.register(obj, name=name)
+        plugins.info[name] = PluginInfo(name, getattr(obj, "__name__", name), "")
+    try:
+        plugins.pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
+    plugins.guardrail_types = _collect(plugins, "register_guardrails", "guardrail type")
+    plugins.providers = _collect(plugins, "register_providers", "provider")
+    return plugins
+
+
+def _selected_entry_points(load: Iterable[str] | None) -> list[EntryPoint]:
+    allowed = None if load is None else {n.strip() for n in load if n.strip()}
+    chosen = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist else "?"
+        core = dist == CORE_DISTRIBUTION
+        if core or allowed is None or dist in allowed or ep.name in allowed:
+            chosen.append(ep)
+    return chosen
+
+
+def _register_entry_point(plugins: Plugins, ep: EntryPoint) -> None:
+    dist = ep.dist.name if ep.dist else "?"
+    version = ep.dist.version if ep.dist else ""
+    if plugins.pm.has_plugin(ep.name):
+        # The same distribution seen twice on sys.path (e.g. an editable and a normal install).
+        if plugins.info[ep.name].distribution == dist:
+            return
+        raise PluginError(
+            f"plugin name {ep.name!r} is used by both {plugins.info[ep.name].distribution} "
+            f"and {dist}"
+        )
+    try:
+        obj = ep.load()
+    except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+        raise PluginError(
+            f"plugin {ep.name!r} from distribution {dist} {version} failed to import: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        plugins.pm.register(obj, name=ep.name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {ep.name!r} from distribution {dist}: {exc}") from None
+    plugins.info[ep.name] = PluginInfo(ep.name, dist, version)
+
+
+def _collect(plugins: Plugins, hook_name: str, what: str) -> dict[str, Registered]:
+    found: dict[str, Registered] = {}
+    hook = getattr(plugins.pm.hook, hook_name)
+    for impl in reversed(hook.get_hookimpls()):  # registration order
+        info = plugins.info.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "")
+
+        def register(name: str, obj: Any, aliases: Iterable[str] = (), _info=info) -> None:
+            for taken in (name, *aliases):
+                clash = found.get(taken) or next(
+                    (r for r in found.values() if taken in r.aliases), None
+                )
+                if clash is not None:
+                    raise PluginError(
+                        f"{what} {taken!r} is registered by both {clash.plugin.distribution} "
+                        f"(plugin {clash.plugin.name!r}) and {_info.distribution} "
+                        f"(plugin {_info.name!r})"
+                    )
+            found[name] = Registered(name, obj, _info, tuple(aliases))
+
+        impl.function(register=register)
+    return found

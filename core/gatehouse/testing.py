@@ -1,0 +1,173 @@
+"""Test doubles and pytest fixtures for Gatehouse and for plugin authors.
+
+Registered as a pytest plugin (``pytest11`` entry point), so any project that has Gatehouse
+installed gets these fixtures:
+
+* ``fake_upstream`` -- a real HTTP server speaking the OpenAI wire format. It records every
+  request it receives (``.received``), answers chat, completions (JSON or SSE) and embeddings,
+  and can be told to fail, stall or answer with given text.
+* ``gateway`` -- a factory: ``await gateway(config_dict, plugins=[...])`` starts the gateway
+  over real HTTP with the ``fake_upstream`` as its ``gpt-4o`` model and returns an aiohttp test
+  client for it (``client.app[GATEWAY]`` is the :class:`~gatehouse.gateway.Gateway`).
+
+They need ``pytest-aiohttp`` (the ``gatehouse[test]`` extra).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+
+import orjson
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from .app import create_app
+from .config import config_from_dict
+
+_PIECES = re.compile(r"\S+\s*|\s+")
+
+
+class FakeUpstream:
+    """An OpenAI-compatible upstream that does what a test tells it to."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.reply = "Hello from the fake upstream."
+        self.chunks: list[str] | None = None  # explicit stream pieces; default: by word
+        self.failure: tuple[int, bytes, str] | None = None
+        self.delay = 0.0
+        # Awaited after a request is recorded and before it is answered.
+        self.before_reply: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.request_seen = asyncio.Event()
+        self.url = ""  # set once served: base URL ending in /v1
+        self.app = web.Application()
+        for path, kind in (("/v1/chat/completions", "chat"), ("/v1/completions", "text"),
+                           ("/v1/embeddings", "embedding")):
+            self.app.router.add_post(path, self._handler(kind))
+
+    # -- what tests call ------------------------------------------------------------------------
+
+    def fail(self, status: int, body: Any = None, *, content_type: str = "application/json"
+             ) -> None:
+        """Answer every request with ``status`` and ``body`` (a dict is sent as JSON)."""
+        raw = body if isinstance(body, bytes) else orjson.dumps(body if body is not None else {
+            "error": {"message": "upstream says no", "type": "server_error", "param": None,
+                      "code": None}})
+        self.failure = (status, raw, content_type)
+
+    def model_entry(self, name: str = "gpt-4o", **params: Any) -> dict[str, Any]:
+        """A ``model_list`` entry that routes ``name`` to this upstream."""
+        return {"model_name": name, "params": {
+            "model": f"openai/{name}", "api_base": self.url, "api_key": "sk-fake-upstream-key",
+            **params}}
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.received[-1]
+
+    # -- serving --------------------------------------------------------------------------------
+
+    def _handler(self, kind: str):
+        async def handle(request: web.Request) -> web.StreamResponse:
+            body = orjson.loads(await request.read())
+            self.received.append(body)
+            self.headers.append(dict(request.headers))
+            self.request_seen.set()
+            if self.before_reply is not None:
+                await self.before_reply(body)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.failure is not None:
+                status, raw, content_type = self.failure
+                return web.Response(status=status, body=raw, content_type=content_type)
+            if kind == "embedding":
+                return _json(_embedding(body))
+            if body.get("stream"):
+                return await self._stream(request, body, kind)
+            return _json(_completion(body, kind, self.reply))
+        return handle
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], kind: str
+                      ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        pieces = self.chunks if self.chunks is not None else _PIECES.findall(self.reply)
+        base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body["model"],
+                "object": "chat.completion.chunk" if kind == "chat" else "text_completion"}
+        for i, piece in enumerate(pieces):
+            if kind == "chat":
+                delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+                choice = {"index": 0, "delta": delta, "finish_reason": None}
+            else:
+                choice = {"index": 0, "text": piece, "finish_reason": None}
+            await response.write(b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n")
+        final = ({"index": 0, "delta": {}, "finish_reason": "stop"} if kind == "chat"
+                 else {"index": 0, "text": "", "finish_reason": "stop"})
+        await response.write(b"data: " + orjson.dumps({**base, "choices": [final]}) + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def _json(body: dict[str, Any]) -> web.Response:
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def _completion(body: dict[str, Any], kind: str, text: str) -> dict[str, Any]:
+    usage = {"prompt_tokens": 5, "completion_tokens": len(text.split()),
+             "total_tokens": 5 + len(text.split())}
+    if kind == "text":
+        return {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+                "model": body["model"], "usage": usage,
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop",
+                             "logprobs": None}]}
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": body["model"], "usage": usage,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}]}
+
+
+def _embedding(body: dict[str, Any]) -> dict[str, Any]:
+    items = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    return {"object": "list", "model": body["model"],
+            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                     for i in range(len(items))],
+            "usage": {"prompt_tokens": len(items), "total_tokens": len(items)}}
+
+
+@pytest_asyncio.fixture
+async def fake_upstream(aiohttp_server) -> FakeUpstream:
+    fake = FakeUpstream()
+    server = await aiohttp_server(fake.app)
+    fake.url = str(server.make_url("/v1"))
+    return fake
+
+
+@pytest.fixture
+def gateway(aiohttp_client, fake_upstream, tmp_path):
+    """Factory: ``await gateway(config, plugins=[(name, module_or_obj)], load=None)``.
+
+    ``config`` is a config.yaml as a dict; without ``model_list`` the gateway gets the fake
+    upstream as ``gpt-4o`` and ``mock/echo`` as ``mock-echo``. ``load`` limits the installed
+    plugins that load (default: only the core's own), ``plugins`` adds uninstalled ones.
+    """
+
+    async def make(config: dict[str, Any] | None = None, *,
+                   plugins: Iterable[tuple[str, Any]] = (),
+                   load: Iterable[str] | None = (), base_dir: Path | None = None):
+        config = dict(config or {})
+        config.setdefault("model_list", [
+            fake_upstream.model_entry("gpt-4o"),
+            {"model_name": "mock-echo", "params": {"model": "mock/echo"}},
+        ])
+        app = create_app(config_from_dict(config, base_dir=base_dir or tmp_path),
+                         extra_plugins=plugins, load=load)
+        return await aiohttp_client(app)
+
+    return make
