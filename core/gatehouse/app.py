@@ -73,10 +73,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ClientError as exc:
         return json_response(exc.body, status=exc.status)
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
         limit = request.app[GATEWAY].config.general_settings.max_request_size_mb
         return json_response(error_body(
-            f"Request body is too large ({exc.actual_size} bytes); the limit is {limit:g} MB",
+            f"Request body is too large; the limit is {limit:g} MB",
             kind="invalid_request_error", code="413"), status=413)
     except web.HTTPException as exc:
         if exc.status < 400:

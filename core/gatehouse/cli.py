@@ -7,6 +7,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 from typing import Sequence
 
@@ -72,12 +73,20 @@ def _run(config: Config, args: argparse.Namespace) -> int:
                for _ in range(args.workers)]
     for worker in workers:
         worker.start()
+    signal.signal(signal.SIGTERM, _stop_workers)
     try:
         for worker in workers:
             worker.join()
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, SystemExit):
+        for worker in workers:
+            worker.terminate()  # each worker shuts down gracefully on SIGTERM
+        for worker in workers:
+            worker.join()
     return max((w.exitcode or 0) for w in workers)
+
+
+def _stop_workers(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _serve_worker(config: Config, args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 log = logging.getLogger("gatehouse.config")
 
@@ -58,14 +58,15 @@ class ModelParams(BaseModel):
 
 class ModelEntry(_Model):
     model_name: str
-    params: ModelParams = Field(alias="litellm_params")
+    params: ModelParams = Field(validation_alias=AliasChoices("params", "litellm_params"))
     model_info: dict[str, Any] = Field(default_factory=dict)
 
 
 class GuardrailEntry(_Model):
     guardrail_name: str
     # Checked against the guardrail type's own params model once plugins are loaded.
-    params: dict[str, Any] = Field(alias="litellm_params")
+    params: dict[str, Any] = Field(
+        validation_alias=AliasChoices("params", "litellm_params"))
     guardrail_info: dict[str, Any] | None = None
 
     @field_validator("params")
@@ -98,7 +99,8 @@ class Config(_Model):
     model_list: list[ModelEntry] = Field(default_factory=list)
     guardrails: list[GuardrailEntry] = Field(default_factory=list)
     callbacks: list[str] = Field(default_factory=list)
-    settings: Settings = Field(default_factory=Settings, alias="litellm_settings")
+    settings: Settings = Field(default_factory=Settings,
+                              validation_alias=AliasChoices("settings", "litellm_settings"))
     general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
     environment_variables: dict[str, str] = Field(default_factory=dict)
     router_settings: dict[str, Any] = Field(default_factory=dict)

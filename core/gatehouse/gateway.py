@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 import aiohttp
 import orjson
+import pluggy
 from pydantic import ValidationError
 
 from .call import Call, Principal
@@ -77,10 +78,6 @@ class Gateway:
             entries.append((f"callbacks[{callback!r}]", callback, params, None))
         for where, name, raw, info in entries:
             self._add_guardrail(where, name, raw, info)
-        try:
-            self.plugins.pm.check_pending()
-        except Exception as exc:  # pluggy.PluginValidationError
-            raise PluginError(str(exc)) from None
 
     def _installed_types(self) -> str:
         return ", ".join(sorted(self.plugins.guardrail_types)) or "none"
@@ -107,7 +104,13 @@ class Gateway:
         if not params.mode:
             params.mode = list(cls.default_modes)
         guardrail = cls(name, params)
-        self.plugins.pm.register(guardrail, name=f"guardrail:{name}")
+        try:
+            self.plugins.pm.register(guardrail, name=f"guardrail:{name}")
+            self.plugins.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"guardrail type {registered.name!r} from {registered.plugin.distribution}: "
+                f"{exc}") from None
         hooks = {}
         for caller in self.plugins.pm.get_hookcallers(guardrail) or ():
             for impl in caller.get_hookimpls():

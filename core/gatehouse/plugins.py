@@ -66,8 +66,17 @@ class Plugins:
         return sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
 
 
+class _PluginManager(pluggy.PluginManager):
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        # pluggy reads every attribute while looking for hook implementations; a property
+        # (like Guardrail.http) must not be evaluated just because a plugin was registered.
+        if isinstance(getattr(type(plugin), name, None), property):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 def new_plugin_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("gatehouse")
+    pm = _PluginManager("gatehouse")
     pm.add_hookspecs(hookspecs)
     return pm
 

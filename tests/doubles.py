@@ -1,0 +1,127 @@
+"""A configurable guardrail type for core tests: it records every hook it runs and can block,
+rewrite, crash or stall on demand."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from gatehouse import Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
+from gatehouse.text import request_slots, response_slots, rewrite
+
+EVENTS: list[tuple[str, str]] = []
+RECORDS: list[dict[str, Any]] = []
+
+
+class ProbeParams(GuardrailParams):
+    block_word: str | None = None
+    append: str | None = None
+    fail: Literal["crash", "stall"] | None = None
+    mask: str | None = None
+    # A during_call probe waits for this event before it finishes (to show concurrency).
+    wait_for: Any = None
+
+
+class Probe(Guardrail):
+    Params = ProbeParams
+    default_modes = ("pre_call",)
+
+    def _trouble(self) -> Any:
+        if self.params.fail == "crash":
+            raise RuntimeError("probe crashed")
+        if self.params.fail == "stall":
+            return asyncio.sleep(3600)
+        return None
+
+    def _check(self, texts: Any) -> None:
+        word = self.params.block_word
+        if word and any(word in text for text in texts):
+            raise GuardrailBlocked(f"Probe {self.name} saw {word}",
+                                   detail={"probe_response": {"word": word}})
+
+    @hookimpl
+    async def pre_call(self, call, extra_body):
+        EVENTS.append((self.name, "pre_call"))
+        if extra_body:
+            EVENTS.append((self.name, f"extra_body={sorted(extra_body.items())}"))
+        trouble = self._trouble()
+        if trouble is not None:
+            await trouble
+        self._check(c[k] for c, k in request_slots(call.body))
+        if self.params.append:
+            slots = list(request_slots(call.body))
+            container, key = slots[-1]
+            container[key] += self.params.append
+
+    @hookimpl
+    async def during_call(self, call):
+        EVENTS.append((self.name, "during_call:start"))
+        if self.params.wait_for is not None:
+            await self.params.wait_for.wait()
+        trouble = self._trouble()
+        if trouble is not None:
+            await trouble
+        self._check(c[k] for c, k in request_slots(call.body))
+        EVENTS.append((self.name, "during_call:end"))
+
+    @hookimpl
+    def post_call(self, call, response):
+        EVENTS.append((self.name, "post_call"))
+        self._check(c[k] for c, k in response_slots(response))
+        if self.params.append:
+            rewrite(response_slots(response), lambda text: text + self.params.append)
+
+    @hookimpl
+    def logging_only(self, record):
+        EVENTS.append((self.name, "logging_only"))
+        if self.params.mask:
+            rewrite(request_slots(record["request"]),
+                    lambda text: text.replace(self.params.mask, "****"))
+
+
+class StreamProbe(Probe):
+    """Checks streams chunk by chunk, holding back enough to catch ``block_word`` whole."""
+
+    stream_holdback = 8
+
+    @hookimpl
+    def post_call_stream(self, chunk, stream):
+        EVENTS.append((self.name, "post_call_stream:done" if stream.done else
+                       "post_call_stream"))
+        word = self.params.block_word
+        if word and word in stream.text:
+            raise GuardrailBlocked(f"Probe {self.name} saw {word}")
+
+
+class PreOnly(Guardrail):
+    @hookimpl
+    def pre_call(self, call):
+        EVENTS.append((self.name, "pre_call"))
+
+
+class CallbackPlugin:
+    """A plugin module stand-in with global callbacks."""
+
+    @hookimpl
+    def on_success(self, call, record):
+        RECORDS.append({"outcome": "success", **record})
+
+    @hookimpl
+    async def on_failure(self, record, error):
+        RECORDS.append({"outcome": "failure", "error": error, **record})
+
+
+class ProbePlugin:
+    @hookimpl
+    def register_guardrails(self, register):
+        register("probe", Probe)
+        register("stream_probe", StreamProbe)
+        register("pre_only", PreOnly)
+
+
+PLUGINS = [("probe-plugin", ProbePlugin()), ("callbacks", CallbackPlugin())]
+
+
+def guardrail(name: str, mode: Any = "pre_call", type_: str = "probe", **params: Any
+              ) -> dict[str, Any]:
+    return {"guardrail_name": name, "params": {"guardrail": type_, "mode": mode, **params}}

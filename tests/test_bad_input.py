@@ -1,0 +1,102 @@
+"""Every client mistake gets a clear OpenAI-shaped error with the right status: never a
+traceback, never HTML, never a 500, and nothing reaches the upstream."""
+
+import pytest
+
+
+def assert_openai_error(body, status):
+    assert set(body) == {"error"}
+    assert set(body["error"]) >= {"message", "type", "param", "code"}
+    assert body["error"]["code"] == str(status)
+    assert "Traceback" not in str(body)
+
+
+@pytest.mark.parametrize("raw,needle", [
+    (b"{not json", "not valid JSON"),
+    (b"", "empty"),
+    (b"[1, 2]", "JSON object"),
+    (b'"text"', "JSON object"),
+])
+async def test_unparseable_bodies(gateway, fake_upstream, raw, needle):
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions", data=raw,
+                             headers={"content-type": "application/json"})
+    assert resp.status == 400
+    body = await resp.json()
+    assert_openai_error(body, 400)
+    assert needle in body["error"]["message"]
+    assert fake_upstream.received == []
+
+
+@pytest.mark.parametrize("path,body,param,needle", [
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]}, "model",
+     "Missing required parameter: 'model'"),
+    ("/v1/chat/completions", {"model": "gpt-4o"}, "messages",
+     "Missing required parameter: 'messages'"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": []}, "messages", "messages"),
+    ("/v1/chat/completions", {"model": 5, "messages": [{"role": "user"}]}, "model", "model"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": "hi"}, "messages", "messages"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"content": "x"}]}, "messages",
+     "messages[0].role"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": 3}]},
+     "messages", "messages[0].content"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "stream": "yes",
+                              "messages": [{"role": "user", "content": "x"}]}, "stream",
+     "stream"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "metadata": "x",
+                              "messages": [{"role": "user", "content": "x"}]}, "metadata",
+     "metadata"),
+    ("/v1/completions", {"model": "gpt-4o"}, "prompt", "Missing required parameter: 'prompt'"),
+    ("/v1/completions", {"model": "gpt-4o", "prompt": {"a": 1}}, "prompt", "prompt"),
+    ("/v1/embeddings", {"model": "gpt-4o"}, "input", "Missing required parameter: 'input'"),
+    ("/v1/embeddings", {"model": "gpt-4o", "input": 3.5}, "input", "input"),
+])
+async def test_missing_and_mistyped_fields(gateway, fake_upstream, path, body, param, needle):
+    client = await gateway()
+    resp = await client.post(path, json=body)
+    assert resp.status == 400
+    error = await resp.json()
+    assert_openai_error(error, 400)
+    assert error["error"]["param"] == param
+    assert needle in error["error"]["message"]
+    assert fake_upstream.received == []
+
+
+async def test_unknown_model(gateway, fake_upstream):
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "gpt-9", "messages": [{"role": "user", "content": "x"}]})
+    assert resp.status == 400
+    body = await resp.json()
+    assert "gpt-9" in body["error"]["message"]
+    assert body["error"]["param"] == "model"
+    assert body["error"]["code"] == "model_not_found"
+
+
+async def test_body_over_the_limit_is_413(gateway, fake_upstream):
+    client = await gateway({"general_settings": {"max_request_size_mb": 0.01}})
+    big = "x" * 20_000
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "gpt-4o", "messages": [{"role": "user", "content": big}]})
+    assert resp.status == 413
+    body = await resp.json()
+    assert_openai_error(body, 413)
+    assert "0.01 MB" in body["error"]["message"]
+    assert fake_upstream.received == []
+
+
+async def test_wrong_method_is_json_405(gateway):
+    client = await gateway()
+    resp = await client.get("/v1/chat/completions")
+    assert resp.status == 405
+    assert_openai_error(await resp.json(), 405)
+    assert "POST" in resp.headers["Allow"]
+
+
+async def test_gateway_survives_bad_input_storm(gateway, fake_upstream, chat):
+    client = await gateway()
+    for raw in (b"\xff\xfe", b"{", b"null", b"{}", b'{"model": null}'):
+        resp = await client.post("/v1/chat/completions", data=raw)
+        assert resp.status == 400
+        assert resp.content_type == "application/json"
+    assert (await client.post("/v1/chat/completions", json=chat())).status == 200

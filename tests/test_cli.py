@@ -1,0 +1,94 @@
+"""The ``gatehouse`` command, run as a user runs it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "config.yaml"
+
+
+def gatehouse(*args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "gatehouse.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(port, path, body):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=orjson.dumps(body),
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return orjson.loads(resp.read())
+
+
+def wait_ready(port, proc):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/readiness", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("gateway did not become ready")
+
+
+def test_check_config_accepts_the_example():
+    result = gatehouse("check-config", "--config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("model_list: [{model_name: m, params: {model: nope}}]", "model_list[0].params.model"),
+    ("guardrails: [{guardrail_name: g, params: {guardrail: not-installed}}]",
+     "unknown guardrail type 'not-installed'"),
+    ("model_list: [\n bad", "not valid YAML"),
+])
+def test_bad_config_exits_non_zero_without_traceback(tmp_path, text, needle):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    for args in (["--config", str(path)], ["check-config", "--config", str(path)]):
+        result = gatehouse(*args)
+        assert result.returncode == 2
+        assert needle in result.stderr
+        assert str(path) in result.stderr or "not-installed" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file():
+    result = gatehouse("--config", "does-not-exist.yaml")
+    assert result.returncode == 2
+    assert "cannot read config file" in result.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serves_the_example_offline_and_stops_cleanly(workers):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gatehouse.cli", "--config", str(EXAMPLE), "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(port, proc)
+        for _ in range(4):
+            reply = post(port, "/v1/chat/completions", {
+                "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+            assert reply["choices"][0]["message"]["content"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr

@@ -1,0 +1,228 @@
+"""config.yaml loading: models, aliases, env refs, and errors that name file, field and fix."""
+
+import textwrap
+
+import pytest
+
+from doubles import PLUGINS
+from gatehouse.app import create_app
+from gatehouse.config import ConfigError, config_from_dict, load_config
+from gatehouse.keys import GATEWAY
+
+# The guardrails quick-start's config blocks, as written there (LiteLLM names throughout).
+REFERENCE_GUARDRAILS = """
+model_list:
+  - model_name: gpt-3.5-turbo
+    litellm_params:
+      model: openai/gpt-3.5-turbo
+      api_key: os.environ/OPENAI_API_KEY
+
+guardrails:
+  - guardrail_name: general-guard
+    litellm_params:
+      guardrail: aim
+      mode: [pre_call, post_call]
+      api_key: os.environ/AIM_API_KEY
+      api_base: os.environ/AIM_API_BASE
+      default_on: true # Optional
+
+  - guardrail_name: "aporia-pre-guard"
+    litellm_params:
+      guardrail: aporia  # supported values: "aporia", "lakera"
+      mode: "during_call"
+      api_key: os.environ/APORIA_API_KEY_1
+      api_base: os.environ/APORIA_API_BASE_1
+
+  - guardrail_name: "aporia-post-guard"
+    litellm_params:
+      guardrail: aporia  # supported values: "aporia", "lakera"
+      mode: "post_call"
+      api_key: os.environ/APORIA_API_KEY_2
+      api_base: os.environ/APORIA_API_BASE_2
+    guardrail_info: # Optional field, info is returned on GET /guardrails/list
+      # you can enter any fields under info for consumers of your guardrail
+      params:
+        - name: "toxicity_score"
+          type: "float"
+          description: "Score between 0-1 indicating content toxicity level"
+        - name: "pii_detection"
+          type: "boolean"
+"""
+
+REFERENCE_DEFAULT_ON = """
+guardrails:
+  - guardrail_name: "aporia-pre-guard"
+    litellm_params:
+      guardrail: aporia
+      mode: "pre_call"
+      default_on: true
+"""
+
+REFERENCE_ENV = {
+    "OPENAI_API_KEY": "sk-openai", "AIM_API_KEY": "aim-key", "AIM_API_BASE": "http://aim",
+    "APORIA_API_KEY_1": "k1", "APORIA_API_BASE_1": "http://a1",
+    "APORIA_API_KEY_2": "k2", "APORIA_API_BASE_2": "http://a2",
+}
+
+
+class VendorLike:
+    """Stands in for the aim and aporia plugins: both take api_key/api_base."""
+
+    from gatehouse import hookimpl
+
+    @hookimpl
+    def register_guardrails(self, register):
+        from doubles import Probe
+        register("aim", Probe)
+        register("aporia", Probe)
+
+
+def write(tmp_path, text, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_reference_guardrails_block_loads_and_builds(tmp_path, monkeypatch):
+    for name, value in REFERENCE_ENV.items():
+        monkeypatch.setenv(name, value)
+    config = load_config(write(tmp_path, REFERENCE_GUARDRAILS))
+    assert [g.guardrail_name for g in config.guardrails] == [
+        "general-guard", "aporia-pre-guard", "aporia-post-guard"]
+    assert config.model_list[0].params.api_key.get_secret_value() == "sk-openai"
+    app = create_app(config, extra_plugins=[("vendors", VendorLike())], load=())
+    gateway = app[GATEWAY]
+    assert gateway.default_on == ("general-guard",)
+    assert gateway.guardrails["aporia-pre-guard"].params.mode == ["during_call"]
+    assert gateway.guardrails["general-guard"].params.mode == ["pre_call", "post_call"]
+    assert gateway.guardrail_info["aporia-post-guard"]["params"][0]["name"] == "toxicity_score"
+
+
+def test_reference_default_on_block_loads(tmp_path):
+    config = load_config(write(tmp_path, REFERENCE_DEFAULT_ON))
+    app = create_app(config, extra_plugins=[("vendors", VendorLike())], load=())
+    assert app[GATEWAY].default_on == ("aporia-pre-guard",)
+
+
+def test_our_names_and_litellm_aliases_are_the_same(tmp_path):
+    ours = config_from_dict({"model_list": [{"model_name": "m", "params": {"model": "mock/m"}}],
+                             "settings": {"callbacks": ["x"]}})
+    theirs = config_from_dict({
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+        "litellm_settings": {"callbacks": ["x"]}})
+    assert ours.model_list == theirs.model_list
+    assert ours.all_callbacks == theirs.all_callbacks == ["x"]
+
+
+def test_missing_env_var_names_field_and_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    path = write(tmp_path, """
+        model_list:
+          - model_name: m
+            params: {model: openai/m, api_key: os.environ/NOT_SET_ANYWHERE}
+    """)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "model_list[0].params.api_key" in message
+    assert "NOT_SET_ANYWHERE is not set" in message
+
+
+@pytest.mark.parametrize("text,needles", [
+    ("model_list: [{model_name: m}]", ["model_list[0].params", "Field required"]),
+    ("model_list: [{model_name: m, params: {model: gpt-4o}}]",
+     ["model_list[0].params.model", "'<provider>/<model>'"]),
+    ("model_list: [{model_name: m, params: {model: mock/m, timeout: soon}}]",
+     ["model_list[0].params.timeout", "'soon'"]),
+    ("guardrails: [{guardrail_name: g, params: {mode: pre_call}}]",
+     ["guardrails[0].params", "'guardrail'"]),
+    ("modle_list: []", ["modle_list", "Extra inputs"]),
+    ("- just a list", ["expected a mapping"]),
+    ("model_list: [\n  bad: [", ["not valid YAML", "line"]),
+])
+def test_invalid_config_errors_name_the_path(tmp_path, text, needles):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    for needle in needles:
+        assert needle in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_secret_values_are_not_echoed_in_errors(tmp_path):
+    path = write(tmp_path, "model_list: [{model_name: m, params: {model: mock/m, "
+                           "api_key: [sk-hidden-value]}}]")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "model_list[0].params.api_key" in str(err.value)
+    assert "sk-hidden-value" not in str(err.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def build(config):
+    return create_app(config_from_dict(config), extra_plugins=PLUGINS, load=())
+
+
+def test_unknown_guardrail_type_names_what_is_installed():
+    with pytest.raises(ConfigError) as err:
+        build({"guardrails": [{"guardrail_name": "g", "params": {"guardrail": "aim"}}]})
+    assert "guardrails[0].params.guardrail" in str(err.value)
+    assert "'aim'" in str(err.value) and "probe" in str(err.value)
+
+
+def test_plugin_params_are_validated_by_the_plugin_model():
+    with pytest.raises(ConfigError) as err:
+        build({"guardrails": [{"guardrail_name": "g", "params": {
+            "guardrail": "probe", "block_wrod": "x"}}]})
+    assert "guardrails[0].params.block_wrod" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        build({"guardrails": [{"guardrail_name": "g", "params": {
+            "guardrail": "probe", "mode": "sometimes"}}]})
+    assert "guardrails[0].params.mode[0]" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        build({"guardrails": [{"guardrail_name": "g", "params": {
+            "guardrail": "probe", "on_error": "shrug"}}]})
+    assert "fail_closed" in str(err.value)
+
+
+def test_mode_a_type_does_not_implement_is_a_startup_error():
+    with pytest.raises(ConfigError) as err:
+        build({"guardrails": [{"guardrail_name": "g", "params": {
+            "guardrail": "pre_only", "mode": ["pre_call", "post_call"]}}]})
+    assert "guardrails[0].params.mode" in str(err.value)
+    assert "does not support mode 'post_call'; it supports: pre_call" in str(err.value)
+
+
+def test_duplicate_guardrail_names_are_refused():
+    with pytest.raises(ConfigError, match="'g' is used twice"):
+        build({"guardrails": [{"guardrail_name": "g", "params": {"guardrail": "probe"}},
+                              {"guardrail_name": "g", "params": {"guardrail": "probe"}}]})
+
+
+def test_unknown_provider_is_named():
+    with pytest.raises(ConfigError, match="unknown provider 'bedrock'"):
+        build({"model_list": [{"model_name": "m", "params": {"model": "bedrock/claude"}}]})
+
+
+def test_callbacks_shorthand_makes_a_default_on_guardrail_from_settings():
+    app = build({"litellm_settings": {"callbacks": ["probe"], "block_word": "zzz",
+                                      "unrelated_setting": 1}})
+    guardrail = app[GATEWAY].guardrails["probe"]
+    assert guardrail.params.default_on is True
+    assert guardrail.params.block_word == "zzz"
+    assert guardrail.params.mode == ["pre_call"]
+
+
+def test_unknown_callback_is_named():
+    with pytest.raises(ConfigError, match="unknown callback 'nope'"):
+        build({"callbacks": ["nope"]})
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    config = load_config(write(tmp_path, "model_list: []"))
+    assert config.resolve_path("words.txt") == tmp_path / "words.txt"

@@ -1,0 +1,200 @@
+"""The OpenAI-compatible routes, the providers, and upstream failures."""
+
+import asyncio
+
+import orjson
+import pytest
+
+from gatehouse.testing import FakeUpstream
+
+PREFIXES = ["", "/v1"]
+
+
+def sse_payloads(text):
+    return [line[6:] for line in text.split("\n") if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_chat_completion_through_upstream(gateway, fake_upstream, chat, prefix):
+    fake_upstream.reply = "Paris."
+    client = await gateway()
+    resp = await client.post(f"{prefix}/chat/completions", json=chat("Capital of France?"))
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["choices"][0]["message"]["content"] == "Paris."
+    sent = fake_upstream.last
+    assert sent["model"] == "gpt-4o"
+    assert sent["messages"] == [{"role": "user", "content": "Capital of France?"}]
+    assert fake_upstream.headers[-1]["Authorization"] == "Bearer sk-fake-upstream-key"
+    assert resp.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_chat_stream_is_relayed_as_sse(gateway, fake_upstream, chat, prefix):
+    fake_upstream.chunks = ["Hel", "lo"]
+    client = await gateway()
+    resp = await client.post(f"{prefix}/chat/completions", json=chat(stream=True))
+    assert resp.status == 200
+    assert resp.content_type == "text/event-stream"
+    payloads = sse_payloads(await resp.text())
+    assert payloads[-1] == "[DONE]"
+    content = "".join(orjson.loads(p)["choices"][0]["delta"].get("content", "")
+                      for p in payloads[:-1])
+    assert content == "Hello"
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_completions_and_embeddings(gateway, fake_upstream, prefix):
+    fake_upstream.reply = "done"
+    client = await gateway()
+    resp = await client.post(f"{prefix}/completions", json={"model": "gpt-4o", "prompt": "x"})
+    assert (await resp.json())["choices"][0]["text"] == "done"
+    resp = await client.post(f"{prefix}/embeddings",
+                             json={"model": "gpt-4o", "input": ["a", "b"]})
+    body = await resp.json()
+    assert [d["index"] for d in body["data"]] == [0, 1]
+    assert fake_upstream.last["input"] == ["a", "b"]
+
+
+async def test_completions_stream(gateway, fake_upstream):
+    fake_upstream.chunks = ["a", "b"]
+    client = await gateway()
+    resp = await client.post("/v1/completions",
+                             json={"model": "gpt-4o", "prompt": "x", "stream": True})
+    payloads = sse_payloads(await resp.text())
+    assert "".join(orjson.loads(p)["choices"][0]["text"] for p in payloads[:-1]) == "ab"
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_models_lists_model_names(gateway, prefix):
+    client = await gateway()
+    body = await (await client.get(f"{prefix}/models")).json()
+    assert [m["id"] for m in body["data"]] == ["gpt-4o", "mock-echo"]
+
+
+async def test_health_routes(gateway):
+    client = await gateway()
+    assert (await client.get("/health/liveliness")).status == 200
+    body = await (await client.get("/health/readiness")).json()
+    assert body["status"] == "healthy"
+
+
+async def test_mock_response_answers_without_upstream(gateway, fake_upstream, chat):
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions",
+                             json=chat(mock_response="This is a mock response"))
+    body = await resp.json()
+    assert body["choices"][0]["message"]["content"] == "This is a mock response"
+    assert fake_upstream.received == []
+
+
+async def test_mock_response_streams(gateway, fake_upstream, chat):
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions",
+                             json=chat(mock_response="one two three", stream=True))
+    payloads = sse_payloads(await resp.text())
+    text = "".join(orjson.loads(p)["choices"][0]["delta"].get("content", "")
+                   for p in payloads[:-1])
+    assert text == "one two three"
+    assert len(payloads) > 3
+    assert fake_upstream.received == []
+
+
+async def test_mock_provider_echoes(gateway):
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "mock-echo", "messages": [{"role": "user", "content": "ping"}]})
+    assert (await resp.json())["choices"][0]["message"]["content"] == "You said: ping"
+
+
+async def test_upstream_error_status_and_body_pass_through(gateway, fake_upstream, chat):
+    error = {"error": {"message": "Rate limit reached", "type": "requests",
+                       "param": None, "code": "rate_limit_exceeded"}}
+    fake_upstream.fail(429, error)
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 429
+    assert await resp.json() == error
+
+
+async def test_upstream_html_error_becomes_openai_shape(gateway, fake_upstream, chat):
+    fake_upstream.fail(503, b"<html>bad gateway</html>", content_type="text/html")
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["error"]["message"] == "upstream answered HTTP 503"
+    assert "<html>" not in await resp.text()
+
+
+async def test_upstream_refused_is_502(gateway, unused_tcp_port, chat):
+    client = await gateway({"model_list": [{"model_name": "gpt-4o", "params": {
+        "model": "openai/gpt-4o", "api_base": f"http://127.0.0.1:{unused_tcp_port}/v1",
+        "api_key": "sk-must-not-leak"}}]})
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 502
+    body = await resp.json()
+    assert "unreachable" in body["error"]["message"]
+    assert "sk-must-not-leak" not in await resp.text()
+
+
+async def test_upstream_timeout_is_504(gateway, fake_upstream, chat):
+    fake_upstream.delay = 5
+    client = await gateway({"model_list": [fake_upstream.model_entry("gpt-4o", timeout=0.2)]})
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 504
+    assert (await resp.json())["error"]["type"] == "timeout"
+
+
+async def test_deployments_of_one_model_share_the_load(gateway, fake_upstream, aiohttp_server,
+                                                       chat):
+    second = FakeUpstream()
+    second.url = str((await aiohttp_server(second.app)).make_url("/v1"))
+    client = await gateway({"model_list": [fake_upstream.model_entry("gpt-4o"),
+                                           second.model_entry("gpt-4o")]})
+    for _ in range(4):
+        assert (await client.post("/v1/chat/completions", json=chat())).status == 200
+    assert len(fake_upstream.received) == len(second.received) == 2
+
+
+async def test_client_disconnect_mid_stream_closes_upstream(gateway, fake_upstream, chat):
+    fake_upstream.chunks = ["x"] * 5
+
+    release = asyncio.Event()
+
+    async def slow(body):
+        await release.wait()
+
+    fake_upstream.before_reply = slow
+    client = await gateway()
+    task = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat(stream=True)))
+    await fake_upstream.request_seen.wait()
+    task.cancel()
+    release.set()
+    await asyncio.gather(task, return_exceptions=True)
+    # The gateway keeps serving.
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 200
+
+
+async def test_route_without_version_prefix_unknown_is_json_404(gateway):
+    client = await gateway()
+    resp = await client.get("/v2/nothing")
+    assert resp.status == 404
+    assert (await resp.json())["error"]["type"] == "not_found_error"
+
+
+async def test_master_key_guards_routes_but_not_health(gateway, chat):
+    client = await gateway({"general_settings": {"master_key": "sk-a-long-master-key-1"}})
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 401
+    assert (await resp.json())["error"]["type"] == "auth_error"
+    resp = await client.post("/v1/chat/completions", json=chat(),
+                             headers={"Authorization": "Bearer wrong"})
+    assert resp.status == 401
+    assert "sk-a-long-master-key-1" not in await resp.text()
+    resp = await client.post("/v1/chat/completions", json=chat(),
+                             headers={"Authorization": "Bearer sk-a-long-master-key-1"})
+    assert resp.status == 200
+    assert (await client.get("/health/liveliness")).status == 200
+

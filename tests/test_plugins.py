@@ -1,0 +1,197 @@
+"""Plugin discovery through real entry points: installed distributions are simulated by
+writing a module and its ``.dist-info`` (with ``entry_points.txt``) into a folder on sys.path,
+which is exactly what importlib.metadata reads for an installed package."""
+
+import sys
+import textwrap
+
+import pytest
+
+from gatehouse.app import create_app
+from gatehouse.config import ConfigError, config_from_dict
+from gatehouse.keys import GATEWAY
+from gatehouse.plugins import PluginError, load_plugins
+
+GUARDRAIL_MODULE = """
+from gatehouse import Guardrail, GuardrailBlocked, hookimpl
+
+class {cls}(Guardrail):
+    @hookimpl
+    def pre_call(self, call):
+        if "{word}" in str(call.body):
+            raise GuardrailBlocked("{cls} blocked")
+
+@hookimpl
+def register_guardrails(register):
+    register("{type_name}", {cls})
+"""
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """Install fake distributions: ``site(dist, module, source, version)``."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    added = []
+
+    def install(dist, module, source, version="1.0"):
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[gatehouse]\n{module} = {module}\n")
+        added.append(module)
+
+    yield install
+    for module in added:
+        sys.modules.pop(module, None)
+
+
+def guard_source(cls="Shout", word="LOUD", type_name="shout"):
+    return GUARDRAIL_MODULE.format(cls=cls, word=word, type_name=type_name)
+
+
+def test_installed_plugin_offers_its_type(site, monkeypatch):
+    monkeypatch.delenv("GATEHOUSE_LOAD_PLUGINS", raising=False)
+    site("gatehouse-shout", "gh_shout", guard_source(), version="2.3")
+    plugins = load_plugins()
+    registered = plugins.guardrail_type("shout")
+    assert registered is not None
+    assert (registered.plugin.distribution, registered.plugin.version) == ("gatehouse-shout",
+                                                                           "2.3")
+    # The core's own built-ins load the same way.
+    assert {"openai", "mock"} <= set(plugins.providers)
+    assert plugins.providers["mock"].plugin.distribution == "gatehouse"
+
+
+async def test_installed_plugin_runs_in_the_gateway(site, aiohttp_client):
+    site("gatehouse-shout", "gh_shout", guard_source())
+    app = create_app(config_from_dict({
+        "model_list": [{"model_name": "m", "params": {"model": "mock/m"}}],
+        "guardrails": [{"guardrail_name": "s", "params": {"guardrail": "shout",
+                                                         "default_on": True}}]}), load=None)
+    client = await aiohttp_client(app)
+    body = {"model": "m", "messages": [{"role": "user", "content": "LOUD"}]}
+    resp = await client.post("/v1/chat/completions", json=body)
+    assert resp.status == 400
+    assert (await resp.json())["error"]["message"]["error"] == "Shout blocked"
+
+
+@pytest.mark.parametrize("setting,loaded", [
+    (None, True), ("gatehouse-shout", True), ("gh_shout", True), ("", False),
+    ("gatehouse-other", False), (" gatehouse-other , gatehouse-shout ", True),
+])
+def test_gatehouse_load_plugins_limits_what_loads(site, monkeypatch, setting, loaded):
+    site("gatehouse-shout", "gh_shout", guard_source())
+    if setting is None:
+        monkeypatch.delenv("GATEHOUSE_LOAD_PLUGINS", raising=False)
+    else:
+        monkeypatch.setenv("GATEHOUSE_LOAD_PLUGINS", setting)
+    plugins = load_plugins()
+    assert (plugins.guardrail_type("shout") is not None) == loaded
+    assert "mock" in plugins.providers  # built-ins always load
+
+
+def test_plugin_that_fails_to_import_names_its_distribution(site):
+    site("gatehouse-broken", "gh_broken", "import does_not_exist_anywhere\n", version="0.9")
+    with pytest.raises(PluginError) as err:
+        load_plugins(load=["gatehouse-broken"])
+    message = str(err.value)
+    assert "gatehouse-broken" in message and "0.9" in message
+    assert "ModuleNotFoundError" in message
+
+
+def test_type_registered_twice_names_both_distributions(site):
+    site("gatehouse-shout", "gh_shout", guard_source())
+    site("gatehouse-copycat", "gh_copycat", guard_source(cls="Copy"))
+    with pytest.raises(PluginError) as err:
+        load_plugins(load=["gatehouse-shout", "gatehouse-copycat"])
+    assert "'shout'" in str(err.value)
+    assert "gatehouse-shout" in str(err.value) and "gatehouse-copycat" in str(err.value)
+
+
+def test_misspelt_hook_is_refused(site):
+    site("gatehouse-typo", "gh_typo", """
+        from gatehouse import hookimpl
+
+        @hookimpl
+        def register_guardrial(register):
+            pass
+    """)
+    with pytest.raises(PluginError, match="register_guardrial"):
+        load_plugins(load=["gatehouse-typo"])
+
+
+def test_misspelt_hook_on_a_guardrail_class_is_refused(site):
+    site("gatehouse-typo2", "gh_typo2", """
+        from gatehouse import Guardrail, hookimpl
+
+        class Typo(Guardrail):
+            @hookimpl
+            def pre_cal(self, call):
+                pass
+
+        @hookimpl
+        def register_guardrails(register):
+            register("typo", Typo)
+    """)
+    plugins = load_plugins(load=["gatehouse-typo2"])
+    with pytest.raises(PluginError, match="pre_cal"):
+        create_app(config_from_dict({"guardrails": [
+            {"guardrail_name": "t", "params": {"guardrail": "typo"}}]}), plugins=plugins)
+
+
+def test_hook_with_unknown_argument_is_refused(site):
+    site("gatehouse-badarg", "gh_badarg", """
+        from gatehouse import Guardrail, hookimpl
+
+        class BadArg(Guardrail):
+            @hookimpl
+            def pre_call(self, call, request):
+                pass
+
+        @hookimpl
+        def register_guardrails(register):
+            register("badarg", BadArg)
+    """)
+    plugins = load_plugins(load=["gatehouse-badarg"])
+    with pytest.raises(Exception, match="request"):
+        create_app(config_from_dict({"guardrails": [
+            {"guardrail_name": "b", "params": {"guardrail": "badarg"}}]}), plugins=plugins)
+
+
+def test_uninstalled_type_is_a_config_error_not_a_crash(site):
+    with pytest.raises(ConfigError, match="unknown guardrail type 'shout'"):
+        create_app(config_from_dict({"guardrails": [
+            {"guardrail_name": "s", "params": {"guardrail": "shout"}}]}), load=())
+
+
+async def test_plugin_routes_and_lifecycle_hooks(site, aiohttp_client):
+    site("gatehouse-extras", "gh_extras", """
+        from aiohttp import web
+        from gatehouse import hookimpl
+
+        EVENTS = []
+
+        @hookimpl
+        def register_routes(app, gateway):
+            async def hello(request):
+                return web.json_response({"models": list(gateway.model_names)})
+            app.router.add_get("/extras/hello", hello)
+
+        @hookimpl
+        async def startup(gateway):
+            EVENTS.append("startup")
+
+        @hookimpl
+        def shutdown(gateway):
+            EVENTS.append("shutdown")
+    """)
+    app = create_app(config_from_dict({"model_list": [
+        {"model_name": "m", "params": {"model": "mock/m"}}]}), load=["gatehouse-extras"])
+    client = await aiohttp_client(app)
+    assert await (await client.get("/extras/hello")).json() == {"models": ["m"]}
+    extras = sys.modules["gh_extras"]
+    assert extras.EVENTS == ["startup"]
+    await client.close()
+    assert extras.EVENTS == ["startup", "shutdown"]
+    assert app[GATEWAY].http is not None
