@@ -3,7 +3,6 @@ writing a module and its ``.dist-info`` (with ``entry_points.txt``) into a folde
 which is exactly what importlib.metadata reads for an installed package."""
 
 import sys
-import textwrap
 
 import pytest
 
@@ -25,25 +24,6 @@ class {cls}(Guardrail):
 def register_guardrails(register):
     register("{type_name}", {cls})
 """
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    """Install fake distributions: ``site(dist, module, source, version)``."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    added = []
-
-    def install(dist, module, source, version="1.0"):
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
-        info = tmp_path / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[gatehouse]\n{module} = {module}\n")
-        added.append(module)
-
-    yield install
-    for module in added:
-        sys.modules.pop(module, None)
 
 
 def guard_source(cls="Shout", word="LOUD", type_name="shout"):
@@ -195,3 +175,84 @@ async def test_plugin_routes_and_lifecycle_hooks(site, aiohttp_client):
     await client.close()
     assert extras.EVENTS == ["startup", "shutdown"]
     assert app[GATEWAY].http is not None
+
+
+# --- local hooks and visible discovery -------------------------------------------------------
+
+LOCAL_GUARD = """
+from gatehouse import Guardrail, GuardrailBlocked, hookimpl
+
+class NoPirates(Guardrail):
+    @hookimpl
+    def pre_call(self, call):
+        if "arr" in str(call.body):
+            raise GuardrailBlocked("No pirates")
+
+NOT_A_GUARDRAIL = 42
+"""
+
+
+async def test_local_guardrail_class_resolved_beside_the_config(tmp_path, aiohttp_client):
+    (tmp_path / "my_local_guard.py").write_text(LOCAL_GUARD)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "model_list: [{model_name: m, params: {model: mock/m}}]\n"
+        "guardrails:\n"
+        "  - guardrail_name: pirates\n"
+        "    params: {guardrail: 'my_local_guard:NoPirates', default_on: true}\n")
+    from gatehouse.config import load_config
+    client = await aiohttp_client(create_app(load_config(config_file), load=()))
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "m", "messages": [{"role": "user", "content": "arr matey"}]})
+    assert resp.status == 400
+    assert resp.headers["x-gatehouse-applied-guardrails"] == "pirates"
+    sys.modules.pop("my_local_guard", None)
+
+
+@pytest.mark.parametrize("target,needle", [
+    ("no_such_module_here:Thing", "cannot import 'no_such_module_here'"),
+    ("my_local_guard2:NOT_A_GUARDRAIL", "is not a gatehouse.Guardrail subclass"),
+    ("my_local_guard2:Missing", "is not a gatehouse.Guardrail subclass"),
+])
+def test_local_guardrail_errors_are_config_errors(tmp_path, target, needle):
+    (tmp_path / "my_local_guard2.py").write_text(LOCAL_GUARD)
+    with pytest.raises(ConfigError, match=needle):
+        create_app(config_from_dict({"guardrails": [
+            {"guardrail_name": "x", "params": {"guardrail": target}}]}, base_dir=tmp_path),
+            load=())
+    sys.modules.pop("my_local_guard2", None)
+
+
+def test_gatehouse_plugins_lists_distribution_hooks_and_types(site, tmp_path):
+    import os
+    import subprocess
+
+    import orjson
+    site("gatehouse-shout", "gh_shout", guard_source(), version="4.5")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "GATEHOUSE_LOAD_PLUGINS": "gh_shout"}
+    result = subprocess.run([sys.executable, "-m", "gatehouse.cli", "plugins", "--json"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    listed = {p["distribution"]: p for p in orjson.loads(result.stdout)
+              if p["name"] == "gh_shout"}
+    shout = listed["gatehouse-shout"]
+    assert shout["version"] == "4.5"
+    assert shout["hooks"] == ["register_guardrails"]
+    assert shout["guardrail_types"] == [{"name": "shout", "aliases": [], "hooks": ["pre_call"]}]
+    human = subprocess.run([sys.executable, "-m", "gatehouse.cli", "plugins"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert "gatehouse-shout 4.5" in human.stdout
+    assert "guardrail type shout: pre_call" in human.stdout
+
+
+async def test_plugins_route_matches_the_cli_and_needs_the_master_key(site, aiohttp_client):
+    site("gatehouse-shout", "gh_shout", guard_source(), version="4.5")
+    plugins = load_plugins(load=["gatehouse-shout"])
+    app = create_app(config_from_dict({"general_settings": {
+        "master_key": "sk-long-enough-master"}}), plugins=plugins)
+    client = await aiohttp_client(app)
+    assert (await client.get("/-/plugins")).status == 401
+    resp = await client.get("/-/plugins",
+                            headers={"Authorization": "Bearer sk-long-enough-master"})
+    assert await resp.json() == plugins.describe()
+    assert any(p["distribution"] == "gatehouse-shout" for p in await resp.json())

@@ -14,7 +14,7 @@ from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
 from .keys import GATEWAY
 from .plugins import Plugins, load_plugins
-from .routes import guardrails, health, openai
+from .routes import guardrails, health, openai, plugins as plugin_routes
 
 log = logging.getLogger("gatehouse")
 
@@ -44,6 +44,7 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     openai.setup(app)
     guardrails.setup(app)
     health.setup(app)
+    plugin_routes.setup(app)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
     app.cleanup_ctx.append(_gateway_lifetime)
     return app

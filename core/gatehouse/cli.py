@@ -11,13 +11,14 @@ import signal
 import sys
 from typing import Sequence
 
+import orjson
 from aiohttp import web
 
 from .app import create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError
 from .keys import GATEWAY
-from .plugins import PluginError
+from .plugins import PluginError, load_plugins
 
 log = logging.getLogger("gatehouse")
 
@@ -29,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command = args.command or "run"
+    if command == "plugins":
+        return _list_plugins(args.json)
     try:
         config = load_config(args.config)
         if command == "check-config":
@@ -60,7 +63,30 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="run the gateway (the default)")
     sub.add_parser("check-config", parents=[common],
                    help="load the config and plugins, report problems, and exit")
+    plugins = sub.add_parser("plugins", parents=[common],
+                             help="list installed plugins and the guardrail types they offer")
+    plugins.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _list_plugins(as_json: bool) -> int:
+    try:
+        described = load_plugins().describe()
+    except PluginError as exc:
+        print(f"gatehouse: error: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(orjson.dumps(described, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for plugin in described:
+        print(f"{plugin['distribution']} {plugin['version']}  (plugin {plugin['name']})")
+        print(f"  hooks: {', '.join(plugin['hooks']) or '-'}")
+        for kind in plugin["guardrail_types"]:
+            aliases = f" (aliases: {', '.join(kind['aliases'])})" if kind["aliases"] else ""
+            print(f"  guardrail type {kind['name']}{aliases}: {', '.join(kind['hooks'])}")
+        if plugin["providers"]:
+            print(f"  providers: {', '.join(plugin['providers'])}")
+    return 0
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:

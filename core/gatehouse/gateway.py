@@ -5,9 +5,11 @@ that select a call's guardrails. Nothing here is rebuilt per call."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import itertools
 import logging
+import sys
 from typing import Any, Iterator
 
 import aiohttp
@@ -21,7 +23,7 @@ from .config import Config, ConfigError, format_validation_error
 from .dispatch import HookImpl
 from .errors import ClientError
 from .guardrails import Guardrail
-from .plugins import Plugins, PluginError
+from .plugins import PluginError, PluginInfo, Plugins, Registered
 from .providers import Provider
 from .providers.mock import FixedReplyProvider
 from .selection import Selection, build_selection, parse_requested
@@ -87,6 +89,8 @@ class Gateway:
             raise ConfigError(f"{self.source}: {where}.guardrail_name: {name!r} is used twice")
         type_name = raw.get("guardrail")
         registered = self.plugins.guardrail_type(type_name)
+        if registered is None and ":" in type_name:
+            registered = self._import_local(where, type_name)
         if registered is None:
             raise ConfigError(
                 f"{self.source}: {where}.params.guardrail: unknown guardrail type "
@@ -126,6 +130,28 @@ class Gateway:
         self.guardrails[name] = guardrail
         self.guardrail_info[name] = info
         self.hooks[name] = hooks
+
+    def _import_local(self, where: str, path: str) -> Registered:
+        """``guardrail: module:Class`` -- a guardrail class imported straight from a module on
+        sys.path or beside the config file, for experiments without packaging."""
+        module_name, _, class_name = path.partition(":")
+        where = f"{self.source}: {where}.params.guardrail"
+        base = str(self.config.base_dir)
+        added = base not in sys.path
+        if added:
+            sys.path.insert(0, base)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+            raise ConfigError(f"{where}: cannot import {module_name!r} (looked on sys.path and "
+                              f"in {base}): {type(exc).__name__}: {exc}") from None
+        finally:
+            if added:
+                sys.path.remove(base)
+        cls = getattr(module, class_name, None)
+        if not (isinstance(cls, type) and issubclass(cls, Guardrail)):
+            raise ConfigError(f"{where}: {path!r} is not a gatehouse.Guardrail subclass")
+        return Registered(path, cls, PluginInfo(path, f"local module {module_name}", ""))
 
     def _check_models(self) -> None:
         for i, entry in enumerate(self.config.model_list):

@@ -65,6 +65,23 @@ class Plugins:
         plugin = self.pm.get_plugin(plugin_name)
         return sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
 
+    def describe(self) -> list[dict[str, Any]]:
+        """What ``gatehouse plugins --json`` and ``GET /-/plugins`` show."""
+        out = []
+        for name, info in self.info.items():
+            out.append({
+                "name": name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "hooks": self.hooks_of(name),
+                "guardrail_types": [
+                    {"name": r.name, "aliases": list(r.aliases), "hooks": _class_hooks(r.obj)}
+                    for r in self.guardrail_types.values() if r.plugin.name == name],
+                "providers": sorted(
+                    r.name for r in self.providers.values() if r.plugin.name == name),
+            })
+        return out
+
 
 class _PluginManager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
@@ -73,6 +90,13 @@ class _PluginManager(pluggy.PluginManager):
         if isinstance(getattr(type(plugin), name, None), property):
             return None
         return super().parse_hookimpl_opts(plugin, name)
+
+
+def _class_hooks(cls: type) -> list[str]:
+    # pluggy marks implementations with a "<project>_impl" attribute.
+    return sorted(name for name in dir(cls)
+                  if not isinstance(getattr(cls, name, None), property)
+                  and hasattr(getattr(cls, name, None), "gatehouse_impl"))
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
