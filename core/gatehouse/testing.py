@@ -171,3 +171,151 @@ def gateway(aiohttp_client, fake_upstream, tmp_path):
         return await aiohttp_client(app)
 
     return make
+
+
+class GuardrailContract:
+    """What every guardrail type owes its users, as tests any plugin can inherit.
+
+    Subclass it as ``class TestMyGuardrailContract(GuardrailContract)`` and set:
+
+    * ``plugin`` -- the plugin module (or object) that registers the type;
+    * ``guardrail_type`` -- the type name;
+    * ``modes`` -- the modes the type supports;
+    * ``blocked_text`` -- a user message the guardrail refuses in ``pre_call`` (or None);
+    * ``blocked_reply`` -- an upstream reply it refuses in ``post_call`` (or None);
+    * ``rewritten_text`` -- a user message it rewrites rather than refuses (or None).
+
+    Params a working instance needs (API keys, a fake vendor's URL) come from the
+    ``guardrail_params`` fixture: override it in the subclass when they depend on other fixtures.
+    """
+
+    plugin: Any = None
+    guardrail_type: str = ""
+    modes: tuple[str, ...] = ("pre_call",)
+    blocked_text: str | None = None
+    blocked_reply: str | None = None
+    rewritten_text: str | None = None
+    allowed_text = "What is the capital of France?"
+    allowed_reply = "Paris is the capital of France."
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Contract clauses that do not apply to a type are left out rather than skipped.
+        super().__init_subclass__(**kwargs)
+        applies = {
+            "test_block_has_the_reference_body_and_upstream_is_spared":
+                cls.blocked_text is not None and "pre_call" in cls.modes,
+            "test_only_configured_modes_run":
+                cls.blocked_reply is not None and "pre_call" in cls.modes,
+            "test_rewrite_keeps_message_structure_and_other_parts":
+                cls.rewritten_text is not None,
+            "test_checks_streams_before_content_is_sent":
+                cls.blocked_reply is not None and "post_call" in cls.modes,
+        }
+        for name, applicable in applies.items():
+            if not applicable:
+                setattr(cls, name, None)
+
+    @pytest.fixture
+    def guardrail_params(self) -> dict[str, Any]:
+        return {}
+
+    @pytest.fixture
+    def start(self, gateway, guardrail_params):
+        async def start(modes, **extra):
+            guardrail = {"guardrail_name": "under-test", "params": {
+                "guardrail": self.guardrail_type, "mode": list(modes), "default_on": True,
+                **guardrail_params, **extra}}
+            return await gateway({"guardrails": [guardrail]},
+                                 plugins=[("plugin-under-test", self.plugin)])
+        return start
+
+    @staticmethod
+    def _chat(content: Any, **extra: Any) -> dict[str, Any]:
+        return {"model": "gpt-4o", "messages": [{"role": "user", "content": content}], **extra}
+
+    def test_registered_under_its_type(self):
+        from .guardrails import Guardrail
+        from .plugins import load_plugins
+        registered = load_plugins([("plugin-under-test", self.plugin)], load=()).guardrail_type(
+            self.guardrail_type)
+        assert registered is not None, f"{self.guardrail_type!r} is not registered"
+        assert issubclass(registered.obj, Guardrail)
+
+    async def test_each_declared_mode_runs_and_allows_clean_text(self, start, fake_upstream):
+        fake_upstream.reply = self.allowed_reply
+        for mode in self.modes:
+            if mode == "logging_only":
+                continue
+            client = await start([mode])
+            resp = await client.post("/v1/chat/completions", json=self._chat(self.allowed_text))
+            assert resp.status == 200, await resp.text()
+            assert resp.headers.get("x-gatehouse-applied-guardrails") == "under-test", mode
+
+    def test_undeclared_modes_are_refused_at_start(self, guardrail_params):
+        from .config import ConfigError
+        for mode in {"pre_call", "during_call", "post_call", "logging_only"} - set(self.modes):
+            config = {"guardrails": [{"guardrail_name": "x", "params": {
+                "guardrail": self.guardrail_type, "mode": mode, **guardrail_params}}]}
+            with pytest.raises(ConfigError, match=f"does not support mode '{mode}'"):
+                create_app(config_from_dict(config),
+                           extra_plugins=[("plugin-under-test", self.plugin)], load=())
+
+    async def test_block_has_the_reference_body_and_upstream_is_spared(self, start,
+                                                                       fake_upstream):
+        client = await start(["pre_call"])
+        resp = await client.post("/v1/chat/completions", json=self._chat(self.blocked_text))
+        assert 400 <= resp.status < 500
+        body = await resp.json()
+        assert set(body) == {"error"}
+        error = body["error"]
+        assert isinstance(error["message"], dict) and isinstance(error["message"]["error"], str)
+        assert (error["type"], error["param"], error["code"]) == ("None", "None",
+                                                                  str(resp.status))
+        assert fake_upstream.received == []
+
+    async def test_only_configured_modes_run(self, start, fake_upstream):
+        fake_upstream.reply = self.blocked_reply
+        client = await start(["pre_call"])
+        resp = await client.post("/v1/chat/completions", json=self._chat(self.allowed_text))
+        assert resp.status == 200, "a pre_call-only guardrail must not check the reply"
+
+    async def test_rewrite_keeps_message_structure_and_other_parts(self, start, fake_upstream):
+        image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+        body = {"model": "gpt-4o", "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": self.rewritten_text}, image]},
+        ]}
+        client = await start([m for m in self.modes if m == "pre_call"] or self.modes[:1])
+        resp = await client.post("/v1/chat/completions", json=body)
+        assert resp.status == 200, await resp.text()
+        sent = fake_upstream.last["messages"]
+        assert [m["role"] for m in sent] == ["system", "user"]
+        assert sent[0] == {"role": "system", "content": "Be brief."}
+        parts = sent[1]["content"]
+        assert [p["type"] for p in parts] == ["text", "image_url"]
+        assert parts[1] == image
+        assert parts[0]["text"] != self.rewritten_text
+
+    async def test_checks_streams_before_content_is_sent(self, start, fake_upstream):
+        middle = len(self.blocked_reply) // 2
+        fake_upstream.chunks = [self.blocked_reply[:middle], self.blocked_reply[middle:]]
+        client = await start(["post_call"])
+        resp = await client.post("/v1/chat/completions",
+                                 json=self._chat(self.allowed_text, stream=True))
+        events = [line[6:] for line in (await resp.text()).split("\n")
+                  if line.startswith("data: ")]
+        assert events and events[-1] != "[DONE]", "a refused reply must not finish normally"
+        assert "error" in orjson.loads(events[-1])
+        sent = "".join(choice.get("delta", {}).get("content") or ""
+                       for event in events[:-1] for choice in orjson.loads(event)["choices"])
+        assert self.blocked_reply not in sent
+        # A clean reply streams through unchanged.
+        fake_upstream.chunks = [self.allowed_reply[:5], self.allowed_reply[5:]]
+        resp = await client.post("/v1/chat/completions",
+                                 json=self._chat(self.allowed_text, stream=True))
+        events = [line[6:] for line in (await resp.text()).split("\n")
+                  if line.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        sent = "".join(choice.get("delta", {}).get("content") or ""
+                       for event in events[:-1] for choice in orjson.loads(event)["choices"])
+        assert sent == self.allowed_reply
