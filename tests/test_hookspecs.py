@@ -1,6 +1,7 @@
 """The plugin API itself: every hookspec is documented, typed, and called by the gateway."""
 
 import inspect
+from pathlib import Path
 
 from aiohttp import web
 
@@ -113,3 +114,17 @@ async def test_every_hookspec_is_called(gateway, chat):
     await client.app[GATEWAY].call_log.drain()
     await client.close()
     assert sorted(set(CALLED)) == spec_names()
+
+
+def test_writing_plugins_doc_describes_every_hook_and_its_arguments():
+    doc = (Path(__file__).parent.parent / "docs" / "writing-plugins.md").read_text()
+    sections = {}
+    for block in doc.split("\n### ")[1:]:
+        title, _, body = block.partition("\n")
+        sections[title.strip().strip("`")] = body.split("\n## ")[0]
+    for name in spec_names():
+        assert name in sections, f"docs/writing-plugins.md has no '### `{name}`' section"
+        for arg in inspect.signature(getattr(hookspecs, name)).parameters:
+            assert arg in sections[name], f"the {name} section does not explain {arg!r}"
+        body = sections[name].lower()
+        assert "async" in body or "synchronous only" in body, f"{name}: sync or async?"
