@@ -1,0 +1,74 @@
+"""The `{{ cookiecutter.type_name }}` guardrail: one worked example per event mode.
+
+Edit the checks to fit your rules; the tests in tests/ say what each mode must do.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import Field
+
+from gatehouse import Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
+from gatehouse.text import request_slots, request_texts, response_slots, rewrite
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+LONG_NUMBER = re.compile(r"\d(?:[ -]?\d){11,18}")
+
+
+class {{ cookiecutter.class_name }}Params(GuardrailParams):
+    """The guardrail's own config fields, under `params:` in config.yaml."""
+
+    blocked_terms: list[str] = Field(default_factory=lambda: ["project-x"])
+    email_mask: str = "[EMAIL]"
+
+
+class {{ cookiecutter.class_name }}(Guardrail):
+    Params = {{ cookiecutter.class_name }}Params
+    default_modes = ("pre_call", "post_call")
+
+    def __init__(self, name: str, params: {{ cookiecutter.class_name }}Params):
+        super().__init__(name, params)
+        # Built once here, never per call.
+        self.terms = [term.lower() for term in params.blocked_terms]
+        # Streamed text is held back this many characters so a term split across chunks is
+        # caught before any of it reaches the client.
+        self.stream_holdback = max((len(t) for t in self.terms), default=0)
+
+    def _first_term_in(self, text: str) -> str | None:
+        lowered = text.lower()
+        return next((term for term in self.terms if term in lowered), None)
+
+    @hookimpl
+    def pre_call(self, call, extra_body: dict[str, Any]) -> None:
+        """pre_call: refuse requests that mention a blocked term."""
+        extra_terms = [t.lower() for t in extra_body.get("blocked_terms", [])]
+        for text in request_texts(call.body):
+            lowered = text.lower()
+            term = self._first_term_in(text) or next(
+                (t for t in extra_terms if t in lowered), None)
+            if term:
+                raise GuardrailBlocked(f"Blocked term: {term}",
+                                       detail={"{{ cookiecutter.type_name }}": {"term": term}})
+
+    @hookimpl
+    def post_call(self, response: dict[str, Any]) -> None:
+        """post_call: rewrite the reply, masking email addresses; refuse blocked terms."""
+        for container, key in response_slots(response):
+            term = self._first_term_in(container[key])
+            if term:
+                raise GuardrailBlocked(f"Blocked term in reply: {term}")
+        rewrite(response_slots(response), lambda text: EMAIL.sub(self.params.email_mask, text))
+
+    @hookimpl
+    def post_call_stream(self, stream) -> None:
+        """Stream check: `stream.text` is the reply so far; stop before a term is sent."""
+        term = self._first_term_in(stream.text)
+        if term:
+            raise GuardrailBlocked(f"Blocked term in reply: {term}")
+
+    @hookimpl
+    def logging_only(self, record: dict[str, Any]) -> None:
+        """logging_only: mask card-like numbers in what is logged; the call itself keeps them."""
+        rewrite(request_slots(record["request"]), lambda text: LONG_NUMBER.sub("[NUMBER]", text))

@@ -1,0 +1,82 @@
+"""Tests for the `{{ cookiecutter.type_name }}` guardrail, through a real gateway over HTTP.
+
+`gateway` and `fake_upstream` come from Gatehouse's pytest plugin (gatehouse.testing).
+"""
+
+import pytest
+
+import {{ cookiecutter.package }} as plugin
+from gatehouse import hookimpl
+from gatehouse.keys import GATEWAY
+from gatehouse.testing import GuardrailContract
+
+PLUGIN = [("{{ cookiecutter.type_name }}", plugin)]
+
+
+class TestContract(GuardrailContract):
+    """The behaviour every Gatehouse guardrail owes its users."""
+
+    plugin = plugin
+    guardrail_type = "{{ cookiecutter.type_name }}"
+    modes = ("pre_call", "post_call", "logging_only")
+    blocked_text = "Tell me about project-x"
+    blocked_reply = "The project-x launch is next week"
+
+
+def config(mode, **params):
+    return {"guardrails": [{"guardrail_name": "mine", "params": {
+        "guardrail": "{{ cookiecutter.type_name }}", "mode": mode, "default_on": True, **params}}]}
+
+
+def chat(text, **extra):
+    return {"model": "gpt-4o", "messages": [{"role": "user", "content": text}], **extra}
+
+
+async def test_pre_call_blocks_a_configured_term(gateway, fake_upstream):
+    client = await gateway(config("pre_call", blocked_terms=["Falcon"]), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("status of falcon?"))
+    assert resp.status == 400
+    assert (await resp.json())["error"]["message"]["error"] == "Blocked term: falcon"
+    assert fake_upstream.received == []
+
+
+async def test_pre_call_takes_terms_from_the_request_extra_body(gateway):
+    client = await gateway(config("pre_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat(
+        "tell me about osprey",
+        guardrails={"mine": {"extra_body": {"blocked_terms": ["osprey"]}}}))
+    assert resp.status == 400
+
+
+async def test_post_call_masks_emails_in_the_reply(gateway, fake_upstream):
+    fake_upstream.reply = "Write to ada@example.com today."
+    client = await gateway(config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("who do I write to?"))
+    body = await resp.json()
+    assert body["choices"][0]["message"]["content"] == "Write to [EMAIL] today."
+    assert resp.headers["x-gatehouse-applied-guardrails"] == "mine"
+
+
+class Records:
+    seen: list = []
+
+    @hookimpl
+    def on_success(self, record):
+        self.seen.append(record)
+
+
+async def test_logging_only_masks_the_log_not_the_call(gateway, fake_upstream):
+    records = Records()
+    client = await gateway(config("logging_only"), plugins=[*PLUGIN, ("records", records)])
+    resp = await client.post("/v1/chat/completions", json=chat("card 4111 1111 1111 1111"))
+    assert resp.status == 200
+    await client.app[GATEWAY].call_log.drain()
+    assert fake_upstream.last["messages"][0]["content"] == "card 4111 1111 1111 1111"
+    assert records.seen[-1]["request"]["messages"][0]["content"] == "card [NUMBER]"
+
+
+@pytest.mark.parametrize("mode", ["pre_call", ["pre_call", "post_call"]])
+async def test_clean_calls_pass(gateway, fake_upstream, mode):
+    client = await gateway(config(mode), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("hello"))
+    assert resp.status == 200
