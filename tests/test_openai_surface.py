@@ -198,3 +198,14 @@ async def test_master_key_guards_routes_but_not_health(gateway, chat):
     assert resp.status == 200
     assert (await client.get("/health/liveliness")).status == 200
 
+
+
+async def test_upstream_malformed_json_is_502_when_a_guardrail_reads_it(gateway, fake_upstream,
+                                                                        chat):
+    from doubles import PLUGINS, guardrail
+    fake_upstream.fail(200, b"{not json")
+    client = await gateway({"guardrails": [guardrail("post", mode="post_call",
+                                                     default_on=True)]}, plugins=PLUGINS)
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 502
+    assert (await resp.json())["error"]["message"] == "upstream answered with malformed JSON"

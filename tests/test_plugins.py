@@ -2,8 +2,11 @@
 writing a module and its ``.dist-info`` (with ``entry_points.txt``) into a folder on sys.path,
 which is exactly what importlib.metadata reads for an installed package."""
 
+import os
+import subprocess
 import sys
 
+import orjson
 import pytest
 
 from gatehouse.app import create_app
@@ -224,10 +227,6 @@ def test_local_guardrail_errors_are_config_errors(tmp_path, target, needle):
 
 
 def test_gatehouse_plugins_lists_distribution_hooks_and_types(site, tmp_path):
-    import os
-    import subprocess
-
-    import orjson
     site("gatehouse-shout", "gh_shout", guard_source(), version="4.5")
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "GATEHOUSE_LOAD_PLUGINS": "gh_shout"}
     result = subprocess.run([sys.executable, "-m", "gatehouse.cli", "plugins", "--json"],
@@ -256,3 +255,22 @@ async def test_plugins_route_matches_the_cli_and_needs_the_master_key(site, aioh
                             headers={"Authorization": "Bearer sk-long-enough-master"})
     assert await resp.json() == plugins.describe()
     assert any(p["distribution"] == "gatehouse-shout" for p in await resp.json())
+
+
+def test_failing_startup_hook_is_named_and_leaves_nothing_open(site, tmp_path):
+    site("gatehouse-sulky", "gh_sulky", """
+        from gatehouse import hookimpl
+
+        @hookimpl
+        async def startup(gateway):
+            raise RuntimeError("vendor settings missing")
+    """)
+    config = tmp_path / "c.yaml"
+    config.write_text("model_list: [{model_name: m, params: {model: mock/m}}]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gatehouse.cli", "check-config", "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "GATEHOUSE_LOAD_PLUGINS": "gh_sulky"})
+    assert result.returncode == 2
+    assert "startup hook of plugin 'gh_sulky' failed: vendor settings missing" in result.stderr
+    assert "Unclosed" not in result.stderr and "Traceback" not in result.stderr

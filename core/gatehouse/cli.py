@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         if command == "check-config":
-            create_app(config, source=args.config)
+            asyncio.run(_start_and_stop(create_app(config, source=args.config)))
             print(f"{args.config}: OK ({len(config.model_list)} models, "
                   f"{len(config.guardrails) + len(config.all_callbacks)} guardrails)")
             return 0
@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
                              help="list installed plugins and the guardrail types they offer")
     plugins.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+async def _start_and_stop(app: web.Application) -> None:
+    """Start what a real run starts (guardrails check their models, files, vendors' settings),
+    without listening, then stop."""
+    gateway = app[GATEWAY]
+    await gateway.start()
+    await gateway.stop()
 
 
 def _list_plugins(as_json: bool) -> int:

@@ -186,15 +186,24 @@ class Gateway:
             self._providers[name] = [cls(model_name, params, self.http)
                                      for model_name, params, cls in deployments]
             self._round_robin[name] = itertools.cycle(self._providers[name])
-        for name, guardrail in self.guardrails.items():
-            try:
-                await guardrail.start(self)
-            except Exception as exc:
-                raise StartupError(f"guardrail {name!r} failed to start: {exc}") from exc
-        for impl in reversed(self.plugins.pm.hook.startup.get_hookimpls()):
-            result = impl.function(gateway=self)
-            if inspect.isawaitable(result):
-                await result
+        try:
+            for name, guardrail in self.guardrails.items():
+                try:
+                    await guardrail.start(self)
+                except Exception as exc:
+                    raise StartupError(f"guardrail {name!r} failed to start: {exc}") from exc
+            for impl in reversed(self.plugins.pm.hook.startup.get_hookimpls()):
+                try:
+                    result = impl.function(gateway=self)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:
+                    raise StartupError(
+                        f"startup hook of plugin {impl.plugin_name!r} failed: {exc}") from exc
+        except StartupError:
+            # Nothing will call stop() for a start that never finished.
+            await self.stop()
+            raise
         self.call_log.start()
 
     async def stop(self) -> None:

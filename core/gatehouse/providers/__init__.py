@@ -47,9 +47,14 @@ class Reply:
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = orjson.loads(self._raw)
+            try:
+                data = orjson.loads(self._raw)
+            except orjson.JSONDecodeError:
+                raise UpstreamError.make(502, "upstream answered with malformed JSON") from None
+            if not isinstance(data, dict):
+                raise UpstreamError.make(502, "upstream answered with a non-object JSON body")
             # Hooks may rewrite the parsed object; from now on it is the truth.
-            self._raw = None
+            self._data, self._raw = data, None
         return self._data
 
     @property
