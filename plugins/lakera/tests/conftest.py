@@ -21,14 +21,16 @@ CLEAN_V1 = {"model": "lakera-guard-1", "dev_info": {"version": "1"}, "results": 
 
 
 class FakeLakera:
-    """Records every request; answers ``reply`` (or, when set, ``status`` / ``raw`` bytes, or
-    holds the request until ``release`` is set when ``stall`` is true)."""
+    """Records every request; answers ``decide(request body)`` when set, else ``reply`` (or,
+    when set, ``status`` / ``raw`` bytes, or holds the request until ``release`` is set when
+    ``stall`` is true)."""
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.reply: dict[str, Any] | None = None
+        self.decide: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.status = 200
         self.raw: bytes | None = None
         self.stall = False
@@ -45,7 +47,8 @@ class FakeLakera:
         return self.received[-1]
 
     async def _handle(self, request: web.Request) -> web.Response:
-        self.received.append(orjson.loads(await request.read()))
+        body = orjson.loads(await request.read())
+        self.received.append(body)
         self.paths.append(request.path)
         self.headers.append(dict(request.headers))
         if self.before_reply is not None:
@@ -55,7 +58,7 @@ class FakeLakera:
         if self.raw is not None:
             return web.Response(body=self.raw, status=self.status,
                                 content_type="application/json")
-        reply = self.reply
+        reply = self.decide(body) if self.decide is not None else self.reply
         if reply is None:
             reply = CLEAN_V2 if request.path == "/v2/guard" else CLEAN_V1
         return web.Response(body=orjson.dumps(reply), status=self.status,
