@@ -7,7 +7,7 @@ import pytest
 from doubles import PLUGINS
 from gatehouse.app import create_app
 from gatehouse.config import ConfigError, config_from_dict, load_config
-from gatehouse.keys import GATEWAY
+from gatehouse.appkeys import GATEWAY
 
 # The guardrails quick-start's config blocks, as written there (LiteLLM names throughout).
 REFERENCE_GUARDRAILS = """

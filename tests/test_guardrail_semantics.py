@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from doubles import EVENTS, PLUGINS, RECORDS, guardrail
-from gatehouse.keys import GATEWAY
+from gatehouse.appkeys import GATEWAY
 
 APPLIED = "x-gatehouse-applied-guardrails"
 

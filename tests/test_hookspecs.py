@@ -6,7 +6,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gatehouse import Guardrail, GuardrailBlocked, hookimpl, hookspecs
-from gatehouse.keys import GATEWAY
+from gatehouse.appkeys import GATEWAY
 from gatehouse.plugins import new_plugin_manager
 
 CALLED: list[str] = []

@@ -11,7 +11,7 @@ import pytest
 
 from gatehouse.app import create_app
 from gatehouse.config import ConfigError, config_from_dict
-from gatehouse.keys import GATEWAY
+from gatehouse.appkeys import GATEWAY
 from gatehouse.plugins import PluginError, load_plugins
 
 GUARDRAIL_MODULE = """

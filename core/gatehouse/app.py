@@ -8,11 +8,12 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from .auth import authenticate
+from .auth import bearer_token
+from .call import ANONYMOUS
 from .config import Config
 from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
-from .keys import GATEWAY
+from .appkeys import GATEWAY
 from .plugins import Plugins, load_plugins
 from .routes import guardrails, health, openai, plugins as plugin_routes
 
@@ -97,5 +98,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request["principal"] = authenticate(request, request.app[GATEWAY])
+    gateway = request.app[GATEWAY]
+    request["client_ip"] = ip = gateway.ip_allow_list.client_ip(request)
+    gateway.ip_allow_list.check(ip)
+    if request.path in gateway.public_paths:
+        request["principal"] = ANONYMOUS
+    else:
+        request["principal"] = await gateway.principals.authenticate(bearer_token(request))
     return await handler(request)

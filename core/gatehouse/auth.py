@@ -1,17 +1,12 @@
-"""Who is calling. With ``general_settings.master_key`` set, every route but the public ones
-needs ``Authorization: Bearer <master key>``; without it the gateway is open."""
+"""Reading the caller's credential and the routes that need none."""
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
-from .call import ANONYMOUS, Principal
-from .errors import ClientError
-from .gateway import Gateway
-
-PUBLIC_PATHS = frozenset({"/health/liveliness", "/health/readiness", "/health/liveness"})
+DEFAULT_PUBLIC_PATHS = frozenset({"/health/liveliness", "/health/readiness", "/health/liveness"})
+# LiteLLM configs name the default public routes by this placeholder.
+LITELLM_DEFAULTS = "LiteLLMRoutes.public_routes"
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -22,14 +17,5 @@ def bearer_token(request: web.Request) -> str | None:
     return request.headers.get("x-api-key") or request.headers.get("api-key")
 
 
-def authenticate(request: web.Request, gateway: Gateway) -> Principal:
-    master = gateway.config.general_settings.master_key
-    if master is None or request.path in PUBLIC_PATHS:
-        return ANONYMOUS
-    token = bearer_token(request)
-    if token is None:
-        raise ClientError(401, "Authentication Error, no API key passed in "
-                               "(expected 'Authorization: Bearer <key>')", kind="auth_error")
-    if not hmac.compare_digest(token.encode(), master.get_secret_value().encode()):
-        raise ClientError(401, "Authentication Error, invalid API key", kind="auth_error")
-    return ANONYMOUS
+def public_paths(configured: list[str]) -> frozenset[str]:
+    return DEFAULT_PUBLIC_PATHS | {p for p in configured if p != LITELLM_DEFAULTS}

@@ -19,6 +19,11 @@ class Principal:
     # Per-key switches such as {"hide_secrets": False}; a guardrail reads its own.
     permissions: dict[str, Any] = field(default_factory=dict)
     guardrails: tuple[str, ...] = ()
+    is_admin: bool = False
+    # The key's team forbids its requests to change which guardrails run.
+    team_locked: bool = False
+    key: dict[str, Any] | None = None
+    team: dict[str, Any] | None = None
 
 
 ANONYMOUS = Principal()
@@ -43,17 +48,22 @@ class Call:
     client_ip: str | None = None
     # Set once guardrails are selected: name -> extra_body from the request.
     guardrail_extra: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Names of the guardrails whose hooks completed for this call, in the order they ran.
+    # Names of the guardrails that reached a verdict on this call, in the order they ran.
     applied_guardrails: list[str] = field(default_factory=list)
+    # Every guardrail that ran: "passed", "blocked", "failed_open" or "failed_closed".
+    verdicts: dict[str, str] = field(default_factory=dict)
 
     @property
     def user(self) -> str | None:
         user = self.body.get("user")
         return user if isinstance(user, str) else None
 
-    def mark_applied(self, name: str) -> None:
-        if name not in self.applied_guardrails:
+    def mark(self, name: str, verdict: str) -> None:
+        if verdict in ("passed", "blocked") and name not in self.applied_guardrails:
             self.applied_guardrails.append(name)
+        # A guardrail that runs in several modes keeps its worst verdict.
+        if self.verdicts.get(name) not in ("blocked", "failed_closed"):
+            self.verdicts[name] = verdict
 
 
 @dataclass(slots=True)

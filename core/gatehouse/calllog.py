@@ -13,9 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from .dispatch import run_callbacks
+from .providers import Reply, UpstreamError
 
 if TYPE_CHECKING:
     from .call import Call
@@ -31,7 +30,8 @@ QUEUE_LIMIT = 10_000
 class Outcome:
     started: float
     status: int
-    response: dict[str, Any] | None = None
+    # The reply, parsed here (off the request path) when it is still raw.
+    response: dict[str, Any] | Reply | None = None
     error: dict[str, Any] | None = None
 
 
@@ -54,7 +54,7 @@ class CallLog:
             await asyncio.gather(self._worker, return_exceptions=True)
 
     def submit(self, call: Call, selection: Selection, outcome: Outcome) -> None:
-        if not selection.wants_record or self._queue is None:
+        if self._queue is None:
             return
         try:
             self._queue.put_nowait((call, selection, outcome, time.time()))
@@ -81,6 +81,14 @@ class CallLog:
 
     async def _handle(self, call: Call, selection: Selection, outcome: Outcome,
                       ended: float) -> None:
+        if isinstance(outcome.response, Reply):
+            try:
+                outcome.response = outcome.response.data
+            except UpstreamError:
+                outcome.response = None
+        await self.gateway.accounting.account(call, outcome)
+        if not selection.wants_record:
+            return
         record = _record(call, outcome, ended)
         if selection.logging_only:
             masked = await run_callbacks(selection.logging_only, {"call": call, "record": record})
@@ -98,8 +106,8 @@ class CallLog:
 
 
 def _record(call: Call, outcome: Outcome, ended: float) -> dict[str, Any]:
-    # A deep copy: masking the record must never reach objects the call still shares.
-    copy = orjson.loads(orjson.dumps({"request": call.body, "response": outcome.response}))
+    # No copy of request and response: the reply has been sent, so masking them in place for
+    # the log cannot reach the client or the upstream.
     return {
         "request_id": call.request_id,
         "call_type": call.call_type,
@@ -114,5 +122,7 @@ def _record(call: Call, outcome: Outcome, ended: float) -> dict[str, Any]:
         "status": outcome.status,
         "start_time": outcome.started,
         "end_time": ended,
-        **copy,
+        "verdicts": dict(call.verdicts),
+        "request": call.body,
+        "response": outcome.response,
     }

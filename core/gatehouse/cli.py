@@ -17,7 +17,7 @@ from aiohttp import web
 from .app import create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError
-from .keys import GATEWAY
+from .appkeys import GATEWAY
 from .plugins import PluginError, load_plugins
 
 log = logging.getLogger("gatehouse")

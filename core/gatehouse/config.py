@@ -84,15 +84,34 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     callbacks: list[str] = Field(default_factory=list)
+    store_audit_logs: bool = False
+    # User ids refused outright: a list, or a path to a .txt file with one id per line.
+    blocked_user_list: list[str] | str | None = None
 
 
 class GeneralSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     master_key: SecretStr | None = None
+    # Refuse to start with a short or well-known master key unless this says otherwise.
+    allow_weak_master_key: bool = False
+    # Unset: a SQLite file (database_path); postgresql://...: a shared Postgres.
+    database_url: SecretStr | None = None
+    database_path: str = "gatehouse.db"
+    # Unset: counters and caches live in each process.
+    redis_url: SecretStr | None = None
+    redis_namespace: str = "gatehouse"
     max_request_size_mb: float = Field(default=10.0, gt=0)
-    # Seconds a client may take to send its request body.
-    request_read_timeout: float = Field(default=60.0, gt=0)
+    max_response_size_mb: float | None = Field(default=None, gt=0)
+    enforced_params: list[str] = Field(default_factory=list)
+    public_routes: list[str] = Field(default_factory=list)
+    allowed_ips: list[str] | None = None
+    # The header a trusted reverse proxy puts the client address in, e.g. X-Forwarded-For.
+    # Never read unless configured: any client could send it.
+    trusted_proxy_header: str | None = None
+    use_x_forwarded_for: bool = False
+    # Seconds between spend-log writes; rows wait in memory (and survive a database outage).
+    spend_flush_interval: float = Field(default=1.0, gt=0)
 
 
 class Config(_Model):

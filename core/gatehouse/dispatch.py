@@ -46,25 +46,27 @@ async def run_one(impl: HookImpl, call: Call, args: dict[str, Any]) -> None:
             if inspect.isawaitable(result):
                 await result
     except GuardrailBlocked:
-        call.mark_applied(guardrail.name)
+        call.mark(guardrail.name, "blocked")
         raise
     except TimeoutError:
-        _failed(guardrail, f"no verdict within {params.timeout:g}s", timeout=True)
+        _failed(call, guardrail, f"no verdict within {params.timeout:g}s", timeout=True)
     except GuardrailError as exc:
-        _failed(guardrail, str(exc), timeout=exc.timeout)
+        _failed(call, guardrail, str(exc), timeout=exc.timeout)
     except Exception as exc:  # noqa: BLE001 - a crashing guardrail is handled like a failing one
         log.error("guardrail %r crashed in %s", guardrail.name, impl.function.__name__,
                   exc_info=exc)
-        _failed(guardrail, f"internal error ({type(exc).__name__})", timeout=False)
+        _failed(call, guardrail, f"internal error ({type(exc).__name__})", timeout=False)
     else:
-        call.mark_applied(guardrail.name)
+        call.mark(guardrail.name, "passed")
 
 
-def _failed(guardrail: Guardrail, reason: str, *, timeout: bool) -> None:
+def _failed(call: Call, guardrail: Guardrail, reason: str, *, timeout: bool) -> None:
     if guardrail.params.on_error == "fail_open":
         log.warning("guardrail %r failed open: %s", guardrail.name, reason)
+        call.mark(guardrail.name, "failed_open")
         return
     log.warning("guardrail %r failed closed: %s", guardrail.name, reason)
+    call.mark(guardrail.name, "failed_closed")
     raise GuardrailFailed(guardrail.name, reason, timeout=timeout)
 
 

@@ -17,16 +17,22 @@ import orjson
 import pluggy
 from pydantic import ValidationError
 
+from .accounting import Accounting
+from .auth import public_paths
+from .cache import make_cache
 from .call import Call, Principal
 from .calllog import CallLog
 from .config import Config, ConfigError, format_validation_error
 from .dispatch import HookImpl
 from .errors import ClientError
+from .gate import IpAllowList
 from .guardrails import Guardrail
 from .plugins import PluginError, PluginInfo, Plugins, Registered
+from .principals import Principals, weak_master_key
 from .providers import Provider
 from .providers.mock import FixedReplyProvider
 from .selection import Selection, build_selection, parse_requested
+from .store import StoreUnavailable, open_store
 
 log = logging.getLogger("gatehouse")
 
@@ -54,10 +60,29 @@ class Gateway:
         self._round_robin: dict[str, Iterator[Provider]] = {}
         self._selections: dict[tuple[str, ...], Selection] = {}
         self.http: aiohttp.ClientSession | None = None
-        self.call_log = CallLog(self)
         self._build_guardrails()
         self._check_models()
         self._collect_global_callbacks()
+        settings = config.general_settings
+        self._check_master_key()
+        self.config_blocked_users = self._blocked_users_from_config()
+        try:
+            self.store = open_store(
+                settings.database_url.get_secret_value() if settings.database_url else None,
+                str(config.resolve_path(settings.database_path)))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: general_settings.database_url: {exc}") from None
+        self.cache = make_cache(
+            settings.redis_url.get_secret_value() if settings.redis_url else None,
+            settings.redis_namespace)
+        self.principals = Principals(self)
+        self.accounting = Accounting(self)
+        try:
+            self.ip_allow_list = IpAllowList(settings)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: general_settings.allowed_ips: {exc}") from None
+        self.public_paths = public_paths(settings.public_routes)
+        self.call_log = CallLog(self)
         self.default_on = tuple(n for n, g in self.guardrails.items() if g.params.default_on)
         self.model_names = tuple(self._deployments)
 
@@ -174,6 +199,32 @@ class Gateway:
                                           tuple(impl.argnames)))
             self.global_callbacks[hook_name] = tuple(impls)
 
+    def _check_master_key(self) -> None:
+        settings = self.config.general_settings
+        if settings.master_key is None or settings.allow_weak_master_key:
+            return
+        problem = weak_master_key(settings.master_key.get_secret_value())
+        if problem:
+            raise ConfigError(
+                f"{self.source}: general_settings.master_key: refusing a weak master key "
+                f"({problem}); use a long random one (e.g. 'sk-' + `openssl rand -hex 24`), or "
+                f"set general_settings.allow_weak_master_key: true for local experiments")
+
+    def _blocked_users_from_config(self) -> frozenset[str]:
+        listed = self.config.settings.blocked_user_list
+        if listed is None:
+            return frozenset()
+        if isinstance(listed, list):
+            return frozenset(listed)
+        path = self.config.resolve_path(listed)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"{self.source}: settings.blocked_user_list: cannot read {path}: "
+                              f"{exc.strerror}") from None
+        return frozenset(line.strip() for line in lines
+                         if line.strip() and not line.lstrip().startswith("#"))
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -187,6 +238,11 @@ class Gateway:
                                      for model_name, params, cls in deployments]
             self._round_robin[name] = itertools.cycle(self._providers[name])
         try:
+            try:
+                await self.store.open()
+            except StoreUnavailable as exc:
+                raise StartupError(f"cannot open the database ({exc})") from exc
+            self.accounting.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self)
@@ -208,6 +264,7 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.call_log.stop()
+        await self.accounting.stop()
         for impl in reversed(self.plugins.pm.hook.shutdown.get_hookimpls()):
             try:
                 result = impl.function(gateway=self)
@@ -227,6 +284,8 @@ class Gateway:
             await self.http.close()
             # Let the connector's transports finish closing before the loop goes away.
             await asyncio.sleep(0)
+        await self.store.close()
+        await self.cache.close()
 
     # --- per call ------------------------------------------------------------------------------
 

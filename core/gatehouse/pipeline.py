@@ -18,6 +18,7 @@ from .call import Call
 from .calllog import Outcome
 from .dispatch import run_in_order, run_together
 from .errors import ClientError, json_response
+from .gate import check_call, check_enforced_params
 from .guardrails import GuardrailBlocked
 from .providers import UpstreamError
 from .schemas import check_body
@@ -41,16 +42,18 @@ async def handle_call(request: web.Request, gateway: Gateway, call_type: CallTyp
     started = time.time()
     body = await read_json(request)
     check_body(call_type, body)
+    check_enforced_params(gateway.config.general_settings.enforced_params, body)
     requested = body.pop("guardrails", None)
     mock_response = body.pop("mock_response", None)
     call = Call(
         request_id=request["request_id"], call_type=call_type, model=body["model"], body=body,
         stream=body.get("stream") is True, metadata=body.pop("metadata", None) or {},
-        principal=principal, client_ip=request.remote,
+        principal=principal, client_ip=request["client_ip"],
     )
     provider = gateway.provider_for(call, mock_response)
     selection = gateway.select(call, requested, principal)
     try:
+        await check_call(gateway, call, requested)
         await run_in_order(selection.pre_call, call, {"call": call})
         if call.stream:
             return await _stream(request, gateway, call, selection, provider, started)
@@ -62,9 +65,9 @@ async def handle_call(request: web.Request, gateway: Gateway, call_type: CallTyp
         return _refuse(gateway, call, selection, started, blocked.status, blocked.body())
     except (ClientError, UpstreamError) as exc:
         return _refuse(gateway, call, selection, started, exc.status, exc.body)
-    gateway.call_log.submit(call, selection, Outcome(
-        started, 200, response=reply.data if selection.wants_record else None))
-    return web.Response(body=reply.raw, content_type="application/json",
+    body = reply.raw
+    gateway.call_log.submit(call, selection, Outcome(started, 200, response=reply))
+    return web.Response(body=body, content_type="application/json",
                         headers=applied_headers(call.applied_guardrails))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import json_response
-from ..keys import GATEWAY
+from ..appkeys import GATEWAY
 
 
 def setup(app: web.Application) -> None:

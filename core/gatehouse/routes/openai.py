@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from ..errors import json_response
-from ..keys import GATEWAY
+from ..appkeys import GATEWAY
 from ..pipeline import handle_call
 
 CALLS = {"/chat/completions": "chat_completion", "/completions": "completion",

@@ -1,0 +1,81 @@
+"""SQLite back end: a local file, nothing to install.
+
+sqlite3 blocks, so every statement runs on one worker thread, off the event loop; a lock keeps
+one transaction at a time on the single connection. WAL mode lets several gateway processes on
+one machine share the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+from . import Row, Store, StoreUnavailable
+
+
+class _SqliteTx:
+    def __init__(self, store: SqliteStore):
+        self._store = store
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        cursor = await self._store._call(self._store._conn.execute, sql, tuple(params))
+        return cursor.rowcount
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        def run() -> list[Row]:
+            cursor = self._store._conn.execute(sql, tuple(params))
+            return [dict(row) for row in cursor.fetchall()]
+        return await self._store._call(run)
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str):
+        self.path = path
+        self.description = f"sqlite {path}"
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatehouse-sqlite")
+        self._lock = asyncio.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
+    async def open(self) -> None:
+        def connect() -> sqlite3.Connection:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=10)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+        self._conn = await self._call(connect)
+        await self.migrate()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._call(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SqliteTx]:
+        async with self._lock:
+            await self._call(self._conn.execute, "BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(self)
+            except BaseException:
+                await self._call(self._conn.execute, "ROLLBACK")
+                raise
+            await self._call(self._conn.execute, "COMMIT")
+
+    async def migration_lock(self, tx: _SqliteTx) -> None:
+        # BEGIN IMMEDIATE already holds the file's write lock.
+        return None
