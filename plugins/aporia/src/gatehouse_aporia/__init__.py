@@ -4,7 +4,7 @@ spelling LiteLLM configs use)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from gatehouse import hookimpl
 

@@ -4,8 +4,9 @@ masked where the text lives."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from gatehouse.text import Slot, request_slots, response_slots
 

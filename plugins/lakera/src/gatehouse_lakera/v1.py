@@ -29,7 +29,7 @@ class LakeraV1Params(LakeraParams):
 
 class _Result(VendorReply):
     flagged: bool
-    category_scores: dict[str, float] = {}
+    category_scores: dict[str, float] = Field(default_factory=dict)
 
 
 class _Reply(VendorReply):

@@ -8,9 +8,11 @@ only logs what Lakera flagged.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from gatehouse import Call, GuardrailBlocked, GuardrailError, GuardrailParams, hookimpl
+from pydantic import Field
 
 from .common import LakeraGuardrail, LakeraParams, VendorReply
 from .turns import Turn, conversation, reply_turn
@@ -39,8 +41,8 @@ class Detector(VendorReply):
 
 class GuardReply(VendorReply):
     flagged: bool
-    payload: list[Detection] = []
-    breakdown: list[Detector] = []
+    payload: list[Detection] = Field(default_factory=list)
+    breakdown: list[Detector] = Field(default_factory=list)
 
     def detected(self) -> list[str]:
         return [*(d.detector_type for d in self.payload),
