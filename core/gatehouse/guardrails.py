@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+import os
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import aiohttp
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError,
+                      field_validator, model_validator)
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -16,6 +18,8 @@ Mode = Literal["pre_call", "during_call", "post_call", "logging_only"]
 MODES: tuple[str, ...] = ("pre_call", "during_call", "post_call", "logging_only")
 
 log = logging.getLogger("gatehouse.guardrails")
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class GuardrailBlocked(Exception):
@@ -61,10 +65,20 @@ class GuardrailParams(BaseModel):
     """Fields every guardrail accepts under ``params:`` (alias ``litellm_params:``).
 
     A plugin subclasses this for its own fields; unknown fields are an error at start-up so a
-    misspelt option is never silently ignored.
+    misspelt option is never silently ignored. A vendor plugin names where ``api_key`` and
+    ``api_base`` come from when config leaves them out, with the class variables below.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    #: Environment variables tried, in order, for a missing ``api_key`` / ``api_base``.
+    env_api_key: ClassVar[tuple[str, ...]] = ()
+    env_api_base: ClassVar[tuple[str, ...]] = ()
+    #: Used when neither config nor environment gives an ``api_base``.
+    default_api_base: ClassVar[str | None] = None
+    #: Refuse to start without these (the error names the variables that could supply them).
+    requires_api_key: ClassVar[bool] = False
+    requires_api_base: ClassVar[bool] = False
 
     guardrail: str
     mode: list[Mode] = Field(default_factory=list)
@@ -78,6 +92,27 @@ class GuardrailParams(BaseModel):
     @classmethod
     def _mode_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vendor_from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for field, variables, default, required in (
+                ("api_key", cls.env_api_key, None, cls.requires_api_key),
+                ("api_base", cls.env_api_base, cls.default_api_base, cls.requires_api_base)):
+            if data.get(field) is None:
+                data[field] = next((os.environ[v] for v in variables if os.environ.get(v)),
+                                   default)
+            if data[field] is None and required:
+                where = f" or the {' or '.join(variables)} environment variable" if variables \
+                    else ""
+                raise ValueError(f"{field} is required: set it in the guardrail's params{where}")
+        base = data.get("api_base")
+        if base is not None and not str(base).startswith(("http://", "https://")):
+            raise ValueError(f"api_base must be an http(s) URL, got {base!r}")
+        return data
 
 
 class Guardrail:
@@ -123,7 +158,9 @@ class Guardrail:
         if self._http is None:
             self._http = aiohttp.ClientSession(
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
-                timeout=aiohttp.ClientTimeout(total=self.params.timeout),
+                # The gateway times each hook out after params.timeout; this is only a
+                # backstop for calls made outside a hook, so the two never race.
+                timeout=aiohttp.ClientTimeout(total=self.params.timeout * 2),
             )
         return self._http
 
@@ -139,7 +176,8 @@ class Guardrail:
         Failures become :class:`GuardrailError` with a message naming the guardrail, the status
         and the URL path -- never a header, so an API key cannot leak into a log or an error.
         """
-        where = f"guardrail {self.name!r}: {aiohttp.client.URL(url).path}"
+        # GuardrailFailed names the guardrail; this names what it was talking to.
+        where = aiohttp.client.URL(url).path
         try:
             async with self.http.post(url, data=orjson.dumps(payload), headers={
                 "content-type": "application/json", **(headers or {})
@@ -155,3 +193,20 @@ class Guardrail:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise GuardrailError(f"{where} answered with malformed JSON") from exc
+
+    async def post_checked(self, url: str, payload: dict[str, Any], headers: dict[str, str],
+                           reply: type[M]) -> tuple[Any, M]:
+        """:meth:`post_json`, then the reply read into the ``reply`` model.
+
+        Returns the reply as sent and as read. A reply that does not fit is a
+        :class:`GuardrailError` naming the field and the kind of mismatch, never the values
+        (they may hold the caller's text).
+        """
+        raw = await self.post_json(url, payload, headers)
+        try:
+            return raw, reply.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "body"
+            raise GuardrailError(f"{aiohttp.client.URL(url).path} answered an unexpected reply "
+                                 f"({field}: {first['type']})") from None

@@ -6,6 +6,8 @@ installed gets these fixtures:
 * ``fake_upstream`` -- a real HTTP server speaking the OpenAI wire format. It records every
   request it receives (``.received``), answers chat, completions (JSON or SSE) and embeddings,
   and can be told to fail, stall or answer with given text.
+* ``fake_vendor`` -- a factory serving :class:`FakeVendor`, a guardrail vendor's API that
+  records what it gets and answers, fails or stalls as told.
 * ``gateway`` -- a factory: ``await gateway(config_dict, plugins=[...])`` starts the gateway
   over real HTTP with the ``fake_upstream`` as its ``gpt-4o`` model and returns an aiohttp test
   client for it (``client.app[GATEWAY]`` is the :class:`~gatehouse.gateway.Gateway`).
@@ -139,6 +141,65 @@ def _embedding(body: dict[str, Any]) -> dict[str, Any]:
             "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
                      for i in range(len(items))],
             "usage": {"prompt_tokens": len(items), "total_tokens": len(items)}}
+
+
+class FakeVendor:
+    """A guardrail vendor's HTTP API as a test wants it to behave, for any POST path.
+
+    Records every request (``received`` bodies, ``paths``, lower-cased ``headers``) and answers
+    ``decide(path, body)`` when set, else ``reply``; ``status`` sets the HTTP status, ``raw``
+    sends bytes instead of JSON, ``stall`` holds requests until ``release`` is set (the fixture
+    sets it at teardown), ``before_reply`` is awaited first.
+    """
+
+    def __init__(self, reply: Any = None) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        self.reply = reply if reply is not None else {}
+        self.decide: Callable[[str, dict[str, Any]], Any] | None = None
+        self.status = 200
+        self.raw: bytes | None = None
+        self.stall = False
+        self.release = asyncio.Event()
+        self.before_reply: Callable[[], Awaitable[None]] | None = None
+        self.url = ""  # set once served: the base URL, without a trailing slash
+        self.app = web.Application()
+        self.app.router.add_post("/{path:.*}", self._handle)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.received[-1]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        self.received.append(body)
+        self.paths.append(request.path)
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        if self.before_reply is not None:
+            await self.before_reply()
+        if self.stall:
+            await self.release.wait()
+        raw = self.raw if self.raw is not None else orjson.dumps(
+            self.decide(request.path, body) if self.decide is not None else self.reply)
+        return web.Response(body=raw, status=self.status, content_type="application/json")
+
+
+@pytest_asyncio.fixture
+async def fake_vendor(aiohttp_server):
+    """Factory: ``vendor = await fake_vendor(reply={...})`` serves a :class:`FakeVendor`."""
+    served: list[FakeVendor] = []
+
+    async def make(reply: Any = None) -> FakeVendor:
+        vendor = FakeVendor(reply)
+        server = await aiohttp_server(vendor.app)
+        vendor.url = str(server.make_url("")).rstrip("/")
+        served.append(vendor)
+        return vendor
+
+    yield make
+    for vendor in served:
+        vendor.release.set()  # a stalled handler must finish for its server to close
 
 
 @pytest_asyncio.fixture

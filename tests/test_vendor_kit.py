@@ -1,0 +1,93 @@
+"""What the core gives vendor plugins: env fallbacks for api_key/api_base, checked vendor
+replies, and a fake vendor for tests."""
+
+import aiohttp
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from gatehouse import Guardrail, GuardrailError, GuardrailParams
+
+
+class VendorParams(GuardrailParams):
+    env_api_key = ("ACME_API_KEY", "ACME_OLD_KEY")
+    env_api_base = ("ACME_API_BASE",)
+    default_api_base = "https://api.acme.example"
+    requires_api_key = True
+
+
+class Verdict(BaseModel):
+    flagged: bool
+
+
+def make(**params):
+    return Guardrail("acme", VendorParams.model_validate({"guardrail": "acme", **params}))
+
+
+def test_key_and_base_fall_back_to_the_environment_in_order(monkeypatch):
+    monkeypatch.delenv("ACME_API_KEY", raising=False)
+    monkeypatch.setenv("ACME_OLD_KEY", "from-old-var")
+    monkeypatch.delenv("ACME_API_BASE", raising=False)
+    guardrail = make()
+    assert guardrail.api_key() == "from-old-var"
+    assert guardrail.params.api_base == "https://api.acme.example"
+    monkeypatch.setenv("ACME_API_KEY", "from-new-var")
+    monkeypatch.setenv("ACME_API_BASE", "http://127.0.0.1:9")
+    assert make().api_key() == "from-new-var"
+    assert make(api_key="from-config").api_key() == "from-config"
+    assert make().params.api_base == "http://127.0.0.1:9"
+
+
+def test_missing_required_key_names_the_variables(monkeypatch):
+    monkeypatch.delenv("ACME_API_KEY", raising=False)
+    monkeypatch.delenv("ACME_OLD_KEY", raising=False)
+    with pytest.raises(ValidationError, match="ACME_API_KEY or ACME_OLD_KEY"):
+        make()
+
+
+def test_api_base_must_be_http(monkeypatch):
+    with pytest.raises(ValidationError, match="http"):
+        make(api_key="k", api_base="ftp://nope")
+
+
+async def test_post_checked_reads_the_reply_and_records_the_request(fake_vendor):
+    vendor = await fake_vendor(reply={"flagged": True, "extra": 1})
+    guardrail = make(api_key="k", api_base=vendor.url)
+    try:
+        raw, verdict = await guardrail.post_checked(
+            vendor.url + "/v1/check", {"text": "hi"}, {"authorization": "Bearer k"}, Verdict)
+    finally:
+        await guardrail.stop()
+    assert verdict.flagged is True and raw["extra"] == 1
+    assert vendor.paths == ["/v1/check"] and vendor.last == {"text": "hi"}
+    assert vendor.headers[-1]["authorization"] == "Bearer k"
+
+
+@pytest.mark.parametrize("setup,needle", [
+    (lambda v: setattr(v, "reply", {"flagged": "maybe"}), "flagged: bool_parsing"),
+    (lambda v: setattr(v, "raw", b"{oops"), "malformed JSON"),
+    (lambda v: setattr(v, "status", 503), "answered HTTP 503"),
+])
+async def test_vendor_failures_become_guardrail_errors_without_secrets(fake_vendor, setup,
+                                                                        needle):
+    vendor = await fake_vendor(reply={"flagged": False})
+    setup(vendor)
+    guardrail = make(api_key="sk-vendor-secret", api_base=vendor.url)
+    try:
+        with pytest.raises(GuardrailError) as err:
+            await guardrail.post_checked(vendor.url + "/check", {"text": "private words"},
+                                         {"authorization": "Bearer sk-vendor-secret"}, Verdict)
+    finally:
+        await guardrail.stop()
+    assert needle in str(err.value)
+    assert "sk-vendor-secret" not in str(err.value) and "private" not in str(err.value)
+
+
+async def test_unreachable_vendor_is_a_guardrail_error(unused_tcp_port):
+    guardrail = make(api_key="k")
+    try:
+        with pytest.raises(GuardrailError, match="unreachable"):
+            await guardrail.post_json(f"http://127.0.0.1:{unused_tcp_port}/x", {}, {})
+    finally:
+        await guardrail.stop()
+    assert isinstance(guardrail.http, aiohttp.ClientSession)  # made again on demand
+    await guardrail.stop()
