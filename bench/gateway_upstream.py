@@ -1,0 +1,87 @@
+"""A minimal OpenAI-compatible upstream for the overhead benchmark.
+
+It answers every ``POST /v1/chat/completions`` with one chat completion serialized at start-up,
+so the upstream costs as little as possible and what the benchmark measures through the gateway
+is the gateway. It binds port 0 on loopback and prints ``PORT <n>`` once it listens, which lets
+the benchmark start it without racing another process for a port.
+
+Run alone:  python bench/gateway_upstream.py [--port N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+from aiohttp import web
+
+COMPLETION = json.dumps({
+    "id": "chatcmpl-bench0000000000000000000000",
+    "object": "chat.completion",
+    "created": 1700000000,
+    "model": "bench-upstream",
+    "system_fingerprint": "fp_bench",
+    "choices": [{
+        "index": 0,
+        "message": {
+            "role": "assistant",
+            "content": "TCP is connection-oriented and guarantees ordered, reliable delivery with "
+                       "retransmission and flow control. UDP is connectionless and sends "
+                       "independent datagrams with no delivery or ordering guarantees, trading "
+                       "reliability for lower latency and overhead.",
+            "refusal": None,
+        },
+        "logprobs": None,
+        "finish_reason": "stop",
+    }],
+    "usage": {"prompt_tokens": 31, "completion_tokens": 44, "total_tokens": 75},
+}, separators=(",", ":")).encode()
+
+NOT_FOUND = b'{"error":{"message":"not found","type":"invalid_request_error","code":"404"}}'
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+
+
+async def handle(request: web.BaseRequest) -> web.Response:
+    # Reading the body keeps the connection reusable and mirrors what a real upstream must do.
+    await request.read()
+    if request.method == "POST" and request.path in CHAT_PATHS:
+        return web.Response(body=COMPLETION, content_type="application/json")
+    return web.Response(body=NOT_FOUND, status=404, content_type="application/json")
+
+
+async def serve(port: int) -> None:
+    server = web.Server(handle, access_log=None)
+    runner = web.ServerRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    await site.start()
+    bound = runner.addresses[0][1]
+    print(f"PORT {bound}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0 (default) picks a free port")
+    args = parser.parse_args()
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(args.port))
+    else:
+        uvloop.run(serve(args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
