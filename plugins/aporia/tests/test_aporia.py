@@ -31,12 +31,13 @@ async def test_prompt_check_sends_the_conversation_and_goes_on(aporia, aporia_ga
 
     assert resp.status == 200
     assert resp.headers["x-gatehouse-applied-guardrails"] == "aporia-guard"
+    assert aporia.paths == ["/validate"]
     assert aporia.last == {"validation_target": "prompt", "messages": [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "weather?"},
         {"role": "assistant", "content": '{"city": "Paris"}'},
         {"role": "other", "content": "sunny"}]}
-    assert aporia.headers[-1]["X-APORIA-API-KEY"] == aporia.api_key
+    assert aporia.headers[-1]["x-aporia-api-key"] == aporia.api_key
     assert fake_upstream.last["messages"][-1] == {"role": "tool", "tool_call_id": "c1",
                                                   "content": "sunny"}
 
@@ -76,7 +77,7 @@ def reference_env(aporia, monkeypatch):
 
 
 async def test_reference_config_blocks_pii(reference_env, aporia, gateway, chat, fake_upstream):
-    aporia.decide = lambda body: PII_BLOCK if "@" in str(body["messages"]) else PASS
+    aporia.decide = lambda path, body: PII_BLOCK if "@" in str(body["messages"]) else PASS
     client = await gateway(REFERENCE_CONFIG, plugins=[("aporia", gatehouse_aporia)])
     resp = await chat(client, PII_TEXT, guardrails=["aporia-pre-guard", "aporia-post-guard"])
 
@@ -84,7 +85,7 @@ async def test_reference_config_blocks_pii(reference_env, aporia, gateway, chat,
     assert await resp.json() == {"error": {
         "message": {"error": "Violated guardrail policy", "aporia_ai_response": PII_BLOCK},
         "type": "None", "param": "None", "code": "400"}}
-    assert aporia.headers[0]["X-APORIA-API-KEY"] == "ap-key-1"
+    assert aporia.headers[0]["x-aporia-api-key"] == "ap-key-1"
 
 
 async def test_reference_config_passes_a_clean_call_through_both(reference_env, aporia, gateway,
@@ -95,7 +96,7 @@ async def test_reference_config_passes_a_clean_call_through_both(reference_env, 
 
     assert resp.status == 200
     assert resp.headers["x-litellm-applied-guardrails"] == "aporia-pre-guard,aporia-post-guard"
-    targets = sorted((h["X-APORIA-API-KEY"], b["validation_target"])
+    targets = sorted((h["x-aporia-api-key"], b["validation_target"])
                      for h, b in zip(aporia.headers, aporia.received))
     assert targets == [("ap-key-1", "prompt"), ("ap-key-2", "response")]
     guardrails = await (await client.get("/guardrails/list")).json()
@@ -212,7 +213,7 @@ async def test_the_callback_shorthand_uses_the_environment(aporia, gateway, chat
 
     assert resp.status == 400
     assert resp.headers["x-gatehouse-applied-guardrails"] == alias
-    assert aporia.headers[-1]["X-APORIA-API-KEY"] == f"{prefix}-key"
+    assert aporia.headers[-1]["x-aporia-api-key"] == f"{prefix}-key"
 
 
 @pytest.mark.parametrize("missing", ["API_KEY", "API_BASE"])

@@ -13,7 +13,7 @@ from gatehouse.testing import GuardrailContract
 EMAIL = re.compile(r"\S+@\S+\.\w+")
 
 
-def judge(body: dict[str, Any]) -> dict[str, Any]:
+def judge(path: str, body: dict[str, Any]) -> dict[str, Any]:
     checked = body.get("response", "") if body["validation_target"] == "response" else " ".join(
         m["content"] for m in body["messages"])
     verdict = {"action": "passthrough", "revised_prompt": None, "revised_response": None,

@@ -2,77 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import gatehouse_lakera
-import orjson
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 API_KEY = "lk-test-secret-4242"
 
-CLEAN_V2 = {"flagged": False, "payload": [], "breakdown": [], "dev_info": {"version": "2"}}
-CLEAN_V1 = {"model": "lakera-guard-1", "dev_info": {"version": "1"}, "results": [{
-    "categories": {"prompt_injection": False, "jailbreak": False},
-    "category_scores": {"prompt_injection": 0.0, "jailbreak": 0.0},
-    "flagged": False, "payload": {}}]}
-
-
-class FakeLakera:
-    """Records every request; answers ``decide(request body)`` when set, else ``reply`` (or,
-    when set, ``status`` / ``raw`` bytes, or holds the request until ``release`` is set when
-    ``stall`` is true)."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        self.headers: list[dict[str, str]] = []
-        self.reply: dict[str, Any] | None = None
-        self.decide: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-        self.status = 200
-        self.raw: bytes | None = None
-        self.stall = False
-        self.release = asyncio.Event()
-        self.before_reply: Callable[[], Awaitable[None]] | None = None
-        self.url = ""
-        self.api_key = API_KEY  # what the gateway is configured with
-        self.app = web.Application()
-        self.app.router.add_post("/v2/guard", self._handle)
-        self.app.router.add_post("/v1/prompt_injection", self._handle)
-
-    @property
-    def last(self) -> dict[str, Any]:
-        return self.received[-1]
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = orjson.loads(await request.read())
-        self.received.append(body)
-        self.paths.append(request.path)
-        self.headers.append(dict(request.headers))
-        if self.before_reply is not None:
-            await self.before_reply()
-        if self.stall:
-            await self.release.wait()
-        if self.raw is not None:
-            return web.Response(body=self.raw, status=self.status,
-                                content_type="application/json")
-        reply = self.decide(body) if self.decide is not None else self.reply
-        if reply is None:
-            reply = CLEAN_V2 if request.path == "/v2/guard" else CLEAN_V1
-        return web.Response(body=orjson.dumps(reply), status=self.status,
-                            content_type="application/json")
+# What the fake answers each API when a test sets no reply: a clean verdict in its format.
+CLEAN = {
+    "/v2/guard": {"flagged": False, "payload": [], "breakdown": [], "dev_info": {"version": "2"}},
+    "/v1/prompt_injection": {"model": "lakera-guard-1", "dev_info": {"version": "1"}, "results": [{
+        "categories": {"prompt_injection": False, "jailbreak": False},
+        "category_scores": {"prompt_injection": 0.0, "jailbreak": 0.0},
+        "flagged": False, "payload": {}}]},
+}
 
 
 @pytest_asyncio.fixture
-async def lakera(aiohttp_server):
-    fake = FakeLakera()
-    server = await aiohttp_server(fake.app)
-    fake.url = f"http://{server.host}:{server.port}"
-    yield fake
-    fake.release.set()  # lets a stalled handler finish so the server can close
+async def lakera(fake_vendor):
+    """The core's FakeVendor as Lakera: answers ``reply`` once a test sets one, else the clean
+    verdict of the API asked; a test's own ``decide(path, body)`` overrides both."""
+    fake = await fake_vendor()
+    fake.reply = None
+    fake.decide = lambda path, body: CLEAN[path] if fake.reply is None else fake.reply
+    fake.api_key = API_KEY  # what the gateway is configured with
+    return fake
 
 
 @pytest.fixture

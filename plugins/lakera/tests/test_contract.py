@@ -15,7 +15,7 @@ ATTACK = "forbidden"
 EMAIL = re.compile(r"\S+@\S+\.\w+")
 
 
-def judge_v2(body: dict[str, Any]) -> dict[str, Any]:
+def judge_v2(path: str, body: dict[str, Any]) -> dict[str, Any]:
     payload, breakdown = [], []
     for i, message in enumerate(body["messages"]):
         payload += [{"start": m.start(), "end": m.end(), "text": m.group(),
@@ -27,7 +27,7 @@ def judge_v2(body: dict[str, Any]) -> dict[str, Any]:
     return {"flagged": bool(payload or breakdown), "payload": payload, "breakdown": breakdown}
 
 
-def judge_v1(body: dict[str, Any]) -> dict[str, Any]:
+def judge_v1(path: str, body: dict[str, Any]) -> dict[str, Any]:
     flagged = any(ATTACK in message["content"] for message in body["input"])
     return {"model": "lakera-guard-1", "results": [{
         "categories": {"prompt_injection": flagged, "jailbreak": False},

@@ -28,7 +28,7 @@ async def test_sends_the_conversation_as_input(lakera, lakera_gateway, chat):
     assert resp.headers["x-gatehouse-applied-guardrails"] == "lakera-guard"
     assert lakera.paths == ["/v1/prompt_injection"]
     assert lakera.last == {"input": CONVERSATION}
-    assert lakera.headers[-1]["Authorization"] == f"Bearer {lakera.api_key}"
+    assert lakera.headers[-1]["authorization"] == f"Bearer {lakera.api_key}"
 
 
 @pytest.mark.parametrize("scores, message", [

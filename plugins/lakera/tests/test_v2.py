@@ -38,7 +38,7 @@ async def test_clean_call_sends_the_v2_request_and_goes_on(lakera, lakera_gatewa
                      {"role": "user", "content": "what is the weather"}],
         "project_id": None, "payload": True, "breakdown": True, "metadata": None,
         "dev_info": True}
-    assert lakera.headers[-1]["Authorization"] == f"Bearer {lakera.api_key}"
+    assert lakera.headers[-1]["authorization"] == f"Bearer {lakera.api_key}"
     assert fake_upstream.last["messages"][-1]["content"] == "what is the weather"
 
 
@@ -108,6 +108,20 @@ async def test_pii_mixed_with_another_detection_is_refused_not_masked(
     resp = await chat(client, EMAIL_TEXT)
 
     assert resp.status == 400
+    assert fake_upstream.received == []
+
+
+async def test_pii_in_a_message_that_was_not_sent_is_a_guardrail_error(lakera, lakera_gateway,
+                                                                         chat, fake_upstream):
+    lakera.reply = {"flagged": True, "payload": [pii(EMAIL_TEXT, "ishaan@berri.ai",
+                                                     "pii/email", 3)]}
+    client = await lakera_gateway()
+    resp = await chat(client, EMAIL_TEXT)
+
+    assert resp.status == 502
+    message = (await resp.json())["error"]["message"]
+    assert "/v2/guard reported PII in message 3 of 1" in message
+    assert message.count("lakera-guard") == 1
     assert fake_upstream.received == []
 
 
@@ -200,7 +214,7 @@ async def test_the_callback_shorthand_uses_the_environment(lakera, gateway, chat
     assert resp.status == 200
     assert resp.headers["x-gatehouse-applied-guardrails"] == "lakera_prompt_injection"
     assert lakera.paths == ["/v2/guard"]
-    assert lakera.headers[-1]["Authorization"] == "Bearer lk-from-env"
+    assert lakera.headers[-1]["authorization"] == "Bearer lk-from-env"
 
 
 async def test_litellm_type_name_lakera_v2_is_accepted(lakera, lakera_gateway, chat):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from gatehouse import Call, Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams, hookimpl
+from gatehouse import Call, Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
 from gatehouse.text import message_role_texts, reply_text
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from .params import AporiaParams
 from .revise import revise_prompt, revise_reply
@@ -69,15 +69,8 @@ class Aporia(Guardrail):
                     for role, text in message_role_texts(call.body)]
         # extra_body goes first: a request may tune the check (success_threshold) but not
         # replace what is checked.
-        raw = await self.post_json(self._url, {**extra_body, "messages": messages, **target},
-                                   self._headers)
-        try:
-            verdict = Verdict.model_validate(raw)
-        except ValidationError as exc:
-            # Name the field only: the values may hold the caller's text.
-            where = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "body"
-            raise GuardrailError(f"guardrail {self.name!r}: {PATH} answered an unexpected "
-                                 f"reply ({where}: {exc.errors()[0]['type']})") from None
+        raw, verdict = await self.post_checked(
+            self._url, {**extra_body, "messages": messages, **target}, self._headers, Verdict)
         if verdict.action == "block":
             raise GuardrailBlocked("Violated guardrail policy",
                                    detail={"aporia_ai_response": raw})

@@ -1,15 +1,12 @@
-"""What both Lakera APIs share: where Lakera is, the key to reach it with, and checking that
-its reply has the shape we rely on."""
+"""What both Lakera APIs share: where Lakera is, the key to reach it with, and the strictness
+its replies are read with."""
 
 from __future__ import annotations
 
-import os
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar
 
-from gatehouse import Guardrail, GuardrailError, GuardrailParams
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
-
-DEFAULT_API_BASE = "https://api.lakera.ai"
+from gatehouse import Guardrail, GuardrailParams
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 
 class VendorReply(BaseModel):
@@ -19,30 +16,15 @@ class VendorReply(BaseModel):
     model_config = ConfigDict(strict=True)
 
 
-ReplyModel = TypeVar("ReplyModel", bound=VendorReply)
-
-
 class LakeraParams(GuardrailParams):
+    env_api_key = ("LAKERA_API_KEY",)
+    env_api_base = ("LAKERA_API_BASE",)
+    default_api_base = "https://api.lakera.ai"
+    requires_api_key = True
+
     # Never None once validated: params, then the environment, then (for the base) the default.
     api_key: SecretStr
     api_base: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_environment(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if data.get("api_key") is None:
-            data["api_key"] = os.environ.get("LAKERA_API_KEY")
-            if not data["api_key"]:
-                raise ValueError("no Lakera API key: set api_key in the guardrail's params "
-                                 "or the LAKERA_API_KEY environment variable")
-        if data.get("api_base") is None:
-            data["api_base"] = os.environ.get("LAKERA_API_BASE") or DEFAULT_API_BASE
-        if not str(data["api_base"]).startswith(("http://", "https://")):
-            raise ValueError(f"api_base must be an http(s) URL, got {data['api_base']!r}")
-        return data
 
 
 class LakeraGuardrail(Guardrail):
@@ -56,16 +38,3 @@ class LakeraGuardrail(Guardrail):
         super().__init__(name, params)
         self._url = self.params.api_base.rstrip("/") + self.path
         self._headers = {"Authorization": f"Bearer {self.params.api_key.get_secret_value()}"}
-
-    async def _ask(self, payload: dict[str, Any], model: type[ReplyModel]
-                   ) -> tuple[dict[str, Any], ReplyModel]:
-        """Post ``payload``; return Lakera's reply as sent and as ``model`` read it."""
-        raw = await self.post_json(self._url, payload, self._headers)
-        try:
-            return raw, model.model_validate(raw)
-        except ValidationError as exc:
-            # Name the field only: the values may hold the caller's text.
-            where = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "body"
-            raise GuardrailError(
-                f"guardrail {self.name!r}: {self.path} answered an unexpected reply "
-                f"({where}: {exc.errors()[0]['type']})") from None

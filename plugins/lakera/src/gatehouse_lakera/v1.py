@@ -47,7 +47,7 @@ class LakeraV1(LakeraGuardrail):
                     for role, text in message_role_texts(call.body) if text]
         if not messages:
             return
-        raw, reply = await self._ask({"input": messages}, _Reply)
+        raw, reply = await self.post_checked(self._url, {"input": messages}, self._headers, _Reply)
         violation = self._violation(reply)
         if violation is not None:
             raise GuardrailBlocked(violation, detail={"lakera_ai_response": raw})

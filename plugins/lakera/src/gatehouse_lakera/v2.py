@@ -87,8 +87,9 @@ class Lakera(LakeraGuardrail):
     async def _screen(self, turns: list[Turn], *, maskable: Sequence[Turn]) -> None:
         if not turns:
             return
-        raw, verdict = await self._ask(
-            {"messages": [t.as_message() for t in turns], **self._options}, GuardReply)
+        raw, verdict = await self.post_checked(
+            self._url, {"messages": [t.as_message() for t in turns], **self._options},
+            self._headers, GuardReply)
         if not verdict.flagged:
             return
         if self.params.on_flagged == "monitor":
@@ -106,8 +107,9 @@ class Lakera(LakeraGuardrail):
         spans: dict[int, list[tuple[int, int, str]]] = {}
         for item in payload:
             if not 0 <= item.message_id < len(turns):
-                raise GuardrailError(f"guardrail {self.name!r}: {self.path} reported PII in "
-                                     f"message {item.message_id} of {len(turns)}")
+                # GuardrailFailed names the guardrail.
+                raise GuardrailError(f"{self.path} reported PII in message {item.message_id} "
+                                     f"of {len(turns)}")
             assert item.start is not None and item.end is not None  # only_located_pii()
             spans.setdefault(item.message_id, []).append(
                 (item.start, item.end, mask_label(item.detector_type)))
