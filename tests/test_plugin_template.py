@@ -2,6 +2,8 @@
 core, run its own tests, then run a gateway whose config uses the new type."""
 
 import os
+import random
+import string
 import subprocess
 import sys
 import urllib.error
@@ -15,6 +17,11 @@ from cookiecutter.main import cookiecutter
 from test_cli import free_port, wait_ready
 
 TEMPLATE = Path(__file__).parent.parent / "plugin-template"
+# A name of its own per run: test runs sharing one environment must not uninstall each
+# other's plugin.
+SUFFIX = "".join(random.choices(string.ascii_lowercase, k=6))
+TYPE = f"acme_{SUFFIX}"
+DIST = f"gatehouse-acme-{SUFFIX}"
 
 
 def run(*args, **kwargs):
@@ -25,19 +32,20 @@ def run(*args, **kwargs):
 def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("generated")
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(out),
-                                extra_context={"plugin_name": "acme pii"}))
+                                extra_context={"plugin_name": f"acme {SUFFIX}"}))
     installed = run(sys.executable, "-m", "pip", "install", "-q", "-e", str(project))
     assert installed.returncode == 0, installed.stderr
     yield project
-    run(sys.executable, "-m", "pip", "uninstall", "-y", "-q", "gatehouse-acme-pii")
+    run(sys.executable, "-m", "pip", "uninstall", "-y", "-q", DIST)
 
 
 def test_generates_a_complete_package(generated):
-    assert generated.name == "gatehouse-acme-pii"
+    assert generated.name == DIST
     files = {p.relative_to(generated).as_posix() for p in generated.rglob("*") if p.is_file()}
-    assert {"pyproject.toml", "README.md", "src/gatehouse_acme_pii/__init__.py",
-            "src/gatehouse_acme_pii/guardrail.py", "tests/test_guardrail.py"} <= files
-    assert "guardrail: acme_pii" in (generated / "README.md").read_text()
+    package = f"gatehouse_{TYPE}"
+    assert {"pyproject.toml", "README.md", f"src/{package}/__init__.py",
+            f"src/{package}/guardrail.py", "tests/test_guardrail.py"} <= files
+    assert f"guardrail: {TYPE}" in (generated / "README.md").read_text()
     assert "{{" not in "".join((generated / f).read_text() for f in files)
 
 
@@ -50,8 +58,8 @@ def test_its_own_tests_pass_straight_after_generation(generated):
 def test_gatehouse_plugins_lists_it(generated):
     result = run(sys.executable, "-m", "gatehouse.cli", "plugins", "--json")
     plugin = next(p for p in orjson.loads(result.stdout)
-                  if p["distribution"] == "gatehouse-acme-pii")
-    assert [t["name"] for t in plugin["guardrail_types"]] == ["acme_pii"]
+                  if p["distribution"] == DIST)
+    assert [t["name"] for t in plugin["guardrail_types"]] == [TYPE]
 
 
 def test_a_gateway_using_the_new_type_blocks_and_rewrites(generated, tmp_path):
@@ -63,13 +71,13 @@ def test_a_gateway_using_the_new_type_blocks_and_rewrites(generated, tmp_path):
         f"    params: {{model: mock/m, mock_response: {upstream_reply!r}}}\n"
         "guardrails:\n"
         "  - guardrail_name: acme\n"
-        "    params: {guardrail: acme_pii, mode: [pre_call, post_call], default_on: true,\n"
+        f"    params: {{guardrail: {TYPE}, mode: [pre_call, post_call], default_on: true,\n"
         "             blocked_terms: [falcon]}\n")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gatehouse.cli", "--config", str(config), "--host", "127.0.0.1",
          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "GATEHOUSE_LOAD_PLUGINS": "gatehouse-acme-pii"})
+        env={**os.environ, "GATEHOUSE_LOAD_PLUGINS": DIST})
     try:
         wait_ready(port, proc)
 

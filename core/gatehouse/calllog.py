@@ -54,7 +54,7 @@ class CallLog:
             await asyncio.gather(self._worker, return_exceptions=True)
 
     def submit(self, call: Call, selection: Selection, outcome: Outcome) -> None:
-        if self._queue is None:
+        if self._queue is None or not (self.gateway.tracks_spend or selection.wants_record):
             return
         try:
             self._queue.put_nowait((call, selection, outcome, time.time()))
@@ -86,7 +86,8 @@ class CallLog:
                 outcome.response = outcome.response.data
             except UpstreamError:
                 outcome.response = None
-        await self.gateway.accounting.account(call, outcome)
+        if self.gateway.tracks_spend:
+            await self.gateway.accounting.account(call, outcome)
         if not selection.wants_record:
             return
         record = _record(call, outcome, ended)

@@ -41,9 +41,10 @@ async def run_one(impl: HookImpl, call: Call, args: dict[str, Any]) -> None:
     assert guardrail is not None
     params = guardrail.params
     try:
-        async with asyncio.timeout(params.timeout):
-            result = impl.function(*[args[name] for name in impl.argnames])
-            if inspect.isawaitable(result):
+        result = impl.function(*[args[name] for name in impl.argnames])
+        # A sync hook has already finished here, so only an awaitable needs a timeout.
+        if inspect.isawaitable(result):
+            async with asyncio.timeout(params.timeout):
                 await result
     except GuardrailBlocked:
         call.mark(guardrail.name, "blocked")

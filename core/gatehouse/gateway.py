@@ -76,6 +76,9 @@ class Gateway:
             settings.redis_url.get_secret_value() if settings.redis_url else None,
             settings.redis_namespace)
         self.principals = Principals(self)
+        # Keys, teams and spend exist only behind a master key; without one the gateway is a
+        # plain proxy that needs no database.
+        self.tracks_spend = self.principals.enabled
         self.accounting = Accounting(self)
         try:
             self.ip_allow_list = IpAllowList(settings)
@@ -238,11 +241,12 @@ class Gateway:
                                      for model_name, params, cls in deployments]
             self._round_robin[name] = itertools.cycle(self._providers[name])
         try:
-            try:
-                await self.store.open()
-            except StoreUnavailable as exc:
-                raise StartupError(f"cannot open the database ({exc})") from exc
-            self.accounting.start()
+            if self.tracks_spend:
+                try:
+                    await self.store.open()
+                except StoreUnavailable as exc:
+                    raise StartupError(f"cannot open the database ({exc})") from exc
+                self.accounting.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self)
