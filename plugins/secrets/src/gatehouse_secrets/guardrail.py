@@ -1,0 +1,116 @@
+"""The ``hide-secrets`` guardrail: redacts secrets wherever text travels through a call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any, ClassVar
+
+from gatehouse import Call, Guardrail, GuardrailParams, StreamState, hookimpl
+from gatehouse.text import Slot, request_slots, response_slots, rewrite
+from pydantic import ValidationInfo, field_validator
+
+from .catalogue import build_detectors, resolve_paths
+from .scanner import Scanner
+from .stream import StreamRedactor
+
+log = logging.getLogger("gatehouse.secrets")
+
+#: Above this many characters in one hook, scanning moves to a worker thread: the event loop
+#: keeps serving other calls, and the guardrail's timeout can fire.
+THREAD_ABOVE = 64 * 1024
+
+
+class HideSecretsParams(GuardrailParams):
+    #: detect-secrets plugins to run, replacing the default set: ``[{"name": "AWSKeyDetector"},
+    #: {"name": "KeywordDetector", "keyword_exclude": "..."}, ...]``. A baseline's
+    #: ``{"plugins_used": [...]}`` is accepted as it is.
+    detect_secrets_config: list[dict[str, Any]] | None = None
+
+    @field_validator("detect_secrets_config", mode="before")
+    @classmethod
+    def _baseline_shape(cls, value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"plugins_used"}:
+            return value["plugins_used"]
+        return value
+
+    @field_validator("detect_secrets_config")
+    @classmethod
+    def _plugins_exist(cls, value: list[dict[str, Any]] | None, info: ValidationInfo
+                       ) -> list[dict[str, Any]] | None:
+        if value is None:
+            return None
+        resolved = resolve_paths(value, (info.context or {}).get("base_dir"))
+        build_detectors(resolved)  # a bad entry fails at start-up, named, not on the first call
+        return resolved
+
+
+class HideSecrets(Guardrail):
+    """Replaces every secret found with ``[REDACTED]``: in the request (``pre_call``), the reply
+    (``post_call``, streams included) or only the log record (``logging_only``)."""
+
+    Params: ClassVar[type[GuardrailParams]] = HideSecretsParams
+    default_modes: ClassVar[tuple[str, ...]] = ("pre_call",)
+    permission: ClassVar[str | None] = "hide_secrets"
+    # The core's hold-back only delays text it can no longer let us rewrite; StreamRedactor
+    # holds back what it needs itself, so the core need not add more.
+    stream_holdback: ClassVar[int] = 0
+
+    def __init__(self, name: str, params: GuardrailParams):
+        super().__init__(name, params)
+        assert isinstance(params, HideSecretsParams)
+        self.scanner = Scanner(build_detectors(params.detect_secrets_config))
+
+    @hookimpl
+    async def pre_call(self, call: Call) -> None:
+        await self._redact(request_slots(call.body))
+
+    @hookimpl
+    async def post_call(self, response: dict[str, Any]) -> None:
+        await self._redact(response_slots(response))
+
+    @hookimpl
+    def post_call_stream(self, call: Call, chunk: dict[str, Any], stream: StreamState) -> None:
+        redactor = stream.scratch.get(self.name)
+        if redactor is None:
+            redactor = stream.scratch[self.name] = StreamRedactor(self.scanner)
+        _report(redactor.feed(chunk))
+        if stream.done and redactor.holding:
+            # Held text goes out with the finishing chunk; without one it cannot go out at all.
+            log.warning("stream of request %s ended without a finish_reason; %d characters "
+                        "held back for secret redaction were not sent", call.request_id,
+                        redactor.holding)
+
+    @hookimpl
+    async def logging_only(self, record: dict[str, Any]) -> None:
+        await self._redact(chain(request_slots(record.get("request") or {}),
+                                 response_slots(record.get("response") or {})))
+
+    async def _redact(self, slots: Iterable[Slot]) -> None:
+        slots = list(slots)
+        texts = [container[key] for container, key in slots]
+        if sum(map(len, texts)) > THREAD_ABOVE:
+            # Only results cross back: if the timeout fires first, nothing is half-rewritten.
+            redacted = await asyncio.to_thread(self._redact_all, texts)
+        else:
+            redacted = self._redact_all(texts)
+        types = sorted({t for _, found in redacted.values() for t in found})
+        rewrite(iter(slots), lambda text: redacted[text][0] if text in redacted else text)
+        _report(types)
+
+    def _redact_all(self, texts: list[str]) -> dict[str, tuple[str, list[str]]]:
+        """Redacted text and types found, for each text that holds a secret."""
+        out = {}
+        for text in texts:
+            new, types = self.scanner.redact(text)
+            if types:
+                out[text] = (new, types)
+        return out
+
+
+def _report(types: list[str]) -> None:
+    # Types only: the values are what this guardrail exists to keep out of logs.
+    if types:
+        log.warning("Detected and redacted secrets in message: %s", types)

@@ -1,0 +1,215 @@
+"""Fake secrets, one or more per plugin of the default set, and text that must stay as it is.
+
+The values are made up (or are the vendors' own documentation examples); each matches its
+plugin's format so the scanner has something to find. A test that takes ``sample`` runs once per
+secret, one that takes ``innocent_text`` once per harmless text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import pytest
+from gatehouse_secrets.catalogue import build_detectors
+from gatehouse_secrets.scanner import Scanner
+
+PEM_BODY = (
+    "MIIEowIBAAKCAQEAvFAKEfakeFAKEfakeFAKEfakeFAKEfakeFAKEfakeFAKEfake0123\n"
+    "4567abcdEFGHijklMNOPqrstUVWXyz0123456789+/FAKEfakeFAKEfakeFAKEfake==\n"
+)
+PEM_BLOCK = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}-----END RSA PRIVATE KEY-----"
+
+JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4g"
+       "RG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+
+#: plugin name -> (secret type, text holding a secret, the secret itself)
+SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
+    "AWSKeyDetector": [
+        ("AWS Access Key", "my access key id is AKIAIOSFODNN7EXAMPLE ok", "AKIAIOSFODNN7EXAMPLE"),
+        ("AWS Access Key", 'aws_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
+         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ],
+    "ArtifactoryDetector": [
+        ("Artifactory Credentials", "artifactory token: AKCp8kqFAKEfake1234 and more",
+         "AKCp8kqFAKEfake1234"),
+    ],
+    "AzureStorageKeyDetector": [
+        ("Azure Storage Account access key",
+         "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=" + "Fak3" * 22,
+         "Fak3" * 22),
+    ],
+    "BasicAuthDetector": [
+        ("Basic Auth Credentials", "connect to postgres://admin:s3cr3tPa55@db.internal:5432/app",
+         "s3cr3tPa55"),
+    ],
+    "CloudantDetector": [
+        ("Cloudant Credentials", "cloudant_password='" + "0a1b2c3d" * 8 + "'", "0a1b2c3d" * 8),
+    ],
+    "DiscordBotTokenDetector": [
+        ("Discord Bot Token",
+         "bot token MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
+         "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs"),
+    ],
+    "GitHubTokenDetector": [
+        ("GitHub Token", "use ghp_FAKEfake0123456789FAKEfake0123456789 to push",
+         "ghp_FAKEfake0123456789FAKEfake0123456789"),
+        ("GitHub Token", "github_pat_11FAKEFAKE0fake1234567_abcdefFAKEfakeFAKEfake0123456789",
+         "github_pat_11FAKEFAKE0fake1234567_abcdefFAKEfakeFAKEfake0123456789"),
+    ],
+    "GitLabTokenDetector": [
+        ("GitLab Token", "GITLAB_TOKEN is glpat-FAKEfake0123456789ab right",
+         "glpat-FAKEfake0123456789ab"),
+    ],
+    "GoogleApiKeyDetector": [
+        ("Google API Key", "maps key AIzaSyFAKEfake0123456789FAKEfake0123456 here",
+         "AIzaSyFAKEfake0123456789FAKEfake0123456"),
+    ],
+    "IbmCloudIamDetector": [
+        ("IBM Cloud IAM Key", "ibm_cloud_iam_key: 'FAKEfake0123456789FAKEfake0123456789FAKE_-ab'",
+         "FAKEfake0123456789FAKEfake0123456789FAKE_-ab"),
+    ],
+    "IbmCosHmacDetector": [
+        ("IBM COS HMAC Credentials", "cos_hmac_secret_access_key = '" + "f00dfeed" * 6 + "'",
+         "f00dfeed" * 6),
+    ],
+    "JwtTokenDetector": [("JSON Web Token", f"Authorization: Bearer {JWT}", JWT)],
+    "KeywordDetector": [
+        ("Secret Keyword", "Hey, how's it going, API_KEY = 'sk_1234567890abcdef'",
+         "sk_1234567890abcdef"),
+        ("Secret Keyword", "my open ai key? openai_api_key=sk-1234998222", "sk-1234998222"),
+        ("Secret Keyword", "db:\n  password: Tr0ub4dor&3\n", "Tr0ub4dor&3"),
+        ("Secret Keyword", '{"client_secret": "a long passphrase with spaces"}',
+         "a long passphrase with spaces"),
+        ("Secret Keyword", "export DATABASE_PASSWORD=hunter2hunter2", "hunter2hunter2"),
+    ],
+    "MailchimpDetector": [
+        ("Mailchimp Access Key", "mailchimp: 0123abcdfake4567efghfake89ijklmn-us12",
+         "0123abcdfake4567efghfake89ijklmn-us12"),
+    ],
+    "NpmDetector": [
+        ("NPM tokens", "//registry.npmjs.org/:_authToken=npm_FAKEfake0123456789FAKEfake0123",
+         "npm_FAKEfake0123456789FAKEfake0123"),
+    ],
+    "OpenAIDetector": [
+        ("OpenAI Token", "key sk-FAKEfake0123456789FAKET3BlbkFJFAKEfake0123456789FAKE ok",
+         "sk-FAKEfake0123456789FAKET3BlbkFJFAKEfake0123456789FAKE"),
+        ("OpenAI Token", "OPENAI key: sk-proj-FAKEfake0123456789_FAKE-fake0123456789FAKEfake",
+         "sk-proj-FAKEfake0123456789_FAKE-fake0123456789FAKEfake"),
+    ],
+    "PrivateKeyDetector": [("Private Key", f"here is my key:\n{PEM_BLOCK}\nthanks", PEM_BLOCK)],
+    "PypiTokenDetector": [
+        ("PyPI Token", "pypi-AgEIcHlwaS5vcmc" + "FAKEfake01" * 7,
+         "pypi-AgEIcHlwaS5vcmc" + "FAKEfake01" * 7),
+    ],
+    "SendGridDetector": [
+        ("SendGrid API Key",
+         "SG.FAKEfake0123456789FAKE.FAKEfake0123456789FAKEfake0123456789FAKEfak",
+         "SG.FAKEfake0123456789FAKE.FAKEfake0123456789FAKEfake0123456789FAKEfak"),
+    ],
+    "SlackDetector": [
+        ("Slack Token", "token xoxb-123456789012-1234567890123-FAKEfakeFAKEfake0123",
+         "xoxb-123456789012-1234567890123-FAKEfakeFAKEfake0123"),
+        ("Slack Token", "hook https://hooks.slack.com/services/TFAKE0123/BFAKE4567/FAKEfake0123456789",
+         "https://hooks.slack.com/services/TFAKE0123/BFAKE4567/FAKEfake0123456789"),
+    ],
+    "SoftlayerDetector": [
+        ("SoftLayer Credentials", "softlayer_api_key = '" + "abcd0123fake4567" * 4 + "'",
+         "abcd0123fake4567" * 4),
+    ],
+    "SquareOAuthDetector": [
+        ("Square OAuth Secret", "sq0csp-FAKEfake0123456789FAKEfake0123456789FAKEfak",
+         "sq0csp-FAKEfake0123456789FAKEfake0123456789FAKEfak"),
+    ],
+    "StripeDetector": [
+        ("Stripe Access Key", "charge with sk_live_FAKEfake0123456789FAKEfake please",
+         "sk_live_FAKEfake0123456789FAKEfake"),
+        ("Stripe Access Key", "test mode: sk_test_FAKEfake0123456789FAKE",
+         "sk_test_FAKEfake0123456789FAKE"),
+        ("Stripe Access Key", "restricted rk_live_FAKEfake0123456789FAKEfake here",
+         "rk_live_FAKEfake0123456789FAKEfake"),
+    ],
+    "TelegramBotTokenDetector": [
+        ("Telegram Bot Token", "bot 123456789:AAFAKEfake0123456789FAKEfake0123456 online",
+         "123456789:AAFAKEfake0123456789FAKEfake0123456"),
+    ],
+    "TwilioKeyDetector": [
+        ("Twilio API Key", "twilio SK" + "0fake1fake2fake3fake4fake5fake6f" + " done",
+         "SK" + "0fake1fake2fake3fake4fake5fake6f"),
+    ],
+}
+
+#: Text people send that holds no secret and must reach the model unchanged.
+INNOCENT = [
+    "Call me at +1 (415) 555-0199 or +44 20 7946 0958 tomorrow.",
+    "The order id is 123e4567-e89b-12d3-a456-426614174000, can you check it?",
+    "The regression came in with commit 3f786850e387550fdab836ed7e6dc881de23001b last week.",
+    "git cherry-pick 9fceb02d0ae598e95dc970b74767f19372d61af8 onto the release branch",
+    "Set max_tokens: 512 and temperature: 0.2 for this prompt.",
+    "Reset your password: click the link in the email.",
+    "The secret: always write the tests first.",
+    "A password manager keeps your secrets safe; never reuse a password.",
+    "def login(username: str, password: str) -> bool:\n    return check(password)",
+    "if password == user.password:\n    grant()",
+    "password = request.form['password']\napi_key = os.environ['OPENAI_API_KEY']",
+    "api_key = settings.OPENAI_API_KEY\nsecret = get_secret('db')",
+    "DB_PASSWORD=${DB_PASSWORD}\nAPI_KEY=<your-api-key>",
+    'config = {"password": "", "api_key": None}',
+    "cd /home/me && pwd: /home/me",
+    "Visit https://example.com/docs?page=2 or https://github.com/org/repo/pull/42.",
+    "Version 1.2.3 was released on 2024-05-01 at 10:30:00 UTC.",
+    "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+    "We asked the secretary: she said the meeting moved to 3pm.",
+    "Already redacted: API_KEY = '[REDACTED]' and openai_api_key=[REDACTED]",
+    "The risk-free rate and the task-based approach both use sk-learn style APIs.",
+    "東京の天気は晴れです。パスワードは教えません。",
+]
+
+
+class Sample(NamedTuple):
+    plugin: str
+    secret_type: str
+    text: str
+    secret: str
+
+
+SAMPLES = [Sample(plugin, *sample) for plugin, samples in SAMPLES_BY_PLUGIN.items()
+           for sample in samples]
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    if "sample" in metafunc.fixturenames:
+        metafunc.parametrize("sample", SAMPLES,
+                             ids=[f"{s.plugin}-{i}" for i, s in enumerate(SAMPLES)])
+    if "innocent_text" in metafunc.fixturenames:
+        metafunc.parametrize("innocent_text", INNOCENT, ids=range(len(INNOCENT)))
+
+
+@pytest.fixture(scope="session")
+def scanner() -> Scanner:
+    """A scanner with the default plugin set."""
+    return Scanner(build_detectors(None))
+
+
+@pytest.fixture
+def all_samples() -> list[Sample]:
+    return SAMPLES
+
+
+@pytest.fixture
+def all_innocent() -> list[str]:
+    return INNOCENT
+
+
+@pytest.fixture
+def pem_block() -> str:
+    return PEM_BLOCK
+
+
+@pytest.fixture
+def pem_body() -> str:
+    return PEM_BODY
+
+
+@pytest.fixture
+def jwt() -> str:
+    return JWT

@@ -1,0 +1,73 @@
+"""The distribution installed with pip: ``gatehouse check-config`` finds the hide-secrets type
+through its entry point, and names the type as unknown when the plugin is not loaded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).parents[1]
+
+MODELS = """\
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params:
+      model: mock/gpt-4o-mini
+"""
+GUARDRAILS = MODELS + """\
+guardrails:
+  - guardrail_name: hide-secrets
+    litellm_params:
+      guardrail: hide-secrets
+      mode: [pre_call, post_call]
+      detect_secrets_config:
+        - name: AWSKeyDetector
+        - name: KeywordDetector
+          keyword_exclude: example
+"""
+SHORTHAND = MODELS + """\
+litellm_settings:
+  callbacks: ["hide_secrets"]
+"""
+
+
+@pytest.fixture(scope="module")
+def installed() -> None:
+    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(PROJECT)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def check_config(path: Path, load: str) -> subprocess.CompletedProcess[str]:
+    gatehouse = Path(sysconfig.get_path("scripts")) / "gatehouse"
+    return subprocess.run([str(gatehouse), "check-config", "--config", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "GATEHOUSE_LOAD_PLUGINS": load})
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("config", [GUARDRAILS, SHORTHAND], ids=["guardrails", "callbacks"])
+def test_check_config_accepts_it_when_the_plugin_loads(installed, tmp_path, config):
+    result = check_config(write(tmp_path, config), "gatehouse-secrets")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    (GUARDRAILS, "unknown guardrail type 'hide-secrets'"),
+    (SHORTHAND, "unknown callback 'hide_secrets'"),
+], ids=["guardrails", "callbacks"])
+def test_check_config_names_it_unknown_without_the_plugin(installed, tmp_path, config, message):
+    result = check_config(write(tmp_path, config), "")
+    assert result.returncode == 2
+    assert message in result.stderr
