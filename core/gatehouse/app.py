@@ -16,6 +16,7 @@ from .gateway import Gateway
 from .appkeys import GATEWAY
 from .plugins import Plugins, load_plugins
 from .routes import guardrails, health, openai, plugins as plugin_routes
+from .routes import audit as audit_routes, customers, keys, spend, teams
 
 log = logging.getLogger("gatehouse")
 
@@ -46,6 +47,11 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     guardrails.setup(app)
     health.setup(app)
     plugin_routes.setup(app)
+    keys.setup(app)
+    teams.setup(app)
+    customers.setup(app)
+    spend.setup(app)
+    audit_routes.setup(app)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
     app.cleanup_ctx.append(_gateway_lifetime)
     return app

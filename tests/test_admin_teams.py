@@ -1,0 +1,188 @@
+"""Teams through the admin API: what a team sets binds every key in it from the next call, the
+guardrail lock refuses requests that choose guardrails, and deleting a team revokes its keys."""
+
+import uuid
+
+import pytest
+from doubles import PLUGINS, guardrail
+
+MASTER = "sk-gh-test-0b8e4d2a6c1f49e3b5a7d9c2e4f6a8b1"
+ADMIN = {"Authorization": f"Bearer {MASTER}"}
+LOCK_ERROR = {"error": {"message": {"error": "Your team does not have permission to modify "
+                                             "guardrails."},
+                        "type": "auth_error", "param": "None", "code": 403}}
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def database(request):
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("postgres_url")}
+
+
+# The tests of what is stored run on both back ends; the rest on SQLite alone.
+both_databases = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def start(database, gateway):
+    # The database first, so it is dropped only after the gateway using it has stopped.
+    async def start(config=None, **kwargs):
+        config = dict(config or {})
+        config["general_settings"] = {"master_key": MASTER, **database}
+        return await gateway(config, **kwargs)
+    return start
+
+
+async def admin_post(client, path, body, status=200):
+    resp = await client.post(path, json=body, headers=ADMIN)
+    assert resp.status == status, await resp.text()
+    return await resp.json()
+
+
+@both_databases
+async def test_team_lifecycle_new_info_update_delete(start, chat):
+    client = await start()
+    team = await admin_post(client, "/team/new", {
+        "team_alias": "research", "max_budget": 2.0, "models": ["gpt-4o"],
+        "members_with_roles": [{"role": "admin", "user_id": "u-lead"}]})
+    team_id = team["team_id"]
+    assert uuid.UUID(team_id)
+    assert (team["team_alias"], team["max_budget"], team["models"], team["blocked"]) == (
+        "research", 2.0, ["gpt-4o"], False)
+    assert team["members_with_roles"] == [{"role": "admin", "user_id": "u-lead"}]
+    key = await admin_post(client, "/key/generate", {"team_id": team_id})
+
+    resp = await client.get("/team/info", params={"team_id": team_id}, headers=ADMIN)
+    info = await resp.json()
+    assert info["team_id"] == team_id
+    assert info["team_info"]["team_alias"] == "research"
+    assert [k["token"] for k in info["keys"]] == [key["token"]]
+    assert key["key"] not in await resp.text()
+
+    updated = await admin_post(client, "/team/update", {"team_id": team_id,
+                                                        "team_alias": "research-2"})
+    assert updated["data"]["team_alias"] == "research-2"
+    assert updated["data"]["max_budget"] == 2.0  # fields not sent are left alone
+
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key["key"]))
+    assert resp.status == 200
+    deleted = await admin_post(client, "/team/delete", {"team_ids": [team_id]})
+    assert deleted == {"deleted_teams": [team_id], "deleted_keys": [key["token"]]}
+    # The team's keys go with it: a key left behind would spend outside the team's budget.
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key["key"]))
+    assert resp.status == 401
+    resp = await client.get("/team/info", params={"team_id": team_id}, headers=ADMIN)
+    assert resp.status == 404
+
+
+@both_databases
+async def test_team_settings_bind_its_keys_from_the_next_call(start, chat):
+    client = await start()
+    await admin_post(client, "/team/new", {"team_id": "team-bind"})
+    key = bearer((await admin_post(client, "/key/generate", {"team_id": "team-bind"}))["key"])
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 200
+
+    await admin_post(client, "/team/update", {"team_id": "team-bind", "models": ["mock-echo"]})
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=key)
+    assert resp.status == 401
+    assert "key not allowed to access model" in (await resp.json())["error"]["message"]
+
+    await admin_post(client, "/team/update", {"team_id": "team-bind", "blocked": True})
+    resp = await client.post("/v1/chat/completions", json=chat(model="mock-echo"), headers=key)
+    assert resp.status == 401
+    assert "team is blocked" in (await resp.json())["error"]["message"]
+
+
+@pytest.mark.parametrize("request_extra", [
+    {"guardrails": ["guard"]},
+    {"metadata": {"guardrails": {"guard": False}}},
+])
+async def test_the_team_lock_refuses_requests_that_choose_guardrails(start, fake_upstream, chat,
+                                                                    request_extra):
+    client = await start({"guardrails": [guardrail("guard")]}, plugins=PLUGINS)
+    await admin_post(client, "/team/new", {"team_id": "locked-team"})
+    await admin_post(client, "/team/update", {
+        "team_id": "locked-team", "metadata": {"guardrails": {"modify_guardrails": False}}})
+    locked = bearer((await admin_post(client, "/key/generate",
+                                      {"team_id": "locked-team"}))["key"])
+    free = bearer((await admin_post(client, "/key/generate", {}))["key"])
+
+    resp = await client.post("/v1/chat/completions", json=chat(**request_extra), headers=locked)
+    assert resp.status == 403
+    assert await resp.json() == LOCK_ERROR
+    assert fake_upstream.received == []
+    # Without a choice of guardrails the team's keys work; other keys may choose.
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=locked)).status == 200
+    resp = await client.post("/v1/chat/completions", json=chat(**request_extra), headers=free)
+    assert resp.status == 200
+
+
+async def test_a_teams_guardrail_list_runs_for_its_keys(start, chat):
+    client = await start({"guardrails": [guardrail("team-guard", block_word="classified")]},
+                         plugins=PLUGINS)
+    await admin_post(client, "/team/new", {"team_id": "guarded",
+                                           "metadata": {"guardrails": ["team-guard"]}})
+    key = bearer((await admin_post(client, "/key/generate", {"team_id": "guarded"}))["key"])
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=key)
+    assert resp.headers["x-gatehouse-applied-guardrails"] == "team-guard"
+    resp = await client.post("/v1/chat/completions", json=chat("classified"), headers=key)
+    assert resp.status == 400
+
+
+async def test_a_team_budget_binds_its_keys(start, fake_upstream, chat):
+    from gatehouse.appkeys import GATEWAY
+    client = await start({"model_list": [fake_upstream.model_entry(
+        "gpt-4o", input_cost_per_token=0.01)]})
+    await admin_post(client, "/team/new", {"team_id": "frugal", "max_budget": 0.01})
+    first, second = [bearer((await admin_post(client, "/key/generate",
+                                              {"team_id": "frugal"}))["key"])
+                     for _ in range(2)]
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=first)).status == 200
+    await client.app[GATEWAY].call_log.drain()
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=second)
+    assert resp.status == 400
+    assert (await resp.json())["error"]["type"] == "budget_exceeded"
+
+
+@pytest.mark.parametrize("path,body,status,param,needle", [
+    ("/team/new", {"team_id": "taken"}, 400, "team_id", "already exists"),
+    ("/team/new", {"team_id": ""}, 400, "team_id", "'team_id'"),
+    ("/team/new", {"members_with_roles": [{"role": "owner", "user_id": "u"}]}, 400,
+     "members_with_roles", "'members_with_roles[0].role'"),
+    ("/team/new", {"members_with_roles": [{"role": "user"}]}, 400, "members_with_roles",
+     "user_id or a user_email"),
+    ("/team/new", {"metadata": {"guardrails": "off"}}, 400, "metadata", "metadata.guardrails"),
+    ("/team/new", {"metadata": {"guardrails": ["nope"]}}, 400, "metadata", "nope"),
+    ("/team/new", {"metadata": {"guardrails": {"modify_guardrails": "no"}}}, 400, "metadata",
+     "metadata.guardrails"),
+    ("/team/new", {"blocked": "yes"}, 400, "blocked", "'blocked'"),
+    ("/team/new", {"team_name": "x"}, 400, "team_name", "Unknown parameter"),
+    ("/team/update", {"team_alias": "x"}, 400, "team_id", "Missing required parameter"),
+    ("/team/update", {"team_id": "taken"}, 400, None, "Nothing to update"),
+    ("/team/update", {"team_id": "missing", "team_alias": "x"}, 404, None, "missing"),
+    ("/team/delete", {"team_ids": ["taken", "missing"]}, 404, None, "missing"),
+    ("/team/delete", {"team_ids": []}, 400, "team_ids", "'team_ids'"),
+])
+async def test_bad_team_requests(start, path, body, status, param, needle):
+    client = await start()
+    await admin_post(client, "/team/new", {"team_id": "taken"})
+    resp = await client.post(path, json=body, headers=ADMIN)
+    assert resp.status == status, await resp.text()
+    error = (await resp.json())["error"]
+    assert (error["param"], error["code"]) == (param, str(status))
+    assert needle in error["message"]
+    # A refused delete deleted nothing.
+    resp = await client.get("/team/info", params={"team_id": "taken"}, headers=ADMIN)
+    assert resp.status == 200
+
+
+async def test_team_info_needs_a_team_id(start):
+    client = await start()
+    resp = await client.get("/team/info", headers=ADMIN)
+    assert resp.status == 400
+    assert (await resp.json())["error"]["param"] == "team_id"
