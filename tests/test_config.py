@@ -226,3 +226,18 @@ def test_unknown_callback_is_named():
 def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     config = load_config(write(tmp_path, "model_list: []"))
     assert config.resolve_path("words.txt") == tmp_path / "words.txt"
+
+
+def test_litellm_blocked_user_check_callback_is_accepted(tmp_path):
+    (tmp_path / "blocked.txt").write_text("# opted out\nuser_id_1\n\nuser_id_2\n")
+    app = create_app(config_from_dict({"litellm_settings": {
+        "callbacks": ["blocked_user_check"], "blocked_user_list": "blocked.txt"}},
+        base_dir=tmp_path), load=())
+    assert app[GATEWAY].config_blocked_users == {"user_id_1", "user_id_2"}
+    assert app[GATEWAY].guardrails == {}
+
+
+def test_missing_blocked_user_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="blocked_user_list: cannot read"):
+        create_app(config_from_dict({"litellm_settings": {"blocked_user_list": "nope.txt"}},
+                                    base_dir=tmp_path), load=())

@@ -39,6 +39,9 @@ log = logging.getLogger("gatehouse")
 MODE_HOOKS = {"pre_call": ("pre_call",), "during_call": ("during_call",),
               "post_call": ("post_call", "post_call_stream"), "logging_only": ("logging_only",)}
 CALLBACK_HOOKS = ("on_success", "on_failure")
+# LiteLLM callbacks whose work the core always does (blocked users are checked on every call
+# when blocked_user_list or /customer/block name any), accepted so its configs load unchanged.
+CORE_CALLBACKS = frozenset({"blocked_user_check"})
 SELECTION_CACHE_SIZE = 1024
 
 
@@ -95,7 +98,7 @@ class Gateway:
         entries = [(f"guardrails[{i}]", e.guardrail_name, e.params, e.guardrail_info)
                    for i, e in enumerate(self.config.guardrails)]
         for callback in self.config.all_callbacks:
-            if any(callback == e[1] for e in entries):
+            if callback in CORE_CALLBACKS or any(callback == e[1] for e in entries):
                 continue
             registered = self.plugins.guardrail_type(callback)
             if registered is None:
