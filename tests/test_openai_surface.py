@@ -209,3 +209,13 @@ async def test_upstream_malformed_json_is_502_when_a_guardrail_reads_it(gateway,
     resp = await client.post("/v1/chat/completions", json=chat())
     assert resp.status == 502
     assert (await resp.json())["error"]["message"] == "upstream answered with malformed JSON"
+
+
+async def test_request_ids_are_the_gateways_own_and_unique(gateway, chat):
+    client = await gateway()
+    ids = set()
+    for _ in range(3):
+        resp = await client.post("/v1/chat/completions", json=chat(),
+                                 headers={"x-request-id": "client-chosen"})
+        ids.add(resp.headers["x-request-id"])
+    assert len(ids) == 3 and "client-chosen" not in ids

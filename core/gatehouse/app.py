@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
-import uuid
+import secrets
 from typing import Any, Awaitable, Callable, Iterable
 
 from aiohttp import web
@@ -39,7 +40,7 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     gateway = Gateway(config, plugins, source=source)
     app = web.Application(
         client_max_size=int(config.general_settings.max_request_size_mb * MB),
-        middlewares=[request_id_middleware, error_middleware, auth_middleware],
+        middlewares=[request_id_middleware(), error_middleware, auth_middleware],
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
@@ -64,14 +65,27 @@ async def _gateway_lifetime(app: web.Application):
     await gateway.stop()
 
 
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    request["request_id"] = request_id
-    response = await handler(request)
-    if not response.prepared:
-        response.headers["x-request-id"] = request_id
-    return response
+def request_id_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Give every request an id of the gateway's own (never the client's: ids key the spend
+    log, so a repeated id must not let a call go uncounted).
+
+    A random prefix drawn when the app is built -- in each worker process, after the fork --
+    plus a counter keeps ids unique across processes and machines without a random draw per
+    request.
+    """
+    prefix = secrets.token_hex(6)
+    counter = itertools.count(1)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = f"{prefix}{next(counter):010x}"
+        request["request_id"] = request_id
+        response = await handler(request)
+        if not response.prepared:
+            response.headers["x-request-id"] = request_id
+        return response
+
+    return middleware
 
 
 @web.middleware

@@ -10,7 +10,8 @@ installed gets these fixtures:
   records what it gets and answers, fails or stalls as told.
 * ``gateway`` -- a factory: ``await gateway(config_dict, plugins=[...])`` starts the gateway
   over real HTTP with the ``fake_upstream`` as its ``gpt-4o`` model and returns an aiohttp test
-  client for it (``client.app[GATEWAY]`` is the :class:`~gatehouse.gateway.Gateway`).
+  client for it (``client.app[GATEWAY]`` is the :class:`~gatehouse.gateway.Gateway`;
+  ``GATEWAY`` is importable from here).
 
 They need ``pytest-aiohttp`` (the ``gatehouse[test]`` extra).
 """
@@ -29,7 +30,10 @@ import pytest_asyncio
 from aiohttp import web
 
 from .app import create_app
+from .appkeys import GATEWAY
 from .config import config_from_dict
+
+__all__ = ["GATEWAY", "FakeUpstream", "FakeVendor", "GuardrailContract"]
 
 _PIECES = re.compile(r"\S+\s*|\s+")
 
