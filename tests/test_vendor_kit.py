@@ -1,11 +1,14 @@
 """What the core gives vendor plugins: env fallbacks for api_key/api_base, checked vendor
 replies, and a fake vendor for tests."""
 
+import asyncio
+
 import aiohttp
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from gatehouse import Guardrail, GuardrailError, GuardrailParams
+from gatehouse.testing import VENDOR_OUTAGES, check_config
 
 
 class VendorParams(GuardrailParams):
@@ -91,3 +94,24 @@ async def test_unreachable_vendor_is_a_guardrail_error(unused_tcp_port):
         await guardrail.stop()
     assert isinstance(guardrail.http, aiohttp.ClientSession)  # made again on demand
     await guardrail.stop()
+
+
+@pytest.mark.parametrize("how", VENDOR_OUTAGES)
+async def test_every_listed_outage_is_a_guardrail_error(fake_vendor, how):
+    vendor = await fake_vendor(reply={"flagged": False})
+    base = vendor.break_as(how)
+    guardrail = make(api_key="k", api_base=base, timeout=0.3)
+    try:
+        with pytest.raises((GuardrailError, TimeoutError)):
+            async with asyncio.timeout(0.5):
+                await guardrail.post_checked(base + "/check", {}, {}, Verdict)
+    finally:
+        await guardrail.stop()
+
+
+def test_check_config_runs_the_real_command(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("guardrails: [{guardrail_name: g, params: {guardrail: nowhere}}]\n")
+    result = check_config(config, load="")
+    assert result.returncode == 2
+    assert "unknown guardrail type 'nowhere'" in result.stderr

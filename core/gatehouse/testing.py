@@ -19,7 +19,11 @@ They need ``pytest-aiohttp`` (the ``gatehouse[test]`` extra).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
@@ -33,7 +37,8 @@ from .app import create_app
 from .appkeys import GATEWAY
 from .config import config_from_dict
 
-__all__ = ["GATEWAY", "FakeUpstream", "FakeVendor", "GuardrailContract"]
+__all__ = ["GATEWAY", "VENDOR_OUTAGES", "FakeUpstream", "FakeVendor", "GuardrailContract",
+           "check_config"]
 
 _PIECES = re.compile(r"\S+\s*|\s+")
 
@@ -147,6 +152,21 @@ def _embedding(body: dict[str, Any]) -> dict[str, Any]:
             "usage": {"prompt_tokens": len(items), "total_tokens": len(items)}}
 
 
+#: The ways a vendor fails that every vendor guardrail must survive (see FakeVendor.break_as).
+VENDOR_OUTAGES = ("http_500", "http_403", "refused", "timeout", "malformed_json")
+
+
+def check_config(config: Path, *, load: str, env: dict[str, str] | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+    """Run ``gatehouse check-config`` as a user would, in a fresh process, with
+    ``GATEHOUSE_LOAD_PLUGINS=load`` -- to prove an installed plugin is found (and that its
+    types are unknown without it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gatehouse.cli", "check-config", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, **(env or {}), "GATEHOUSE_LOAD_PLUGINS": load})
+
+
 class FakeVendor:
     """A guardrail vendor's HTTP API as a test wants it to behave, for any POST path.
 
@@ -174,6 +194,24 @@ class FakeVendor:
     @property
     def last(self) -> dict[str, Any]:
         return self.received[-1]
+
+    def break_as(self, how: str) -> str:
+        """Make the vendor fail one of the ways in :data:`VENDOR_OUTAGES`; returns the
+        ``api_base`` a guardrail should be given (a closed port for ``refused``)."""
+        if how.startswith("http_"):
+            self.status = int(how.removeprefix("http_"))
+            self.reply = {"error": "vendor says no"}
+        elif how == "refused":
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                return f"http://127.0.0.1:{sock.getsockname()[1]}"
+        elif how == "timeout":
+            self.stall = True
+        elif how == "malformed_json":
+            self.raw = b'{"flagged": tr'
+        else:
+            raise ValueError(f"unknown outage {how!r}; one of {VENDOR_OUTAGES}")
+        return self.url
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
