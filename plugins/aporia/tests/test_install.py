@@ -5,13 +5,11 @@ Needs ``pip install -e plugins/aporia`` (as every test here does, to import the 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sysconfig
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from gatehouse.testing import check_config
 
 # The reference's quick-start config, unchanged.
 CONFIG = """\
@@ -46,13 +44,6 @@ ENV = {"OPENAI_API_KEY": "sk-x", "APORIA_API_KEY_1": "ap-1", "APORIA_API_KEY_2":
        "APORIA_API_BASE_2": "https://aporia-2.invalid"}
 
 
-def check_config(path: Path, load: str) -> subprocess.CompletedProcess[str]:
-    gatehouse = Path(sysconfig.get_path("scripts")) / "gatehouse"
-    env = {**os.environ, **ENV, "GATEHOUSE_LOAD_PLUGINS": load}
-    return subprocess.run([str(gatehouse), "check-config", "--config", str(path)],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
-
-
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
@@ -68,12 +59,12 @@ def test_the_entry_point_is_this_source_tree():
 
 
 def test_check_config_accepts_the_types_when_the_plugin_loads(config_file):
-    result = check_config(config_file, "gatehouse-aporia")
+    result = check_config(config_file, load="gatehouse-aporia", env=ENV)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
 
 
 def test_check_config_names_the_unknown_type_without_the_plugin(config_file):
-    result = check_config(config_file, "")
+    result = check_config(config_file, load="", env=ENV)
     assert result.returncode == 2
     assert "unknown guardrail type 'aporia'" in result.stderr

@@ -6,27 +6,21 @@ from __future__ import annotations
 import logging
 
 import pytest
+from gatehouse.testing import VENDOR_OUTAGES
 
-FAILURES = ["http_500", "http_403", "refused", "timeout", "malformed_json", "unknown_action"]
+# The kit's outages, and Aporia's own: an answer with an action it does not define.
+FAILURES = [*VENDOR_OUTAGES, "unknown_action"]
 
 
 @pytest.fixture
-def broken_aporia(aporia, unused_tcp_port):
+def broken_aporia(aporia):
     """Make the fake fail one way; returns the api_base the gateway should use."""
 
     def breaking(how: str) -> str:
-        if how.startswith("http_"):
-            aporia.status = int(how.removeprefix("http_"))
-            aporia.reply = {"detail": "no"}
-        elif how == "refused":
-            return f"http://127.0.0.1:{unused_tcp_port}"
-        elif how == "timeout":
-            aporia.stall = True
-        elif how == "malformed_json":
-            aporia.raw = b'{"action": "blo'
-        elif how == "unknown_action":
+        if how == "unknown_action":
             aporia.reply = {"action": "allow-everything"}
-        return aporia.url
+            return aporia.url
+        return aporia.break_as(how)
 
     return breaking
 

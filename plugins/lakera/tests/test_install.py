@@ -5,13 +5,11 @@ Needs ``pip install -e plugins/lakera`` (as every test here does, to import the 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sysconfig
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from gatehouse.testing import check_config
 
 CONFIG = """\
 guardrails:
@@ -26,13 +24,7 @@ guardrails:
       api_key: os.environ/LAKERA_KEY_FOR_TEST
       category_thresholds: {jailbreak: 0.9}
 """
-
-
-def check_config(path: Path, load: str) -> subprocess.CompletedProcess[str]:
-    gatehouse = Path(sysconfig.get_path("scripts")) / "gatehouse"
-    env = {**os.environ, "GATEHOUSE_LOAD_PLUGINS": load, "LAKERA_KEY_FOR_TEST": "lk-x"}
-    return subprocess.run([str(gatehouse), "check-config", "--config", str(path)],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
+ENV = {"LAKERA_KEY_FOR_TEST": "lk-x"}
 
 
 @pytest.fixture
@@ -50,12 +42,12 @@ def test_the_entry_point_is_this_source_tree():
 
 
 def test_check_config_accepts_the_types_when_the_plugin_loads(config_file):
-    result = check_config(config_file, "gatehouse-lakera")
+    result = check_config(config_file, load="gatehouse-lakera", env=ENV)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
 
 
 def test_check_config_names_the_unknown_type_without_the_plugin(config_file):
-    result = check_config(config_file, "")
+    result = check_config(config_file, load="", env=ENV)
     assert result.returncode == 2
     assert "unknown guardrail type 'lakera'" in result.stderr

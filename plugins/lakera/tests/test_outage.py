@@ -6,27 +6,22 @@ from __future__ import annotations
 import logging
 
 import pytest
+from gatehouse.testing import VENDOR_OUTAGES
 
-FAILURES = ["http_500", "http_401", "refused", "timeout", "malformed_json", "no_verdict"]
+# The kit's outages, and Lakera's own: 401, its answer to a bad key, and a reply without a
+# verdict it can read.
+FAILURES = [*VENDOR_OUTAGES, "http_401", "no_verdict"]
 
 
 @pytest.fixture
-def broken_lakera(lakera, unused_tcp_port):
+def broken_lakera(lakera):
     """Make the fake fail one way; returns the api_base the gateway should use."""
 
     def breaking(how: str) -> str:
-        if how.startswith("http_"):
-            lakera.status = int(how.removeprefix("http_"))
-            lakera.reply = {"error": "no"}
-        elif how == "refused":
-            return f"http://127.0.0.1:{unused_tcp_port}"
-        elif how == "timeout":
-            lakera.stall = True
-        elif how == "malformed_json":
-            lakera.raw = b'{"flagged": tru'
-        elif how == "no_verdict":
+        if how == "no_verdict":
             lakera.reply = {"flagged": "no", "payload": []}
-        return lakera.url
+            return lakera.url
+        return lakera.break_as(how)
 
     return breaking
 

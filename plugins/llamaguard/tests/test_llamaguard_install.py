@@ -5,13 +5,11 @@ Needs ``pip install -e plugins/llamaguard`` (as every test here does, to import 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from gatehouse.testing import check_config
 
 CONFIGS = {
     "guardrails": {"guardrails": [{"guardrail_name": "content-safety", "litellm_params": {
@@ -23,18 +21,16 @@ MODELS = [{"model_name": "llama-guard", "litellm_params": {
     "model": "openai/llama-guard", "api_base": "http://127.0.0.1:9/v1"}}]
 
 
-def check_config(tmp_path: Path, config: dict, load_plugins: str) -> subprocess.CompletedProcess:
+def write(tmp_path: Path, config: dict) -> Path:
+    """``config`` with the Llama Guard model added, as a config.yaml."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({"model_list": MODELS, **config}))
-    return subprocess.run(
-        [sys.executable, "-m", "gatehouse.cli", "check-config", "--config", str(path)],
-        env={**os.environ, "GATEHOUSE_LOAD_PLUGINS": load_plugins},
-        capture_output=True, text=True, timeout=60)
+    return path
 
 
 @pytest.mark.parametrize("form", CONFIGS)
 def test_installed_plugin_provides_the_type(tmp_path, form):
-    result = check_config(tmp_path, CONFIGS[form], "gatehouse-llamaguard")
+    result = check_config(write(tmp_path, CONFIGS[form]), load="gatehouse-llamaguard")
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
 
@@ -44,7 +40,7 @@ def test_installed_plugin_provides_the_type(tmp_path, form):
     ("callbacks", "unknown callback 'llamaguard_moderations'"),
 ])
 def test_without_the_plugin_the_type_is_unknown(tmp_path, form, complaint):
-    result = check_config(tmp_path, CONFIGS[form], "")
+    result = check_config(write(tmp_path, CONFIGS[form]), load="")
     assert result.returncode == 2
     assert complaint in result.stderr
 
@@ -52,7 +48,7 @@ def test_without_the_plugin_the_type_is_unknown(tmp_path, form, complaint):
 def test_missing_categories_file_fails_the_check(tmp_path):
     config = {"litellm_settings": {**CONFIGS["callbacks"]["litellm_settings"],
                                    "llamaguard_unsafe_content_categories": "missing.txt"}}
-    result = check_config(tmp_path, config, "gatehouse-llamaguard")
+    result = check_config(write(tmp_path, config), load="gatehouse-llamaguard")
     assert result.returncode == 2
     assert "llamaguard_unsafe_content_categories" in result.stderr
     assert "missing.txt" in result.stderr

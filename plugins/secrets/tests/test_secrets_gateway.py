@@ -3,7 +3,6 @@ see."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -12,7 +11,7 @@ import orjson
 import pytest
 from gatehouse import Call, Principal, hookimpl
 from gatehouse.config import ConfigError
-from gatehouse.gateway import Gateway
+from gatehouse.testing import GATEWAY
 
 KEY_TEXT = "Hey, how's it going, API_KEY = 'sk_1234567890abcdef'"
 KEY_REDACTED = "Hey, how's it going, API_KEY = '[REDACTED]'"
@@ -172,13 +171,6 @@ class Recorder:
         self.records.append(record)
 
 
-async def wait_for(records: list[Any]) -> None:
-    for _ in range(500):
-        if records:
-            return
-        await asyncio.sleep(0.01)
-
-
 async def test_logging_only_masks_the_record_and_nothing_else(start, fake_upstream):
     recorder = Recorder()
     fake_upstream.reply = f"Noted: {AWS_ID}"
@@ -187,7 +179,7 @@ async def test_logging_only_masks_the_record_and_nothing_else(start, fake_upstre
     assert resp.status == 200
     assert fake_upstream.last["messages"][0]["content"] == KEY_TEXT
     assert (await resp.json())["choices"][0]["message"]["content"] == f"Noted: {AWS_ID}"
-    await wait_for(recorder.records)
+    await client.app[GATEWAY].call_log.drain()
     (record,) = recorder.records
     assert record["request"]["messages"][0]["content"] == KEY_REDACTED
     assert record["response"]["choices"][0]["message"]["content"] == "Noted: [REDACTED]"
@@ -233,7 +225,7 @@ async def test_an_unknown_plugin_in_the_config_stops_the_start(start):
 
 async def test_a_key_with_hide_secrets_false_is_not_redacted(start):
     client = await start(guardrail("pre_call"))
-    gateway = next(v for v in client.app.values() if isinstance(v, Gateway))
+    gateway = client.app[GATEWAY]
     call = Call(request_id="r1", call_type="chat_completion", model="gpt-4o",
                 body=chat(user(KEY_TEXT)))
     assert gateway.select(call, None, Principal(permissions={})).names == ("hide-secrets",)

@@ -3,13 +3,12 @@ through its entry point, and names the type as unknown when the plugin is not lo
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+from gatehouse.testing import check_config
 
 PROJECT = Path(__file__).parents[1]
 
@@ -43,13 +42,6 @@ def installed() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def check_config(path: Path, load: str) -> subprocess.CompletedProcess[str]:
-    gatehouse = Path(sysconfig.get_path("scripts")) / "gatehouse"
-    return subprocess.run([str(gatehouse), "check-config", "--config", str(path)],
-                          capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, "GATEHOUSE_LOAD_PLUGINS": load})
-
-
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(text)
@@ -58,7 +50,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("config", [GUARDRAILS, SHORTHAND], ids=["guardrails", "callbacks"])
 def test_check_config_accepts_it_when_the_plugin_loads(installed, tmp_path, config):
-    result = check_config(write(tmp_path, config), "gatehouse-secrets")
+    result = check_config(write(tmp_path, config), load="gatehouse-secrets")
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
 
@@ -68,6 +60,6 @@ def test_check_config_accepts_it_when_the_plugin_loads(installed, tmp_path, conf
     (SHORTHAND, "unknown callback 'hide_secrets'"),
 ], ids=["guardrails", "callbacks"])
 def test_check_config_names_it_unknown_without_the_plugin(installed, tmp_path, config, message):
-    result = check_config(write(tmp_path, config), "")
+    result = check_config(write(tmp_path, config), load="")
     assert result.returncode == 2
     assert message in result.stderr
