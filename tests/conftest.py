@@ -1,5 +1,9 @@
+import contextlib
+import os
 import sys
 import textwrap
+import uuid
+from typing import Iterator, NoReturn
 
 import pytest
 
@@ -40,3 +44,101 @@ def site(tmp_path, monkeypatch):
     yield install
     for module in added:
         sys.modules.pop(module, None)
+
+
+# --- real Postgres and Redis --------------------------------------------------------------------
+# Each test gets its own database and its own Redis namespace, so tests and gateways never see
+# each other's state. Where a server is unreachable its tests skip with the reason -- except in
+# CI (CI=true), where a missing server is a failure, not a reason to pass.
+
+# The server, without a database: the fixture works through its ``test`` database.
+POSTGRES_SERVER = os.environ.get("GATEHOUSE_TEST_POSTGRES",
+                                 "postgresql://postgres@127.0.0.1:5432").rstrip("/")
+REDIS_TEST_URL = os.environ.get("GATEHOUSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+_unreachable: dict[str, str] = {}  # server -> why, so a dead server costs one timeout
+
+
+def _server_missing(server: str, reason: str) -> NoReturn:
+    reason = " ".join(reason.split())  # drivers' messages run over several lines
+    _unreachable[server] = reason
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{server} is required in CI: {reason}")
+    pytest.skip(f"{server} unreachable: {reason}")
+
+
+@contextlib.contextmanager
+def _postgres_database() -> Iterator[str]:
+    if "postgres" in _unreachable:
+        _server_missing("postgres", _unreachable["postgres"])
+    try:
+        import psycopg
+        admin = psycopg.connect(f"{POSTGRES_SERVER}/test", autocommit=True, connect_timeout=2)
+    except Exception as exc:  # noqa: BLE001 - ImportError or any connection failure
+        _server_missing("postgres", f"{type(exc).__name__}: {exc}")
+    name = f"gatehouse_t_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield f"{POSTGRES_SERVER}/{name}"
+        finally:
+            # FORCE: a gateway the test killed may still hold a connection.
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def _redis_server(namespace: str) -> Iterator[str]:
+    if "redis" in _unreachable:
+        _server_missing("redis", _unreachable["redis"])
+    try:
+        import redis
+        client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - ImportError or any connection failure
+        _server_missing("redis", f"{type(exc).__name__}: {exc}")
+    with client:
+        try:
+            yield REDIS_TEST_URL
+        finally:
+            keys = list(client.scan_iter(f"{namespace}:*"))
+            if keys:
+                client.delete(*keys)
+
+
+@pytest.fixture
+def postgres_url():
+    """URL of a new, empty Postgres database, dropped after the test."""
+    with _postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_namespace():
+    return f"gatehouse-t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def redis_url(redis_namespace):
+    """URL of the test Redis; the test's keys live under ``redis_namespace`` and are deleted
+    after it."""
+    with _redis_server(redis_namespace) as url:
+        yield url
+
+
+# The same per module, for servers slow to start (gateway processes) that a module's tests
+# share.
+
+@pytest.fixture(scope="module")
+def module_postgres_url():
+    with _postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_redis_namespace():
+    return f"gatehouse-t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def module_redis_url(module_redis_namespace):
+    with _redis_server(module_redis_namespace) as url:
+        yield url

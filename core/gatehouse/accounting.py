@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +125,9 @@ class Accounting:
         metadata = call.metadata
         tags = metadata.get("tags") if isinstance(metadata.get("tags"), list) else []
         self.pending.append({
-            "request_id": call.request_id, "call_type": call.call_type, "model": call.model,
+            # The row's own id, made once here, is what makes a retried batch idempotent.
+            "id": uuid.uuid4().hex, "request_id": call.request_id,
+            "call_type": call.call_type, "model": call.model,
             "key_hash": principal.key_hash, "team_id": principal.team_id,
             "user_id": call.user or principal.user_id, "tags": [str(t) for t in tags],
             "metadata": {

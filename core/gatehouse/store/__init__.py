@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import logging
 import time
+from collections import defaultdict
 from importlib import resources
 from typing import Any, AsyncContextManager, Iterable, Protocol
 
@@ -92,8 +93,8 @@ class Store(abc.ABC):
         """A transaction; raises StoreUnavailable when the database cannot be reached."""
 
     @abc.abstractmethod
-    def migration_lock(self, tx: Tx) -> Any:
-        """Awaitable that keeps other gateways from migrating at the same time."""
+    async def migration_lock(self, tx: Tx) -> None:
+        """Keep other gateways from migrating at the same time, until ``tx`` ends."""
 
     async def migrate(self) -> list[str]:
         """Apply the migrations not applied yet; return their names."""
@@ -163,7 +164,7 @@ class Store(abc.ABC):
     async def list_rows(self, kind: str, *, where: Row | None = None, limit: int = 100,
                    offset: int = 0) -> list[Row]:
         table, pk = TABLES[kind]
-        where = {k: v for k, v in (where or {}).items() if v is not None}
+        where = encode({k: v for k, v in (where or {}).items() if v is not None})
         clause = " AND ".join(f"{column} = ?" for column in where)
         sql = (f"SELECT * FROM {table}{' WHERE ' + clause if clause else ''} "
                f"ORDER BY created_at, {pk} LIMIT ? OFFSET ?")
@@ -198,9 +199,10 @@ class Store(abc.ABC):
     async def write_spend(self, rows: list[Row]) -> int:
         """Insert spend-log rows and add their spend to their key and team, in one transaction.
 
-        Idempotent: a row whose request_id is already stored is skipped and adds nothing, so a
-        batch can be retried after a failure without counting anything twice.
+        Idempotent: a row whose id is already stored is skipped and adds nothing, so a batch
+        can be retried after a failure without counting anything twice.
         """
+        totals: dict[tuple[str, str], float] = defaultdict(float)
         written = 0
         async with self.transaction() as tx:
             for row in rows:
@@ -209,16 +211,20 @@ class Store(abc.ABC):
                 marks = ", ".join("?" for _ in encoded)
                 inserted = await tx.execute(
                     f"INSERT INTO gatehouse_spend_logs ({columns}) VALUES ({marks}) "
-                    f"ON CONFLICT (request_id) DO NOTHING", tuple(encoded.values()))
+                    f"ON CONFLICT (id) DO NOTHING", tuple(encoded.values()))
                 if not inserted:
                     continue
                 written += 1
-                if row.get("key_hash") and row["spend"]:
-                    await tx.execute("UPDATE gatehouse_keys SET spend = spend + ? "
-                                     "WHERE key_hash = ?", (row["spend"], row["key_hash"]))
-                if row.get("team_id") and row["spend"]:
-                    await tx.execute("UPDATE gatehouse_teams SET spend = spend + ? "
-                                     "WHERE team_id = ?", (row["spend"], row["team_id"]))
+                for kind in ("keys", "teams"):
+                    ident = row.get(TABLES[kind][1])
+                    if ident and row["spend"]:
+                        totals[kind, ident] += row["spend"]
+            # One update per key or team, in a fixed order: two gateways flushing at once
+            # then lock rows in the same order and cannot deadlock.
+            for (kind, ident), spend in sorted(totals.items()):
+                table, pk = TABLES[kind]
+                await tx.execute(f"UPDATE {table} SET spend = spend + ? WHERE {pk} = ?",
+                                 (spend, ident))
         return written
 
     async def spend_logs(self, *, request_id: str | None = None, key_hash: str | None = None,

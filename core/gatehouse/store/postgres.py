@@ -1,8 +1,16 @@
-"""Postgres back end: psycopg 3 with an async connection pool, shared by many gateways."""
+"""Postgres back end: psycopg 3 with an async connection pool, shared by many gateways.
+
+When the database stops answering, the first transaction to notice waits at most the pool's
+timeout; after that every transaction fails at once (StoreUnavailable) while a background
+probe waits for the database to come back. Calls are never held up by an outage for longer
+than that first timeout.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable
 
@@ -10,10 +18,15 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import Row, Store, StoreUnavailable
+from . import Row, Store, StoreUnavailable, Tx
+
+log = logging.getLogger("gatehouse.store")
 
 # Any constant works, as long as every gateway uses the same one.
 MIGRATION_LOCK_ID = 0x6761_7465
+PROBE_INTERVAL = 0.5  # seconds between attempts to reach a database found unreachable
+# SQLSTATE classes that mean the connection, not the statement, failed.
+_CONNECTION_LOST = ("08", "57P")
 
 
 @functools.lru_cache(maxsize=256)
@@ -23,7 +36,7 @@ def _pg(sql: str) -> str:
 
 
 class _PgTx:
-    def __init__(self, conn: psycopg.AsyncConnection):
+    def __init__(self, conn: psycopg.AsyncConnection[Row]):
         self._conn = conn
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
@@ -37,33 +50,70 @@ class _PgTx:
 
 class PostgresStore(Store):
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
-                 connect_timeout: float = 3.0):
+                 timeout: float = 3.0):
         self.url = url
         info = psycopg.conninfo.conninfo_to_dict(url)
         self.description = (f"postgres {info.get('host', 'localhost')}:{info.get('port', 5432)}"
                             f"/{info.get('dbname', '')}")
-        self._timeout = connect_timeout
-        self._pool = AsyncConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=False, timeout=connect_timeout,
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=False, timeout=timeout,
+            # The pool's own reconnection backs off for minutes by default; giving up early
+            # lets the next request (or the probe) start a fresh attempt once the database is
+            # back.
+            reconnect_timeout=timeout,
             kwargs={"row_factory": dict_row, "autocommit": True,
-                    "connect_timeout": max(1, int(connect_timeout))},
+                    "connect_timeout": max(1, int(timeout))},
+            # A connection cut while idle is found and replaced here rather than failing the
+            # transaction that draws it.
             check=AsyncConnectionPool.check_connection)
+        self._probe: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self._pool.open(wait=False)
         await self.migrate()
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
         await self._pool.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgTx]:
+        if self._probe is not None:
+            raise StoreUnavailable(f"{self.description}: unreachable")
         try:
-            async with self._pool.connection() as conn:
-                async with conn.transaction():
-                    yield _PgTx(conn)
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StoreUnavailable(f"{self.description}: {type(exc).__name__}") from exc
+            async with self._pool.connection() as conn, conn.transaction():
+                yield _PgTx(conn)
+        except psycopg.OperationalError as exc:  # PoolTimeout is one too
+            if isinstance(exc, PoolTimeout) or _connection_lost(exc):
+                self._lost(exc)
+            raise StoreUnavailable(f"{self.description}: {type(exc).__name__}: {exc}") from exc
 
-    async def migration_lock(self, tx: _PgTx) -> None:
+    def _lost(self, exc: Exception) -> None:
+        if self._probe is not None:
+            return
+        log.warning("%s unreachable (%s); calls go on with cached keys and spend rows wait "
+                    "in memory", self.description, type(exc).__name__)
+        self._probe = asyncio.create_task(self._watch(), name="gatehouse-postgres-probe")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            try:
+                async with self._pool.connection() as conn:
+                    await conn.execute("SELECT 1")
+            except psycopg.OperationalError:
+                continue
+            self._probe = None
+            log.warning("%s reachable again", self.description)
+            return
+
+    async def migration_lock(self, tx: Tx) -> None:
         await tx.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
+
+
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    # No SQLSTATE: the client lost the server (connection refused, closed, reset). Others in
+    # OperationalError, such as a deadlock, are the statement's problem, not the database's.
+    return exc.sqlstate is None or exc.sqlstate.startswith(_CONNECTION_LOST)

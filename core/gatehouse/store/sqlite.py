@@ -14,20 +14,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
 
-from . import Row, Store, StoreUnavailable
+from . import Row, Store, StoreUnavailable, Tx
 
 
 class _SqliteTx:
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: SqliteStore, conn: sqlite3.Connection):
         self._store = store
+        self._conn = conn
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        cursor = await self._store._call(self._store._conn.execute, sql, tuple(params))
+        cursor = await self._store._call(self._conn.execute, sql, tuple(params))
         return cursor.rowcount
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         def run() -> list[Row]:
-            cursor = self._store._conn.execute(sql, tuple(params))
+            cursor = self._conn.execute(sql, tuple(params))
             return [dict(row) for row in cursor.fetchall()]
         return await self._store._call(run)
 
@@ -43,7 +44,8 @@ class SqliteStore(Store):
     async def _call(self, fn: Any, *args: Any) -> Any:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, OSError) as exc:
+            # OperationalError: locked, unreadable or full; OSError: its folder cannot be made.
             raise StoreUnavailable(f"{self.description}: {exc}") from exc
 
     async def open(self) -> None:
@@ -63,19 +65,24 @@ class SqliteStore(Store):
         if self._conn is not None:
             await self._call(self._conn.close)
             self._conn = None
-        self._executor.shutdown(wait=True)
+        # The close above ran after everything queued before it on the one worker, so there
+        # is nothing left to wait for -- and waiting would block the event loop.
+        self._executor.shutdown(wait=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
+        conn = self._conn
+        if conn is None:
+            raise StoreUnavailable(f"{self.description}: not open")
         async with self._lock:
-            await self._call(self._conn.execute, "BEGIN IMMEDIATE")
+            await self._call(conn.execute, "BEGIN IMMEDIATE")
             try:
-                yield _SqliteTx(self)
+                yield _SqliteTx(self, conn)
             except BaseException:
-                await self._call(self._conn.execute, "ROLLBACK")
+                await self._call(conn.execute, "ROLLBACK")
                 raise
-            await self._call(self._conn.execute, "COMMIT")
+            await self._call(conn.execute, "COMMIT")
 
-    async def migration_lock(self, tx: _SqliteTx) -> None:
+    async def migration_lock(self, tx: Tx) -> None:
         # BEGIN IMMEDIATE already holds the file's write lock.
         return None

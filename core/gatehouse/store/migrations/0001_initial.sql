@@ -43,8 +43,11 @@ CREATE TABLE gatehouse_blocked_users (
     blocked_at DOUBLE PRECISION NOT NULL
 );
 
+-- id is made once per row when it is queued, so a retried batch is written once whatever
+-- request_id holds; request_id is what the spend routes look rows up by.
 CREATE TABLE gatehouse_spend_logs (
-    request_id TEXT PRIMARY KEY,
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
     call_type TEXT NOT NULL,
     model TEXT NOT NULL,
     key_hash TEXT,
@@ -63,6 +66,7 @@ CREATE TABLE gatehouse_spend_logs (
     guardrails TEXT NOT NULL DEFAULT '[]'
 );
 
+CREATE INDEX gatehouse_spend_logs_request ON gatehouse_spend_logs (request_id);
 CREATE INDEX gatehouse_spend_logs_key ON gatehouse_spend_logs (key_hash);
 CREATE INDEX gatehouse_spend_logs_start ON gatehouse_spend_logs (start_time);
 

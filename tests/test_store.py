@@ -1,0 +1,208 @@
+"""The store, on SQLite and on Postgres alike: what goes in comes out the same, migrations run
+once, spend is counted once however often a batch is retried, and an unreachable database is
+StoreUnavailable rather than a crash."""
+
+import asyncio
+import socket
+import time
+import uuid
+
+import pytest
+
+from gatehouse.store import StoreUnavailable, migrations
+from gatehouse.store.postgres import PostgresStore
+from gatehouse.store.sqlite import SqliteStore
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+async def make_store(request, backend, tmp_path):
+    """``await make_store()`` opens a store on this test's database; a second call is a
+    second gateway on the same database. All are closed after the test."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    opened = []
+
+    async def make():
+        store = PostgresStore(url) if url else SqliteStore(str(tmp_path / "gatehouse.db"))
+        opened.append(store)
+        await store.open()
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(make_store):
+    return await make_store()
+
+
+def key_row(name="k1", **fields):
+    now = time.time()
+    return {"key_hash": f"hash-{name}", "key_name": f"sk-...{name}", "created_at": now,
+            "updated_at": now, **fields}
+
+
+def spend_row(key_hash=None, team_id=None, spend=0.5, tags=(), request_id=None):
+    now = time.time()
+    return {"id": uuid.uuid4().hex, "request_id": request_id or uuid.uuid4().hex,
+            "call_type": "chat_completion", "model": "gpt-4o", "key_hash": key_hash,
+            "team_id": team_id, "tags": list(tags), "metadata": {"user_api_key": key_hash},
+            "prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7, "spend": spend,
+            "start_time": now, "end_time": now, "status": 200}
+
+
+async def migration_rows(store):
+    async with store.transaction() as tx:
+        return await tx.fetchall("SELECT version, name FROM gatehouse_migrations ORDER BY version")
+
+
+async def test_migrations_are_applied_once_and_recorded(make_store):
+    first = await make_store()
+    shipped = [(version, name) for version, name, _ in migrations()]
+    recorded = await migration_rows(first)
+    assert [(r["version"], r["name"]) for r in recorded] == shipped
+    await first.insert_row("keys", key_row())
+
+    # A second gateway on the same database: nothing to apply, nothing lost.
+    second = await make_store()
+    assert await second.migrate() == []
+    assert await migration_rows(second) == recorded
+    assert (await second.get_row("keys", "hash-k1"))["key_name"] == "sk-...k1"
+
+
+async def test_gateways_starting_together_on_postgres_migrate_once(postgres_url):
+    stores = [PostgresStore(postgres_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.open() for s in stores))
+        assert len(await migration_rows(stores[0])) == len(migrations())
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_keys_round_trip_json_and_booleans(store):
+    row = key_row(key_alias="ci", team_id="t1", models=["gpt-4o", "mock-echo"],
+                  metadata={"owner": "ada", "nested": {"n": 1, "ok": True}},
+                  permissions={"hide_secrets": False}, guardrails=["pii"], max_budget=2.5,
+                  rpm_limit=10, tpm_limit=1000, blocked=True)
+    await store.insert_row("keys", row)
+    stored = await store.get_row("keys", "hash-k1")
+    assert {k: stored[k] for k in row} == row
+    assert stored["spend"] == 0 and stored["blocked"] is True
+
+    before, after = await store.update_row("keys", "hash-k1", {
+        "blocked": False, "metadata": {"owner": "bob"}, "models": []})
+    assert before["blocked"] is True and before["metadata"]["owner"] == "ada"
+    assert after["blocked"] is False and after["metadata"] == {"owner": "bob"}
+    assert after["models"] == [] and after["updated_at"] >= before["updated_at"]
+    assert await store.update_row("keys", "no-such-hash", {"blocked": True}) is None
+
+
+async def test_keys_and_teams_list_and_delete(store):
+    await store.insert_row("teams", {"team_id": "t1", "team_alias": "core", "members": ["ada"],
+                                     "created_at": 1.0, "updated_at": 1.0})
+    await store.insert_row("keys", key_row("a", team_id="t1", blocked=True))
+    await store.insert_row("keys", key_row("b", team_id="t1"))
+    await store.insert_row("keys", key_row("c", team_id="t2"))
+
+    team = await store.get_row("teams", "t1")
+    assert team["members"] == ["ada"] and team["blocked"] is False
+    assert [r["key_hash"] for r in await store.list_rows("keys", where={"team_id": "t1"})] == [
+        "hash-a", "hash-b"]
+    assert [r["key_hash"] for r in await store.list_rows("keys", where={"blocked": True})] == [
+        "hash-a"]
+    assert len(await store.list_rows("keys", limit=2)) == 2
+    assert [r["key_hash"] for r in await store.list_rows("keys", limit=2, offset=2)] == ["hash-c"]
+
+    deleted = await store.delete_rows("keys", ["hash-a", "hash-nope"])
+    assert [r["key_hash"] for r in deleted] == ["hash-a"]
+    assert await store.get_row("keys", "hash-a") is None
+    assert await store.get_row("keys", "hash-b") is not None
+
+
+async def test_a_retried_spend_batch_counts_once(store):
+    await store.insert_row("keys", key_row("a", team_id="t1"))
+    await store.insert_row("teams", {"team_id": "t1", "created_at": 1.0, "updated_at": 1.0})
+    # A row is known by its id, not its request id: two rows with one request id both count.
+    batch = [spend_row("hash-a", "t1", 0.25, request_id="r1"),
+             spend_row("hash-a", "t1", 0.5, request_id="r1"),
+             spend_row("hash-b", None, 1.0)]
+
+    assert await store.write_spend(batch) == 3
+    # The database wrote the batch but the gateway never heard back, so it tries again,
+    # this time with a row that arrived meanwhile.
+    later = spend_row("hash-a", "t1", 2.0)
+    assert await store.write_spend([*batch, later]) == 1
+    assert await store.write_spend([*batch, later]) == 0
+
+    assert (await store.get_row("keys", "hash-a"))["spend"] == pytest.approx(2.75)
+    assert (await store.get_row("teams", "t1"))["spend"] == pytest.approx(2.75)
+    logs = await store.spend_logs(key_hash="hash-a")
+    assert sorted(r["spend"] for r in logs) == [0.25, 0.5, 2.0]
+    assert logs[0]["metadata"] == {"user_api_key": "hash-a"} and logs[0]["tags"] == []
+    assert len(await store.spend_logs(request_id="r1")) == 2
+
+
+async def test_spend_by_tag(store):
+    await store.write_spend([spend_row(spend=1.0, tags=["prod", "team-a"]),
+                             spend_row(spend=2.0, tags=["prod"]),
+                             spend_row(spend=4.0)])
+    assert await store.spend_by_tag() == [
+        {"individual_request_tag": "prod", "log_count": 2, "total_spend": 3.0},
+        {"individual_request_tag": "team-a", "log_count": 1, "total_spend": 1.0},
+    ]
+
+
+async def test_blocked_users(store):
+    await store.block_users(["u1", "u2"])
+    await store.block_users(["u1"])  # blocking twice is not an error
+    assert await store.blocked_users() == {"u1", "u2"}
+    await store.unblock_users(["u1", "never-blocked"])
+    assert await store.blocked_users() == {"u2"}
+
+
+async def test_audit_rows(store):
+    for i, when in enumerate(["2024-05-01T10:00:00", "2024-05-01T11:00:00"]):
+        await store.write_audit({
+            "id": f"a{i}", "updated_at": when, "changed_by": "admin", "action": "updated",
+            "table_name": "keys", "object_id": "hash-a", "before_value": {"max_budget": i},
+            "updated_values": {"max_budget": i + 1}})
+    await store.write_audit({"id": "b", "updated_at": "2024-05-01T12:00:00",
+                             "changed_by": "admin", "action": "created", "table_name": "teams",
+                             "object_id": "t1", "before_value": None, "updated_values": {}})
+
+    rows = await store.audit_logs(object_id="hash-a")
+    assert [r["id"] for r in rows] == ["a1", "a0"]  # newest first
+    assert rows[0]["before_value"] == {"max_budget": 1}
+    assert rows[0]["updated_values"] == {"max_budget": 2}
+    assert [r["id"] for r in await store.audit_logs(limit=1)] == ["b"]
+    assert (await store.audit_logs(object_id="t1"))[0]["before_value"] is None
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_unreachable_database_is_store_unavailable(backend, tmp_path):
+    if backend == "postgres":
+        store = PostgresStore(f"postgresql://postgres@127.0.0.1:{closed_port()}/gatehouse",
+                              timeout=1.0)
+    else:
+        (tmp_path / "a-file").write_text("not a folder")
+        store = SqliteStore(str(tmp_path / "a-file" / "gatehouse.db"))
+    try:
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(store.open(), 10)
+        # Later use says the same, rather than hanging or failing some other way.
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(store.blocked_users(), 10)
+    finally:
+        await store.close()
