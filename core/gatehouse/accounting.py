@@ -11,6 +11,7 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -31,10 +32,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("gatehouse.spend")
 
 WINDOW = 60  # seconds in a rate-limit window
+# Seconds a spend counter outlives its last call. Then it is dropped and starts again from the
+# database's figure, which by then holds every call: nothing drifts or piles up for ever.
+SPEND_TTL = 3600
 BATCH = 500
 CHARS_PER_TOKEN = 4  # estimate when the upstream reports no usage (streams)
 
 
+@functools.cache  # read once: cost() falls back on it, and must not read a file per call
 def bundled_prices() -> dict[str, tuple[float, float]]:
     raw = orjson.loads(resources.files(__package__).joinpath("prices.json").read_bytes())
     return {name: (float(p[0]), float(p[1])) for name, p in raw.items()
@@ -48,7 +53,7 @@ class Accounting:
         self.pending: list[Row] = []
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._seeded: set[str] = set()
+        self._held = False  # rows are waiting for the database to come back
 
     def _model_prices(self) -> dict[str, tuple[float, float]]:
         table = bundled_prices()
@@ -72,7 +77,7 @@ class Accounting:
         key, team = call.principal.key, call.principal.team
         for kind, row, ident in (("key", key, call.principal.key_hash),
                                  ("team", team, call.principal.team_id)):
-            if row is None:
+            if row is None or ident is None:
                 continue
             if row.get("max_budget") is not None:
                 spent = await self._spent(kind, ident, row)
@@ -84,26 +89,23 @@ class Accounting:
             window = int(time.time() // WINDOW)
             cache = self.gateway.cache
             if row.get("rpm_limit") is not None:
-                used = await cache.incr(f"rpm:{kind}:{ident}:{window}", 1, WINDOW * 2)
+                used = await cache.incr(f"rpm:{kind}:{ident}:{window}", 1, ttl=WINDOW * 2)
                 if used > row["rpm_limit"]:
                     raise ClientError(429, f"Rate limit exceeded: {kind} allows "
                                            f"{row['rpm_limit']} requests per minute",
                                       kind="rate_limit_error")
             if row.get("tpm_limit") is not None:
-                used = await cache.get_number(f"tpm:{kind}:{ident}:{window}")
+                used = await cache.value(f"tpm:{kind}:{ident}:{window}")
                 if used >= row["tpm_limit"]:
                     raise ClientError(429, f"Rate limit exceeded: {kind} allows "
                                            f"{row['tpm_limit']} tokens per minute",
                                       kind="rate_limit_error")
 
     async def _spent(self, kind: str, ident: str, row: Row) -> float:
-        counter = f"spend:{kind}:{ident}"
-        if counter not in self._seeded:
-            # The first gateway to see the key since the counter was lost starts it from the
-            # database's figure; every later call moves it.
-            await self.gateway.cache.seed(counter, float(row.get("spend") or 0))
-            self._seeded.add(counter)
-        return await self.gateway.cache.get_number(counter)
+        # A counter missing from the cache (first use, expired, Redis emptied) starts from the
+        # database's figure; from then on every call moves it.
+        return await self.gateway.cache.seeded_value(
+            f"spend:{kind}:{ident}", float(row.get("spend") or 0), ttl=SPEND_TTL)
 
     # --- after a call ----------------------------------------------------------------------------
 
@@ -114,16 +116,19 @@ class Accounting:
         principal = call.principal
         window = int(outcome.started // WINDOW)
         cache = self.gateway.cache
-        for kind, ident in (("key", principal.key_hash), ("team", principal.team_id)):
+        for kind, ident, row in (("key", principal.key_hash, principal.key),
+                                 ("team", principal.team_id, principal.team)):
             if ident is None:
                 continue
             if spend:
-                await cache.incr(f"spend:{kind}:{ident}", spend)
+                await cache.incr(f"spend:{kind}:{ident}", spend, ttl=SPEND_TTL,
+                                 start=float((row or {}).get("spend") or 0))
             if prompt_tokens + completion_tokens:
                 await cache.incr(f"tpm:{kind}:{ident}:{window}",
-                                 prompt_tokens + completion_tokens, WINDOW * 2)
+                                 prompt_tokens + completion_tokens, ttl=WINDOW * 2)
         metadata = call.metadata
-        tags = metadata.get("tags") if isinstance(metadata.get("tags"), list) else []
+        tags = metadata.get("tags")
+        tags = tags if isinstance(tags, list) else []
         self.pending.append({
             # The row's own id, made once here, is what makes a retried batch idempotent.
             "id": uuid.uuid4().hex, "request_id": call.request_id,
@@ -162,16 +167,35 @@ class Accounting:
 
     async def flush(self) -> bool:
         """Write what is pending; False (and nothing dropped) if the database is down."""
-        while self.pending:
-            batch = self.pending[:BATCH]
-            try:
-                await self.gateway.store.write_spend(batch)
-            except StoreUnavailable as exc:
-                log.warning("spend rows kept for later (%d waiting): %s", len(self.pending),
-                            exc)
-                return False
-            del self.pending[:len(batch)]
+        try:
+            while self.pending:
+                batch = self.pending[:BATCH]
+                await self._write(batch)
+                del self.pending[:len(batch)]
+        except StoreUnavailable as exc:
+            if not self._held:
+                log.warning("database unreachable; spend rows wait in memory until it "
+                            "returns (%s)", exc)
+                self._held = True
+            return False
+        if self._held:
+            log.warning("database reachable again; the spend rows held meanwhile are written")
+            self._held = False
         return True
+
+    async def _write(self, batch: list[Row]) -> None:
+        try:
+            await self.gateway.store.write_spend(batch)
+        except StoreUnavailable:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                log.exception("spend row of request %s dropped: the database refused it",
+                              batch[0]["request_id"])
+                return
+            # One row the database refuses must not hold back every row after it for ever.
+            for row in batch:
+                await self._write([row])
 
     async def _flush_loop(self) -> None:
         interval = self.gateway.config.general_settings.spend_flush_interval

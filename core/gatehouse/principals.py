@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gatehouse.auth")
 
 LOCAL_TTL = 1.0
+LOCAL_MAX_ENTRIES = 50_000
 SHARED_TTL = 30.0
 WELL_KNOWN_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456", "sk-master", "sk-admin",
                              "password", "changeme", "admin", "secret", "master"})
@@ -110,28 +111,41 @@ class Principals:
                                                          ident)
             except StoreUnavailable as exc:
                 if cached is not None:
-                    log.warning("database unreachable; using the cached %s (%s)", kind, exc)
-                    self._local[cache_key] = (cached[0], now)
+                    # The store logs the outage once; this would repeat every LOCAL_TTL.
+                    log.debug("database unreachable; using the cached %s (%s)", kind, exc)
+                    self._remember(cache_key, cached[0], now)
                     return cached[0]
                 raise ClientError(503, "Authentication service unavailable: the database "
                                        "cannot be reached", kind="service_unavailable") from None
             await shared.set_json(cache_key, found or {}, SHARED_TTL)
         found = found or None  # {} marks "no such key" in the shared cache
-        self._local[cache_key] = (found, now)
+        self._remember(cache_key, found, now)
         return found
+
+    def _remember(self, cache_key: str, row: Row | None, now: float) -> None:
+        # Entries outlive LOCAL_TTL on purpose (they are the stale copy used while the
+        # database is down), so the dict is bounded: the least recently refreshed goes first.
+        self._local.pop(cache_key, None)
+        self._local[cache_key] = (row, now)
+        if len(self._local) > LOCAL_MAX_ENTRIES:
+            del self._local[next(iter(self._local))]
 
     async def forget(self, kind: str, ident: str) -> None:
         """Drop a changed key or team from both caches (other gateways follow within LOCAL_TTL,
         as their own in-process entries expire)."""
         self._local.pop(f"{kind}:{ident}", None)
-        await self.gateway.cache.delete(f"{kind}:{ident}")
+        await self.gateway.cache.invalidate(f"{kind}:{ident}")
 
     async def blocked_users(self) -> frozenset[str]:
         """Users blocked in config or through /customer/block, refreshed once a second."""
+        if not self.enabled:  # no master key: no database, only the config's list
+            return self.gateway.config_blocked_users
         users, fetched = self._blocked
         now = time.monotonic()
         if now - fetched < LOCAL_TTL:
             return users
+        # Concurrent requests keep using the known set while this one refreshes it.
+        self._blocked = (users, now)
         try:
             from_db = await self.gateway.store.blocked_users()
         except StoreUnavailable:
