@@ -92,3 +92,20 @@ def test_serves_the_example_offline_and_stops_cleanly(workers):
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+def test_check_config_accepts_the_keys_example(tmp_path):
+    result = gatehouse("check-config", "--config", str(EXAMPLE.parent / "keys.yaml"),
+                       env={"GATEHOUSE_MASTER_KEY": "sk-" + "3" * 40})
+    assert result.returncode == 0, result.stderr
+
+
+def test_weak_master_key_is_refused_unless_allowed(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("general_settings: {master_key: sk-1234}\n")
+    result = gatehouse("check-config", "--config", str(path))
+    assert result.returncode == 2
+    assert "weak master key" in result.stderr and "sk-1234" not in result.stderr
+    path.write_text("general_settings: {master_key: sk-1234, allow_weak_master_key: true,\n"
+                    f"                   database_path: {tmp_path / 'g.db'}}}\n")
+    assert gatehouse("check-config", "--config", str(path)).returncode == 0

@@ -219,3 +219,21 @@ async def test_request_ids_are_the_gateways_own_and_unique(gateway, chat):
                                  headers={"x-request-id": "client-chosen"})
         ids.add(resp.headers["x-request-id"])
     assert len(ids) == 3 and "client-chosen" not in ids
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_response_over_max_response_size_is_refused(gateway, fake_upstream, chat, stream):
+    fake_upstream.reply = "word " * 3000  # ~15 kB
+    client = await gateway({"general_settings": {"max_response_size_mb": 0.005}})
+    resp = await client.post("/v1/chat/completions", json=chat(stream=stream))
+    text = await resp.text()
+    assert "max_response_size_mb: 0.005" in text
+    if stream:
+        events = sse_payloads(text)
+        assert orjson.loads(events[-1])["error"]["type"] == "response_too_large"
+        assert "[DONE]" not in events
+    else:
+        assert resp.status == 502
+        assert "word word" not in text
+    fake_upstream.reply = "short"
+    assert (await client.post("/v1/chat/completions", json=chat())).status == 200

@@ -88,6 +88,8 @@ class Gateway:
         except ValueError as exc:
             raise ConfigError(f"{source}: general_settings.allowed_ips: {exc}") from None
         self.public_paths = public_paths(settings.public_routes)
+        self.max_response_bytes = (None if settings.max_response_size_mb is None
+                                   else int(settings.max_response_size_mb * 1024 * 1024))
         self.call_log = CallLog(self)
         self.default_on = tuple(n for n, g in self.guardrails.items() if g.params.default_on)
         self.model_names = tuple(self._deployments)

@@ -58,6 +58,7 @@ async def handle_call(request: web.Request, gateway: Gateway, call_type: CallTyp
         if call.stream:
             return await _stream(request, gateway, call, selection, provider, started)
         reply = await _alongside_during(selection, call, provider.complete(call))
+        _check_response_size(gateway, len(reply.raw))
         if selection.post_call:
             await run_in_order(selection.post_call, call,
                                {"call": call, "response": reply.data})
@@ -94,6 +95,15 @@ def _refuse(gateway: Gateway, call: Call, selection: Selection, started: float, 
     return json_response(body, status=status, headers=applied_headers(call.applied_guardrails))
 
 
+def _check_response_size(gateway: Gateway, size: int) -> None:
+    limit = gateway.max_response_bytes
+    if limit is not None and size > limit:
+        raise UpstreamError.make(
+            502, f"The model's response is larger than the gateway allows (max_response_size_mb: "
+                 f"{gateway.config.general_settings.max_response_size_mb:g})",
+            "response_too_large")
+
+
 async def _alongside_during(selection: Selection, call: Call, upstream: Awaitable[T]) -> T:
     """Await the upstream call while the ``during_call`` guardrails run; a block discards it."""
     if not selection.during_call:
@@ -112,16 +122,20 @@ async def _stream(request: web.Request, gateway: Gateway, call: Call, selection:
                   provider: Provider, started: float) -> web.StreamResponse:
     # Errors up to here (upstream refused, during_call blocked) still get a plain JSON reply.
     chunks = await _alongside_during(selection, call, provider.stream(call))
+    # The guard also assembles the reply that spend and log records are made from.
     guard = StreamGuard(call, selection) if (
-        selection.checks_stream or selection.wants_record) else None
+        selection.checks_stream or selection.wants_record or gateway.tracks_spend) else None
     names = [*call.applied_guardrails,
              *(i.name for i in (*selection.post_call_stream, *selection.post_call_assembled)
                if i.name not in call.applied_guardrails)]
     response = web.StreamResponse(headers={**SSE_HEADERS, **applied_headers(names)})
     await response.prepare(request)
     outcome = Outcome(started, 200)
+    received = 0
     try:
         async for payload in chunks:
+            received += len(payload)
+            _check_response_size(gateway, received)
             if guard is None:
                 await response.write(b"data: " + payload + b"\n\n")
                 continue
