@@ -50,7 +50,7 @@ class LeakyContract(GuardrailContract):
 
 async def test_contract_catches_a_guardrail_that_leaks_on_streams(gateway, fake_upstream):
     contract = LeakyContract()
-    start = LeakyContract.start.__wrapped__(contract, gateway, {"block_word": "forbidden"})
+    start = LeakyContract.start.__wrapped__(contract, gateway, {"block_word": "forbidden"}, {})
     with pytest.raises(AssertionError):
         await contract.test_checks_streams_before_content_is_sent(start, fake_upstream)
 

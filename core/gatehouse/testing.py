@@ -50,6 +50,8 @@ class FakeUpstream:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.reply = "Hello from the fake upstream."
+        # When set, the reply text for each request body (overrides ``reply``).
+        self.decide: Callable[[dict[str, Any]], str] | None = None
         self.chunks: list[str] | None = None  # explicit stream pieces; default: by word
         self.failure: tuple[int, bytes, str] | None = None
         self.delay = 0.0
@@ -99,16 +101,17 @@ class FakeUpstream:
                 return web.Response(status=status, body=raw, content_type=content_type)
             if kind == "embedding":
                 return _json(_embedding(body))
+            text = self.decide(body) if self.decide is not None else self.reply
             if body.get("stream"):
-                return await self._stream(request, body, kind)
-            return _json(_completion(body, kind, self.reply))
+                return await self._stream(request, body, kind, text)
+            return _json(_completion(body, kind, text))
         return handle
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], kind: str
+    async def _stream(self, request: web.Request, body: dict[str, Any], kind: str, text: str
                       ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        pieces = self.chunks if self.chunks is not None else _PIECES.findall(self.reply)
+        pieces = self.chunks if self.chunks is not None else _PIECES.findall(text)
         base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body["model"],
                 "object": "chat.completion.chunk" if kind == "chat" else "text_completion"}
         for i, piece in enumerate(pieces):
@@ -289,7 +292,8 @@ class GuardrailContract:
     * ``rewritten_text`` -- a user message it rewrites rather than refuses (or None).
 
     Params a working instance needs (API keys, a fake vendor's URL) come from the
-    ``guardrail_params`` fixture: override it in the subclass when they depend on other fixtures.
+    ``guardrail_params`` fixture, and more gateway config (a ``model_list``) from
+    ``gateway_config``: override them in the subclass when they depend on other fixtures.
     """
 
     plugin: Any = None
@@ -323,12 +327,17 @@ class GuardrailContract:
         return {}
 
     @pytest.fixture
-    def start(self, gateway, guardrail_params):
+    def gateway_config(self) -> dict[str, Any]:
+        """More config for the gateway under test, e.g. a ``model_list`` the type needs."""
+        return {}
+
+    @pytest.fixture
+    def start(self, gateway, guardrail_params, gateway_config):
         async def start(modes, **extra):
             guardrail = {"guardrail_name": "under-test", "params": {
                 "guardrail": self.guardrail_type, "mode": list(modes), "default_on": True,
                 **guardrail_params, **extra}}
-            return await gateway({"guardrails": [guardrail]},
+            return await gateway({**gateway_config, "guardrails": [guardrail]},
                                  plugins=[("plugin-under-test", self.plugin)])
         return start
 
@@ -354,10 +363,10 @@ class GuardrailContract:
             assert resp.status == 200, await resp.text()
             assert resp.headers.get("x-gatehouse-applied-guardrails") == "under-test", mode
 
-    def test_undeclared_modes_are_refused_at_start(self, guardrail_params):
+    def test_undeclared_modes_are_refused_at_start(self, guardrail_params, gateway_config):
         from .config import ConfigError
         for mode in {"pre_call", "during_call", "post_call", "logging_only"} - set(self.modes):
-            config = {"guardrails": [{"guardrail_name": "x", "params": {
+            config = {**gateway_config, "guardrails": [{"guardrail_name": "x", "params": {
                 "guardrail": self.guardrail_type, "mode": mode, **guardrail_params}}]}
             with pytest.raises(ConfigError, match=f"does not support mode '{mode}'"):
                 create_app(config_from_dict(config),
