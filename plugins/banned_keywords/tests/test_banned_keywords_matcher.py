@@ -1,0 +1,130 @@
+"""What counts as a keyword in text: whole words or substrings, after Unicode folding, named as
+configured."""
+
+from __future__ import annotations
+
+import pytest
+from gatehouse_banned_keywords.folding import fold, is_seam
+from gatehouse_banned_keywords.matcher import KeywordMatcher
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("hello world", "hello"),
+    ("Hello!", "hello"),
+    ("say HELLO.", "hello"),
+    ("(hello)", "hello"),
+    ("othello", None),
+    ("hellos", None),
+    ("hello_world", None),  # \w includes the underscore: one identifier, not the word
+    ("hello2", None),
+    ("shell", None),
+])
+def test_word_mode_finds_whole_words_only(text, found):
+    assert KeywordMatcher(["hello"]).find(text) == found
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("othello", "hello"),
+    ("HELLOS", "hello"),
+    ("hell", None),
+    ("h e l l o", None),
+])
+def test_substring_mode_finds_keywords_inside_words(text, found):
+    assert KeywordMatcher(["hello"], "substring").find(text) == found
+
+
+@pytest.mark.parametrize(("keyword", "text"), [
+    ("hello", "ＨＥＬＬＯ world"),  # fullwidth letters
+    ("ＨＥＬＬＯ", "hello world"),  # the keyword configured fullwidth
+    ("straße", "STRASSE"),  # casefold, not lower: ß is ss
+    ("café", "CAFE\u0301 au lait"),  # e + combining acute is é
+    ("fish", "a \ufb01sh"),  # the fi ligature
+    ("hello", "he\u200bllo and hel\u00adlo"),  # zero-width space, soft hyphen
+    ("ﬃ", "FFI"),
+])
+def test_folding_makes_equivalent_spellings_match(keyword, text):
+    assert KeywordMatcher([keyword]).find(text) == keyword
+
+
+def test_the_keyword_is_reported_as_configured():
+    matcher = KeywordMatcher(["Hello", "ＷＯＲＬＤ"])
+    assert matcher.find("HELLO") == "Hello"
+    assert matcher.find("the world") == "ＷＯＲＬＤ"
+
+
+def test_keywords_that_fold_alike_are_reported_as_the_first():
+    assert KeywordMatcher(["Hello", "HELLO", "hello"]).find("hello") == "Hello"
+
+
+@pytest.mark.parametrize(("keyword", "text", "found"), [
+    ("bad word", "such a bad word!", True),
+    ("bad word", "bad words", False),
+    ("bad word", "a badword", False),
+    ("c++", "I write C++ daily", True),
+    ("c++", "abc++", False),
+    ("#secret", "tagged #secret today", True),
+    ("💩", "well 💩 then", True),
+    ("💩", "💩💩", True),  # an emoji is not a word character: no boundary to respect
+    ("e-mail", "send an E-Mail.", True),
+])
+def test_phrases_and_punctuation_respect_word_boundaries(keyword, text, found):
+    assert KeywordMatcher([keyword]).find(text) == (keyword if found else None)
+
+
+def test_many_keywords_each_still_found():
+    keywords = [f"kw{i:05d}" for i in range(10_000)] + ["needle phrase"]
+    matcher = KeywordMatcher(keywords)
+    assert matcher.find("nothing here kw1234 kw123456") is None
+    assert matcher.find("is kw09999 here?") == "kw09999"
+    assert matcher.find("a needle phrase.") == "needle phrase"
+    substring = KeywordMatcher(keywords, "substring")
+    assert substring.find("xkw00042x") == "kw00042"
+
+
+def test_search_from_a_position_sees_the_context_before_it():
+    matcher = KeywordMatcher(["hello", "lo wor"])
+    folded = "othello world"
+    # "hello" begins before the position and "lo wor" is not a whole word: nothing.
+    assert matcher.search(folded, start=2) is None
+    assert matcher.search("x hello", start=2) == "hello"
+
+
+def test_settled_limits_what_a_growing_text_reports():
+    matcher = KeywordMatcher(["hello", "bad word"])
+    # The keyword runs to the end of what has arrived: "hellos" may follow.
+    assert matcher.search("say hello", settled=9) is None
+    assert matcher.search("say hello ", settled=9) == "hello"
+    assert matcher.search("a bad word", settled=10) is None
+    assert matcher.search("a bad word.", settled=10) == "bad word"
+    # Past the settled point nothing is final yet.
+    assert matcher.search("say hello there", settled=5) is None
+    substring = KeywordMatcher(["hello"], "substring")
+    assert substring.search("othello", settled=7) == "hello"
+    assert substring.search("othello", settled=6) is None
+
+
+def test_keywords_that_fold_to_nothing_are_refused():
+    with pytest.raises(ValueError, match="no keywords"):
+        KeywordMatcher(["\u200b", ""])
+
+
+def test_holdback_covers_a_keyword_spelt_with_combining_marks():
+    matcher = KeywordMatcher(["café", "hello"])
+    assert matcher.longest == 5
+    assert matcher.longest_span == 5  # "cafe" + combining acute
+    assert KeywordMatcher(["ệệ"]).longest_span == 6
+
+
+@pytest.mark.parametrize(("left", "right", "seam"), [
+    ("a", "b", True),
+    ("e", "\u0301", False),  # the accent joins the e
+    ("\u0301", "x", True),
+    ("\u1100", "\u1161", False),  # Hangul L + V compose into one syllable
+    ("\u200b", "\u1161", False),  # an ignorable vanishes: its neighbours could meet
+    ("ｶ", "ﾞ", False),  # halfwidth voiced mark folds to a combining one
+    ("日", "本", True),
+])
+def test_seams_are_where_folding_is_local(left, right, seam):
+    assert is_seam(left, right) is seam
+    if seam:
+        assert fold(left + right) == fold(left) + fold(right)
