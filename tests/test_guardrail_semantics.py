@@ -339,3 +339,10 @@ async def test_stream_record_reaches_callbacks(gateway, fake_upstream, chat):
     [record] = RECORDS
     assert record["response"]["choices"][0]["message"]["content"] == "xy"
     assert record["stream"] is True
+
+
+async def test_post_call_rewrites_a_mock_response_too(gateway, chat):
+    client = await start(gateway, guardrail("post", mode="post_call", append="!",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(mock_response="canned"))
+    assert (await resp.json())["choices"][0]["message"]["content"] == "canned!"

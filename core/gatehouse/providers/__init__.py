@@ -53,8 +53,9 @@ class Reply:
                 raise UpstreamError.make(502, "upstream answered with malformed JSON") from None
             if not isinstance(data, dict):
                 raise UpstreamError.make(502, "upstream answered with a non-object JSON body")
-            # Hooks may rewrite the parsed object; from now on it is the truth.
-            self._data, self._raw = data, None
+            self._data = data
+        # Whoever asked may rewrite the object: from now on it is the truth.
+        self._raw = None
         return self._data
 
     @property
