@@ -66,15 +66,40 @@ class Call:
             self.verdicts[name] = verdict
 
 
-@dataclass(slots=True)
 class StreamState:
-    """What a ``post_call_stream`` hook knows about the stream so far."""
+    """What a ``post_call_stream`` hook knows about the stream so far.
 
-    # Assistant text of choice 0 received so far, the current chunk included.
-    text: str = ""
-    # True on the final call, made with an empty chunk after the upstream finished.
-    done: bool = False
-    # Every choice's text, by choice index.
-    texts: dict[int, str] = field(default_factory=dict)
-    # Free space for a guardrail's own per-stream state, keyed by guardrail name.
-    scratch: dict[str, Any] = field(default_factory=dict)
+    Text is kept as pieces and joined only when a hook asks, so a stream whose guardrails
+    never read the whole text costs nothing per chunk for it.
+    """
+
+    __slots__ = ("done", "scratch", "_pieces", "_joined")
+
+    def __init__(self) -> None:
+        # True on the final call, made with an empty chunk after the upstream finished.
+        self.done = False
+        # Free space for a guardrail's own per-stream state, keyed by guardrail name.
+        self.scratch: dict[str, Any] = {}
+        self._pieces: dict[int, list[str]] = {}
+        self._joined: dict[int, str] = {}
+
+    def add(self, index: int, piece: str) -> None:
+        self._pieces.setdefault(index, []).append(piece)
+        self._joined.pop(index, None)
+
+    def text_of(self, index: int) -> str:
+        """Choice ``index``'s text received so far, the current chunk included."""
+        joined = self._joined.get(index)
+        if joined is None:
+            joined = self._joined[index] = "".join(self._pieces.get(index, ()))
+        return joined
+
+    @property
+    def text(self) -> str:
+        """Choice 0's text received so far, the current chunk included."""
+        return self.text_of(0)
+
+    @property
+    def texts(self) -> dict[int, str]:
+        """Every choice's text so far, by choice index."""
+        return {index: self.text_of(index) for index in self._pieces}

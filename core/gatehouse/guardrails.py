@@ -129,8 +129,9 @@ class Guardrail:
     #: Modes used when config gives none (also for the ``callbacks:`` shorthand).
     default_modes: ClassVar[tuple[str, ...]] = ("pre_call",)
     #: Characters of streamed content held back from the client so a match that spans chunks
-    #: is still caught by ``post_call_stream`` before any of it is sent.
-    stream_holdback: ClassVar[int] = 0
+    #: is still caught by ``post_call_stream`` before any of it is sent. An instance may set
+    #: its own in ``__init__`` (e.g. from the longest configured keyword).
+    stream_holdback: int = 0
     #: A key permission that switches this guardrail off for a key when it is ``false``
     #: (e.g. ``"hide_secrets"``).
     permission: ClassVar[str | None] = None

@@ -53,9 +53,7 @@ class StreamGuard:
         for choice in chunk.get("choices") or ():
             piece = _content(choice)
             if piece:
-                index = choice.get("index", 0)
-                state.texts[index] = state.texts.get(index, "") + piece
-        state.text = state.texts.get(0, "")
+                state.add(choice.get("index", 0), piece)
         if self.selection.post_call_stream:
             await run_in_order(self.selection.post_call_stream, self.call,
                                {"call": self.call, "chunk": chunk, "stream": state})

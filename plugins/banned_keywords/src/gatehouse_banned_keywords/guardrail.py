@@ -78,7 +78,7 @@ class BannedKeywords(Guardrail):
         assert isinstance(params, BannedKeywordsParams)
         self.matcher = params.matcher
         # The core reads this from the instance: the longest keyword differs per instance.
-        self.stream_holdback = self.matcher.longest_span  # type: ignore[misc]
+        self.stream_holdback = self.matcher.longest_span
 
     @hookimpl
     async def pre_call(self, call: Call) -> None:
