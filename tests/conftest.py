@@ -142,3 +142,25 @@ def module_redis_namespace():
 def module_redis_url(module_redis_namespace):
     with _redis_server(module_redis_namespace) as url:
         yield url
+
+
+@pytest.fixture
+def database(request):
+    """Admin tests' database: SQLite unless parametrized with "postgres" (both_databases)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("postgres_url")}
+
+
+@pytest.fixture
+def start(database, gateway):
+    """A gateway with the admin kit's master key on the chosen database."""
+    from admin_kit import MASTER
+
+    # The database first, so it is dropped only after the gateway using it has stopped.
+    async def start(config=None, **kwargs):
+        config = dict(config or {})
+        config["general_settings"] = {"master_key": MASTER, **database,
+                                      **config.get("general_settings", {})}
+        return await gateway(config, **kwargs)
+    return start

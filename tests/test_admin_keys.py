@@ -7,20 +7,13 @@ import time
 from datetime import datetime
 
 import pytest
+from admin_kit import ADMIN, MASTER, PRICED, bearer, both_databases
 from doubles import PLUGINS, Probe, guardrail
 from gatehouse import hookimpl
 from gatehouse.appkeys import GATEWAY
 from gatehouse.store import StoreUnavailable
 
-MASTER = "sk-gh-test-7f3c9a1e5b2d48c6a0e9f1b7d3c5a8e2"
-ADMIN = {"Authorization": f"Bearer {MASTER}"}
-PRICED = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
-# The fake upstream reports 5 prompt tokens, and 5 completion tokens for its five-word reply.
 COST_OF_ONE_CALL = 5 * 0.001 + 5 * 0.002
-
-
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
 
 
 def assert_openai_error(body, status, kind=None):
@@ -29,28 +22,6 @@ def assert_openai_error(body, status, kind=None):
     assert body["error"]["code"] == str(status)
     if kind is not None:
         assert body["error"]["type"] == kind
-
-
-@pytest.fixture
-def database(request):
-    if getattr(request, "param", "sqlite") == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("postgres_url")}
-
-
-# The tests of what is stored run on both back ends; the rest on SQLite alone.
-both_databases = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
-
-
-@pytest.fixture
-def start(database, gateway):
-    # The database first, so it is dropped only after the gateway using it has stopped.
-    async def start(config=None, **kwargs):
-        config = dict(config or {})
-        config["general_settings"] = {"master_key": MASTER, **database,
-                                      **config.get("general_settings", {})}
-        return await gateway(config, **kwargs)
-    return start
 
 
 async def generate(client, **fields):

@@ -5,51 +5,9 @@ import asyncio
 import uuid
 
 import pytest
+from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer, both_databases
 from doubles import PLUGINS, guardrail
 from gatehouse.appkeys import GATEWAY
-
-MASTER = "sk-gh-test-5d1a7c3e9b2f46a8c0e2d4f6b8a1c3e5"
-ADMIN = {"Authorization": f"Bearer {MASTER}"}
-PRICED = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
-
-
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def database(request):
-    if getattr(request, "param", "sqlite") == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("postgres_url")}
-
-
-# The tests of what is stored run on both back ends; the rest on SQLite alone.
-both_databases = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
-
-
-@pytest.fixture
-def start(database, gateway):
-    # The database first, so it is dropped only after the gateway using it has stopped.
-    async def start(config=None, **kwargs):
-        config = dict(config or {})
-        config["general_settings"] = {"master_key": MASTER, **database,
-                                      **config.get("general_settings", {})}
-        return await gateway(config, **kwargs)
-    return start
-
-
-async def admin_post(client, path, body, headers=None):
-    resp = await client.post(path, json=body, headers={**ADMIN, **(headers or {})})
-    assert resp.status == 200, await resp.text()
-    return await resp.json()
-
-
-async def admin_get(client, path, **params):
-    resp = await client.get(path, params=params, headers=ADMIN)
-    assert resp.status == 200, await resp.text()
-    return await resp.json()
-
 
 async def settle(client):
     """Wait for the calls made so far to be priced and written to the database."""

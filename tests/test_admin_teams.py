@@ -4,44 +4,12 @@ guardrail lock refuses requests that choose guardrails, and deleting a team revo
 import uuid
 
 import pytest
+from admin_kit import ADMIN, admin_post, bearer, both_databases
 from doubles import PLUGINS, guardrail
 
-MASTER = "sk-gh-test-0b8e4d2a6c1f49e3b5a7d9c2e4f6a8b1"
-ADMIN = {"Authorization": f"Bearer {MASTER}"}
 LOCK_ERROR = {"error": {"message": {"error": "Your team does not have permission to modify "
                                              "guardrails."},
                         "type": "auth_error", "param": "None", "code": 403}}
-
-
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def database(request):
-    if getattr(request, "param", "sqlite") == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("postgres_url")}
-
-
-# The tests of what is stored run on both back ends; the rest on SQLite alone.
-both_databases = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
-
-
-@pytest.fixture
-def start(database, gateway):
-    # The database first, so it is dropped only after the gateway using it has stopped.
-    async def start(config=None, **kwargs):
-        config = dict(config or {})
-        config["general_settings"] = {"master_key": MASTER, **database}
-        return await gateway(config, **kwargs)
-    return start
-
-
-async def admin_post(client, path, body, status=200):
-    resp = await client.post(path, json=body, headers=ADMIN)
-    assert resp.status == status, await resp.text()
-    return await resp.json()
 
 
 @both_databases

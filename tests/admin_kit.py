@@ -1,0 +1,26 @@
+"""Shared by the admin API tests: the master key, auth headers, and request helpers."""
+
+import pytest
+
+MASTER = "sk-gh-test-7f3c9a1e5b2d48c6a0e9f1b7d3c5a8e2"
+ADMIN = {"Authorization": f"Bearer {MASTER}"}
+PRICED = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
+
+# The tests of what is stored run on both back ends; the rest on SQLite alone.
+both_databases = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def admin_post(client, path, body, headers=None):
+    resp = await client.post(path, json=body, headers={**ADMIN, **(headers or {})})
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def admin_get(client, path, **params):
+    resp = await client.get(path, params=params, headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
