@@ -95,6 +95,15 @@ def iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
+def wire_view(row: Row, renames: dict[str, str]) -> dict[str, Any]:
+    """A stored row as the API shows it: LiteLLM's field names, times as ISO 8601."""
+    view = {renames.get(column, column): value for column, value in row.items()}
+    for column in ("expires", "created_at", "updated_at"):
+        if column in view:
+            view[column] = iso(view[column])
+    return view
+
+
 @dataclass(frozen=True, slots=True)
 class Table:
     """Keys or teams: the same lifecycle over different rows.

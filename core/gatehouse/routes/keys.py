@@ -24,7 +24,7 @@ from .admin import (
     Table,
     admin_route,
     check_guardrails,
-    iso,
+    wire_view,
     parse_body,
     query_int,
     query_str,
@@ -75,11 +75,7 @@ class DeleteKeys(Body):
 
 
 def key_view(row: Row) -> dict[str, Any]:
-    view = {("token" if column == "key_hash" else column): value
-            for column, value in row.items()}
-    for column in ("expires", "created_at", "updated_at"):
-        view[column] = iso(view[column])
-    return view
+    return wire_view(row, {"key_hash": "token"})
 
 
 KEYS = Table("keys", "key", key_view)

@@ -22,7 +22,7 @@ from .admin import (
     Table,
     admin_route,
     check_guardrails,
-    iso,
+    wire_view,
     parse_body,
     query_str,
 )
@@ -67,11 +67,7 @@ class DeleteTeams(Body):
 
 
 def team_view(row: Row) -> dict[str, Any]:
-    view = {("members_with_roles" if column == "members" else column): value
-            for column, value in row.items()}
-    for column in ("created_at", "updated_at"):
-        view[column] = iso(view[column])
-    return view
+    return wire_view(row, {"members": "members_with_roles"})
 
 
 TEAMS = Table("teams", "team", team_view)
