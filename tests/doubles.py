@@ -7,7 +7,7 @@ import asyncio
 from typing import Any, Literal
 
 from gatehouse import Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
-from gatehouse.text import request_slots, response_slots, rewrite
+from gatehouse.guardrails.text import request_slots, response_slots, rewrite
 
 EVENTS: list[tuple[str, str]] = []
 RECORDS: list[dict[str, Any]] = []

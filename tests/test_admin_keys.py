@@ -10,8 +10,8 @@ import pytest
 from admin_kit import ADMIN, MASTER, PRICED, bearer, both_databases
 from doubles import PLUGINS, Probe, guardrail
 from gatehouse import hookimpl
-from gatehouse.appkeys import GATEWAY
-from gatehouse.store import StoreUnavailable
+from gatehouse.app import GATEWAY
+from gatehouse.store.database import StoreUnavailable
 
 COST_OF_ONE_CALL = 5 * 0.001 + 5 * 0.002
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer, both_databases
 from doubles import PLUGINS, guardrail
-from gatehouse.appkeys import GATEWAY
+from gatehouse.app import GATEWAY
 
 async def settle(client):
     """Wait for the calls made so far to be priced and written to the database."""

@@ -103,7 +103,7 @@ async def test_a_teams_guardrail_list_runs_for_its_keys(start, chat):
 
 
 async def test_a_team_budget_binds_its_keys(start, fake_upstream, chat):
-    from gatehouse.appkeys import GATEWAY
+    from gatehouse.app import GATEWAY
     client = await start({"model_list": [fake_upstream.model_entry(
         "gpt-4o", input_cost_per_token=0.01)]})
     await admin_post(client, "/team/new", {"team_id": "frugal", "max_budget": 0.01})

@@ -7,7 +7,7 @@ import pytest
 from doubles import PLUGINS
 from gatehouse.app import create_app
 from gatehouse.config import ConfigError, config_from_dict, load_config
-from gatehouse.appkeys import GATEWAY
+from gatehouse.app import GATEWAY
 
 # The guardrails quick-start's config blocks, as written there (LiteLLM names throughout).
 REFERENCE_GUARDRAILS = """
@@ -92,16 +92,16 @@ def test_reference_guardrails_block_loads_and_builds(tmp_path, monkeypatch):
     assert config.model_list[0].params.api_key.get_secret_value() == "sk-openai"
     app = create_app(config, extra_plugins=[("vendors", VendorLike())], load=())
     gateway = app[GATEWAY]
-    assert gateway.default_on == ("general-guard",)
+    assert gateway.guardrails.default_on == ("general-guard",)
     assert gateway.guardrails["aporia-pre-guard"].params.mode == ["during_call"]
     assert gateway.guardrails["general-guard"].params.mode == ["pre_call", "post_call"]
-    assert gateway.guardrail_info["aporia-post-guard"]["params"][0]["name"] == "toxicity_score"
+    assert gateway.guardrails.info["aporia-post-guard"]["params"][0]["name"] == "toxicity_score"
 
 
 def test_reference_default_on_block_loads(tmp_path):
     config = load_config(write(tmp_path, REFERENCE_DEFAULT_ON))
     app = create_app(config, extra_plugins=[("vendors", VendorLike())], load=())
-    assert app[GATEWAY].default_on == ("aporia-pre-guard",)
+    assert app[GATEWAY].guardrails.default_on == ("aporia-pre-guard",)
 
 
 def test_our_names_and_litellm_aliases_are_the_same(tmp_path):
@@ -233,7 +233,7 @@ def test_litellm_blocked_user_check_callback_is_accepted(tmp_path):
     app = create_app(config_from_dict({"litellm_settings": {
         "callbacks": ["blocked_user_check"], "blocked_user_list": "blocked.txt"}},
         base_dir=tmp_path), load=())
-    assert app[GATEWAY].config_blocked_users == {"user_id_1", "user_id_2"}
+    assert app[GATEWAY].principals.config_blocked == {"user_id_1", "user_id_2"}
     assert app[GATEWAY].guardrails == {}
 
 

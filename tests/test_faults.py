@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from gatehouse.appkeys import GATEWAY
-from gatehouse.principals import hash_key, new_key
+from gatehouse.app import GATEWAY
+from gatehouse.access.credentials import hash_key, new_key
 from tcp_proxy import TcpProxy
 
 MASTER = "sk-gh-faults-3b9e1c7a5d2f48e6"

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from doubles import EVENTS, PLUGINS, RECORDS, guardrail
-from gatehouse.appkeys import GATEWAY
+from gatehouse.app import GATEWAY
 
 APPLIED = "x-gatehouse-applied-guardrails"
 

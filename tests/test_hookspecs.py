@@ -6,7 +6,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gatehouse import Guardrail, GuardrailBlocked, hookimpl, hookspecs
-from gatehouse.appkeys import GATEWAY
+from gatehouse.app import GATEWAY
 from gatehouse.plugins import new_plugin_manager
 
 CALLED: list[str] = []

@@ -11,7 +11,7 @@ import pytest
 
 from gatehouse.app import create_app
 from gatehouse.config import ConfigError, config_from_dict
-from gatehouse.appkeys import GATEWAY
+from gatehouse.app import GATEWAY
 from gatehouse.plugins import PluginError, load_plugins
 
 GUARDRAIL_MODULE = """
@@ -158,7 +158,7 @@ async def test_plugin_routes_and_lifecycle_hooks(site, aiohttp_client):
         @hookimpl
         def register_routes(app, gateway):
             async def hello(request):
-                return web.json_response({"models": list(gateway.model_names)})
+                return web.json_response({"models": list(gateway.router.model_names)})
             app.router.add_get("/extras/hello", hello)
 
         @hookimpl

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 import yaml
 
-from gatehouse.appkeys import GATEWAY
-from gatehouse.cache import LocalCache
-from gatehouse.principals import hash_key, new_key
+from gatehouse.app import GATEWAY
+from gatehouse.store.cache import LocalCache
+from gatehouse.access.credentials import hash_key, new_key
 
 MASTER = "sk-gh-shared-8d41f0b6c2e97a35"
 # One call: 1 prompt token ("hello") at 0.001 and 3 completion tokens ("You said: hello")

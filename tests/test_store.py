@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from gatehouse.store import StoreUnavailable, migrations
+from gatehouse.store.database import StoreUnavailable, migrations
 from gatehouse.store.postgres import PostgresStore
 from gatehouse.store.sqlite import SqliteStore
 

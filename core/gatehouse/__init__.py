@@ -3,8 +3,8 @@
 The names a plugin author needs are importable from here.
 """
 
-from .call import Call, Principal, StreamState
-from .guardrails import Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams
+from .guardrails.base import Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams
+from .guardrails.call import Call, Principal, StreamState
 from .plugins import hookimpl
 
 __all__ = [

@@ -1,4 +1,7 @@
-"""The aiohttp application: ``create_app(config)`` wires the gateway, middlewares and routes."""
+"""The aiohttp application: ``create_app(config)`` wires the gateway, middlewares and routes.
+
+Each route family gets its services from its own typed app key, set by its ``setup``;
+``GATEWAY`` holds the whole gateway for the CLI, tests and plugins' own routes."""
 
 from __future__ import annotations
 
@@ -9,21 +12,23 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from .auth import bearer_token
-from .call import ANONYMOUS
+from .access.credentials import bearer_token
+from .admin import routes as admin_routes
 from .config import Config
 from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
-from .appkeys import GATEWAY
+from .guardrails.call import ANONYMOUS
+from .ops import routes as ops_routes
 from .plugins import Plugins, load_plugins
-from .routes import guardrails, health, openai, plugins as plugin_routes
-from .routes import audit as audit_routes, customers, keys, spend, teams
+from .proxy import routes as proxy_routes
 
 log = logging.getLogger("gatehouse")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MB = 1024 * 1024
+
+GATEWAY = web.AppKey("gateway", Gateway)
 
 
 def create_app(config: Config, *, plugins: Plugins | None = None,
@@ -44,15 +49,9 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
-    openai.setup(app)
-    guardrails.setup(app)
-    health.setup(app)
-    plugin_routes.setup(app)
-    keys.setup(app)
-    teams.setup(app)
-    customers.setup(app)
-    spend.setup(app)
-    audit_routes.setup(app)
+    proxy_routes.setup(app, gateway.pipeline)
+    ops_routes.setup(app, gateway.status)
+    admin_routes.setup(app, gateway.admin)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
     app.cleanup_ctx.append(_gateway_lifetime)
     return app

@@ -14,10 +14,9 @@ from typing import Sequence
 import orjson
 from aiohttp import web
 
-from .app import create_app
+from .app import GATEWAY, create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError
-from .appkeys import GATEWAY
 from .plugins import PluginError, load_plugins
 
 log = logging.getLogger("gatehouse")

@@ -25,7 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .call import Call, StreamState
+    from .guardrails.call import Call, StreamState
     from .gateway import Gateway
 
 hookspec = pluggy.HookspecMarker("gatehouse")
@@ -52,7 +52,7 @@ def register_providers(register: Callable[..., None]) -> None:
 
     Call ``register(prefix, provider_class)``; a model whose ``params.model`` is
     ``"<prefix>/<name>"`` is served by ``provider_class`` (a subclass of
-    :class:`gatehouse.providers.Provider`). Synchronous only.
+    :class:`gatehouse.proxy.providers.Provider`). Synchronous only.
     """
 
 

@@ -33,8 +33,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from .app import create_app
-from .appkeys import GATEWAY
+from .app import GATEWAY, create_app
 from .config import config_from_dict
 
 __all__ = ["GATEWAY", "VENDOR_OUTAGES", "FakeUpstream", "FakeVendor", "GuardrailContract",
@@ -346,7 +345,7 @@ class GuardrailContract:
         return {"model": "gpt-4o", "messages": [{"role": "user", "content": content}], **extra}
 
     def test_registered_under_its_type(self):
-        from .guardrails import Guardrail
+        from .guardrails.base import Guardrail
         from .plugins import load_plugins
         registered = load_plugins([("plugin-under-test", self.plugin)], load=()).guardrail_type(
             self.guardrail_type)

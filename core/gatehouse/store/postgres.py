@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import Row, Store, StoreUnavailable, Tx
+from .database import Row, Store, StoreUnavailable, Tx
 
 log = logging.getLogger("gatehouse.store")
 

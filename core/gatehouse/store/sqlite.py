@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
 
-from . import Row, Store, StoreUnavailable, Tx
+from .database import Row, Store, StoreUnavailable, Tx
 
 
 class _SqliteTx:

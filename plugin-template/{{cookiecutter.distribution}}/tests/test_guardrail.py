@@ -7,7 +7,7 @@ import pytest
 
 import {{ cookiecutter.package }} as plugin
 from gatehouse import hookimpl
-from gatehouse.appkeys import GATEWAY
+from gatehouse.app import GATEWAY
 from gatehouse.testing import GuardrailContract
 
 PLUGIN = [("{{ cookiecutter.type_name }}", plugin)]

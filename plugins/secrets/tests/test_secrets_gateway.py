@@ -225,12 +225,12 @@ async def test_an_unknown_plugin_in_the_config_stops_the_start(start):
 
 async def test_a_key_with_hide_secrets_false_is_not_redacted(start):
     client = await start(guardrail("pre_call"))
-    gateway = client.app[GATEWAY]
+    selector = client.app[GATEWAY].pipeline.selector
     call = Call(request_id="r1", call_type="chat_completion", model="gpt-4o",
                 body=chat(user(KEY_TEXT)))
-    assert gateway.select(call, None, Principal(permissions={})).names == ("hide-secrets",)
+    assert selector.select(call, None, Principal(permissions={})).names == ("hide-secrets",)
     off = Principal(permissions={"hide_secrets": False})
-    assert gateway.select(call, None, off).names == ()
+    assert selector.select(call, None, off).names == ()
 
 
 async def test_a_large_request_is_redacted_too(start, fake_upstream):

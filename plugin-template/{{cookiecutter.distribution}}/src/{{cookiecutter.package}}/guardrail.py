@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from gatehouse import Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
-from gatehouse.text import request_slots, request_texts, response_slots, rewrite
+from gatehouse.guardrails.text import request_slots, request_texts, response_slots, rewrite
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 LONG_NUMBER = re.compile(r"\d(?:[ -]?\d){11,18}")

@@ -10,7 +10,7 @@ import logging
 from typing import Any, Literal
 
 from gatehouse import Call, Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
-from gatehouse.text import message_role_texts, reply_text
+from gatehouse.guardrails.text import message_role_texts, reply_text
 from pydantic import BaseModel, ConfigDict
 
 from .params import AporiaParams

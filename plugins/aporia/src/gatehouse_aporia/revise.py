@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatehouse.text import Slot, request_slots, response_slots
+from gatehouse.guardrails.text import Slot, request_slots, response_slots
 
 
 def revise_prompt(body: dict[str, Any], text: str) -> bool:

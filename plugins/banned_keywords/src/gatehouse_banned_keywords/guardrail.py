@@ -16,7 +16,7 @@ from gatehouse import (
     StreamState,
     hookimpl,
 )
-from gatehouse.text import request_texts, response_texts
+from gatehouse.guardrails.text import request_texts, response_texts
 from pydantic import PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from .keywords import clean_keywords, read_keyword_file

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gatehouse.text import Slot, request_slots, response_slots
+from gatehouse.guardrails.text import Slot, request_slots, response_slots
 
 # Joins a message's text parts (content parts, tool-call arguments) into the one string sent;
 # offsets in Lakera's spans count it.

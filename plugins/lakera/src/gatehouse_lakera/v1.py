@@ -7,7 +7,7 @@ With ``category_thresholds`` a call is refused when a category's score reaches i
 from __future__ import annotations
 
 from gatehouse import Call, GuardrailBlocked, hookimpl
-from gatehouse.text import message_role_texts
+from gatehouse.guardrails.text import message_role_texts
 from pydantic import BaseModel, ConfigDict, Field
 
 from .common import LakeraGuardrail, LakeraParams, VendorReply

@@ -10,15 +10,15 @@ from pydantic import Field, ValidationInfo, field_validator
 
 import gatehouse
 from gatehouse.config import ConfigError
-from gatehouse.providers import UpstreamError
-from gatehouse.text import reply_text
+from gatehouse.guardrails.text import reply_text
+from gatehouse.proxy.providers import UpstreamError
 
 from .categories import LLAMA_GUARD_3, Categories, load_categories
 from .prompt import PromptBuilder, Speaker, Turn, reply_turn, request_turns
 from .verdict import MalformedVerdict, parse_verdict
 
 if TYPE_CHECKING:
-    from gatehouse.gateway import Gateway
+    from gatehouse.guardrails.base import Models
 
 BLOCK_MESSAGE = "Violated content safety policy"
 
@@ -47,15 +47,15 @@ class LlamaGuard(gatehouse.Guardrail):
         self._model = params.llamaguard_model_name
         self._categories = params.llamaguard_unsafe_content_categories
         self._prompts = PromptBuilder(self._categories)
-        self._gateway: Gateway | None = None
+        self._models: Models | None = None
 
-    async def start(self, gateway: Gateway) -> None:
-        if self._model not in gateway.model_names:
+    async def start(self, models: Models) -> None:
+        if self._model not in models.model_names:
             raise ConfigError(
                 f"llamaguard_model_name {self._model!r} is not a model_name in model_list "
-                f"(models: {', '.join(gateway.model_names) or 'none'}); list the Llama Guard "
+                f"(models: {', '.join(models.model_names) or 'none'}); list the Llama Guard "
                 f"deployment in model_list and name it here")
-        self._gateway = gateway
+        self._models = models
 
     @gatehouse.hookimpl
     async def pre_call(self, call: gatehouse.Call) -> None:
@@ -88,10 +88,10 @@ class LlamaGuard(gatehouse.Guardrail):
                 }})
 
     async def _ask(self, prompt: str, request_id: str) -> str:
-        assert self._gateway is not None  # the core starts every guardrail before its calls
+        assert self._models is not None  # the core starts every guardrail before its calls
         body = {"messages": [{"role": "user", "content": prompt}], "temperature": 0}
         try:
-            response = await self._gateway.complete(self._model, body, request_id=request_id)
+            response = await self._models.complete(self._model, body, request_id=request_id)
         except UpstreamError as exc:
             raise gatehouse.GuardrailError(
                 f"Llama Guard model {self._model!r} failed: upstream answered {exc.status}",

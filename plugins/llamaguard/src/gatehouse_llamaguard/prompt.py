@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from gatehouse.text import message_role_texts, response_texts
+from gatehouse.guardrails.text import message_role_texts, response_texts
 
 from .categories import Categories
 

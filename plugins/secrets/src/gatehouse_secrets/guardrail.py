@@ -9,7 +9,7 @@ from itertools import chain
 from typing import Any, ClassVar
 
 from gatehouse import Call, Guardrail, GuardrailParams, StreamState, hookimpl
-from gatehouse.text import Slot, request_slots, response_slots, rewrite
+from gatehouse.guardrails.text import Slot, request_slots, response_slots, rewrite
 from pydantic import ValidationInfo, field_validator
 
 from .catalogue import build_detectors, resolve_paths

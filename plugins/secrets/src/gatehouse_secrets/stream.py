@@ -14,8 +14,9 @@ arguments) and the chunk carries on only the part of the buffer that is final:
 
 What is still held is sent with the chunk that carries the choice's ``finish_reason``.
 
-The walk over chunk fields is done here rather than with ``gatehouse.text`` because a buffer
-needs to know which slot a piece continues (a tool call's ``index``), which its slots do not say.
+The walk over chunk fields is done here rather than with ``gatehouse.guardrails.text`` because a
+buffer needs to know which slot a piece continues (a tool call's ``index``), which its slots do
+not say.
 """
 
 from __future__ import annotations

@@ -1,0 +1,190 @@
+"""Spend, budgets and rate limits.
+
+Before a call: the key's and team's budgets and rpm/tpm windows are checked against shared
+counters (Redis when configured, so every gateway enforces the same numbers). After it, off
+the request path: tokens are priced, the counters move, and a spend-log row waits in memory for
+the next batch write. A batch that cannot be written (database down) stays queued and is written
+when the database is back -- writes are idempotent by request id, so nothing is lost or counted
+twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ClientError
+from ..store.cache import Cache
+from ..store.database import Row, Store, StoreUnavailable
+from .prices import Prices, usage
+
+if TYPE_CHECKING:
+    from ..guardrails.call import Call
+
+log = logging.getLogger("gatehouse.spend")
+
+WINDOW = 60  # seconds in a rate-limit window
+# Seconds a spend counter outlives its last call. Then it is dropped and starts again from the
+# database's figure, which by then holds every call: nothing drifts or piles up for ever.
+SPEND_TTL = 3600
+BATCH = 500
+
+
+class Accounting:
+    def __init__(self, store: Store, cache: Cache, prices: Prices, *, flush_interval: float):
+        self.store = store
+        self.cache = cache
+        self.prices = prices
+        self.flush_interval = flush_interval
+        self.pending: list[Row] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._held = False  # rows are waiting for the database to come back
+
+    # --- before a call ---------------------------------------------------------------------------
+
+    async def admit(self, call: Call) -> None:
+        """Refuse a call over its key's or team's budget or rate limit."""
+        key, team = call.principal.key, call.principal.team
+        for kind, row, ident in (("key", key, call.principal.key_hash),
+                                 ("team", team, call.principal.team_id)):
+            if row is None or ident is None:
+                continue
+            if row.get("max_budget") is not None:
+                spent = await self._spent(kind, ident, row)
+                if spent >= row["max_budget"]:
+                    raise ClientError(
+                        400, f"Budget has been exceeded! {kind.capitalize()}={ident_label(kind, row)}"
+                             f" Current cost: {spent:.6g}, Max budget: {row['max_budget']:g}",
+                        kind="budget_exceeded")
+            window = int(time.time() // WINDOW)
+            cache = self.cache
+            if row.get("rpm_limit") is not None:
+                used = await cache.incr(f"rpm:{kind}:{ident}:{window}", 1, ttl=WINDOW * 2)
+                if used > row["rpm_limit"]:
+                    raise ClientError(429, f"Rate limit exceeded: {kind} allows "
+                                           f"{row['rpm_limit']} requests per minute",
+                                      kind="rate_limit_error")
+            if row.get("tpm_limit") is not None:
+                used = await cache.value(f"tpm:{kind}:{ident}:{window}")
+                if used >= row["tpm_limit"]:
+                    raise ClientError(429, f"Rate limit exceeded: {kind} allows "
+                                           f"{row['tpm_limit']} tokens per minute",
+                                      kind="rate_limit_error")
+
+    async def _spent(self, kind: str, ident: str, row: Row) -> float:
+        # A counter missing from the cache (first use, expired, Redis emptied) starts from the
+        # database's figure; from then on every call moves it.
+        return await self.cache.seeded_value(
+            f"spend:{kind}:{ident}", float(row.get("spend") or 0), ttl=SPEND_TTL)
+
+    # --- after a call ----------------------------------------------------------------------------
+
+    async def account(self, call: Call, *, started: float, status: int, response: Any,
+                      failed: bool) -> None:
+        """Price a finished call, move its counters, and queue its spend row."""
+        prompt_tokens, completion_tokens = usage(call.body, response, failed=failed)
+        spend = 0.0 if failed else self.prices.cost(call.model, prompt_tokens,
+                                                     completion_tokens)
+        principal = call.principal
+        window = int(started // WINDOW)
+        cache = self.cache
+        for kind, ident, row in (("key", principal.key_hash, principal.key),
+                                 ("team", principal.team_id, principal.team)):
+            if ident is None:
+                continue
+            if spend:
+                await cache.incr(f"spend:{kind}:{ident}", spend, ttl=SPEND_TTL,
+                                 start=float((row or {}).get("spend") or 0))
+            if prompt_tokens + completion_tokens:
+                await cache.incr(f"tpm:{kind}:{ident}:{window}",
+                                 prompt_tokens + completion_tokens, ttl=WINDOW * 2)
+        metadata = call.metadata
+        tags = metadata.get("tags")
+        tags = tags if isinstance(tags, list) else []
+        self.pending.append({
+            # The row's own id, made once here, is what makes a retried batch idempotent.
+            "id": uuid.uuid4().hex, "request_id": call.request_id,
+            "call_type": call.call_type, "model": call.model,
+            "key_hash": principal.key_hash, "team_id": principal.team_id,
+            "user_id": call.user or principal.user_id, "tags": [str(t) for t in tags],
+            "metadata": {
+                "spend_logs_metadata": metadata.get("spend_logs_metadata"),
+                "user_api_key": principal.key_hash,
+                "user_api_key_alias": principal.key_alias,
+                "user_api_key_team_id": principal.team_id,
+                "user_api_key_user_id": principal.user_id,
+                "user_api_key_team_alias": (principal.team or {}).get("team_alias"),
+            },
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens, "spend": spend,
+            "start_time": started, "end_time": time.time(),
+            "request_ip": call.client_ip, "status": status,
+            "guardrails": dict(call.verdicts),
+        })
+        if len(self.pending) >= BATCH:
+            self._wake.set()
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_loop(), name="gatehouse-spend")
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if not await self.flush():
+            log.error("database unreachable at shutdown: %d spend rows not written",
+                      len(self.pending))
+
+    async def flush(self) -> bool:
+        """Write what is pending; False (and nothing dropped) if the database is down."""
+        try:
+            while self.pending:
+                batch = self.pending[:BATCH]
+                await self._write(batch)
+                del self.pending[:len(batch)]
+        except StoreUnavailable as exc:
+            if not self._held:
+                log.warning("database unreachable; spend rows wait in memory until it "
+                            "returns (%s)", exc)
+                self._held = True
+            return False
+        if self._held:
+            log.warning("database reachable again; the spend rows held meanwhile are written")
+            self._held = False
+        return True
+
+    async def _write(self, batch: list[Row]) -> None:
+        try:
+            await self.store.write_spend(batch)
+        except StoreUnavailable:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                log.exception("spend row of request %s dropped: the database refused it",
+                              batch[0]["request_id"])
+                return
+            # One row the database refuses must not hold back every row after it for ever.
+            for row in batch:
+                await self._write([row])
+
+    async def _flush_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - keep the loop (and the rows) alive
+                log.exception("writing spend rows failed")
+
+
+def ident_label(kind: str, row: Row) -> str:
+    return str(row.get("team_id") if kind == "team" else row.get("key_name"))

@@ -1,0 +1,157 @@
+"""Who is calling: the master key, or a virtual key with its team, looked up through a short
+in-process cache, the shared cache, then the database.
+
+The in-process cache lives one second, so a key revoked on one gateway stops working on every
+gateway within a second. When the database cannot be reached, keys seen before keep working
+from the cache (stale rather than refused); unknown keys are refused with a 503.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from typing import Any
+
+from ..config import Config, ConfigError
+from ..errors import ClientError
+from ..guardrails.call import ANONYMOUS, Principal
+from ..store.cache import Cache
+from ..store.database import Row, Store, StoreUnavailable
+from .credentials import hash_key
+
+log = logging.getLogger("gatehouse.auth")
+
+LOCAL_TTL = 1.0
+LOCAL_MAX_ENTRIES = 50_000
+SHARED_TTL = 30.0
+ADMIN = Principal(is_admin=True)
+
+
+class Principals:
+    def __init__(self, master_key: str | None, store: Store, cache: Cache,
+                 config_blocked: frozenset[str]):
+        self._master = master_key.encode() if master_key else None
+        self.store = store
+        self.cache = cache
+        # blocked_user_list from config: the admin API cannot lift these.
+        self.config_blocked = config_blocked
+        self._local: dict[str, tuple[Row | None, float]] = {}
+        self._blocked: tuple[frozenset[str], float] = (frozenset(), 0.0)
+
+    @property
+    def enabled(self) -> bool:
+        return self._master is not None
+
+    async def authenticate(self, token: str | None) -> Principal:
+        if self._master is None:
+            return ANONYMOUS
+        if token is None:
+            raise ClientError(401, "Authentication Error, no API key passed in "
+                                   "(expected 'Authorization: Bearer <key>')", kind="auth_error")
+        if hmac.compare_digest(token.encode(), self._master):
+            return ADMIN
+        key = await self.record("key", hash_key(token))
+        if key is None:
+            raise ClientError(401, "Authentication Error, invalid API key", kind="auth_error")
+        if key["blocked"]:
+            raise ClientError(401, "Authentication Error, this key is blocked", kind="auth_error")
+        if key["expires"] is not None and key["expires"] < time.time():
+            raise ClientError(401, "Authentication Error - Expired Key", kind="auth_error")
+        team = await self.record("team", key["team_id"]) if key["team_id"] else None
+        if team is not None and team["blocked"]:
+            raise ClientError(401, "Authentication Error, this key's team is blocked",
+                              kind="auth_error")
+        # A team's metadata.guardrails is either its own list of guardrails or, as in
+        # LiteLLM, {"modify_guardrails": false} to lock its keys' guardrails.
+        team_guardrails = ((team or {}).get("metadata") or {}).get("guardrails")
+        listed = team_guardrails if isinstance(team_guardrails, list) else []
+        lock = team_guardrails if isinstance(team_guardrails, dict) else {}
+        guardrails = dict.fromkeys([*listed, *key["guardrails"]])
+        return Principal(
+            key_hash=key["key_hash"], key_alias=key["key_alias"], team_id=key["team_id"],
+            user_id=key["user_id"], permissions=key["permissions"], guardrails=tuple(guardrails),
+            team_locked=lock.get("modify_guardrails") is False, key=key, team=team)
+
+    async def record(self, kind: str, ident: str) -> Row | None:
+        """A key (by hash) or team (by id), through the caches; stale if the database is down."""
+        cache_key = f"{kind}:{ident}"
+        now = time.monotonic()
+        cached = self._local.get(cache_key)
+        if cached is not None and now - cached[1] < LOCAL_TTL:
+            return cached[0]
+        shared = self.cache
+        found: Any = await shared.get_json(cache_key)
+        if found is None:
+            try:
+                found = await self.store.get_row("keys" if kind == "key" else "teams",
+                                                         ident)
+            except StoreUnavailable as exc:
+                if cached is not None:
+                    # The store logs the outage once; this would repeat every LOCAL_TTL.
+                    log.debug("database unreachable; using the cached %s (%s)", kind, exc)
+                    self._remember(cache_key, cached[0], now)
+                    return cached[0]
+                raise ClientError(503, "Authentication service unavailable: the database "
+                                       "cannot be reached", kind="service_unavailable") from None
+            await shared.set_json(cache_key, found or {}, SHARED_TTL)
+        found = found or None  # {} marks "no such key" in the shared cache
+        self._remember(cache_key, found, now)
+        return found
+
+    def _remember(self, cache_key: str, row: Row | None, now: float) -> None:
+        # Entries outlive LOCAL_TTL on purpose (they are the stale copy used while the
+        # database is down), so the dict is bounded: the least recently refreshed goes first.
+        self._local.pop(cache_key, None)
+        self._local[cache_key] = (row, now)
+        if len(self._local) > LOCAL_MAX_ENTRIES:
+            del self._local[next(iter(self._local))]
+
+    async def forget(self, kind: str, ident: str) -> None:
+        """Drop a changed key or team from both caches (other gateways follow within LOCAL_TTL,
+        as their own in-process entries expire)."""
+        self._local.pop(f"{kind}:{ident}", None)
+        await self.cache.invalidate(f"{kind}:{ident}")
+
+    async def blocked_users(self) -> frozenset[str]:
+        """Users blocked in config or through /customer/block, refreshed once a second."""
+        if not self.enabled:  # no master key: no database, only the config's list
+            return self.config_blocked
+        users, fetched = self._blocked
+        now = time.monotonic()
+        if now - fetched < LOCAL_TTL:
+            return users
+        # Concurrent requests keep using the known set while this one refreshes it.
+        self._blocked = (users, now)
+        try:
+            from_db = await self.store.blocked_users()
+        except StoreUnavailable:
+            from_db = set(users)  # keep what we knew
+        users = frozenset(from_db) | self.config_blocked
+        self._blocked = (users, now)
+        return users
+
+    def require_admin(self, principal: Principal) -> None:
+        if not self.enabled:
+            raise ClientError(403, "Admin routes need general_settings.master_key to be set",
+                              kind="auth_error")
+        if not principal.is_admin:
+            raise ClientError(401, "Authentication Error, this route needs the master key",
+                              kind="auth_error")
+
+
+def config_blocked_users(config: Config, source: str) -> frozenset[str]:
+    """``blocked_user_list``: a list of user ids, or a text file of them, one a line."""
+    listed = config.settings.blocked_user_list
+    if listed is None:
+        return frozenset()
+    if isinstance(listed, list):
+        return frozenset(listed)
+    path = config.resolve_path(listed)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{source}: settings.blocked_user_list: cannot read {path}: "
+                          f"{exc.strerror}") from None
+    return frozenset(line.strip() for line in lines
+                     if line.strip() and not line.lstrip().startswith("#"))

@@ -1,0 +1,58 @@
+"""What every admin route is handed: the services it may use, behind the master-key gate, with
+a database outage answered as a 503 rather than a 500."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..access.prices import Prices
+from ..access.principals import Principals
+from ..errors import ClientError
+from ..store.audit import AuditLog
+from ..store.database import Store, StoreUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    store: Store
+    principals: Principals
+    audit: AuditLog
+    prices: Prices
+    # The configured guardrail names: keys and teams may only name these.
+    guardrails: Collection[str]
+    master_key: str | None
+
+
+ADMIN = web.AppKey("admin", Admin)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+AdminHandler = Callable[[web.Request, Admin], Awaitable[web.StreamResponse]]
+
+
+def admin_route(handler: AdminHandler) -> Handler:
+    """Only the master key passes; a database outage is a 503 rather than a 500."""
+
+    @functools.wraps(handler)
+    async def route(request: web.Request) -> web.StreamResponse:
+        admin = request.app[ADMIN]
+        admin.principals.require_admin(request["principal"])
+        try:
+            return await handler(request, admin)
+        except StoreUnavailable:
+            raise ClientError(503, "The database cannot be reached; try again shortly",
+                              kind="service_unavailable") from None
+
+    return route
+
+
+def check_guardrails(admin: Admin, names: list[str], param: str) -> None:
+    """Refuse guardrail names the config does not define: they would silently never run."""
+    unknown = [name for name in names if name not in admin.guardrails]
+    if unknown:
+        raise ClientError(400, f"Unknown guardrail(s): {', '.join(unknown)}. Configured "
+                               f"guardrails: {', '.join(admin.guardrails) or 'none'}",
+                          param=param)

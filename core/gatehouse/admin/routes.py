@@ -1,0 +1,14 @@
+"""Every management route, registered with the services they share."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import audit, customers, keys, spend, teams
+from .context import ADMIN, Admin
+
+
+def setup(app: web.Application, admin: Admin) -> None:
+    app[ADMIN] = admin
+    for module in (keys, teams, customers, spend, audit):
+        module.setup(app)

@@ -1,0 +1,112 @@
+"""Spend: ``GET /spend/tags`` and ``GET /spend/logs`` (master key), and ``POST /spend/calculate``
+(any caller the gateway lets in; public when listed in ``general_settings.public_routes``).
+
+Logs and totals come from the database, which the gateway writes about once a second, so a
+call shows up there shortly after it ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..access.prices import usage
+from ..errors import ClientError, json_response
+from ..proxy.schemas import check_body
+from ..store.database import Row
+from .bodies import Body, parse_body, query_int
+from .context import ADMIN, Admin, admin_route
+from .keys import key_ident
+from .tables import iso
+
+MAX_LIMIT = 1000
+# LiteLLM's names for the call types, which its spend-log readers expect.
+CALL_TYPES = {"chat_completion": "acompletion", "completion": "atext_completion",
+              "embedding": "aembedding"}
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+
+
+class CompletionResponse(BaseModel):
+    """A chat or text completion as an OpenAI-compatible API returned it; only the parts that
+    price it are checked."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    model: str | None = None
+    usage: Usage | None = None
+    choices: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Calculate(Body):
+    model: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    completion_response: CompletionResponse | None = None
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/spend/tags", spend_tags)
+    app.router.add_get("/spend/logs", spend_logs)
+    app.router.add_post("/spend/calculate", calculate)
+
+
+@admin_route
+async def spend_tags(request: web.Request, admin: Admin) -> web.Response:
+    return json_response(await admin.store.spend_by_tag())
+
+
+@admin_route
+async def spend_logs(request: web.Request, admin: Admin) -> web.Response:
+    api_key = request.query.get("api_key")
+    rows = await admin.store.spend_logs(
+        request_id=request.query.get("request_id") or None,
+        key_hash=key_ident(api_key)[0] if api_key else None,
+        limit=query_int(request, "limit", 100, low=1, high=MAX_LIMIT))
+    return json_response([log_view(row) for row in rows])
+
+
+def log_view(row: Row) -> dict[str, Any]:
+    return {
+        "request_id": row["request_id"],
+        "call_type": CALL_TYPES.get(row["call_type"], row["call_type"]),
+        "model": row["model"],
+        "api_key": row["key_hash"],
+        "user": row["user_id"],
+        "team_id": row["team_id"],
+        "spend": row["spend"],
+        "prompt_tokens": row["prompt_tokens"],
+        "completion_tokens": row["completion_tokens"],
+        "total_tokens": row["total_tokens"],
+        "startTime": iso(row["start_time"]),
+        "endTime": iso(row["end_time"]),
+        "status": "success" if row["status"] < 400 else "failure",
+        "metadata": row["metadata"],
+        "request_tags": row["tags"],
+        "requester_ip_address": row["request_ip"],
+        "guardrails": row["guardrails"],
+    }
+
+
+async def calculate(request: web.Request) -> web.Response:
+    """The cost of a call: from a completion's reported usage, or estimated from the text the
+    same way the gateway estimates calls whose upstream reports no usage."""
+    prices = request.app[ADMIN].prices
+    body = await parse_body(request, Calculate)
+    response = body.completion_response.model_dump() if body.completion_response else None
+    model = body.model or (response or {}).get("model")
+    if model is None or (body.messages is None and response is None):
+        raise ClientError(400, "Pass 'model' and 'messages', or 'completion_response'",
+                          param="model" if model is None else "messages")
+    if body.messages is not None:
+        check_body("chat_completion", {"model": model, "messages": body.messages})
+    if not prices.knows(model):
+        raise ClientError(400, f"No price known for model={model}", param="model")
+    prompt_tokens, completion_tokens = usage({"messages": body.messages or []}, response)
+    return json_response({"cost": prices.cost(model, prompt_tokens, completion_tokens)})

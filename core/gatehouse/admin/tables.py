@@ -1,0 +1,102 @@
+"""Keys and teams as the API shows them (LiteLLM's field names, ISO 8601 times), and their one
+create/update/delete lifecycle.
+
+Keys and teams change only through :class:`Table`, so no route can forget to drop the cached
+copy (or a revoked key would keep working) or to leave an audit row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aiohttp import web
+
+from ..errors import ClientError
+from ..store.audit import Action
+from ..store.database import TABLES, Row
+from .context import ADMIN, Admin
+
+# A UI acting for a person names them in this header; otherwise only the master key can have
+# made the change.
+CHANGED_BY_HEADER = "litellm-changed-by"
+
+
+def iso(epoch: float | None) -> str | None:
+    """Times are epoch seconds in the database and ISO 8601 UTC on the wire, as in LiteLLM."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def wire_view(row: Row, renames: dict[str, str]) -> dict[str, Any]:
+    """A stored row as the API shows it: LiteLLM's field names, times as ISO 8601."""
+    view = {renames.get(column, column): value for column, value in row.items()}
+    for column in ("expires", "created_at", "updated_at"):
+        if column in view:
+            view[column] = iso(view[column])
+    return view
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Keys or teams: the same lifecycle over different rows.
+
+    ``view`` is the row as the API shows it; it is also what audit rows hold, and it never
+    contains a key's secret (the database never has it).
+    """
+
+    kind: Literal["keys", "teams"]
+    noun: Literal["key", "team"]
+    view: Callable[[Row], dict[str, Any]]
+
+    async def fetch(self, admin: Admin, ident: str, shown: str) -> Row:
+        row = await admin.store.get_row(self.kind, ident)
+        if row is None:
+            raise self._not_found([shown])
+        return row
+
+    async def create(self, request: web.Request, ident: str, row: Row) -> Row:
+        admin = request.app[ADMIN]
+        await admin.store.insert_row(self.kind, row)
+        created = await self.fetch(admin, ident, ident)
+        # A lookup of this id before it existed may have cached "no such key".
+        await admin.principals.forget(self.noun, ident)
+        await self._audit(request, "created", ident, None, self.view(created))
+        return created
+
+    async def update(self, request: web.Request, ident: str, shown: str, changes: Row) -> Row:
+        admin = request.app[ADMIN]
+        result = await admin.store.update_row(self.kind, ident, changes)
+        if result is None:
+            raise self._not_found([shown])
+        before, after = (self.view(row) for row in result)
+        await admin.principals.forget(self.noun, ident)
+        changed = {k: v for k, v in after.items() if before.get(k) != v and k != "updated_at"}
+        await self._audit(request, "updated", ident, before, changed)
+        return result[1]
+
+    async def delete(self, request: web.Request, idents: dict[str, str]) -> list[Row]:
+        """Delete every row of ``idents`` (id -> how the caller named it), or none of them
+        when any is unknown."""
+        admin = request.app[ADMIN]
+        missing = [shown for ident, shown in idents.items()
+                   if await admin.store.get_row(self.kind, ident) is None]
+        if missing:
+            raise self._not_found(missing)
+        deleted = await admin.store.delete_rows(self.kind, list(idents))
+        for row in deleted:
+            ident = str(row[TABLES[self.kind][1]])
+            await admin.principals.forget(self.noun, ident)
+            await self._audit(request, "deleted", ident, self.view(row), {})
+        return deleted
+
+    async def _audit(self, request: web.Request, action: Action, ident: str,
+                     before: dict[str, Any] | None, updated: dict[str, Any]) -> None:
+        await request.app[ADMIN].audit.record(
+            self.kind, action, ident, before, updated,
+            changed_by=request.headers.get(CHANGED_BY_HEADER) or "master_key")
+
+    def _not_found(self, shown: list[str]) -> ClientError:
+        return ClientError(404, f"{self.noun.capitalize()} not found: {', '.join(shown)}",
+                           kind="not_found_error")

@@ -1,0 +1,223 @@
+"""The guardrail base class, its common params, and the verdicts a guardrail can reach."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
+
+import aiohttp
+import orjson
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError,
+                      field_validator, model_validator)
+
+Mode = Literal["pre_call", "during_call", "post_call", "logging_only"]
+MODES: tuple[str, ...] = ("pre_call", "during_call", "post_call", "logging_only")
+
+log = logging.getLogger("gatehouse.guardrails")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class GuardrailBlocked(Exception):
+    """Raised by a guardrail hook to refuse a call.
+
+    The client gets ``status`` and the body
+    ``{"error": {"message": {"error": message, **detail}, "type": "None", "param": "None",
+    "code": "<status>"}}`` -- the shape LiteLLM clients already parse. Put the vendor's verdict in
+    ``detail`` under a vendor key, e.g. ``{"aporia_ai_response": {...}}``.
+    """
+
+    def __init__(self, message: str, *, status: int = 400, detail: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.detail = detail or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": {"error": self.message, **self.detail},
+                "type": "None",
+                "param": "None",
+                "code": str(self.status),
+            }
+        }
+
+
+class GuardrailError(Exception):
+    """A guardrail could not reach a verdict: its vendor failed, answered nonsense or timed out.
+
+    Raise it from a hook with a message that names what failed but holds no secret; the
+    guardrail's ``on_error`` decides whether the call fails (502, or 504 for ``timeout=True``)
+    or goes on.
+    """
+
+    def __init__(self, message: str, *, timeout: bool = False):
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class GuardrailParams(BaseModel):
+    """Fields every guardrail accepts under ``params:`` (alias ``litellm_params:``).
+
+    A plugin subclasses this for its own fields; unknown fields are an error at start-up so a
+    misspelt option is never silently ignored. A vendor plugin names where ``api_key`` and
+    ``api_base`` come from when config leaves them out, with the class variables below.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    #: Environment variables tried, in order, for a missing ``api_key`` / ``api_base``.
+    env_api_key: ClassVar[tuple[str, ...]] = ()
+    env_api_base: ClassVar[tuple[str, ...]] = ()
+    #: Used when neither config nor environment gives an ``api_base``.
+    default_api_base: ClassVar[str | None] = None
+    #: Refuse to start without these (the error names the variables that could supply them).
+    requires_api_key: ClassVar[bool] = False
+    requires_api_base: ClassVar[bool] = False
+
+    guardrail: str
+    mode: list[Mode] = Field(default_factory=list)
+    default_on: bool = False
+    api_key: SecretStr | None = None
+    api_base: str | None = None
+    on_error: Literal["fail_closed", "fail_open"] = "fail_closed"
+    timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vendor_from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for field, variables, default, required in (
+                ("api_key", cls.env_api_key, None, cls.requires_api_key),
+                ("api_base", cls.env_api_base, cls.default_api_base, cls.requires_api_base)):
+            if data.get(field) is None:
+                data[field] = next((os.environ[v] for v in variables if os.environ.get(v)),
+                                   default)
+            if data[field] is None and required:
+                where = f" or the {' or '.join(variables)} environment variable" if variables \
+                    else ""
+                raise ValueError(f"{field} is required: set it in the guardrail's params{where}")
+        base = data.get("api_base")
+        if base is not None and not str(base).startswith(("http://", "https://")):
+            raise ValueError(f"api_base must be an http(s) URL, got {base!r}")
+        return data
+
+
+class Models(Protocol):
+    """The gateway's own models, as a guardrail that asks a model (e.g. Llama Guard) sees
+    them."""
+
+    model_names: tuple[str, ...]
+
+    async def complete(self, model_name: str, body: dict[str, Any], *,
+                       request_id: str = "internal") -> dict[str, Any]:
+        """A chat completion on one of ``model_names``, without guardrails. Raises
+        ``UpstreamError`` when the model fails."""
+
+
+class Guardrail:
+    """Base of every guardrail type.
+
+    Subclasses implement the event-mode hooks they support as methods marked with
+    ``@gatehouse.hookimpl`` (``pre_call``, ``during_call``, ``post_call``, ``post_call_stream``,
+    ``logging_only``, and the callbacks ``on_success`` / ``on_failure``); a configured mode whose
+    hook the class lacks is a start-up error.
+    """
+
+    #: The pydantic model of this type's ``params``.
+    Params: ClassVar[type[GuardrailParams]] = GuardrailParams
+    #: Modes used when config gives none (also for the ``callbacks:`` shorthand).
+    default_modes: ClassVar[tuple[str, ...]] = ("pre_call",)
+    #: Characters of streamed content held back from the client so a match that spans chunks
+    #: is still caught by ``post_call_stream`` before any of it is sent. An instance may set
+    #: its own in ``__init__`` (e.g. from the longest configured keyword).
+    stream_holdback: int = 0
+    #: A key permission that switches this guardrail off for a key when it is ``false``
+    #: (e.g. ``"hide_secrets"``).
+    permission: ClassVar[str | None] = None
+
+    def __init__(self, name: str, params: GuardrailParams):
+        self.name = name
+        self.params = params
+        self._http: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    async def start(self, models: Models) -> None:
+        """Called once inside the event loop before the first call, with the gateway's models.
+        Override to prepare; raise to refuse the start with a message for the operator."""
+
+    async def stop(self) -> None:
+        """Called once at shutdown; closes the guardrail's HTTP session."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """This guardrail's own pooled HTTP session, made on first use and reused."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+                # The gateway times each hook out after params.timeout; this is only a
+                # backstop for calls made outside a hook, so the two never race.
+                timeout=aiohttp.ClientTimeout(total=self.params.timeout * 2),
+            )
+        return self._http
+
+    def api_key(self) -> str | None:
+        key = self.params.api_key
+        return key.get_secret_value() if key is not None else None
+
+    async def post_json(
+        self, url: str, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Any:
+        """POST JSON to a vendor and return the parsed reply.
+
+        Failures become :class:`GuardrailError` with a message naming the guardrail, the status
+        and the URL path -- never a header, so an API key cannot leak into a log or an error.
+        """
+        # GuardrailFailed names the guardrail; this names what it was talking to.
+        where = aiohttp.client.URL(url).path
+        try:
+            async with self.http.post(url, data=orjson.dumps(payload), headers={
+                "content-type": "application/json", **(headers or {})
+            }) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise GuardrailError(f"{where} answered HTTP {resp.status}")
+        except TimeoutError as exc:
+            raise GuardrailError(f"{where} timed out", timeout=True) from exc
+        except aiohttp.ClientError as exc:
+            raise GuardrailError(f"{where} unreachable ({type(exc).__name__})") from exc
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise GuardrailError(f"{where} answered with malformed JSON") from exc
+
+    async def post_checked(self, url: str, payload: dict[str, Any], headers: dict[str, str],
+                           reply: type[M]) -> tuple[Any, M]:
+        """:meth:`post_json`, then the reply read into the ``reply`` model.
+
+        Returns the reply as sent and as read. A reply that does not fit is a
+        :class:`GuardrailError` naming the field and the kind of mismatch, never the values
+        (they may hold the caller's text).
+        """
+        raw = await self.post_json(url, payload, headers)
+        try:
+            return raw, reply.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "body"
+            raise GuardrailError(f"{aiohttp.client.URL(url).path} answered an unexpected reply "
+                                 f"({field}: {first['type']})") from None

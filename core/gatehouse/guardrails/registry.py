@@ -1,0 +1,167 @@
+"""The configured guardrails, built once at start-up: one instance per ``guardrails:`` entry and
+per ``callbacks:`` shorthand, each registered with pluggy, with the hooks it implements for the
+modes config gives it; and the plugin modules' own ``on_success`` / ``on_failure`` callbacks."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pluggy
+from pydantic import ValidationError
+
+from ..config import Config, ConfigError, format_validation_error
+from ..plugins import PluginError, PluginInfo, Plugins, Registered
+from .base import Guardrail
+from .dispatch import HookImpl
+
+MODE_HOOKS = {"pre_call": ("pre_call",), "during_call": ("during_call",),
+              "post_call": ("post_call", "post_call_stream"), "logging_only": ("logging_only",)}
+CALLBACK_HOOKS = ("on_success", "on_failure")
+# LiteLLM callbacks whose work the core always does (blocked users are checked on every call
+# when blocked_user_list or /customer/block name any), accepted so its configs load unchanged.
+CORE_CALLBACKS = frozenset({"blocked_user_check"})
+
+
+class GuardrailSet(Mapping[str, Guardrail]):
+    """Guardrail name -> instance, in config order, with what each one was configured with.
+
+    ``hooks[name]`` maps a hook name to that guardrail's implementation; ``callbacks`` holds
+    the plugin modules' ``on_success`` / ``on_failure`` implementations, which see every call.
+    """
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, Guardrail] = {}
+        self.info: dict[str, dict[str, Any] | None] = {}
+        self.hooks: dict[str, dict[str, HookImpl]] = {}
+        self.callbacks: dict[str, tuple[HookImpl, ...]] = {}
+        self.default_on: tuple[str, ...] = ()
+
+    def __getitem__(self, name: str) -> Guardrail:
+        return self.by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_name)
+
+    def __len__(self) -> int:
+        return len(self.by_name)
+
+
+def build_guardrails(config: Config, plugins: Plugins, source: str) -> GuardrailSet:
+    """Every guardrail config names, checked against the installed types. Raises ConfigError
+    (a misconfiguration, worded for its author) or PluginError (a plugin that misbehaves)."""
+    built = GuardrailSet()
+    entries = [(f"guardrails[{i}]", e.guardrail_name, e.params, e.guardrail_info)
+               for i, e in enumerate(config.guardrails)]
+    for callback in config.all_callbacks:
+        if callback in CORE_CALLBACKS or any(callback == e[1] for e in entries):
+            continue
+        registered = plugins.guardrail_type(callback)
+        if registered is None:
+            raise ConfigError(f"{source}: callbacks: unknown callback {callback!r}; "
+                              f"installed: {_installed_types(plugins)}")
+        known = registered.obj.Params.model_fields
+        settings = config.settings.model_extra or {}
+        params = {k: v for k, v in settings.items() if k in known}
+        params.update(guardrail=registered.name, default_on=True)
+        entries.append((f"callbacks[{callback!r}]", callback, params, None))
+    for where, name, raw, info in entries:
+        _add(built, config, plugins, source, where, name, raw, info)
+    built.default_on = tuple(n for n, g in built.by_name.items() if g.params.default_on)
+    built.callbacks = _plugin_callbacks(plugins)
+    return built
+
+
+def _installed_types(plugins: Plugins) -> str:
+    return ", ".join(sorted(plugins.guardrail_types)) or "none"
+
+
+def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, where: str,
+         name: str, raw: dict[str, Any], info: Any) -> None:
+    if name in built.by_name:
+        raise ConfigError(f"{source}: {where}.guardrail_name: {name!r} is used twice")
+    type_name = raw.get("guardrail")
+    registered = plugins.guardrail_type(type_name)
+    if registered is None and ":" in type_name:
+        registered = _import_local(config, f"{source}: {where}.params.guardrail", type_name)
+    if registered is None:
+        raise ConfigError(
+            f"{source}: {where}.params.guardrail: unknown guardrail type "
+            f"{type_name!r}; installed types: {_installed_types(plugins)} "
+            f"(pip install the plugin that provides it)")
+    cls: type[Guardrail] = registered.obj
+    try:
+        params = cls.Params.model_validate(
+            {**raw, "guardrail": registered.name},
+            context={"base_dir": config.base_dir, "config": config},
+        )
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(
+            exc, source, prefix=(*_split_where(where), "params"))) from None
+    if not params.mode:
+        params.mode = list(cls.default_modes)
+    guardrail = cls(name, params)
+    try:
+        plugins.pm.register(guardrail, name=f"guardrail:{name}")
+        plugins.pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(
+            f"guardrail type {registered.name!r} from {registered.plugin.distribution}: "
+            f"{exc}") from None
+    hooks = {}
+    for caller in plugins.pm.get_hookcallers(guardrail) or ():
+        for impl in caller.get_hookimpls():
+            if impl.plugin is guardrail:
+                hooks[caller.name] = HookImpl(name, impl.function, tuple(impl.argnames),
+                                              guardrail)
+    for mode in params.mode:
+        if not any(h in hooks for h in MODE_HOOKS[mode]):
+            supported = [m for m, hs in MODE_HOOKS.items() if any(h in hooks for h in hs)]
+            raise ConfigError(
+                f"{source}: {where}.params.mode: guardrail type {registered.name!r} "
+                f"does not support mode {mode!r}; it supports: {', '.join(supported)}")
+    built.by_name[name] = guardrail
+    built.info[name] = info
+    built.hooks[name] = hooks
+
+
+def _import_local(config: Config, where: str, path: str) -> Registered:
+    """``guardrail: module:Class`` -- a guardrail class imported straight from a module on
+    sys.path or beside the config file, for experiments without packaging."""
+    module_name, _, class_name = path.partition(":")
+    base = str(config.base_dir)
+    added = base not in sys.path
+    if added:
+        sys.path.insert(0, base)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+        raise ConfigError(f"{where}: cannot import {module_name!r} (looked on sys.path and "
+                          f"in {base}): {type(exc).__name__}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(base)
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Guardrail)):
+        raise ConfigError(f"{where}: {path!r} is not a gatehouse.Guardrail subclass")
+    return Registered(path, cls, PluginInfo(path, f"local module {module_name}", ""))
+
+
+def _plugin_callbacks(plugins: Plugins) -> dict[str, tuple[HookImpl, ...]]:
+    callbacks = {}
+    for hook_name in CALLBACK_HOOKS:
+        impls = []
+        for impl in reversed(getattr(plugins.pm.hook, hook_name).get_hookimpls()):
+            if not isinstance(impl.plugin, Guardrail):
+                impls.append(HookImpl(impl.plugin_name, impl.function, tuple(impl.argnames)))
+        callbacks[hook_name] = tuple(impls)
+    return callbacks
+
+
+def _split_where(where: str) -> tuple:
+    # "guardrails[2]" -> ("guardrails", 2); "callbacks['x']" -> ("callbacks", "x")
+    head, _, rest = where.partition("[")
+    rest = rest.rstrip("]").strip("'\"")
+    return (head, int(rest)) if rest.isdigit() else (head, rest)

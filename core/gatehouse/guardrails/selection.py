@@ -1,0 +1,137 @@
+"""Which guardrail hooks a call runs: the request's ``guardrails`` field parsed, the key's and
+the config's guardrails added, and the plan of hooks by mode, built once per distinct set of
+guardrails and cached."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..errors import ClientError
+
+if TYPE_CHECKING:
+    from .call import Call, Principal
+    from .dispatch import HookImpl
+    from .registry import GuardrailSet
+
+SELECTION_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    names: tuple[str, ...]
+    pre_call: tuple[HookImpl, ...]
+    during_call: tuple[HookImpl, ...]
+    post_call: tuple[HookImpl, ...]
+    # On streams: per-chunk hooks, and the post_call hooks of guardrails that have no
+    # per-chunk hook (they see the assembled reply, so all content is held back for them).
+    post_call_stream: tuple[HookImpl, ...]
+    post_call_assembled: tuple[HookImpl, ...]
+    stream_holdback: float
+    logging_only: tuple[HookImpl, ...]
+    on_success: tuple[HookImpl, ...]
+    on_failure: tuple[HookImpl, ...]
+
+    @property
+    def checks_stream(self) -> bool:
+        return bool(self.post_call_stream or self.post_call_assembled)
+
+    @property
+    def wants_record(self) -> bool:
+        return bool(self.logging_only or self.on_success or self.on_failure)
+
+
+class Selector:
+    def __init__(self, guardrails: GuardrailSet):
+        self.guardrails = guardrails
+        self._selections: dict[tuple[str, ...], Selection] = {}
+
+    def select(self, call: Call, requested: Any, principal: Principal) -> Selection:
+        """The guardrails for this call: default_on, the key's, and the request's."""
+        guardrails = self.guardrails.by_name
+        wanted = parse_requested(requested, guardrails)
+        call.guardrail_extra = wanted
+        names = set(self.guardrails.default_on)
+        names.update(principal.guardrails)
+        names.update(wanted)
+        chosen = tuple(
+            name for name, guardrail in guardrails.items()
+            if name in names and not (
+                guardrail.permission is not None
+                and principal.permissions.get(guardrail.permission) is False)
+        )
+        selection = self._selections.get(chosen)
+        if selection is None:
+            if len(self._selections) >= SELECTION_CACHE_SIZE:
+                self._selections.clear()
+            selection = build_selection(self.guardrails, chosen)
+            self._selections[chosen] = selection
+        return selection
+
+
+def build_selection(guardrails: GuardrailSet, names: tuple[str, ...]) -> Selection:
+    hooks = guardrails.hooks
+
+    def mode_hooks(mode: str, hook: str) -> tuple[HookImpl, ...]:
+        return tuple(
+            hooks[n][hook] for n in names
+            if mode in guardrails[n].params.mode and hook in hooks[n]
+        )
+
+    per_chunk = mode_hooks("post_call", "post_call_stream")
+    chunked = {impl.name for impl in per_chunk}
+    assembled = tuple(i for i in mode_hooks("post_call", "post_call") if i.name not in chunked)
+    holdback = max((guardrails[i.name].stream_holdback for i in per_chunk), default=0)
+    if assembled:
+        holdback = math.inf
+
+    def callbacks(hook: str) -> tuple[HookImpl, ...]:
+        own = tuple(hooks[n][hook] for n in names if hook in hooks[n])
+        return guardrails.callbacks[hook] + own
+
+    return Selection(
+        names=names,
+        pre_call=mode_hooks("pre_call", "pre_call"),
+        during_call=mode_hooks("during_call", "during_call"),
+        post_call=mode_hooks("post_call", "post_call"),
+        post_call_stream=per_chunk,
+        post_call_assembled=assembled,
+        stream_holdback=holdback,
+        logging_only=mode_hooks("logging_only", "logging_only"),
+        on_success=callbacks("on_success"),
+        on_failure=callbacks("on_failure"),
+    )
+
+
+def parse_requested(value: Any, configured: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The request's ``guardrails``: a list of names, or ``{name: {"extra_body": {...}}}``.
+    Returns name -> extra_body; unknown names and wrong shapes are a 400."""
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise _bad_shape()
+        wanted = {name: {} for name in value}
+    elif isinstance(value, dict):
+        wanted = {}
+        for name, spec in value.items():
+            extra = (spec or {}).get("extra_body", {}) if isinstance(spec, dict) else None
+            if spec is not None and not isinstance(extra, dict):
+                raise _bad_shape()
+            wanted[name] = extra or {}
+    else:
+        raise _bad_shape()
+    unknown = [name for name in wanted if name not in configured]
+    if unknown:
+        raise ClientError(
+            400, f"Unknown guardrail(s) in request: {', '.join(unknown)}. "
+                 f"Configured guardrails: {', '.join(configured) or 'none'}",
+            param="guardrails")
+    return wanted
+
+
+def _bad_shape() -> ClientError:
+    return ClientError(
+        400, "'guardrails' must be a list of guardrail names or an object "
+             "{name: {\"extra_body\": {...}}}", param="guardrails")

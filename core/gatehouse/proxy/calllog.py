@@ -1,0 +1,132 @@
+"""Log records and callbacks, off the request path.
+
+The request path only enqueues ``(call, selection, outcome)``; a background task builds the
+record, lets ``logging_only`` guardrails mask it, then hands it to ``on_success`` /
+``on_failure``. Nothing is enqueued for a call with no such hooks selected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..guardrails.dispatch import run_callbacks
+from .providers import Reply, UpstreamError
+
+if TYPE_CHECKING:
+    from ..access.accounting import Accounting
+    from ..guardrails.call import Call
+    from ..guardrails.selection import Selection
+
+log = logging.getLogger("gatehouse.calllog")
+
+QUEUE_LIMIT = 10_000
+
+
+@dataclass(slots=True)
+class Outcome:
+    started: float
+    status: int
+    # The reply, parsed here (off the request path) when it is still raw.
+    response: dict[str, Any] | Reply | None = None
+    error: dict[str, Any] | None = None
+
+
+class CallLog:
+    def __init__(self, accounting: Accounting | None):
+        # None: the gateway keeps no spend (no master key), so only hooks want records.
+        self.accounting = accounting
+        self._queue: asyncio.Queue[tuple[Call, Selection, Outcome, float]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._dropped = 0
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue(QUEUE_LIMIT)
+        self._worker = asyncio.create_task(self._run(), name="gatehouse-call-log")
+
+    async def stop(self) -> None:
+        if self._queue is not None:
+            await self._queue.join()
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    def submit(self, call: Call, selection: Selection, outcome: Outcome) -> None:
+        if self._queue is None or not (self.accounting is not None or selection.wants_record):
+            return
+        try:
+            self._queue.put_nowait((call, selection, outcome, time.time()))
+        except asyncio.QueueFull:
+            self._dropped += 1
+            if self._dropped % 1000 == 1:
+                log.warning("call log queue full; %d records dropped so far", self._dropped)
+
+    async def drain(self) -> None:
+        """Wait until every record submitted so far has been handled (tests, shutdown)."""
+        if self._queue is not None:
+            await self._queue.join()
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._handle(*item)
+            except Exception:  # noqa: BLE001 - the worker must outlive any one record
+                log.exception("call log record failed")
+            finally:
+                self._queue.task_done()
+
+    async def _handle(self, call: Call, selection: Selection, outcome: Outcome,
+                      ended: float) -> None:
+        if isinstance(outcome.response, Reply):
+            try:
+                outcome.response = outcome.response.data
+            except UpstreamError:
+                outcome.response = None
+        if self.accounting is not None:
+            await self.accounting.account(
+                call, started=outcome.started, status=outcome.status, response=outcome.response,
+                failed=outcome.error is not None)
+        if not selection.wants_record:
+            return
+        record = _record(call, outcome, ended)
+        if selection.logging_only:
+            masked = await run_callbacks(selection.logging_only, {"call": call, "record": record})
+            if not masked:
+                log.error("record of request %s dropped: a logging_only guardrail failed",
+                          call.request_id)
+                return
+            record["guardrails"] += [i.name for i in selection.logging_only]
+        if outcome.error is None:
+            await run_callbacks(selection.on_success, {"call": call, "record": record})
+        else:
+            error = {"status": outcome.status, "body": outcome.error}
+            await run_callbacks(selection.on_failure,
+                                {"call": call, "record": record, "error": error})
+
+
+def _record(call: Call, outcome: Outcome, ended: float) -> dict[str, Any]:
+    # No copy of request and response: the reply has been sent, so masking them in place for
+    # the log cannot reach the client or the upstream.
+    return {
+        "request_id": call.request_id,
+        "call_type": call.call_type,
+        "model": call.model,
+        "stream": call.stream,
+        "user": call.user,
+        "metadata": call.metadata,
+        "key_hash": call.principal.key_hash,
+        "team_id": call.principal.team_id,
+        "client_ip": call.client_ip,
+        "guardrails": list(call.applied_guardrails),
+        "status": outcome.status,
+        "start_time": outcome.started,
+        "end_time": ended,
+        "verdicts": dict(call.verdicts),
+        "request": call.body,
+        "response": outcome.response,
+    }

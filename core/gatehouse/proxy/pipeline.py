@@ -1,0 +1,171 @@
+"""One call's path through the gateway, top to bottom:
+
+parse -> check -> select guardrails -> pre_call -> upstream (with during_call alongside) ->
+post_call (streams: per chunk) -> reply with the applied-guardrails headers -> log record and
+callbacks off the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
+
+import orjson
+from aiohttp import web
+
+from ..access.gate import check_enforced_params
+from ..errors import ClientError, json_response
+from ..guardrails.base import GuardrailBlocked
+from ..guardrails.call import Call
+from ..guardrails.dispatch import run_in_order, run_together
+from ..guardrails.streaming import StreamGuard
+from .calllog import Outcome
+from .providers import UpstreamError
+from .schemas import check_body, read_json
+
+if TYPE_CHECKING:
+    from ..access.gate import CallGate
+    from ..config import GeneralSettings
+    from ..guardrails.call import CallType, Principal
+    from ..guardrails.selection import Selection, Selector
+    from .calllog import CallLog
+    from .providers import Provider
+    from .router import Router
+
+T = TypeVar("T")
+
+APPLIED_HEADERS = ("x-gatehouse-applied-guardrails", "x-litellm-applied-guardrails")
+SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache",
+               "x-accel-buffering": "no"}
+MB = 1024 * 1024
+
+
+class Pipeline:
+    def __init__(self, router: Router, selector: Selector, gate: CallGate, call_log: CallLog,
+                 settings: GeneralSettings):
+        self.router = router
+        self.selector = selector
+        self.gate = gate
+        self.call_log = call_log
+        self.enforced_params = settings.enforced_params
+        self.max_response_mb = settings.max_response_size_mb
+        self.max_response_bytes = (None if self.max_response_mb is None
+                                   else int(self.max_response_mb * MB))
+        # Without spend to record, an unchecked stream is passed through untouched.
+        self.tracks_spend = call_log.accounting is not None
+
+    async def handle(self, request: web.Request, call_type: CallType,
+                     principal: Principal) -> web.StreamResponse:
+        started = time.time()
+        body = await read_json(request)
+        check_body(call_type, body)
+        check_enforced_params(self.enforced_params, body)
+        requested = body.pop("guardrails", None)
+        mock_response = body.pop("mock_response", None)
+        call = Call(
+            request_id=request["request_id"], call_type=call_type, model=body["model"],
+            body=body, stream=body.get("stream") is True,
+            metadata=body.pop("metadata", None) or {}, principal=principal,
+            client_ip=request["client_ip"],
+        )
+        provider = self.router.provider_for(call, mock_response)
+        selection = self.selector.select(call, requested, principal)
+        try:
+            await self.gate.check(call, requested)
+            await run_in_order(selection.pre_call, call, {"call": call})
+            if call.stream:
+                return await self._stream(request, call, selection, provider, started)
+            reply = await _alongside_during(selection, call, provider.complete(call))
+            self._check_response_size(len(reply.raw))
+            if selection.post_call:
+                await run_in_order(selection.post_call, call,
+                                   {"call": call, "response": reply.data})
+        except GuardrailBlocked as blocked:
+            return self._refuse(call, selection, started, blocked.status, blocked.body())
+        except (ClientError, UpstreamError) as exc:
+            return self._refuse(call, selection, started, exc.status, exc.body)
+        body = reply.raw
+        self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
+        return web.Response(body=body, content_type="application/json",
+                            headers=applied_headers(call.applied_guardrails))
+
+    def _refuse(self, call: Call, selection: Selection, started: float, status: int,
+                body: dict[str, Any]) -> web.Response:
+        self.call_log.submit(call, selection, Outcome(started, status, error=body))
+        return json_response(body, status=status,
+                             headers=applied_headers(call.applied_guardrails))
+
+    def _check_response_size(self, size: int) -> None:
+        limit = self.max_response_bytes
+        if limit is not None and size > limit:
+            raise UpstreamError.make(
+                502, f"The model's response is larger than the gateway allows "
+                     f"(max_response_size_mb: {self.max_response_mb:g})",
+                "response_too_large")
+
+    async def _stream(self, request: web.Request, call: Call, selection: Selection,
+                      provider: Provider, started: float) -> web.StreamResponse:
+        # Errors up to here (upstream refused, during_call blocked) still get a plain JSON reply.
+        chunks = await _alongside_during(selection, call, provider.stream(call))
+        # The guard also assembles the reply that spend and log records are made from.
+        guard = StreamGuard(call, selection) if (
+            selection.checks_stream or selection.wants_record or self.tracks_spend) else None
+        names = [*call.applied_guardrails,
+                 *(i.name for i in (*selection.post_call_stream, *selection.post_call_assembled)
+                   if i.name not in call.applied_guardrails)]
+        response = web.StreamResponse(headers={**SSE_HEADERS, **applied_headers(names)})
+        await response.prepare(request)
+        outcome = Outcome(started, 200)
+        received = 0
+        try:
+            async for payload in chunks:
+                received += len(payload)
+                self._check_response_size(received)
+                if guard is None:
+                    await response.write(b"data: " + payload + b"\n\n")
+                    continue
+                for out in await guard.feed(payload):
+                    await response.write(b"data: " + out + b"\n\n")
+            if guard is not None:
+                for out in await guard.finish():
+                    await response.write(b"data: " + out + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+        except GuardrailBlocked as blocked:
+            outcome = Outcome(started, blocked.status, error=blocked.body())
+        except (ClientError, UpstreamError) as exc:
+            outcome = Outcome(started, exc.status, error=exc.body)
+        except (ConnectionResetError, asyncio.CancelledError):
+            # The client went away; stop reading from the upstream.
+            await chunks.aclose()
+            raise
+        finally:
+            if guard is not None and outcome.error is None:
+                outcome.response = guard.response_for_log()
+        if outcome.error is not None:
+            await chunks.aclose()
+            await response.write(b"data: " + orjson.dumps(outcome.error) + b"\n\n")
+        self.call_log.submit(call, selection, outcome)
+        await response.write_eof()
+        return response
+
+
+def applied_headers(names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    value = ",".join(names)
+    return {header: value for header in APPLIED_HEADERS}
+
+
+async def _alongside_during(selection: Selection, call: Call, upstream: Awaitable[T]) -> T:
+    """Await the upstream call while the ``during_call`` guardrails run; a block discards it."""
+    if not selection.during_call:
+        return await upstream
+    task = asyncio.ensure_future(upstream)
+    try:
+        await run_together(selection.during_call, call)
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    return await task

@@ -1,0 +1,90 @@
+"""Upstream providers: how a call reaches a model.
+
+A provider is a class registered by a plugin through ``register_providers`` under a prefix
+(``openai``, ``mock``, ...). The gateway makes one instance per ``model_list`` entry at start-up,
+handing it the entry's params and the gateway's one shared, pooled HTTP session.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+import orjson
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from ...guardrails.call import Call
+    from ...config import ModelParams
+
+PATHS = {"chat_completion": "/chat/completions", "completion": "/completions",
+         "embedding": "/embeddings"}
+
+
+class UpstreamError(Exception):
+    """The upstream failed; ``status`` and OpenAI-style ``body`` go to the client as they are."""
+
+    def __init__(self, status: int, body: dict[str, Any]):
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+        self.body = body
+
+    @classmethod
+    def make(cls, status: int, message: str, kind: str = "upstream_error") -> UpstreamError:
+        return cls(status, {"error": {"message": message, "type": kind, "param": None,
+                                      "code": str(status)}})
+
+
+class Reply:
+    """An upstream's JSON reply: the raw bytes, parsed only when something needs the object."""
+
+    __slots__ = ("_raw", "_data")
+
+    def __init__(self, raw: bytes | None = None, data: dict[str, Any] | None = None):
+        self._raw = raw
+        self._data = data
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            try:
+                data = orjson.loads(self._raw)
+            except orjson.JSONDecodeError:
+                raise UpstreamError.make(502, "upstream answered with malformed JSON") from None
+            if not isinstance(data, dict):
+                raise UpstreamError.make(502, "upstream answered with a non-object JSON body")
+            self._data = data
+        # Whoever asked may rewrite the object: from now on it is the truth.
+        self._raw = None
+        return self._data
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self._raw = orjson.dumps(self._data)
+        return self._raw
+
+
+class Provider:
+    """Base of every provider. Subclasses implement ``complete`` and ``stream``."""
+
+    def __init__(self, model_name: str, params: ModelParams, http: aiohttp.ClientSession):
+        self.model_name = model_name
+        self.params = params
+        self.http = http
+
+    async def complete(self, call: Call) -> Reply:
+        """Send a non-streamed call; return the reply or raise :class:`UpstreamError`."""
+        raise NotImplementedError
+
+    async def stream(self, call: Call) -> AsyncIterator[bytes]:
+        """Start a streamed chat or completion call.
+
+        Raises :class:`UpstreamError` before returning when the upstream refuses; otherwise
+        returns an async iterator of each SSE ``data:`` payload (the JSON of one chunk), without
+        the final ``[DONE]``.
+        """
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release what the provider holds beyond the shared HTTP session."""

@@ -1,0 +1,118 @@
+"""``mock/<name>``: answers offline, for examples, demos and tests.
+
+The reply is the deployment's ``mock_response`` param when set, else an echo of the last user
+message. A request's own ``mock_response`` field uses this provider for any model, so guardrails
+can be tried without calling a real upstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import time
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+import orjson
+
+from ...plugins import hookimpl
+from ...guardrails.text import request_texts
+from . import Provider, Reply
+
+if TYPE_CHECKING:
+    from ...guardrails.call import Call
+
+_WORDS = re.compile(r"\S+\s*|\s+")
+EMBEDDING_DIMENSIONS = 16
+
+
+class MockProvider(Provider):
+    def reply_text(self, call: Call) -> str:
+        fixed = (self.params.model_extra or {}).get("mock_response")
+        if isinstance(fixed, str):
+            return fixed
+        texts = list(request_texts(call.body))
+        return f"You said: {texts[-1]}" if texts else "Hello from the mock provider."
+
+    async def complete(self, call: Call) -> Reply:
+        if call.call_type == "embedding":
+            return Reply(data=self._embedding(call))
+        return Reply(data=_completion(call, self.reply_text(call), self.params.upstream_model))
+
+    async def stream(self, call: Call) -> AsyncIterator[bytes]:
+        return _chunks(call, self.reply_text(call), self.params.upstream_model)
+
+    def _embedding(self, call: Call) -> dict[str, Any]:
+        inputs = call.body.get("input")
+        items = inputs if isinstance(inputs, list) else [inputs]
+        data = [
+            {"object": "embedding", "index": i, "embedding": _vector(orjson.dumps(item))}
+            for i, item in enumerate(items)
+        ]
+        tokens = sum(len(str(item).split()) for item in items)
+        return {"object": "list", "data": data, "model": self.params.upstream_model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+class FixedReplyProvider(MockProvider):
+    """Answers every call with one given text: serves a request's ``mock_response``."""
+
+    def __init__(self, text: str, model_name: str, params: Any, http: Any):
+        super().__init__(model_name, params, http)
+        self._text = text
+
+    def reply_text(self, call: Call) -> str:
+        return self._text
+
+
+def _vector(seed: bytes) -> list[float]:
+    digest = hashlib.sha256(seed).digest()  # 32 bytes -> 16 unsigned shorts
+    return [round(v / 65535 * 2 - 1, 6) for v in struct.unpack(">16H", digest)]
+
+
+def _usage(call: Call, text: str) -> dict[str, int]:
+    prompt = sum(len(t.split()) for t in request_texts(call.body))
+    completion = len(text.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _completion(call: Call, text: str, model: str) -> dict[str, Any]:
+    created = int(time.time())
+    if call.call_type == "completion":
+        return {"id": f"cmpl-{call.request_id}", "object": "text_completion", "created": created,
+                "model": model, "usage": _usage(call, text),
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop",
+                             "logprobs": None}]}
+    return {"id": f"chatcmpl-{call.request_id}", "object": "chat.completion",
+            "created": created, "model": model, "usage": _usage(call, text),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}]}
+
+
+async def _chunks(call: Call, text: str, model: str) -> AsyncIterator[bytes]:
+    created = int(time.time())
+    chat = call.call_type == "chat_completion"
+    base = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{call.request_id}", "created": created,
+            "model": model, "object": "chat.completion.chunk" if chat else "text_completion"}
+
+    def chunk(piece: str | None, finish: str | None) -> bytes:
+        if chat:
+            delta = {} if piece is None else {"content": piece}
+            if piece is not None and not first:
+                delta["role"] = "assistant"
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": piece or "", "finish_reason": finish, "logprobs": None}
+        return orjson.dumps({**base, "choices": [choice]})
+
+    first = False
+    for piece in _WORDS.findall(text):
+        yield chunk(piece, None)
+        first = True
+    yield chunk(None, "stop")
+
+
+@hookimpl
+def register_providers(register):
+    register("mock", MockProvider)

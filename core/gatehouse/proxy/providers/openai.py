@@ -1,0 +1,110 @@
+"""Any OpenAI-compatible upstream (OpenAI, vLLM, Ollama, TGI, Azure-style proxies, ...)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+import aiohttp
+import orjson
+
+from ...plugins import hookimpl
+from . import PATHS, Provider, Reply, UpstreamError
+
+if TYPE_CHECKING:
+    from ...guardrails.call import Call
+
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+
+
+class OpenAIProvider(Provider):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        base = (self.params.api_base or DEFAULT_API_BASE).rstrip("/")
+        self._urls = {kind: base + path for kind, path in PATHS.items()}
+        self._headers = {"content-type": "application/json", **self.params.headers}
+        if self.params.api_key is not None:
+            self._headers["authorization"] = f"Bearer {self.params.api_key.get_secret_value()}"
+        self._timeout = aiohttp.ClientTimeout(total=self.params.timeout)
+        # A stream may run long; what must not stall is each read.
+        self._stream_timeout = aiohttp.ClientTimeout(sock_read=self.params.timeout)
+        self._upstream_model = self.params.upstream_model
+
+    async def _post(self, call: Call, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        body = orjson.dumps({**call.body, "model": self._upstream_model})
+        try:
+            resp = await self.http.post(
+                self._urls[call.call_type], data=body, headers=self._headers, timeout=timeout
+            )
+        except TimeoutError:
+            raise UpstreamError.make(504, f"upstream for model {self.model_name!r} timed out",
+                                     "timeout") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError.make(
+                502, f"upstream for model {self.model_name!r} is unreachable "
+                     f"({type(exc).__name__})"
+            ) from None
+        if resp.status >= 400:
+            raw = await _read(resp, self.model_name)
+            resp.release()
+            raise UpstreamError(resp.status, _error_body(resp.status, raw))
+        return resp
+
+    async def complete(self, call: Call) -> Reply:
+        resp = await self._post(call, self._timeout)
+        try:
+            return Reply(raw=await _read(resp, self.model_name))
+        finally:
+            resp.release()
+
+    async def stream(self, call: Call) -> AsyncIterator[bytes]:
+        resp = await self._post(call, self._stream_timeout)
+        return _sse_payloads(resp, self.model_name)
+
+
+async def _read(resp: aiohttp.ClientResponse, model_name: str) -> bytes:
+    try:
+        return await resp.read()
+    except TimeoutError:
+        raise UpstreamError.make(504, f"upstream for model {model_name!r} timed out",
+                                 "timeout") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError.make(
+            502, f"upstream for model {model_name!r} broke off ({type(exc).__name__})"
+        ) from None
+
+
+def _error_body(status: int, raw: bytes) -> dict[str, Any]:
+    """The upstream's OpenAI error body as it is, or one made from whatever else it sent."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), (dict, str)):
+        return body
+    return UpstreamError.make(status, f"upstream answered HTTP {status}").body
+
+
+async def _sse_payloads(resp: aiohttp.ClientResponse, model_name: str) -> AsyncIterator[bytes]:
+    try:
+        async for line in resp.content:
+            if not line.startswith(b"data:"):
+                continue  # blank separators, comments, event names
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                break
+            if payload:
+                yield payload
+    except TimeoutError:
+        raise UpstreamError.make(504, f"upstream for model {model_name!r} stalled mid-stream",
+                                 "timeout") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError.make(
+            502, f"upstream for model {model_name!r} broke off mid-stream ({type(exc).__name__})"
+        ) from None
+    finally:
+        resp.release()
+
+
+@hookimpl
+def register_providers(register):
+    register("openai", OpenAIProvider)

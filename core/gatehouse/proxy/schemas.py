@@ -1,0 +1,88 @@
+"""Reading a request body, and the shape it must have, checked once, strictly (a string is not
+a bool).
+
+Only the fields the gateway relies on are checked; everything else passes through to the
+upstream untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ..config import format_path
+from ..errors import ClientError
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    model: str = Field(min_length=1)
+    stream: bool = False
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+    mock_response: str | None = None
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    role: str
+    content: Union[str, list[dict[str, Any]], None] = None
+
+
+class ChatBody(_Body):
+    messages: list[_Message] = Field(min_length=1)
+
+
+TextInput = Union[str, list[str], list[int], list[list[int]]]
+
+
+class CompletionBody(_Body):
+    prompt: TextInput
+
+
+class EmbeddingBody(_Body):
+    input: TextInput
+
+
+_ADAPTERS = {
+    "chat_completion": TypeAdapter(ChatBody),
+    "completion": TypeAdapter(CompletionBody),
+    "embedding": TypeAdapter(EmbeddingBody),
+}
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise ClientError(400, "Request body is empty; expected a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(400, f"Request body is not valid JSON: {exc}") from None
+
+
+def check_body(call_type: str, body: Any) -> None:
+    if not isinstance(body, dict):
+        raise ClientError(400, "Request body must be a JSON object")
+    try:
+        _ADAPTERS[call_type].validate_python(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+        where = format_path(loc)
+        message = {"missing": f"Missing required parameter: '{where}'"}.get(
+            err["type"], f"Invalid value for '{where}': {err['msg']}")
+        raise ClientError(400, message, param=str(loc[0]) if loc else None) from None
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic names the union member that failed inside the location, e.g. 'list[str]'.
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or "-" in part)
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none", "dict"})

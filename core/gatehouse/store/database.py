@@ -1,0 +1,284 @@
+"""Durable state: virtual keys, teams, blocked users, spend logs, audit logs.
+
+One schema and one set of SQL statements serve both back ends -- SQLite (a local file, the
+default) and Postgres (shared by many gateways). A back end only supplies transactions; the
+queries live here. Statements are written with ``?`` placeholders; the Postgres back end
+translates them once.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections import defaultdict
+from importlib import resources
+from typing import Any, AsyncContextManager, Iterable, Protocol
+
+import orjson
+
+log = logging.getLogger("gatehouse.store")
+
+Row = dict[str, Any]
+
+JSON_COLUMNS = frozenset({"models", "metadata", "permissions", "guardrails", "members", "tags",
+                          "before_value", "updated_values"})
+BOOL_COLUMNS = frozenset({"blocked"})
+TABLES = {"keys": ("gatehouse_keys", "key_hash"), "teams": ("gatehouse_teams", "team_id")}
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (or refused the statement for that reason)."""
+
+
+class Tx(Protocol):
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run a statement; return the number of rows it changed."""
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Run a query; return its rows as dicts."""
+
+
+def encode(row: Row) -> Row:
+    out = {}
+    for column, value in row.items():
+        if column in JSON_COLUMNS and value is not None:
+            value = orjson.dumps(value).decode()
+        elif column in BOOL_COLUMNS:
+            value = int(bool(value))
+        out[column] = value
+    return out
+
+
+def decode(row: Row) -> Row:
+    out = dict(row)
+    for column in JSON_COLUMNS & out.keys():
+        if isinstance(out[column], str):
+            out[column] = orjson.loads(out[column])
+    for column in BOOL_COLUMNS & out.keys():
+        out[column] = bool(out[column])
+    return out
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """``(version, name, sql)`` for every migration shipped with the package, in order."""
+    found = []
+    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class Store(abc.ABC):
+    """The queries, over a back end's transactions."""
+
+    #: Shown in logs and errors; never holds a password.
+    description = ""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> AsyncContextManager[Tx]:
+        """A transaction; raises StoreUnavailable when the database cannot be reached."""
+
+    @abc.abstractmethod
+    async def migration_lock(self, tx: Tx) -> None:
+        """Keep other gateways from migrating at the same time, until ``tx`` ends."""
+
+    async def migrate(self) -> list[str]:
+        """Apply the migrations not applied yet; return their names."""
+        applied = []
+        async with self.transaction() as tx:
+            await self.migration_lock(tx)
+            await tx.execute(
+                "CREATE TABLE IF NOT EXISTS gatehouse_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+            done = {r["version"] for r in await tx.fetchall(
+                "SELECT version FROM gatehouse_migrations")}
+            for version, name, sql in migrations():
+                if version in done:
+                    continue
+                for statement in statements(sql):
+                    await tx.execute(statement)
+                await tx.execute("INSERT INTO gatehouse_migrations (version, name, applied_at) "
+                                 "VALUES (?, ?, ?)", (version, name, time.time()))
+                applied.append(name)
+        if applied:
+            log.info("%s: applied migrations %s", self.description, ", ".join(applied))
+        return applied
+
+    # --- keys and teams (same shape of queries, different tables) ------------------------------
+
+    async def insert_row(self, kind: str, row: Row) -> None:
+        table, _ = TABLES[kind]
+        row = encode(row)
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        async with self.transaction() as tx:
+            await tx.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+                             tuple(row.values()))
+
+    async def get_row(self, kind: str, ident: str) -> Row | None:
+        table, pk = TABLES[kind]
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
+        return decode(rows[0]) if rows else None
+
+    async def update_row(self, kind: str, ident: str, changes: Row) -> tuple[Row, Row] | None:
+        """Apply ``changes``; return ``(before, after)``, or None when there is no such row."""
+        table, pk = TABLES[kind]
+        encoded = encode({**changes, "updated_at": time.time()})
+        sets = ", ".join(f"{column} = ?" for column in encoded)
+        async with self.transaction() as tx:
+            before = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
+            if not before:
+                return None
+            await tx.execute(f"UPDATE {table} SET {sets} WHERE {pk} = ?",
+                             (*encoded.values(), ident))
+            after = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
+        return decode(before[0]), decode(after[0])
+
+    async def delete_rows(self, kind: str, idents: list[str]) -> list[Row]:
+        """Delete rows; return those that existed."""
+        table, pk = TABLES[kind]
+        if not idents:
+            return []
+        marks = ", ".join("?" for _ in idents)
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} IN ({marks})",
+                                     tuple(idents))
+            await tx.execute(f"DELETE FROM {table} WHERE {pk} IN ({marks})", tuple(idents))
+        return [decode(r) for r in rows]
+
+    async def list_rows(self, kind: str, *, where: Row | None = None, limit: int = 100,
+                   offset: int = 0) -> list[Row]:
+        table, pk = TABLES[kind]
+        where = encode({k: v for k, v in (where or {}).items() if v is not None})
+        clause = " AND ".join(f"{column} = ?" for column in where)
+        sql = (f"SELECT * FROM {table}{' WHERE ' + clause if clause else ''} "
+               f"ORDER BY created_at, {pk} LIMIT ? OFFSET ?")
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(sql, (*where.values(), limit, offset))
+        return [decode(r) for r in rows]
+
+    # --- blocked users -------------------------------------------------------------------------
+
+    async def block_users(self, user_ids: list[str]) -> None:
+        async with self.transaction() as tx:
+            for user_id in user_ids:
+                await tx.execute("INSERT INTO gatehouse_blocked_users (user_id, blocked_at) "
+                                 "VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
+                                 (user_id, time.time()))
+
+    async def unblock_users(self, user_ids: list[str]) -> None:
+        if not user_ids:
+            return
+        marks = ", ".join("?" for _ in user_ids)
+        async with self.transaction() as tx:
+            await tx.execute(f"DELETE FROM gatehouse_blocked_users WHERE user_id IN ({marks})",
+                             tuple(user_ids))
+
+    async def blocked_users(self) -> set[str]:
+        async with self.transaction() as tx:
+            rows = await tx.fetchall("SELECT user_id FROM gatehouse_blocked_users")
+        return {r["user_id"] for r in rows}
+
+    # --- spend ---------------------------------------------------------------------------------
+
+    async def write_spend(self, rows: list[Row]) -> int:
+        """Insert spend-log rows and add their spend to their key and team, in one transaction.
+
+        Idempotent: a row whose id is already stored is skipped and adds nothing, so a batch
+        can be retried after a failure without counting anything twice.
+        """
+        totals: dict[tuple[str, str], float] = defaultdict(float)
+        written = 0
+        async with self.transaction() as tx:
+            for row in rows:
+                encoded = encode(row)
+                columns = ", ".join(encoded)
+                marks = ", ".join("?" for _ in encoded)
+                inserted = await tx.execute(
+                    f"INSERT INTO gatehouse_spend_logs ({columns}) VALUES ({marks}) "
+                    f"ON CONFLICT (id) DO NOTHING", tuple(encoded.values()))
+                if not inserted:
+                    continue
+                written += 1
+                for kind in ("keys", "teams"):
+                    ident = row.get(TABLES[kind][1])
+                    if ident and row["spend"]:
+                        totals[kind, ident] += row["spend"]
+            # One update per key or team, in a fixed order: two gateways flushing at once
+            # then lock rows in the same order and cannot deadlock.
+            for (kind, ident), spend in sorted(totals.items()):
+                table, pk = TABLES[kind]
+                await tx.execute(f"UPDATE {table} SET spend = spend + ? WHERE {pk} = ?",
+                                 (spend, ident))
+        return written
+
+    async def spend_logs(self, *, request_id: str | None = None, key_hash: str | None = None,
+                         limit: int = 100) -> list[Row]:
+        where = {k: v for k, v in {"request_id": request_id, "key_hash": key_hash}.items()
+                 if v is not None}
+        clause = " AND ".join(f"{column} = ?" for column in where)
+        sql = (f"SELECT * FROM gatehouse_spend_logs{' WHERE ' + clause if clause else ''} "
+               f"ORDER BY start_time DESC LIMIT ?")
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(sql, (*where.values(), limit))
+        return [decode(r) for r in rows]
+
+    async def spend_by_tag(self) -> list[Row]:
+        # Tags are a JSON list per row; folding them here keeps the SQL the same for both
+        # back ends.
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT tags, spend FROM gatehouse_spend_logs WHERE tags <> '[]'")
+        totals: dict[str, list[float]] = {}
+        for row in rows:
+            for tag in orjson.loads(row["tags"]):
+                entry = totals.setdefault(str(tag), [0, 0.0])
+                entry[0] += 1
+                entry[1] += row["spend"]
+        return sorted(({"individual_request_tag": tag, "log_count": count, "total_spend": spend}
+                       for tag, (count, spend) in totals.items()),
+                      key=lambda r: -r["total_spend"])
+
+    # --- audit ---------------------------------------------------------------------------------
+
+    async def write_audit(self, row: Row) -> None:
+        encoded = encode(row)
+        columns = ", ".join(encoded)
+        marks = ", ".join("?" for _ in encoded)
+        async with self.transaction() as tx:
+            await tx.execute(f"INSERT INTO gatehouse_audit_logs ({columns}) VALUES ({marks})",
+                             tuple(encoded.values()))
+
+    async def audit_logs(self, *, object_id: str | None = None, limit: int = 100) -> list[Row]:
+        clause, params = ("WHERE object_id = ? ", (object_id,)) if object_id else ("", ())
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT * FROM gatehouse_audit_logs {clause}"
+                                     f"ORDER BY updated_at DESC LIMIT ?", (*params, limit))
+        return [decode(r) for r in rows]
+
+
+def open_store(database_url: str | None, database_path: str) -> Store:
+    """The store a config asks for (not yet opened)."""
+    if database_url and database_url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+        return PostgresStore(database_url)
+    if database_url and not database_url.startswith("sqlite:///"):
+        raise ValueError("database_url must start with postgresql:// or sqlite:///")
+    from .sqlite import SqliteStore
+    path = database_url[len("sqlite:///"):] if database_url else database_path
+    return SqliteStore(path)
