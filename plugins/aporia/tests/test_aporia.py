@@ -98,7 +98,7 @@ async def test_reference_config_passes_a_clean_call_through_both(reference_env, 
     assert resp.headers["x-litellm-applied-guardrails"] == "aporia-pre-guard,aporia-post-guard"
     targets = sorted((h["x-aporia-api-key"], b["validation_target"])
                      for h, b in zip(aporia.headers, aporia.received))
-    assert targets == [("ap-key-1", "prompt"), ("ap-key-2", "response")]
+    assert targets == [("ap-key-1", "prompt"), ("ap-key-2", "both")]
     guardrails = await (await client.get("/guardrails/list")).json()
     assert guardrails["guardrails"][1]["guardrail_info"]["params"][1]["name"] == "pii_detection"
 
@@ -151,7 +151,7 @@ async def test_a_revised_response_is_what_the_client_gets(aporia, aporia_gateway
 
     assert resp.status == 200
     assert (await resp.json())["choices"][0]["message"]["content"] == "I'd rather not say that."
-    assert aporia.last == {"validation_target": "response", "response": "You suck!",
+    assert aporia.last == {"validation_target": "both", "response": "You suck!",
                            "messages": [{"role": "user", "content": "insult me"}]}
 
 
@@ -176,7 +176,7 @@ async def test_passthrough_changes_nothing(aporia, aporia_gateway, chat, fake_up
     assert resp.status == 200
     assert (await resp.json())["choices"][0]["message"]["content"] == fake_upstream.reply
     assert fake_upstream.last["messages"] == [{"role": "user", "content": "hello"}]
-    assert [b["validation_target"] for b in aporia.received] == ["prompt", "response"]
+    assert [b["validation_target"] for b in aporia.received] == ["prompt", "both"]
 
 
 async def test_during_call_block_discards_the_upstream_reply(aporia, aporia_gateway, chat,

@@ -14,8 +14,8 @@ EMAIL = re.compile(r"\S+@\S+\.\w+")
 
 
 def judge(path: str, body: dict[str, Any]) -> dict[str, Any]:
-    checked = body.get("response", "") if body["validation_target"] == "response" else " ".join(
-        m["content"] for m in body["messages"])
+    # Both targets the plugin sends ("prompt", "both") have Aporia check the conversation.
+    checked = " ".join([*(m["content"] for m in body["messages"]), body.get("response", "")])
     verdict = {"action": "passthrough", "revised_prompt": None, "revised_response": None,
                "explain_log": None}
     if "forbidden" in checked:

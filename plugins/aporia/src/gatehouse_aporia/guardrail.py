@@ -58,8 +58,10 @@ class Aporia(Guardrail):
     @hookimpl
     async def post_call(self, call: Call, response: dict[str, Any],
                         extra_body: dict[str, Any]) -> None:
+        # "both": Aporia then applies the project's prompt policies as well as its response
+        # policies to the exchange, as the reference proxy asks it to.
         verdict = await self._validate(call, extra_body, {
-            "validation_target": "response", "response": reply_text(response)})
+            "validation_target": "both", "response": reply_text(response)})
         if verdict.action in REVISING and verdict.revised_response is not None:
             self._applied(revise_reply(response, verdict.revised_response), "reply")
 
