@@ -93,6 +93,26 @@ class StreamProbe(Probe):
             raise GuardrailBlocked(f"Probe {self.name} saw {word}")
 
 
+class ChunkOnly(Guardrail):
+    """Implements only ``post_call_stream``: blocks on ``block_word`` in the text so far and
+    masks ``mask`` in each chunk's content."""
+
+    Params = ProbeParams
+    default_modes = ("post_call",)
+
+    @hookimpl
+    def post_call_stream(self, chunk, stream):
+        EVENTS.append((self.name, "post_call_stream:done" if stream.done else
+                       "post_call_stream"))
+        word = self.params.block_word
+        if word and word in stream.text:
+            raise GuardrailBlocked(f"Probe {self.name} saw {word}")
+        if self.params.mask:
+            for choice in chunk["choices"]:
+                delta = choice["delta"]
+                delta["content"] = delta["content"].replace(self.params.mask, "****")
+
+
 class PreOnly(Guardrail):
     @hookimpl
     def pre_call(self, call):
@@ -116,6 +136,7 @@ class ProbePlugin:
     def register_guardrails(self, register):
         register("probe", Probe)
         register("stream_probe", StreamProbe)
+        register("chunk_only", ChunkOnly)
         register("pre_only", PreOnly)
 
 

@@ -284,6 +284,29 @@ async def test_stream_passes_chunks_and_checks_each(gateway, fake_upstream, chat
     assert EVENTS[-1] == ("s", "post_call_stream:done")
 
 
+async def test_a_stream_only_guardrail_checks_whole_replies_as_one_chunk(
+        gateway, fake_upstream, chat):
+    fake_upstream.reply = "the forbidden answer"
+    client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
+                                            block_word="forbidden", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 400
+    assert (await resp.json())["error"]["message"]["error"] == "Probe c saw forbidden"
+    assert EVENTS == [("c", "post_call_stream")]
+
+
+async def test_a_stream_only_guardrail_rewrites_a_whole_reply(gateway, fake_upstream, chat):
+    fake_upstream.reply = "my pin is 4321, remember 4321"
+    client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
+                                            mask="4321", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 200
+    assert resp.headers[APPLIED] == "c"
+    assert (await resp.json())["choices"][0]["message"]["content"] == (
+        "my pin is ****, remember ****")
+    assert EVENTS == [("c", "post_call_stream"), ("c", "post_call_stream:done")]
+
+
 async def test_block_mid_stream_ends_with_error_event_and_no_more_content(
         gateway, fake_upstream, chat):
     fake_upstream.chunks = ["fine so far, ", "then the for", "bidden word", " and more"]

@@ -134,6 +134,10 @@ def post_call_stream(
     not yet sent to the client, so a match that spans chunks can still be stopped. Raise
     :class:`gatehouse.GuardrailBlocked` to end the stream with an error event; nothing more is
     sent. May be async.
+
+    A guardrail in ``post_call`` mode without a ``post_call`` hook gets non-streamed replies here
+    too, as one chunk holding the whole reply followed by the ``done`` call; what it writes into
+    that chunk's content is written into the reply.
     """
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ClientError
+from .streaming import reply_as_stream
 
 if TYPE_CHECKING:
     from .call import Call, Principal
@@ -82,6 +83,11 @@ def build_selection(guardrails: GuardrailSet, names: tuple[str, ...]) -> Selecti
     per_chunk = mode_hooks("post_call", "post_call_stream")
     chunked = {impl.name for impl in per_chunk}
     assembled = tuple(i for i in mode_hooks("post_call", "post_call") if i.name not in chunked)
+    # On whole replies, a guardrail that only checks streams sees the reply as one chunk.
+    post_call = tuple(
+        hooks[n]["post_call"] if "post_call" in hooks[n] else reply_as_stream(
+            hooks[n]["post_call_stream"])
+        for n in names if "post_call" in guardrails[n].params.mode)
     holdback = max((guardrails[i.name].stream_holdback for i in per_chunk), default=0)
     if assembled:
         holdback = math.inf
@@ -94,7 +100,7 @@ def build_selection(guardrails: GuardrailSet, names: tuple[str, ...]) -> Selecti
         names=names,
         pre_call=mode_hooks("pre_call", "pre_call"),
         during_call=mode_hooks("during_call", "during_call"),
-        post_call=mode_hooks("post_call", "post_call"),
+        post_call=post_call,
         post_call_stream=per_chunk,
         post_call_assembled=assembled,
         stream_holdback=holdback,

@@ -5,12 +5,13 @@ match spanning chunks is stopped before any of it reaches the client. Guardrails
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .call import StreamState
-from .dispatch import run_in_order
+from .dispatch import HookImpl, run_in_order
 from .text import reply_text
 
 if TYPE_CHECKING:
@@ -136,3 +137,50 @@ def _says_nothing(chunk: dict[str, Any], first: dict[str, Any] | None) -> bool:
     if isinstance(delta, dict):
         return not delta.get("content") and set(delta) <= {"content"}
     return not first.get("text")
+
+
+def reply_as_stream(impl: HookImpl) -> HookImpl:
+    """A ``post_call`` hook made of a guardrail's ``post_call_stream`` hook, for a guardrail in
+    ``post_call`` mode that only checks streams: a whole reply is one final chunk, then the
+    ``done`` call, so a non-streamed reply is never left unchecked. What the hook writes into the
+    chunk's content is written back into the reply."""
+
+    async def post_call(call: Call, response: dict[str, Any], extra_body: dict[str, Any]) -> None:
+        chunk, holders = _reply_chunk(response)
+        state = StreamState()
+        for choice in chunk["choices"]:
+            state.add(choice["index"], _content(choice))
+        args = {"call": call, "chunk": chunk, "stream": state, "extra_body": extra_body}
+        for done in (False, True):
+            if done:
+                state.done = True
+                args["chunk"] = {"choices": []}
+            result = impl.function(*[args[name] for name in impl.argnames])
+            if inspect.isawaitable(result):
+                await result
+        for choice, (holder, key) in zip(chunk["choices"], holders):
+            holder[key] = _content(choice)
+
+    return HookImpl(impl.name, post_call, ("call", "response", "extra_body"), impl.guardrail)
+
+
+def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[dict, str]]]:
+    """The reply's text choices as one stream chunk, and where each choice's text lives."""
+    choices, holders = [], []
+    for choice in response.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message")
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            holder, key = message, "content"
+            delta = {"role": message.get("role", "assistant"), "content": message["content"]}
+            out = {"index": choice.get("index", 0), "delta": delta}
+        elif isinstance(choice.get("text"), str):
+            holder, key = choice, "text"
+            out = {"index": choice.get("index", 0), "text": choice["text"]}
+        else:
+            continue
+        choices.append({**out, "finish_reason": choice.get("finish_reason")})
+        holders.append((holder, key))
+    chunk = {k: response[k] for k in ("id", "created", "model") if k in response}
+    return {**chunk, "choices": choices}, holders
