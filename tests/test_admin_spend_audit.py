@@ -4,6 +4,7 @@ operator reads and controls through the admin API."""
 import asyncio
 import uuid
 
+import orjson
 import pytest
 from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer, both_databases
 from doubles import PLUGINS, guardrail
@@ -69,6 +70,54 @@ async def test_spend_logs_and_tags_show_each_call(start, fake_upstream, chat):
     assert totals[tag]["log_count"] == 2
     assert totals[tag]["total_spend"] == pytest.approx(2 * log["spend"])
     assert totals[other_tag]["log_count"] == 1
+
+
+@both_databases
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_spend_row_is_found_by_the_reply_id_the_client_holds(start, fake_upstream, chat,
+                                                                     stream):
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)]})
+    key = await admin_post(client, "/key/generate", {})
+    resp = await client.post("/v1/chat/completions", headers=bearer(key["key"]),
+                             json=chat(stream=stream))
+    text = await resp.text()
+    reply_id = fake_upstream_reply_id(text, stream)
+    assert reply_id.startswith("chatcmpl-")
+    call_id = resp.headers["x-request-id"]
+    assert resp.headers["x-litellm-call-id"] == call_id
+    await settle(client)
+
+    [by_reply] = await admin_get(client, "/spend/logs", request_id=reply_id)
+    [by_call] = await admin_get(client, "/spend/logs", request_id=call_id)
+    assert by_reply == by_call
+    assert (by_reply["request_id"], by_reply["response_id"]) == (call_id, reply_id)
+    assert await admin_get(client, "/spend/logs", request_id="chatcmpl-nobody") == []
+
+
+def fake_upstream_reply_id(text, stream):
+    if not stream:
+        return orjson.loads(text)["id"]
+    first = next(line for line in text.splitlines() if line.startswith("data: {"))
+    return orjson.loads(first[6:])["id"]
+
+
+@both_databases
+async def test_streams_are_priced_from_the_upstreams_usage_chunk(start, fake_upstream, chat):
+    fake_upstream.reply = "four words of reply"
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)]})
+    key = await admin_post(client, "/key/generate", {})
+    resp = await client.post("/v1/chat/completions", headers=bearer(key["key"]),
+                             json=chat(stream=True))
+    text = await resp.text()
+    # The gateway asked for the count; the client, who did not, never sees that chunk.
+    assert fake_upstream.last["stream_options"] == {"include_usage": True}
+    assert '"usage"' not in text and text.rstrip().endswith("data: [DONE]")
+    await settle(client)
+
+    [row] = await admin_get(client, "/spend/logs", request_id=resp.headers["x-request-id"])
+    # The fake upstream counts 5 prompt tokens; an estimate from the text would say 0.
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (5, 4)
+    assert row["spend"] == pytest.approx(5 * 0.001 + 4 * 0.002)
 
 
 async def test_spend_calculate_prices_messages_and_completions(start, fake_upstream):

@@ -237,3 +237,19 @@ async def test_response_over_max_response_size_is_refused(gateway, fake_upstream
         assert "word word" not in text
     fake_upstream.reply = "short"
     assert (await client.post("/v1/chat/completions", json=chat())).status == 200
+
+
+@pytest.mark.parametrize("model", ["mock", "upstream"])
+async def test_include_usage_ends_a_stream_with_a_usage_chunk(gateway, fake_upstream, chat,
+                                                              model):
+    client = await gateway({"model_list": [
+        {"model_name": "mock", "params": {"model": "mock/echo"}},
+        fake_upstream.model_entry("upstream")]})
+    resp = await client.post("/v1/chat/completions", json=chat(
+        "count these words", model=model, stream=True,
+        stream_options={"include_usage": True}))
+    events = [orjson.loads(line[6:]) for line in (await resp.text()).splitlines()
+              if line.startswith("data: {")]
+    assert events[-1]["choices"] == []
+    assert events[-1]["usage"]["completion_tokens"] > 0
+    assert all("usage" not in event for event in events[:-1])

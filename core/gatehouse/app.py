@@ -49,6 +49,7 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
+    app.on_response_prepare.append(id_headers)
     proxy_routes.setup(app, gateway.pipeline)
     ops_routes.setup(app, gateway.status)
     admin_routes.setup(app, gateway.admin)
@@ -77,14 +78,19 @@ def request_id_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = f"{prefix}{next(counter):010x}"
-        request["request_id"] = request_id
-        response = await handler(request)
-        if not response.prepared:
-            response.headers["x-request-id"] = request_id
-        return response
+        request["request_id"] = f"{prefix}{next(counter):010x}"
+        return await handler(request)
 
     return middleware
+
+
+async def id_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response names its request id -- streams too, whose headers leave before the
+    handler returns. ``x-litellm-call-id`` carries it for LiteLLM's clients."""
+    request_id = request.get("request_id")
+    if request_id is not None:
+        response.headers["x-request-id"] = request_id
+        response.headers["x-litellm-call-id"] = request_id
 
 
 @web.middleware

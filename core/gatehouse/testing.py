@@ -19,6 +19,7 @@ They need ``pytest-aiohttp`` (the ``gatehouse[test]`` extra).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import socket
@@ -58,6 +59,8 @@ class FakeUpstream:
         self.before_reply: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self.request_seen = asyncio.Event()
         self.url = ""  # set once served: base URL ending in /v1
+        # Every reply gets its own id, as a real upstream's do.
+        self._ids = itertools.count(1)
         self.app = web.Application()
         for path, kind in (("/v1/chat/completions", "chat"), ("/v1/completions", "text"),
                            ("/v1/embeddings", "embedding")):
@@ -101,17 +104,18 @@ class FakeUpstream:
             if kind == "embedding":
                 return _json(_embedding(body))
             text = self.decide(body) if self.decide is not None else self.reply
+            reply_id = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-fake{next(self._ids)}"
             if body.get("stream"):
-                return await self._stream(request, body, kind, text)
-            return _json(_completion(body, kind, text))
+                return await self._stream(request, body, kind, text, reply_id)
+            return _json(_completion(body, kind, text, reply_id))
         return handle
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], kind: str, text: str
-                      ) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, body: dict[str, Any], kind: str, text: str,
+                      reply_id: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         pieces = self.chunks if self.chunks is not None else _PIECES.findall(text)
-        base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body["model"],
+        base = {"id": reply_id, "created": int(time.time()), "model": body["model"],
                 "object": "chat.completion.chunk" if kind == "chat" else "text_completion"}
         for i, piece in enumerate(pieces):
             if kind == "chat":
@@ -123,6 +127,9 @@ class FakeUpstream:
         final = ({"index": 0, "delta": {}, "finish_reason": "stop"} if kind == "chat"
                  else {"index": 0, "text": "", "finish_reason": "stop"})
         await response.write(b"data: " + orjson.dumps({**base, "choices": [final]}) + b"\n\n")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"choices": [], "usage": _usage(text)}
+            await response.write(b"data: " + orjson.dumps({**base, **usage}) + b"\n\n")
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
@@ -132,15 +139,19 @@ def _json(body: dict[str, Any]) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
-def _completion(body: dict[str, Any], kind: str, text: str) -> dict[str, Any]:
-    usage = {"prompt_tokens": 5, "completion_tokens": len(text.split()),
-             "total_tokens": 5 + len(text.split())}
+def _usage(text: str) -> dict[str, int]:
+    return {"prompt_tokens": 5, "completion_tokens": len(text.split()),
+            "total_tokens": 5 + len(text.split())}
+
+
+def _completion(body: dict[str, Any], kind: str, text: str, reply_id: str) -> dict[str, Any]:
+    usage = _usage(text)
     if kind == "text":
-        return {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+        return {"id": reply_id, "object": "text_completion", "created": int(time.time()),
                 "model": body["model"], "usage": usage,
                 "choices": [{"index": 0, "text": text, "finish_reason": "stop",
                              "logprobs": None}]}
-    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+    return {"id": reply_id, "object": "chat.completion", "created": int(time.time()),
             "model": body["model"], "usage": usage,
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": text}}]}

@@ -103,11 +103,13 @@ class Accounting:
                 await cache.incr(f"tpm:{kind}:{ident}:{window}",
                                  prompt_tokens + completion_tokens, ttl=WINDOW * 2)
         metadata = call.metadata
+        response_id = response.get("id") if isinstance(response, dict) else None
         tags = metadata.get("tags")
         tags = tags if isinstance(tags, list) else []
         self.pending.append({
             # The row's own id, made once here, is what makes a retried batch idempotent.
             "id": uuid.uuid4().hex, "request_id": call.request_id,
+            "response_id": response_id if isinstance(response_id, str) else None,
             "call_type": call.call_type, "model": call.model,
             "key_hash": principal.key_hash, "team_id": principal.team_id,
             "user_id": call.user or principal.user_id, "tags": [str(t) for t in tags],

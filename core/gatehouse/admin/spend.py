@@ -75,6 +75,7 @@ async def spend_logs(request: web.Request, admin: Admin) -> web.Response:
 def log_view(row: Row) -> dict[str, Any]:
     return {
         "request_id": row["request_id"],
+        "response_id": row["response_id"],
         "call_type": CALL_TYPES.get(row["call_type"], row["call_type"]),
         "model": row["model"],
         "api_key": row["key_hash"],

@@ -52,6 +52,8 @@ class Call:
     applied_guardrails: list[str] = field(default_factory=list)
     # Every guardrail that ran: "passed", "blocked", "failed_open" or "failed_closed".
     verdicts: dict[str, str] = field(default_factory=dict)
+    # The gateway asked the upstream for a stream's usage chunk; the client did not.
+    hide_usage: bool = False
 
     @property
     def user(self) -> str | None:

@@ -46,10 +46,16 @@ class StreamGuard:
         self.sent = ""  # choice-0 content the client has been sent
         self.held: list[dict[str, Any]] = []  # chunks from the finish onwards, sent last
         self.template: dict[str, Any] | None = None
+        self.usage: dict[str, Any] | None = None  # the upstream's count, when it sent one
 
     async def feed(self, payload: bytes) -> list[bytes]:
         """One upstream chunk in; the payloads that may be sent now out."""
         chunk = orjson.loads(payload)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
+            if self.call.hide_usage and not chunk.get("choices"):
+                return []
         state = self.state
         for choice in chunk.get("choices") or ():
             piece = _content(choice)
@@ -108,7 +114,10 @@ class StreamGuard:
         return out
 
     def response_for_log(self) -> dict[str, Any]:
-        return self._assembled(self.sent)
+        response = self._assembled(self.sent)
+        if self.usage is not None:
+            response["usage"] = self.usage
+        return response
 
     def _assembled(self, text: str) -> dict[str, Any]:
         template = self.template or {}

@@ -21,7 +21,7 @@ from ..guardrails.call import Call
 from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
-from .providers import UpstreamError
+from .providers import UpstreamError, wants_usage
 from .schemas import check_body, read_json
 
 if TYPE_CHECKING:
@@ -69,6 +69,12 @@ class Pipeline:
             metadata=body.pop("metadata", None) or {}, principal=principal,
             client_ip=request["client_ip"],
         )
+        if call.stream and self.tracks_spend and not wants_usage(body):
+            # Priced from the upstream's own count: ask for the usage chunk, and keep it from a
+            # client that did not ask for it.
+            body["stream_options"] = {**(body.get("stream_options") or {}),
+                                      "include_usage": True}
+            call.hide_usage = True
         provider = self.router.provider_for(call, mock_response)
         selection = self.selector.select(call, requested, principal)
         try:

@@ -229,13 +229,18 @@ class Store(abc.ABC):
 
     async def spend_logs(self, *, request_id: str | None = None, key_hash: str | None = None,
                          limit: int = 100) -> list[Row]:
-        where = {k: v for k, v in {"request_id": request_id, "key_hash": key_hash}.items()
-                 if v is not None}
-        clause = " AND ".join(f"{column} = ?" for column in where)
-        sql = (f"SELECT * FROM gatehouse_spend_logs{' WHERE ' + clause if clause else ''} "
-               f"ORDER BY start_time DESC LIMIT ?")
+        """Rows newest first; ``request_id`` is the gateway's id or the upstream reply's."""
+        clauses, params = [], []
+        if request_id is not None:
+            clauses.append("(request_id = ? OR response_id = ?)")
+            params += [request_id, request_id]
+        if key_hash is not None:
+            clauses.append("key_hash = ?")
+            params.append(key_hash)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT * FROM gatehouse_spend_logs{where} ORDER BY start_time DESC LIMIT ?"
         async with self.transaction() as tx:
-            rows = await tx.fetchall(sql, (*where.values(), limit))
+            rows = await tx.fetchall(sql, (*params, limit))
         return [decode(r) for r in rows]
 
     async def spend_by_tag(self) -> list[Row]:

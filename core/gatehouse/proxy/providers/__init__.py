@@ -21,6 +21,12 @@ PATHS = {"chat_completion": "/chat/completions", "completion": "/completions",
          "embedding": "/embeddings"}
 
 
+def wants_usage(body: dict[str, Any]) -> bool:
+    """Whether a streamed call asks for the final usage chunk (``stream_options``)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
 class UpstreamError(Exception):
     """The upstream failed; ``status`` and OpenAI-style ``body`` go to the client as they are."""
 

@@ -17,7 +17,7 @@ import orjson
 
 from ...plugins import hookimpl
 from ...guardrails.text import request_texts
-from . import Provider, Reply
+from . import Provider, Reply, wants_usage
 
 if TYPE_CHECKING:
     from ...guardrails.call import Call
@@ -111,6 +111,8 @@ async def _chunks(call: Call, text: str, model: str) -> AsyncIterator[bytes]:
         yield chunk(piece, None)
         first = True
     yield chunk(None, "stop")
+    if wants_usage(call.body):
+        yield orjson.dumps({**base, "choices": [], "usage": _usage(call, text)})
 
 
 @hookimpl
