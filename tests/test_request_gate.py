@@ -1,5 +1,8 @@
 """The gate in front of every call: client address allow-list (and the one proxy header it
-trusts), tokens-per-minute limits, and the request IP in the spend log."""
+trusts), rate limits and the headers that tell a client about them, and the request IP in the
+spend log."""
+
+import pytest
 
 from admin_kit import ADMIN, admin_get, admin_post, bearer
 from gatehouse.testing import GATEWAY
@@ -39,6 +42,68 @@ async def test_tpm_limit_refuses_once_the_window_is_used(start, fake_upstream, c
     resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key))
     assert resp.status == 429
     assert "tokens per minute" in (await resp.json())["error"]["message"]
+    assert 1 <= int(resp.headers["retry-after"]) <= 60
+    assert resp.headers["x-ratelimit-remaining-tokens"] == "0"
+
+
+async def test_keyed_replies_carry_the_tighter_of_key_and_team_limits(start, fake_upstream,
+                                                                      chat):
+    client = await start()
+    team = await admin_post(client, "/team/new", {"rpm_limit": 2, "tpm_limit": 1000})
+    key = (await admin_post(client, "/key/generate", {"team_id": team["team_id"],
+                                                      "rpm_limit": 5}))["key"]
+    seen = []
+    for stream in (False, True):
+        resp = await client.post("/v1/chat/completions", json=chat(stream=stream),
+                                 headers=bearer(key))
+        await resp.read()
+        assert resp.status == 200
+        seen.append({name: resp.headers[f"x-ratelimit-{name}"] for name in (
+            "limit-requests", "remaining-requests", "limit-tokens", "remaining-tokens")})
+    # The team's 2 requests a minute bind before the key's 5.
+    assert [s["limit-requests"] for s in seen] == ["2", "2"]
+    assert [s["remaining-requests"] for s in seen] == ["1", "0"]
+    assert seen[0]["limit-tokens"] == "1000"
+
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key))
+    assert resp.status == 429
+    assert "requests per minute" in (await resp.json())["error"]["message"]
+    assert 1 <= int(resp.headers["retry-after"]) <= 60
+    assert (resp.headers["x-ratelimit-limit-requests"],
+            resp.headers["x-ratelimit-remaining-requests"]) == ("2", "0")
+
+
+async def test_a_key_without_limits_gets_no_rate_limit_headers_of_the_gateways(start, chat):
+    client = await start()
+    key = (await admin_post(client, "/key/generate", {}))["key"]
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key))
+    assert resp.status == 200
+    assert not [h for h in resp.headers if h.lower().startswith("x-ratelimit-")]
+
+
+@pytest.mark.parametrize("status", [200, 429])
+async def test_the_upstreams_rate_limit_advice_is_passed_through(gateway, fake_upstream, chat,
+                                                                 status):
+    fake_upstream.response_headers = {"x-ratelimit-remaining-requests": "41",
+                                      "x-ratelimit-reset-tokens": "6ms", "retry-after": "7",
+                                      "x-upstream-internal": "not for clients"}
+    if status == 429:
+        fake_upstream.fail(429)
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == status
+    assert resp.headers["x-ratelimit-remaining-requests"] == "41"
+    assert resp.headers["x-ratelimit-reset-tokens"] == "6ms"
+    assert resp.headers["retry-after"] == "7"
+    assert "x-upstream-internal" not in resp.headers
+
+
+async def test_the_gateways_own_limits_outrank_the_upstreams(start, fake_upstream, chat):
+    fake_upstream.response_headers = {"x-ratelimit-remaining-requests": "9999"}
+    client = await start()
+    key = (await admin_post(client, "/key/generate", {"rpm_limit": 3}))["key"]
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key))
+    assert resp.headers["x-ratelimit-remaining-requests"] == "2"
 
 
 async def test_spend_log_records_the_request_ip(start, fake_upstream, chat):

@@ -99,7 +99,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ClientError as exc:
-        return json_response(exc.body, status=exc.status)
+        return json_response(exc.body, status=exc.status, headers=exc.headers)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[GATEWAY].config.general_settings.max_request_size_mb
         return json_response(error_body(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -12,9 +13,12 @@ class ClientError(Exception):
     """A request the gateway refuses; ``status`` and the OpenAI-style body go to the client."""
 
     def __init__(self, status: int, message: Any, *, kind: str = "invalid_request_error",
-                 param: str | None = None, code: str | int | None = None):
+                 param: str | None = None, code: str | int | None = None,
+                 headers: Mapping[str, str] | None = None):
         super().__init__(message if isinstance(message, str) else str(message))
         self.status = status
+        # Advice for the client beside the body, e.g. Retry-After on a rate limit.
+        self.headers = dict(headers or {})
         self.body = error_body(message, kind=kind, param=param,
                                code=str(status) if code is None else code)
 

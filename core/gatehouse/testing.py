@@ -54,6 +54,8 @@ class FakeUpstream:
         self.decide: Callable[[dict[str, Any]], str] | None = None
         self.chunks: list[str] | None = None  # explicit stream pieces; default: by word
         self.failure: tuple[int, bytes, str] | None = None
+        # Sent with every answer, e.g. an upstream's x-ratelimit-* state or Retry-After.
+        self.response_headers: dict[str, str] = {}
         self.delay = 0.0
         # Awaited after a request is recorded and before it is answered.
         self.before_reply: Callable[[dict[str, Any]], Awaitable[None]] | None = None
@@ -100,19 +102,25 @@ class FakeUpstream:
                 await asyncio.sleep(self.delay)
             if self.failure is not None:
                 status, raw, content_type = self.failure
-                return web.Response(status=status, body=raw, content_type=content_type)
+                return web.Response(status=status, body=raw, content_type=content_type,
+                                    headers=self.response_headers)
             if kind == "embedding":
-                return _json(_embedding(body))
+                return self._json(_embedding(body))
             text = self.decide(body) if self.decide is not None else self.reply
             reply_id = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-fake{next(self._ids)}"
             if body.get("stream"):
                 return await self._stream(request, body, kind, text, reply_id)
-            return _json(_completion(body, kind, text, reply_id))
+            return self._json(_completion(body, kind, text, reply_id))
         return handle
+
+    def _json(self, body: dict[str, Any]) -> web.Response:
+        return web.Response(body=orjson.dumps(body), content_type="application/json",
+                            headers=self.response_headers)
 
     async def _stream(self, request: web.Request, body: dict[str, Any], kind: str, text: str,
                       reply_id: str) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        response = web.StreamResponse(headers={"content-type": "text/event-stream",
+                                               **self.response_headers})
         await response.prepare(request)
         pieces = self.chunks if self.chunks is not None else _PIECES.findall(text)
         base = {"id": reply_id, "created": int(time.time()), "model": body["model"],
@@ -133,10 +141,6 @@ class FakeUpstream:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
-
-
-def _json(body: dict[str, Any]) -> web.Response:
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 def _usage(text: str) -> dict[str, int]:

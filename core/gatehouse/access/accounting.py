@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -47,8 +48,10 @@ class Accounting:
     # --- before a call ---------------------------------------------------------------------------
 
     async def admit(self, call: Call) -> None:
-        """Refuse a call over its key's or team's budget or rate limit."""
+        """Refuse a call over its key's or team's budget or rate limit; put the tighter of
+        their rate-limit states in the reply's ``x-ratelimit-*`` headers."""
         key, team = call.principal.key, call.principal.team
+        limits = RateLimits()
         for kind, row, ident in (("key", key, call.principal.key_hash),
                                  ("team", team, call.principal.team_id)):
             if row is None or ident is None:
@@ -60,20 +63,22 @@ class Accounting:
                         400, f"Budget has been exceeded! {kind.capitalize()}={ident_label(kind, row)}"
                              f" Current cost: {spent:.6g}, Max budget: {row['max_budget']:g}",
                         kind="budget_exceeded")
-            window = int(time.time() // WINDOW)
+            now = time.time()
+            window = int(now // WINDOW)
             cache = self.cache
             if row.get("rpm_limit") is not None:
                 used = await cache.incr(f"rpm:{kind}:{ident}:{window}", 1, ttl=WINDOW * 2)
+                limits.note("requests", row["rpm_limit"], used)
                 if used > row["rpm_limit"]:
-                    raise ClientError(429, f"Rate limit exceeded: {kind} allows "
-                                           f"{row['rpm_limit']} requests per minute",
-                                      kind="rate_limit_error")
+                    raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
+                                              f"{row['rpm_limit']} requests per minute")
             if row.get("tpm_limit") is not None:
                 used = await cache.value(f"tpm:{kind}:{ident}:{window}")
+                limits.note("tokens", row["tpm_limit"], used)
                 if used >= row["tpm_limit"]:
-                    raise ClientError(429, f"Rate limit exceeded: {kind} allows "
-                                           f"{row['tpm_limit']} tokens per minute",
-                                      kind="rate_limit_error")
+                    raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
+                                              f"{row['tpm_limit']} tokens per minute")
+        call.response_headers.update(limits.headers)
 
     async def _spent(self, kind: str, ident: str, row: Row) -> float:
         # A counter missing from the cache (first use, expired, Redis emptied) starts from the
@@ -186,6 +191,29 @@ class Accounting:
                 await self.flush()
             except Exception:  # noqa: BLE001 - keep the loop (and the rows) alive
                 log.exception("writing spend rows failed")
+
+
+class RateLimits:
+    """The tightest rate-limit state of a call's key and team, as OpenAI-style headers."""
+
+    __slots__ = ("headers", "_remaining")
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+        self._remaining: dict[str, float] = {}
+
+    def note(self, unit: str, limit: int, used: float) -> None:
+        remaining = max(0, limit - used)
+        if remaining < self._remaining.get(unit, math.inf):
+            self._remaining[unit] = remaining
+            self.headers[f"x-ratelimit-limit-{unit}"] = str(limit)
+            self.headers[f"x-ratelimit-remaining-{unit}"] = str(int(remaining))
+
+    def refusal(self, now: float, message: str) -> ClientError:
+        # The window the call fell in ends this many seconds from now.
+        retry_after = str(math.ceil(WINDOW - now % WINDOW))
+        return ClientError(429, message, kind="rate_limit_error",
+                           headers={**self.headers, "retry-after": retry_after})
 
 
 def ident_label(kind: str, row: Row) -> str:

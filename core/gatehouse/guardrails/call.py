@@ -54,6 +54,9 @@ class Call:
     verdicts: dict[str, str] = field(default_factory=dict)
     # The gateway asked the upstream for a stream's usage chunk; the client did not.
     hide_usage: bool = False
+    # Headers the reply carries besides the gateway's own: the caller's rate-limit state and
+    # the upstream's rate-limit advice.
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def user(self) -> str | None:

@@ -89,18 +89,20 @@ class Pipeline:
                                    {"call": call, "response": reply.data})
         except GuardrailBlocked as blocked:
             return self._refuse(call, selection, started, blocked.status, blocked.body())
-        except (ClientError, UpstreamError) as exc:
+        except ClientError as exc:
+            return self._refuse(call, selection, started, exc.status, exc.body, exc.headers)
+        except UpstreamError as exc:
             return self._refuse(call, selection, started, exc.status, exc.body)
         body = reply.raw
         self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
         return web.Response(body=body, content_type="application/json",
-                            headers=applied_headers(call.applied_guardrails))
+                            headers=reply_headers(call))
 
     def _refuse(self, call: Call, selection: Selection, started: float, status: int,
-                body: dict[str, Any]) -> web.Response:
+                body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
         self.call_log.submit(call, selection, Outcome(started, status, error=body))
         return json_response(body, status=status,
-                             headers=applied_headers(call.applied_guardrails))
+                             headers={**reply_headers(call), **(headers or {})})
 
     def _check_response_size(self, size: int) -> None:
         limit = self.max_response_bytes
@@ -120,7 +122,8 @@ class Pipeline:
         names = [*call.applied_guardrails,
                  *(i.name for i in (*selection.post_call_stream, *selection.post_call_assembled)
                    if i.name not in call.applied_guardrails)]
-        response = web.StreamResponse(headers={**SSE_HEADERS, **applied_headers(names)})
+        response = web.StreamResponse(headers={**SSE_HEADERS, **call.response_headers,
+                                               **applied_headers(names)})
         await response.prepare(request)
         outcome = Outcome(started, 200)
         received = 0
@@ -154,6 +157,12 @@ class Pipeline:
         self.call_log.submit(call, selection, outcome)
         await response.write_eof()
         return response
+
+
+def reply_headers(call: Call) -> dict[str, str]:
+    if not (call.response_headers or call.applied_guardrails):
+        return {}
+    return {**call.response_headers, **applied_headers(call.applied_guardrails)}
 
 
 def applied_headers(names: list[str]) -> dict[str, str]:

@@ -7,6 +7,7 @@ handing it the entry's params and the gateway's one shared, pooled HTTP session.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import orjson
@@ -17,8 +18,18 @@ if TYPE_CHECKING:
     from ...guardrails.call import Call
     from ...config import ModelParams
 
+RETRY_HEADERS = frozenset({"retry-after", "retry-after-ms"})
 PATHS = {"chat_completion": "/chat/completions", "completion": "/completions",
          "embedding": "/embeddings"}
+
+
+def pass_through_headers(call: Call, headers: Mapping[str, str]) -> None:
+    """Give the client the upstream's rate-limit advice, where the gateway's own limits (set
+    before the upstream was called) have not already said more."""
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith("x-ratelimit-") or lower in RETRY_HEADERS:
+            call.response_headers.setdefault(lower, value)
 
 
 def wants_usage(body: dict[str, Any]) -> bool:

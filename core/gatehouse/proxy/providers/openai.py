@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 
 from ...plugins import hookimpl
-from . import PATHS, Provider, Reply, UpstreamError
+from . import PATHS, Provider, Reply, UpstreamError, pass_through_headers
 
 if TYPE_CHECKING:
     from ...guardrails.call import Call
@@ -43,6 +43,7 @@ class OpenAIProvider(Provider):
                 502, f"upstream for model {self.model_name!r} is unreachable "
                      f"({type(exc).__name__})"
             ) from None
+        pass_through_headers(call, resp.headers)
         if resp.status >= 400:
             raw = await _read(resp, self.model_name)
             resp.release()
