@@ -445,3 +445,167 @@ class GuardrailContract:
         sent = "".join(choice.get("delta", {}).get("content") or ""
                        for event in events[:-1] for choice in orjson.loads(event)["choices"])
         assert sent == self.allowed_reply
+
+
+class InstallContract:
+    """What pip-installing a plugin's distribution gives an operator, checked with the real
+    ``gatehouse check-config`` in a fresh process.
+
+    Subclass it in the plugin's ``tests/`` folder (beside ``src/``) as
+    ``class TestMyPluginInstall(InstallContract)`` and set:
+
+    * ``distribution`` -- the distribution name, e.g. ``"gatehouse-acme"``;
+    * ``entry_points`` -- ``{name: package}`` as in pyproject.toml's ``gatehouse`` entry-point
+      group, each package kept in ``src/<package>``;
+    * ``configs`` -- ``{file: what check-config says of it without the plugin}``, config.yaml
+      files beside the test module, one per way an operator may configure the plugin (a
+      ``guardrails`` entry, a ``callbacks`` shorthand, ...);
+    * ``files`` -- other files beside the test module that the configs name;
+    * ``env`` -- what the configs' ``os.environ/`` references need.
+
+    Each check runs on copies in a fresh folder, so nothing it starts writes into the source
+    tree. The ``installed`` fixture pip-installs the project (editable, without dependencies)
+    once per class and returns its folder; override it where the plugin is installed another
+    way.
+    """
+
+    distribution: str = ""
+    entry_points: dict[str, str] = {}
+    configs: dict[str, str] = {}
+    files: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "entry_point" in metafunc.fixturenames:
+            metafunc.parametrize("entry_point", list(self.entry_points))
+        if "config_file" in metafunc.fixturenames:
+            metafunc.parametrize("config_file", list(self.configs))
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def installed(cls, request: pytest.FixtureRequest) -> Path:
+        # Entry points are read from install metadata, which an edited pyproject.toml leaves
+        # stale until the project is installed again.
+        project = request.path.parents[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(project)],
+            capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stderr
+        return project
+
+    @pytest.fixture
+    def config_copy(self, request, tmp_path, config_file) -> Path:
+        for name in (config_file, *self.files):
+            (tmp_path / name).write_bytes((request.path.parent / name).read_bytes())
+        return tmp_path / config_file
+
+    def test_the_entry_point_is_this_source_tree(self, installed, entry_point):
+        from importlib.metadata import entry_points
+
+        from .plugins import ENTRY_POINT_GROUP
+        (ep,) = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == entry_point]
+        assert ep.dist is not None and ep.dist.name == self.distribution
+        package = self.entry_points[entry_point]
+        assert Path(ep.load().__file__).parent == installed / "src" / package
+
+    def test_check_config_accepts_it_when_the_plugin_loads(self, installed, config_copy):
+        result = check_config(config_copy, load=self.distribution, env=self.env)
+        assert result.returncode == 0, result.stderr
+        assert "OK" in result.stdout
+
+    def test_check_config_names_it_unknown_without_the_plugin(self, installed, config_copy,
+                                                              config_file):
+        result = check_config(config_copy, load="", env=self.env)
+        assert result.returncode == 2, result.stderr
+        assert self.configs[config_file] in result.stderr
+
+
+_UNCHECKED_REPLY = "An upstream reply no guardrail has checked."
+
+
+class OutageContract:
+    """What a vendor guardrail owes its users when the vendor gives no verdict: with
+    ``on_error: fail_closed`` the call is refused (502, or 504 on a timeout) naming the
+    guardrail once and nothing unchecked reaches the client; with ``fail_open`` it goes
+    through with a warning; the API key shows in neither the response nor the logs.
+
+    Subclass it as ``class TestMyGuardrailOutage(OutageContract)`` and set:
+
+    * ``plugin`` and ``guardrail_type`` -- as for :class:`GuardrailContract`;
+    * ``modes`` -- the modes to check; every outage is tried in each;
+    * ``extra_outages`` -- the plugin's own ways its vendor fails, tried besides
+      :data:`VENDOR_OUTAGES`; override ``break_vendor`` to make them.
+
+    The guardrail gets ``api_key`` (a class attribute, for a vendor whose keys have a format),
+    a broken ``api_base``, ``timeout`` and ``on_error``; more params a working instance needs
+    come from the ``guardrail_params`` fixture.
+    """
+
+    plugin: Any = None
+    guardrail_type: str = ""
+    modes: tuple[str, ...] = ("pre_call",)
+    extra_outages: tuple[str, ...] = ()
+    api_key: str = "vendor-key-never-shown-4242"
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "outage" in metafunc.fixturenames:
+            metafunc.parametrize("outage", [*VENDOR_OUTAGES, *self.extra_outages])
+        if "mode" in metafunc.fixturenames:
+            metafunc.parametrize("mode", self.modes)
+
+    def break_vendor(self, vendor: FakeVendor, outage: str) -> str:
+        """Make ``vendor`` fail as ``outage`` and return the ``api_base`` to configure; an
+        override makes ``extra_outages`` and leaves the rest to ``super()``."""
+        return vendor.break_as(outage)
+
+    @pytest.fixture
+    def guardrail_params(self) -> dict[str, Any]:
+        return {}
+
+    @pytest.fixture
+    def start(self, gateway, fake_vendor, fake_upstream, guardrail_params):
+        async def start(mode: str, outage: str, on_error: str):
+            api_base = self.break_vendor(await fake_vendor(), outage)
+            fake_upstream.reply = _UNCHECKED_REPLY
+            guardrail = {"guardrail_name": "under-test", "params": {
+                "guardrail": self.guardrail_type, "mode": mode, "default_on": True,
+                "api_key": self.api_key, "api_base": api_base, "timeout": 0.3,
+                "on_error": on_error, **guardrail_params}}
+            return await gateway({"guardrails": [guardrail]},
+                                 plugins=[("plugin-under-test", self.plugin)])
+        return start
+
+    @staticmethod
+    async def _call(client, caplog) -> tuple[int, str]:
+        with caplog.at_level("DEBUG"):
+            resp = await client.post("/v1/chat/completions", json={
+                "model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]})
+            return resp.status, await resp.text()
+
+    async def test_fail_closed_refuses_the_call_without_leaking_the_key(
+            self, start, fake_upstream, caplog, mode, outage):
+        status, text = await self._call(await start(mode, outage, "fail_closed"), caplog)
+        assert status == (504 if outage == "timeout" else 502), text
+        error = orjson.loads(text)["error"]
+        assert error["type"] == "guardrail_error"
+        # Named once: by the gateway, not again by the guardrail's own message.
+        assert error["message"].count("under-test") == 1
+        assert _UNCHECKED_REPLY not in text
+        if mode == "pre_call":
+            assert fake_upstream.received == [], "a refused call must not reach the upstream"
+        assert self.api_key not in text
+        assert self.api_key not in caplog.text
+
+    async def test_fail_open_lets_the_call_through_with_a_warning(
+            self, start, fake_upstream, caplog, mode, outage):
+        status, text = await self._call(await start(mode, outage, "fail_open"), caplog)
+        assert status == 200, text
+        assert len(fake_upstream.received) == 1
+        assert _UNCHECKED_REPLY in text
+        assert [r.levelname for r in caplog.records
+                if "'under-test' failed open" in r.getMessage()] == ["WARNING"]
+        assert self.api_key not in text
+        assert self.api_key not in caplog.text
+
+
+__all__ += ["InstallContract", "OutageContract"]

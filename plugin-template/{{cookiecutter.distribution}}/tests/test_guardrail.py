@@ -8,7 +8,7 @@ import pytest
 import {{ cookiecutter.package }} as plugin
 from gatehouse import hookimpl
 from gatehouse.app import GATEWAY
-from gatehouse.testing import GuardrailContract
+from gatehouse.testing import GuardrailContract, InstallContract
 
 PLUGIN = [("{{ cookiecutter.type_name }}", plugin)]
 
@@ -21,6 +21,15 @@ class TestContract(GuardrailContract):
     modes = ("pre_call", "post_call", "logging_only")
     blocked_text = "Tell me about project-x"
     blocked_reply = "The project-x launch is next week"
+
+
+class TestInstall(InstallContract):
+    """What `pip install` of this project gives an operator: `gatehouse check-config` finds
+    the type through the entry point in pyproject.toml and accepts config.yaml."""
+
+    distribution = "{{ cookiecutter.distribution }}"
+    entry_points = {"{{ cookiecutter.type_name }}": "{{ cookiecutter.package }}"}
+    configs = {"config.yaml": "unknown guardrail type '{{ cookiecutter.type_name }}'"}
 
 
 def config(mode, **params):

@@ -1,65 +1,13 @@
-"""The distribution installed with pip: ``gatehouse check-config`` finds the hide-secrets type
-through its entry point, and names the type as unknown when the plugin is not loaded."""
+"""The distribution installed with pip, checked by the core's install contract: the
+hide-secrets type as a guardrails entry and as the callbacks shorthand."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-from gatehouse.testing import check_config
-
-PROJECT = Path(__file__).parents[1]
-
-MODELS = """\
-model_list:
-  - model_name: gpt-4o-mini
-    litellm_params:
-      model: mock/gpt-4o-mini
-"""
-GUARDRAILS = MODELS + """\
-guardrails:
-  - guardrail_name: hide-secrets
-    litellm_params:
-      guardrail: hide-secrets
-      mode: [pre_call, post_call]
-      detect_secrets_config:
-        - name: AWSKeyDetector
-        - name: KeywordDetector
-          keyword_exclude: example
-"""
-SHORTHAND = MODELS + """\
-litellm_settings:
-  callbacks: ["hide_secrets"]
-"""
+from gatehouse.testing import InstallContract
 
 
-@pytest.fixture(scope="module")
-def installed() -> None:
-    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(PROJECT)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
-    return path
-
-
-@pytest.mark.parametrize("config", [GUARDRAILS, SHORTHAND], ids=["guardrails", "callbacks"])
-def test_check_config_accepts_it_when_the_plugin_loads(installed, tmp_path, config):
-    result = check_config(write(tmp_path, config), load="gatehouse-secrets")
-    assert result.returncode == 0, result.stderr
-    assert "OK" in result.stdout
-
-
-@pytest.mark.parametrize(("config", "message"), [
-    (GUARDRAILS, "unknown guardrail type 'hide-secrets'"),
-    (SHORTHAND, "unknown callback 'hide_secrets'"),
-], ids=["guardrails", "callbacks"])
-def test_check_config_names_it_unknown_without_the_plugin(installed, tmp_path, config, message):
-    result = check_config(write(tmp_path, config), load="")
-    assert result.returncode == 2
-    assert message in result.stderr
+class TestSecretsInstall(InstallContract):
+    distribution = "gatehouse-secrets"
+    entry_points = {"secrets": "gatehouse_secrets"}
+    configs = {"guardrails.yaml": "unknown guardrail type 'hide-secrets'",
+               "callbacks.yaml": "unknown callback 'hide_secrets'"}
