@@ -175,7 +175,7 @@ async def test_a_keys_guardrails_run_on_every_call_it_makes(start, fake_upstream
     resp = await client.post("/v1/chat/completions", json=chat("forbidden"),
                              headers=bearer(guarded["key"]))
     assert resp.status == 400
-    assert (await resp.json())["error"]["message"]["error"] == "Probe key-guard saw forbidden"
+    assert (await resp.json())["error"]["details"]["error"] == "Probe key-guard saw forbidden"
 
     resp = await client.post("/v1/chat/completions", json=chat("forbidden"),
                              headers=bearer(plain["key"]))

@@ -182,8 +182,9 @@ async def test_blocking_a_customer_refuses_their_calls_until_unblocked(start, fa
         "blocked_users": ["user-7"]}
     resp = await status_becomes(400, as_blocked_user)
     assert await resp.json() == {"error": {
-        "message": {"error": "User blocked from making LLM API Calls. User=user-7"},
-        "type": "None", "param": "None", "code": "400"}}
+        "message": "User blocked from making LLM API Calls. User=user-7",
+        "details": {"error": "User blocked from making LLM API Calls. User=user-7"},
+        "type": "guardrail_violation", "param": None, "code": "400"}}
     resp = await client.post("/v1/chat/completions", json=chat(user="user-8"), headers=key)
     assert resp.status == 200
 
@@ -207,7 +208,7 @@ async def test_blocked_user_list_from_config(start, tmp_path, chat, listed):
     for user in blocked:
         resp = await client.post("/v1/chat/completions", json=chat(user=user), headers=ADMIN)
         assert resp.status == 400
-        assert (await resp.json())["error"]["message"]["error"] == (
+        assert (await resp.json())["error"]["details"]["error"] == (
             f"User blocked from making LLM API Calls. User={user}")
     resp = await client.post("/v1/chat/completions", json=chat(user="someone"), headers=ADMIN)
     assert resp.status == 200
@@ -227,7 +228,7 @@ async def test_enforced_params_have_the_reference_messages(start, fake_upstream,
         assert await resp.json() == {"error": {
             "message": f"Authentication Error, BadRequest please pass param={param} in request "
                        f"body. This is a required param",
-            "type": "auth_error", "param": "None", "code": 401}}
+            "type": "auth_error", "param": "None", "code": "401"}}
     assert fake_upstream.received == []
     resp = await client.post("/v1/chat/completions", headers=key, json=chat(
         user="gm", metadata={"generation_name": "prod-app"}))

@@ -7,9 +7,8 @@ import pytest
 from admin_kit import ADMIN, admin_post, bearer, both_databases
 from doubles import PLUGINS, guardrail
 
-LOCK_ERROR = {"error": {"message": {"error": "Your team does not have permission to modify "
-                                             "guardrails."},
-                        "type": "auth_error", "param": "None", "code": 403}}
+LOCK_ERROR = {"error": {"message": "Your team does not have permission to modify guardrails.",
+                        "type": "auth_error", "param": "None", "code": "403"}}
 
 
 @both_databases

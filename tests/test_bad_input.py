@@ -70,7 +70,7 @@ async def test_unknown_model(gateway, fake_upstream):
     body = await resp.json()
     assert "gpt-9" in body["error"]["message"]
     assert body["error"]["param"] == "model"
-    assert body["error"]["code"] == "model_not_found"
+    assert body["error"]["code"] == "400"
 
 
 async def test_body_over_the_limit_is_413(gateway, fake_upstream):

@@ -44,7 +44,10 @@ async def test_guardrail_block_is_bad_request_error(client, fake_upstream):
         await client.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "my password is x"}])
     assert err.value.status_code == 400
-    assert err.value.body["message"]["error"] == "Probe no-secrets saw password"
+    # What the SDK shows a person, and what a program reads.
+    assert "Probe no-secrets saw password" in str(err.value)
+    assert err.value.body["details"]["error"] == "Probe no-secrets saw password"
+    assert err.value.type == "guardrail_violation" and err.value.code == "400"
     assert fake_upstream.received == []
 
 
@@ -59,7 +62,8 @@ async def test_extra_body_guardrails_and_block_mid_stream(client, fake_upstream)
             if chunk.choices:
                 seen += chunk.choices[0].delta.content or ""
     assert "forbidden" not in seen and "stuff" not in seen
-    assert err.value.body["message"]["error"] == "Probe stream-check saw forbidden"
+    assert str(err.value).startswith("Probe stream-check saw forbidden")
+    assert err.value.body["details"]["error"] == "Probe stream-check saw forbidden"
 
 
 async def test_unknown_model_is_bad_request(client):

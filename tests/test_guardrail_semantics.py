@@ -48,8 +48,9 @@ async def test_block_returns_reference_error_body_and_upstream_is_not_called(
     resp = await client.post("/v1/chat/completions", json=chat("a secret plan"))
     assert resp.status == 400
     assert await resp.json() == {"error": {
-        "message": {"error": "Probe guard saw secret", "probe_response": {"word": "secret"}},
-        "type": "None", "param": "None", "code": "400"}}
+        "message": 'Probe guard saw secret: {"probe_response":{"word":"secret"}}',
+        "details": {"error": "Probe guard saw secret", "probe_response": {"word": "secret"}},
+        "type": "guardrail_violation", "param": None, "code": "400"}}
     assert fake_upstream.received == []
     assert resp.headers[APPLIED] == "guard"
 
@@ -157,7 +158,7 @@ async def test_reply_waits_for_during_call_and_a_block_discards_it(gateway, fake
     resp = await client.post("/v1/chat/completions", json=chat("bad words"))
     assert resp.status == 400
     body = await resp.json()
-    assert body["error"]["message"]["error"] == "Probe watch saw bad"
+    assert body["error"]["details"]["error"] == "Probe watch saw bad"
     assert "Hello" not in await resp.text()
 
 
@@ -291,7 +292,7 @@ async def test_a_stream_only_guardrail_checks_whole_replies_as_one_chunk(
                                             block_word="forbidden", default_on=True))
     resp = await client.post("/v1/chat/completions", json=chat())
     assert resp.status == 400
-    assert (await resp.json())["error"]["message"]["error"] == "Probe c saw forbidden"
+    assert (await resp.json())["error"]["details"]["error"] == "Probe c saw forbidden"
     assert EVENTS == [("c", "post_call_stream")]
 
 
@@ -316,7 +317,7 @@ async def test_block_mid_stream_ends_with_error_event_and_no_more_content(
     assert resp.status == 200
     events = sse_events(await resp.text())
     error = orjson.loads(events[-1])
-    assert error["error"]["message"]["error"] == "Probe s saw forbidden"
+    assert error["error"]["details"]["error"] == "Probe s saw forbidden"
     content = streamed_content(events[:-1])
     # The hold-back kept the first half of the split word from the client.
     assert "for" not in content.replace("fine so far, ", "")
@@ -331,7 +332,7 @@ async def test_post_call_only_guardrail_sees_assembled_stream(gateway, fake_upst
     resp = await client.post("/v1/chat/completions", json=chat(stream=True))
     events = sse_events(await resp.text())
     assert "leaked" not in await resp.text()
-    assert orjson.loads(events[-1])["error"]["message"]["error"] == "Probe p saw password"
+    assert orjson.loads(events[-1])["error"]["details"]["error"] == "Probe p saw password"
 
 
 async def test_post_call_only_guardrail_rewrites_assembled_stream(gateway, fake_upstream,

@@ -95,7 +95,7 @@ def test_a_gateway_using_the_new_type_blocks_and_rewrites(generated, tmp_path):
 
         status, body = chat("what is falcon?")
         assert status == 400
-        assert body["error"]["message"]["error"] == "Blocked term: falcon"
+        assert body["error"]["details"]["error"] == "Blocked term: falcon"
         status, body = chat("who do I write to?")
         assert status == 200
         assert body["choices"][0]["message"]["content"] == "Mail [EMAIL] for details."

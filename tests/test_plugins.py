@@ -56,7 +56,7 @@ async def test_installed_plugin_runs_in_the_gateway(site, aiohttp_client):
     body = {"model": "m", "messages": [{"role": "user", "content": "LOUD"}]}
     resp = await client.post("/v1/chat/completions", json=body)
     assert resp.status == 400
-    assert (await resp.json())["error"]["message"]["error"] == "Shout blocked"
+    assert (await resp.json())["error"]["details"]["error"] == "Shout blocked"
 
 
 @pytest.mark.parametrize("setting,loaded", [

@@ -12,15 +12,14 @@ from aiohttp import web
 class ClientError(Exception):
     """A request the gateway refuses; ``status`` and the OpenAI-style body go to the client."""
 
-    def __init__(self, status: int, message: Any, *, kind: str = "invalid_request_error",
-                 param: str | None = None, code: str | int | None = None,
-                 headers: Mapping[str, str] | None = None):
-        super().__init__(message if isinstance(message, str) else str(message))
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error",
+                 param: str | None = None, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
         self.status = status
         # Advice for the client beside the body, e.g. Retry-After on a rate limit.
         self.headers = dict(headers or {})
-        self.body = error_body(message, kind=kind, param=param,
-                               code=str(status) if code is None else code)
+        # The code is always the status as a string, so clients can match on one thing.
+        self.body = error_body(message, kind=kind, param=param, code=str(status))
 
 
 class GuardrailFailed(ClientError):
@@ -35,9 +34,12 @@ class GuardrailFailed(ClientError):
         self.guardrail = guardrail
 
 
-def error_body(message: Any, *, kind: str, param: str | None = None,
-               code: str | int | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+def error_body(message: str, *, kind: str, param: str | None = None, code: str | None = None,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message, "type": kind, "param": param, "code": code}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
 
 
 def json_response(body: Any, status: int = 200, headers: Any = None) -> web.Response:

@@ -38,7 +38,7 @@ from .app import GATEWAY, create_app
 from .config import config_from_dict
 
 __all__ = ["GATEWAY", "VENDOR_OUTAGES", "FakeUpstream", "FakeVendor", "GuardrailContract",
-           "check_config"]
+           "InstallContract", "OutageContract", "check_config"]
 
 _PIECES = re.compile(r"\S+\s*|\s+")
 
@@ -394,9 +394,14 @@ class GuardrailContract:
         body = await resp.json()
         assert set(body) == {"error"}
         error = body["error"]
-        assert isinstance(error["message"], dict) and isinstance(error["message"]["error"], str)
-        assert (error["type"], error["param"], error["code"]) == ("None", "None",
-                                                                  str(resp.status))
+        # A message SDKs show as it is, starting with the guardrail's own words; the verdict as
+        # an object for programs.
+        details = error["details"]
+        assert isinstance(details, dict) and isinstance(details["error"], str)
+        assert isinstance(error["message"], str)
+        assert error["message"].startswith(details["error"])
+        assert (error["type"], error["param"], error["code"]) == (
+            "guardrail_violation", None, str(resp.status))
         assert fake_upstream.received == []
 
     async def test_only_configured_modes_run(self, start, fake_upstream):
@@ -606,6 +611,3 @@ class OutageContract:
                 if "'under-test' failed open" in r.getMessage()] == ["WARNING"]
         assert self.api_key not in text
         assert self.api_key not in caplog.text
-
-
-__all__ += ["InstallContract", "OutageContract"]

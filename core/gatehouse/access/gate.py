@@ -57,8 +57,7 @@ def check_enforced_params(params: list[str], body: dict[str, Any]) -> None:
             shown = param if "." not in param else "".join(f"[{p}]" for p in param.split("."))
             raise ClientError(
                 401, f"Authentication Error, BadRequest please pass param={shown} in request "
-                     f"body. This is a required param", kind="auth_error", param="None",
-                code=401)
+                     f"body. This is a required param", kind="auth_error", param="None")
 
 
 class CallGate:
@@ -81,6 +80,5 @@ class CallGate:
                                    f"This key can only access models={list(allowed)}. "
                                    f"Tried to access {call.model}", kind="auth_error")
         if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
-            raise ClientError(403, {"error": LOCK_MESSAGE}, kind="auth_error", param="None",
-                              code=403)
+            raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
         await self.accounting.admit(call)

@@ -10,6 +10,7 @@ import aiohttp
 import orjson
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError,
                       field_validator, model_validator)
+from ..errors import error_body
 
 Mode = Literal["pre_call", "during_call", "post_call", "logging_only"]
 MODES: tuple[str, ...] = ("pre_call", "during_call", "post_call", "logging_only")
@@ -22,10 +23,11 @@ M = TypeVar("M", bound=BaseModel)
 class GuardrailBlocked(Exception):
     """Raised by a guardrail hook to refuse a call.
 
-    The client gets ``status`` and the body
-    ``{"error": {"message": {"error": message, **detail}, "type": "None", "param": "None",
-    "code": "<status>"}}`` -- the shape LiteLLM clients already parse. Put the vendor's verdict in
-    ``detail`` under a vendor key, e.g. ``{"aporia_ai_response": {...}}``.
+    The client gets ``status`` and the body ``{"error": {"message": "<message>: <detail as
+    JSON>", "details": {"error": message, **detail}, "type": "guardrail_violation", "param":
+    null, "code": "<status>"}}``: a message every SDK shows as it is, and the structured verdict
+    for programs. Put the vendor's verdict in ``detail`` under a vendor key, e.g.
+    ``{"aporia_ai_response": {...}}``.
     """
 
     def __init__(self, message: str, *, status: int = 400, detail: dict[str, Any] | None = None):
@@ -35,14 +37,11 @@ class GuardrailBlocked(Exception):
         self.detail = detail or {}
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": {"error": self.message, **self.detail},
-                "type": "None",
-                "param": "None",
-                "code": str(self.status),
-            }
-        }
+        text = self.message
+        if self.detail:
+            text = f"{text}: {orjson.dumps(self.detail).decode()}"
+        return error_body(text, kind="guardrail_violation", code=str(self.status),
+                          details={"error": self.message, **self.detail})
 
 
 class GuardrailError(Exception):

@@ -54,7 +54,7 @@ class Router:
             raise ClientError(
                 400, f"Invalid model name passed in model={call.model}. "
                      f"Call /v1/models to view available models.",
-                param="model", code="model_not_found")
+                param="model")
         provider = next(rotation)
         if mock_response is not None:
             return FixedReplyProvider(mock_response, provider.model_name, provider.params,

@@ -45,7 +45,7 @@ async def test_pre_call_blocks_a_configured_term(gateway, fake_upstream):
     client = await gateway(config("pre_call", blocked_terms=["Falcon"]), plugins=PLUGIN)
     resp = await client.post("/v1/chat/completions", json=chat("status of falcon?"))
     assert resp.status == 400
-    assert (await resp.json())["error"]["message"]["error"] == "Blocked term: falcon"
+    assert (await resp.json())["error"]["details"]["error"] == "Blocked term: falcon"
     assert fake_upstream.received == []
 
 

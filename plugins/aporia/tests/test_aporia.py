@@ -6,12 +6,18 @@ import asyncio
 import logging
 
 import gatehouse_aporia
+import orjson
 import pytest
 from gatehouse.config import ConfigError
 
 # The reference's expected reply for a blocked call, verbatim.
 PII_BLOCK = {"action": "block", "revised_prompt": None,
              "revised_response": "Aporia detected and blocked PII", "explain_log": None}
+PII_BLOCKED = {"error": {
+    "message": "Violated guardrail policy: "
+               + orjson.dumps({"aporia_ai_response": PII_BLOCK}).decode(),
+    "details": {"error": "Violated guardrail policy", "aporia_ai_response": PII_BLOCK},
+    "type": "guardrail_violation", "param": None, "code": "400"}}
 PII_TEXT = "hi my email is ishaan@berri.ai"
 PASS = {"action": "passthrough", "revised_prompt": None, "revised_response": None,
         "explain_log": None}
@@ -49,9 +55,7 @@ async def test_block_answers_the_reference_body(aporia, aporia_gateway, chat, fa
 
     assert resp.status == 400
     assert resp.headers["x-gatehouse-applied-guardrails"] == "aporia-guard"
-    assert await resp.json() == {"error": {
-        "message": {"error": "Violated guardrail policy", "aporia_ai_response": PII_BLOCK},
-        "type": "None", "param": "None", "code": "400"}}
+    assert await resp.json() == PII_BLOCKED
     assert fake_upstream.received == []
 
 
@@ -82,9 +86,7 @@ async def test_reference_config_blocks_pii(reference_env, aporia, gateway, chat,
     resp = await chat(client, PII_TEXT, guardrails=["aporia-pre-guard", "aporia-post-guard"])
 
     assert resp.status == 400
-    assert await resp.json() == {"error": {
-        "message": {"error": "Violated guardrail policy", "aporia_ai_response": PII_BLOCK},
-        "type": "None", "param": "None", "code": "400"}}
+    assert await resp.json() == PII_BLOCKED
     assert aporia.headers[0]["x-aporia-api-key"] == "ap-key-1"
 
 
@@ -193,7 +195,7 @@ async def test_during_call_block_discards_the_upstream_reply(aporia, aporia_gate
 
     assert resp.status == 400
     assert len(fake_upstream.received) == 1
-    assert (await resp.json())["error"]["message"]["aporia_ai_response"] == PII_BLOCK
+    assert (await resp.json())["error"]["details"]["aporia_ai_response"] == PII_BLOCK
     assert fake_upstream.reply not in await resp.text()
 
 

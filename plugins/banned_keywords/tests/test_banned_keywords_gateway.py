@@ -12,8 +12,9 @@ from gatehouse.app import create_app
 from gatehouse.config import ConfigError, config_from_dict
 
 PLUGIN = [("banned_keywords", gatehouse_banned_keywords)]
-BLOCKED_HELLO = {"error": {"message": {"error": "Keyword banned. Keyword=hello"},
-                           "type": "None", "param": "None", "code": "400"}}
+BLOCKED_HELLO = {"error": {"message": "Keyword banned. Keyword=hello",
+                           "details": {"error": "Keyword banned. Keyword=hello"},
+                           "type": "guardrail_violation", "param": None, "code": "400"}}
 
 
 def guardrail_config(mode: str | list[str], keywords: Any = ("hello",), **params: Any
@@ -190,7 +191,7 @@ async def test_keywords_from_a_file_beside_the_config(gateway, fake_upstream, tm
         resp = await client.post("/v1/chat/completions", json=chat(text))
         assert resp.status == status, text
     resp = await client.post("/v1/chat/completions", json=chat("Project  Falcon? PROJECT FALCON!"))
-    assert (await resp.json())["error"]["message"]["error"] == \
+    assert (await resp.json())["error"]["details"]["error"] == \
         "Keyword banned. Keyword=Project Falcon"
 
 

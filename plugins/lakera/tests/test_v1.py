@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from gatehouse.config import ConfigError
 
@@ -43,9 +44,11 @@ async def test_a_score_reaching_its_threshold_is_refused(lakera, lakera_gateway,
     resp = await chat(client, CONVERSATION)
 
     assert resp.status == 400
+    detail = {"lakera_ai_response": lakera.reply}
     assert await resp.json() == {"error": {
-        "message": {"error": message, "lakera_ai_response": lakera.reply},
-        "type": "None", "param": "None", "code": "400"}}
+        "message": f"{message}: {orjson.dumps(detail).decode()}",
+        "details": {"error": message, **detail},
+        "type": "guardrail_violation", "param": None, "code": "400"}}
     assert fake_upstream.received == []
 
 
@@ -69,7 +72,7 @@ async def test_without_thresholds_flagged_is_refused(lakera, lakera_gateway, cha
 
     assert resp.status == 400
     body = await resp.json()
-    assert body["error"]["message"] == {"error": "Violated content safety policy",
+    assert body["error"]["details"] == {"error": "Violated content safety policy",
                                         "lakera_ai_response": lakera.reply}
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import gatehouse_lakera
+import orjson
 import pytest
 from gatehouse.config import ConfigError
 
@@ -59,10 +60,11 @@ async def test_flagged_prompt_is_refused_with_lakeras_verdict(lakera, lakera_gat
     assert resp.status == 400
     assert resp.headers["x-gatehouse-applied-guardrails"] == "lakera-guard"
     expected_item = {k: v for k, v in lakera.reply["payload"][0].items() if k != "text"}
+    detail = {"lakera_guardrail_response": {**lakera.reply, "payload": [expected_item]}}
     assert await resp.json() == {"error": {
-        "message": {"error": "Violated guardrail policy", "lakera_guardrail_response": {
-            **lakera.reply, "payload": [expected_item]}},
-        "type": "None", "param": "None", "code": "400"}}
+        "message": f"Violated guardrail policy: {orjson.dumps(detail).decode()}",
+        "details": {"error": "Violated guardrail policy", **detail},
+        "type": "guardrail_violation", "param": None, "code": "400"}}
     assert fake_upstream.received == []
 
 
@@ -152,7 +154,7 @@ async def test_during_call_block_discards_the_upstream_reply(lakera, lakera_gate
     assert resp.status == 400
     assert len(fake_upstream.received) == 1
     body = await resp.json()
-    assert body["error"]["message"]["error"] == "Violated guardrail policy"
+    assert body["error"]["details"]["error"] == "Violated guardrail policy"
     assert fake_upstream.reply not in await resp.text()
 
 

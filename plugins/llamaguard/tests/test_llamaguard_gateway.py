@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -40,10 +41,10 @@ async def chat(client: TestClient, *messages: dict[str, Any], **extra: Any):
 
 
 def blocked_body(codes: list[str], names: list[str]) -> dict[str, Any]:
-    return {"error": {"message": {"error": "Violated content safety policy",
-                                  "llamaguard_response": {"categories": codes,
-                                                          "category_names": names}},
-                      "type": "None", "param": "None", "code": "400"}}
+    detail = {"llamaguard_response": {"categories": codes, "category_names": names}}
+    return {"error": {"message": f"Violated content safety policy: {orjson.dumps(detail).decode()}",
+                      "details": {"error": "Violated content safety policy", **detail},
+                      "type": "guardrail_violation", "param": None, "code": "400"}}
 
 
 def prompt_parts(guard: FakeUpstream) -> tuple[str, str]:
