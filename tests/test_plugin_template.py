@@ -15,6 +15,7 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from test_cli import free_port, wait_ready
+from test_packaging import CORE, built_metadata, requirements
 
 TEMPLATE = Path(__file__).parent.parent / "plugin-template"
 # A name of its own per run: test runs sharing one environment must not uninstall each
@@ -37,6 +38,11 @@ def generated(tmp_path_factory):
     assert installed.returncode == 0, installed.stderr
     yield project
     run(sys.executable, "-m", "pip", "uninstall", "-y", "-q", DIST)
+
+
+def test_a_generated_plugin_requires_the_core_by_its_distribution_name(generated, tmp_path):
+    names = {r.name for r in requirements(built_metadata(generated, tmp_path))}
+    assert CORE in names and "gatehouse" not in names
 
 
 def test_generates_a_complete_package(generated):

@@ -43,7 +43,7 @@ def test_installed_plugin_offers_its_type(site, monkeypatch):
                                                                            "2.3")
     # The core's own built-ins load the same way.
     assert {"openai", "mock"} <= set(plugins.providers)
-    assert plugins.providers["mock"].plugin.distribution == "gatehouse"
+    assert plugins.providers["mock"].plugin.distribution == "gatehouse-proxy"
 
 
 async def test_installed_plugin_runs_in_the_gateway(site, aiohttp_client):

@@ -19,7 +19,7 @@ import pluggy
 from . import hookspecs
 
 ENTRY_POINT_GROUP = "gatehouse"
-CORE_DISTRIBUTION = "gatehouse"
+CORE_DISTRIBUTION = "gatehouse-proxy"
 LOAD_PLUGINS_ENV = "GATEHOUSE_LOAD_PLUGINS"
 
 hookimpl = pluggy.HookimplMarker("gatehouse")

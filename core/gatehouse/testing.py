@@ -1,7 +1,7 @@
 """Test doubles and pytest fixtures for Gatehouse and for plugin authors.
 
-Registered as a pytest plugin (``pytest11`` entry point), so any project that has Gatehouse
-installed gets these fixtures:
+A pytest plugin that a project turns on (``addopts = "-p gatehouse.testing"`` in its pytest
+settings); installing the gateway alone changes no project's pytest. It gives these fixtures:
 
 * ``fake_upstream`` -- a real HTTP server speaking the OpenAI wire format. It records every
   request it receives (``.received``), answers chat, completions (JSON or SSE) and embeddings,
@@ -13,7 +13,7 @@ installed gets these fixtures:
   client for it (``client.app[GATEWAY]`` is the :class:`~gatehouse.gateway.Gateway`;
   ``GATEWAY`` is importable from here).
 
-They need ``pytest-aiohttp`` (the ``gatehouse[test]`` extra).
+They need ``pytest-aiohttp`` (the ``gatehouse-proxy[test]`` extra).
 """
 
 from __future__ import annotations
