@@ -86,11 +86,16 @@ class StreamProbe(Probe):
 
     @hookimpl
     def post_call_stream(self, chunk, stream):
-        EVENTS.append((self.name, "post_call_stream:done" if stream.done else
-                       "post_call_stream"))
-        word = self.params.block_word
-        if word and word in stream.text:
-            raise GuardrailBlocked(f"Probe {self.name} saw {word}")
+        check_stream(self, stream)
+
+
+def check_stream(guardrail: Guardrail, stream: Any) -> None:
+    """Record the call and block on ``block_word`` in the text so far."""
+    EVENTS.append((guardrail.name, "post_call_stream:done" if stream.done else
+                   "post_call_stream"))
+    word = guardrail.params.block_word
+    if word and word in stream.text:
+        raise GuardrailBlocked(f"Probe {guardrail.name} saw {word}")
 
 
 class ChunkOnly(Guardrail):
@@ -102,11 +107,7 @@ class ChunkOnly(Guardrail):
 
     @hookimpl
     def post_call_stream(self, chunk, stream):
-        EVENTS.append((self.name, "post_call_stream:done" if stream.done else
-                       "post_call_stream"))
-        word = self.params.block_word
-        if word and word in stream.text:
-            raise GuardrailBlocked(f"Probe {self.name} saw {word}")
+        check_stream(self, stream)
         if self.params.mask:
             for choice in chunk["choices"]:
                 delta = choice["delta"]
