@@ -197,6 +197,23 @@ async def test_blocking_a_customer_refuses_their_calls_until_unblocked(start, fa
     await status_becomes(200, as_blocked_user)
 
 
+async def test_a_blocked_keys_owner_is_refused_whatever_user_the_body_names(start, chat):
+    client = await start({"litellm_settings": {"blocked_user_list": ["owner-9", "end-user-3"]}})
+    owned = bearer((await admin_post(client, "/key/generate", {"user_id": "owner-9"}))["key"])
+    for named in (None, "someone-else"):
+        body = chat() if named is None else chat(user=named)
+        resp = await client.post("/v1/chat/completions", json=body, headers=owned)
+        assert resp.status == 400
+        assert (await resp.json())["error"]["details"]["error"] == (
+            "User blocked from making LLM API Calls. User=owner-9")
+    # A key of an unblocked owner still may not act for a blocked end user.
+    other = bearer((await admin_post(client, "/key/generate", {"user_id": "owner-1"}))["key"])
+    resp = await client.post("/v1/chat/completions", json=chat(user="end-user-3"), headers=other)
+    assert resp.status == 400
+    resp = await client.post("/v1/chat/completions", json=chat(user="end-user-4"), headers=other)
+    assert resp.status == 200
+
+
 @pytest.mark.parametrize("listed", ["list", "file"])
 async def test_blocked_user_list_from_config(start, tmp_path, chat, listed):
     blocked = ["opted-out-1", "opted-out-2"]

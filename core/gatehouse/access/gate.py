@@ -70,9 +70,15 @@ class CallGate:
 
     async def check(self, call: Call, requested_guardrails: Any) -> None:
         principal = call.principal
-        user = call.user or principal.user_id
-        if user is not None and user in await self.principals.blocked_users():
-            raise GuardrailBlocked(f"User blocked from making LLM API Calls. User={user}")
+        # The key's owner and the end user the body names are both checked: naming another
+        # user must not get a blocked key's owner through.
+        named = [user for user in (principal.user_id, call.user) if user is not None]
+        if named:
+            blocked = await self.principals.blocked_users()
+            for user in named:
+                if user in blocked:
+                    raise GuardrailBlocked(
+                        f"User blocked from making LLM API Calls. User={user}")
         allowed = ((principal.key or {}).get("models") or (principal.team or {}).get("models")
                    or ())
         if allowed and call.model not in allowed:
