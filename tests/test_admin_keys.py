@@ -238,7 +238,7 @@ async def test_a_chosen_key_works_and_must_be_unique(start, chat):
     assert (await resp.json())["error"]["param"] == "key"
 
 
-@pytest.mark.parametrize("chosen", ["not-an-sk-key", "sk-", MASTER])
+@pytest.mark.parametrize("chosen", ["not-an-sk-key", "sk-", MASTER, "sk-a", "sk-1234"])
 async def test_unusable_chosen_keys_are_refused(start, chosen):
     client = await start()
     resp = await client.post("/key/generate", json={"key": chosen}, headers=ADMIN)
@@ -392,3 +392,14 @@ async def test_bad_query_parameters_are_a_400(start, params, param):
     body = await resp.json()
     assert_openai_error(body, 400)
     assert body["error"]["param"] == param
+
+
+async def test_a_key_limited_to_some_models_lists_only_those(start, fake_upstream):
+    client = await start({"model_list": [
+        fake_upstream.model_entry("gpt-4o"), {"model_name": "mock-echo",
+                                              "params": {"model": "mock/echo"}}]})
+    limited = await generate(client, models=["mock-echo"])
+    listed = await (await client.get("/v1/models", headers=bearer(limited["key"]))).json()
+    assert [m["id"] for m in listed["data"]] == ["mock-echo"]
+    listed = await (await client.get("/v1/models", headers=ADMIN)).json()
+    assert sorted(m["id"] for m in listed["data"]) == ["gpt-4o", "mock-echo"]

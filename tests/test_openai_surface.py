@@ -253,3 +253,12 @@ async def test_include_usage_ends_a_stream_with_a_usage_chunk(gateway, fake_upst
     assert events[-1]["choices"] == []
     assert events[-1]["usage"]["completion_tokens"] > 0
     assert all("usage" not in event for event in events[:-1])
+
+
+async def test_the_server_header_does_not_name_the_http_library(gateway, chat):
+    client = await gateway()
+    for resp in (await client.get("/health/liveliness"),
+                 await client.post("/v1/chat/completions", json=chat()),
+                 await client.get("/no/such/route")):
+        assert resp.headers["Server"] == "gatehouse"
+        assert "aiohttp" not in str(resp.headers).lower()

@@ -244,17 +244,26 @@ def test_gatehouse_plugins_lists_distribution_hooks_and_types(site, tmp_path):
     assert "guardrail type shout: pre_call" in human.stdout
 
 
-async def test_plugins_route_matches_the_cli_and_needs_the_master_key(site, aiohttp_client):
+async def test_plugins_route_matches_the_cli_and_needs_the_master_key(site, aiohttp_client,
+                                                                      tmp_path):
     site("gatehouse-shout", "gh_shout", guard_source(), version="4.5")
     plugins = load_plugins(load=["gatehouse-shout"])
     app = create_app(config_from_dict({"general_settings": {
-        "master_key": "sk-long-enough-master"}}), plugins=plugins)
+        "master_key": "sk-long-enough-master"}}, base_dir=tmp_path), plugins=plugins)
     client = await aiohttp_client(app)
     assert (await client.get("/-/plugins")).status == 401
     resp = await client.get("/-/plugins",
                             headers={"Authorization": "Bearer sk-long-enough-master"})
     assert await resp.json() == plugins.describe()
     assert any(p["distribution"] == "gatehouse-shout" for p in await resp.json())
+    # A virtual key sees what is installed, but not the versions an attacker would look up.
+    made = await (await client.post("/key/generate", json={}, headers={
+        "Authorization": "Bearer sk-long-enough-master"})).json()
+    resp = await client.get("/-/plugins", headers={"Authorization": f"Bearer {made['key']}"})
+    assert resp.status == 200
+    seen = await resp.json()
+    assert [p["distribution"] for p in seen] == [p["distribution"] for p in plugins.describe()]
+    assert all("version" not in p for p in seen)
 
 
 def test_failing_startup_hook_is_named_and_leaves_nothing_open(site, tmp_path):

@@ -87,6 +87,8 @@ def request_id_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
 async def id_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Every response names its request id -- streams too, whose headers leave before the
     handler returns. ``x-litellm-call-id`` carries it for LiteLLM's clients."""
+    # Not aiohttp's default, which names its version to anyone who asks.
+    response.headers["Server"] = "gatehouse"
     request_id = request.get("request_id")
     if request_id is not None:
         response.headers["x-request-id"] = request_id

@@ -79,8 +79,7 @@ class CallGate:
                 if user in blocked:
                     raise GuardrailBlocked(
                         f"User blocked from making LLM API Calls. User={user}")
-        allowed = ((principal.key or {}).get("models") or (principal.team or {}).get("models")
-                   or ())
+        allowed = principal.models
         if allowed and call.model not in allowed:
             raise ClientError(401, f"Authentication Error - key not allowed to access model. "
                                    f"This key can only access models={list(allowed)}. "

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from ..access.credentials import hash_key, key_name, new_key
+from ..access.credentials import hash_key, key_name, new_key, weak_master_key
 from ..errors import ClientError, json_response
 from ..store.database import Row
 from .bodies import Body, parse_body, query_int, query_str
@@ -149,6 +149,10 @@ def _check_chosen_key(admin: Admin, key: str) -> None:
         raise ClientError(400, f"A chosen key must start with '{KEY_PREFIX}'", param="key")
     if key == admin.master_key:
         raise ClientError(400, "A virtual key cannot be the master key", param="key")
+    problem = weak_master_key(key)
+    if problem:
+        raise ClientError(400, f"A chosen key must be as hard to guess as a master key: "
+                               f"{problem}", param="key")
 
 
 async def _columns(admin: Admin, body: KeyFields, fields: set[str]) -> Row:

@@ -46,7 +46,12 @@ async def readiness(request: web.Request) -> web.Response:
 
 
 async def list_plugins(request: web.Request) -> web.Response:
-    return json_response(request.app[STATUS].plugins.describe())
+    described = request.app[STATUS].plugins.describe()
+    if not request["principal"].is_admin:
+        # Versions tell an attacker which known flaws to try; only operators need them.
+        described = [{k: v for k, v in plugin.items() if k != "version"}
+                     for plugin in described]
+    return json_response(described)
 
 
 async def list_guardrails(request: web.Request) -> web.Response:

@@ -31,7 +31,10 @@ def _call_handler(call_type):
 
 
 async def list_models(request: web.Request) -> web.Response:
+    """The models the caller may use: a key limited to some models sees only those."""
     created = int(time.time())
+    allowed = request["principal"].models
     data = [{"id": name, "object": "model", "created": created, "owned_by": "gatehouse"}
-            for name in request.app[PIPELINE].router.model_names]
+            for name in request.app[PIPELINE].router.model_names
+            if not allowed or name in allowed]
     return json_response({"object": "list", "data": data})
