@@ -46,6 +46,19 @@ async def test_unparseable_bodies(gateway, fake_upstream, raw, needle):
     ("/v1/chat/completions", {"model": "gpt-4o", "metadata": "x",
                               "messages": [{"role": "user", "content": "x"}]}, "metadata",
      "metadata"),
+    # Text guardrails read must have the shape they read (a malformed one once crashed the
+    # walker, and with fail_open that let the text past every guardrail).
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": [
+        {"role": "assistant", "content": None, "tool_calls": {"function": {"arguments": "x"}}}]},
+     "messages", "messages[0].tool_calls"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": [
+        {"role": "assistant", "tool_calls": [{"function": {"arguments": {"a": 1}}}]}]},
+     "messages", "messages[0].tool_calls[0].function.arguments"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": [
+        {"role": "user", "content": "x", "name": ["bob"]}]}, "messages", "messages[0].name"),
+    ("/v1/chat/completions", {"model": "gpt-4o", "messages": [
+        {"role": "assistant", "function_call": "call it"}]}, "messages",
+     "messages[0].function_call"),
     ("/v1/completions", {"model": "gpt-4o"}, "prompt", "Missing required parameter: 'prompt'"),
     ("/v1/completions", {"model": "gpt-4o", "prompt": {"a": 1}}, "prompt", "prompt"),
     ("/v1/embeddings", {"model": "gpt-4o"}, "input", "Missing required parameter: 'input'"),

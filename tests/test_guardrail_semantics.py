@@ -245,16 +245,28 @@ async def test_fail_closed_refuses_the_call_naming_the_guardrail(gateway, fake_u
     assert fake_upstream.received == []
 
 
-@pytest.mark.parametrize("fail", ["crash", "stall"])
-async def test_fail_open_lets_the_call_through(gateway, fake_upstream, chat, fail, caplog):
+async def test_fail_open_lets_the_call_through_a_stalled_guardrail(gateway, fake_upstream,
+                                                                    chat, caplog):
     caplog.set_level(logging.WARNING, "gatehouse")
-    client = await start(gateway, guardrail("flaky", fail=fail, timeout=0.2,
+    client = await start(gateway, guardrail("flaky", fail="stall", timeout=0.2,
                                             on_error="fail_open", default_on=True))
     resp = await client.post("/v1/chat/completions", json=chat())
     assert resp.status == 200
     assert len(fake_upstream.received) == 1
     assert "flaky" in caplog.text and "failed open" in caplog.text
     assert APPLIED not in resp.headers
+
+
+async def test_a_crash_fails_closed_even_when_the_guardrail_may_fail_open(gateway,
+                                                                         fake_upstream, chat):
+    # A crash may be provoked by the request; failing open would let the client switch the
+    # guardrail off.
+    client = await start(gateway, guardrail("flaky", fail="crash", on_error="fail_open",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 502
+    assert (await resp.json())["error"]["type"] == "guardrail_error"
+    assert fake_upstream.received == []
 
 
 async def test_guardrails_list_shows_info_and_never_a_key(gateway):

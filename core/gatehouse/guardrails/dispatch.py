@@ -36,7 +36,8 @@ class HookImpl:
 
 
 async def run_one(impl: HookImpl, call: Call, args: dict[str, Any]) -> None:
-    """Run one hook; a block propagates, any other failure goes through ``on_error``."""
+    """Run one hook; a block propagates, a vendor failure or timeout goes through ``on_error``,
+    and a crash always fails closed."""
     guardrail = impl.guardrail
     assert guardrail is not None
     params = guardrail.params
@@ -53,16 +54,20 @@ async def run_one(impl: HookImpl, call: Call, args: dict[str, Any]) -> None:
         _failed(call, guardrail, f"no verdict within {params.timeout:g}s", timeout=True)
     except GuardrailError as exc:
         _failed(call, guardrail, str(exc), timeout=exc.timeout)
-    except Exception as exc:  # noqa: BLE001 - a crashing guardrail is handled like a failing one
+    except Exception as exc:  # noqa: BLE001 - whatever a guardrail raises is contained here
         log.error("guardrail %r crashed in %s", guardrail.name, impl.function.__name__,
                   exc_info=exc)
-        _failed(call, guardrail, f"internal error ({type(exc).__name__})", timeout=False)
+        # fail_open is for a vendor that cannot answer. A crash may have been provoked by the
+        # request itself, and failing open on it would let a client switch the guardrail off.
+        _failed(call, guardrail, f"internal error ({type(exc).__name__})", timeout=False,
+                may_open=False)
     else:
         call.mark(guardrail.name, "passed")
 
 
-def _failed(call: Call, guardrail: Guardrail, reason: str, *, timeout: bool) -> None:
-    if guardrail.params.on_error == "fail_open":
+def _failed(call: Call, guardrail: Guardrail, reason: str, *, timeout: bool,
+            may_open: bool = True) -> None:
+    if may_open and guardrail.params.on_error == "fail_open":
         log.warning("guardrail %r failed open: %s", guardrail.name, reason)
         call.mark(guardrail.name, "failed_open")
         return

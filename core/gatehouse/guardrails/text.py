@@ -26,7 +26,9 @@ def _message_slots(message: Any) -> Iterator[Slot]:
                 part.get("text"), str
             ):
                 yield part, "text"
-    for tool_call in message.get("tool_calls") or ():
+    tool_calls = message.get("tool_calls")
+    # Replies are not validated as requests are: a malformed one is walked, not crashed on.
+    for tool_call in tool_calls if isinstance(tool_calls, list) else ():
         function = tool_call.get("function") if isinstance(tool_call, dict) else None
         if isinstance(function, dict) and isinstance(function.get("arguments"), str):
             yield function, "arguments"

@@ -27,11 +27,30 @@ class _Body(BaseModel):
     mock_response: str | None = None
 
 
+class _Function(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _ToolCall(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    function: _Function | None = None
+
+
 class _Message(BaseModel):
+    """Where guardrails read text must have the shape they read, or a malformed message could
+    carry text past them."""
+
     model_config = ConfigDict(extra="allow", strict=True)
 
     role: str
     content: Union[str, list[dict[str, Any]], None] = None
+    name: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+    function_call: _Function | None = None
 
 
 class ChatBody(_Body):
