@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from importlib import metadata
 from typing import Sequence
 
 import orjson
@@ -17,7 +18,7 @@ from aiohttp import web
 from .app import GATEWAY, create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError
-from .plugins import PluginError, load_plugins
+from .plugins import CORE_DISTRIBUTION, PluginError, load_plugins
 
 log = logging.getLogger("gatehouse")
 
@@ -25,15 +26,15 @@ DEFAULT_CONFIG = "config.yaml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(argv, argparse.Namespace(**_defaults()))
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    command = args.command or "run"
-    if command == "plugins":
+    log.debug("%s; options: %s", _version(), vars(args))
+    if args.command == "plugins":
         return _list_plugins(args.json)
     try:
         config = load_config(args.config)
-        if command == "check-config":
+        if args.command == "check-config":
             asyncio.run(_start_and_stop(create_app(config, source=args.config)))
             print(f"{args.config}: OK ({len(config.model_list)} models, "
                   f"{len(config.guardrails) + len(config.all_callbacks)} guardrails)")
@@ -44,28 +45,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _defaults() -> dict[str, object]:
+    # Applied once, before parsing, rather than as argparse defaults: a subcommand's parser
+    # would otherwise put its defaults over the values given before the subcommand.
+    return {"command": "run", "config": os.environ.get("GATEHOUSE_CONFIG", DEFAULT_CONFIG),
+            "log_level": "info", "host": "0.0.0.0", "port": 4000, "workers": 1}
+
+
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", "-c", default=os.environ.get("GATEHOUSE_CONFIG",
-                                                                 DEFAULT_CONFIG),
-                        help="path to config.yaml (default: $GATEHOUSE_CONFIG or config.yaml)")
-    common.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
     parser = argparse.ArgumentParser(
-        prog="gatehouse", parents=[common],
+        prog="gatehouse", argument_default=argparse.SUPPRESS,
         description="OpenAI-compatible LLM gateway with pluggable guardrails.")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", "-p", type=int, default=4000)
-    parser.add_argument("--workers", "-w", type=int, default=1,
-                        help="gateway processes sharing the port (default 1)")
+    version = _version()
+    _add_options(parser, version)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", parents=[common], help="run the gateway (the default)")
-    sub.add_parser("check-config", parents=[common],
-                   help="load the config and plugins, report problems, and exit")
-    plugins = sub.add_parser("plugins", parents=[common],
-                             help="list installed plugins and the guardrail types they offer")
-    plugins.add_argument("--json", action="store_true", help="print JSON")
+    for name, text in (("run", "run the gateway (the default)"),
+                       ("check-config", "load the config and plugins, report problems, and exit"),
+                       ("plugins", "list installed plugins and the guardrail types they offer")):
+        _add_options(sub.add_parser(name, help=text, argument_default=argparse.SUPPRESS),
+                     version)
+    sub.choices["plugins"].add_argument("--json", action="store_true", default=False,
+                                        help="print JSON")
     return parser
+
+
+def _add_options(parser: argparse.ArgumentParser, version: str) -> None:
+    """The options taken both before and after the subcommand; the later one wins."""
+    parser.add_argument("--version", action="version", version=version)
+    parser.add_argument("--config", "-c",
+                        help=f"path to config.yaml (default: $GATEHOUSE_CONFIG or "
+                             f"{DEFAULT_CONFIG})")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        help="default: info")
+    # LiteLLM's start flags, so its command lines work unchanged.
+    parser.add_argument("--detailed_debug", dest="log_level", action="store_const",
+                        const="debug", help="as --log-level debug (LiteLLM's flag)")
+    parser.add_argument("--debug", dest="log_level", action="store_const", const="info",
+                        help="as --log-level info (LiteLLM's flag)")
+    parser.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
+    parser.add_argument("--port", "-p", type=int, help="default: 4000")
+    parser.add_argument("--workers", "--num_workers", "-w", type=int,
+                        help="gateway processes sharing the port (default: 1)")
+
+
+def _version() -> str:
+    try:
+        return f"{CORE_DISTRIBUTION} {metadata.version(CORE_DISTRIBUTION)}"
+    except metadata.PackageNotFoundError:  # run from a source tree without installing it
+        return f"{CORE_DISTRIBUTION} (not installed)"
 
 
 async def _start_and_stop(app: web.Application) -> None:
