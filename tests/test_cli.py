@@ -193,3 +193,50 @@ def test_run_takes_its_options_either_side_of_the_subcommand(tmp_path, where):
         assert chat(port)
     # One start-up line per worker.
     assert (tmp_path / "log").read_text().count(": 2 models, guardrails:") == 2
+
+
+def test_check_config_writes_no_files(tmp_path):
+    # The default database is a SQLite file beside the config; check-config must not create
+    # it, nor byte code for a guardrail class imported from beside the config.
+    (tmp_path / "my_guard.py").write_text(
+        "from gatehouse import Guardrail, hookimpl\n\n"
+        "class Mine(Guardrail):\n    @hookimpl\n    def pre_call(self, call):\n        pass\n")
+    (tmp_path / "config.yaml").write_text(
+        "model_list: [{model_name: m, params: {model: mock/m}}]\n"
+        "guardrails: [{guardrail_name: g, params: {guardrail: 'my_guard:Mine',"
+        " mode: pre_call}}]\n"
+        "general_settings: {master_key: sk-" + "7" * 40 + "}\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    # As a user's shell has it: Python writes byte code.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gatehouse.cli", "check-config", "--config",
+         str(tmp_path / "config.yaml")], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_check_config_still_reports_a_database_it_could_not_create(tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        "general_settings: {master_key: sk-" + "7" * 40 + ",\n"
+        "                   database_path: config.yaml/gatehouse.db}\n")
+    result = gatehouse("check-config", "--config", str(tmp_path / "config.yaml"))
+    assert result.returncode == 2
+    assert "cannot open the database" in result.stderr and "config.yaml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_reaches_postgres_without_migrating_it(tmp_path, postgres_url):
+    import psycopg
+    config = tmp_path / "config.yaml"
+    settings = "general_settings: {master_key: sk-" + "7" * 40 + ", database_url: %s}\n"
+    config.write_text(settings % postgres_url)
+    result = gatehouse("check-config", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT tablename FROM pg_tables "
+                            "WHERE schemaname = 'public'").fetchall() == []
+    config.write_text(settings % f"postgresql://postgres@127.0.0.1:{free_port()}/gatehouse")
+    result = gatehouse("check-config", "--config", str(config))
+    assert result.returncode == 2
+    assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr

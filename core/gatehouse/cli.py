@@ -32,10 +32,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.debug("%s; options: %s", _version(), vars(args))
     if args.command == "plugins":
         return _list_plugins(args.json)
+    if args.command == "check-config":
+        # A guardrail class beside the config is imported like any module; checking must not
+        # leave a __pycache__ folder there.
+        sys.dont_write_bytecode = True
     try:
         config = load_config(args.config)
         if args.command == "check-config":
-            asyncio.run(_start_and_stop(create_app(config, source=args.config)))
+            asyncio.run(_check(create_app(config, source=args.config)))
             print(f"{args.config}: OK ({len(config.model_list)} models, "
                   f"{len(config.guardrails) + len(config.all_callbacks)} guardrails)")
             return 0
@@ -60,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_options(parser, version)
     sub = parser.add_subparsers(dest="command")
     for name, text in (("run", "run the gateway (the default)"),
-                       ("check-config", "load the config and plugins, report problems, and exit"),
+                       ("check-config", "load the config and plugins, report problems, and "
+                                        "exit, writing no files"),
                        ("plugins", "list installed plugins and the guardrail types they offer")):
         _add_options(sub.add_parser(name, help=text, argument_default=argparse.SUPPRESS),
                      version)
@@ -95,11 +100,11 @@ def _version() -> str:
         return f"{CORE_DISTRIBUTION} (not installed)"
 
 
-async def _start_and_stop(app: web.Application) -> None:
+async def _check(app: web.Application) -> None:
     """Start what a real run starts (guardrails check their models, files, vendors' settings),
-    without listening, then stop."""
+    without listening or opening the database, then stop."""
     gateway = app[GATEWAY]
-    await gateway.start()
+    await gateway.start(check_only=True)
     await gateway.stop()
 
 
