@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -59,12 +60,23 @@ def serving(log, port, *args):
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
     assert proc.returncode == 0, log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+def wait_for_log(log, pattern, count=1):
+    """The first ``count`` matches of ``pattern`` in the file ``log``, once there are as many."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.findall(pattern, log.read_text())
+        if len(found) >= count:
+            return found[:count]
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} not {count} times in the log:\n{log.read_text()}")
 
 
 def chat(port):
@@ -240,3 +252,44 @@ def test_check_config_reaches_postgres_without_migrating_it(tmp_path, postgres_u
     result = gatehouse("check-config", "--config", str(config))
     assert result.returncode == 2
     assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_worker_that_dies_is_replaced_and_named_in_the_log(tmp_path):
+    log, port = tmp_path / "log", free_port()
+    started = r"INFO gatehouse: worker (\d+) started"
+    listening = "Running on http://127.0.0.1"
+    with serving(log, port, "--config", str(EXAMPLE), "--host", "127.0.0.1", "--port",
+                 str(port), "--workers", "2"):
+        first, second = map(int, wait_for_log(log, started, 2))
+        wait_for_log(log, listening, 2)
+        os.kill(first, signal.SIGKILL)
+        wait_for_log(log, rf"WARNING gatehouse: worker {first} exited with code -9 "
+                          r"\(killed by SIGKILL\); starting a new one")
+        wait_for_log(log, started, 3)
+        wait_for_log(log, listening, 3)
+        # With the other first worker gone too, the replacement is the one answering.
+        os.kill(second, signal.SIGKILL)
+        wait_for_log(log, rf"WARNING gatehouse: worker {second} exited")
+        for _ in range(4):
+            assert chat(port)
+    assert "SIGTERM received; stopping the workers" in log.read_text()
+    # Every worker stopped with the supervisor: none is left holding the port.
+    for pid in map(int, re.findall(started, log.read_text())):
+        assert not Path(f"/proc/{pid}").exists(), pid
+
+
+def test_workers_failing_at_start_up_make_it_give_up_not_loop(tmp_path):
+    with socket.socket() as taken:  # without SO_REUSEPORT: every worker's bind fails
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        begun = time.monotonic()
+        result = gatehouse("--config", str(EXAMPLE), "--host", "127.0.0.1", "--port", str(port),
+                           "--workers", "2")
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - begun < 30
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "starting a new one in" in result.stderr  # backed off before retrying
+    assert "workers keep exiting" in result.stderr and "giving up" in result.stderr
+    assert result.stderr.count("cannot listen") <= 5
+    assert "Traceback" not in result.stderr

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import logging
 import multiprocessing
 import os
 import signal
 import sys
+import time
 from importlib import metadata
-from typing import Sequence
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Sequence
 
 import orjson
 from aiohttp import web
@@ -90,7 +94,8 @@ def _add_options(parser: argparse.ArgumentParser, version: str) -> None:
     parser.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
     parser.add_argument("--port", "-p", type=int, help="default: 4000")
     parser.add_argument("--workers", "--num_workers", "-w", type=int,
-                        help="gateway processes sharing the port (default: 1)")
+                        help="gateway processes sharing the port; one that dies is "
+                             "replaced (default: 1)")
 
 
 def _version() -> str:
@@ -133,29 +138,111 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     create_app(config, source=args.config)
     if args.workers <= 1:
         return _serve(config, args)
-    ctx = multiprocessing.get_context("fork")
-    workers = [ctx.Process(target=_serve_worker, args=(config, args), daemon=True)
-               for _ in range(args.workers)]
-    for worker in workers:
+    return _Supervisor(config, args).run()
+
+
+# A worker that dies this soon after it started most likely failed to start, and its
+# replacement would too: replacements then wait, twice as long each time, and so many such
+# deaths within the window end the run rather than loop.
+START_GRACE = 10.0
+START_BACKOFF = 0.5
+START_FAILURES, START_FAILURE_WINDOW = 5, 60.0
+# Longer than aiohttp gives a worker's open requests to finish after SIGTERM (60 s).
+STOP_TIMEOUT = 65.0
+
+
+class _Supervisor:
+    """Keeps ``args.workers`` gateway processes serving one port (SO_REUSEPORT), replacing any
+    that dies, until SIGTERM or SIGINT."""
+
+    def __init__(self, config: Config, args: argparse.Namespace):
+        self.config = config
+        self.args = args
+        self.context = multiprocessing.get_context("fork")
+        self.workers: dict[int, tuple[BaseProcess, float]] = {}  # sentinel -> (worker, start)
+        self.due: list[float] = []  # when each replacement still to start is due
+        self.failed_starts: collections.deque[float] = collections.deque()
+        self.handlers: dict[int, Any] = {}  # the signal handlers the workers get back
+
+    def run(self) -> int:
+        # A signal only has to end the wait for the workers: Python writes it to this pipe,
+        # which the wait watches, and the handlers themselves do nothing.
+        wakeup, wakeup_write = os.pipe()
+        os.set_blocking(wakeup_write, False)
+        signal.set_wakeup_fd(wakeup_write)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.handlers[signum] = signal.signal(signum, lambda *_: None)
+        try:
+            for _ in range(self.args.workers):
+                self._start()
+            while True:
+                timeout = max(0.0, self.due[0] - time.monotonic()) if self.due else None
+                ready = wait([wakeup, *self.workers], timeout)
+                if wakeup in ready:
+                    log.info("%s received; stopping the workers",
+                             signal.Signals(os.read(wakeup, 1)[0]).name)
+                    return 0
+                for sentinel in ready:
+                    worker, started = self.workers.pop(sentinel)
+                    worker.join()
+                    if (code := self._replace(worker, started)) is not None:
+                        return code
+                while self.due and self.due[0] <= time.monotonic():
+                    self.due.pop(0)
+                    self._start()
+        finally:
+            self._stop()
+
+    def _start(self) -> None:
+        worker = self.context.Process(target=self._work, daemon=True)
         worker.start()
-    signal.signal(signal.SIGTERM, _stop_workers)
-    try:
-        for worker in workers:
-            worker.join()
-    except (KeyboardInterrupt, SystemExit):
-        for worker in workers:
+        self.workers[worker.sentinel] = (worker, time.monotonic())
+        log.info("worker %d started", worker.pid)
+
+    def _work(self) -> None:
+        # Forked with the supervisor's signal handling; a worker stops on SIGTERM and SIGINT
+        # as a lone gateway does.
+        signal.set_wakeup_fd(-1)
+        for signum, handler in self.handlers.items():
+            signal.signal(signum, handler)
+        sys.exit(_serve(self.config, self.args))
+
+    def _replace(self, worker: BaseProcess, started: float) -> int | None:
+        """Schedule a replacement for a worker that died; or, when too many died just after
+        starting, return the exit code to end with."""
+        code = worker.exitcode or 0
+        how = f"exited with code {code}"
+        if code < 0:
+            how += f" (killed by {signal.Signals(-code).name})"
+        now = time.monotonic()
+        delay = 0.0
+        if now - started < START_GRACE:
+            self.failed_starts.append(now)
+            while self.failed_starts[0] < now - START_FAILURE_WINDOW:
+                self.failed_starts.popleft()
+            if len(self.failed_starts) >= START_FAILURES:
+                print(f"gatehouse: error: workers keep exiting within {START_GRACE:g} s of "
+                      f"starting ({len(self.failed_starts)} in {START_FAILURE_WINDOW:g} s; "
+                      f"worker {worker.pid} {how}); giving up", file=sys.stderr)
+                return code if code > 0 else 1
+            delay = START_BACKOFF * 2 ** (len(self.failed_starts) - 1)
+        log.warning("worker %d %s; starting a new one%s", worker.pid, how,
+                    f" in {delay:g} s" if delay else "")
+        self.due.append(now + delay)
+        self.due.sort()
+        return None
+
+    def _stop(self) -> None:
+        for worker, _ in self.workers.values():
             worker.terminate()  # each worker shuts down gracefully on SIGTERM
-        for worker in workers:
-            worker.join()
-    return max((w.exitcode or 0) for w in workers)
-
-
-def _stop_workers(signum: int, frame: object) -> None:
-    raise SystemExit(0)
-
-
-def _serve_worker(config: Config, args: argparse.Namespace) -> None:
-    sys.exit(_serve(config, args))
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for worker, _ in self.workers.values():
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.exitcode is None:
+                log.warning("worker %d did not stop within %g s; killing it", worker.pid,
+                            STOP_TIMEOUT)
+                worker.kill()
+                worker.join()
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
