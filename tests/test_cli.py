@@ -1,6 +1,8 @@
 """The ``gatehouse`` command, run as a user runs it."""
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,13 +38,51 @@ def post(port, path, body):
 def wait_ready(port, proc):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "it exited"
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health/readiness", timeout=1)
             return
         except OSError:
             time.sleep(0.1)
     raise AssertionError("gateway did not become ready")
+
+
+@contextlib.contextmanager
+def serving(log, port, *args):
+    """The gateway run with ``args``, its stderr going to the file ``log``, once it answers on
+    ``port``; on the way out it is stopped with SIGTERM and must exit 0 promptly."""
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "gatehouse.cli", *args],
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_ready(port, proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+def wait_for_log(log, pattern, count=1):
+    """The first ``count`` matches of ``pattern`` in the file ``log``, once there are as many."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.findall(pattern, log.read_text())
+        if len(found) >= count:
+            return found[:count]
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} not {count} times in the log:\n{log.read_text()}")
+
+
+def chat(port):
+    reply = post(port, "/v1/chat/completions", {
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    return reply["choices"][0]["message"]["content"]
 
 
 def test_check_config_accepts_the_example():
@@ -75,23 +115,12 @@ def test_missing_config_file():
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serves_the_example_offline_and_stops_cleanly(workers):
+def test_serves_the_example_offline_and_stops_cleanly(tmp_path, workers):
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gatehouse.cli", "--config", str(EXAMPLE), "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(port, proc)
+    with serving(tmp_path / "log", port, "--config", str(EXAMPLE), "--host", "127.0.0.1",
+                 "--port", str(port), "--workers", str(workers)):
         for _ in range(4):
-            reply = post(port, "/v1/chat/completions", {
-                "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
-            assert reply["choices"][0]["message"]["content"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stderr
-    assert "Traceback" not in stderr
+            assert chat(port)
 
 
 def test_check_config_accepts_the_keys_example(tmp_path):
@@ -109,3 +138,158 @@ def test_weak_master_key_is_refused_unless_allowed(tmp_path):
     path.write_text("general_settings: {master_key: sk-1234, allow_weak_master_key: true,\n"
                     f"                   database_path: {tmp_path / 'g.db'}}}\n")
     assert gatehouse("check-config", "--config", str(path)).returncode == 0
+
+
+def test_version_prints_the_installed_distribution():
+    from importlib.metadata import version
+
+    from gatehouse.plugins import CORE_DISTRIBUTION
+    result = gatehouse("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [CORE_DISTRIBUTION, version(CORE_DISTRIBUTION)]
+
+
+def test_python_m_gatehouse_runs_the_command():
+    result = subprocess.run([sys.executable, "-m", "gatehouse", "check-config", "-c", str(EXAMPLE)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"{EXAMPLE}: OK" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--config", "{config}", "check-config"],
+    ["-c", "{config}", "check-config"],
+    ["check-config", "--config", "{config}"],
+    ["--config", "does-not-exist.yaml", "check-config", "--config", "{config}"],
+])
+def test_options_work_before_and_after_the_subcommand(tmp_path, args):
+    # Run where ./config.yaml is not the file named, so a default read instead would show.
+    (tmp_path / "config.yaml").write_text("model_list: [\n bad")
+    result = subprocess.run(
+        [sys.executable, "-m", "gatehouse.cli", *(a.format(config=EXAMPLE) for a in args)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{EXAMPLE}: OK" in result.stdout
+
+
+def test_log_level_given_before_the_subcommand_is_kept():
+    result = gatehouse("--log-level", "debug", "check-config", "-c", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert " DEBUG " in result.stderr
+
+
+@pytest.mark.parametrize("flags,level", [
+    (["--detailed_debug"], "DEBUG"),
+    # --debug is LiteLLM's "info logs".
+    (["--log-level", "warning", "--debug"], "INFO"),
+    (["--debug", "--log-level", "warning"], "WARNING"),
+    (["--debug", "run", "--detailed_debug"], "DEBUG"),
+])
+def test_litellm_debug_flags_set_the_log_level(tmp_path, flags, level):
+    port = free_port()
+    with serving(tmp_path / "log", port, *flags, "--config", str(EXAMPLE), "--host",
+                 "127.0.0.1", "--port", str(port)):
+        assert chat(port)
+    log = (tmp_path / "log").read_text()
+    shown = {name for name in ("DEBUG", "INFO") if f" {name} " in log}
+    assert shown == {"DEBUG": {"DEBUG", "INFO"}, "INFO": {"INFO"}, "WARNING": set()}[level]
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_run_takes_its_options_either_side_of_the_subcommand(tmp_path, where):
+    port = free_port()
+    options = ["--config", str(EXAMPLE), "--host", "127.0.0.1", "--port", str(port),
+               "--num_workers", "2"]
+    args = [*options, "run"] if where == "before" else ["run", *options]
+    with serving(tmp_path / "log", port, *args):
+        assert chat(port)
+    # One start-up line per worker.
+    assert (tmp_path / "log").read_text().count(": 2 models, guardrails:") == 2
+
+
+def test_check_config_writes_no_files(tmp_path):
+    # The default database is a SQLite file beside the config; check-config must not create
+    # it, nor byte code for a guardrail class imported from beside the config.
+    (tmp_path / "my_guard.py").write_text(
+        "from gatehouse import Guardrail, hookimpl\n\n"
+        "class Mine(Guardrail):\n    @hookimpl\n    def pre_call(self, call):\n        pass\n")
+    (tmp_path / "config.yaml").write_text(
+        "model_list: [{model_name: m, params: {model: mock/m}}]\n"
+        "guardrails: [{guardrail_name: g, params: {guardrail: 'my_guard:Mine',"
+        " mode: pre_call}}]\n"
+        "general_settings: {master_key: sk-" + "7" * 40 + "}\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    # As a user's shell has it: Python writes byte code.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gatehouse.cli", "check-config", "--config",
+         str(tmp_path / "config.yaml")], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_check_config_still_reports_a_database_it_could_not_create(tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        "general_settings: {master_key: sk-" + "7" * 40 + ",\n"
+        "                   database_path: config.yaml/gatehouse.db}\n")
+    result = gatehouse("check-config", "--config", str(tmp_path / "config.yaml"))
+    assert result.returncode == 2
+    assert "cannot open the database" in result.stderr and "config.yaml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_reaches_postgres_without_migrating_it(tmp_path, postgres_url):
+    import psycopg
+    config = tmp_path / "config.yaml"
+    settings = "general_settings: {master_key: sk-" + "7" * 40 + ", database_url: %s}\n"
+    config.write_text(settings % postgres_url)
+    result = gatehouse("check-config", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT tablename FROM pg_tables "
+                            "WHERE schemaname = 'public'").fetchall() == []
+    config.write_text(settings % f"postgresql://postgres@127.0.0.1:{free_port()}/gatehouse")
+    result = gatehouse("check-config", "--config", str(config))
+    assert result.returncode == 2
+    assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_worker_that_dies_is_replaced_and_named_in_the_log(tmp_path):
+    log, port = tmp_path / "log", free_port()
+    started = r"INFO gatehouse: worker (\d+) started"
+    listening = "Running on http://127.0.0.1"
+    with serving(log, port, "--config", str(EXAMPLE), "--host", "127.0.0.1", "--port",
+                 str(port), "--workers", "2"):
+        first, second = map(int, wait_for_log(log, started, 2))
+        wait_for_log(log, listening, 2)
+        os.kill(first, signal.SIGKILL)
+        wait_for_log(log, rf"WARNING gatehouse: worker {first} exited with code -9 "
+                          r"\(killed by SIGKILL\); starting a new one")
+        wait_for_log(log, started, 3)
+        wait_for_log(log, listening, 3)
+        # With the other first worker gone too, the replacement is the one answering.
+        os.kill(second, signal.SIGKILL)
+        wait_for_log(log, rf"WARNING gatehouse: worker {second} exited")
+        for _ in range(4):
+            assert chat(port)
+    assert "SIGTERM received; stopping the workers" in log.read_text()
+    # Every worker stopped with the supervisor: none is left holding the port.
+    for pid in map(int, re.findall(started, log.read_text())):
+        assert not Path(f"/proc/{pid}").exists(), pid
+
+
+def test_workers_failing_at_start_up_make_it_give_up_not_loop(tmp_path):
+    with socket.socket() as taken:  # without SO_REUSEPORT: every worker's bind fails
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        begun = time.monotonic()
+        result = gatehouse("--config", str(EXAMPLE), "--host", "127.0.0.1", "--port", str(port),
+                           "--workers", "2")
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - begun < 30
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "starting a new one in" in result.stderr  # backed off before retrying
+    assert "workers keep exiting" in result.stderr and "giving up" in result.stderr
+    assert result.stderr.count("cannot listen") <= 5
+    assert "Traceback" not in result.stderr

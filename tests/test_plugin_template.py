@@ -3,6 +3,8 @@ core, run its own tests, then run a gateway whose config uses the new type."""
 
 import os
 import random
+import re
+import shutil
 import string
 import subprocess
 import sys
@@ -17,7 +19,8 @@ from cookiecutter.main import cookiecutter
 from test_cli import free_port, wait_ready
 from test_packaging import CORE, built_metadata, requirements
 
-TEMPLATE = Path(__file__).parent.parent / "plugin-template"
+ROOT = Path(__file__).parent.parent
+TEMPLATE = ROOT / "plugin-template"
 # A name of its own per run: test runs sharing one environment must not uninstall each
 # other's plugin.
 SUFFIX = "".join(random.choices(string.ascii_lowercase, k=6))
@@ -108,3 +111,23 @@ def test_a_gateway_using_the_new_type_blocks_and_rewrites(generated, tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_the_writing_plugins_quick_start_runs_as_written(tmp_path):
+    """docs/writing-plugins.md's first commands, run as a reader pastes them: in a copy of the
+    repository, with a new virtualenv active, so that only what they install is there."""
+    doc = (ROOT / "docs" / "writing-plugins.md").read_text()
+    commands = re.search(r"```bash\n(.*?)```", doc, re.S).group(1)
+    checkout = tmp_path / "gatehouse"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "*.db", "__pycache__", "*.egg-info", "build"))
+    venv = tmp_path / "venv"
+    made = run(sys.executable, "-m", "venv", str(venv))
+    assert made.returncode == 0, made.stderr
+    env = {**os.environ, "VIRTUAL_ENV": str(venv),
+           "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    result = run("bash", "-c", commands, cwd=checkout, env=env, stdin=subprocess.DEVNULL)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-5000:]
+    assert re.search(r"\d+ passed", result.stdout) and " failed" not in result.stdout, out[-5000:]
+    assert "gatehouse-no-shouting 0.1.0  (plugin no_shouting)" in result.stdout, out[-5000:]

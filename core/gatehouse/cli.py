@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import logging
 import multiprocessing
 import os
 import signal
 import sys
-from typing import Sequence
+import time
+from importlib import metadata
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Sequence
 
 import orjson
 from aiohttp import web
@@ -17,7 +22,7 @@ from aiohttp import web
 from .app import GATEWAY, create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError
-from .plugins import PluginError, load_plugins
+from .plugins import CORE_DISTRIBUTION, PluginError, load_plugins
 
 log = logging.getLogger("gatehouse")
 
@@ -25,16 +30,20 @@ DEFAULT_CONFIG = "config.yaml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(argv, argparse.Namespace(**_defaults()))
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    command = args.command or "run"
-    if command == "plugins":
+    log.debug("%s; options: %s", _version(), vars(args))
+    if args.command == "plugins":
         return _list_plugins(args.json)
+    if args.command == "check-config":
+        # A guardrail class beside the config is imported like any module; checking must not
+        # leave a __pycache__ folder there.
+        sys.dont_write_bytecode = True
     try:
         config = load_config(args.config)
-        if command == "check-config":
-            asyncio.run(_start_and_stop(create_app(config, source=args.config)))
+        if args.command == "check-config":
+            asyncio.run(_check(create_app(config, source=args.config)))
             print(f"{args.config}: OK ({len(config.model_list)} models, "
                   f"{len(config.guardrails) + len(config.all_callbacks)} guardrails)")
             return 0
@@ -44,35 +53,63 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _defaults() -> dict[str, object]:
+    # Applied once, before parsing, rather than as argparse defaults: a subcommand's parser
+    # would otherwise put its defaults over the values given before the subcommand.
+    return {"command": "run", "config": os.environ.get("GATEHOUSE_CONFIG", DEFAULT_CONFIG),
+            "log_level": "info", "host": "0.0.0.0", "port": 4000, "workers": 1}
+
+
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", "-c", default=os.environ.get("GATEHOUSE_CONFIG",
-                                                                 DEFAULT_CONFIG),
-                        help="path to config.yaml (default: $GATEHOUSE_CONFIG or config.yaml)")
-    common.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
     parser = argparse.ArgumentParser(
-        prog="gatehouse", parents=[common],
+        prog="gatehouse", argument_default=argparse.SUPPRESS,
         description="OpenAI-compatible LLM gateway with pluggable guardrails.")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", "-p", type=int, default=4000)
-    parser.add_argument("--workers", "-w", type=int, default=1,
-                        help="gateway processes sharing the port (default 1)")
+    version = _version()
+    _add_options(parser, version)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", parents=[common], help="run the gateway (the default)")
-    sub.add_parser("check-config", parents=[common],
-                   help="load the config and plugins, report problems, and exit")
-    plugins = sub.add_parser("plugins", parents=[common],
-                             help="list installed plugins and the guardrail types they offer")
-    plugins.add_argument("--json", action="store_true", help="print JSON")
+    for name, text in (("run", "run the gateway (the default)"),
+                       ("check-config", "load the config and plugins, report problems, and "
+                                        "exit, writing no files"),
+                       ("plugins", "list installed plugins and the guardrail types they offer")):
+        _add_options(sub.add_parser(name, help=text, argument_default=argparse.SUPPRESS),
+                     version)
+    sub.choices["plugins"].add_argument("--json", action="store_true", default=False,
+                                        help="print JSON")
     return parser
 
 
-async def _start_and_stop(app: web.Application) -> None:
+def _add_options(parser: argparse.ArgumentParser, version: str) -> None:
+    """The options taken both before and after the subcommand; the later one wins."""
+    parser.add_argument("--version", action="version", version=version)
+    parser.add_argument("--config", "-c",
+                        help=f"path to config.yaml (default: $GATEHOUSE_CONFIG or "
+                             f"{DEFAULT_CONFIG})")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        help="default: info")
+    # LiteLLM's start flags, so its command lines work unchanged.
+    parser.add_argument("--detailed_debug", dest="log_level", action="store_const",
+                        const="debug", help="as --log-level debug (LiteLLM's flag)")
+    parser.add_argument("--debug", dest="log_level", action="store_const", const="info",
+                        help="as --log-level info (LiteLLM's flag)")
+    parser.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
+    parser.add_argument("--port", "-p", type=int, help="default: 4000")
+    parser.add_argument("--workers", "--num_workers", "-w", type=int,
+                        help="gateway processes sharing the port; one that dies is "
+                             "replaced (default: 1)")
+
+
+def _version() -> str:
+    try:
+        return f"{CORE_DISTRIBUTION} {metadata.version(CORE_DISTRIBUTION)}"
+    except metadata.PackageNotFoundError:  # run from a source tree without installing it
+        return f"{CORE_DISTRIBUTION} (not installed)"
+
+
+async def _check(app: web.Application) -> None:
     """Start what a real run starts (guardrails check their models, files, vendors' settings),
-    without listening, then stop."""
+    without listening or opening the database, then stop."""
     gateway = app[GATEWAY]
-    await gateway.start()
+    await gateway.start(check_only=True)
     await gateway.stop()
 
 
@@ -101,29 +138,111 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     create_app(config, source=args.config)
     if args.workers <= 1:
         return _serve(config, args)
-    ctx = multiprocessing.get_context("fork")
-    workers = [ctx.Process(target=_serve_worker, args=(config, args), daemon=True)
-               for _ in range(args.workers)]
-    for worker in workers:
+    return _Supervisor(config, args).run()
+
+
+# A worker that dies this soon after it started most likely failed to start, and its
+# replacement would too: replacements then wait, twice as long each time, and so many such
+# deaths within the window end the run rather than loop.
+START_GRACE = 10.0
+START_BACKOFF = 0.5
+START_FAILURES, START_FAILURE_WINDOW = 5, 60.0
+# Longer than aiohttp gives a worker's open requests to finish after SIGTERM (60 s).
+STOP_TIMEOUT = 65.0
+
+
+class _Supervisor:
+    """Keeps ``args.workers`` gateway processes serving one port (SO_REUSEPORT), replacing any
+    that dies, until SIGTERM or SIGINT."""
+
+    def __init__(self, config: Config, args: argparse.Namespace):
+        self.config = config
+        self.args = args
+        self.context = multiprocessing.get_context("fork")
+        self.workers: dict[int, tuple[BaseProcess, float]] = {}  # sentinel -> (worker, start)
+        self.due: list[float] = []  # when each replacement still to start is due
+        self.failed_starts: collections.deque[float] = collections.deque()
+        self.handlers: dict[int, Any] = {}  # the signal handlers the workers get back
+
+    def run(self) -> int:
+        # A signal only has to end the wait for the workers: Python writes it to this pipe,
+        # which the wait watches, and the handlers themselves do nothing.
+        wakeup, wakeup_write = os.pipe()
+        os.set_blocking(wakeup_write, False)
+        signal.set_wakeup_fd(wakeup_write)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.handlers[signum] = signal.signal(signum, lambda *_: None)
+        try:
+            for _ in range(self.args.workers):
+                self._start()
+            while True:
+                timeout = max(0.0, self.due[0] - time.monotonic()) if self.due else None
+                ready = wait([wakeup, *self.workers], timeout)
+                if wakeup in ready:
+                    log.info("%s received; stopping the workers",
+                             signal.Signals(os.read(wakeup, 1)[0]).name)
+                    return 0
+                for sentinel in ready:
+                    worker, started = self.workers.pop(sentinel)
+                    worker.join()
+                    if (code := self._replace(worker, started)) is not None:
+                        return code
+                while self.due and self.due[0] <= time.monotonic():
+                    self.due.pop(0)
+                    self._start()
+        finally:
+            self._stop()
+
+    def _start(self) -> None:
+        worker = self.context.Process(target=self._work, daemon=True)
         worker.start()
-    signal.signal(signal.SIGTERM, _stop_workers)
-    try:
-        for worker in workers:
-            worker.join()
-    except (KeyboardInterrupt, SystemExit):
-        for worker in workers:
+        self.workers[worker.sentinel] = (worker, time.monotonic())
+        log.info("worker %d started", worker.pid)
+
+    def _work(self) -> None:
+        # Forked with the supervisor's signal handling; a worker stops on SIGTERM and SIGINT
+        # as a lone gateway does.
+        signal.set_wakeup_fd(-1)
+        for signum, handler in self.handlers.items():
+            signal.signal(signum, handler)
+        sys.exit(_serve(self.config, self.args))
+
+    def _replace(self, worker: BaseProcess, started: float) -> int | None:
+        """Schedule a replacement for a worker that died; or, when too many died just after
+        starting, return the exit code to end with."""
+        code = worker.exitcode or 0
+        how = f"exited with code {code}"
+        if code < 0:
+            how += f" (killed by {signal.Signals(-code).name})"
+        now = time.monotonic()
+        delay = 0.0
+        if now - started < START_GRACE:
+            self.failed_starts.append(now)
+            while self.failed_starts[0] < now - START_FAILURE_WINDOW:
+                self.failed_starts.popleft()
+            if len(self.failed_starts) >= START_FAILURES:
+                print(f"gatehouse: error: workers keep exiting within {START_GRACE:g} s of "
+                      f"starting ({len(self.failed_starts)} in {START_FAILURE_WINDOW:g} s; "
+                      f"worker {worker.pid} {how}); giving up", file=sys.stderr)
+                return code if code > 0 else 1
+            delay = START_BACKOFF * 2 ** (len(self.failed_starts) - 1)
+        log.warning("worker %d %s; starting a new one%s", worker.pid, how,
+                    f" in {delay:g} s" if delay else "")
+        self.due.append(now + delay)
+        self.due.sort()
+        return None
+
+    def _stop(self) -> None:
+        for worker, _ in self.workers.values():
             worker.terminate()  # each worker shuts down gracefully on SIGTERM
-        for worker in workers:
-            worker.join()
-    return max((w.exitcode or 0) for w in workers)
-
-
-def _stop_workers(signum: int, frame: object) -> None:
-    raise SystemExit(0)
-
-
-def _serve_worker(config: Config, args: argparse.Namespace) -> None:
-    sys.exit(_serve(config, args))
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for worker, _ in self.workers.values():
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.exitcode is None:
+                log.warning("worker %d did not stop within %g s; killing it", worker.pid,
+                            STOP_TIMEOUT)
+                worker.kill()
+                worker.join()
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:

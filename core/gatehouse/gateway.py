@@ -77,7 +77,9 @@ class Gateway:
         self.status = Status(self.router, self.guardrails, plugins)
         self.http: aiohttp.ClientSession | None = None
 
-    async def start(self) -> None:
+    async def start(self, *, check_only: bool = False) -> None:
+        """Start every part. ``check_only`` checks that the database can be opened instead of
+        opening (and creating, and migrating) it, for a check that must write nothing."""
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
         self.http = aiohttp.ClientSession(
             connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(),
@@ -87,7 +89,7 @@ class Gateway:
         try:
             if self.tracks_spend:
                 try:
-                    await self.store.open()
+                    await (self.store.check() if check_only else self.store.open())
                 except StoreUnavailable as exc:
                     raise StartupError(f"cannot open the database ({exc})") from exc
                 self.accounting.start()

@@ -86,6 +86,11 @@ class Store(abc.ABC):
         """Connect and apply pending migrations."""
 
     @abc.abstractmethod
+    async def check(self) -> None:
+        """Raise StoreUnavailable where open() would fail, changing nothing: no file created,
+        no migration applied. For ``gatehouse check-config``, which must write nothing."""
+
+    @abc.abstractmethod
     async def close(self) -> None: ...
 
     @abc.abstractmethod

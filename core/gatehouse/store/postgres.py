@@ -72,6 +72,11 @@ class PostgresStore(Store):
         await self._pool.open(wait=False)
         await self.migrate()
 
+    async def check(self) -> None:
+        await self._pool.open(wait=False)
+        async with self.transaction() as tx:
+            await tx.fetchall("SELECT 1")
+
     async def close(self) -> None:
         if self._probe is not None:
             self._probe.cancel()

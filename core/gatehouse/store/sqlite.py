@@ -8,6 +8,7 @@ one machine share the file.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -60,6 +61,22 @@ class SqliteStore(Store):
             return conn
         self._conn = await self._call(connect)
         await self.migrate()
+
+    async def check(self) -> None:
+        if self.path == ":memory:":
+            return
+        path = Path(self.path)
+        # open() makes the missing folders, and WAL mode writes files beside the database:
+        # the nearest folder that exists must take new files.
+        folder = path.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            raise StoreUnavailable(f"{self.description}: {folder} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreUnavailable(f"{self.description}: cannot create files in {folder}")
+        if path.exists() and not (path.is_file() and os.access(path, os.R_OK | os.W_OK)):
+            raise StoreUnavailable(f"{self.description}: not a file it can read and write")
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -1,0 +1,2 @@
+from gatehouse.cli import main
+raise SystemExit(main())
