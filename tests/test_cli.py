@@ -12,6 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gatehouse.testing import check_config
+
 EXAMPLE = Path(__file__).parent.parent / "examples" / "config.yaml"
 
 
@@ -109,3 +111,38 @@ def test_weak_master_key_is_refused_unless_allowed(tmp_path):
     path.write_text("general_settings: {master_key: sk-1234, allow_weak_master_key: true,\n"
                     f"                   database_path: {tmp_path / 'g.db'}}}\n")
     assert gatehouse("check-config", "--config", str(path)).returncode == 0
+
+
+SEVERAL_MISTAKES = """\
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params: {model: mock/gpt-4o-mini}
+  - model_name: claude
+    litellm_params: {model: bedrock/claude}
+guardrails:
+  - guardrail_name: no-codewords
+    litellm_params: {guardrail: banned_keywords, banned_keywords_list: [nightingale]}
+  - guardrail_name: injection
+    litellm_params: {guardrail: lakera_v3}
+general_settings:
+  master_key: sk-1234
+"""
+
+
+def test_check_config_reports_every_mistake_at_once_and_exits_2(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(SEVERAL_MISTAKES)
+    result = check_config(path, load="gatehouse-banned-keywords")
+    assert result.returncode == 2
+    assert "OK" not in result.stdout and "Traceback" not in result.stderr
+    errors = result.stderr[result.stderr.index("gatehouse: error:"):].splitlines()
+    assert errors[0] == f"gatehouse: error: {path}: 3 problems:"
+    assert errors[1:] == [
+        "  guardrails[1].params.guardrail: unknown guardrail type 'lakera_v3'; installed types: "
+        "banned_keywords (pip install the plugin that provides it)",
+        "  model_list[1].params.model: unknown provider 'bedrock' in 'bedrock/claude'; "
+        "installed providers: mock, openai",
+        "  general_settings.master_key: refusing a weak master key (it is a well-known example "
+        "key); use a long random one (e.g. 'sk-' + `openssl rand -hex 24`), or set "
+        "general_settings.allow_weak_master_key: true for local experiments",
+    ]

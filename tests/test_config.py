@@ -241,3 +241,53 @@ def test_missing_blocked_user_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="blocked_user_list: cannot read"):
         create_app(config_from_dict({"litellm_settings": {"blocked_user_list": "nope.txt"}},
                                     base_dir=tmp_path), load=())
+
+
+# --- a file with several mistakes ---------------------------------------------------------------
+
+
+def test_several_mistakes_are_reported_at_once():
+    with pytest.raises(ConfigError) as err:
+        build({
+            "model_list": [{"model_name": "a", "params": {"model": "bedrock/a"}},
+                           {"model_name": "b", "params": {"model": "vertex/b"}}],
+            "guardrails": [
+                {"guardrail_name": "g1", "params": {"guardrail": "probe", "mode": "sometimes"}},
+                {"guardrail_name": "g2", "params": {"guardrail": "no-such-type"}},
+                {"guardrail_name": "g3", "params": {"guardrail": "pre_only",
+                                                    "mode": "post_call"}},
+                {"guardrail_name": "g1", "params": {"guardrail": "probe"}}],
+            "callbacks": ["nope"],
+            "general_settings": {"master_key": "sk-1234", "allowed_ips": ["not-an-ip"]},
+            "litellm_settings": {"blocked_user_list": "missing.txt"}})
+    assert [p.split(": ")[0] for p in err.value.problems] == [
+        "guardrails[0].params.mode[0]",
+        "guardrails[1].params.guardrail",
+        "guardrails[2].params.mode",
+        "guardrails[3].guardrail_name",
+        "callbacks",
+        "model_list[0].params.model",
+        "model_list[1].params.model",
+        "general_settings.master_key",
+        "settings.blocked_user_list",
+        "general_settings.allowed_ips",
+    ]
+    lines = str(err.value).splitlines()
+    assert lines[0] == "config: 10 problems:"
+    assert lines[1:] == [f"  {problem}" for problem in err.value.problems]
+
+
+def test_every_unset_environment_variable_is_named_with_the_other_mistakes(monkeypatch):
+    monkeypatch.delenv("NOT_SET_A", raising=False)
+    monkeypatch.delenv("NOT_SET_B", raising=False)
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({
+            "model_list": [{"model_name": "m", "params": {
+                "model": "openai/m", "api_key": "os.environ/NOT_SET_A",
+                "timeout": "os.environ/NOT_SET_B"}}],
+            "general_settings": {"max_request_size_mb": "big"}})
+    assert err.value.problems == (
+        "model_list[0].params.api_key: environment variable NOT_SET_A is not set",
+        "model_list[0].params.timeout: environment variable NOT_SET_B is not set",
+        "general_settings.max_request_size_mb: Input should be a valid number, unable to parse "
+        "string as a number (got 'big')")

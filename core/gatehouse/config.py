@@ -3,13 +3,16 @@
 LiteLLM's section names are accepted as aliases of ours (``litellm_params`` for ``params``,
 ``litellm_settings`` for ``settings``) so its config files load unchanged. ``os.environ/NAME``
 strings are resolved while loading. Every problem is a :class:`ConfigError` naming the file, the
-field path and what was expected.
+field path and what was expected; the mistakes of a file are gathered and refused together
+(:class:`Problems`), so one run names them all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,43 @@ ENV_PREFIX = "os.environ/"
 
 
 class ConfigError(Exception):
-    """A config problem, already worded for the person who wrote the file."""
+    """A config problem, already worded for the person who wrote the file.
+
+    ``problems`` holds its mistakes one by one as ``"<where>: <what>"``, without the file's
+    name, so mistakes found by different parts can be refused together.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems) if problems is not None else (message,)
+
+    @classmethod
+    def in_file(cls, source: str, *problems: str) -> ConfigError:
+        """One error naming each problem of ``source``, one a line."""
+        if len(problems) == 1:
+            return cls(f"{source}: {problems[0]}", problems)
+        listed = "".join(f"\n  {problem}" for problem in problems)
+        return cls(f"{source}: {len(problems)} problems:{listed}", problems)
+
+
+class Problems:
+    """Config mistakes gathered from every part that finds one, refused as one ConfigError."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.found: list[str] = []
+
+    @contextlib.contextmanager
+    def gather(self) -> Iterator[None]:
+        """Note the ConfigError the block raises and carry on after it."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+
+    def check(self) -> None:
+        if self.found:
+            raise ConfigError.in_file(self.source, *self.found)
 
 
 class _Model(BaseModel):
@@ -157,11 +196,18 @@ def config_from_dict(
         raise ConfigError(f"{source}: expected a mapping at the top level, got {_kind(data)}")
     for name, value in (data.get("environment_variables") or {}).items():
         os.environ.setdefault(str(name), str(value))
-    data = _resolve_env(data, (), source)
+    unset: dict[str, str] = {}
+    data = _resolve_env(data, (), unset)
+    problems = [f"{where}: environment variable {name} is not set"
+                for where, name in unset.items()]
     try:
         config = Config.model_validate({**data, "base_dir": base_dir or Path.cwd()})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        # A value still naming an unset variable is already reported as that.
+        problems += [problem for problem in validation_problems(exc)
+                     if not problem.startswith(tuple(f"{where}:" for where in unset))]
+    if problems:
+        raise ConfigError.in_file(source, *problems)
     for section, model in (("general_settings", config.general_settings),):
         for key in model.model_extra or {}:
             log.info("%s: %s.%s is not used by gatehouse", source, section, key)
@@ -170,8 +216,10 @@ def config_from_dict(
     return config
 
 
-def format_validation_error(exc: ValidationError, source: str, prefix: tuple = ()) -> str:
-    lines = [f"{source}: invalid config"]
+def validation_problems(exc: ValidationError, prefix: tuple = ()) -> list[str]:
+    """One ``"<where>: <what>"`` per error pydantic found in data that sits at ``prefix`` in
+    the file."""
+    problems = []
     for err in exc.errors():
         where = format_path((*prefix, *err["loc"]))
         got = err.get("input")
@@ -181,8 +229,8 @@ def format_validation_error(exc: ValidationError, source: str, prefix: tuple = (
         secretish = any(word in leaf for word in ("key", "secret", "password", "token"))
         if err["type"] != "missing" and not isinstance(got, (dict, list)) and not secretish:
             detail += f" (got {got!r})"
-        lines.append(f"  {where}: {detail}")
-    return "\n".join(lines)
+        problems.append(f"{where}: {detail}")
+    return problems
 
 
 def format_path(loc: tuple) -> str:
@@ -195,18 +243,19 @@ def format_path(loc: tuple) -> str:
     return out or "<top level>"
 
 
-def _resolve_env(value: Any, path: tuple, source: str) -> Any:
+def _resolve_env(value: Any, path: tuple, unset: dict[str, str]) -> Any:
+    """``value`` with every ``os.environ/NAME`` replaced by the variable's value; the ones not
+    set are left as they are and noted in ``unset`` (path -> name)."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         name = value[len(ENV_PREFIX):]
         if name not in os.environ:
-            raise ConfigError(
-                f"{source}: {format_path(path)}: environment variable {name} is not set"
-            )
+            unset[format_path(path)] = name
+            return value
         return os.environ[name]
     if isinstance(value, dict):
-        return {k: _resolve_env(v, (*path, k), source) for k, v in value.items()}
+        return {k: _resolve_env(v, (*path, k), unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_env(v, (*path, i), source) for i, v in enumerate(value)]
+        return [_resolve_env(v, (*path, i), unset) for i, v in enumerate(value)]
     return value
 
 

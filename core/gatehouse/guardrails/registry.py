@@ -12,7 +12,7 @@ from typing import Any
 import pluggy
 from pydantic import ValidationError
 
-from ..config import Config, ConfigError, format_validation_error
+from ..config import Config, ConfigError, Problems, validation_problems
 from ..plugins import PluginError, PluginInfo, Plugins, Registered
 from .base import Guardrail
 from .dispatch import HookImpl
@@ -50,25 +50,36 @@ class GuardrailSet(Mapping[str, Guardrail]):
 
 
 def build_guardrails(config: Config, plugins: Plugins, source: str) -> GuardrailSet:
-    """Every guardrail config names, checked against the installed types. Raises ConfigError
-    (a misconfiguration, worded for its author) or PluginError (a plugin that misbehaves)."""
+    """Every guardrail config names, checked against the installed types. Raises one ConfigError
+    naming every misconfigured entry (worded for its author), or PluginError (a plugin that
+    misbehaves)."""
     built = GuardrailSet()
-    entries = [(f"guardrails[{i}]", e.guardrail_name, e.params, e.guardrail_info)
-               for i, e in enumerate(config.guardrails)]
+    problems = Problems(source)
+    names: set[str] = set()
+    for i, entry in enumerate(config.guardrails):
+        with problems.gather():
+            name = entry.guardrail_name
+            if name in names:
+                raise ConfigError.in_file(source, f"guardrails[{i}].guardrail_name: {name!r} "
+                                                  f"is used twice")
+            names.add(name)
+            _add(built, config, plugins, source, f"guardrails[{i}]", name, entry.params,
+                 entry.guardrail_info)
     for callback in config.all_callbacks:
-        if callback in CORE_CALLBACKS or any(callback == e[1] for e in entries):
+        if callback in CORE_CALLBACKS or callback in names:
             continue
-        registered = plugins.guardrail_type(callback)
-        if registered is None:
-            raise ConfigError(f"{source}: callbacks: unknown callback {callback!r}; "
-                              f"installed: {_installed_types(plugins)}")
-        known = registered.obj.Params.model_fields
-        settings = config.settings.model_extra or {}
-        params = {k: v for k, v in settings.items() if k in known}
-        params.update(guardrail=registered.name, default_on=True)
-        entries.append((f"callbacks[{callback!r}]", callback, params, None))
-    for where, name, raw, info in entries:
-        _add(built, config, plugins, source, where, name, raw, info)
+        with problems.gather():
+            registered = plugins.guardrail_type(callback)
+            if registered is None:
+                raise ConfigError.in_file(source, f"callbacks: unknown callback {callback!r}; "
+                                                  f"installed: {_installed_types(plugins)}")
+            known = registered.obj.Params.model_fields
+            settings = config.settings.model_extra or {}
+            params = {k: v for k, v in settings.items() if k in known}
+            params.update(guardrail=registered.name, default_on=True)
+            _add(built, config, plugins, source, f"callbacks[{callback!r}]", callback, params,
+                 None)
+    problems.check()
     built.default_on = tuple(n for n, g in built.by_name.items() if g.params.default_on)
     built.callbacks = _plugin_callbacks(plugins)
     return built
@@ -80,17 +91,15 @@ def _installed_types(plugins: Plugins) -> str:
 
 def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, where: str,
          name: str, raw: dict[str, Any], info: Any) -> None:
-    if name in built.by_name:
-        raise ConfigError(f"{source}: {where}.guardrail_name: {name!r} is used twice")
     type_name = raw.get("guardrail")
     registered = plugins.guardrail_type(type_name)
     if registered is None and ":" in type_name:
-        registered = _import_local(config, f"{source}: {where}.params.guardrail", type_name)
+        registered = _import_local(config, source, f"{where}.params.guardrail", type_name)
     if registered is None:
-        raise ConfigError(
-            f"{source}: {where}.params.guardrail: unknown guardrail type "
-            f"{type_name!r}; installed types: {_installed_types(plugins)} "
-            f"(pip install the plugin that provides it)")
+        raise ConfigError.in_file(
+            source, f"{where}.params.guardrail: unknown guardrail type {type_name!r}; "
+                    f"installed types: {_installed_types(plugins)} "
+                    f"(pip install the plugin that provides it)")
     cls: type[Guardrail] = registered.obj
     try:
         params = cls.Params.model_validate(
@@ -98,8 +107,8 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, whe
             context={"base_dir": config.base_dir, "config": config},
         )
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(
-            exc, source, prefix=(*_split_where(where), "params"))) from None
+        raise ConfigError.in_file(source, *validation_problems(
+            exc, prefix=(*_split_where(where), "params"))) from None
     if not params.mode:
         params.mode = list(cls.default_modes)
     guardrail = cls(name, params)
@@ -119,15 +128,15 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, whe
     for mode in params.mode:
         if not any(h in hooks for h in MODE_HOOKS[mode]):
             supported = [m for m, hs in MODE_HOOKS.items() if any(h in hooks for h in hs)]
-            raise ConfigError(
-                f"{source}: {where}.params.mode: guardrail type {registered.name!r} "
-                f"does not support mode {mode!r}; it supports: {', '.join(supported)}")
+            raise ConfigError.in_file(
+                source, f"{where}.params.mode: guardrail type {registered.name!r} does not "
+                        f"support mode {mode!r}; it supports: {', '.join(supported)}")
     built.by_name[name] = guardrail
     built.info[name] = info
     built.hooks[name] = hooks
 
 
-def _import_local(config: Config, where: str, path: str) -> Registered:
+def _import_local(config: Config, source: str, where: str, path: str) -> Registered:
     """``guardrail: module:Class`` -- a guardrail class imported straight from a module on
     sys.path or beside the config file, for experiments without packaging."""
     module_name, _, class_name = path.partition(":")
@@ -138,14 +147,16 @@ def _import_local(config: Config, where: str, path: str) -> Registered:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
-        raise ConfigError(f"{where}: cannot import {module_name!r} (looked on sys.path and "
-                          f"in {base}): {type(exc).__name__}: {exc}") from None
+        raise ConfigError.in_file(
+            source, f"{where}: cannot import {module_name!r} (looked on sys.path and in {base}): "
+                    f"{type(exc).__name__}: {exc}") from None
     finally:
         if added:
             sys.path.remove(base)
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Guardrail)):
-        raise ConfigError(f"{where}: {path!r} is not a gatehouse.Guardrail subclass")
+        raise ConfigError.in_file(source, f"{where}: {path!r} is not a gatehouse.Guardrail "
+                                          f"subclass")
     return Registered(path, cls, PluginInfo(path, f"local module {module_name}", ""))
 
 
