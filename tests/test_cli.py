@@ -138,9 +138,9 @@ def test_check_config_reports_every_mistake_at_once_and_exits_2(tmp_path):
     errors = result.stderr[result.stderr.index("gatehouse: error:"):].splitlines()
     assert errors[0] == f"gatehouse: error: {path}: 3 problems:"
     assert errors[1:] == [
-        "  guardrails[1].params.guardrail: unknown guardrail type 'lakera_v3'; installed types: "
-        "banned_keywords (pip install the plugin that provides it)",
-        "  model_list[1].params.model: unknown provider 'bedrock' in 'bedrock/claude'; "
+        "  guardrails[1].litellm_params.guardrail: unknown guardrail type 'lakera_v3'; installed "
+        "types: banned_keywords (pip install the plugin that provides it)",
+        "  model_list[1].litellm_params.model: unknown provider 'bedrock' in 'bedrock/claude'; "
         "installed providers: mock, openai",
         "  general_settings.master_key: refusing a weak master key (it is a well-known example "
         "key); use a long random one (e.g. 'sk-' + `openssl rand -hex 24`), or set "

@@ -110,7 +110,8 @@ def test_our_names_and_litellm_aliases_are_the_same(tmp_path):
     theirs = config_from_dict({
         "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
         "litellm_settings": {"callbacks": ["x"]}})
-    assert ours.model_list == theirs.model_list
+    # The same data; each remembers only how its file spelled the keys, for error messages.
+    assert [m.model_dump() for m in ours.model_list] == [m.model_dump() for m in theirs.model_list]
     assert ours.all_callbacks == theirs.all_callbacks == ["x"]
 
 
@@ -137,7 +138,9 @@ def test_missing_env_var_names_field_and_variable(tmp_path, monkeypatch):
      ["model_list[0].params.timeout", "'soon'"]),
     ("guardrails: [{guardrail_name: g, params: {mode: pre_call}}]",
      ["guardrails[0].params", "'guardrail'"]),
-    ("modle_list: []", ["modle_list", "Extra inputs"]),
+    ("modle_list: []", ["modle_list", "did you mean `model_list`?"]),
+    ("model_list: [{model_name: m, litellm_params: {model: mock/m}, model_inf: {}}]",
+     ["model_list[0].model_inf", "did you mean `model_info`?"]),
     ("- just a list", ["expected a mapping"]),
     ("model_list: [\n  bad: [", ["not valid YAML", "line"]),
 ])
@@ -243,6 +246,45 @@ def test_missing_blocked_user_file_is_a_config_error(tmp_path):
                                     base_dir=tmp_path), load=())
 
 
+# --- misspelt keys, named where they sit in the file ------------------------------------------
+
+
+def test_a_misspelt_plugin_param_is_named_with_the_one_meant():
+    with pytest.raises(ConfigError) as err:
+        build({"guardrails": [{"guardrail_name": "g", "litellm_params": {
+            "guardrail": "probe", "block_wrod": "x", "api_kye": "sk-do-not-echo"}}]})
+    message = str(err.value)
+    assert ("guardrails[0].litellm_params.block_wrod: unknown key; did you mean `block_word`?"
+            in message)
+    assert "guardrails[0].litellm_params.api_kye: unknown key; did you mean `api_key`?" in message
+    assert "sk-do-not-echo" not in message
+
+
+class NeedsWord:
+    """A plugin whose guardrail type cannot do without one param."""
+
+    from gatehouse import hookimpl
+
+    @hookimpl
+    def register_guardrails(self, register):
+        from doubles import PreOnly
+        from gatehouse import GuardrailParams
+
+        class Params(GuardrailParams):
+            word: str
+
+        register("needs_word", type("NeedsWordGuard", (PreOnly,), {"Params": Params}))
+
+
+def test_a_param_missing_for_the_callbacks_shorthand_is_named_where_it_belongs():
+    with pytest.raises(ConfigError) as err:
+        create_app(config_from_dict({"litellm_settings": {"callbacks": ["needs_word"]}}),
+                   extra_plugins=[("needs-word", NeedsWord())], load=())
+    assert ("litellm_settings.word: Field required (read by callback 'needs_word' at "
+            "litellm_settings.callbacks[0])") in str(err.value)
+    assert "callbacks['needs_word']" not in str(err.value)
+
+
 # --- a file with several mistakes ---------------------------------------------------------------
 
 
@@ -265,11 +307,11 @@ def test_several_mistakes_are_reported_at_once():
         "guardrails[1].params.guardrail",
         "guardrails[2].params.mode",
         "guardrails[3].guardrail_name",
-        "callbacks",
+        "callbacks[0]",
         "model_list[0].params.model",
         "model_list[1].params.model",
         "general_settings.master_key",
-        "settings.blocked_user_list",
+        "litellm_settings.blocked_user_list",
         "general_settings.allowed_ips",
     ]
     lines = str(err.value).splitlines()

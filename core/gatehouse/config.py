@@ -3,8 +3,8 @@
 LiteLLM's section names are accepted as aliases of ours (``litellm_params`` for ``params``,
 ``litellm_settings`` for ``settings``) so its config files load unchanged. ``os.environ/NAME``
 strings are resolved while loading. Every problem is a :class:`ConfigError` naming the file, the
-field path and what was expected; the mistakes of a file are gathered and refused together
-(:class:`Problems`), so one run names them all.
+field path as the file spells it and what was expected; the mistakes of a file are gathered and
+refused together (:class:`Problems`), so one run names them all.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+import typing
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr,
+                      ValidationError, field_validator, model_validator)
+from pydantic.fields import FieldInfo
 
 log = logging.getLogger("gatehouse.config")
 
@@ -66,6 +69,23 @@ class Problems:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # The key each field was given under (``litellm_params`` or ``params``), so that problems
+    # found after loading point where the file says.
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_keys(cls, data: Any, handler: Any) -> Any:
+        model = handler(data)
+        if isinstance(data, dict):
+            for name, info in cls.model_fields.items():
+                model._written[name] = next(
+                    (key for key in accepted_keys(name, info) if key in data), name)
+        return model
+
+    def written(self, field: str) -> str:
+        return self._written.get(field, field)
 
 
 class ModelParams(BaseModel):
@@ -167,7 +187,18 @@ class Config(_Model):
 
     @property
     def all_callbacks(self) -> list[str]:
-        return list(dict.fromkeys([*self.callbacks, *self.settings.callbacks]))
+        return [name for _, name in self.callback_entries()]
+
+    def callback_entries(self) -> list[tuple[str, str]]:
+        """``(where, name)`` of each callback named in ``callbacks`` or ``settings.callbacks``,
+        the first place a name appears."""
+        places = [*((f"callbacks[{i}]", name) for i, name in enumerate(self.callbacks)),
+                  *((f"{self.written('settings')}.callbacks[{i}]", name)
+                    for i, name in enumerate(self.settings.callbacks))]
+        first: dict[str, str] = {}
+        for where, name in places:
+            first.setdefault(name, where)
+        return [(where, name) for name, where in first.items()]
 
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
         path = Path(value).expanduser()
@@ -204,7 +235,7 @@ def config_from_dict(
         config = Config.model_validate({**data, "base_dir": base_dir or Path.cwd()})
     except ValidationError as exc:
         # A value still naming an unset variable is already reported as that.
-        problems += [problem for problem in validation_problems(exc)
+        problems += [problem for problem in validation_problems(exc, model=Config)
                      if not problem.startswith(tuple(f"{where}:" for where in unset))]
     if problems:
         raise ConfigError.in_file(source, *problems)
@@ -216,12 +247,17 @@ def config_from_dict(
     return config
 
 
-def validation_problems(exc: ValidationError, prefix: tuple = ()) -> list[str]:
-    """One ``"<where>: <what>"`` per error pydantic found in data that sits at ``prefix`` in
-    the file."""
+def validation_problems(exc: ValidationError, *, model: type[BaseModel],
+                        prefix: tuple = ()) -> list[str]:
+    """One ``"<where>: <what>"`` per error pydantic found validating ``model``, whose data sits
+    at ``prefix`` in the file."""
     problems = []
     for err in exc.errors():
         where = format_path((*prefix, *err["loc"]))
+        if err["type"] == "extra_forbidden":
+            known = _keys_at(model, err["loc"][:-1])
+            problems.append(f"{where}: {unknown_key(str(err['loc'][-1]), known)}")
+            continue
         got = err.get("input")
         detail = err["msg"]
         leaf = str(err["loc"][-1]).lower() if err["loc"] else ""
@@ -231,6 +267,81 @@ def validation_problems(exc: ValidationError, prefix: tuple = ()) -> list[str]:
             detail += f" (got {got!r})"
         problems.append(f"{where}: {detail}")
     return problems
+
+
+def unknown_key(key: str, known: Collection[str]) -> str:
+    """What to say about ``key`` where only ``known`` keys are accepted: the one meant, when it
+    is a slip of the keyboard away, else the choices. Values are never echoed: the key may be a
+    misspelt ``api_key``."""
+    near = did_you_mean(key, known)
+    if near is not None:
+        return f"unknown key; did you mean `{near}`?"
+    return f"unknown key; expected one of: {', '.join(sorted(known))}" if known \
+        else "unknown key"
+
+
+def did_you_mean(key: str, known: Collection[str]) -> str | None:
+    """The known key an unknown ``key`` is at most two edits from (the nearest), if any; a
+    difference of case alone counts as a slip too."""
+    distance, near = min(((_edits(key.lower(), k.lower()), k) for k in known),
+                         default=(NEAR_MISS + 1, None))
+    return near if distance <= NEAR_MISS else None
+
+
+# A key this many edits (or fewer) from a known one is taken for a typo of it.
+NEAR_MISS = 2
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): inserting, deleting or replacing
+    a character, or swapping two neighbours, is one edit each."""
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        row = [i]
+        for j, other in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (char != other))
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                cost = min(cost, before[j - 2] + 1)
+            row.append(cost)
+        before, previous = previous, row
+    return previous[-1]
+
+
+def accepted_keys(name: str, info: FieldInfo) -> list[str]:
+    """The keys a model field is read from: its name and its alias choices."""
+    alias = info.validation_alias
+    choices = [c for c in alias.choices if isinstance(c, str)] \
+        if isinstance(alias, AliasChoices) else []
+    return list(dict.fromkeys([*choices, name]))
+
+
+def model_keys(model: type[BaseModel]) -> list[str]:
+    """The keys a file may give ``model``; excluded fields (``base_dir``) are not read from it."""
+    return [key for name, info in model.model_fields.items() if not info.exclude
+            for key in accepted_keys(name, info)]
+
+
+def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys accepted by the model found at ``loc`` inside ``model``."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = next((i for n, i in model.model_fields.items() if part in accepted_keys(n, i)),
+                    None)
+        inner = _model_in(info.annotation) if info is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return model_keys(model)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model in a field's type: ``X``, ``list[X]``, ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, typing.get_args(annotation)) if m is not None),
+                None)
 
 
 def format_path(loc: tuple) -> str:

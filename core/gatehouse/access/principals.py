@@ -152,6 +152,7 @@ def config_blocked_users(config: Config, source: str) -> frozenset[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError.in_file(
-            source, f"settings.blocked_user_list: cannot read {path}: {exc.strerror}") from None
+            source, f"{config.written('settings')}.blocked_user_list: cannot read {path}: "
+                    f"{exc.strerror}") from None
     return frozenset(line.strip() for line in lines
                      if line.strip() and not line.lstrip().startswith("#"))

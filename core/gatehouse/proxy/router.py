@@ -27,7 +27,7 @@ class Router:
             registered = providers.get(entry.params.provider)
             if registered is None:
                 unknown.append(
-                    f"model_list[{i}].params.model: unknown provider "
+                    f"model_list[{i}].{entry.written('params')}.model: unknown provider "
                     f"{entry.params.provider!r} in {entry.params.model!r}; installed providers: "
                     f"{', '.join(sorted(providers)) or 'none'}")
                 continue
