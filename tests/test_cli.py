@@ -15,6 +15,7 @@ import pytest
 from gatehouse.testing import check_config
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "config.yaml"
+STRONG_KEY = "sk-" + "4b1f0c8e2d9a7f6e" * 3
 
 
 def gatehouse(*args, env=None, timeout=60):
@@ -146,3 +147,16 @@ def test_check_config_reports_every_mistake_at_once_and_exits_2(tmp_path):
         "key); use a long random one (e.g. 'sk-' + `openssl rand -hex 24`), or set "
         "general_settings.allow_weak_master_key: true for local experiments",
     ]
+
+
+def test_a_misspelt_master_key_never_serves(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"model_list: [{{model_name: m, params: {{model: mock/m}}}}]\n"
+                    f"general_settings: {{master_kye: {STRONG_KEY}}}\n")
+    for args in (["--config", str(path), "--port", str(free_port())],
+                 ["check-config", "--config", str(path)]):
+        result = gatehouse(*args)
+        assert result.returncode == 2
+        assert (f"gatehouse: error: {path}: general_settings.master_kye: unknown setting; "
+                f"did you mean `master_key`?") in result.stderr
+        assert STRONG_KEY not in result.stderr

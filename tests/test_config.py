@@ -285,6 +285,72 @@ def test_a_param_missing_for_the_callbacks_shorthand_is_named_where_it_belongs()
     assert "callbacks['needs_word']" not in str(err.value)
 
 
+# --- settings gatehouse does not know: a typo stops the start, the rest are said to be ignored ---
+
+STRONG_KEY = "sk-" + "4b1f0c8e2d9a7f6e5c3b1a0d9e8f7a6b" * 2
+
+
+@pytest.mark.parametrize("typo", ["master_kye", "masterkey", "master-key", "Master_Key",
+                                  "mastr_key"])
+def test_a_misspelt_master_key_refuses_to_start_instead_of_serving_open(typo):
+    with pytest.raises(ConfigError) as err:
+        build({"general_settings": {typo: STRONG_KEY}})
+    assert f"general_settings.{typo}: unknown setting; did you mean `master_key`?" in str(
+        err.value)
+    assert STRONG_KEY not in str(err.value)
+
+
+def test_a_misspelt_setting_names_where_it_sits_in_the_file():
+    with pytest.raises(ConfigError) as err:
+        build({"litellm_settings": {"store_audit_log": True}})
+    assert ("litellm_settings.store_audit_log: unknown setting; did you mean "
+            "`store_audit_logs`?") in str(err.value)
+    with pytest.raises(ConfigError, match=r"^config: settings\.blocked_users_list: .*"
+                                          r"`blocked_user_list`"):
+        build({"settings": {"blocked_users_list": ["u1"]}})
+
+
+def test_unimplemented_and_unknown_settings_are_warned_about_as_ignored(caplog):
+    app = build({"general_settings": {"alerting": ["slack"], "enforce_user_param": False,
+                                      "totally_unrelated": 1},
+                 "litellm_settings": {"success_callback": ["langfuse"], "drop_params": True,
+                                      "my_own_thing": 1}})
+    assert app[GATEWAY].guardrails == {}
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    for where in ("general_settings.alerting", "general_settings.enforce_user_param",
+                  "litellm_settings.success_callback", "litellm_settings.drop_params"):
+        key = where.split(".")[1]
+        assert f"config: {where}: gatehouse does not implement LiteLLM's {key}; ignored" in warned
+    for where in ("general_settings.totally_unrelated", "litellm_settings.my_own_thing"):
+        assert f"config: {where}: unknown setting; ignored" in warned
+
+
+@pytest.mark.parametrize("section,setting,value,needle", [
+    ("general_settings", "allowed_routes", ["/v1/chat/completions"], "serve routes"),
+    ("general_settings", "custom_auth", "my_auth.check", "skip your own authentication"),
+    ("general_settings", "enforce_user_param", True, "enforced_params: [user]"),
+    ("litellm_settings", "guardrails", [{"prompt_injection": {"default_on": True}}],
+     "run none of the guardrails it lists"),
+    ("litellm_settings", "max_budget", 0, "spend unlimited"),
+])
+def test_an_unimplemented_setting_that_would_weaken_the_gateway_refuses_to_start(
+        section, setting, value, needle):
+    with pytest.raises(ConfigError) as err:
+        build({section: {setting: value}})
+    message = str(err.value)
+    assert f"{section}.{setting}: gatehouse does not implement LiteLLM's {setting}" in message
+    assert needle in message and "remove it or switch it off" in message
+
+
+def test_plugin_options_in_settings_are_known_and_their_misspellings_named(caplog):
+    build({"litellm_settings": {"callbacks": ["probe"], "block_word": "zzz"}})
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    with pytest.raises(ConfigError) as err:
+        build({"litellm_settings": {"callbacks": ["probe"], "block_wrod": "zzz"}})
+    assert ("litellm_settings.block_wrod: unknown setting; did you mean `block_word`?"
+            in str(err.value))
+
+
 # --- a file with several mistakes ---------------------------------------------------------------
 
 
@@ -294,16 +360,20 @@ def test_several_mistakes_are_reported_at_once():
             "model_list": [{"model_name": "a", "params": {"model": "bedrock/a"}},
                            {"model_name": "b", "params": {"model": "vertex/b"}}],
             "guardrails": [
-                {"guardrail_name": "g1", "params": {"guardrail": "probe", "mode": "sometimes"}},
+                {"guardrail_name": "g1", "params": {"guardrail": "probe", "mode": "sometimes",
+                                                    "block_wrod": "x"}},
                 {"guardrail_name": "g2", "params": {"guardrail": "no-such-type"}},
                 {"guardrail_name": "g3", "params": {"guardrail": "pre_only",
                                                     "mode": "post_call"}},
                 {"guardrail_name": "g1", "params": {"guardrail": "probe"}}],
             "callbacks": ["nope"],
-            "general_settings": {"master_key": "sk-1234", "allowed_ips": ["not-an-ip"]},
+            "general_settings": {"master_key": "sk-1234", "master_kye": STRONG_KEY,
+                                 "allowed_ips": ["not-an-ip"]},
             "litellm_settings": {"blocked_user_list": "missing.txt"}})
     assert [p.split(": ")[0] for p in err.value.problems] == [
+        "general_settings.master_kye",
         "guardrails[0].params.mode[0]",
+        "guardrails[0].params.block_wrod",
         "guardrails[1].params.guardrail",
         "guardrails[2].params.mode",
         "guardrails[3].guardrail_name",
@@ -315,7 +385,7 @@ def test_several_mistakes_are_reported_at_once():
         "general_settings.allowed_ips",
     ]
     lines = str(err.value).splitlines()
-    assert lines[0] == "config: 10 problems:"
+    assert lines[0] == "config: 12 problems:"
     assert lines[1:] == [f"  {problem}" for problem in err.value.problems]
 
 

@@ -205,6 +205,99 @@ class Config(_Model):
         return path if path.is_absolute() else self.base_dir / path
 
 
+# LiteLLM's general_settings and litellm_settings that gatehouse does not implement, by our
+# section name. Ignoring one of these loses a feature, not a protection: a warning says so.
+LITELLM_IGNORED = {
+    "general_settings": frozenset("""
+        alerting alerting_threshold alert_types alert_to_webhook_url alerting_args
+        allow_client_side_credentials allow_requests_on_db_unavailable background_health_checks
+        health_check_interval database_connection_pool_limit database_connection_timeout
+        default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
+        disable_retry_on_max_parallel_request_limit_error enable_public_model_hub
+        forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
+        key_management_settings litellm_jwtauth litellm_key_header_name
+        maximum_spend_logs_retention_period maximum_spend_logs_retention_interval
+        pass_through_endpoints proxy_batch_write_at spend_report_frequency store_model_in_db
+        store_prompts_in_spend_logs ui_access_mode
+    """.split()),
+    "settings": frozenset("""
+        success_callback failure_callback service_callback drop_params modify_params set_verbose
+        json_logs num_retries request_timeout fallbacks default_fallbacks
+        context_window_fallbacks content_policy_fallbacks cache cache_params
+        enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
+        budget_duration max_end_user_budget default_key_generate_params
+        upperbound_key_generate_params key_generation_settings default_team_settings
+        default_internal_user_params max_internal_user_budget internal_user_budget_duration
+        public_teams disable_end_user_cost_tracking redact_messages_in_exceptions llm_guard_mode
+        google_moderation_confidence_threshold
+    """.split()),
+}
+# Ignoring one of these would leave the gateway more open than the file asks for, so unless it
+# is switched off it stops the start, saying what ignoring it would do.
+LITELLM_REFUSED = {
+    "general_settings": {
+        "custom_auth": "skip your own authentication",
+        "enable_jwt_auth": "skip JWT authentication and the role checks that come with it",
+        "enable_oauth2_auth": "skip OAuth2 authentication",
+        "enable_oauth2_proxy_auth": "skip OAuth2 proxy authentication",
+        "allowed_routes": "serve routes it leaves out",
+        "admin_only_routes": "let any key call the routes it keeps for admins",
+        "enforce_user_param": "accept calls without `user` (gatehouse's way: "
+                              "enforced_params: [user])",
+        "user_header_name": "not see the end users it names, so blocked users would get "
+                            "through",
+        "user_header_mappings": "not see the end users it names, so blocked users would get "
+                                "through",
+        "max_parallel_requests": "leave parallel calls unlimited",
+        "global_max_parallel_requests": "leave parallel calls unlimited",
+        "custom_key_generate": "skip your checks on new keys",
+        "key_management_system": "use the encrypted values as they are, so a ciphertext would "
+                                 "work as the key itself",
+    },
+    "settings": {
+        "guardrails": "run none of the guardrails it lists (gatehouse reads them from the "
+                      "top-level guardrails: list)",
+        "max_budget": "leave the gateway's total spend unlimited",
+        "turn_off_message_logging": "hand message content to logging callbacks",
+        "redact_user_api_key_info": "hand key and team details to logging callbacks",
+    },
+}
+
+
+def check_setting_keys(config: Config, source: str, plugin_options: Collection[str]) -> None:
+    """Unknown keys in ``general_settings`` and ``settings``: a near miss of a known key, or a
+    LiteLLM setting whose absence would weaken the gateway, is a ConfigError; any other is
+    warned about as ignored. ``plugin_options`` are the keys the ``callbacks:`` shorthand hands
+    to some installed guardrail type."""
+    problems = []
+    for section, model, known in (
+            ("general_settings", config.general_settings, model_keys(GeneralSettings)),
+            ("settings", config.settings, [*model_keys(Settings), *plugin_options])):
+        for key, value in (model.model_extra or {}).items():
+            if key in known:  # a plugin option the callbacks: shorthand passes on
+                continue
+            where = f"{config.written(section)}.{key}"
+            weakens = LITELLM_REFUSED[section].get(key)
+            if weakens and not _switched_off(value):
+                problems.append(
+                    f"{where}: gatehouse does not implement LiteLLM's {key}, and ignoring it "
+                    f"would {weakens}; remove it or switch it off")
+            elif weakens or key in LITELLM_IGNORED[section]:
+                log.warning("%s: %s: gatehouse does not implement LiteLLM's %s; ignored",
+                            source, where, key)
+            elif (near := did_you_mean(key, known)) is not None:
+                problems.append(f"{where}: unknown setting; did you mean `{near}`?")
+            else:
+                log.warning("%s: %s: unknown setting; ignored", source, where)
+    if problems:
+        raise ConfigError.in_file(source, *problems)
+
+
+def _switched_off(value: Any) -> bool:
+    # 0 is not off: a budget of 0 allows nothing.
+    return value is None or value is False or (isinstance(value, (str, list, dict)) and not value)
+
+
 def load_config(path: str | os.PathLike[str]) -> Config:
     path = Path(path)
     try:
@@ -239,9 +332,6 @@ def config_from_dict(
                      if not problem.startswith(tuple(f"{where}:" for where in unset))]
     if problems:
         raise ConfigError.in_file(source, *problems)
-    for section, model in (("general_settings", config.general_settings),):
-        for key in model.model_extra or {}:
-            log.info("%s: %s.%s is not used by gatehouse", source, section, key)
     if config.router_settings:
         log.warning("%s: router_settings is not supported and is ignored", source)
     return config

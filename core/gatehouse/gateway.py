@@ -17,8 +17,8 @@ from .access.gate import CallGate, IpAllowList
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
 from .admin.context import Admin
-from .config import Config, ConfigError, Problems
-from .guardrails.registry import build_guardrails
+from .config import Config, ConfigError, Problems, check_setting_keys
+from .guardrails.registry import build_guardrails, shorthand_options
 from .guardrails.selection import Selector
 from .ops.routes import Status
 from .plugins import Plugins
@@ -44,6 +44,8 @@ class Gateway:
         # Every part checks its share of the config before anything is built on it, so a file
         # with several mistakes is refused once, naming them all.
         problems = Problems(source)
+        with problems.gather():
+            check_setting_keys(config, source, shorthand_options(plugins))
         with problems.gather():
             self.guardrails = build_guardrails(config, plugins, source)
         with problems.gather():

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ..config import (Config, ConfigError, Problems, format_path, model_keys,
                       validation_problems)
 from ..plugins import PluginError, PluginInfo, Plugins, Registered
-from .base import Guardrail
+from .base import Guardrail, GuardrailParams
 from .dispatch import HookImpl
 
 MODE_HOOKS = {"pre_call": ("pre_call",), "during_call": ("during_call",),
@@ -75,7 +75,7 @@ def build_guardrails(config: Config, plugins: Plugins, source: str) -> Guardrail
             if registered is None:
                 raise ConfigError.in_file(source, f"{where}: unknown callback {callback!r}; "
                                                   f"installed: {_installed_types(plugins)}")
-            options = model_keys(registered.obj.Params)
+            options = param_keys(registered.obj.Params)
             params = {k: v for k, v in (config.settings.model_extra or {}).items()
                       if k in options}
             params.update(guardrail=registered.name, default_on=True)
@@ -86,6 +86,21 @@ def build_guardrails(config: Config, plugins: Plugins, source: str) -> Guardrail
     built.default_on = tuple(n for n, g in built.by_name.items() if g.params.default_on)
     built.callbacks = _plugin_callbacks(plugins)
     return built
+
+
+# The callbacks: shorthand sets these itself, whatever settings say.
+SHORTHAND_SETS = frozenset({"guardrail", "default_on"})
+
+
+def param_keys(params: type[GuardrailParams]) -> frozenset[str]:
+    """The settings keys the ``callbacks:`` shorthand hands to a type with these params."""
+    return frozenset(model_keys(params)) - SHORTHAND_SETS
+
+
+def shorthand_options(plugins: Plugins) -> frozenset[str]:
+    """The settings keys the ``callbacks:`` shorthand hands to some installed type."""
+    return frozenset().union(*(param_keys(r.obj.Params)
+                               for r in plugins.guardrail_types.values()))
 
 
 def _installed_types(plugins: Plugins) -> str:
