@@ -114,19 +114,26 @@ def test_weak_master_key_is_refused_unless_allowed(tmp_path):
     assert gatehouse("check-config", "--config", str(path)).returncode == 0
 
 
-SEVERAL_MISTAKES = """\
+# A file with one mistake of each kind, LiteLLM's names throughout.
+SEVERAL_MISTAKES = f"""\
 model_list:
   - model_name: gpt-4o-mini
-    litellm_params: {model: mock/gpt-4o-mini}
+    litellm_params: {{model: mock/gpt-4o-mini}}
   - model_name: claude
-    litellm_params: {model: bedrock/claude}
+    litellm_params: {{model: bedrock/claude}}
 guardrails:
   - guardrail_name: no-codewords
-    litellm_params: {guardrail: banned_keywords, banned_keywords_list: [nightingale]}
+    litellm_params:
+      guardrail: banned_keywords
+      banned_keyword_list: [nightingale]
   - guardrail_name: injection
-    litellm_params: {guardrail: lakera_v3}
+    litellm_params: {{guardrail: lakera_v3}}
 general_settings:
-  master_key: sk-1234
+  master_kye: {STRONG_KEY}
+  alerting: [slack]
+litellm_settings:
+  callbacks: [banned_keywords, presidio]
+  drop_params: true
 """
 
 
@@ -136,17 +143,32 @@ def test_check_config_reports_every_mistake_at_once_and_exits_2(tmp_path):
     result = check_config(path, load="gatehouse-banned-keywords")
     assert result.returncode == 2
     assert "OK" not in result.stdout and "Traceback" not in result.stderr
+    assert STRONG_KEY not in result.stderr
     errors = result.stderr[result.stderr.index("gatehouse: error:"):].splitlines()
-    assert errors[0] == f"gatehouse: error: {path}: 3 problems:"
+    assert errors[0] == f"gatehouse: error: {path}: 7 problems:"
     assert errors[1:] == [
-        "  guardrails[1].litellm_params.guardrail: unknown guardrail type 'lakera_v3'; installed "
-        "types: banned_keywords (pip install the plugin that provides it)",
+        "  general_settings.master_kye: unknown setting; did you mean `master_key`?",
+        "  guardrails[0].litellm_params.banned_keywords_list: Field required",
+        "  guardrails[0].litellm_params.banned_keyword_list: unknown key; did you mean "
+        "`banned_keywords_list`?",
+        "  guardrails[1].litellm_params.guardrail: unknown guardrail type 'lakera_v3': no loaded "
+        "plugin offers it; installed but not loaded (GATEHOUSE_LOAD_PLUGINS does not name "
+        "them): gatehouse-aporia, gatehouse-lakera, gatehouse-llamaguard, gatehouse-secrets; "
+        "loaded types: banned_keywords",
+        "  litellm_settings.banned_keywords_list: Field required (read by callback "
+        "'banned_keywords' at litellm_settings.callbacks[0])",
+        "  litellm_settings.callbacks[1]: unknown callback 'presidio': no loaded plugin offers "
+        "it; installed but not loaded (GATEHOUSE_LOAD_PLUGINS does not name them): "
+        "gatehouse-aporia, gatehouse-lakera, gatehouse-llamaguard, gatehouse-secrets; accepted "
+        "callbacks: banned_keywords, blocked_user_check, or a guardrail_name from guardrails:",
         "  model_list[1].litellm_params.model: unknown provider 'bedrock' in 'bedrock/claude'; "
         "installed providers: mock, openai",
-        "  general_settings.master_key: refusing a weak master key (it is a well-known example "
-        "key); use a long random one (e.g. 'sk-' + `openssl rand -hex 24`), or set "
-        "general_settings.allow_weak_master_key: true for local experiments",
     ]
+    # What is ignored is said, not refused.
+    assert (f"WARNING gatehouse.config: {path}: general_settings.alerting: gatehouse does not "
+            f"implement LiteLLM's alerting; ignored") in result.stderr
+    assert (f"WARNING gatehouse.config: {path}: litellm_settings.drop_params: gatehouse does "
+            f"not implement LiteLLM's drop_params; ignored") in result.stderr
 
 
 def test_a_misspelt_master_key_never_serves(tmp_path):

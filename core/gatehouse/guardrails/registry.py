@@ -73,8 +73,11 @@ def build_guardrails(config: Config, plugins: Plugins, source: str) -> Guardrail
         with problems.gather():
             registered = plugins.guardrail_type(callback)
             if registered is None:
-                raise ConfigError.in_file(source, f"{where}: unknown callback {callback!r}; "
-                                                  f"installed: {_installed_types(plugins)}")
+                raise ConfigError.in_file(
+                    source, f"{where}: unknown callback {callback!r}: "
+                            f"{plugins.why_no_type(callback)}; accepted callbacks: "
+                            f"{_accepted_callbacks(plugins)}, or a guardrail_name from "
+                            f"guardrails:")
             options = param_keys(registered.obj.Params)
             params = {k: v for k, v in (config.settings.model_extra or {}).items()
                       if k in options}
@@ -103,8 +106,14 @@ def shorthand_options(plugins: Plugins) -> frozenset[str]:
                                for r in plugins.guardrail_types.values()))
 
 
-def _installed_types(plugins: Plugins) -> str:
+def _loaded_types(plugins: Plugins) -> str:
     return ", ".join(sorted(plugins.guardrail_types)) or "none"
+
+
+def _accepted_callbacks(plugins: Plugins) -> str:
+    accepted = [f"{r.name} (or {', '.join(r.aliases)})" if r.aliases else r.name
+                for r in plugins.guardrail_types.values()]
+    return ", ".join(sorted([*accepted, *CORE_CALLBACKS]))
 
 
 def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, name: str,
@@ -120,8 +129,8 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, nam
         registered = _import_local(config, type_name, lambda p: refuse((*at, "guardrail"), p))
     if registered is None:
         raise refuse((*at, "guardrail"),
-                     f"unknown guardrail type {type_name!r}; installed types: "
-                     f"{_installed_types(plugins)} (pip install the plugin that provides it)")
+                     f"unknown guardrail type {type_name!r}: {plugins.why_no_type(type_name)}; "
+                     f"loaded types: {_loaded_types(plugins)}")
     cls: type[Guardrail] = registered.obj
     try:
         params = cls.Params.model_validate(
