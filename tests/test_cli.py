@@ -14,7 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gatehouse.testing import check_config
+
 EXAMPLE = Path(__file__).parent.parent / "examples" / "config.yaml"
+STRONG_KEY = "sk-" + "4b1f0c8e2d9a7f6e" * 3
 
 
 def gatehouse(*args, env=None, timeout=60):
@@ -293,3 +296,73 @@ def test_workers_failing_at_start_up_make_it_give_up_not_loop(tmp_path):
     assert "workers keep exiting" in result.stderr and "giving up" in result.stderr
     assert result.stderr.count("cannot listen") <= 5
     assert "Traceback" not in result.stderr
+
+
+# A file with one mistake of each kind, LiteLLM's names throughout.
+SEVERAL_MISTAKES = f"""\
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params: {{model: mock/gpt-4o-mini}}
+  - model_name: claude
+    litellm_params: {{model: bedrock/claude}}
+guardrails:
+  - guardrail_name: no-codewords
+    litellm_params:
+      guardrail: banned_keywords
+      banned_keyword_list: [nightingale]
+  - guardrail_name: injection
+    litellm_params: {{guardrail: lakera_v3}}
+general_settings:
+  master_kye: {STRONG_KEY}
+  alerting: [slack]
+litellm_settings:
+  callbacks: [banned_keywords, presidio]
+  drop_params: true
+"""
+
+
+def test_check_config_reports_every_mistake_at_once_and_exits_2(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(SEVERAL_MISTAKES)
+    result = check_config(path, load="gatehouse-banned-keywords")
+    assert result.returncode == 2
+    assert "OK" not in result.stdout and "Traceback" not in result.stderr
+    assert STRONG_KEY not in result.stderr
+    errors = result.stderr[result.stderr.index("gatehouse: error:"):].splitlines()
+    assert errors[0] == f"gatehouse: error: {path}: 7 problems:"
+    assert errors[1:] == [
+        "  general_settings.master_kye: unknown setting; did you mean `master_key`?",
+        "  guardrails[0].litellm_params.banned_keywords_list: Field required",
+        "  guardrails[0].litellm_params.banned_keyword_list: unknown key; did you mean "
+        "`banned_keywords_list`?",
+        "  guardrails[1].litellm_params.guardrail: unknown guardrail type 'lakera_v3': no loaded "
+        "plugin offers it; installed but not loaded (GATEHOUSE_LOAD_PLUGINS does not name "
+        "them): gatehouse-aporia, gatehouse-lakera, gatehouse-llamaguard, gatehouse-secrets; "
+        "loaded types: banned_keywords",
+        "  litellm_settings.banned_keywords_list: Field required (read by callback "
+        "'banned_keywords' at litellm_settings.callbacks[0])",
+        "  litellm_settings.callbacks[1]: unknown callback 'presidio': no loaded plugin offers "
+        "it; installed but not loaded (GATEHOUSE_LOAD_PLUGINS does not name them): "
+        "gatehouse-aporia, gatehouse-lakera, gatehouse-llamaguard, gatehouse-secrets; accepted "
+        "callbacks: banned_keywords, blocked_user_check, or a guardrail_name from guardrails:",
+        "  model_list[1].litellm_params.model: unknown provider 'bedrock' in 'bedrock/claude'; "
+        "installed providers: mock, openai",
+    ]
+    # What is ignored is said, not refused.
+    assert (f"WARNING gatehouse.config: {path}: general_settings.alerting: gatehouse does not "
+            f"implement LiteLLM's alerting; ignored") in result.stderr
+    assert (f"WARNING gatehouse.config: {path}: litellm_settings.drop_params: gatehouse does "
+            f"not implement LiteLLM's drop_params; ignored") in result.stderr
+
+
+def test_a_misspelt_master_key_never_serves(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"model_list: [{{model_name: m, params: {{model: mock/m}}}}]\n"
+                    f"general_settings: {{master_kye: {STRONG_KEY}}}\n")
+    for args in (["--config", str(path), "--port", str(free_port())],
+                 ["check-config", "--config", str(path)]):
+        result = gatehouse(*args)
+        assert result.returncode == 2
+        assert (f"gatehouse: error: {path}: general_settings.master_kye: unknown setting; "
+                f"did you mean `master_key`?") in result.stderr
+        assert STRONG_KEY not in result.stderr

@@ -110,7 +110,8 @@ def test_our_names_and_litellm_aliases_are_the_same(tmp_path):
     theirs = config_from_dict({
         "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
         "litellm_settings": {"callbacks": ["x"]}})
-    assert ours.model_list == theirs.model_list
+    # The same data; each remembers only how its file spelled the keys, for error messages.
+    assert [m.model_dump() for m in ours.model_list] == [m.model_dump() for m in theirs.model_list]
     assert ours.all_callbacks == theirs.all_callbacks == ["x"]
 
 
@@ -137,7 +138,9 @@ def test_missing_env_var_names_field_and_variable(tmp_path, monkeypatch):
      ["model_list[0].params.timeout", "'soon'"]),
     ("guardrails: [{guardrail_name: g, params: {mode: pre_call}}]",
      ["guardrails[0].params", "'guardrail'"]),
-    ("modle_list: []", ["modle_list", "Extra inputs"]),
+    ("modle_list: []", ["modle_list", "did you mean `model_list`?"]),
+    ("model_list: [{model_name: m, litellm_params: {model: mock/m}, model_inf: {}}]",
+     ["model_list[0].model_inf", "did you mean `model_info`?"]),
     ("- just a list", ["expected a mapping"]),
     ("model_list: [\n  bad: [", ["not valid YAML", "line"]),
 ])
@@ -241,3 +244,162 @@ def test_missing_blocked_user_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="blocked_user_list: cannot read"):
         create_app(config_from_dict({"litellm_settings": {"blocked_user_list": "nope.txt"}},
                                     base_dir=tmp_path), load=())
+
+
+# --- misspelt keys, named where they sit in the file ------------------------------------------
+
+
+def test_a_misspelt_plugin_param_is_named_with_the_one_meant():
+    with pytest.raises(ConfigError) as err:
+        build({"guardrails": [{"guardrail_name": "g", "litellm_params": {
+            "guardrail": "probe", "block_wrod": "x", "api_kye": "sk-do-not-echo"}}]})
+    message = str(err.value)
+    assert ("guardrails[0].litellm_params.block_wrod: unknown key; did you mean `block_word`?"
+            in message)
+    assert "guardrails[0].litellm_params.api_kye: unknown key; did you mean `api_key`?" in message
+    assert "sk-do-not-echo" not in message
+
+
+class NeedsWord:
+    """A plugin whose guardrail type cannot do without one param."""
+
+    from gatehouse import hookimpl
+
+    @hookimpl
+    def register_guardrails(self, register):
+        from doubles import PreOnly
+        from gatehouse import GuardrailParams
+
+        class Params(GuardrailParams):
+            word: str
+
+        register("needs_word", type("NeedsWordGuard", (PreOnly,), {"Params": Params}))
+
+
+def test_a_param_missing_for_the_callbacks_shorthand_is_named_where_it_belongs():
+    with pytest.raises(ConfigError) as err:
+        create_app(config_from_dict({"litellm_settings": {"callbacks": ["needs_word"]}}),
+                   extra_plugins=[("needs-word", NeedsWord())], load=())
+    assert ("litellm_settings.word: Field required (read by callback 'needs_word' at "
+            "litellm_settings.callbacks[0])") in str(err.value)
+    assert "callbacks['needs_word']" not in str(err.value)
+
+
+# --- settings gatehouse does not know: a typo stops the start, the rest are said to be ignored ---
+
+STRONG_KEY = "sk-" + "4b1f0c8e2d9a7f6e5c3b1a0d9e8f7a6b" * 2
+
+
+@pytest.mark.parametrize("typo", ["master_kye", "masterkey", "master-key", "Master_Key",
+                                  "mastr_key"])
+def test_a_misspelt_master_key_refuses_to_start_instead_of_serving_open(typo):
+    with pytest.raises(ConfigError) as err:
+        build({"general_settings": {typo: STRONG_KEY}})
+    assert f"general_settings.{typo}: unknown setting; did you mean `master_key`?" in str(
+        err.value)
+    assert STRONG_KEY not in str(err.value)
+
+
+def test_a_misspelt_setting_names_where_it_sits_in_the_file():
+    with pytest.raises(ConfigError) as err:
+        build({"litellm_settings": {"store_audit_log": True}})
+    assert ("litellm_settings.store_audit_log: unknown setting; did you mean "
+            "`store_audit_logs`?") in str(err.value)
+    with pytest.raises(ConfigError, match=r"^config: settings\.blocked_users_list: .*"
+                                          r"`blocked_user_list`"):
+        build({"settings": {"blocked_users_list": ["u1"]}})
+
+
+def test_unimplemented_and_unknown_settings_are_warned_about_as_ignored(caplog):
+    app = build({"general_settings": {"alerting": ["slack"], "enforce_user_param": False,
+                                      "totally_unrelated": 1},
+                 "litellm_settings": {"success_callback": ["langfuse"], "drop_params": True,
+                                      "my_own_thing": 1}})
+    assert app[GATEWAY].guardrails == {}
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    for where in ("general_settings.alerting", "general_settings.enforce_user_param",
+                  "litellm_settings.success_callback", "litellm_settings.drop_params"):
+        key = where.split(".")[1]
+        assert f"config: {where}: gatehouse does not implement LiteLLM's {key}; ignored" in warned
+    for where in ("general_settings.totally_unrelated", "litellm_settings.my_own_thing"):
+        assert f"config: {where}: unknown setting; ignored" in warned
+
+
+@pytest.mark.parametrize("section,setting,value,needle", [
+    ("general_settings", "allowed_routes", ["/v1/chat/completions"], "serve routes"),
+    ("general_settings", "custom_auth", "my_auth.check", "skip your own authentication"),
+    ("general_settings", "enforce_user_param", True, "enforced_params: [user]"),
+    ("litellm_settings", "guardrails", [{"prompt_injection": {"default_on": True}}],
+     "run none of the guardrails it lists"),
+    ("litellm_settings", "max_budget", 0, "spend unlimited"),
+])
+def test_an_unimplemented_setting_that_would_weaken_the_gateway_refuses_to_start(
+        section, setting, value, needle):
+    with pytest.raises(ConfigError) as err:
+        build({section: {setting: value}})
+    message = str(err.value)
+    assert f"{section}.{setting}: gatehouse does not implement LiteLLM's {setting}" in message
+    assert needle in message and "remove it or switch it off" in message
+
+
+def test_plugin_options_in_settings_are_known_and_their_misspellings_named(caplog):
+    build({"litellm_settings": {"callbacks": ["probe"], "block_word": "zzz"}})
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    with pytest.raises(ConfigError) as err:
+        build({"litellm_settings": {"callbacks": ["probe"], "block_wrod": "zzz"}})
+    assert ("litellm_settings.block_wrod: unknown setting; did you mean `block_word`?"
+            in str(err.value))
+
+
+# --- a file with several mistakes ---------------------------------------------------------------
+
+
+def test_several_mistakes_are_reported_at_once():
+    with pytest.raises(ConfigError) as err:
+        build({
+            "model_list": [{"model_name": "a", "params": {"model": "bedrock/a"}},
+                           {"model_name": "b", "params": {"model": "vertex/b"}}],
+            "guardrails": [
+                {"guardrail_name": "g1", "params": {"guardrail": "probe", "mode": "sometimes",
+                                                    "block_wrod": "x"}},
+                {"guardrail_name": "g2", "params": {"guardrail": "no-such-type"}},
+                {"guardrail_name": "g3", "params": {"guardrail": "pre_only",
+                                                    "mode": "post_call"}},
+                {"guardrail_name": "g1", "params": {"guardrail": "probe"}}],
+            "callbacks": ["nope"],
+            "general_settings": {"master_key": "sk-1234", "master_kye": STRONG_KEY,
+                                 "allowed_ips": ["not-an-ip"]},
+            "litellm_settings": {"blocked_user_list": "missing.txt"}})
+    assert [p.split(": ")[0] for p in err.value.problems] == [
+        "general_settings.master_kye",
+        "guardrails[0].params.mode[0]",
+        "guardrails[0].params.block_wrod",
+        "guardrails[1].params.guardrail",
+        "guardrails[2].params.mode",
+        "guardrails[3].guardrail_name",
+        "callbacks[0]",
+        "model_list[0].params.model",
+        "model_list[1].params.model",
+        "general_settings.master_key",
+        "litellm_settings.blocked_user_list",
+        "general_settings.allowed_ips",
+    ]
+    lines = str(err.value).splitlines()
+    assert lines[0] == "config: 12 problems:"
+    assert lines[1:] == [f"  {problem}" for problem in err.value.problems]
+
+
+def test_every_unset_environment_variable_is_named_with_the_other_mistakes(monkeypatch):
+    monkeypatch.delenv("NOT_SET_A", raising=False)
+    monkeypatch.delenv("NOT_SET_B", raising=False)
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({
+            "model_list": [{"model_name": "m", "params": {
+                "model": "openai/m", "api_key": "os.environ/NOT_SET_A",
+                "timeout": "os.environ/NOT_SET_B"}}],
+            "general_settings": {"max_request_size_mb": "big"}})
+    assert err.value.problems == (
+        "model_list[0].params.api_key: environment variable NOT_SET_A is not set",
+        "model_list[0].params.timeout: environment variable NOT_SET_B is not set",
+        "general_settings.max_request_size_mb: Input should be a valid number, unable to parse "
+        "string as a number (got 'big')")

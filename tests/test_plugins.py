@@ -12,7 +12,8 @@ import pytest
 from gatehouse.app import create_app
 from gatehouse.config import ConfigError, config_from_dict
 from gatehouse.app import GATEWAY
-from gatehouse.plugins import PluginError, load_plugins
+from gatehouse.plugins import BUNDLED_TYPES, PluginError, load_plugins
+from gatehouse.testing import check_config
 
 GUARDRAIL_MODULE = """
 from gatehouse import Guardrail, GuardrailBlocked, hookimpl
@@ -283,3 +284,59 @@ def test_failing_startup_hook_is_named_and_leaves_nothing_open(site, tmp_path):
     assert result.returncode == 2
     assert "startup hook of plugin 'gh_sulky' failed: vendor settings missing" in result.stderr
     assert "Unclosed" not in result.stderr and "Traceback" not in result.stderr
+
+
+# --- a type that is not loaded: excluded, not installed, or bundled ---------------------------
+
+
+def test_a_type_whose_plugin_is_excluded_is_reported_as_excluded_not_missing(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("guardrails:\n"
+                      "  - guardrail_name: no-codewords\n"
+                      "    litellm_params: {guardrail: banned_keywords, "
+                      "banned_keywords_list: [x]}\n")
+    result = check_config(config, load="gatehouse-secrets")
+    assert result.returncode == 2
+    assert ("guardrails[0].litellm_params.guardrail: unknown guardrail type 'banned_keywords': "
+            "its plugin gatehouse-banned-keywords is installed but not loaded: "
+            "GATEHOUSE_LOAD_PLUGINS does not name it; loaded types: hide-secrets"
+            ) in result.stderr
+    assert "not installed" not in result.stderr and "pip install" not in result.stderr
+
+
+def test_an_excluded_third_party_plugin_is_named_for_an_unknown_type(site):
+    site("gatehouse-shout", "gh_shout", guard_source())
+    with pytest.raises(ConfigError) as err:
+        create_app(config_from_dict({"guardrails": [
+            {"guardrail_name": "s", "params": {"guardrail": "shout"}}]}),
+            load=["gatehouse-secrets"])
+    assert "installed but not loaded" in str(err.value)
+    assert "gatehouse-shout" in str(err.value)
+
+
+def test_a_bundled_type_that_is_not_installed_names_its_distribution():
+    plugins = load_plugins(load=["gatehouse-secrets"])
+    plugins.excluded.clear()  # as if only gatehouse-secrets were installed
+    with pytest.raises(ConfigError) as err:
+        create_app(config_from_dict({"litellm_settings": {"callbacks": [
+            "hide_secrets", "lakera_prompt_injection"]}}), plugins=plugins)
+    assert ("litellm_settings.callbacks[1]: unknown callback 'lakera_prompt_injection': its "
+            "plugin gatehouse-lakera (bundled with gatehouse) is not installed") in str(err.value)
+
+
+def test_an_unknown_callback_lists_the_accepted_names_and_aliases():
+    plugins = load_plugins(load=["gatehouse-secrets", "gatehouse-aporia"])
+    with pytest.raises(ConfigError) as err:
+        create_app(config_from_dict({"callbacks": ["hide_secret"]}), plugins=plugins)
+    assert ("accepted callbacks: aporia (or aporia_prompt_injection, aporio_prompt_injection), "
+            "blocked_user_check, hide-secrets (or hide_secrets), or a guardrail_name from "
+            "guardrails:") in str(err.value)
+
+
+def test_the_bundled_table_matches_what_the_bundled_plugins_register():
+    registered = {}
+    for distribution in set(BUNDLED_TYPES.values()):
+        for r in load_plugins(load=[distribution]).guardrail_types.values():
+            if r.plugin.distribution == distribution:
+                registered.update(dict.fromkeys((r.name, *r.aliases), distribution))
+    assert registered == BUNDLED_TYPES

@@ -135,9 +135,9 @@ def _list_plugins(as_json: bool) -> int:
 
 def _run(config: Config, args: argparse.Namespace) -> int:
     # Build once up front so a bad set-up fails here, before any worker starts.
-    create_app(config, source=args.config)
+    app = create_app(config, source=args.config)
     if args.workers <= 1:
-        return _serve(config, args)
+        return _serve(config, args, app)
     return _Supervisor(config, args).run()
 
 
@@ -245,9 +245,13 @@ class _Supervisor:
                 worker.join()
 
 
-def _serve(config: Config, args: argparse.Namespace) -> int:
+def _serve(config: Config, args: argparse.Namespace, app: web.Application | None = None
+           ) -> int:
+    """Serve ``app``, or, in a worker, an app of its own (its request ids must differ from its
+    siblings')."""
     loop = _new_loop()
-    app = create_app(config, source=args.config)
+    if app is None:
+        app = create_app(config, source=args.config)
     log.info("gatehouse %d: %d models, guardrails: %s", os.getpid(), len(config.model_list),
              ", ".join(app[GATEWAY].guardrails) or "none")
     try:

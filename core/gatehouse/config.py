@@ -3,18 +3,24 @@
 LiteLLM's section names are accepted as aliases of ours (``litellm_params`` for ``params``,
 ``litellm_settings`` for ``settings``) so its config files load unchanged. ``os.environ/NAME``
 strings are resolved while loading. Every problem is a :class:`ConfigError` naming the file, the
-field path and what was expected.
+field path as the file spells it and what was expected; the mistakes of a file are gathered and
+refused together (:class:`Problems`), so one run names them all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import typing
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr,
+                      ValidationError, field_validator, model_validator)
+from pydantic.fields import FieldInfo
 
 log = logging.getLogger("gatehouse.config")
 
@@ -22,11 +28,64 @@ ENV_PREFIX = "os.environ/"
 
 
 class ConfigError(Exception):
-    """A config problem, already worded for the person who wrote the file."""
+    """A config problem, already worded for the person who wrote the file.
+
+    ``problems`` holds its mistakes one by one as ``"<where>: <what>"``, without the file's
+    name, so mistakes found by different parts can be refused together.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems) if problems is not None else (message,)
+
+    @classmethod
+    def in_file(cls, source: str, *problems: str) -> ConfigError:
+        """One error naming each problem of ``source``, one a line."""
+        if len(problems) == 1:
+            return cls(f"{source}: {problems[0]}", problems)
+        listed = "".join(f"\n  {problem}" for problem in problems)
+        return cls(f"{source}: {len(problems)} problems:{listed}", problems)
+
+
+class Problems:
+    """Config mistakes gathered from every part that finds one, refused as one ConfigError."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.found: list[str] = []
+
+    @contextlib.contextmanager
+    def gather(self) -> Iterator[None]:
+        """Note the ConfigError the block raises and carry on after it."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+
+    def check(self) -> None:
+        if self.found:
+            raise ConfigError.in_file(self.source, *self.found)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # The key each field was given under (``litellm_params`` or ``params``), so that problems
+    # found after loading point where the file says.
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_keys(cls, data: Any, handler: Any) -> Any:
+        model = handler(data)
+        if isinstance(data, dict):
+            for name, info in cls.model_fields.items():
+                model._written[name] = next(
+                    (key for key in accepted_keys(name, info) if key in data), name)
+        return model
+
+    def written(self, field: str) -> str:
+        return self._written.get(field, field)
 
 
 class ModelParams(BaseModel):
@@ -128,11 +187,115 @@ class Config(_Model):
 
     @property
     def all_callbacks(self) -> list[str]:
-        return list(dict.fromkeys([*self.callbacks, *self.settings.callbacks]))
+        return [name for _, name in self.callback_entries()]
+
+    def callback_entries(self) -> list[tuple[str, str]]:
+        """``(where, name)`` of each callback named in ``callbacks`` or ``settings.callbacks``,
+        the first place a name appears."""
+        places = [*((f"callbacks[{i}]", name) for i, name in enumerate(self.callbacks)),
+                  *((f"{self.written('settings')}.callbacks[{i}]", name)
+                    for i, name in enumerate(self.settings.callbacks))]
+        first: dict[str, str] = {}
+        for where, name in places:
+            first.setdefault(name, where)
+        return [(where, name) for name, where in first.items()]
 
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
+
+
+# LiteLLM's general_settings and litellm_settings that gatehouse does not implement, by our
+# section name. Ignoring one of these loses a feature, not a protection: a warning says so.
+LITELLM_IGNORED = {
+    "general_settings": frozenset("""
+        alerting alerting_threshold alert_types alert_to_webhook_url alerting_args
+        allow_client_side_credentials allow_requests_on_db_unavailable background_health_checks
+        health_check_interval database_connection_pool_limit database_connection_timeout
+        default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
+        disable_retry_on_max_parallel_request_limit_error enable_public_model_hub
+        forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
+        key_management_settings litellm_jwtauth litellm_key_header_name
+        maximum_spend_logs_retention_period maximum_spend_logs_retention_interval
+        pass_through_endpoints proxy_batch_write_at spend_report_frequency store_model_in_db
+        store_prompts_in_spend_logs ui_access_mode
+    """.split()),
+    "settings": frozenset("""
+        success_callback failure_callback service_callback drop_params modify_params set_verbose
+        json_logs num_retries request_timeout fallbacks default_fallbacks
+        context_window_fallbacks content_policy_fallbacks cache cache_params
+        enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
+        budget_duration max_end_user_budget default_key_generate_params
+        upperbound_key_generate_params key_generation_settings default_team_settings
+        default_internal_user_params max_internal_user_budget internal_user_budget_duration
+        public_teams disable_end_user_cost_tracking redact_messages_in_exceptions llm_guard_mode
+        google_moderation_confidence_threshold
+    """.split()),
+}
+# Ignoring one of these would leave the gateway more open than the file asks for, so unless it
+# is switched off it stops the start, saying what ignoring it would do.
+LITELLM_REFUSED = {
+    "general_settings": {
+        "custom_auth": "skip your own authentication",
+        "enable_jwt_auth": "skip JWT authentication and the role checks that come with it",
+        "enable_oauth2_auth": "skip OAuth2 authentication",
+        "enable_oauth2_proxy_auth": "skip OAuth2 proxy authentication",
+        "allowed_routes": "serve routes it leaves out",
+        "admin_only_routes": "let any key call the routes it keeps for admins",
+        "enforce_user_param": "accept calls without `user` (gatehouse's way: "
+                              "enforced_params: [user])",
+        "user_header_name": "not see the end users it names, so blocked users would get "
+                            "through",
+        "user_header_mappings": "not see the end users it names, so blocked users would get "
+                                "through",
+        "max_parallel_requests": "leave parallel calls unlimited",
+        "global_max_parallel_requests": "leave parallel calls unlimited",
+        "custom_key_generate": "skip your checks on new keys",
+        "key_management_system": "use the encrypted values as they are, so a ciphertext would "
+                                 "work as the key itself",
+    },
+    "settings": {
+        "guardrails": "run none of the guardrails it lists (gatehouse reads them from the "
+                      "top-level guardrails: list)",
+        "max_budget": "leave the gateway's total spend unlimited",
+        "turn_off_message_logging": "hand message content to logging callbacks",
+        "redact_user_api_key_info": "hand key and team details to logging callbacks",
+    },
+}
+
+
+def check_setting_keys(config: Config, source: str, plugin_options: Collection[str]) -> None:
+    """Unknown keys in ``general_settings`` and ``settings``: a near miss of a known key, or a
+    LiteLLM setting whose absence would weaken the gateway, is a ConfigError; any other is
+    warned about as ignored. ``plugin_options`` are the keys the ``callbacks:`` shorthand hands
+    to some installed guardrail type."""
+    problems = []
+    for section, model, known in (
+            ("general_settings", config.general_settings, model_keys(GeneralSettings)),
+            ("settings", config.settings, [*model_keys(Settings), *plugin_options])):
+        for key, value in (model.model_extra or {}).items():
+            if key in known:  # a plugin option the callbacks: shorthand passes on
+                continue
+            where = f"{config.written(section)}.{key}"
+            weakens = LITELLM_REFUSED[section].get(key)
+            if weakens and not _switched_off(value):
+                problems.append(
+                    f"{where}: gatehouse does not implement LiteLLM's {key}, and ignoring it "
+                    f"would {weakens}; remove it or switch it off")
+            elif weakens or key in LITELLM_IGNORED[section]:
+                log.warning("%s: %s: gatehouse does not implement LiteLLM's %s; ignored",
+                            source, where, key)
+            elif (near := did_you_mean(key, known)) is not None:
+                problems.append(f"{where}: unknown setting; did you mean `{near}`?")
+            else:
+                log.warning("%s: %s: unknown setting; ignored", source, where)
+    if problems:
+        raise ConfigError.in_file(source, *problems)
+
+
+def _switched_off(value: Any) -> bool:
+    # 0 is not off: a budget of 0 allows nothing.
+    return value is None or value is False or (isinstance(value, (str, list, dict)) and not value)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -157,23 +320,34 @@ def config_from_dict(
         raise ConfigError(f"{source}: expected a mapping at the top level, got {_kind(data)}")
     for name, value in (data.get("environment_variables") or {}).items():
         os.environ.setdefault(str(name), str(value))
-    data = _resolve_env(data, (), source)
+    unset: dict[str, str] = {}
+    data = _resolve_env(data, (), unset)
+    problems = [f"{where}: environment variable {name} is not set"
+                for where, name in unset.items()]
     try:
         config = Config.model_validate({**data, "base_dir": base_dir or Path.cwd()})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
-    for section, model in (("general_settings", config.general_settings),):
-        for key in model.model_extra or {}:
-            log.info("%s: %s.%s is not used by gatehouse", source, section, key)
+        # A value still naming an unset variable is already reported as that.
+        problems += [problem for problem in validation_problems(exc, model=Config)
+                     if not problem.startswith(tuple(f"{where}:" for where in unset))]
+    if problems:
+        raise ConfigError.in_file(source, *problems)
     if config.router_settings:
         log.warning("%s: router_settings is not supported and is ignored", source)
     return config
 
 
-def format_validation_error(exc: ValidationError, source: str, prefix: tuple = ()) -> str:
-    lines = [f"{source}: invalid config"]
+def validation_problems(exc: ValidationError, *, model: type[BaseModel],
+                        prefix: tuple = ()) -> list[str]:
+    """One ``"<where>: <what>"`` per error pydantic found validating ``model``, whose data sits
+    at ``prefix`` in the file."""
+    problems = []
     for err in exc.errors():
         where = format_path((*prefix, *err["loc"]))
+        if err["type"] == "extra_forbidden":
+            known = _keys_at(model, err["loc"][:-1])
+            problems.append(f"{where}: {unknown_key(str(err['loc'][-1]), known)}")
+            continue
         got = err.get("input")
         detail = err["msg"]
         leaf = str(err["loc"][-1]).lower() if err["loc"] else ""
@@ -181,8 +355,83 @@ def format_validation_error(exc: ValidationError, source: str, prefix: tuple = (
         secretish = any(word in leaf for word in ("key", "secret", "password", "token"))
         if err["type"] != "missing" and not isinstance(got, (dict, list)) and not secretish:
             detail += f" (got {got!r})"
-        lines.append(f"  {where}: {detail}")
-    return "\n".join(lines)
+        problems.append(f"{where}: {detail}")
+    return problems
+
+
+def unknown_key(key: str, known: Collection[str]) -> str:
+    """What to say about ``key`` where only ``known`` keys are accepted: the one meant, when it
+    is a slip of the keyboard away, else the choices. Values are never echoed: the key may be a
+    misspelt ``api_key``."""
+    near = did_you_mean(key, known)
+    if near is not None:
+        return f"unknown key; did you mean `{near}`?"
+    return f"unknown key; expected one of: {', '.join(sorted(known))}" if known \
+        else "unknown key"
+
+
+def did_you_mean(key: str, known: Collection[str]) -> str | None:
+    """The known key an unknown ``key`` is at most two edits from (the nearest), if any; a
+    difference of case alone counts as a slip too."""
+    distance, near = min(((_edits(key.lower(), k.lower()), k) for k in known),
+                         default=(NEAR_MISS + 1, None))
+    return near if distance <= NEAR_MISS else None
+
+
+# A key this many edits (or fewer) from a known one is taken for a typo of it.
+NEAR_MISS = 2
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): inserting, deleting or replacing
+    a character, or swapping two neighbours, is one edit each."""
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        row = [i]
+        for j, other in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (char != other))
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                cost = min(cost, before[j - 2] + 1)
+            row.append(cost)
+        before, previous = previous, row
+    return previous[-1]
+
+
+def accepted_keys(name: str, info: FieldInfo) -> list[str]:
+    """The keys a model field is read from: its name and its alias choices."""
+    alias = info.validation_alias
+    choices = [c for c in alias.choices if isinstance(c, str)] \
+        if isinstance(alias, AliasChoices) else []
+    return list(dict.fromkeys([*choices, name]))
+
+
+def model_keys(model: type[BaseModel]) -> list[str]:
+    """The keys a file may give ``model``; excluded fields (``base_dir``) are not read from it."""
+    return [key for name, info in model.model_fields.items() if not info.exclude
+            for key in accepted_keys(name, info)]
+
+
+def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys accepted by the model found at ``loc`` inside ``model``."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = next((i for n, i in model.model_fields.items() if part in accepted_keys(n, i)),
+                    None)
+        inner = _model_in(info.annotation) if info is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return model_keys(model)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model in a field's type: ``X``, ``list[X]``, ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, typing.get_args(annotation)) if m is not None),
+                None)
 
 
 def format_path(loc: tuple) -> str:
@@ -195,18 +444,19 @@ def format_path(loc: tuple) -> str:
     return out or "<top level>"
 
 
-def _resolve_env(value: Any, path: tuple, source: str) -> Any:
+def _resolve_env(value: Any, path: tuple, unset: dict[str, str]) -> Any:
+    """``value`` with every ``os.environ/NAME`` replaced by the variable's value; the ones not
+    set are left as they are and noted in ``unset`` (path -> name)."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         name = value[len(ENV_PREFIX):]
         if name not in os.environ:
-            raise ConfigError(
-                f"{source}: {format_path(path)}: environment variable {name} is not set"
-            )
+            unset[format_path(path)] = name
+            return value
         return os.environ[name]
     if isinstance(value, dict):
-        return {k: _resolve_env(v, (*path, k), source) for k, v in value.items()}
+        return {k: _resolve_env(v, (*path, k), unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_env(v, (*path, i), source) for i, v in enumerate(value)]
+        return [_resolve_env(v, (*path, i), unset) for i, v in enumerate(value)]
     return value
 
 

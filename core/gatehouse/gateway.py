@@ -17,8 +17,8 @@ from .access.gate import CallGate, IpAllowList
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
 from .admin.context import Admin
-from .config import Config, ConfigError
-from .guardrails.registry import build_guardrails
+from .config import Config, ConfigError, Problems, check_setting_keys
+from .guardrails.registry import build_guardrails, shorthand_options
 from .guardrails.selection import Selector
 from .ops.routes import Status
 from .plugins import Plugins
@@ -41,16 +41,34 @@ class Gateway:
         self.config = config
         self.plugins = plugins
         settings = config.general_settings
-        self.guardrails = build_guardrails(config, plugins, source)
-        self.router = Router(config.model_list, plugins.providers, source)
-        master = master_key(settings, source)
-        blocked_users = config_blocked_users(config, source)
-        try:
-            self.store = open_store(
-                settings.database_url.get_secret_value() if settings.database_url else None,
-                str(config.resolve_path(settings.database_path)))
-        except ValueError as exc:
-            raise ConfigError(f"{source}: general_settings.database_url: {exc}") from None
+        # Every part checks its share of the config before anything is built on it, so a file
+        # with several mistakes is refused once, naming them all.
+        problems = Problems(source)
+        with problems.gather():
+            check_setting_keys(config, source, shorthand_options(plugins))
+        with problems.gather():
+            self.guardrails = build_guardrails(config, plugins, source)
+        with problems.gather():
+            self.router = Router(config.model_list, plugins.providers, source)
+        with problems.gather():
+            master = master_key(settings, source)
+        with problems.gather():
+            blocked_users = config_blocked_users(config, source)
+        with problems.gather():
+            try:
+                self.store = open_store(
+                    settings.database_url.get_secret_value() if settings.database_url else None,
+                    str(config.resolve_path(settings.database_path)))
+            except ValueError as exc:
+                raise ConfigError.in_file(source, f"general_settings.database_url: {exc}") \
+                    from None
+        with problems.gather():
+            try:
+                self.ip_allow_list = IpAllowList(settings)
+            except ValueError as exc:
+                raise ConfigError.in_file(source, f"general_settings.allowed_ips: {exc}") \
+                    from None
+        problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
             settings.redis_namespace)
@@ -61,10 +79,6 @@ class Gateway:
         prices = Prices(config.model_list)
         self.accounting = Accounting(self.store, self.cache, prices,
                                      flush_interval=settings.spend_flush_interval)
-        try:
-            self.ip_allow_list = IpAllowList(settings)
-        except ValueError as exc:
-            raise ConfigError(f"{source}: general_settings.allowed_ips: {exc}") from None
         self.public_paths = public_paths(settings.public_routes)
         self.call_log = CallLog(self.accounting if self.tracks_spend else None)
         self.pipeline = Pipeline(self.router, Selector(self.guardrails),

@@ -24,6 +24,18 @@ LOAD_PLUGINS_ENV = "GATEHOUSE_LOAD_PLUGINS"
 
 hookimpl = pluggy.HookimplMarker("gatehouse")
 
+# The guardrail types (and aliases) of the plugins bundled with gatehouse, by the distribution
+# that registers them, so a config naming one that is not loaded can say what would provide it.
+BUNDLED_TYPES = {
+    "hide-secrets": "gatehouse-secrets", "hide_secrets": "gatehouse-secrets",
+    "banned_keywords": "gatehouse-banned-keywords",
+    "lakera": "gatehouse-lakera", "lakera_v2": "gatehouse-lakera",
+    "lakera_prompt_injection": "gatehouse-lakera", "lakera_v1": "gatehouse-lakera",
+    "aporia": "gatehouse-aporia", "aporia_prompt_injection": "gatehouse-aporia",
+    "aporio_prompt_injection": "gatehouse-aporia",
+    "llamaguard": "gatehouse-llamaguard", "llamaguard_moderations": "gatehouse-llamaguard",
+}
+
 
 class PluginError(Exception):
     """A plugin could not be loaded or registered something invalid; worded for the operator."""
@@ -54,12 +66,29 @@ class Plugins:
     info: dict[str, PluginInfo] = field(default_factory=dict)
     guardrail_types: dict[str, Registered] = field(default_factory=dict)
     providers: dict[str, Registered] = field(default_factory=dict)
+    # Installed plugins that were not loaded (GATEHOUSE_LOAD_PLUGINS leaves them out), by
+    # entry-point name.
+    excluded: dict[str, PluginInfo] = field(default_factory=dict)
 
     def guardrail_type(self, name: str) -> Registered | None:
         found = self.guardrail_types.get(name)
         if found is None:
             found = next((r for r in self.guardrail_types.values() if name in r.aliases), None)
         return found
+
+    def why_no_type(self, name: str) -> str:
+        """Why no loaded plugin offers guardrail type ``name``, and what would."""
+        left_out = sorted({info.distribution for info in self.excluded.values()})
+        bundled = BUNDLED_TYPES.get(name)
+        if bundled in left_out:
+            return (f"its plugin {bundled} is installed but not loaded: "
+                    f"{LOAD_PLUGINS_ENV} does not name it")
+        if bundled is not None:
+            return f"its plugin {bundled} (bundled with gatehouse) is not installed"
+        if left_out:
+            return (f"no loaded plugin offers it; installed but not loaded ({LOAD_PLUGINS_ENV} "
+                    f"does not name them): {', '.join(left_out)}")
+        return "no installed plugin offers it (pip install the plugin that provides it)"
 
     def hooks_of(self, plugin_name: str) -> list[str]:
         plugin = self.pm.get_plugin(plugin_name)
@@ -120,8 +149,10 @@ def load_plugins(
     if load is None:
         wanted = os.environ.get(LOAD_PLUGINS_ENV)
         load = None if wanted is None else [n for n in wanted.split(",")]
-    for ep in _selected_entry_points(load):
+    chosen, left_out = _selected_entry_points(load)
+    for ep in chosen:
         _register_entry_point(plugins, ep)
+    plugins.excluded = {ep.name: _info(ep) for ep in left_out}
     for name, obj in extra:
         plugins.pm.register(obj, name=name)
         plugins.info[name] = PluginInfo(name, getattr(obj, "__name__", name), "")
@@ -134,20 +165,29 @@ def load_plugins(
     return plugins
 
 
-def _selected_entry_points(load: Iterable[str] | None) -> list[EntryPoint]:
+def _selected_entry_points(load: Iterable[str] | None
+                           ) -> tuple[list[EntryPoint], list[EntryPoint]]:
+    """The entry points to load, and the installed ones ``load`` leaves out."""
     allowed = None if load is None else {n.strip() for n in load if n.strip()}
-    chosen = []
+    chosen, left_out = [], []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist.name if ep.dist else "?"
+        dist = _info(ep).distribution
         core = dist == CORE_DISTRIBUTION
         if core or allowed is None or dist in allowed or ep.name in allowed:
             chosen.append(ep)
-    return chosen
+        else:
+            left_out.append(ep)
+    return chosen, left_out
+
+
+def _info(ep: EntryPoint) -> PluginInfo:
+    return PluginInfo(ep.name, ep.dist.name if ep.dist else "?",
+                      ep.dist.version if ep.dist else "")
 
 
 def _register_entry_point(plugins: Plugins, ep: EntryPoint) -> None:
-    dist = ep.dist.name if ep.dist else "?"
-    version = ep.dist.version if ep.dist else ""
+    info = _info(ep)
+    dist, version = info.distribution, info.version
     if plugins.pm.has_plugin(ep.name):
         # The same distribution seen twice on sys.path (e.g. an editable and a normal install).
         if plugins.info[ep.name].distribution == dist:
@@ -167,7 +207,7 @@ def _register_entry_point(plugins: Plugins, ep: EntryPoint) -> None:
         plugins.pm.register(obj, name=ep.name)
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {ep.name!r} from distribution {dist}: {exc}") from None
-    plugins.info[ep.name] = PluginInfo(ep.name, dist, version)
+    plugins.info[ep.name] = info
 
 
 def _collect(plugins: Plugins, hook_name: str, what: str) -> dict[str, Registered]:

@@ -58,8 +58,8 @@ def master_key(settings: GeneralSettings, source: str) -> str | None:
     key = settings.master_key.get_secret_value()
     problem = None if settings.allow_weak_master_key else weak_master_key(key)
     if problem:
-        raise ConfigError(
-            f"{source}: general_settings.master_key: refusing a weak master key "
-            f"({problem}); use a long random one (e.g. 'sk-' + `openssl rand -hex 24`), or "
-            f"set general_settings.allow_weak_master_key: true for local experiments")
+        raise ConfigError.in_file(
+            source, f"general_settings.master_key: refusing a weak master key ({problem}); "
+                    f"use a long random one (e.g. 'sk-' + `openssl rand -hex 24`), or set "
+                    f"general_settings.allow_weak_master_key: true for local experiments")
     return key

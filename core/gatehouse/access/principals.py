@@ -151,7 +151,8 @@ def config_blocked_users(config: Config, source: str) -> frozenset[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ConfigError(f"{source}: settings.blocked_user_list: cannot read {path}: "
-                          f"{exc.strerror}") from None
+        raise ConfigError.in_file(
+            source, f"{config.written('settings')}.blocked_user_list: cannot read {path}: "
+                    f"{exc.strerror}") from None
     return frozenset(line.strip() for line in lines
                      if line.strip() and not line.lstrip().startswith("#"))

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pluggy
 from pydantic import ValidationError
 
-from ..config import Config, ConfigError, format_validation_error
+from ..config import (Config, ConfigError, Problems, format_path, model_keys,
+                      validation_problems)
 from ..plugins import PluginError, PluginInfo, Plugins, Registered
-from .base import Guardrail
+from .base import Guardrail, GuardrailParams
 from .dispatch import HookImpl
 
 MODE_HOOKS = {"pre_call": ("pre_call",), "during_call": ("during_call",),
@@ -50,47 +51,86 @@ class GuardrailSet(Mapping[str, Guardrail]):
 
 
 def build_guardrails(config: Config, plugins: Plugins, source: str) -> GuardrailSet:
-    """Every guardrail config names, checked against the installed types. Raises ConfigError
-    (a misconfiguration, worded for its author) or PluginError (a plugin that misbehaves)."""
+    """Every guardrail config names, checked against the installed types. Raises one ConfigError
+    naming every misconfigured entry (worded for its author), or PluginError (a plugin that
+    misbehaves)."""
     built = GuardrailSet()
-    entries = [(f"guardrails[{i}]", e.guardrail_name, e.params, e.guardrail_info)
-               for i, e in enumerate(config.guardrails)]
-    for callback in config.all_callbacks:
-        if callback in CORE_CALLBACKS or any(callback == e[1] for e in entries):
+    problems = Problems(source)
+    names: set[str] = set()
+    for i, entry in enumerate(config.guardrails):
+        with problems.gather():
+            name = entry.guardrail_name
+            if name in names:
+                raise ConfigError.in_file(source, f"guardrails[{i}].guardrail_name: {name!r} "
+                                                  f"is used twice")
+            names.add(name)
+            _add(built, config, plugins, source, name, entry.params, entry.guardrail_info,
+                 at=("guardrails", i, entry.written("params")))
+    settings = config.written("settings")
+    for where, callback in config.callback_entries():
+        if callback in CORE_CALLBACKS or callback in names:
             continue
-        registered = plugins.guardrail_type(callback)
-        if registered is None:
-            raise ConfigError(f"{source}: callbacks: unknown callback {callback!r}; "
-                              f"installed: {_installed_types(plugins)}")
-        known = registered.obj.Params.model_fields
-        settings = config.settings.model_extra or {}
-        params = {k: v for k, v in settings.items() if k in known}
-        params.update(guardrail=registered.name, default_on=True)
-        entries.append((f"callbacks[{callback!r}]", callback, params, None))
-    for where, name, raw, info in entries:
-        _add(built, config, plugins, source, where, name, raw, info)
+        with problems.gather():
+            registered = plugins.guardrail_type(callback)
+            if registered is None:
+                raise ConfigError.in_file(
+                    source, f"{where}: unknown callback {callback!r}: "
+                            f"{plugins.why_no_type(callback)}; accepted callbacks: "
+                            f"{_accepted_callbacks(plugins)}, or a guardrail_name from "
+                            f"guardrails:")
+            options = param_keys(registered.obj.Params)
+            params = {k: v for k, v in (config.settings.model_extra or {}).items()
+                      if k in options}
+            params.update(guardrail=registered.name, default_on=True)
+            # Its params are the settings beside the callback, so errors point there.
+            _add(built, config, plugins, source, callback, params, None, at=(settings,),
+                 note=f" (read by callback {callback!r} at {where})")
+    problems.check()
     built.default_on = tuple(n for n, g in built.by_name.items() if g.params.default_on)
     built.callbacks = _plugin_callbacks(plugins)
     return built
 
 
-def _installed_types(plugins: Plugins) -> str:
+# The callbacks: shorthand sets these itself, whatever settings say.
+SHORTHAND_SETS = frozenset({"guardrail", "default_on"})
+
+
+def param_keys(params: type[GuardrailParams]) -> frozenset[str]:
+    """The settings keys the ``callbacks:`` shorthand hands to a type with these params."""
+    return frozenset(model_keys(params)) - SHORTHAND_SETS
+
+
+def shorthand_options(plugins: Plugins) -> frozenset[str]:
+    """The settings keys the ``callbacks:`` shorthand hands to some installed type."""
+    return frozenset().union(*(param_keys(r.obj.Params)
+                               for r in plugins.guardrail_types.values()))
+
+
+def _loaded_types(plugins: Plugins) -> str:
     return ", ".join(sorted(plugins.guardrail_types)) or "none"
 
 
-def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, where: str,
-         name: str, raw: dict[str, Any], info: Any) -> None:
-    if name in built.by_name:
-        raise ConfigError(f"{source}: {where}.guardrail_name: {name!r} is used twice")
+def _accepted_callbacks(plugins: Plugins) -> str:
+    accepted = [f"{r.name} (or {', '.join(r.aliases)})" if r.aliases else r.name
+                for r in plugins.guardrail_types.values()]
+    return ", ".join(sorted([*accepted, *CORE_CALLBACKS]))
+
+
+def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, name: str,
+         raw: dict[str, Any], info: Any, *, at: tuple, note: str = "") -> None:
+    """Build and register one guardrail whose params sit at ``at`` in the file; every problem
+    ends with ``note``."""
+    def refuse(where: tuple, problem: str) -> ConfigError:
+        return ConfigError.in_file(source, f"{format_path(where)}: {problem}{note}")
+
     type_name = raw.get("guardrail")
     registered = plugins.guardrail_type(type_name)
     if registered is None and ":" in type_name:
-        registered = _import_local(config, f"{source}: {where}.params.guardrail", type_name)
+        registered = _import_local(config, type_name, lambda p: refuse((*at, "guardrail"), p))
     if registered is None:
-        raise ConfigError(
-            f"{source}: {where}.params.guardrail: unknown guardrail type "
-            f"{type_name!r}; installed types: {_installed_types(plugins)} "
-            f"(pip install the plugin that provides it)")
+        raise refuse((*at, "guardrail"),
+                     f"unknown guardrail type {type_name!r}: {plugins.why_no_type(type_name)}; "
+                     f"loaded types: {_loaded_types(plugins)}")
     cls: type[Guardrail] = registered.obj
     try:
         params = cls.Params.model_validate(
@@ -98,8 +138,9 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, whe
             context={"base_dir": config.base_dir, "config": config},
         )
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(
-            exc, source, prefix=(*_split_where(where), "params"))) from None
+        raise ConfigError.in_file(source, *(
+            f"{problem}{note}"
+            for problem in validation_problems(exc, model=cls.Params, prefix=at))) from None
     if not params.mode:
         params.mode = list(cls.default_modes)
     guardrail = cls(name, params)
@@ -119,15 +160,16 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, whe
     for mode in params.mode:
         if not any(h in hooks for h in MODE_HOOKS[mode]):
             supported = [m for m, hs in MODE_HOOKS.items() if any(h in hooks for h in hs)]
-            raise ConfigError(
-                f"{source}: {where}.params.mode: guardrail type {registered.name!r} "
-                f"does not support mode {mode!r}; it supports: {', '.join(supported)}")
+            raise refuse((*at, "mode"),
+                         f"guardrail type {registered.name!r} does not support mode {mode!r}; "
+                         f"it supports: {', '.join(supported)}")
     built.by_name[name] = guardrail
     built.info[name] = info
     built.hooks[name] = hooks
 
 
-def _import_local(config: Config, where: str, path: str) -> Registered:
+def _import_local(config: Config, path: str,
+                  refuse: Callable[[str], ConfigError]) -> Registered:
     """``guardrail: module:Class`` -- a guardrail class imported straight from a module on
     sys.path or beside the config file, for experiments without packaging."""
     module_name, _, class_name = path.partition(":")
@@ -138,14 +180,14 @@ def _import_local(config: Config, where: str, path: str) -> Registered:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
-        raise ConfigError(f"{where}: cannot import {module_name!r} (looked on sys.path and "
-                          f"in {base}): {type(exc).__name__}: {exc}") from None
+        raise refuse(f"cannot import {module_name!r} (looked on sys.path and in {base}): "
+                     f"{type(exc).__name__}: {exc}") from None
     finally:
         if added:
             sys.path.remove(base)
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Guardrail)):
-        raise ConfigError(f"{where}: {path!r} is not a gatehouse.Guardrail subclass")
+        raise refuse(f"{path!r} is not a gatehouse.Guardrail subclass")
     return Registered(path, cls, PluginInfo(path, f"local module {module_name}", ""))
 
 
@@ -158,10 +200,3 @@ def _plugin_callbacks(plugins: Plugins) -> dict[str, tuple[HookImpl, ...]]:
                 impls.append(HookImpl(impl.plugin_name, impl.function, tuple(impl.argnames)))
         callbacks[hook_name] = tuple(impls)
     return callbacks
-
-
-def _split_where(where: str) -> tuple:
-    # "guardrails[2]" -> ("guardrails", 2); "callbacks['x']" -> ("callbacks", "x")
-    head, _, rest = where.partition("[")
-    rest = rest.rstrip("]").strip("'\"")
-    return (head, int(rest)) if rest.isdigit() else (head, rest)

@@ -22,15 +22,19 @@ class Router:
     def __init__(self, model_list: list[ModelEntry], providers: dict[str, Registered],
                  source: str):
         self._deployments: dict[str, list[tuple[str, Any, type[Provider]]]] = {}
+        unknown = []
         for i, entry in enumerate(model_list):
             registered = providers.get(entry.params.provider)
             if registered is None:
-                raise ConfigError(
-                    f"{source}: model_list[{i}].params.model: unknown provider "
+                unknown.append(
+                    f"model_list[{i}].{entry.written('params')}.model: unknown provider "
                     f"{entry.params.provider!r} in {entry.params.model!r}; installed providers: "
                     f"{', '.join(sorted(providers)) or 'none'}")
+                continue
             self._deployments.setdefault(entry.model_name, []).append(
                 (entry.model_name, entry.params, registered.obj))
+        if unknown:
+            raise ConfigError.in_file(source, *unknown)
         self.model_names = tuple(self._deployments)
         self._providers: list[Provider] = []
         self._round_robin: dict[str, Iterator[Provider]] = {}

@@ -229,7 +229,7 @@ async def test_a_missing_key_or_base_is_a_startup_error(gateway, monkeypatch, mi
     with pytest.raises(ConfigError) as caught:
         await gateway(config, plugins=[("aporia", gatehouse_aporia)])
     message = str(caught.value)
-    assert "guardrails[0].params" in message
+    assert "guardrails[0].litellm_params" in message
     assert f"APORIA_{missing} or APORIO_{missing}" in message
 
 

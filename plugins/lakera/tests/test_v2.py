@@ -231,7 +231,7 @@ async def test_a_missing_key_is_a_startup_error_naming_the_variable(gateway, mon
                               "litellm_params": {"guardrail": "lakera"}}]}
     with pytest.raises(ConfigError, match="LAKERA_API_KEY") as caught:
         await gateway(config, plugins=[("lakera", gatehouse_lakera)])
-    assert "guardrails[0].params" in str(caught.value)
+    assert "guardrails[0].litellm_params" in str(caught.value)
 
 
 async def test_an_unknown_on_flagged_value_is_refused(lakera_gateway):

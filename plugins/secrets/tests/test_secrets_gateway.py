@@ -218,7 +218,8 @@ async def test_a_per_request_selection_runs_it_only_when_asked(gateway, fake_ups
 
 async def test_an_unknown_plugin_in_the_config_stops_the_start(start):
     config = guardrail("pre_call", detect_secrets_config=[{"name": "AWSKeyDetectr"}])
-    with pytest.raises(ConfigError, match=r"guardrails\[0\]\.params\.detect_secrets_config.*"
+    with pytest.raises(ConfigError, match=r"guardrails\[0\]\.litellm_params\."
+                                          r"detect_secrets_config.*"
                                           r"no detect-secrets plugin named 'AWSKeyDetectr'"):
         await start(config)
 
