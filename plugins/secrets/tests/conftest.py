@@ -162,6 +162,13 @@ INNOCENT = [
     "Already redacted: API_KEY = '[REDACTED]' and openai_api_key=[REDACTED]",
     "The risk-free rate and the task-based approach both use sk-learn style APIs.",
     "東京の天気は晴れです。パスワードは教えません。",
+    "git clone ssh://git@github.com:22/acme/tools.git or git@github.com:acme/tools.git",
+    "postgres://app@db.internal:5432/main, redis://localhost:6379/0, amqp://mq.internal/vhost",
+    "ftp://ftp.example.com/pub/file.tar.gz, mailto:ann@example.com, https://user@example.com/",
+    "const url = `postgres://${user}:${password}@${host}:5432/${db}`;",
+    'dsn = "postgresql://%s:%s@%s/%s" % (user, password, host, name)',
+    'dsn = "mysql://%(user)s:%(password)s@%(host)s/db" % params',
+    "engine = create_engine(url)  # Engine(postgresql://scott:***@localhost/test)",
 ]
 
 

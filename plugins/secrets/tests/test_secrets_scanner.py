@@ -69,6 +69,25 @@ def test_basic_auth_url_keeps_user_and_host(scanner):
         "clone https://deploy:[REDACTED]@git.example.com/team/repo.git now"
 
 
+@pytest.mark.parametrize(("url", "password"), [
+    ("postgres://admin:pw@db.internal/app", "pw"),
+    ("postgres://admin:Xk9$mQ2!vL@db.internal:5432/app", "Xk9$mQ2!vL"),
+    ("mysql://root:Sup3r&S3cret@mysql.local:3306/shop", "Sup3r&S3cret"),
+    ("mongodb+srv://app:Zx9k+LmQ2=pR@cluster0.ab1cd.mongodb.net/test?retryWrites=true",
+     "Zx9k+LmQ2=pR"),
+    ("redis://:Redis9*Pass@cache.internal:6379/0", "Redis9*Pass"),
+    ("amqps://guest:Rabbit7!pw@mq.internal:5671/vhost", "Rabbit7!pw"),
+    ("https://ci-bot:T0ken;2024@git.example.com/team/repo.git", "T0ken;2024"),
+    ("ftp://ann@example.com:Ftp5ecret!@ftp.example.com/pub", "Ftp5ecret!"),
+    ("sqlserver://sa:P@ssw0rd@127.0.0.1:1433/db", "P@ssw0rd"),
+    ("smtps://mailer:M4il+pass,1@smtp.example.com:465", "M4il+pass,1"),
+])
+def test_the_password_of_a_url_of_any_scheme_goes_and_nothing_else(scanner, url, password):
+    redacted, types = scanner.redact(f"it connects with {url} at start-up")
+    assert redacted == f"it connects with {url.replace(password, '[REDACTED]')} at start-up"
+    assert types == ["Basic Auth Credentials"]
+
+
 def test_jwt_goes_with_its_signature(scanner, jwt):
     assert scanner.redact(f"token {jwt}.")[0] == "token [REDACTED]."
 

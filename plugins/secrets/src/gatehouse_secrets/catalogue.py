@@ -27,7 +27,7 @@ from detect_secrets.plugins.jwt import JwtTokenDetector
 from detect_secrets.plugins.keyword import KeywordDetector
 
 from .detector import Detector
-from .keyword import keyword_detectors
+from .keyword import is_mask, keyword_detectors
 
 #: Plugins left out of the default set: public IPs are not secrets, and the entropy plugins
 #: take git SHAs, UUIDs and hashes in ordinary code for secrets. All can be named explicitly.
@@ -68,7 +68,6 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     "AWSKeyDetector": ("a3t", "abia", "acca", "akia", "asia", "aws"),
     "ArtifactoryDetector": ("akc", *(f"ap{c}" for c in "0123456789abcdef")),
     "AzureStorageKeyDetector": ("accountkey=",),
-    "BasicAuthDetector": ("://",),
     "CloudantDetector": ("cloudant.com", *_combos(("cloudant", "cl", "clou"), ("", "_", "-"),
                                                   ("", "api"), _KEY_WORDS)),
     "GitHubTokenDetector": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
@@ -105,13 +104,21 @@ _GATES: dict[str, re.Pattern[str]] = {
     "TelegramBotTokenDetector": re.compile(r":[0-9A-Za-z_-]{35}"),
 }
 
-#: Plugins whose patterns capture the secret in group 1 (the rest is the key name, the URL
-#: around a password, ...). Other plugins' patterns match the secret itself.
-_SECRET_IN_GROUP_1 = frozenset({"AWSKeyDetector", "BasicAuthDetector", "CloudantDetector",
-                                "IbmCloudIamDetector", "IbmCosHmacDetector", "IPPublicDetector",
-                                "SoftlayerDetector"})
+#: Plugins whose denylist patterns capture the secret in group 1 (the rest is the key name,
+#: ...). Other plugins' patterns match the secret itself.
+_SECRET_IN_GROUP_1 = frozenset({"AWSKeyDetector", "CloudantDetector", "IbmCloudIamDetector",
+                                "IbmCosHmacDetector", "IPPublicDetector", "SoftlayerDetector"})
 
-_VALIDATORS = {"JwtTokenDetector": _jwt_is_valid}
+# Code builds URLs with printf-style placeholders: "postgres://%s:%s@%s/%s" % (...).
+_PRINTF_PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[a-z]")
+
+
+def _url_password(match: re.Match[str], value: str) -> bool:
+    # Log lines and repr()s mask the password already: Engine(postgresql://scott:***@host/db).
+    return _PRINTF_PLACEHOLDER.fullmatch(value) is None and not is_mask(value)
+
+
+_VALIDATORS = {"BasicAuthDetector": _url_password, "JwtTokenDetector": _jwt_is_valid}
 
 _PEM_BLOCK = re.compile(
     # An unfinished block (a truncated paste, a stream still arriving) runs to the end of the text.
@@ -124,6 +131,12 @@ _PUTTY_KEY_FILE = re.compile(r"PuTTY-User-Key-File-\d+:.*?(?:Private-MAC:[ \t]*[
 
 #: Extra patterns per plugin, reported under that plugin's secret type.
 _EXTRAS: dict[str, list[_Extra]] = {
+    # The password of a URL of any scheme (RFC 3986 userinfo "user:password@"). The denylist
+    # misses passwords holding the sub-delimiters RFC 3986 allows there (!$&'()*+,;=) and URLs
+    # with no user (redis://:pw@host). An e-mail login keeps its '@'; a password may hold an
+    # unescaped '@' or ':' (the last '@' ends it). Neither holds what ends an authority.
+    "BasicAuthDetector": [_Extra(re.compile(r"://[^\s:/?#\[\]\"'`<>]*+:([^\s/?#\[\]\"'`<>]+)@"),
+                                 ("://",), groups=(1,))],
     # The denylist names only the header line; the key is the block under it.
     "PrivateKeyDetector": [_Extra(_PEM_BLOCK, ("private key",), multiline=True),
                            _Extra(_PUTTY_KEY_FILE, ("putty-user-key-file-",), multiline=True)],
@@ -148,10 +161,13 @@ _EXTRAS: dict[str, list[_Extra]] = {
                               ("_live_", "_test_"))],
 }
 
-#: Plugins whose denylist patterns backtrack quadratically on crafted text (thousands of "sk-"
-#: or "eyJ" in one run take seconds to scan, from a single request); their extra patterns above
-#: find the same secrets in linear time and are used instead.
-_EXTRAS_REPLACE_DENYLIST = frozenset({"JwtTokenDetector", "NpmDetector", "OpenAIDetector"})
+#: Plugins whose extra patterns above are used instead of their denylist: JWT, npm and OpenAI
+#: denylist patterns backtrack quadratically on crafted text (thousands of "sk-" or "eyJ" in one
+#: run take seconds to scan, from a single request), and the extras find the same secrets in
+#: linear time; basic auth's takes a "%s" placeholder for a password and misses the passwords
+#: its extra adds.
+_EXTRAS_REPLACE_DENYLIST = frozenset({"BasicAuthDetector", "JwtTokenDetector", "NpmDetector",
+                                      "OpenAIDetector"})
 
 
 def _known_classes() -> list[type[BasePlugin]]:
