@@ -19,6 +19,9 @@ PEM_BODY = (
 )
 PEM_BLOCK = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}-----END RSA PRIVATE KEY-----"
 
+#: A secret access key: AWS's documentation example.
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4g"
        "RG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
 
@@ -26,8 +29,9 @@ JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI
 SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
     "AWSKeyDetector": [
         ("AWS Access Key", "my access key id is AKIAIOSFODNN7EXAMPLE ok", "AKIAIOSFODNN7EXAMPLE"),
-        ("AWS Access Key", 'aws_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
-         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        ("AWS Access Key", f'aws_key = "{AWS_SECRET}"', AWS_SECRET),
+        ("AWS Access Key", f"in my .env: AWS_KEY={AWS_SECRET} and the region", AWS_SECRET),
+        ("AWS Access Key", f"credentials:\n  aws_access_key: {AWS_SECRET}\n", AWS_SECRET),
     ],
     "ArtifactoryDetector": [
         ("Artifactory Credentials", "artifactory token: AKCp8kqFAKEfake1234 and more",
@@ -169,6 +173,8 @@ INNOCENT = [
     'dsn = "postgresql://%s:%s@%s/%s" % (user, password, host, name)',
     'dsn = "mysql://%(user)s:%(password)s@%(host)s/db" % params',
     "engine = create_engine(url)  # Engine(postgresql://scott:***@localhost/test)",
+    'aws_token_sha = "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"',
+    'aws_region = "us-east-1"\naws_account_id = "123456789012"\naws_profile = "default"',
 ]
 
 

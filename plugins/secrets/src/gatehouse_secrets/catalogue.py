@@ -109,8 +109,14 @@ _GATES: dict[str, re.Pattern[str]] = {
 _SECRET_IN_GROUP_1 = frozenset({"AWSKeyDetector", "CloudantDetector", "IbmCloudIamDetector",
                                 "IbmCosHmacDetector", "IPPublicDetector", "SoftlayerDetector"})
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
 # Code builds URLs with printf-style placeholders: "postgres://%s:%s@%s/%s" % (...).
 _PRINTF_PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[a-z]")
+
+
+def _not_a_hash(match: re.Match[str], value: str) -> bool:
+    # AWS secrets are base64; a name like aws_token_sha holding 40 hex digits is a SHA-1.
+    return _HEX.fullmatch(value) is None
 
 
 def _url_password(match: re.Match[str], value: str) -> bool:
@@ -118,7 +124,8 @@ def _url_password(match: re.Match[str], value: str) -> bool:
     return _PRINTF_PLACEHOLDER.fullmatch(value) is None and not is_mask(value)
 
 
-_VALIDATORS = {"BasicAuthDetector": _url_password, "JwtTokenDetector": _jwt_is_valid}
+_VALIDATORS = {"AWSKeyDetector": _not_a_hash, "BasicAuthDetector": _url_password,
+               "JwtTokenDetector": _jwt_is_valid}
 
 _PEM_BLOCK = re.compile(
     # An unfinished block (a truncated paste, a stream still arriving) runs to the end of the text.
@@ -131,6 +138,12 @@ _PUTTY_KEY_FILE = re.compile(r"PuTTY-User-Key-File-\d+:.*?(?:Private-MAC:[ \t]*[
 
 #: Extra patterns per plugin, reported under that plugin's secret type.
 _EXTRAS: dict[str, list[_Extra]] = {
+    # A secret assigned to an aws-ish name, unquoted too: the denylist needs quotes, and the
+    # keyword patterns need "secret", "password", ... in the name (AWS_KEY=... has none). It
+    # holds a digit, '/' or '+', as a 40-character base64 string almost always does.
+    "AWSKeyDetector": [_Extra(re.compile(
+        r"(?i:aws)[\w.-]{0,40}+['\"\]]{0,2}[ \t]{0,16}(?:=>|:=|=|:)[ \t]{0,16}['\"]?"
+        r"((?=[A-Za-z]{0,39}[0-9/+])[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"), ("aws",), groups=(1,))],
     # The password of a URL of any scheme (RFC 3986 userinfo "user:password@"). The denylist
     # misses passwords holding the sub-delimiters RFC 3986 allows there (!$&'()*+,;=) and URLs
     # with no user (redis://:pw@host). An e-mail login keeps its '@'; a password may hold an
