@@ -21,12 +21,24 @@ PEM_BLOCK = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}-----END RSA PRIVATE KE
 
 #: A secret access key: AWS's documentation example.
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+#: 95 characters of base64url, the random part of an Anthropic key.
+ANTHROPIC_BODY = "FAKEfake0123456789_FAKE-fake" * 3 + "FAKEfake0AA"
+#: An Azure "identifiable" key: 52 characters, the JQQJ9 signature, 27 more.
+AZURE_API_KEY = "FAKEfake01" * 5 + "Ab" + "JQQJ99" + "ALFAKEfake0123456789fake01"
 
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4g"
        "RG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
 
 #: plugin name -> (secret type, text holding a secret, the secret itself)
 SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
+    "AnthropicDetector": [
+        ("Anthropic API Key", f"Claude says 401 with sk-ant-api03-{ANTHROPIC_BODY} as the key",
+         f"sk-ant-api03-{ANTHROPIC_BODY}"),
+        ("Anthropic API Key", f"the admin key sk-ant-admin01-{ANTHROPIC_BODY} was rotated",
+         f"sk-ant-admin01-{ANTHROPIC_BODY}"),
+        ("Anthropic API Key", f"setup-token printed sk-ant-oat01-{ANTHROPIC_BODY}, now what?",
+         f"sk-ant-oat01-{ANTHROPIC_BODY}"),
+    ],
     "AWSKeyDetector": [
         ("AWS Access Key", "my access key id is AKIAIOSFODNN7EXAMPLE ok", "AKIAIOSFODNN7EXAMPLE"),
         ("AWS Access Key", f'aws_key = "{AWS_SECRET}"', AWS_SECRET),
@@ -42,12 +54,39 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
          "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=" + "Fak3" * 22,
          "Fak3" * 22),
     ],
+    "AzureDetector": [
+        ("Azure Entra Client Secret",
+         "the app registration's client secret Fk38Q~FAKE.fake_0123456789~FAKEfake-0123 expired",
+         "Fk38Q~FAKE.fake_0123456789~FAKEfake-0123"),
+        ("Azure API Key", f"our Azure OpenAI key {AZURE_API_KEY} stopped working",
+         AZURE_API_KEY),
+        ("Azure Shared Access Key",
+         "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;"
+         "SharedAccessKey=FAKEfake0123456789FAKEfake0123456789FAKEfak=",
+         "FAKEfake0123456789FAKEfake0123456789FAKEfak="),
+        ("Azure SAS Token",
+         "get it from https://acme.blob.core.windows.net/backups/db.bak?sv=2022-11-02&ss=b&sp=r"
+         "&se=2025-06-01T00:00:00Z&sig=FAKEfake0123456789FAKEfake0123456789%2BFAKE%3D today",
+         "FAKEfake0123456789FAKEfake0123456789%2BFAKE%3D"),
+    ],
     "BasicAuthDetector": [
         ("Basic Auth Credentials", "connect to postgres://admin:s3cr3tPa55@db.internal:5432/app",
          "s3cr3tPa55"),
     ],
     "CloudantDetector": [
         ("Cloudant Credentials", "cloudant_password='" + "0a1b2c3d" * 8 + "'", "0a1b2c3d" * 8),
+    ],
+    "DatabricksDetector": [
+        ("Databricks Token", "the job runs with dapi" + "f00dfeed" * 4 + " as its token",
+         "dapi" + "f00dfeed" * 4),
+        ("Databricks Token", "rotated to dapi" + "0a1b2c3d" * 4 + "-2 yesterday",
+         "dapi" + "0a1b2c3d" * 4 + "-2"),
+    ],
+    "DigitalOceanDetector": [
+        ("DigitalOcean Token", "doctl auth init -t dop_v1_" + "0a1b2c3d" * 8 + " worked",
+         "dop_v1_" + "0a1b2c3d" * 8),
+        ("DigitalOcean Token", "the OAuth app got doo_v1_" + "f00dfeed" * 8 + " back",
+         "doo_v1_" + "f00dfeed" * 8),
     ],
     "DiscordBotTokenDetector": [
         ("Discord Bot Token",
@@ -68,6 +107,23 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
         ("Google API Key", "maps key AIzaSyFAKEfake0123456789FAKEfake0123456 here",
          "AIzaSyFAKEfake0123456789FAKEfake0123456"),
     ],
+    "GoogleOAuthDetector": [
+        ("Google OAuth Client Secret", "client secret GOCSPX-FAKEfake0123456789FAKEfake01 in it",
+         "GOCSPX-FAKEfake0123456789FAKEfake01"),
+        ("Google OAuth Token", "Authorization: Bearer ya29.a0AfB_by" + "FAKEfake0123456789" * 6,
+         "ya29.a0AfB_by" + "FAKEfake0123456789" * 6),
+        ("Google OAuth Token", "a service account's ya29.c.c0ASRK0G" + "FAKEfake-0123456789" * 6
+         + ".", "ya29.c.c0ASRK0G" + "FAKEfake-0123456789" * 6),
+        ("Google OAuth Token", "the refresh token is 1//0gFAKEfake0123456789FAKEfake0123456789"
+         "FAKEfake-0123 for offline access",
+         "1//0gFAKEfake0123456789FAKEfake0123456789FAKEfake-0123"),
+    ],
+    "HuggingFaceDetector": [
+        ("Hugging Face Token", "hf login --token hf_FAKEfakeFAKEfakeFAKEfakeFAKEfakeFA",
+         "hf_FAKEfakeFAKEfakeFAKEfakeFAKEfakeFA"),
+        ("Hugging Face Token", "old org token api_org_fakeFAKEfakeFAKEfakeFAKEfakeFAKEfa leaked",
+         "api_org_fakeFAKEfakeFAKEfakeFAKEfakeFAKEfa"),
+    ],
     "IbmCloudIamDetector": [
         ("IBM Cloud IAM Key", "ibm_cloud_iam_key: 'FAKEfake0123456789FAKEfake0123456789FAKE_-ab'",
          "FAKEfake0123456789FAKEfake0123456789FAKE_-ab"),
@@ -86,6 +142,12 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
          "a long passphrase with spaces"),
         ("Secret Keyword", "export DATABASE_PASSWORD=hunter2hunter2", "hunter2hunter2"),
     ],
+    "MailgunDetector": [
+        ("Mailgun API Key", "mailgun's legacy key-" + "0a1b2c3d" * 4 + " still works",
+         "key-" + "0a1b2c3d" * 4),
+        ("Mailgun API Key", "MAILGUN key " + "f00dfeed" * 4 + "-0fa4e001-0fa4e002 for sending",
+         "f00dfeed" * 4 + "-0fa4e001-0fa4e002"),
+    ],
     "MailchimpDetector": [
         ("Mailchimp Access Key", "mailchimp: 0123abcdfake4567efghfake89ijklmn-us12",
          "0123abcdfake4567efghfake89ijklmn-us12"),
@@ -99,6 +161,12 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
          "sk-FAKEfake0123456789FAKET3BlbkFJFAKEfake0123456789FAKE"),
         ("OpenAI Token", "OPENAI key: sk-proj-FAKEfake0123456789_FAKE-fake0123456789FAKEfake",
          "sk-proj-FAKEfake0123456789_FAKE-fake0123456789FAKEfake"),
+        ("OpenAI Token", "the bot uses sk-svcacct-FAKEfake0123456789_FAKE-fake0123456789FAKEfake",
+         "sk-svcacct-FAKEfake0123456789_FAKE-fake0123456789FAKEfake"),
+        ("OpenAI Token", "admin key sk-admin-FAKEfake0123456789_FAKE-fake0123456789FAKEfake ok",
+         "sk-admin-FAKEfake0123456789_FAKE-fake0123456789FAKEfake"),
+        ("OpenAI Token", "an old sk-None-FAKEfake0123456789_FAKE-fake0123456789FAKEfake key",
+         "sk-None-FAKEfake0123456789_FAKE-fake0123456789FAKEfake"),
     ],
     "PrivateKeyDetector": [("Private Key", f"here is my key:\n{PEM_BLOCK}\nthanks", PEM_BLOCK)],
     "PypiTokenDetector": [
@@ -109,6 +177,12 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
         ("SendGrid API Key",
          "SG.FAKEfake0123456789FAKE.FAKEfake0123456789FAKEfake0123456789FAKEfak",
          "SG.FAKEfake0123456789FAKE.FAKEfake0123456789FAKEfake0123456789FAKEfak"),
+    ],
+    "ShopifyDetector": [
+        ("Shopify Token", "X-Shopify-Access-Token: shpat_" + "f00dfeed" * 4,
+         "shpat_" + "f00dfeed" * 4),
+        ("Shopify Token", "the app's shared secret is shpss_" + "0A1B2C3D" * 4 + ", rotate it",
+         "shpss_" + "0A1B2C3D" * 4),
     ],
     "SlackDetector": [
         ("Slack Token", "token xoxb-123456789012-1234567890123-FAKEfakeFAKEfake0123",
@@ -175,6 +249,8 @@ INNOCENT = [
     "engine = create_engine(url)  # Engine(postgresql://scott:***@localhost/test)",
     'aws_token_sha = "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"',
     'aws_region = "us-east-1"\naws_account_id = "123456789012"\naws_profile = "default"',
+    "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 = AutoModelForSequenceClassification",
+    "console.log(process.env.npm_config_cache, process.env.npm_package_version);",
 ]
 
 

@@ -88,6 +88,11 @@ def test_the_password_of_a_url_of_any_scheme_goes_and_nothing_else(scanner, url,
     assert types == ["Basic Auth Credentials"]
 
 
+def test_an_anthropic_key_is_not_reported_as_an_openai_one(scanner, all_samples):
+    (sample, *_) = [s for s in all_samples if s.plugin == "AnthropicDetector"]
+    assert scanner.redact(sample.text)[1] == ["Anthropic API Key"]
+
+
 def test_jwt_goes_with_its_signature(scanner, jwt):
     assert scanner.redact(f"token {jwt}.")[0] == "token [REDACTED]."
 

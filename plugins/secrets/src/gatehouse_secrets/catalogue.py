@@ -28,6 +28,7 @@ from detect_secrets.plugins.keyword import KeywordDetector
 
 from .detector import Detector
 from .keyword import is_mask, keyword_detectors
+from .vendors import OWN_PLUGINS
 
 #: Plugins left out of the default set: public IPs are not secrets, and the entropy plugins
 #: take git SHAs, UUIDs and hashes in ordinary code for secrets. All can be named explicitly.
@@ -42,13 +43,6 @@ class _Extra(NamedTuple):
     triggers: tuple[str, ...]
     groups: tuple[int, ...] = (0,)
     multiline: bool = False
-
-
-_GOOGLE_API_KEY = Detector("Google API Key", re.compile(rf"AIza[{_TOKEN}]{{35}}(?![{_TOKEN}])"),
-                           triggers=("aiza",))
-
-#: Plugins of our own, for formats detect-secrets has no plugin for. No options.
-OWN_PLUGINS: dict[str, list[Detector]] = {"GoogleApiKeyDetector": [_GOOGLE_API_KEY]}
 
 
 def _jwt_is_valid(match: re.Match[str], value: str) -> bool:
@@ -160,8 +154,8 @@ _EXTRAS: dict[str, list[_Extra]] = {
         r"[A-Za-z0-9_-]+={0,2}(?:\.[A-Za-z0-9_+/-]+={0,2})?"), ("eyj",))],
     # Legacy, project, service-account and admin keys (all hold a digit: "T3BlbkFJ" does). The
     # look-behind, after the literal so the engine can still skip ahead to "sk-", makes a key
-    # start a run of token characters.
-    "OpenAIDetector": [_Extra(re.compile(rf"sk-(?<![{_TOKEN}]sk-)(?=[{_TOKEN}]*[0-9])"
+    # start a run of token characters. Anthropic's sk-ant- keys are another vendor's.
+    "OpenAIDetector": [_Extra(re.compile(rf"sk-(?<![{_TOKEN}]sk-)(?!ant-)(?=[{_TOKEN}]*[0-9])"
                                          rf"[{_TOKEN}]{{20,}}"), ("sk-",))],
     "GitHubTokenDetector": [_Extra(re.compile(r"github_pat_[A-Za-z0-9_]{22,}"), ("github_pat_",))],
     "NpmDetector": [_Extra(re.compile(r"_authToken=[ \t]*(npm_[A-Za-z0-9]+|[A-Fa-f0-9-]{36})"),
