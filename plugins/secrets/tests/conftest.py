@@ -23,6 +23,8 @@ PEM_BLOCK = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}-----END RSA PRIVATE KE
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 #: 95 characters of base64url, the random part of an Anthropic key.
 ANTHROPIC_BODY = "FAKEfake0123456789_FAKE-fake" * 3 + "FAKEfake0AA"
+#: A Slack browser-session token.
+SLACK_CLIENT_TOKEN = "xoxc-1234567890-1234567890123-1234567890123-" + "f00dfeed" * 8
 #: An Azure "identifiable" key: 52 characters, the JQQJ9 signature, 27 more.
 AZURE_API_KEY = "FAKEfake01" * 5 + "Ab" + "JQQJ99" + "ALFAKEfake0123456789fake01"
 
@@ -92,16 +94,34 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
         ("Discord Bot Token",
          "bot token MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
          "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs"),
+        ("Discord Bot Token",
+         "client.run('MTEwMjQ4NzYyNTQ4MzQ1ODc3OA.GxFAKE.FAKEfake0123456789FAKEfake0123456789ab')",
+         "MTEwMjQ4NzYyNTQ4MzQ1ODc3OA.GxFAKE.FAKEfake0123456789FAKEfake0123456789ab"),
+        ("Discord Bot Token",
+         "post to https://discord.com/api/webhooks/1234567890123456789/" + "FAKEfake01" * 7
+         + " on deploy", "FAKEfake01" * 7),
     ],
     "GitHubTokenDetector": [
         ("GitHub Token", "use ghp_FAKEfake0123456789FAKEfake0123456789 to push",
          "ghp_FAKEfake0123456789FAKEfake0123456789"),
         ("GitHub Token", "github_pat_11FAKEFAKE0fake1234567_abcdefFAKEfakeFAKEfake0123456789",
          "github_pat_11FAKEFAKE0fake1234567_abcdefFAKEfakeFAKEfake0123456789"),
+        ("GitHub Token", "the OAuth app returned gho_FAKEfake0123456789FAKEfake0123456789",
+         "gho_FAKEfake0123456789FAKEfake0123456789"),
+        ("GitHub Token", "user-to-server ghu_FAKEfake0123456789FAKEfake0123456789 token",
+         "ghu_FAKEfake0123456789FAKEfake0123456789"),
+        ("GitHub Token", "the installation token ghs_FAKEfake0123456789FAKEfake0123456789",
+         "ghs_FAKEfake0123456789FAKEfake0123456789"),
+        ("GitHub Token", "refresh with ghr_" + "FAKEfake0123456789_" * 4 + " please",
+         "ghr_" + "FAKEfake0123456789_" * 4),
     ],
     "GitLabTokenDetector": [
         ("GitLab Token", "GITLAB_TOKEN is glpat-FAKEfake0123456789ab right",
          "glpat-FAKEfake0123456789ab"),
+        ("GitLab Token", "a routable one: glpat-" + "FAKEfake0123456789" * 4 + ".01.0z1fake9x ok",
+         "glpat-" + "FAKEfake0123456789" * 4 + ".01.0z1fake9x"),
+        ("GitLab Token", "the Unleash client uses glffct-FAKEfake0123456789ab for flags",
+         "glffct-FAKEfake0123456789ab"),
     ],
     "GoogleApiKeyDetector": [
         ("Google API Key", "maps key AIzaSyFAKEfake0123456789FAKEfake0123456 here",
@@ -155,6 +175,8 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
     "NpmDetector": [
         ("NPM tokens", "//registry.npmjs.org/:_authToken=npm_FAKEfake0123456789FAKEfake0123",
          "npm_FAKEfake0123456789FAKEfake0123"),
+        ("NPM tokens", "publish with NODE_AUTH_TOKEN npm_FAKEfake0123456789FAKEfake0123456789 set",
+         "npm_FAKEfake0123456789FAKEfake0123456789"),
     ],
     "OpenAIDetector": [
         ("OpenAI Token", "key sk-FAKEfake0123456789FAKET3BlbkFJFAKEfake0123456789FAKE ok",
@@ -189,6 +211,13 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
          "xoxb-123456789012-1234567890123-FAKEfakeFAKEfake0123"),
         ("Slack Token", "hook https://hooks.slack.com/services/TFAKE0123/BFAKE4567/FAKEfake0123456789",
          "https://hooks.slack.com/services/TFAKE0123/BFAKE4567/FAKEfake0123456789"),
+        ("Slack Token", f"the browser sends {SLACK_CLIENT_TOKEN} and", SLACK_CLIENT_TOKEN),
+        ("Slack Token", "cookie d=xoxd-FAKEfake0123456789%2BFAKEfake%2F0123456789FAKE%3D; path",
+         "xoxd-FAKEfake0123456789%2BFAKEfake%2F0123456789FAKE%3D"),
+        ("Slack Token", "workflow hook https://hooks.slack.com/workflows/TFAKE0123/AFAKE4567/"
+         "123456789012345678/FAKEfake0123456789",
+         "https://hooks.slack.com/workflows/TFAKE0123/AFAKE4567/123456789012345678/"
+         "FAKEfake0123456789"),
     ],
     "SoftlayerDetector": [
         ("SoftLayer Credentials", "softlayer_api_key = '" + "abcd0123fake4567" * 4 + "'",
@@ -205,6 +234,8 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
          "sk_test_FAKEfake0123456789FAKE"),
         ("Stripe Access Key", "restricted rk_live_FAKEfake0123456789FAKEfake here",
          "rk_live_FAKEfake0123456789FAKEfake"),
+        ("Stripe Access Key", "STRIPE webhook whsec_FAKEfake0123456789FAKEfake01234567 signs it",
+         "whsec_FAKEfake0123456789FAKEfake01234567"),
     ],
     "TelegramBotTokenDetector": [
         ("Telegram Bot Token", "bot 123456789:AAFAKEfake0123456789FAKEfake0123456 online",

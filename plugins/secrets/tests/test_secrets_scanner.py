@@ -27,7 +27,9 @@ def test_reference_examples(scanner, text, expected):
 
 def test_each_default_plugin_finds_its_format(scanner, sample):
     redacted, types = scanner.redact(sample.text)
-    assert sample.secret not in redacted
+    # All of it: a pattern that stops short of a longer token leaves its tail readable.
+    for part in (sample.secret[:8], sample.secret[-8:]):
+        assert part not in redacted
     assert "[REDACTED]" in redacted
     assert sample.secret_type in types
 

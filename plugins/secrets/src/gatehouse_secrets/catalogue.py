@@ -43,6 +43,7 @@ class _Extra(NamedTuple):
     triggers: tuple[str, ...]
     groups: tuple[int, ...] = (0,)
     multiline: bool = False
+    gate: re.Pattern[str] | None = None
 
 
 def _jwt_is_valid(match: re.Match[str], value: str) -> bool:
@@ -130,7 +131,8 @@ _PEM_BLOCK = re.compile(
 _PUTTY_KEY_FILE = re.compile(r"PuTTY-User-Key-File-\d+:.*?(?:Private-MAC:[ \t]*[0-9a-fA-F]+|\Z)",
                              re.DOTALL)
 
-#: Extra patterns per plugin, reported under that plugin's secret type.
+#: Extra patterns per plugin, reported under that plugin's secret type. Triggers are chosen as
+#: in :mod:`.vendors`.
 _EXTRAS: dict[str, list[_Extra]] = {
     # A secret assigned to an aws-ish name, unquoted too: the denylist needs quotes, and the
     # keyword patterns need "secret", "password", ... in the name (AWS_KEY=... has none). It
@@ -144,6 +146,15 @@ _EXTRAS: dict[str, list[_Extra]] = {
     # unescaped '@' or ':' (the last '@' ends it). Neither holds what ends an authority.
     "BasicAuthDetector": [_Extra(re.compile(r"://[^\s:/?#\[\]\"'`<>]*+:([^\s/?#\[\]\"'`<>]+)@"),
                                  ("://",), groups=(1,))],
+    # Tokens issued since 2022: a longer first part (longer user ids) and signature than the
+    # denylist's, which would leave the signature's tail behind. And webhook URLs' tokens.
+    "DiscordBotTokenDetector": [
+        _Extra(re.compile(r"[MNO][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,40}"
+                          r"(?![A-Za-z\d_-])"), (),
+               gate=_GATES["DiscordBotTokenDetector"]),
+        _Extra(re.compile(r"discord(?:app)?\.com/api/webhooks/\d+/([A-Za-z0-9_-]{60,})"),
+               ("discord",), groups=(1,)),
+    ],
     # The denylist names only the header line; the key is the block under it.
     "PrivateKeyDetector": [_Extra(_PEM_BLOCK, ("private key",), multiline=True),
                            _Extra(_PUTTY_KEY_FILE, ("putty-user-key-file-",), multiline=True)],
@@ -157,15 +168,34 @@ _EXTRAS: dict[str, list[_Extra]] = {
     # start a run of token characters. Anthropic's sk-ant- keys are another vendor's.
     "OpenAIDetector": [_Extra(re.compile(rf"sk-(?<![{_TOKEN}]sk-)(?!ant-)(?=[{_TOKEN}]*[0-9])"
                                          rf"[{_TOKEN}]{{20,}}"), ("sk-",))],
-    "GitHubTokenDetector": [_Extra(re.compile(r"github_pat_[A-Za-z0-9_]{22,}"), ("github_pat_",))],
+    # Fine-grained tokens, and tokens longer than the 36 characters the denylist stops at
+    # (refresh tokens, ghr_, have 76).
+    "GitHubTokenDetector": [_Extra(
+        re.compile(r"gh[opsru]_[A-Za-z0-9_]{36,}|github_pat_[A-Za-z0-9_]{22,}"),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"))],
+    # Routable tokens (GitLab 17.x on): a payload longer than the denylist's 50 characters,
+    # ending in ".<version>.<checksum>". And the prefixes the denylist lacks.
+    "GitLabTokenDetector": [_Extra(
+        re.compile(r"gl(?:pat|dt|ft|soat|rtr?|cbt|imt|ptt|agent|oas|ffct)-[A-Za-z0-9_-]{20,}"
+                   r"(?:\.\d+\.[A-Za-z0-9]+)?"),
+        ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "glrtr-", "glcbt-", "glimt-", "glptt-",
+         "glagent-", "gloas-", "glffct-"))],
+    # In .npmrc; and anywhere, since npm tokens are prefixed (npm_ and 36 characters).
     "NpmDetector": [_Extra(re.compile(r"_authToken=[ \t]*(npm_[A-Za-z0-9]+|[A-Fa-f0-9-]{36})"),
-                           ("_authtoken=",), groups=(1,))],
-    "SlackDetector": [_Extra(re.compile(r"xapp-\d-[A-Za-z0-9-]{20,}"
-                                        r"|xoxe(?:\.xox[a-z])?-\d-[A-Za-z0-9]{20,}"),
-                             ("xapp-", "xoxe"))],
-    # Test-mode keys, and live keys longer than the 24 characters the denylist stops at.
-    "StripeDetector": [_Extra(re.compile(r"[rs]k_(?:live|test)_[0-9a-zA-Z]{10,}"),
-                              ("_live_", "_test_"))],
+                           ("_authtoken=",), groups=(1,)),
+                    _Extra(re.compile(r"npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])"), ("pm_",))],
+    # App-level, configuration, browser-session (xoxc) and cookie (xoxd) tokens; workflow and
+    # trigger webhooks, which the denylist's services/ pattern does not cover.
+    "SlackDetector": [_Extra(re.compile(
+        r"xapp-\d-[A-Za-z0-9-]{20,}|xoxe(?:\.xox[a-z])?-\d-[A-Za-z0-9]{20,}"
+        r"|xox[cd]-[A-Za-z0-9%+/=-]{20,}"
+        r"|https://hooks\.slack\.com/(?:workflows|triggers)/T[A-Za-z0-9_]+/[A-Za-z0-9_/]+"),
+        ("xapp-", "xoxe", "xoxc-", "xoxd-", ".slack.com/"))],
+    # Test-mode keys, live keys longer than the 24 characters the denylist stops at, and
+    # webhook signing secrets.
+    "StripeDetector": [_Extra(re.compile(r"[rs]k_(?:live|test)_[0-9a-zA-Z]{10,}"
+                                         r"|whsec_[A-Za-z0-9]{24,}"),
+                              ("_live_", "_test_", "sec_"))],
 }
 
 #: Plugins whose extra patterns above are used instead of their denylist: JWT, npm and OpenAI
@@ -266,7 +296,7 @@ def _detectors_for(plugin: BasePlugin, i: int) -> list[Detector]:
         for pattern in map(re.compile, denylist)
     ]
     detectors += [Detector(secret_type, extra.pattern, groups=extra.groups,
-                           triggers=extra.triggers, multiline=extra.multiline,
+                           triggers=extra.triggers, gate=extra.gate, multiline=extra.multiline,
                            accept=_VALIDATORS.get(name))
                   for extra in _EXTRAS.get(name, ())]
     return detectors
