@@ -159,10 +159,12 @@ _EXTRAS: dict[str, list[_Extra]] = {
     "PrivateKeyDetector": [_Extra(_PEM_BLOCK, ("private key",), multiline=True),
                            _Extra(_PUTTY_KEY_FILE, ("putty-user-key-file-",), multiline=True)],
     # With its signature, which the denylist's lazy tail leaves out. A token starts a run of
-    # base64url characters, or follows a %-escape (Bearer%20eyJ...).
+    # base64url characters, or follows a %-escape (Bearer%20eyJ...). Triggered by "yj", not
+    # "eyj": the prefilter stops at every character a trigger starts with, and one character
+    # in ten is an "e".
     "JwtTokenDetector": [_Extra(re.compile(
         r"eyJ(?:(?<![A-Za-z0-9_-]eyJ)|(?<=%[0-9A-Fa-f]{2}eyJ))[A-Za-z0-9_-]*={0,2}\."
-        r"[A-Za-z0-9_-]+={0,2}(?:\.[A-Za-z0-9_+/-]+={0,2})?"), ("eyj",))],
+        r"[A-Za-z0-9_-]+={0,2}(?:\.[A-Za-z0-9_+/-]+={0,2})?"), ("yj",))],
     # Legacy, project, service-account and admin keys (all hold a digit: "T3BlbkFJ" does). The
     # look-behind, after the literal so the engine can still skip ahead to "sk-", makes a key
     # start a run of token characters. Anthropic's sk-ant- keys are another vendor's.
