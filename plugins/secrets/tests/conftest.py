@@ -247,42 +247,82 @@ SAMPLES_BY_PLUGIN: dict[str, list[tuple[str, str, str]]] = {
     ],
 }
 
-#: Text people send that holds no secret and must reach the model unchanged.
-INNOCENT = [
-    "Call me at +1 (415) 555-0199 or +44 20 7946 0958 tomorrow.",
-    "The order id is 123e4567-e89b-12d3-a456-426614174000, can you check it?",
-    "The regression came in with commit 3f786850e387550fdab836ed7e6dc881de23001b last week.",
-    "git cherry-pick 9fceb02d0ae598e95dc970b74767f19372d61af8 onto the release branch",
-    "Set max_tokens: 512 and temperature: 0.2 for this prompt.",
-    "Reset your password: click the link in the email.",
-    "The secret: always write the tests first.",
-    "A password manager keeps your secrets safe; never reuse a password.",
-    "def login(username: str, password: str) -> bool:\n    return check(password)",
-    "if password == user.password:\n    grant()",
-    "password = request.form['password']\napi_key = os.environ['OPENAI_API_KEY']",
-    "api_key = settings.OPENAI_API_KEY\nsecret = get_secret('db')",
-    "DB_PASSWORD=${DB_PASSWORD}\nAPI_KEY=<your-api-key>",
-    'config = {"password": "", "api_key": None}',
-    "cd /home/me && pwd: /home/me",
-    "Visit https://example.com/docs?page=2 or https://github.com/org/repo/pull/42.",
-    "Version 1.2.3 was released on 2024-05-01 at 10:30:00 UTC.",
-    "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
-    "We asked the secretary: she said the meeting moved to 3pm.",
-    "Already redacted: API_KEY = '[REDACTED]' and openai_api_key=[REDACTED]",
-    "The risk-free rate and the task-based approach both use sk-learn style APIs.",
-    "東京の天気は晴れです。パスワードは教えません。",
-    "git clone ssh://git@github.com:22/acme/tools.git or git@github.com:acme/tools.git",
-    "postgres://app@db.internal:5432/main, redis://localhost:6379/0, amqp://mq.internal/vhost",
-    "ftp://ftp.example.com/pub/file.tar.gz, mailto:ann@example.com, https://user@example.com/",
-    "const url = `postgres://${user}:${password}@${host}:5432/${db}`;",
-    'dsn = "postgresql://%s:%s@%s/%s" % (user, password, host, name)',
-    'dsn = "mysql://%(user)s:%(password)s@%(host)s/db" % params',
-    "engine = create_engine(url)  # Engine(postgresql://scott:***@localhost/test)",
-    'aws_token_sha = "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"',
-    'aws_region = "us-east-1"\naws_account_id = "123456789012"\naws_profile = "default"',
-    "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 = AutoModelForSequenceClassification",
-    "console.log(process.env.npm_config_cache, process.env.npm_package_version);",
-]
+#: Text people send that holds no secret and must reach the model unchanged, by kind. Several
+#: look like secrets to a careless pattern: ids and hashes have the length and alphabet of
+#: tokens, code names variables after vendors (hf_, npm_, aws_), and URLs have '@' and ':'.
+INNOCENT_BY_KIND: dict[str, list[str]] = {
+    "prose": [
+        "Reset your password: click the link in the email.",
+        "The secret: always write the tests first.",
+        "A password manager keeps your secrets safe; never reuse a password.",
+        "We asked the secretary: she said the meeting moved to 3pm.",
+        "Already redacted: API_KEY = '[REDACTED]' and openai_api_key=[REDACTED]",
+        "The risk-free rate and the task-based approach both use sk-learn style APIs.",
+        "東京の天気は晴れです。パスワードは教えません。",
+        "The key-value store and the primary-key constraint both changed in release 7.",
+        "Our Discord server and the Slack channel both have the announcement; ping me on Azure "
+        "DevOps or Hugging Face if the Databricks job fails.",
+        "Set max_tokens: 512 and temperature: 0.2 for this prompt.",
+    ],
+    "ids and hashes": [
+        "The order id is 123e4567-e89b-12d3-a456-426614174000, can you check it?",
+        "Ids 550E8400-E29B-41D4-A716-446655440000 and 550e8400e29b41d4a716446655440000 match.",
+        "The regression came in with commit 3f786850e387550fdab836ed7e6dc881de23001b last week.",
+        "git cherry-pick 9fceb02d0ae598e95dc970b74767f19372d61af8 onto the release branch",
+        "md5 9e107d9d372bb6826bd81d3542a419d6, sha1 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12",
+        "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+        "sha512 07e547d9586f6a73f73fbac0435ed76951218fb7d0c8d788a309d785436bbb642e93a252a954f2391"
+        "2547d1e8a3b5ed6e1bfd7097821233fa0538f3db854fee6 is the digest",
+        "image: nginx@sha256:0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31",
+        'aws_token_sha = "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"',
+        "ETag: \"d41d8cd98f00b204e9800998ecf8427e-12\" and request id 0a1b2c3d-4e5f-6789",
+    ],
+    "phone numbers": [
+        "Call me at +1 (415) 555-0199 or +44 20 7946 0958 tomorrow.",
+        "Office 020 7946 0958, mobile 415.555.0199, Berlin +49 30 901820, Tokyo +81-3-1234-5678.",
+    ],
+    "code": [
+        "def login(username: str, password: str) -> bool:\n    return check(password)",
+        "if password == user.password:\n    grant()",
+        "password = request.form['password']\napi_key = os.environ['OPENAI_API_KEY']",
+        "api_key = settings.OPENAI_API_KEY\nsecret = get_secret('db')",
+        "DB_PASSWORD=${DB_PASSWORD}\nAPI_KEY=<your-api-key>",
+        'config = {"password": "", "api_key": None}',
+        "cd /home/me && pwd: /home/me",
+        "from huggingface_hub import hf_hub_download\n"
+        "path = hf_hub_download(repo_id=\"gpt2\", filename=\"config.json\", token=hf_token)",
+        "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 = AutoModelForSequenceClassification",
+        "console.log(process.env.npm_config_cache, process.env.npm_package_version);",
+        'aws_region = "us-east-1"\naws_account_id = "123456789012"\naws_profile = "default"',
+        'AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY")',
+        "const url = `postgres://${user}:${password}@${host}:5432/${db}`;",
+        'dsn = "postgresql://%s:%s@%s/%s" % (user, password, host, name)',
+        'dsn = f"postgresql://{user}:{password}@{host}/{name}"',
+        'dsn = "mysql://%(user)s:%(password)s@%(host)s/db" % params',
+        "engine = create_engine(url)  # Engine(postgresql://scott:***@localhost/test)",
+        "SELECT id, email FROM users WHERE id = 42 AND email LIKE '%@example.com';",
+        "const total = order.items.reduce((sum, item) => sum + item.price * item.qty, 0);",
+    ],
+    "urls without passwords": [
+        "Visit https://example.com/docs?page=2 or https://github.com/org/repo/pull/42.",
+        "See https://example.com/docs/setup#install, http://localhost:8080/health and "
+        "https://medium.com/@jane/how-we-ship-3f2a1b",
+        "git clone ssh://git@github.com:22/acme/tools.git or git@github.com:acme/tools.git",
+        "postgres://app@db.internal:5432/main, redis://localhost:6379/0, amqp://mq.internal/vhost",
+        "http://[2001:db8::1]:8080/status and "
+        "https://api.example.com:8443/v1?next=/login&email=ann@example.com",
+        "ftp://ftp.example.com/pub/file.tar.gz, mailto:ann@example.com, https://user@example.com/",
+    ],
+    "version strings": [
+        "Version 1.2.3 was released on 2024-05-01 at 10:30:00 UTC.",
+        "Upgrade from v1.2.3 to 1.3.0-rc.1+build.5678; needs python>=3.11 and node@20.11.1.",
+        "npm i @types/node@20.11.5; pip install torch==2.3.1+cu121 numpy==1.26.4",
+        "go get example.com/mod@v0.0.0-20240501103000-3f786850e387 and Chrome 124.0.6367.91",
+    ],
+}
+INNOCENT = [text for texts in INNOCENT_BY_KIND.values() for text in texts]
+INNOCENT_IDS = [f"{kind}-{i}" for kind, texts in INNOCENT_BY_KIND.items()
+                for i in range(len(texts))]
 
 
 class Sample(NamedTuple):
@@ -301,7 +341,7 @@ def pytest_generate_tests(metafunc: Any) -> None:
         metafunc.parametrize("sample", SAMPLES,
                              ids=[f"{s.plugin}-{i}" for i, s in enumerate(SAMPLES)])
     if "innocent_text" in metafunc.fixturenames:
-        metafunc.parametrize("innocent_text", INNOCENT, ids=range(len(INNOCENT)))
+        metafunc.parametrize("innocent_text", INNOCENT, ids=INNOCENT_IDS)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ configured."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,20 @@ def test_the_password_of_a_url_of_any_scheme_goes_and_nothing_else(scanner, url,
 def test_an_anthropic_key_is_not_reported_as_an_openai_one(scanner, all_samples):
     (sample, *_) = [s for s in all_samples if s.plugin == "AnthropicDetector"]
     assert scanner.redact(sample.text)[1] == ["Anthropic API Key"]
+
+
+@pytest.mark.parametrize("piece", [
+    "://a:", "://a@b:c", "aws_k=", "awsA", "hf_", "npm_", "1Q~", "aJQQJ9", "&sig=a", "key-",
+    "0123abcd-", "dapi", "sk-ant-api03-a", "ya29..", "1//0", "glpat-a.1.", "ghr_", "xoxd-",
+    "M" + "a" * 23 + ".abcdef.", "discord.com/api/webhooks/1/", "SharedAccessKey=", "whsec_",
+])
+def test_crafted_runs_of_a_trigger_scan_in_linear_time(scanner, piece):
+    # Quadratic backtracking over 100 KB would take minutes; linear scanning takes well under
+    # a second even on a busy machine.
+    text = piece * (100_000 // len(piece))
+    started = time.process_time()
+    scanner.find(text)
+    assert time.process_time() - started < 2
 
 
 def test_jwt_goes_with_its_signature(scanner, jwt):
