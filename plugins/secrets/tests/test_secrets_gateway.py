@@ -82,6 +82,17 @@ async def test_tool_call_arguments_reach_the_upstream_redacted(start, fake_upstr
     assert sent[2]["content"] == "used [REDACTED]"
 
 
+async def test_every_known_format_is_redacted_before_the_upstream(start, fake_upstream,
+                                                                  all_samples):
+    client = await start(guardrail("pre_call"))
+    resp = await client.post("/v1/chat/completions",
+                             json=chat(*(user(sample.text) for sample in all_samples)))
+    assert resp.status == 200, await resp.text()
+    sent = [message["content"] for message in fake_upstream.last["messages"]]
+    leaked = [s.plugin for s, text in zip(all_samples, sent, strict=True) if s.secret in text]
+    assert leaked == []
+
+
 @pytest.mark.parametrize("prompt", [KEY_TEXT, [KEY_TEXT, "nothing here"]])
 async def test_completion_prompts_reach_the_upstream_redacted(start, fake_upstream, prompt):
     client = await start(guardrail("pre_call"))

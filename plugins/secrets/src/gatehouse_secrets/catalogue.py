@@ -27,7 +27,8 @@ from detect_secrets.plugins.jwt import JwtTokenDetector
 from detect_secrets.plugins.keyword import KeywordDetector
 
 from .detector import Detector
-from .keyword import keyword_detectors
+from .keyword import is_mask, keyword_detectors
+from .vendors import OWN_PLUGINS
 
 #: Plugins left out of the default set: public IPs are not secrets, and the entropy plugins
 #: take git SHAs, UUIDs and hashes in ordinary code for secrets. All can be named explicitly.
@@ -42,13 +43,7 @@ class _Extra(NamedTuple):
     triggers: tuple[str, ...]
     groups: tuple[int, ...] = (0,)
     multiline: bool = False
-
-
-_GOOGLE_API_KEY = Detector("Google API Key", re.compile(rf"AIza[{_TOKEN}]{{35}}(?![{_TOKEN}])"),
-                           triggers=("aiza",))
-
-#: Plugins of our own, for formats detect-secrets has no plugin for. No options.
-OWN_PLUGINS: dict[str, list[Detector]] = {"GoogleApiKeyDetector": [_GOOGLE_API_KEY]}
+    gate: re.Pattern[str] | None = None
 
 
 def _jwt_is_valid(match: re.Match[str], value: str) -> bool:
@@ -68,7 +63,6 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     "AWSKeyDetector": ("a3t", "abia", "acca", "akia", "asia", "aws"),
     "ArtifactoryDetector": ("akc", *(f"ap{c}" for c in "0123456789abcdef")),
     "AzureStorageKeyDetector": ("accountkey=",),
-    "BasicAuthDetector": ("://",),
     "CloudantDetector": ("cloudant.com", *_combos(("cloudant", "cl", "clou"), ("", "_", "-"),
                                                   ("", "api"), _KEY_WORDS)),
     "GitHubTokenDetector": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
@@ -105,13 +99,28 @@ _GATES: dict[str, re.Pattern[str]] = {
     "TelegramBotTokenDetector": re.compile(r":[0-9A-Za-z_-]{35}"),
 }
 
-#: Plugins whose patterns capture the secret in group 1 (the rest is the key name, the URL
-#: around a password, ...). Other plugins' patterns match the secret itself.
-_SECRET_IN_GROUP_1 = frozenset({"AWSKeyDetector", "BasicAuthDetector", "CloudantDetector",
-                                "IbmCloudIamDetector", "IbmCosHmacDetector", "IPPublicDetector",
-                                "SoftlayerDetector"})
+#: Plugins whose denylist patterns capture the secret in group 1 (the rest is the key name,
+#: ...). Other plugins' patterns match the secret itself.
+_SECRET_IN_GROUP_1 = frozenset({"AWSKeyDetector", "CloudantDetector", "IbmCloudIamDetector",
+                                "IbmCosHmacDetector", "IPPublicDetector", "SoftlayerDetector"})
 
-_VALIDATORS = {"JwtTokenDetector": _jwt_is_valid}
+_HEX = re.compile(r"[0-9a-fA-F]+")
+# Code builds URLs with printf-style placeholders: "postgres://%s:%s@%s/%s" % (...).
+_PRINTF_PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[a-z]")
+
+
+def _not_a_hash(match: re.Match[str], value: str) -> bool:
+    # AWS secrets are base64; a name like aws_token_sha holding 40 hex digits is a SHA-1.
+    return _HEX.fullmatch(value) is None
+
+
+def _url_password(match: re.Match[str], value: str) -> bool:
+    # Log lines and repr()s mask the password already: Engine(postgresql://scott:***@host/db).
+    return _PRINTF_PLACEHOLDER.fullmatch(value) is None and not is_mask(value)
+
+
+_VALIDATORS = {"AWSKeyDetector": _not_a_hash, "BasicAuthDetector": _url_password,
+               "JwtTokenDetector": _jwt_is_valid}
 
 _PEM_BLOCK = re.compile(
     # An unfinished block (a truncated paste, a stream still arriving) runs to the end of the text.
@@ -122,36 +131,82 @@ _PEM_BLOCK = re.compile(
 _PUTTY_KEY_FILE = re.compile(r"PuTTY-User-Key-File-\d+:.*?(?:Private-MAC:[ \t]*[0-9a-fA-F]+|\Z)",
                              re.DOTALL)
 
-#: Extra patterns per plugin, reported under that plugin's secret type.
+#: Extra patterns per plugin, reported under that plugin's secret type. Triggers are chosen as
+#: in :mod:`.vendors`.
 _EXTRAS: dict[str, list[_Extra]] = {
+    # A secret assigned to an aws-ish name, unquoted too: the denylist needs quotes, and the
+    # keyword patterns need "secret", "password", ... in the name (AWS_KEY=... has none). It
+    # holds a digit, '/' or '+', as a 40-character base64 string almost always does.
+    "AWSKeyDetector": [_Extra(re.compile(
+        r"(?i:aws)[\w.-]{0,40}+['\"\]]{0,2}[ \t]{0,16}(?:=>|:=|=|:)[ \t]{0,16}['\"]?"
+        r"((?=[A-Za-z]{0,39}[0-9/+])[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"), ("aws",), groups=(1,))],
+    # The password of a URL of any scheme (RFC 3986 userinfo "user:password@"). The denylist
+    # misses passwords holding the sub-delimiters RFC 3986 allows there (!$&'()*+,;=) and URLs
+    # with no user (redis://:pw@host). An e-mail login keeps its '@'; a password may hold an
+    # unescaped '@' or ':' (the last '@' ends it). Neither holds what ends an authority.
+    "BasicAuthDetector": [_Extra(re.compile(r"://[^\s:/?#\[\]\"'`<>]*+:([^\s/?#\[\]\"'`<>]+)@"),
+                                 ("://",), groups=(1,))],
+    # Tokens issued since 2022: a longer first part (longer user ids) and signature than the
+    # denylist's, which would leave the signature's tail behind. And webhook URLs' tokens.
+    "DiscordBotTokenDetector": [
+        _Extra(re.compile(r"[MNO][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,40}"
+                          r"(?![A-Za-z\d_-])"), (),
+               gate=_GATES["DiscordBotTokenDetector"]),
+        _Extra(re.compile(r"discord(?:app)?\.com/api/webhooks/\d+/([A-Za-z0-9_-]{60,})"),
+               ("discord",), groups=(1,)),
+    ],
     # The denylist names only the header line; the key is the block under it.
     "PrivateKeyDetector": [_Extra(_PEM_BLOCK, ("private key",), multiline=True),
                            _Extra(_PUTTY_KEY_FILE, ("putty-user-key-file-",), multiline=True)],
     # With its signature, which the denylist's lazy tail leaves out. A token starts a run of
-    # base64url characters, or follows a %-escape (Bearer%20eyJ...).
+    # base64url characters, or follows a %-escape (Bearer%20eyJ...). Triggered by "yj", not
+    # "eyj": the prefilter stops at every character a trigger starts with, and one character
+    # in ten is an "e".
     "JwtTokenDetector": [_Extra(re.compile(
         r"eyJ(?:(?<![A-Za-z0-9_-]eyJ)|(?<=%[0-9A-Fa-f]{2}eyJ))[A-Za-z0-9_-]*={0,2}\."
-        r"[A-Za-z0-9_-]+={0,2}(?:\.[A-Za-z0-9_+/-]+={0,2})?"), ("eyj",))],
+        r"[A-Za-z0-9_-]+={0,2}(?:\.[A-Za-z0-9_+/-]+={0,2})?"), ("yj",))],
     # Legacy, project, service-account and admin keys (all hold a digit: "T3BlbkFJ" does). The
     # look-behind, after the literal so the engine can still skip ahead to "sk-", makes a key
-    # start a run of token characters.
-    "OpenAIDetector": [_Extra(re.compile(rf"sk-(?<![{_TOKEN}]sk-)(?=[{_TOKEN}]*[0-9])"
+    # start a run of token characters. Anthropic's sk-ant- keys are another vendor's.
+    "OpenAIDetector": [_Extra(re.compile(rf"sk-(?<![{_TOKEN}]sk-)(?!ant-)(?=[{_TOKEN}]*[0-9])"
                                          rf"[{_TOKEN}]{{20,}}"), ("sk-",))],
-    "GitHubTokenDetector": [_Extra(re.compile(r"github_pat_[A-Za-z0-9_]{22,}"), ("github_pat_",))],
+    # Fine-grained tokens, and tokens longer than the 36 characters the denylist stops at
+    # (refresh tokens, ghr_, have 76).
+    "GitHubTokenDetector": [_Extra(
+        re.compile(r"gh[opsru]_[A-Za-z0-9_]{36,}|github_pat_[A-Za-z0-9_]{22,}"),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"))],
+    # Routable tokens (GitLab 17.x on): a payload longer than the denylist's 50 characters,
+    # ending in ".<version>.<checksum>". And the prefixes the denylist lacks.
+    "GitLabTokenDetector": [_Extra(
+        re.compile(r"gl(?:pat|dt|ft|soat|rtr?|cbt|imt|ptt|agent|oas|ffct)-[A-Za-z0-9_-]{20,}"
+                   r"(?:\.\d+\.[A-Za-z0-9]+)?"),
+        ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "glrtr-", "glcbt-", "glimt-", "glptt-",
+         "glagent-", "gloas-", "glffct-"))],
+    # In .npmrc; and anywhere, since npm tokens are prefixed (npm_ and 36 characters).
     "NpmDetector": [_Extra(re.compile(r"_authToken=[ \t]*(npm_[A-Za-z0-9]+|[A-Fa-f0-9-]{36})"),
-                           ("_authtoken=",), groups=(1,))],
-    "SlackDetector": [_Extra(re.compile(r"xapp-\d-[A-Za-z0-9-]{20,}"
-                                        r"|xoxe(?:\.xox[a-z])?-\d-[A-Za-z0-9]{20,}"),
-                             ("xapp-", "xoxe"))],
-    # Test-mode keys, and live keys longer than the 24 characters the denylist stops at.
-    "StripeDetector": [_Extra(re.compile(r"[rs]k_(?:live|test)_[0-9a-zA-Z]{10,}"),
-                              ("_live_", "_test_"))],
+                           ("_authtoken=",), groups=(1,)),
+                    _Extra(re.compile(r"npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])"), ("pm_",))],
+    # App-level, configuration, browser-session (xoxc) and cookie (xoxd) tokens; workflow and
+    # trigger webhooks, which the denylist's services/ pattern does not cover.
+    "SlackDetector": [_Extra(re.compile(
+        r"xapp-\d-[A-Za-z0-9-]{20,}|xoxe(?:\.xox[a-z])?-\d-[A-Za-z0-9]{20,}"
+        r"|xox[cd]-[A-Za-z0-9%+/=-]{20,}"
+        r"|https://hooks\.slack\.com/(?:workflows|triggers)/T[A-Za-z0-9_]+/[A-Za-z0-9_/]+"),
+        ("xapp-", "xoxe", "xoxc-", "xoxd-", ".slack.com/"))],
+    # Test-mode keys, live keys longer than the 24 characters the denylist stops at, and
+    # webhook signing secrets.
+    "StripeDetector": [_Extra(re.compile(r"[rs]k_(?:live|test)_[0-9a-zA-Z]{10,}"
+                                         r"|whsec_[A-Za-z0-9]{24,}"),
+                              ("_live_", "_test_", "sec_"))],
 }
 
-#: Plugins whose denylist patterns backtrack quadratically on crafted text (thousands of "sk-"
-#: or "eyJ" in one run take seconds to scan, from a single request); their extra patterns above
-#: find the same secrets in linear time and are used instead.
-_EXTRAS_REPLACE_DENYLIST = frozenset({"JwtTokenDetector", "NpmDetector", "OpenAIDetector"})
+#: Plugins whose extra patterns above are used instead of their denylist: JWT, npm and OpenAI
+#: denylist patterns backtrack quadratically on crafted text (thousands of "sk-" or "eyJ" in one
+#: run take seconds to scan, from a single request), and the extras find the same secrets in
+#: linear time; basic auth's takes a "%s" placeholder for a password and misses the passwords
+#: its extra adds.
+_EXTRAS_REPLACE_DENYLIST = frozenset({"BasicAuthDetector", "JwtTokenDetector", "NpmDetector",
+                                      "OpenAIDetector"})
 
 
 def _known_classes() -> list[type[BasePlugin]]:
@@ -243,7 +298,7 @@ def _detectors_for(plugin: BasePlugin, i: int) -> list[Detector]:
         for pattern in map(re.compile, denylist)
     ]
     detectors += [Detector(secret_type, extra.pattern, groups=extra.groups,
-                           triggers=extra.triggers, multiline=extra.multiline,
+                           triggers=extra.triggers, gate=extra.gate, multiline=extra.multiline,
                            accept=_VALIDATORS.get(name))
                   for extra in _EXTRAS.get(name, ())]
     return detectors

@@ -86,8 +86,13 @@ def _line_of(match: re.Match[str]) -> str:
     return text[start:] if end < 0 else text[start:end]
 
 
+def is_mask(value: str) -> bool:
+    """Whether ``value`` only stands in for a secret: ``****``, ``xxxx``, ``•••``."""
+    return set(value) <= _MASK
+
+
 def _plausible_quoted(value: str) -> bool:
-    return not (value.startswith(_PLACEHOLDER_START) or set(value) <= _MASK)
+    return not (value.startswith(_PLACEHOLDER_START) or is_mask(value))
 
 
 def _plausible_unquoted(value: str) -> bool:
