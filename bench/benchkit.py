@@ -18,6 +18,10 @@ K = TypeVar("K")
 R = TypeVar("R")
 
 
+class BenchError(Exception):
+    """The bench cannot go on; worded for the person running it."""
+
+
 # --- command line ----------------------------------------------------------------------------------
 
 
@@ -41,6 +45,7 @@ def _checked(kind: Callable[[str], R], ok: Callable[[R], bool],
 # A zero or negative count, size or duration would divide by zero or measure nothing.
 count = _checked(int, lambda v: v >= 1, "a whole number of 1 or more")
 positive = _checked(float, lambda v: 0 < v < math.inf, "a number above 0")
+at_least_zero = _checked(float, lambda v: 0 <= v < math.inf, "a number of 0 or more")
 
 
 def add_text_options(parser: argparse.ArgumentParser, repeats_flag: str) -> None:
