@@ -26,16 +26,24 @@ runs, so a busy machine moves them less than wall-clock rates.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
-import time
 from collections.abc import Callable
 from functools import partial
 
 from gatehouse_banned_keywords.folding import fold
 from gatehouse_banned_keywords.matcher import KeywordMatcher, Match
 from gatehouse_banned_keywords.stream import StreamScan
+
+from benchkit import (
+    Table,
+    add_text_options,
+    arguments,
+    best_cpu_seconds,
+    cpu_seconds,
+    megabytes,
+    positive,
+)
 
 SIZES = (10, 1_000, 10_000)
 MESSAGE = 4096
@@ -155,29 +163,30 @@ def scan_with_alternation(search: Callable[[str], object], messages: list[str]) 
             raise AssertionError("the benchmark text holds a keyword")
 
 
-def best_rates(works: dict[int, Callable[[], None]], megabytes: float, repeats: int
+def best_rates(works: dict[int, Callable[[], None]], pieces: list[str], repeats: int
                ) -> dict[int, float]:
-    """Each work's best rate over ``repeats`` rounds. Every round times every list size in turn,
-    so a busy spell on the machine slows all of them rather than one."""
-    best = dict.fromkeys(works, float("inf"))
-    for _ in range(repeats):
-        for size, work in works.items():
-            started = time.process_time()
-            work()
-            best[size] = min(best[size], time.process_time() - started)
-    return {size: megabytes / seconds for size, seconds in best.items()}
+    """MB per CPU second of each list size's work on ``pieces``, the best of ``repeats`` runs."""
+    mb = megabytes(pieces)
+    return {size: mb / seconds for size, (seconds, _) in best_cpu_seconds(works, repeats).items()}
+
+
+def print_rates(table: Table, labels: tuple[str, str, str], rates: dict[int, float],
+                digits: int) -> None:
+    """One line of rates, then each as a ratio to the smallest list's."""
+    ratios = " ".join(f"{rates[size] / rates[SIZES[0]]:.{digits + 1}f}" for size in SIZES)
+    table.row(*labels, *(f"{rates[size]:.{digits}f} MB/s" for size in SIZES),
+              tail=f"   {ratios}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=float, default=4.0,
+    parser = arguments(__doc__)
+    parser.add_argument("--mb", type=positive, default=4.0,
                         help="MB of each text scanned as messages (default 4)")
-    parser.add_argument("--stream-mb", type=float, default=0.5,
+    parser.add_argument("--stream-mb", type=positive, default=0.5,
                         help="MB of it fed as streams, a few characters a time (default 0.5)")
-    parser.add_argument("--alternation-kb", type=float, default=64,
+    parser.add_argument("--alternation-kb", type=positive, default=64,
                         help="KB of it scanned with a regex alternation instead (default 64)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_text_options(parser, "--repeats")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -186,34 +195,27 @@ def main() -> None:
     workloads = {"messages": (scan_messages, MESSAGE, args.mb),
                  "stream": (scan_streams, REPLY, args.stream_mb)}
 
-    header = "".join(f"{f'{size:,} kw':>12}" for size in SIZES)
-    print(f"{'mode':<10}{'text':<9}{'workload':<10}{header}   ratio to 10 kw")
+    table = Table("<10", "<9", "<10", *[">12"] * len(SIZES))
+    table.row("mode", "text", "workload", *(f"{size:,} kw" for size in SIZES),
+              tail="   ratio to 10 kw")
     for match in ("word", "substring"):
         lists = keyword_lists(rng, list(texts.values()), match)
         matchers = {}
         for size, keywords in lists.items():
-            started = time.process_time()
-            matchers[size] = KeywordMatcher(keywords, match)
-            print(f"# {match}: {size:,} keywords built in "
-                  f"{(time.process_time() - started) * 1000:.1f} ms CPU")
+            seconds, matchers[size] = cpu_seconds(partial(KeywordMatcher, keywords, match))
+            print(f"# {match}: {size:,} keywords built in {seconds * 1000:.1f} ms CPU")
         for text_name, whole in texts.items():
             for workload_name, (workload, piece_size, mb) in workloads.items():
                 pieces = cut(whole[:int(mb * 1e6)], piece_size)
-                megabytes = sum(len(piece.encode()) for piece in pieces) / 1e6
                 rates = best_rates({size: partial(workload, matcher, pieces)
                                     for size, matcher in matchers.items()},
-                                   megabytes, args.repeats)
-                cells = "".join(f"{f'{rates[size]:.1f} MB/s':>12}" for size in SIZES)
-                ratios = " ".join(f"{rates[size] / rates[SIZES[0]]:.2f}" for size in SIZES)
-                print(f"{match:<10}{text_name:<9}{workload_name:<10}{cells}   {ratios}")
+                                   pieces, args.repeats)
+                print_rates(table, (match, text_name, workload_name), rates, 1)
         messages = cut(texts["ascii"][:int(args.alternation_kb * 1e3)], MESSAGE)
-        megabytes = sum(len(message.encode()) for message in messages) / 1e6
         rates = best_rates({size: partial(scan_with_alternation, alternation(keywords, match),
                                           messages)
-                            for size, keywords in lists.items()}, megabytes, 1)
-        cells = "".join(f"{f'{rates[size]:.2f} MB/s':>12}" for size in SIZES)
-        ratios = " ".join(f"{rates[size] / rates[SIZES[0]]:.3f}" for size in SIZES)
-        print(f"{match:<10}{'ascii':<9}{'re alt.':<10}{cells}   {ratios}")
+                            for size, keywords in lists.items()}, messages, 1)
+        print_rates(table, (match, "ascii", "re alt."), rates, 2)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ is why the benchmark runs it in its own process and reports ratios against the d
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+
+from benchkit import arguments, count, positive, run_async
 
 
 async def _worker(session: aiohttp.ClientSession, url: str, body: bytes, deadline: float,
@@ -71,21 +72,15 @@ def _percentile(ordered: list[int], pct: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--body-file", type=Path, required=True)
-    parser.add_argument("--connections", type=int, default=1)
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--max-requests", type=int, default=2_000_000)
+    parser.add_argument("--connections", type=count, default=1)
+    parser.add_argument("--duration", type=positive, default=5.0)
+    parser.add_argument("--max-requests", type=count, default=2_000_000)
     args = parser.parse_args()
     body = args.body_file.read_bytes()
-    coro = run(args.url, body, args.connections, args.duration, args.max_requests)
-    try:
-        import uvloop
-    except ImportError:
-        result = asyncio.run(coro)
-    else:
-        result = uvloop.run(coro)
+    result = run_async(run(args.url, body, args.connections, args.duration, args.max_requests))
     print(json.dumps(result), flush=True)
     return 0
 

@@ -10,13 +10,14 @@ Run alone:  python bench/gateway_upstream.py [--port N]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import signal
 import sys
 
 from aiohttp import web
+
+from benchkit import arguments, run_async
 
 COMPLETION = json.dumps({
     "id": "chatcmpl-bench0000000000000000000000",
@@ -71,15 +72,10 @@ async def serve(port: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 (default) picks a free port")
     args = parser.parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.port))
-    else:
-        uvloop.run(serve(args.port))
+    run_async(serve(args.port))
     return 0
 
 

@@ -22,16 +22,25 @@ sample for both.
 
 from __future__ import annotations
 
-import argparse
 import random
 import string
-import time
 from collections.abc import Callable
 
 from detect_secrets.core.scan import scan_line
 from detect_secrets.settings import transient_settings
 from gatehouse_secrets.catalogue import OWN_PLUGINS, build_detectors, default_plugins
 from gatehouse_secrets.scanner import Scanner
+
+from benchkit import (
+    Table,
+    add_text_options,
+    arguments,
+    best_cpu_seconds,
+    count,
+    cpu_seconds,
+    megabytes,
+    positive,
+)
 
 _WORD_GROUPS = (
     "the a an of to in and or but if then when while because so that this these those it its",
@@ -148,13 +157,9 @@ def messages(total_bytes: int, seed: int, secret_rate: float) -> list[str]:
 
 def rate(texts: list[str], scan: Callable[[str], int], repeat: int) -> tuple[float, int]:
     """MB per CPU second (the best of ``repeat`` runs), and how many texts had a finding."""
-    size = sum(len(t.encode()) for t in texts)
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.process_time()
-        hits = sum(1 for t in texts if scan(t))
-        best = min(best, time.process_time() - started)
-    return size / 1e6 / best, hits
+    timed = best_cpu_seconds({"scan": lambda: sum(1 for t in texts if scan(t))}, repeat)
+    seconds, hits = timed["scan"]
+    return megabytes(texts) / seconds, hits
 
 
 def head(texts: list[str], kb: int) -> list[str]:
@@ -174,17 +179,15 @@ CRAFTED = ["sk-", "eyJ=", "aws", "secret1", "password: '", "key ", "xoxb-1-a1-_"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=float, default=8, help="text for the scanner (MB)")
-    parser.add_argument("--sample-kb", type=int, default=256,
+    parser = arguments(__doc__)
+    parser.add_argument("--mb", type=positive, default=8, help="text for the scanner (MB)")
+    parser.add_argument("--sample-kb", type=count, default=256,
                         help="text both scan, for the ratio (KB)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best counts")
+    add_text_options(parser, "--repeat")
     args = parser.parse_args()
 
-    started = time.process_time()
-    scanner = Scanner(build_detectors(None))
-    print(f"scanner built once in {(time.process_time() - started) * 1e3:.0f} ms CPU")
+    seconds, scanner = cpu_seconds(lambda: Scanner(build_detectors(None)))
+    print(f"scanner built once in {seconds * 1e3:.0f} ms CPU")
     ds_plugins = [p for p in default_plugins() if p["name"] not in OWN_PLUGINS]
 
     def ours(text: str) -> int:
@@ -193,7 +196,8 @@ def main() -> None:
     def theirs(text: str) -> int:
         return sum(1 for line in text.splitlines() for _ in scan_line(line))
 
-    print(f"{'text':<14} {'scanner':>10} {'MB/s':>8} {'messages hit':>13}")
+    table = Table("<14", " >10", " >8", " >13")
+    table.row("text", "scanner", "MB/s", "messages hit")
     for label, secret_rate in (("clean", 0.0), ("5% secrets", 0.05)):
         texts = messages(int(args.mb * 1e6), args.seed, secret_rate)
         sample = head(texts, args.sample_kb)
@@ -201,14 +205,15 @@ def main() -> None:
         mine, my_hits = rate(sample, ours, args.repeat)
         with transient_settings({"plugins_used": ds_plugins}):
             slow, their_hits = rate(sample, theirs, args.repeat)
-        print(f"{label:<14} {'ours':>10} {big:>8.2f} {'':>13}  ({args.mb:g} MB)")
-        print(f"{'':<14} {'ours':>10} {mine:>8.2f} {my_hits:>13}  ({args.sample_kb} KB sample)")
-        print(f"{'':<14} {'detect-s.':>10} {slow:>8.3f} {their_hits:>13}  (same sample)")
-        print(f"{'':<14} {'ratio':>10} {mine / slow:>8.0f}x")
+        table.row(label, "ours", f"{big:.2f}", "", tail=f"  ({args.mb:g} MB)")
+        table.row("", "ours", f"{mine:.2f}", my_hits, tail=f"  ({args.sample_kb} KB sample)")
+        table.row("", "detect-s.", f"{slow:.3f}", their_hits, tail="  (same sample)")
+        # The x hangs past the column, so the ratio lines up with the rates above it.
+        table.row("", "ratio", f"{mine / slow:.0f}", tail="x")
     slowest, piece = min((rate([p * (200_000 // len(p))], ours, 1)[0], p) for p in CRAFTED)
     small, _ = rate([piece * (20_000 // len(piece))], ours, args.repeat)
-    print(f"{'crafted':<14} {'ours':>10} {slowest:>8.2f} {'':>13}  ({piece!r} repeated, 200 KB;"
-          f" {small:.2f} at 20 KB)")
+    table.row("crafted", "ours", f"{slowest:.2f}", "",
+              tail=f"  ({piece!r} repeated, 200 KB; {small:.2f} at 20 KB)")
 
 
 if __name__ == "__main__":
