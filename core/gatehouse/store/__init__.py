@@ -1,5 +1,2 @@
-"""Durable and shared state: the database (SQLite or Postgres, one schema, migrations/), the
-Redis or in-process cache of counters and rows, and audit rows.
-
-May import: nothing from the rest of gatehouse; every other part is built on top of it.
-"""
+"""Durable and shared state: SQLite/Postgres with migrations, the Redis/in-process cache, audit.
+May import nothing from the rest of gatehouse; every other part is built on top of it."""
