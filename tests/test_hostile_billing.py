@@ -8,7 +8,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from admin_kit import PRICED, admin_get, admin_post, bearer
+from admin_kit import PRICED, admin_get, admin_post, bearer, both_databases
 from gatehouse.app import GATEWAY
 
 WAIT = 10  # seconds any one wait here may take before the test fails
@@ -106,3 +106,72 @@ async def test_a_stream_the_client_leaves_is_billed_for_what_the_upstream_sent(
         "model": "slow", "messages": [{"role": "user", "content": "hello"}]})
     assert resp.status == 400
     assert (await resp.json())["error"]["type"] == "budget_exceeded"
+
+
+class Nested:
+    def __init__(self, depth):
+        self.depth = depth
+
+
+def nested(depth):
+    value = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def dumps_deep(value):
+    if isinstance(value, Nested):
+        return "[" * value.depth + '"x"' + "]" * value.depth
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{k}": {dumps_deep(v)}' for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(dumps_deep(v) for v in value) + "]"
+    return orjson.dumps(value).decode()
+
+
+@both_databases
+@pytest.mark.parametrize("field, value, needle", [
+    ("metadata", {"spend_logs_metadata": Nested(300)}, "nested more than"),
+    ("metadata", {"tags": [Nested(1000)]}, "nested more than"),
+    ("metadata", {"spend_logs_metadata": {"note": "x" * 70_000}}, "larger than"),
+    ("metadata", {"tags": ["a\u0000b"]}, "NUL"),
+    ("user", "\u0000", "NUL"),
+])
+async def test_what_the_spend_row_could_not_store_is_refused_at_the_edge(
+        start, fake_upstream, chat, field, value, needle):
+    client = await start()
+    key = (await admin_post(client, "/key/generate", {}))["key"]
+    # Written by hand: JSON encoders stop short of the nesting a hostile client sends.
+    raw = orjson.dumps(chat()).decode()[:-1] + f', "{field}": {dumps_deep(value)}}}'
+    resp = await client.post("/v1/chat/completions", data=raw,
+                             headers={**bearer(key), "content-type": "application/json"})
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert needle in error["message"] and error["param"] == field
+    assert not fake_upstream.received  # nothing was served unbilled
+
+
+@both_databases
+async def test_a_spend_row_the_database_refuses_is_stored_without_its_free_form_fields(
+        start, fake_upstream, chat, caplog):
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)]})
+    key = (await admin_post(client, "/key/generate", {}))["key"]
+    resp = await client.post("/v1/chat/completions", headers=bearer(key),
+                             json=chat(user="bob", metadata={"tags": ["t"]}))
+    assert resp.status == 200
+    gw = client.app[GATEWAY]
+    await gw.call_log.drain()
+    # What a plugin could still put in a row after the edge checks: neither back end stores
+    # JSON nested this deep, nor Postgres a NUL in text.
+    [row] = gw.accounting.pending
+    row["metadata"]["spend_logs_metadata"] = nested(300)
+    row["user_id"] = "\u0000"
+    row["tags"] = ["\u0000"]
+    await gw.accounting.flush()
+
+    [stored] = await admin_get(client, "/spend/logs", request_id=resp.headers["x-request-id"])
+    assert stored["spend"] > 0 and stored["total_tokens"] > 0
+    assert stored["user"] is None and stored["request_tags"] == []
+    assert stored["metadata"]["spend_logs_metadata"] is None
+    assert "stored without" in caplog.text

@@ -172,13 +172,28 @@ class Accounting:
         except StoreUnavailable:
             raise
         except Exception:
-            if len(batch) == 1:
-                log.exception("spend row of request %s dropped: the database refused it",
-                              batch[0]["request_id"])
+            if len(batch) > 1:
+                # One row the database refuses must not hold back every row after it for ever.
+                for row in batch:
+                    await self._write([row])
                 return
-            # One row the database refuses must not hold back every row after it for ever.
-            for row in batch:
-                await self._write([row])
+            await self._write_plain(batch[0])
+
+    async def _write_plain(self, row: Row) -> None:
+        """A row the database refused, without the fields a client or plugin wrote: the call
+        is billed though its metadata, tags and user are lost."""
+        log.exception("spend row of request %s refused by the database; stored without its "
+                      "metadata, tags and user", row["request_id"])
+        plain = {**row, "user_id": None, "tags": [],
+                 "metadata": {**row["metadata"], "spend_logs_metadata": None}}
+        try:
+            await self.store.write_spend([plain])
+        except StoreUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - the log line is then the only record left
+            log.exception("spend row could not be stored: request %s, key %s, team %s, "
+                          "%d tokens, spend %s", row["request_id"], row["key_hash"],
+                          row["team_id"], row["total_tokens"], row["spend"])
 
     async def _flush_loop(self) -> None:
         while True:
