@@ -175,3 +175,40 @@ async def test_a_spend_row_the_database_refuses_is_stored_without_its_free_form_
     assert stored["user"] is None and stored["request_tags"] == []
     assert stored["metadata"]["spend_logs_metadata"] is None
     assert "stored without" in caplog.text
+
+
+# Mock replies echo the prompt: "hello" is 1 prompt token (estimated and counted alike), and
+# "You said: hello" 3 completion tokens, which max_tokens=3 lets the estimate know in advance.
+MOCK = {"model_name": "priced", "params": {
+    "model": "mock/echo", "input_cost_per_token": 0.001, "output_cost_per_token": 0.002}}
+COST = 0.007
+
+
+@pytest.mark.parametrize("gateways", [1, 2])
+async def test_concurrent_calls_cannot_all_pass_one_budget_check(
+        redis_url, redis_namespace, start, gateways):
+    settings = {"redis_url": redis_url, "redis_namespace": redis_namespace}
+    clients = [await start({"model_list": [MOCK], "general_settings": settings})
+               for _ in range(gateways)]
+    # Worth 9.5 calls: ten start within it (the tenth may finish past it), none after.
+    key = (await admin_post(clients[0], "/key/generate", {"max_budget": 9.5 * COST}))["key"]
+
+    async def call(client):
+        resp = await client.post("/v1/chat/completions", headers=bearer(key), json={
+            "model": "priced", "max_tokens": 3,
+            "messages": [{"role": "user", "content": "hello"}]})
+        return resp.status
+
+    statuses = await asyncio.wait_for(asyncio.gather(
+        *(call(clients[i % gateways]) for i in range(200))), WAIT * 3)
+    assert statuses.count(200) == 10
+    assert statuses.count(400) == 190
+
+    # Refused calls gave back what they held: the budget counts the ten calls alone.
+    for client in clients:
+        await client.app[GATEWAY].call_log.drain()
+        await client.app[GATEWAY].accounting.flush()
+    [info] = [await admin_get(clients[0], "/key/info", key=key)]
+    assert info["info"]["spend"] == pytest.approx(10 * COST)
+    counter = await clients[0].app[GATEWAY].cache.value(f"spend:key:{info['key']}")
+    assert counter == pytest.approx(10 * COST)

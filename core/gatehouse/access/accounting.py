@@ -1,9 +1,10 @@
 """Spend, budgets and rate limits.
 
 Before a call: the key's and team's budgets and rpm/tpm windows are checked against shared
-counters (Redis when configured, so every gateway enforces the same numbers). After it, off
-the request path: tokens are priced, the counters move, and a spend-log row waits in memory for
-the next batch write. A batch that cannot be written (database down) stays queued and is written
+counters (Redis when configured, so every gateway enforces the same numbers), and the call's
+estimated cost is held on its budgets. After it, off the request path: tokens are priced, the
+counters move by the cost less what was held, and a spend-log row waits in memory for the next
+batch write. A batch that cannot be written (database down) stays queued and is written
 when the database is back -- writes are idempotent by request id, so nothing is lost or counted
 twice.
 """
@@ -32,6 +33,8 @@ WINDOW = 60  # seconds in a rate-limit window
 # database's figure, which by then holds every call: nothing drifts or piles up for ever.
 SPEND_TTL = 3600
 BATCH = 500
+# The completion a budget holds for a call that sets no max_tokens.
+TYPICAL_COMPLETION_TOKENS = 256
 
 
 class Accounting:
@@ -52,17 +55,15 @@ class Accounting:
         their rate-limit states in the reply's ``x-ratelimit-*`` headers."""
         key, team = call.principal.key, call.principal.team
         limits = RateLimits()
+        estimate = None
         for kind, row, ident in (("key", key, call.principal.key_hash),
                                  ("team", team, call.principal.team_id)):
             if row is None or ident is None:
                 continue
             if row.get("max_budget") is not None:
-                spent = await self._spent(kind, ident, row)
-                if spent >= row["max_budget"]:
-                    raise ClientError(
-                        400, f"Budget has been exceeded! {kind.capitalize()}={ident_label(kind, row)}"
-                             f" Current cost: {spent:.6g}, Max budget: {row['max_budget']:g}",
-                        kind="budget_exceeded")
+                if estimate is None:
+                    estimate = self._estimate(call)
+                await self._reserve(call, kind, ident, row, estimate)
             now = time.time()
             window = int(now // WINDOW)
             cache = self.cache
@@ -80,11 +81,36 @@ class Accounting:
                                               f"{row['tpm_limit']} tokens per minute")
         call.response_headers.update(limits.headers)
 
-    async def _spent(self, kind: str, ident: str, row: Row) -> float:
+    async def _reserve(self, call: Call, kind: str, ident: str, row: Row,
+                       estimate: float) -> None:
+        """Hold the call's estimated cost on the budget's counter, in the same atomic step that
+        reads it: concurrent calls each see the others' holds, so they cannot all pass a check
+        that only one of them fits. The call is refused if the budget was spent already."""
         # A counter missing from the cache (first use, expired, Redis emptied) starts from the
         # database's figure; from then on every call moves it.
-        return await self.cache.seeded_value(
-            f"spend:{kind}:{ident}", float(row.get("spend") or 0), ttl=SPEND_TTL)
+        counter = f"spend:{kind}:{ident}"
+        held = await self.cache.incr(counter, estimate, ttl=SPEND_TTL,
+                                     start=float(row.get("spend") or 0))
+        spent = held - estimate
+        if spent >= row["max_budget"]:
+            await self.cache.incr(counter, -estimate, ttl=SPEND_TTL)
+            raise ClientError(
+                400, f"Budget has been exceeded! {kind.capitalize()}={ident_label(kind, row)}"
+                     f" Current cost: {spent:.6g}, Max budget: {row['max_budget']:g}",
+                kind="budget_exceeded")
+        # Given back when the call is priced, whatever way it ends.
+        call.reserved = {**(call.reserved or {}), counter: estimate}
+
+    def _estimate(self, call: Call) -> float:
+        """The most a call is expected to cost: its prompt, and ``max_tokens`` (or a typical
+        reply) of completion."""
+        prompt_tokens, _ = usage(call.body, None)
+        completion_tokens = 0
+        if call.call_type != "embedding":
+            limit = call.body.get("max_completion_tokens", call.body.get("max_tokens"))
+            completion_tokens = (limit if isinstance(limit, int) and limit >= 0
+                                 else TYPICAL_COMPLETION_TOKENS)
+        return self.prices.cost(call.model, prompt_tokens, completion_tokens)
 
     # --- after a call ----------------------------------------------------------------------------
 
@@ -97,12 +123,14 @@ class Accounting:
         principal = call.principal
         window = int(started // WINDOW)
         cache = self.cache
+        reserved = call.reserved or {}
         for kind, ident, row in (("key", principal.key_hash, principal.key),
                                  ("team", principal.team_id, principal.team)):
             if ident is None:
                 continue
-            if spend:
-                await cache.incr(f"spend:{kind}:{ident}", spend, ttl=SPEND_TTL,
+            counter = f"spend:{kind}:{ident}"
+            if owed := spend - reserved.get(counter, 0.0):
+                await cache.incr(counter, owed, ttl=SPEND_TTL,
                                  start=float((row or {}).get("spend") or 0))
             if prompt_tokens + completion_tokens:
                 await cache.incr(f"tpm:{kind}:{ident}:{window}",

@@ -26,10 +26,6 @@ TIMEOUT = 1.0  # seconds a Redis command may take before Redis counts as unreach
 TOMBSTONE_TTL = 5
 TOMBSTONE = b"-"
 
-# SET NX then GET as one step, so two gateways seeding one counter agree on its value.
-_SEED_AND_GET = ("redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
-                 "return redis.call('GET', KEYS[1])")
-
 
 class LocalCache:
     """Counters with expiry, in this process only."""
@@ -70,14 +66,6 @@ class LocalCache:
         """The counter; a missing one reads 0."""
         return self._live(key) or 0.0
 
-    async def seeded_value(self, key: str, start: float, *, ttl: float) -> float:
-        """The counter; a missing one begins at ``start``, kept ``ttl`` seconds."""
-        current = self._live(key)
-        if current is not None:
-            return current
-        self._counters[key] = (start, time.monotonic() + ttl)
-        return start
-
     # A process has nothing to share: the principals' own short cache is the only copy, and
     # another process on the same database sees a change through the database.
 
@@ -107,7 +95,6 @@ class RedisCache:
         self._redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT,
                                            socket_connect_timeout=TIMEOUT,
                                            retry=Retry(NoBackoff(), 1))
-        self._seed_and_get = self._redis.register_script(_SEED_AND_GET)
         self._errors = (redis.RedisError, OSError)
         self._prefix = f"{namespace}:"
         self._fallback = LocalCache()
@@ -199,13 +186,6 @@ class RedisCache:
         if not ok:
             return await self._fallback.value(key)
         return float(raw) if raw is not None else 0.0
-
-    async def seeded_value(self, key: str, start: float, *, ttl: float) -> float:
-        ok, raw = await self._run(self._seed_and_get, keys=[self._prefix + key],
-                                  args=[start, _seconds(ttl)])
-        if not ok:
-            return await self._fallback.seeded_value(key, start, ttl=ttl)
-        return float(raw)
 
     async def get_json(self, key: str) -> Any:
         ok, raw = await self._run(self._redis.get, self._prefix + key)
