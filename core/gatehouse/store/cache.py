@@ -21,6 +21,7 @@ log = logging.getLogger("gatehouse.cache")
 PROBE_INTERVAL = 0.5  # seconds between pings while Redis is unreachable
 SWEEP_INTERVAL = 60.0  # seconds between sweeps of expired in-process counters
 TIMEOUT = 1.0  # seconds a Redis command may take before Redis counts as unreachable
+POOL_SIZE = 100  # connections to Redis a gateway holds at most
 # How long an invalidated entry refuses to be cached again: longer than a gateway takes from
 # reading the old row in the database to caching it, so that stale copy is never stored.
 TOMBSTONE_TTL = 5
@@ -91,10 +92,12 @@ class RedisCache:
         from redis.backoff import NoBackoff
 
         # One immediate retry replaces a pooled connection that died while idle; more, or a
-        # backoff, would only hold calls up before the fallback takes over.
-        self._redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT,
-                                           socket_connect_timeout=TIMEOUT,
-                                           retry=Retry(NoBackoff(), 1))
+        # backoff, would only hold calls up before the fallback takes over. A burst of calls
+        # larger than the pool waits for a connection: the default pool would raise, and the
+        # gateway take Redis for down and count on its own.
+        self._redis = redis.Redis.from_pool(redis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=TIMEOUT, socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT, retry=Retry(NoBackoff(), 1)))
         self._errors = (redis.RedisError, OSError)
         self._prefix = f"{namespace}:"
         self._fallback = LocalCache()
