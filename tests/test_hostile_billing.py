@@ -9,8 +9,10 @@ import pytest
 from aiohttp import web
 
 from admin_kit import PRICED, admin_get, admin_post, bearer, both_databases
+from gatehouse.access import accounting
 from gatehouse.app import GATEWAY
 from gatehouse.store.cache import RedisCache
+from gatehouse.store.database import StoreUnavailable
 
 WAIT = 10  # seconds any one wait here may take before the test fails
 
@@ -226,3 +228,36 @@ async def test_a_burst_larger_than_the_redis_pool_is_not_taken_for_an_outage(
         assert max(totals) == 300
     finally:
         await cache.close()
+
+
+async def test_a_spend_backlog_at_its_bound_refuses_calls_until_the_database_takes_it(
+        start, fake_upstream, chat, monkeypatch, caplog):
+    monkeypatch.setattr(accounting, "MAX_PENDING", 4)
+    monkeypatch.setattr(accounting, "WARN_PENDING", 2)
+    client = await start()
+    gw = client.app[GATEWAY]
+    key = (await admin_post(client, "/key/generate", {}))["key"]
+
+    async def database_down(rows):
+        raise StoreUnavailable("database down")
+
+    write_spend = gw.store.write_spend
+    monkeypatch.setattr(gw.store, "write_spend", database_down)
+    replies = []
+    for _ in range(6):
+        replies.append(await client.post("/v1/chat/completions", json=chat(),
+                                         headers=bearer(key)))
+        await gw.call_log.drain()
+    assert [r.status for r in replies] == [200] * 4 + [503] * 2
+    assert replies[-1].headers["retry-after"]
+    assert "spend rows wait" in caplog.text
+    assert len(fake_upstream.received) == 4  # nothing served that could not be recorded
+
+    monkeypatch.setattr(gw.store, "write_spend", write_spend)
+    assert await gw.accounting.flush()
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key))
+    assert resp.status == 200
+    await gw.call_log.drain()
+    await gw.accounting.flush()
+    rows = await admin_get(client, "/spend/logs", api_key=key)
+    assert sorted(r["status"] for r in rows) == ["success"] * 5

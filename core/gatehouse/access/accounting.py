@@ -35,6 +35,11 @@ SPEND_TTL = 3600
 BATCH = 500
 # The completion a budget holds for a call that sets no max_tokens.
 TYPICAL_COMPLETION_TOKENS = 256
+# Spend rows held in memory at most (about 1.5 KB each). There, calls are refused (503) until
+# the database has taken the backlog: a call served that cannot be recorded is never billed,
+# and a spill file would need an owner, a disk that is not full, and a replay of its own.
+MAX_PENDING = 100_000
+WARN_PENDING = 10_000  # the backlog first worth a warning; then at every doubling
 
 
 class Accounting:
@@ -47,12 +52,17 @@ class Accounting:
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._held = False  # rows are waiting for the database to come back
+        self._warn_at = WARN_PENDING
 
     # --- before a call ---------------------------------------------------------------------------
 
     async def admit(self, call: Call) -> None:
         """Refuse a call over its key's or team's budget or rate limit; put the tighter of
         their rate-limit states in the reply's ``x-ratelimit-*`` headers."""
+        if len(self.pending) >= MAX_PENDING:
+            raise ClientError(503, "The gateway cannot record calls as fast as they arrive; "
+                                   "retry shortly", kind="service_unavailable",
+                              headers={"retry-after": "1"})
         key, team = call.principal.key, call.principal.team
         limits = RateLimits()
         estimate = None
@@ -135,6 +145,8 @@ class Accounting:
             if prompt_tokens + completion_tokens:
                 await cache.incr(f"tpm:{kind}:{ident}:{window}",
                                  prompt_tokens + completion_tokens, ttl=WINDOW * 2)
+        if failed and len(self.pending) >= MAX_PENDING:
+            return  # nothing to bill: the calls refused while the backlog is full leave no row
         metadata = call.metadata
         response_id = response.get("id") if isinstance(response, dict) else None
         tags = metadata.get("tags")
@@ -160,8 +172,14 @@ class Accounting:
             "request_ip": call.client_ip, "status": status,
             "guardrails": dict(call.verdicts),
         })
-        if len(self.pending) >= BATCH:
+        backlog = len(self.pending)
+        if backlog >= BATCH:
             self._wake.set()
+        if backlog >= self._warn_at:
+            self._warn_at = backlog * 2
+            log.warning("%d spend rows wait to be written: the database takes them slower than "
+                        "calls arrive; at %d, calls are refused until it catches up",
+                        backlog, MAX_PENDING)
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -192,6 +210,7 @@ class Accounting:
         if self._held:
             log.warning("database reachable again; the spend rows held meanwhile are written")
             self._held = False
+        self._warn_at = WARN_PENDING
         return True
 
     async def _write(self, batch: list[Row]) -> None:
