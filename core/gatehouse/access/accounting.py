@@ -1,9 +1,10 @@
 """Spend, budgets and rate limits.
 
 Before a call: the key's and team's budgets and rpm/tpm windows are checked against shared
-counters (Redis when configured, so every gateway enforces the same numbers). After it, off
-the request path: tokens are priced, the counters move, and a spend-log row waits in memory for
-the next batch write. A batch that cannot be written (database down) stays queued and is written
+counters (Redis when configured, so every gateway enforces the same numbers), and the call's
+estimated cost is held on its budgets. After it, off the request path: tokens are priced, the
+counters move by the cost less what was held, and a spend-log row waits in memory for the next
+batch write. A batch that cannot be written (database down) stays queued and is written
 when the database is back -- writes are idempotent by request id, so nothing is lost or counted
 twice.
 """
@@ -32,6 +33,13 @@ WINDOW = 60  # seconds in a rate-limit window
 # database's figure, which by then holds every call: nothing drifts or piles up for ever.
 SPEND_TTL = 3600
 BATCH = 500
+# The completion a budget holds for a call that sets no max_tokens.
+TYPICAL_COMPLETION_TOKENS = 256
+# Spend rows held in memory at most (about 1.5 KB each). There, calls are refused (503) until
+# the database has taken the backlog: a call served that cannot be recorded is never billed,
+# and a spill file would need an owner, a disk that is not full, and a replay of its own.
+MAX_PENDING = 100_000
+WARN_PENDING = 10_000  # the backlog first worth a warning; then at every doubling
 
 
 class Accounting:
@@ -44,25 +52,28 @@ class Accounting:
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._held = False  # rows are waiting for the database to come back
+        self._warn_at = WARN_PENDING
 
     # --- before a call ---------------------------------------------------------------------------
 
     async def admit(self, call: Call) -> None:
         """Refuse a call over its key's or team's budget or rate limit; put the tighter of
         their rate-limit states in the reply's ``x-ratelimit-*`` headers."""
+        if len(self.pending) >= MAX_PENDING:
+            raise ClientError(503, "The gateway cannot record calls as fast as they arrive; "
+                                   "retry shortly", kind="service_unavailable",
+                              headers={"retry-after": "1"})
         key, team = call.principal.key, call.principal.team
         limits = RateLimits()
+        estimate = None
         for kind, row, ident in (("key", key, call.principal.key_hash),
                                  ("team", team, call.principal.team_id)):
             if row is None or ident is None:
                 continue
             if row.get("max_budget") is not None:
-                spent = await self._spent(kind, ident, row)
-                if spent >= row["max_budget"]:
-                    raise ClientError(
-                        400, f"Budget has been exceeded! {kind.capitalize()}={ident_label(kind, row)}"
-                             f" Current cost: {spent:.6g}, Max budget: {row['max_budget']:g}",
-                        kind="budget_exceeded")
+                if estimate is None:
+                    estimate = self._estimate(call)
+                await self._reserve(call, kind, ident, row, estimate)
             now = time.time()
             window = int(now // WINDOW)
             cache = self.cache
@@ -80,11 +91,36 @@ class Accounting:
                                               f"{row['tpm_limit']} tokens per minute")
         call.response_headers.update(limits.headers)
 
-    async def _spent(self, kind: str, ident: str, row: Row) -> float:
+    async def _reserve(self, call: Call, kind: str, ident: str, row: Row,
+                       estimate: float) -> None:
+        """Hold the call's estimated cost on the budget's counter, in the same atomic step that
+        reads it: concurrent calls each see the others' holds, so they cannot all pass a check
+        that only one of them fits. The call is refused if the budget was spent already."""
         # A counter missing from the cache (first use, expired, Redis emptied) starts from the
         # database's figure; from then on every call moves it.
-        return await self.cache.seeded_value(
-            f"spend:{kind}:{ident}", float(row.get("spend") or 0), ttl=SPEND_TTL)
+        counter = f"spend:{kind}:{ident}"
+        held = await self.cache.incr(counter, estimate, ttl=SPEND_TTL,
+                                     start=float(row.get("spend") or 0))
+        spent = held - estimate
+        if spent >= row["max_budget"]:
+            await self.cache.incr(counter, -estimate, ttl=SPEND_TTL)
+            raise ClientError(
+                400, f"Budget has been exceeded! {kind.capitalize()}={ident_label(kind, row)}"
+                     f" Current cost: {spent:.6g}, Max budget: {row['max_budget']:g}",
+                kind="budget_exceeded")
+        # Given back when the call is priced, whatever way it ends.
+        call.reserved = {**(call.reserved or {}), counter: estimate}
+
+    def _estimate(self, call: Call) -> float:
+        """The most a call is expected to cost: its prompt, and ``max_tokens`` (or a typical
+        reply) of completion."""
+        prompt_tokens, _ = usage(call.body, None)
+        completion_tokens = 0
+        if call.call_type != "embedding":
+            limit = call.body.get("max_completion_tokens", call.body.get("max_tokens"))
+            completion_tokens = (limit if isinstance(limit, int) and limit >= 0
+                                 else TYPICAL_COMPLETION_TOKENS)
+        return self.prices.cost(call.model, prompt_tokens, completion_tokens)
 
     # --- after a call ----------------------------------------------------------------------------
 
@@ -97,16 +133,20 @@ class Accounting:
         principal = call.principal
         window = int(started // WINDOW)
         cache = self.cache
+        reserved = call.reserved or {}
         for kind, ident, row in (("key", principal.key_hash, principal.key),
                                  ("team", principal.team_id, principal.team)):
             if ident is None:
                 continue
-            if spend:
-                await cache.incr(f"spend:{kind}:{ident}", spend, ttl=SPEND_TTL,
+            counter = f"spend:{kind}:{ident}"
+            if owed := spend - reserved.get(counter, 0.0):
+                await cache.incr(counter, owed, ttl=SPEND_TTL,
                                  start=float((row or {}).get("spend") or 0))
             if prompt_tokens + completion_tokens:
                 await cache.incr(f"tpm:{kind}:{ident}:{window}",
                                  prompt_tokens + completion_tokens, ttl=WINDOW * 2)
+        if failed and len(self.pending) >= MAX_PENDING:
+            return  # nothing to bill: the calls refused while the backlog is full leave no row
         metadata = call.metadata
         response_id = response.get("id") if isinstance(response, dict) else None
         tags = metadata.get("tags")
@@ -132,8 +172,14 @@ class Accounting:
             "request_ip": call.client_ip, "status": status,
             "guardrails": dict(call.verdicts),
         })
-        if len(self.pending) >= BATCH:
+        backlog = len(self.pending)
+        if backlog >= BATCH:
             self._wake.set()
+        if backlog >= self._warn_at:
+            self._warn_at = backlog * 2
+            log.warning("%d spend rows wait to be written: the database takes them slower than "
+                        "calls arrive; at %d, calls are refused until it catches up",
+                        backlog, MAX_PENDING)
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -164,6 +210,7 @@ class Accounting:
         if self._held:
             log.warning("database reachable again; the spend rows held meanwhile are written")
             self._held = False
+        self._warn_at = WARN_PENDING
         return True
 
     async def _write(self, batch: list[Row]) -> None:
@@ -172,13 +219,28 @@ class Accounting:
         except StoreUnavailable:
             raise
         except Exception:
-            if len(batch) == 1:
-                log.exception("spend row of request %s dropped: the database refused it",
-                              batch[0]["request_id"])
+            if len(batch) > 1:
+                # One row the database refuses must not hold back every row after it for ever.
+                for row in batch:
+                    await self._write([row])
                 return
-            # One row the database refuses must not hold back every row after it for ever.
-            for row in batch:
-                await self._write([row])
+            await self._write_plain(batch[0])
+
+    async def _write_plain(self, row: Row) -> None:
+        """A row the database refused, without the fields a client or plugin wrote: the call
+        is billed though its metadata, tags and user are lost."""
+        log.exception("spend row of request %s refused by the database; stored without its "
+                      "metadata, tags and user", row["request_id"])
+        plain = {**row, "user_id": None, "tags": [],
+                 "metadata": {**row["metadata"], "spend_logs_metadata": None}}
+        try:
+            await self.store.write_spend([plain])
+        except StoreUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - the log line is then the only record left
+            log.exception("spend row could not be stored: request %s, key %s, team %s, "
+                          "%d tokens, spend %s", row["request_id"], row["key_hash"],
+                          row["team_id"], row["total_tokens"], row["spend"])
 
     async def _flush_loop(self) -> None:
         while True:

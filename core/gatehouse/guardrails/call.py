@@ -63,6 +63,8 @@ class Call:
     # Headers the reply carries besides the gateway's own: the caller's rate-limit state and
     # the upstream's rate-limit advice.
     response_headers: dict[str, str] = field(default_factory=dict)
+    # The estimated cost held on each budget's spend counter until the call is priced.
+    reserved: dict[str, float] | None = None
 
     @property
     def user(self) -> str | None:

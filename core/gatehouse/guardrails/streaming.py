@@ -114,7 +114,14 @@ class StreamGuard:
         return out
 
     def response_for_log(self) -> dict[str, Any]:
-        response = self._assembled(self.sent)
+        return self._with_usage(self._assembled(self.sent))
+
+    def response_received(self) -> dict[str, Any]:
+        """Everything the upstream has sent so far, held-back text included: what a stream
+        cut short is billed for."""
+        return self._with_usage(self._assembled(self.sent + self.pending))
+
+    def _with_usage(self, response: dict[str, Any]) -> dict[str, Any]:
         if self.usage is not None:
             response["usage"] = self.usage
         return response

@@ -33,6 +33,8 @@ class Outcome:
     # The reply, parsed here (off the request path) when it is still raw.
     response: dict[str, Any] | Reply | None = None
     error: dict[str, Any] | None = None
+    # A stream that ended in an error: what the upstream had produced by then, to bill.
+    billed: dict[str, Any] | None = None
 
 
 class CallLog:
@@ -88,9 +90,10 @@ class CallLog:
             except UpstreamError:
                 outcome.response = None
         if self.accounting is not None:
+            billed = outcome.response if outcome.billed is None else outcome.billed
             await self.accounting.account(
-                call, started=outcome.started, status=outcome.status, response=outcome.response,
-                failed=outcome.error is not None)
+                call, started=outcome.started, status=outcome.status, response=billed,
+                failed=outcome.error is not None and outcome.billed is None)
         if not selection.wants_record:
             return
         record = _record(call, outcome, ended)

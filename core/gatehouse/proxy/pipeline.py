@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from ..access.gate import check_enforced_params
-from ..errors import ClientError, json_response
+from ..errors import ClientError, error_body, json_response
 from ..guardrails.base import GuardrailBlocked
 from ..guardrails.call import Call
 from ..guardrails.dispatch import run_in_order, run_together
@@ -39,6 +39,10 @@ APPLIED_HEADERS = ("x-gatehouse-applied-guardrails", "x-litellm-applied-guardrai
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache",
                "x-accel-buffering": "no"}
 MB = 1024 * 1024
+# nginx's status for a client that closed the connection before the reply was complete.
+CLIENT_CLOSED = 499
+CLIENT_CLOSED_BODY = error_body("The client closed the connection before the reply was complete",
+                                kind="client_closed_request")
 
 
 class Pipeline:
@@ -145,16 +149,22 @@ class Pipeline:
         except (ClientError, UpstreamError) as exc:
             outcome = Outcome(started, exc.status, error=exc.body)
         except (ConnectionResetError, asyncio.CancelledError):
+            outcome = Outcome(started, CLIENT_CLOSED, error=CLIENT_CLOSED_BODY)
             # The client went away; stop reading from the upstream.
             await chunks.aclose()
             raise
         finally:
+            # Submitted here, so a call is logged and billed however it ended -- a client
+            # hanging up (or the task cancelled) included.
             if guard is not None and outcome.error is None:
                 outcome.response = guard.response_for_log()
+            elif guard is not None:
+                # Cut short, the call still costs what the upstream produced for it.
+                outcome.billed = guard.response_received()
+            self.call_log.submit(call, selection, outcome)
         if outcome.error is not None:
             await chunks.aclose()
             await response.write(b"data: " + orjson.dumps(outcome.error) + b"\n\n")
-        self.call_log.submit(call, selection, outcome)
         await response.write_eof()
         return response
 

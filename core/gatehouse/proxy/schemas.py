@@ -17,6 +17,10 @@ from ..config import format_path
 from ..errors import ClientError
 
 
+MAX_METADATA_DEPTH = 16
+MAX_METADATA_BYTES = 64 * 1024
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -97,6 +101,33 @@ def check_body(call_type: str, body: Any) -> None:
         message = {"missing": f"Missing required parameter: '{where}'"}.get(
             err["type"], f"Invalid value for '{where}': {err['msg']}")
         raise ClientError(400, message, param=str(loc[0]) if loc else None) from None
+    # Stored with the call's spend row, where a database that refused them would leave the
+    # call served and unbilled.
+    for name in ("model", "user"):
+        if "\0" in (body.get(name) or ""):
+            raise _unstorable(name, "text may not contain NUL characters")
+    if body.get("metadata"):
+        _check_metadata(body["metadata"])
+
+
+def _check_metadata(metadata: dict[str, Any]) -> None:
+    # A loop, not recursion: a hostile nesting must not reach Python's recursion limit.
+    stack: list[tuple[Any, int]] = [(metadata, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise _unstorable("metadata", f"nested more than {MAX_METADATA_DEPTH} deep")
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            if isinstance(key, str) and "\0" in key or isinstance(item, str) and "\0" in item:
+                raise _unstorable("metadata", "text may not contain NUL characters")
+            if isinstance(item, (dict, list)):
+                stack.append((item, depth + 1))
+    if len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise _unstorable("metadata", f"larger than {MAX_METADATA_BYTES // 1024} KiB")
+
+
+def _unstorable(name: str, why: str) -> ClientError:
+    return ClientError(400, f"Invalid value for '{name}': {why}", param=name)
 
 
 def _is_union_tag(part: Any) -> bool:

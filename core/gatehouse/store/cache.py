@@ -21,14 +21,11 @@ log = logging.getLogger("gatehouse.cache")
 PROBE_INTERVAL = 0.5  # seconds between pings while Redis is unreachable
 SWEEP_INTERVAL = 60.0  # seconds between sweeps of expired in-process counters
 TIMEOUT = 1.0  # seconds a Redis command may take before Redis counts as unreachable
+POOL_SIZE = 100  # connections to Redis a gateway holds at most
 # How long an invalidated entry refuses to be cached again: longer than a gateway takes from
 # reading the old row in the database to caching it, so that stale copy is never stored.
 TOMBSTONE_TTL = 5
 TOMBSTONE = b"-"
-
-# SET NX then GET as one step, so two gateways seeding one counter agree on its value.
-_SEED_AND_GET = ("redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
-                 "return redis.call('GET', KEYS[1])")
 
 
 class LocalCache:
@@ -70,14 +67,6 @@ class LocalCache:
         """The counter; a missing one reads 0."""
         return self._live(key) or 0.0
 
-    async def seeded_value(self, key: str, start: float, *, ttl: float) -> float:
-        """The counter; a missing one begins at ``start``, kept ``ttl`` seconds."""
-        current = self._live(key)
-        if current is not None:
-            return current
-        self._counters[key] = (start, time.monotonic() + ttl)
-        return start
-
     # A process has nothing to share: the principals' own short cache is the only copy, and
     # another process on the same database sees a change through the database.
 
@@ -103,11 +92,12 @@ class RedisCache:
         from redis.backoff import NoBackoff
 
         # One immediate retry replaces a pooled connection that died while idle; more, or a
-        # backoff, would only hold calls up before the fallback takes over.
-        self._redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT,
-                                           socket_connect_timeout=TIMEOUT,
-                                           retry=Retry(NoBackoff(), 1))
-        self._seed_and_get = self._redis.register_script(_SEED_AND_GET)
+        # backoff, would only hold calls up before the fallback takes over. A burst of calls
+        # larger than the pool waits for a connection: the default pool would raise, and the
+        # gateway take Redis for down and count on its own.
+        self._redis = redis.Redis.from_pool(redis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=TIMEOUT, socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT, retry=Retry(NoBackoff(), 1)))
         self._errors = (redis.RedisError, OSError)
         self._prefix = f"{namespace}:"
         self._fallback = LocalCache()
@@ -199,13 +189,6 @@ class RedisCache:
         if not ok:
             return await self._fallback.value(key)
         return float(raw) if raw is not None else 0.0
-
-    async def seeded_value(self, key: str, start: float, *, ttl: float) -> float:
-        ok, raw = await self._run(self._seed_and_get, keys=[self._prefix + key],
-                                  args=[start, _seconds(ttl)])
-        if not ok:
-            return await self._fallback.seeded_value(key, start, ttl=ttl)
-        return float(raw)
 
     async def get_json(self, key: str) -> Any:
         ok, raw = await self._run(self._redis.get, self._prefix + key)
