@@ -224,3 +224,18 @@ def test_a_list_that_can_never_block_is_refused_at_start(tmp_path, keywords, com
 def test_an_unknown_match_kind_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="params.match"):
         start_up(guardrail_config("pre_call", match="fuzzy"), tmp_path)
+
+
+@pytest.mark.parametrize("message", [
+    {"role": "user", "content": [{"type": "text", "text": "well, hel"},
+                                 {"type": "text", "text": "lo there"}]},
+    {"role": "assistant", "content": None, "tool_calls": [{
+        "id": "call_1", "type": "function",
+        "function": {"name": "say", "arguments": '{"words": "h\\u0065llo"}'}}]},
+], ids=["split across text parts", "json-escaped arguments"])
+async def test_a_keyword_is_found_as_the_model_reads_it(gateway, fake_upstream, message):
+    client = await gateway(guardrail_config("pre_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "gpt-4o", "messages": [message, {"role": "user", "content": "go on"}]})
+    assert await resp.json() == BLOCKED_HELLO
+    assert fake_upstream.received == []
