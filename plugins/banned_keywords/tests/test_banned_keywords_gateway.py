@@ -109,6 +109,41 @@ async def test_a_keyword_split_across_stream_chunks_never_reaches_the_client(gat
     assert "say ".startswith(sent), f"sent {sent!r}: part of the keyword got out"
 
 
+def sent_of(events: list[Any], index: int, tool: int | None = None) -> str:
+    """What the client got of choice ``index``'s content, or of its tool call ``tool``."""
+    out = ""
+    for event in events:
+        for choice in event.get("choices", ()) if isinstance(event, dict) else ():
+            if choice["index"] != index:
+                continue
+            delta = choice.get("delta", {})
+            if tool is None:
+                out += delta.get("content") or ""
+            out += "".join(call["function"].get("arguments", "")
+                           for call in delta.get("tool_calls") or () if call["index"] == tool)
+    return out
+
+
+async def test_a_keyword_in_a_second_choice_never_reaches_the_client(gateway, fake_upstream):
+    fake_upstream.chunks = ["all ", "fine ", "here"]
+    fake_upstream.more_choices = [["say hel", "lo world"]]
+    client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Greet me.", stream=True, n=2))
+    events = await sse_events(resp)
+    assert events[-1] == BLOCKED_HELLO
+    assert "say ".startswith(sent_of(events[:-1], 1)), "part of the keyword got out"
+
+
+async def test_a_keyword_in_streamed_tool_arguments_never_reaches_the_client(gateway,
+                                                                             fake_upstream):
+    fake_upstream.tool_calls = [("say", ['{"words": "hel', 'lo world"}'])]
+    client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Greet me.", stream=True))
+    events = await sse_events(resp)
+    assert events[-1] == BLOCKED_HELLO
+    assert "hel" not in sent_of(events[:-1], 0, tool=0)
+
+
 async def test_a_word_that_only_begins_like_a_keyword_streams_through(gateway, fake_upstream):
     fake_upstream.chunks = ["say hel", "lo", "s to all"]
     client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
