@@ -308,6 +308,16 @@ async def test_a_stream_only_guardrail_checks_whole_replies_as_one_chunk(
     assert EVENTS == [("c", "post_call_stream")]
 
 
+async def test_a_stream_only_guardrail_checks_tool_call_arguments_of_a_whole_reply(
+        gateway, fake_upstream, chat):
+    fake_upstream.tool_calls = [("lookup", ['{"q": "the ', 'forbidden thing"}'])]
+    client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
+                                            block_word="forbidden", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(n=2))
+    assert resp.status == 400
+    assert (await resp.json())["error"]["details"]["error"] == "Probe c saw forbidden"
+
+
 async def test_a_stream_only_guardrail_rewrites_a_whole_reply(gateway, fake_upstream, chat):
     fake_upstream.reply = "my pin is 4321, remember 4321"
     client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",

@@ -29,14 +29,6 @@ def _content_holder(choice: dict[str, Any]) -> tuple[dict[str, Any], str] | None
     return None
 
 
-def _content(choice: Any) -> str:
-    if not isinstance(choice, dict):
-        return ""
-    holder = _content_holder(choice)
-    value = holder[0].get(holder[1]) if holder else None
-    return value if isinstance(value, str) else ""
-
-
 def _stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
     """A chunk choice's text: its content, then each tool call's arguments piece."""
     if not isinstance(choice, dict):
@@ -242,13 +234,14 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
     """A ``post_call`` hook made of a guardrail's ``post_call_stream`` hook, for a guardrail in
     ``post_call`` mode that only checks streams: a whole reply is one final chunk, then the
     ``done`` call, so a non-streamed reply is never left unchecked. What the hook writes into the
-    chunk's content is written back into the reply."""
+    chunk's content and tool-call arguments is written back into the reply."""
 
     async def post_call(call: Call, response: dict[str, Any], extra_body: dict[str, Any]) -> None:
-        chunk, holders = _reply_chunk(response)
+        chunk, origins = _reply_chunk(response)
         state = StreamState()
-        for choice in chunk["choices"]:
-            state.add(choice["index"], _content(choice))
+        slots = [slot for choice in chunk["choices"] for slot in _stream_slots(choice)]
+        for (index, tool), (holder, key) in slots:
+            state.add(index, holder[key], tool)
         args = {"call": call, "chunk": chunk, "stream": state, "extra_body": extra_body}
         for done in (False, True):
             if done:
@@ -257,29 +250,41 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
             result = impl.function(*[args[name] for name in impl.argnames])
             if inspect.isawaitable(result):
                 await result
-        for choice, (holder, key) in zip(chunk["choices"], holders):
-            holder[key] = _content(choice)
+        for (_, (holder, key)), (origin, origin_key) in zip(slots, origins):
+            origin[origin_key] = holder[key]
 
     return HookImpl(impl.name, post_call, ("call", "response", "extra_body"), impl.guardrail)
 
 
-def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[dict, str]]]:
-    """The reply's text choices as one stream chunk, and where each choice's text lives."""
-    choices, holders = [], []
+def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[Slot]]:
+    """The reply's text choices as one stream chunk, and where in the reply each of the
+    chunk's texts (in ``_stream_slots`` order) lives."""
+    choices, origins = [], []
     for choice in response.get("choices") or ():
         if not isinstance(choice, dict):
             continue
+        out: dict[str, Any] = {"index": choice.get("index", 0)}
         message = choice.get("message")
-        if isinstance(message, dict) and isinstance(message.get("content"), str):
-            holder, key = message, "content"
-            delta = {"role": message.get("role", "assistant"), "content": message["content"]}
-            out = {"index": choice.get("index", 0), "delta": delta}
+        if isinstance(message, dict):
+            delta: dict[str, Any] = {"role": message.get("role", "assistant")}
+            if isinstance(message.get("content"), str):
+                delta["content"] = message["content"]
+                origins.append((message, "content"))
+            tool_calls = []
+            for position, tool_call in enumerate(message.get("tool_calls") or ()):
+                function = tool_call.get("function") if isinstance(tool_call, dict) else None
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    tool_calls.append({"index": position,
+                                       "function": {"arguments": function["arguments"]}})
+                    origins.append((function, "arguments"))
+            if len(delta) == 1 and not tool_calls:
+                continue
+            out["delta"] = {**delta, "tool_calls": tool_calls} if tool_calls else delta
         elif isinstance(choice.get("text"), str):
-            holder, key = choice, "text"
-            out = {"index": choice.get("index", 0), "text": choice["text"]}
+            out["text"] = choice["text"]
+            origins.append((choice, "text"))
         else:
             continue
         choices.append({**out, "finish_reason": choice.get("finish_reason")})
-        holders.append((holder, key))
     chunk = {k: response[k] for k in ("id", "created", "model") if k in response}
-    return {**chunk, "choices": choices}, holders
+    return {**chunk, "choices": choices}, origins
