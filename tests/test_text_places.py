@@ -2,6 +2,8 @@
 
 import pytest
 
+from gatehouse.access.prices import usage
+
 from doubles import PLUGINS, guardrail
 
 WORD = "forbidden"
@@ -66,3 +68,11 @@ async def test_completions_suffix_is_checked(gateway, fake_upstream):
     assert resp.status == 400
     assert fake_upstream.received == []
 
+
+
+def test_a_spend_estimate_counts_what_the_model_reads_and_not_user():
+    body = {"model": "gpt-4o", "user": "u" * 400, "tools": [_tool(description="d" * 40)],
+            "messages": [{"role": "user", "content": "x" * 40}]}
+    prompt, _ = usage(body, {"choices": []})
+    assert prompt == usage({**body, "user": None}, {"choices": []})[0] > usage(
+        {**body, "tools": None, "user": None}, {"choices": []})[0]
