@@ -149,9 +149,8 @@ def request_groups(body: dict[str, Any]) -> Iterator[Group]:
         yield from _message_groups(message)
     yield from map(_one, chain(_str_or_list_slots(body, "prompt"),
                                _str_or_list_slots(body, "input")))
-    prediction = body.get("prediction")
-    if isinstance(prediction, dict):
-        yield from _message_groups({"content": prediction.get("content")})
+    # Shaped as a message's content: a string or text parts.
+    yield from _message_groups(body.get("prediction"))
     yield from map(_one, chain(_str_or_list_slots(body, "suffix"), _instruction_slots(body),
                                _str_or_list_slots(body, "user")))
 

@@ -117,13 +117,15 @@ async def test_escaped_tool_arguments_are_read_decoded_and_stay_json(start, fake
     assert orjson.loads(arguments) == {"id": "[REDACTED]"}
 
 
-async def test_secrets_in_tool_descriptions_and_user_are_redacted(start, fake_upstream):
+async def test_secrets_in_tool_descriptions_prediction_and_user_are_redacted(start, fake_upstream):
     client = await start(guardrail("pre_call"))
     tool = {"type": "function", "function": {"name": "f", "description": f"uses {AWS_ID}",
                                              "parameters": {"type": "object"}}}
-    resp = await client.post("/v1/chat/completions",
-                             json=chat(user("hi"), tools=[tool], user=AWS_ID))
+    resp = await client.post("/v1/chat/completions", json=chat(
+        user("hi"), tools=[tool], user=AWS_ID,
+        prediction={"type": "content", "content": f"draft {AWS_ID}"}))
     assert resp.status == 200, await resp.text()
+    assert fake_upstream.last["prediction"]["content"] == "draft [REDACTED]"
     assert fake_upstream.last["tools"][0]["function"]["description"] == "uses [REDACTED]"
     assert fake_upstream.last["user"] == "[REDACTED]"
 
