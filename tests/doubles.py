@@ -90,11 +90,11 @@ class StreamProbe(Probe):
 
 
 def check_stream(guardrail: Guardrail, stream: Any) -> None:
-    """Record the call and block on ``block_word`` in the text so far."""
+    """Record the call and block on ``block_word`` in any text so far."""
     EVENTS.append((guardrail.name, "post_call_stream:done" if stream.done else
                    "post_call_stream"))
     word = guardrail.params.block_word
-    if word and word in stream.text:
+    if word and any(word in text for text in stream.all_texts.values()):
         raise GuardrailBlocked(f"Probe {guardrail.name} saw {word}")
 
 

@@ -308,6 +308,16 @@ async def test_a_stream_only_guardrail_checks_whole_replies_as_one_chunk(
     assert EVENTS == [("c", "post_call_stream")]
 
 
+async def test_a_stream_only_guardrail_checks_tool_call_arguments_of_a_whole_reply(
+        gateway, fake_upstream, chat):
+    fake_upstream.tool_calls = [("lookup", ['{"q": "the ', 'forbidden thing"}'])]
+    client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
+                                            block_word="forbidden", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(n=2))
+    assert resp.status == 400
+    assert (await resp.json())["error"]["details"]["error"] == "Probe c saw forbidden"
+
+
 async def test_a_stream_only_guardrail_rewrites_a_whole_reply(gateway, fake_upstream, chat):
     fake_upstream.reply = "my pin is 4321, remember 4321"
     client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
@@ -382,3 +392,84 @@ async def test_post_call_rewrites_a_mock_response_too(gateway, chat):
                                             default_on=True))
     resp = await client.post("/v1/chat/completions", json=chat(mock_response="canned"))
     assert (await resp.json())["choices"][0]["message"]["content"] == "canned!"
+
+
+def streamed_texts(events: list) -> dict:
+    """What the client was sent of each text, by (choice index, tool-call index or None)."""
+    out: dict = {}
+    for event in events:
+        if event == "[DONE]" or "error" in orjson.loads(event):
+            continue
+        for choice in orjson.loads(event)["choices"]:
+            delta = choice.get("delta", {})
+            key = (choice["index"], None)
+            out[key] = out.get(key, "") + (delta.get("content") or "")
+            for call in delta.get("tool_calls") or ():
+                key = (choice["index"], call["index"])
+                out[key] = out.get(key, "") + call["function"].get("arguments", "")
+    return out
+
+
+async def test_every_choice_of_a_stream_is_held_back_and_checked(gateway, fake_upstream, chat):
+    fake_upstream.chunks = ["all ", "fine ", "here ", "and ", "more"]
+    fake_upstream.more_choices = [["fine so far, ", "then the for", "bidden word", " and more"]]
+    client = await start(gateway, guardrail("s", mode="post_call", type_="stream_probe",
+                                            block_word="forbidden", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True, n=2))
+    events = sse_events(await resp.text())
+    assert orjson.loads(events[-1])["error"]["details"]["error"] == "Probe s saw forbidden"
+    sent = streamed_texts(events)
+    assert "for" not in sent.get((1, None), "").replace("fine so far, ", "")
+
+
+async def test_streamed_tool_call_arguments_are_held_back_and_checked(gateway, fake_upstream,
+                                                                      chat):
+    fake_upstream.tool_calls = [("lookup", ['{"q": "the for', 'bidden', ' thing"}'])]
+    client = await start(gateway, guardrail("s", mode="post_call", type_="stream_probe",
+                                            block_word="forbidden", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    events = sse_events(await resp.text())
+    assert orjson.loads(events[-1])["error"]["details"]["error"] == "Probe s saw forbidden"
+    assert "for" not in streamed_texts(events).get((0, 0), "")
+
+
+async def test_a_clean_stream_of_choices_and_tool_calls_arrives_whole(gateway, fake_upstream,
+                                                                      chat):
+    fake_upstream.tool_calls = [("lookup", ['{"q": ', '"cats"}']), ("fetch", ['{}'])]
+    client = await start(gateway, guardrail("s", mode="post_call", type_="stream_probe",
+                                            block_word="forbidden", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True, n=2))
+    events = sse_events(await resp.text())
+    assert events[-1] == "[DONE]"
+    sent = streamed_texts(events)
+    for index in (0, 1):
+        assert sent[(index, 0)] == '{"q": "cats"}' and sent[(index, 1)] == "{}"
+    heads = [call for e in events[:-1] for c in orjson.loads(e)["choices"]
+             for call in c["delta"].get("tool_calls") or () if "id" in call]
+    assert [(h["id"], h["function"]["name"]) for h in heads] == [
+        ("call_0", "lookup"), ("call_0", "lookup"), ("call_1", "fetch"), ("call_1", "fetch")]
+
+
+async def test_post_call_only_guardrail_sees_every_choice_of_a_stream(gateway, fake_upstream,
+                                                                      chat):
+    fake_upstream.chunks = ["all ", "fine"]
+    fake_upstream.more_choices = [["a ", "leaked ", "password"]]
+    client = await start(gateway, guardrail("p", mode="post_call", block_word="password",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True, n=2))
+    text = await resp.text()
+    assert "leaked" not in text
+    assert orjson.loads(sse_events(text)[-1])["error"]["details"]["error"] == (
+        "Probe p saw password")
+
+
+async def test_post_call_only_guardrail_rewrites_every_streamed_choice(gateway, fake_upstream,
+                                                                       chat):
+    fake_upstream.chunks = ["one ", "two"]
+    fake_upstream.more_choices = [["three"]]
+    client = await start(gateway, guardrail("p", mode="post_call", append=" [ok]",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True, n=2))
+    events = sse_events(await resp.text())
+    assert events[-1] == "[DONE]"
+    assert streamed_texts(events) == {(0, None): "one two [ok]", (1, None): "three [ok]"}

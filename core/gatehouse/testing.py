@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Iterator
 
 import orjson
 import pytest
@@ -53,6 +53,11 @@ class FakeUpstream:
         # When set, the reply text for each request body (overrides ``reply``).
         self.decide: Callable[[dict[str, Any]], str] | None = None
         self.chunks: list[str] | None = None  # explicit stream pieces; default: by word
+        # Stream pieces of choices 1, 2, ... when a request asks for ``n`` > 1 (choice 0 has
+        # ``chunks``); a choice without its own pieces repeats choice 0's.
+        self.more_choices: list[list[str]] = []
+        # Tool calls every chat choice makes instead of answering: (name, argument pieces).
+        self.tool_calls: list[tuple[str, list[str]]] = []
         self.failure: tuple[int, bytes, str] | None = None
         # Sent with every answer, e.g. an upstream's x-ratelimit-* state or Retry-After.
         self.response_headers: dict[str, str] = {}
@@ -110,37 +115,89 @@ class FakeUpstream:
             reply_id = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-fake{next(self._ids)}"
             if body.get("stream"):
                 return await self._stream(request, body, kind, text, reply_id)
-            return self._json(_completion(body, kind, text, reply_id))
+            return self._json(self._completion(body, kind, text, reply_id))
         return handle
 
     def _json(self, body: dict[str, Any]) -> web.Response:
         return web.Response(body=orjson.dumps(body), content_type="application/json",
                             headers=self.response_headers)
 
+    def _pieces(self, body: dict[str, Any], text: str) -> list[list[str]]:
+        """Each choice's stream pieces, by choice index."""
+        first = self.chunks if self.chunks is not None else _PIECES.findall(text)
+        return [self.more_choices[i - 1] if 0 < i <= len(self.more_choices) else first
+                for i in range(body.get("n") or 1)]
+
+    def _completion(self, body: dict[str, Any], kind: str, text: str, reply_id: str
+                    ) -> dict[str, Any]:
+        reply = _completion(body, kind, text, reply_id)
+        texts = ["".join(pieces) for pieces in self._pieces(body, text)]
+        reply["choices"] = [{**reply["choices"][0], "index": i} for i in range(len(texts))]
+        for choice, choice_text in zip(reply["choices"], texts):
+            if kind == "text":
+                choice["text"] = choice_text
+            elif self.tool_calls:
+                choice["finish_reason"] = "tool_calls"
+                choice["message"] = {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": f"call_{i}", "type": "function",
+                     "function": {"name": name, "arguments": "".join(pieces)}}
+                    for i, (name, pieces) in enumerate(self.tool_calls)]}
+            else:
+                choice["message"] = {"role": "assistant", "content": choice_text}
+        return reply
+
     async def _stream(self, request: web.Request, body: dict[str, Any], kind: str, text: str,
                       reply_id: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream",
                                                **self.response_headers})
         await response.prepare(request)
-        pieces = self.chunks if self.chunks is not None else _PIECES.findall(text)
         base = {"id": reply_id, "created": int(time.time()), "model": body["model"],
                 "object": "chat.completion.chunk" if kind == "chat" else "text_completion"}
-        for i, piece in enumerate(pieces):
-            if kind == "chat":
-                delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
-                choice = {"index": 0, "delta": delta, "finish_reason": None}
-            else:
-                choice = {"index": 0, "text": piece, "finish_reason": None}
-            await response.write(b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n")
-        final = ({"index": 0, "delta": {}, "finish_reason": "stop"} if kind == "chat"
-                 else {"index": 0, "text": "", "finish_reason": "stop"})
-        await response.write(b"data: " + orjson.dumps({**base, "choices": [final]}) + b"\n\n")
+        # As OpenAI does: one choice per chunk, the choices' chunks interleaved.
+        for choices in self._stream_choices(body, kind, text):
+            for choice in choices:
+                await response.write(b"data: " + orjson.dumps({**base, "choices": [choice]})
+                                     + b"\n\n")
         if (body.get("stream_options") or {}).get("include_usage"):
             usage = {"choices": [], "usage": _usage(text)}
             await response.write(b"data: " + orjson.dumps({**base, **usage}) + b"\n\n")
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    def _stream_choices(self, body: dict[str, Any], kind: str, text: str
+                        ) -> Iterator[list[dict[str, Any]]]:
+        """The stream's choices, interleaved: the n-th item is every choice's n-th chunk."""
+        per_choice = [list(self._choice_chunks(index, pieces, kind))
+                      for index, pieces in enumerate(self._pieces(body, text))]
+        for position in range(max(map(len, per_choice))):
+            yield [chunks[position] for chunks in per_choice if position < len(chunks)]
+
+    def _choice_chunks(self, index: int, pieces: list[str], kind: str
+                       ) -> Iterator[dict[str, Any]]:
+        if kind == "text":
+            for piece in pieces:
+                yield {"index": index, "text": piece, "finish_reason": None}
+            yield {"index": index, "text": "", "finish_reason": "stop"}
+            return
+        if not self.tool_calls:
+            for i, piece in enumerate(pieces):
+                delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+                yield {"index": index, "delta": delta, "finish_reason": None}
+            yield {"index": index, "delta": {}, "finish_reason": "stop"}
+            return
+        yield {"index": index, "delta": {"role": "assistant", "content": None},
+               "finish_reason": None}
+        for t, (name, argument_pieces) in enumerate(self.tool_calls):
+            yield {"index": index, "delta": {"tool_calls": [{
+                "index": t, "id": f"call_{t}", "type": "function",
+                "function": {"name": name, "arguments": ""}}]},
+                "finish_reason": None}
+            for piece in argument_pieces:
+                yield {"index": index, "delta": {"tool_calls": [{
+                    "index": t, "function": {"arguments": piece}}]},
+                    "finish_reason": None}
+        yield {"index": index, "delta": {}, "finish_reason": "tool_calls"}
 
 
 def _usage(text: str) -> dict[str, int]:

@@ -52,7 +52,8 @@ def usage(body: dict[str, Any], response: Any, *, failed: bool = False) -> tuple
                 int(reported.get("completion_tokens") or 0))
     if failed:
         return 0, 0
-    prompt = sum(len(t) for t in request_texts(body)) // CHARS_PER_TOKEN
+    # ``user`` travels upstream for the provider's abuse monitoring; the model never reads it.
+    prompt = sum(len(t) for t in request_texts({**body, "user": None})) // CHARS_PER_TOKEN
     completion = 0
     if isinstance(response, dict):
         completion = sum(len(t) for t in response_texts(response)) // CHARS_PER_TOKEN

@@ -79,8 +79,15 @@ class Call:
             self.verdicts[name] = verdict
 
 
+# Where a streamed text goes: (choice index, tool-call index), the tool-call index None for the
+# choice's content (or completion text).
+TextKey = tuple[int, "int | None"]
+
+
 class StreamState:
-    """What a ``post_call_stream`` hook knows about the stream so far.
+    """What a ``post_call_stream`` hook knows about the stream so far: each choice's content
+    (``text_of``, ``texts``) and each of its tool calls' arguments (``arguments_of``), or all
+    of it at once (``all_texts``), the current chunk included.
 
     Text is kept as pieces and joined only when a hook asks, so a stream whose guardrails
     never read the whole text costs nothing per chunk for it.
@@ -93,19 +100,24 @@ class StreamState:
         self.done = False
         # Free space for a guardrail's own per-stream state, keyed by guardrail name.
         self.scratch: dict[str, Any] = {}
-        self._pieces: dict[int, list[str]] = {}
-        self._joined: dict[int, str] = {}
+        self._pieces: dict[TextKey, list[str]] = {}
+        self._joined: dict[TextKey, str] = {}
 
-    def add(self, index: int, piece: str) -> None:
-        self._pieces.setdefault(index, []).append(piece)
-        self._joined.pop(index, None)
+    def add(self, index: int, piece: str, tool: int | None = None) -> None:
+        """A piece of choice ``index``'s content, or of its tool call ``tool``'s arguments."""
+        key = (index, tool)
+        self._pieces.setdefault(key, []).append(piece)
+        self._joined.pop(key, None)
+
+    def _text(self, key: TextKey) -> str:
+        joined = self._joined.get(key)
+        if joined is None:
+            joined = self._joined[key] = "".join(self._pieces.get(key, ()))
+        return joined
 
     def text_of(self, index: int) -> str:
         """Choice ``index``'s text received so far, the current chunk included."""
-        joined = self._joined.get(index)
-        if joined is None:
-            joined = self._joined[index] = "".join(self._pieces.get(index, ()))
-        return joined
+        return self._text((index, None))
 
     @property
     def text(self) -> str:
@@ -115,4 +127,17 @@ class StreamState:
     @property
     def texts(self) -> dict[int, str]:
         """Every choice's text so far, by choice index."""
-        return {index: self.text_of(index) for index in self._pieces}
+        return {key[0]: self._text(key) for key in self._pieces if key[1] is None}
+
+    def arguments_of(self, index: int) -> dict[int, str]:
+        """Choice ``index``'s tool calls' arguments received so far, by tool-call index, as
+        streamed: like content, they only grow. Once ``done``, ``decoded_arguments`` (from
+        ``gatehouse.guardrails.text``) reads them as the model does."""
+        return {key[1]: self._text(key) for key in self._pieces
+                if key[0] == index and key[1] is not None}
+
+    @property
+    def all_texts(self) -> dict[TextKey, str]:
+        """Everything streamed so far, content and arguments, by ``(choice index, tool-call
+        index or None for content)``: what a check that must see all of a stream reads."""
+        return {key: self._text(key) for key in self._pieces}

@@ -1,18 +1,19 @@
 """Output checks on a stream: every chunk passes the ``post_call_stream`` hooks before it is
-sent, and choice 0's content is held back by the largest ``stream_holdback`` among them, so a
-match spanning chunks is stopped before any of it reaches the client. Guardrails with only a
-``post_call`` hook see the assembled reply at the end; for them all content is held back."""
+sent, and every choice's content and tool-call arguments are held back by the largest
+``stream_holdback`` among them, so a match spanning chunks is stopped before any of it reaches
+the client. Guardrails with only a ``post_call`` hook see the assembled reply at the end; for
+them all text is held back."""
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
 
-from .call import StreamState
+from .call import StreamState, TextKey
 from .dispatch import HookImpl, run_in_order
-from .text import reply_text
+from .text import Slot
 
 if TYPE_CHECKING:
     from .call import Call
@@ -28,12 +29,20 @@ def _content_holder(choice: dict[str, Any]) -> tuple[dict[str, Any], str] | None
     return None
 
 
-def _content(choice: Any) -> str:
+def _stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
+    """A chunk choice's text: its content, then each tool call's arguments piece."""
     if not isinstance(choice, dict):
-        return ""
+        return
+    index = choice.get("index", 0)
     holder = _content_holder(choice)
-    value = holder[0].get(holder[1]) if holder else None
-    return value if isinstance(value, str) else ""
+    if holder is not None and isinstance(holder[0].get(holder[1]), str):
+        yield (index, None), holder
+    delta = choice.get("delta")
+    tool_calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+    for position, tool_call in enumerate(tool_calls if isinstance(tool_calls, list) else ()):
+        function = tool_call.get("function") if isinstance(tool_call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            yield (index, tool_call.get("index", position)), (function, "arguments")
 
 
 class StreamGuard:
@@ -42,9 +51,11 @@ class StreamGuard:
         self.selection = selection
         self.state = StreamState()
         self.holdback = selection.stream_holdback
-        self.pending = ""  # choice-0 content received and checked but not yet sent
-        self.sent = ""  # choice-0 content the client has been sent
-        self.held: list[dict[str, Any]] = []  # chunks from the finish onwards, sent last
+        self.pending: dict[TextKey, str] = {}  # received and checked, not yet sent
+        self.sent: dict[TextKey, str] = {}  # what the client has been sent
+        # What a tool call is besides its arguments (id, type, name), for the assembled reply.
+        self.tools: dict[TextKey, dict[str, Any]] = {}
+        self.held: list[dict[str, Any]] = []  # chunks from the first finish onwards, sent last
         self.template: dict[str, Any] | None = None
         self.usage: dict[str, Any] | None = None  # the upstream's count, when it sent one
 
@@ -58,9 +69,9 @@ class StreamGuard:
                 return []
         state = self.state
         for choice in chunk.get("choices") or ():
-            piece = _content(choice)
-            if piece:
-                state.add(choice.get("index", 0), piece)
+            for (index, tool), (holder, key) in _stream_slots(choice):
+                if holder[key]:
+                    state.add(index, holder[key], tool)
         if self.selection.post_call_stream:
             await run_in_order(self.selection.post_call_stream, self.call,
                                {"call": self.call, "chunk": chunk, "stream": state})
@@ -69,29 +80,40 @@ class StreamGuard:
         return self._release(chunk)
 
     def _release(self, chunk: dict[str, Any]) -> list[bytes]:
-        if self.holdback == 0 and not self.held:
-            self.sent += "".join(_content(c) for c in chunk.get("choices") or ()
-                                 if c.get("index", 0) == 0)
-            return [orjson.dumps(chunk)]
         choices = chunk.get("choices") or []
-        first = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0),
-                     None)
-        holder = _content_holder(first) if first is not None else None
-        piece = _content(first) if holder is not None else ""
-        if piece:
-            self.pending += piece
-            holder[0][holder[1]] = ""
+        slots = [slot for choice in choices for slot in _stream_slots(choice)]
+        self._remember_tools(choices)
+        if self.holdback == 0 and not self.held:
+            for key, (holder, name) in slots:
+                self.sent[key] = self.sent.get(key, "") + holder[name]
+            return [orjson.dumps(chunk)]
+        for key, (holder, name) in slots:
+            if holder[name]:
+                self.pending[key] = self.pending.get(key, "") + holder[name]
+                holder[name] = ""
         if self.held or any(c.get("finish_reason") for c in choices) or not choices:
             self.held.append(chunk)
             return []
-        out_now = len(self.pending) - self.holdback
-        if holder is not None and out_now > 0:
-            cut = int(out_now)
-            holder[0][holder[1]], self.pending = self.pending[:cut], self.pending[cut:]
-            self.sent += holder[0][holder[1]]
-        if _says_nothing(chunk, first):
+        for key, (holder, name) in slots:
+            pending = self.pending.get(key, "")
+            out_now = len(pending) - self.holdback
+            if out_now > 0:
+                cut = int(out_now)
+                holder[name], self.pending[key] = pending[:cut], pending[cut:]
+                self.sent[key] = self.sent.get(key, "") + holder[name]
+        if _says_nothing(chunk):
             return []
         return [orjson.dumps(chunk)]
+
+    def _remember_tools(self, choices: list[Any]) -> None:
+        for choice in choices:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            for call in (delta.get("tool_calls") or ()) if isinstance(delta, dict) else ():
+                if isinstance(call, dict) and call.get("id") is not None:
+                    function = call.get("function") or {}
+                    self.tools[(choice.get("index", 0), call.get("index", 0))] = {
+                        "id": call["id"], "type": call.get("type", "function"),
+                        "function": {"name": function.get("name")}}
 
     async def finish(self) -> list[bytes]:
         """After the upstream's last chunk: the final checks, then everything still held."""
@@ -101,15 +123,14 @@ class StreamGuard:
                                {"call": self.call, "chunk": {"choices": []},
                                 "stream": self.state})
         if self.selection.post_call_assembled:
-            assembled = self._assembled(self.sent + self.pending)
+            received = {key: self.sent.get(key, "") + self.pending.get(key, "")
+                        for key in self.sent.keys() | self.pending.keys()}
+            assembled = self._assembled(received)
             await run_in_order(self.selection.post_call_assembled, self.call,
                                {"call": self.call, "response": assembled})
-            self.pending = reply_text(assembled)[len(self.sent):]
-        out = []
-        if self.pending:
-            out.append(orjson.dumps(self._content_chunk(self.pending)))
-            self.sent += self.pending
-            self.pending = ""
+            self.pending = {key: text[len(self.sent.get(key, "")):]
+                            for key, text in _assembled_texts(assembled).items()}
+        out = [orjson.dumps(chunk) for chunk in self._pending_chunks()]
         out.extend(orjson.dumps(chunk) for chunk in self.held)
         return out
 
@@ -126,46 +147,108 @@ class StreamGuard:
             response["usage"] = self.usage
         return response
 
-    def _assembled(self, text: str) -> dict[str, Any]:
+    def _assembled(self, texts: dict[TextKey, str]) -> dict[str, Any]:
         template = self.template or {}
         chat = self.call.call_type == "chat_completion"
-        choice = ({"index": 0, "message": {"role": "assistant", "content": text}} if chat
-                  else {"index": 0, "text": text})
+        choices = []
+        for index in sorted({0, *(key[0] for key in texts)}):
+            content = texts.get((index, None), "")
+            if not chat:
+                choices.append({"index": index, "text": content, "finish_reason": "stop"})
+                continue
+            message: dict[str, Any] = {"role": "assistant", "content": content}
+            tools = sorted(key for key in texts.keys() | self.tools.keys()
+                           if key[0] == index and key[1] is not None)
+            if tools:
+                message["tool_calls"] = [self._tool_call(key, texts.get(key, "")) for key in tools]
+            choices.append({"index": index, "message": message, "finish_reason": "stop"})
         return {"id": template.get("id"), "model": template.get("model"),
-                "object": "chat.completion" if chat else "text_completion",
-                "choices": [{**choice, "finish_reason": "stop"}]}
+                "object": "chat.completion" if chat else "text_completion", "choices": choices}
 
-    def _content_chunk(self, text: str) -> dict[str, Any]:
+    def _tool_call(self, key: TextKey, arguments: str) -> dict[str, Any]:
+        head = self.tools.get(key, {})
+        # The index is kept so that what a hook leaves is read back into the right tool call.
+        return {**head, "index": key[1],
+                "function": {**head.get("function", {}), "arguments": arguments}}
+
+    def _pending_chunks(self) -> Iterator[dict[str, Any]]:
+        """One chunk per choice carrying what is still held of its text."""
         template = self.template or {}
+        head = {k: template[k] for k in ("id", "object", "created", "model") if k in template}
         chat = self.call.call_type == "chat_completion"
-        choice = ({"index": 0, "delta": {"content": text}} if chat
-                  else {"index": 0, "text": text, "logprobs": None})
-        return {**{k: template[k] for k in ("id", "object", "created", "model")
-                   if k in template},
-                "choices": [{**choice, "finish_reason": None}]}
+        for index in sorted({key[0] for key, text in self.pending.items() if text}):
+            content = self.pending.get((index, None), "")
+            if not chat:
+                choice = {"index": index, "text": content, "logprobs": None}
+            else:
+                delta: dict[str, Any] = {"content": content} if content else {}
+                tools = [{"index": key[1], "function": {"arguments": text}}
+                         for key, text in sorted(self.pending.items(), key=_by_tool)
+                         if key[0] == index and key[1] is not None and text]
+                if tools:
+                    delta["tool_calls"] = tools
+                choice = {"index": index, "delta": delta}
+            yield {**head, "choices": [{**choice, "finish_reason": None}]}
+        for key, text in self.pending.items():
+            self.sent[key] = self.sent.get(key, "") + text
+        self.pending = {}
 
 
-def _says_nothing(chunk: dict[str, Any], first: dict[str, Any] | None) -> bool:
-    """True for a chunk whose only news was choice-0 content that is now held back."""
-    if first is None or len(chunk.get("choices") or ()) != 1 or chunk.get("usage"):
+def _by_tool(item: tuple[TextKey, str]) -> tuple[int, int]:
+    (index, tool), _ = item
+    return index, -1 if tool is None else tool
+
+
+def _assembled_texts(response: dict[str, Any]) -> dict[TextKey, str]:
+    """The texts of an assembled reply by key, as a ``post_call`` hook left them."""
+    texts: dict[TextKey, str] = {}
+    for choice in response.get("choices") or ():
+        index = choice.get("index", 0)
+        message = choice.get("message")
+        holder = message if isinstance(message, dict) else choice
+        text = holder.get("content" if holder is message else "text")
+        texts[(index, None)] = text if isinstance(text, str) else ""
+        for tool_call in (holder.get("tool_calls") or ()) if holder is message else ():
+            arguments = (tool_call.get("function") or {}).get("arguments")
+            texts[(index, tool_call.get("index", 0))] = (
+                arguments if isinstance(arguments, str) else "")
+    return texts
+
+
+def _says_nothing(chunk: dict[str, Any]) -> bool:
+    """True for a chunk whose only news was text that is now held back."""
+    choices = chunk.get("choices")
+    if not choices or chunk.get("usage"):
         return False
-    delta = first.get("delta")
-    if isinstance(delta, dict):
-        return not delta.get("content") and set(delta) <= {"content"}
-    return not first.get("text")
+    return all(_choice_says_nothing(choice) for choice in choices)
+
+
+def _choice_says_nothing(choice: Any) -> bool:
+    if not isinstance(choice, dict) or choice.get("finish_reason") or choice.get("logprobs"):
+        return False
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        return not choice.get("text")
+    if delta.get("content") or not set(delta) <= {"content", "tool_calls"}:
+        return False
+    return all(isinstance(call, dict) and set(call) <= {"index", "function"}
+               and not (call.get("function") or {}).get("arguments")
+               and set(call.get("function") or {}) <= {"arguments"}
+               for call in delta.get("tool_calls") or ())
 
 
 def reply_as_stream(impl: HookImpl) -> HookImpl:
     """A ``post_call`` hook made of a guardrail's ``post_call_stream`` hook, for a guardrail in
     ``post_call`` mode that only checks streams: a whole reply is one final chunk, then the
     ``done`` call, so a non-streamed reply is never left unchecked. What the hook writes into the
-    chunk's content is written back into the reply."""
+    chunk's content and tool-call arguments is written back into the reply."""
 
     async def post_call(call: Call, response: dict[str, Any], extra_body: dict[str, Any]) -> None:
-        chunk, holders = _reply_chunk(response)
+        chunk, origins = _reply_chunk(response)
         state = StreamState()
-        for choice in chunk["choices"]:
-            state.add(choice["index"], _content(choice))
+        slots = [slot for choice in chunk["choices"] for slot in _stream_slots(choice)]
+        for (index, tool), (holder, key) in slots:
+            state.add(index, holder[key], tool)
         args = {"call": call, "chunk": chunk, "stream": state, "extra_body": extra_body}
         for done in (False, True):
             if done:
@@ -174,29 +257,41 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
             result = impl.function(*[args[name] for name in impl.argnames])
             if inspect.isawaitable(result):
                 await result
-        for choice, (holder, key) in zip(chunk["choices"], holders):
-            holder[key] = _content(choice)
+        for (_, (holder, key)), (origin, origin_key) in zip(slots, origins):
+            origin[origin_key] = holder[key]
 
     return HookImpl(impl.name, post_call, ("call", "response", "extra_body"), impl.guardrail)
 
 
-def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[dict, str]]]:
-    """The reply's text choices as one stream chunk, and where each choice's text lives."""
-    choices, holders = [], []
+def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[Slot]]:
+    """The reply's text choices as one stream chunk, and where in the reply each of the
+    chunk's texts (in ``_stream_slots`` order) lives."""
+    choices, origins = [], []
     for choice in response.get("choices") or ():
         if not isinstance(choice, dict):
             continue
+        out: dict[str, Any] = {"index": choice.get("index", 0)}
         message = choice.get("message")
-        if isinstance(message, dict) and isinstance(message.get("content"), str):
-            holder, key = message, "content"
-            delta = {"role": message.get("role", "assistant"), "content": message["content"]}
-            out = {"index": choice.get("index", 0), "delta": delta}
+        if isinstance(message, dict):
+            delta: dict[str, Any] = {"role": message.get("role", "assistant")}
+            if isinstance(message.get("content"), str):
+                delta["content"] = message["content"]
+                origins.append((message, "content"))
+            tool_calls = []
+            for position, tool_call in enumerate(message.get("tool_calls") or ()):
+                function = tool_call.get("function") if isinstance(tool_call, dict) else None
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    tool_calls.append({"index": position,
+                                       "function": {"arguments": function["arguments"]}})
+                    origins.append((function, "arguments"))
+            if len(delta) == 1 and not tool_calls:
+                continue
+            out["delta"] = {**delta, "tool_calls": tool_calls} if tool_calls else delta
         elif isinstance(choice.get("text"), str):
-            holder, key = choice, "text"
-            out = {"index": choice.get("index", 0), "text": choice["text"]}
+            out["text"] = choice["text"]
+            origins.append((choice, "text"))
         else:
             continue
         choices.append({**out, "finish_reason": choice.get("finish_reason")})
-        holders.append((holder, key))
     chunk = {k: response[k] for k in ("id", "created", "model") if k in response}
-    return {**chunk, "choices": choices}, holders
+    return {**chunk, "choices": choices}, origins

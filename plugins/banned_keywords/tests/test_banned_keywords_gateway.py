@@ -109,6 +109,41 @@ async def test_a_keyword_split_across_stream_chunks_never_reaches_the_client(gat
     assert "say ".startswith(sent), f"sent {sent!r}: part of the keyword got out"
 
 
+def sent_of(events: list[Any], index: int, tool: int | None = None) -> str:
+    """What the client got of choice ``index``'s content, or of its tool call ``tool``."""
+    out = ""
+    for event in events:
+        for choice in event.get("choices", ()) if isinstance(event, dict) else ():
+            if choice["index"] != index:
+                continue
+            delta = choice.get("delta", {})
+            if tool is None:
+                out += delta.get("content") or ""
+            out += "".join(call["function"].get("arguments", "")
+                           for call in delta.get("tool_calls") or () if call["index"] == tool)
+    return out
+
+
+async def test_a_keyword_in_a_second_choice_never_reaches_the_client(gateway, fake_upstream):
+    fake_upstream.chunks = ["all ", "fine ", "here"]
+    fake_upstream.more_choices = [["say hel", "lo world"]]
+    client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Greet me.", stream=True, n=2))
+    events = await sse_events(resp)
+    assert events[-1] == BLOCKED_HELLO
+    assert "say ".startswith(sent_of(events[:-1], 1)), "part of the keyword got out"
+
+
+async def test_a_keyword_in_streamed_tool_arguments_never_reaches_the_client(gateway,
+                                                                             fake_upstream):
+    fake_upstream.tool_calls = [("say", ['{"words": "hel', 'lo world"}'])]
+    client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Greet me.", stream=True))
+    events = await sse_events(resp)
+    assert events[-1] == BLOCKED_HELLO
+    assert "hel" not in sent_of(events[:-1], 0, tool=0)
+
+
 async def test_a_word_that_only_begins_like_a_keyword_streams_through(gateway, fake_upstream):
     fake_upstream.chunks = ["say hel", "lo", "s to all"]
     client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
@@ -224,3 +259,18 @@ def test_a_list_that_can_never_block_is_refused_at_start(tmp_path, keywords, com
 def test_an_unknown_match_kind_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="params.match"):
         start_up(guardrail_config("pre_call", match="fuzzy"), tmp_path)
+
+
+@pytest.mark.parametrize("message", [
+    {"role": "user", "content": [{"type": "text", "text": "well, hel"},
+                                 {"type": "text", "text": "lo there"}]},
+    {"role": "assistant", "content": None, "tool_calls": [{
+        "id": "call_1", "type": "function",
+        "function": {"name": "say", "arguments": '{"words": "h\\u0065llo"}'}}]},
+], ids=["split across text parts", "json-escaped arguments"])
+async def test_a_keyword_is_found_as_the_model_reads_it(gateway, fake_upstream, message):
+    client = await gateway(guardrail_config("pre_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "gpt-4o", "messages": [message, {"role": "user", "content": "go on"}]})
+    assert await resp.json() == BLOCKED_HELLO
+    assert fake_upstream.received == []

@@ -82,6 +82,54 @@ async def test_tool_call_arguments_reach_the_upstream_redacted(start, fake_upstr
     assert sent[2]["content"] == "used [REDACTED]"
 
 
+async def test_a_secret_split_across_two_text_parts_is_redacted_in_its_parts(start,
+                                                                             fake_upstream):
+    client = await start(guardrail("pre_call"))
+    resp = await client.post("/v1/chat/completions", json=chat(user([
+        {"type": "text", "text": f"my key is {AWS_ID[:8]}"},
+        {"type": "text", "text": f"{AWS_ID[8:]} ok"}])))
+    assert resp.status == 200, await resp.text()
+    parts = fake_upstream.last["messages"][0]["content"]
+    assert [p["text"] for p in parts] == ["my key is [REDACTED]", " ok"]
+
+
+@pytest.mark.parametrize("hidden", [
+    f"{AWS_ID[:4]}\u200b{AWS_ID[4:]}",  # a zero-width space inside
+    "".join(chr(ord(c) + 0xFEE0) for c in AWS_ID),  # fullwidth
+], ids=["zero-width", "fullwidth"])
+async def test_a_secret_hidden_by_unicode_is_redacted_whole(start, fake_upstream, hidden):
+    client = await start(guardrail("pre_call"))
+    resp = await client.post("/v1/chat/completions", json=chat(user(f"id {hidden} ok")))
+    assert resp.status == 200, await resp.text()
+    assert fake_upstream.last["messages"][0]["content"] == "id [REDACTED] ok"
+
+
+async def test_escaped_tool_arguments_are_read_decoded_and_stay_json(start, fake_upstream):
+    client = await start(guardrail("pre_call"))
+    escaped = AWS_ID.replace("A", "\\u0041")
+    resp = await client.post("/v1/chat/completions", json=chat(
+        user("look"),
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function",
+            "function": {"name": "fetch", "arguments": f'{{"id": "{escaped}"}}'}}]}))
+    assert resp.status == 200, await resp.text()
+    arguments = fake_upstream.last["messages"][1]["tool_calls"][0]["function"]["arguments"]
+    assert orjson.loads(arguments) == {"id": "[REDACTED]"}
+
+
+async def test_secrets_in_tool_descriptions_prediction_and_user_are_redacted(start, fake_upstream):
+    client = await start(guardrail("pre_call"))
+    tool = {"type": "function", "function": {"name": "f", "description": f"uses {AWS_ID}",
+                                             "parameters": {"type": "object"}}}
+    resp = await client.post("/v1/chat/completions", json=chat(
+        user("hi"), tools=[tool], user=AWS_ID,
+        prediction={"type": "content", "content": f"draft {AWS_ID}"}))
+    assert resp.status == 200, await resp.text()
+    assert fake_upstream.last["prediction"]["content"] == "draft [REDACTED]"
+    assert fake_upstream.last["tools"][0]["function"]["description"] == "uses [REDACTED]"
+    assert fake_upstream.last["user"] == "[REDACTED]"
+
+
 async def test_every_known_format_is_redacted_before_the_upstream(start, fake_upstream,
                                                                   all_samples):
     client = await start(guardrail("pre_call"))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 import orjson
 
 from ...plugins import hookimpl
-from ...guardrails.text import request_texts
+from ...guardrails.text import message_role_texts
 from . import Provider, Reply, wants_usage
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ class MockProvider(Provider):
         fixed = (self.params.model_extra or {}).get("mock_response")
         if isinstance(fixed, str):
             return fixed
-        texts = list(request_texts(call.body))
-        return f"You said: {texts[-1]}" if texts else "Hello from the mock provider."
+        said = [text for _, text in message_role_texts(call.body)]
+        return f"You said: {said[-1]}" if said else "Hello from the mock provider."
 
     async def complete(self, call: Call) -> Reply:
         if call.call_type == "embedding":
@@ -71,7 +71,7 @@ def _vector(seed: bytes) -> list[float]:
 
 
 def _usage(call: Call, text: str) -> dict[str, int]:
-    prompt = sum(len(t.split()) for t in request_texts(call.body))
+    prompt = sum(len(t.split()) for _, t in message_role_texts(call.body))
     completion = len(text.split())
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}

@@ -94,11 +94,12 @@ class BannedKeywords(Guardrail):
 
     @hookimpl
     def post_call_stream(self, stream: StreamState) -> None:
-        scans: dict[int, StreamScan] = stream.scratch.setdefault(self.name, {})
-        for index, text in stream.texts.items():
-            scan = scans.get(index)
+        scans: dict[Any, StreamScan] = stream.scratch.setdefault(self.name, {})
+        # Every choice's content and every tool call's arguments: each is text the client gets.
+        for key, text in stream.all_texts.items():
+            scan = scans.get(key)
             if scan is None:
-                scan = scans[index] = StreamScan(self.matcher)
+                scan = scans[key] = StreamScan(self.matcher)
             _refuse(scan.feed(text, stream.done))
 
     async def _check(self, texts: Iterable[str]) -> None:

@@ -9,11 +9,17 @@ from itertools import chain
 from typing import Any, ClassVar
 
 from gatehouse import Call, Guardrail, GuardrailParams, StreamState, hookimpl
-from gatehouse.guardrails.text import Slot, request_slots, response_slots, rewrite
+from gatehouse.guardrails.text import (
+    Group,
+    joined,
+    replace_spans,
+    request_groups,
+    response_groups,
+)
 from pydantic import ValidationInfo, field_validator
 
 from .catalogue import build_detectors, resolve_paths
-from .scanner import Scanner
+from .scanner import REDACTED, Finding, Scanner, types_of
 from .stream import StreamRedactor
 
 log = logging.getLogger("gatehouse.secrets")
@@ -65,11 +71,11 @@ class HideSecrets(Guardrail):
 
     @hookimpl
     async def pre_call(self, call: Call) -> None:
-        await self._redact(request_slots(call.body))
+        await self._redact(request_groups(call.body))
 
     @hookimpl
     async def post_call(self, response: dict[str, Any]) -> None:
-        await self._redact(response_slots(response))
+        await self._redact(response_groups(response))
 
     @hookimpl
     def post_call_stream(self, call: Call, chunk: dict[str, Any], stream: StreamState) -> None:
@@ -85,29 +91,25 @@ class HideSecrets(Guardrail):
 
     @hookimpl
     async def logging_only(self, record: dict[str, Any]) -> None:
-        await self._redact(chain(request_slots(record.get("request") or {}),
-                                 response_slots(record.get("response") or {})))
+        await self._redact(chain(request_groups(record.get("request") or {}),
+                                 response_groups(record.get("response") or {})))
 
-    async def _redact(self, slots: Iterable[Slot]) -> None:
-        slots = list(slots)
-        texts = [container[key] for container, key in slots]
+    async def _redact(self, groups: Iterable[Group]) -> None:
+        # A message's text parts are scanned joined: a secret split across two is still one.
+        groups = list(groups)
+        texts = list(map(joined, groups))
         if sum(map(len, texts)) > THREAD_ABOVE:
             # Only results cross back: if the timeout fires first, nothing is half-rewritten.
-            redacted = await asyncio.to_thread(self._redact_all, texts)
+            found = await asyncio.to_thread(self._find_all, texts)
         else:
-            redacted = self._redact_all(texts)
-        types = sorted({t for _, found in redacted.values() for t in found})
-        rewrite(iter(slots), lambda text: redacted[text][0] if text in redacted else text)
-        _report(types)
+            found = self._find_all(texts)
+        for group, findings in zip(groups, found):
+            if findings:
+                replace_spans(group, [(f.start, f.end) for f in findings], REDACTED)
+        _report(types_of(f for findings in found for f in findings))
 
-    def _redact_all(self, texts: list[str]) -> dict[str, tuple[str, list[str]]]:
-        """Redacted text and types found, for each text that holds a secret."""
-        out = {}
-        for text in texts:
-            new, types = self.scanner.redact(text)
-            if types:
-                out[text] = (new, types)
-        return out
+    def _find_all(self, texts: list[str]) -> list[list[Finding]]:
+        return [self.scanner.find(text) if text else [] for text in texts]
 
 
 def _report(types: list[str]) -> None:

@@ -5,11 +5,18 @@ trigger literals run over the lowercased text, finds where a secret could be; a 
 runs only on the lines where one of its triggers occurs (and, if it says so, is followed by what
 its pattern needs next, such as an assignment). Clean text costs one pass of the prefilter and
 almost no per-detector calls, which matters as much as the pass itself: chat texts are short.
+
+Secrets are found in the text as it will be read, not as it is spelt: characters that render as
+nothing are left out and the rest is NFKC-normalised (fullwidth ``ｓｋ－`` reads ``sk-``), so
+neither hides a secret; what is redacted is the original span, the hiding characters with it.
+ASCII text, and non-ASCII text already normalised and without invisible characters (most of
+it, CJK included), is scanned as it is.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +39,9 @@ _FILTERS = (is_sequential_string, is_potential_uuid, is_templated_secret,
 # or quote); the delimiter is not part of the secret.
 _LEADING = " \t\r\n\"'=:"
 _TRAILING = " \t\r\n\"'"
+
+# Characters that render as nothing: pasted with a secret they leave it working, but split it.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
 
 Line = tuple[int, int]
 Trie = dict[str, "Trie"]
@@ -69,7 +79,16 @@ class Scanner:
         self._prefilter = re.compile(trie_pattern(by_trigger)) if by_trigger else None
 
     def find(self, text: str) -> list[Finding]:
-        """Every secret in ``text``, overlapping findings merged, in order."""
+        """Every secret in ``text`` as it will be read, overlapping findings merged, in order;
+        positions are in ``text``."""
+        read, origin = _as_read(text)
+        findings = self._find(read)
+        if origin is None:
+            return findings
+        return [Finding(origin[f.start], origin[f.end - 1] + 1, f.types, origin[f.context])
+                for f in findings]
+
+    def _find(self, text: str) -> list[Finding]:
         findings = [f for d in self._always for f in _run(d, text, 0)]
         for (start, end), detectors in self._triggered(text).items():
             line = text[start:end]
@@ -109,6 +128,25 @@ class Scanner:
             # Resume one character on rather than after the hit: triggers may overlap.
             pos = at + 1
         return jobs
+
+
+def _as_read(text: str) -> tuple[str, list[int] | None]:
+    """``text`` without invisible characters and NFKC-normalised, with the position in ``text``
+    each of its characters comes from; ``None`` for that when nothing changed."""
+    if text.isascii() or (unicodedata.is_normalized("NFKC", text)
+                          and not _INVISIBLE.search(text)):
+        return text, None
+    pieces: list[str] = []
+    origin: list[int] = []
+    for at, char in enumerate(text):
+        if char.isascii():
+            pieces.append(char)
+            origin.append(at)
+        elif not _INVISIBLE.match(char):
+            read = unicodedata.normalize("NFKC", char)
+            pieces.append(read)
+            origin += [at] * len(read)
+    return "".join(pieces), origin
 
 
 def _line_at(text: str, at: int, last: Line) -> Line:
