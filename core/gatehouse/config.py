@@ -169,6 +169,10 @@ class GeneralSettings(BaseModel):
     # Never read unless configured: any client could send it.
     trusted_proxy_header: str | None = None
     use_x_forwarded_for: bool = False
+    # Addresses/CIDRs of the reverse proxies whose header is believed. The client is the
+    # right-most address in the header not among them (what Envoy and Kong do): entries left of
+    # that were written by the client itself. Required with either setting above.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # Seconds between spend-log writes; rows wait in memory (and survive a database outage).
     spend_flush_interval: float = Field(default=1.0, gt=0)
 
