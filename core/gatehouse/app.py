@@ -168,6 +168,14 @@ class _RequestHandler(RequestHandler):
         response.force_close()
         return response
 
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        # After answering, aiohttp reads what is left of the request body; a corrupt one (bad
+        # gzip, say) raises again there, though the client has had its 400.
+        if isinstance(kwargs.get("exc_info"), web.RequestPayloadError):
+            log.info("closed a connection whose request body could not be read")
+            return
+        super().log_exception(*args, **kwargs)
+
 
 class _Server(web.Server):
     def __call__(self) -> RequestHandler:
