@@ -22,6 +22,7 @@ from .guardrails.call import ANONYMOUS
 from .ops import routes as ops_routes
 from .plugins import Plugins, load_plugins
 from .proxy import routes as proxy_routes
+from .proxy.schemas import BODY_TIMEOUT
 
 log = logging.getLogger("gatehouse")
 
@@ -50,6 +51,7 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
+    app[BODY_TIMEOUT] = config.general_settings.request_body_timeout
     app.on_response_prepare.append(id_headers)
     proxy_routes.setup(app, gateway.pipeline)
     ops_routes.setup(app, gateway.status)
@@ -136,6 +138,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+KEEPALIVE_TIMEOUT = 75.0
+
 # What a client is told about a request aiohttp's parser refused: never the parser's own
 # message, which quotes the offending bytes (an Authorization header, say).
 PARSER_FAULTS: dict[type[BaseException], str] = {
@@ -185,6 +189,11 @@ class _Server(web.Server):
 class Runner(web.AppRunner):
     """``web.AppRunner`` whose connections are :class:`_RequestHandler` s; serve the gateway
     with this, not ``web.run_app``."""
+
+    def __init__(self, app: web.Application, **kwargs: Any):
+        # web.run_app's idle keep-alive, not the hour aiohttp's connections otherwise allow.
+        kwargs.setdefault("keepalive_timeout", KEEPALIVE_TIMEOUT)
+        super().__init__(app, **kwargs)
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()

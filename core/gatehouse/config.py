@@ -161,6 +161,9 @@ class GeneralSettings(BaseModel):
     redis_url: SecretStr | None = None
     redis_namespace: str = "gatehouse"
     max_request_size_mb: float = Field(default=10.0, gt=0)
+    # Seconds a client has to send a request's body once the gateway reads it; a body trickled
+    # slower would hold its connection open for ever. 60 s lets 10 MB through at ~1.5 Mbit/s.
+    request_body_timeout: float = Field(default=60.0, gt=0)
     max_response_size_mb: float | None = Field(default=None, gt=0)
     enforced_params: list[str] = Field(default_factory=list)
     public_routes: list[str] = Field(default_factory=list)

@@ -7,6 +7,7 @@ upstream untouched.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Union
 
 import orjson
@@ -78,9 +79,18 @@ _ADAPTERS = {
 MAX_DEPTH = 255
 
 
+# Seconds the body of a request may take to arrive (general_settings.request_body_timeout).
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+
+
 async def read_json(request: web.Request) -> Any:
+    timeout = request.app[BODY_TIMEOUT]
     try:
-        raw = await request.read()
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise ClientError(408, f"Request body not received within {timeout:g} s "
+                               f"(request_body_timeout)", kind="timeout") from None
     except web.RequestPayloadError:
         raise ClientError(400, "Request body could not be read: its compression "
                                "(Content-Encoding) or chunked encoding is corrupt") from None
