@@ -110,6 +110,7 @@ async def test_a_corrupt_compressed_body(gateway, fake_upstream, caplog, body):
     ("get", "/spend/logs", {"request_id": "\x00"}),
     ("get", "/key/list", {"team_id": "\x00"}),
     ("get", "/team/info", {"team_id": "\x00"}),
+    ("get", "/key/info?key=sk-ok&key=%00", None),
 ])
 async def test_nul_characters_in_admin_text(start, caplog, method, path, payload):
     client = await start()
@@ -119,4 +120,16 @@ async def test_nul_characters_in_admin_text(start, caplog, method, path, payload
         resp = await client.get(path, params=payload, headers=ADMIN)
     assert resp.status in (400, 404), await resp.text()
     assert_openai_error(await resp.json(), resp.status)
+    assert tracebacks(caplog) == []
+
+
+@both_databases
+@pytest.mark.parametrize("extra", [{"user": "a\x00b"}, {"metadata": {"tags": ["t\x00"]}},
+                                   {"metadata": {"spend_logs_metadata": {"k\x00": 1}}}])
+async def test_nul_characters_in_what_the_spend_log_keeps(start, fake_upstream, chat, caplog,
+                                                          extra):
+    client = await start()
+    resp = await client.post("/v1/chat/completions", json=chat(**extra), headers=ADMIN)
+    assert "NUL" in await refused(resp)
+    assert fake_upstream.received == []
     assert tracebacks(caplog) == []

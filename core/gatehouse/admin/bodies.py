@@ -3,14 +3,14 @@ types), and query parameters with their bounds; every mistake is a 400 naming th
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import format_path
 from ..errors import ClientError
-from ..proxy.schemas import read_json
+from ..proxy.schemas import read_json, refuse_nul
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,9 +29,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ClientError(400, "Request body must be a JSON object")
-    if (where := _nul_at(body, ())) is not None:
-        raise ClientError(400, f"Invalid value for '{format_path(where)}': text may not contain "
-                               f"NUL characters", param=str(where[0]))
+    refuse_nul(body)
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -45,25 +43,9 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
                           ) from None
 
 
-def _nul_at(value: Any, where: tuple) -> tuple | None:
-    """Where in ``value`` a string (key or value) holds a NUL, which Postgres cannot store."""
-    if isinstance(value, str):
-        return where if "\x00" in value else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) \
-        if isinstance(value, list) else ()
-    for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return (*where, key)
-        if (found := _nul_at(item, (*where, key))) is not None:
-            return found
-    return None
-
-
 def check_query(request: web.Request) -> None:
     for name, value in request.query.items():
-        if "\x00" in value:
-            raise ClientError(400, f"Invalid value for '{name}': text may not contain NUL "
-                                   f"characters", param=name)
+        refuse_nul({name: value})
 
 
 def query_str(request: web.Request, name: str) -> str:

@@ -112,6 +112,34 @@ async def read_json(request: web.Request) -> Any:
     return body
 
 
+def _nul_at(value: Any, where: tuple) -> tuple | None:
+    """Where in ``value`` a string (key or value) holds a NUL, which Postgres cannot store."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return (*where, key)
+        if (found := _nul_at(item, (*where, key))) is not None:
+            return found
+    return None
+
+
+def refuse_nul(value: dict[str, Any]) -> None:
+    """Refuse a NUL in any text of ``value``: Postgres can neither store nor compare it."""
+    where = _nul_at(value, ())
+    if where is not None:
+        raise ClientError(400, f"Invalid value for '{format_path(where)}': text may not contain "
+                               f"NUL characters", param=str(where[0]))
+
+
+def check_stored_text(body: dict[str, Any]) -> None:
+    """The fields of a call the spend log keeps: a row the database refused would leave the
+    call's spend uncounted."""
+    refuse_nul({"user": body.get("user"), "metadata": body.get("metadata")})
+
+
 def check_body(call_type: str, body: Any) -> None:
     if not isinstance(body, dict):
         raise ClientError(400, "Request body must be a JSON object")
