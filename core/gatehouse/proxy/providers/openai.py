@@ -67,7 +67,7 @@ class OpenAIProvider(Provider):
             raw = await _read(resp, self.model_name)
         finally:
             resp.release()
-        reply = _is_completion(raw, need_choices=True)
+        reply = _parsed_completion(raw, need_choices=True)
         if reply is None:
             raise UpstreamError.make(
                 502, f"upstream for model {self.model_name!r} answered a stream request with "
@@ -99,7 +99,7 @@ def _error_body(status: int, raw: bytes) -> dict[str, Any]:
     return UpstreamError.make(status, f"upstream answered HTTP {status}").body
 
 
-def _is_completion(raw: bytes, *, need_choices: bool) -> dict[str, Any] | None:
+def _parsed_completion(raw: bytes, *, need_choices: bool) -> dict[str, Any] | None:
     """``raw`` parsed, if it is a completion or a chunk of one: a JSON object whose
     ``choices``, if any (a usage chunk has none), are objects."""
     try:
@@ -149,7 +149,7 @@ async def _sse_payloads(resp: aiohttp.ClientResponse, model_name: str) -> AsyncI
                 continue
             # Every reader downstream (the client's SDK, guardrails, spend) takes a chunk for
             # a JSON object; anything else is the upstream's fault, and is named as one.
-            if not _is_completion(payload, need_choices=False):
+            if _parsed_completion(payload, need_choices=False) is None:
                 raise UpstreamError.make(
                     502, f"upstream for model {model_name!r} sent a stream event that is not "
                          f"a completion chunk")
