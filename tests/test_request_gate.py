@@ -34,6 +34,8 @@ PROXIED = {"allowed_ips": ["10.0.0.0/8"], "trusted_proxy_header": "X-Forwarded-F
     ("192.168.1.1, 10.1.2.3, 172.16.0.5", 200),
     ("garbage, 10.1.2.3", 200),
     ("10.1.2.3, garbage", 403),
+    ("::ffff:10.1.2.3", 200),
+    ("10.1.2.3, ::ffff:172.16.0.5", 200),
 ])
 async def test_the_client_is_the_right_most_address_no_trusted_proxy_wrote(
         gateway, chat, forwarded, status):

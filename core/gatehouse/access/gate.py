@@ -84,9 +84,12 @@ def _networks(entries: list[str], field: str, problems: list[str]) -> list[Netwo
 
 def _address(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(ip or "")
+        address = ipaddress.ip_address(ip or "")
     except ValueError:
         return None
+    # A dual-stack listener, or a proxy, may write an IPv4 client as ::ffff:a.b.c.d; the
+    # configured IPv4 networks must still match it.
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 def check_enforced_params(params: list[str], body: dict[str, Any]) -> None:
