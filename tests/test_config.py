@@ -382,7 +382,7 @@ def test_several_mistakes_are_reported_at_once():
         "model_list[1].params.model",
         "general_settings.master_key",
         "litellm_settings.blocked_user_list",
-        "general_settings.allowed_ips",
+        "general_settings.allowed_ips[0]",
     ]
     lines = str(err.value).splitlines()
     assert lines[0] == "config: 12 problems:"

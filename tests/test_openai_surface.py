@@ -5,6 +5,7 @@ import asyncio
 import orjson
 import pytest
 
+from admin_kit import ADMIN
 from gatehouse.testing import FakeUpstream
 
 PREFIXES = ["", "/v1"]
@@ -262,3 +263,68 @@ async def test_the_server_header_does_not_name_the_http_library(gateway, chat):
                  await client.get("/no/such/route")):
         assert resp.headers["Server"] == "gatehouse"
         assert "aiohttp" not in str(resp.headers).lower()
+
+
+@pytest.mark.parametrize("body,content_type,needle", [
+    (b"<html><body>Welcome to nginx</body></html>", "text/html", "text/html, not an event"),
+    (b"\x00\x01garbage", "application/octet-stream", "application/octet-stream, not an event"),
+    (b"[1, 2, 3]", "application/json", "application/json, not an event"),
+    (b'{"error": {"message": "nope"}}', "application/json", "application/json, not an event"),
+])
+async def test_a_stream_request_answered_without_an_event_stream_is_a_502(
+        gateway, fake_upstream, chat, body, content_type, needle):
+    fake_upstream.fail(200, body, content_type=content_type)
+    client = await gateway()
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    assert resp.status == 502
+    error = (await resp.json())["error"]
+    assert error["type"] == "upstream_error" and needle in error["message"]
+
+
+@pytest.mark.parametrize("events,needle", [
+    (b'data: [1, 2]\n\n', "not a completion chunk"),
+    (b'data: "text"\n\n', "not a completion chunk"),
+    (b'data: {not json\n\n', "not a completion chunk"),
+    (b'data: {"choices": ["x"]}\n\n', "not a completion chunk"),
+    (b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\ndata: 7\n\n',
+     "not a completion chunk"),
+    (b"<html>oops</html>\n", "without a chunk"),
+    (b"data: [DONE]\n\n", "without a chunk"),
+])
+@pytest.mark.parametrize("keys", [False, True])
+async def test_a_broken_event_stream_ends_with_an_error_event(
+        start, fake_upstream, chat, events, needle, keys, caplog):
+    # With keys, spend is tracked and every chunk passes the stream guard; without, chunks
+    # pass straight through.
+    fake_upstream.fail(200, events, content_type="text/event-stream")
+    client = await (start() if keys else start({"general_settings": {"master_key": None}}))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True), headers=ADMIN)
+    assert resp.status == 200
+    payloads = sse_payloads(await resp.text())
+    error = orjson.loads(payloads[-1])["error"]
+    assert error["code"] == "502" and needle in error["message"]
+    assert "[DONE]" not in payloads
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("kind", ["chat", "text"])
+async def test_a_whole_completion_sent_to_a_stream_request_is_delivered_as_chunks(
+        gateway, fake_upstream, chat, kind):
+    path = "/v1/chat/completions" if kind == "chat" else "/v1/completions"
+    body = chat(stream=True) if kind == "chat" else {"model": "gpt-4o", "prompt": "hi",
+                                                     "stream": True}
+    client = await gateway()
+    whole = await (await client.post(path, json={**body, "stream": False})).json()
+    fake_upstream.fail(200, whole)
+    resp = await client.post(path, json={**body, "stream_options": {"include_usage": True}})
+    assert resp.status == 200
+    payloads = sse_payloads(await resp.text())
+    assert payloads[-1] == "[DONE]"
+    chunks = [orjson.loads(p) for p in payloads[:-1]]
+    if kind == "chat":
+        assert chunks[0]["object"] == "chat.completion.chunk"
+        assert chunks[0]["choices"][0]["delta"]["content"] == fake_upstream.reply
+    else:
+        assert chunks[0]["choices"][0]["text"] == fake_upstream.reply
+    assert chunks[0]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == whole["usage"]

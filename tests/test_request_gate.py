@@ -5,6 +5,7 @@ spend log."""
 import pytest
 
 from admin_kit import ADMIN, admin_get, admin_post, bearer
+from gatehouse.config import ConfigError
 from gatehouse.testing import GATEWAY
 
 
@@ -19,15 +20,46 @@ async def test_allowed_ips_refuses_other_addresses(gateway, chat):
     assert resp.status == 403
 
 
-async def test_trusted_proxy_header_names_the_client(gateway, chat):
-    client = await gateway({"general_settings": {
-        "allowed_ips": ["10.0.0.0/8"], "trusted_proxy_header": "X-Forwarded-For"}})
+# The test client connects from 127.0.0.1: that is the proxy the header is believed from.
+PROXIED = {"allowed_ips": ["10.0.0.0/8"], "trusted_proxy_header": "X-Forwarded-For",
+           "trusted_proxies": ["127.0.0.1", "172.16.0.0/12"]}
+
+
+@pytest.mark.parametrize("forwarded,status", [
+    ("10.1.2.3", 200),
+    ("192.168.1.1", 403),
+    # A client's own entries sit left of what the trusted proxies appended.
+    ("10.9.9.9, 192.168.1.1", 403),
+    ("10.9.9.9, 192.168.1.1, 172.16.0.5", 403),
+    ("192.168.1.1, 10.1.2.3, 172.16.0.5", 200),
+    ("garbage, 10.1.2.3", 200),
+    ("10.1.2.3, garbage", 403),
+    ("::ffff:10.1.2.3", 200),
+    ("10.1.2.3, ::ffff:172.16.0.5", 200),
+])
+async def test_the_client_is_the_right_most_address_no_trusted_proxy_wrote(
+        gateway, chat, forwarded, status):
+    client = await gateway({"general_settings": PROXIED})
     resp = await client.post("/v1/chat/completions", json=chat(),
-                             headers={"X-Forwarded-For": "10.1.2.3, 127.0.0.1"})
-    assert resp.status == 200
+                             headers={"X-Forwarded-For": forwarded})
+    assert resp.status == status
+
+
+async def test_the_header_from_a_peer_that_is_not_a_trusted_proxy_is_ignored(gateway, chat):
+    client = await gateway({"general_settings": {**PROXIED, "trusted_proxies": ["10.0.0.1"]}})
     resp = await client.post("/v1/chat/completions", json=chat(),
-                             headers={"X-Forwarded-For": "192.168.1.1"})
+                             headers={"X-Forwarded-For": "10.1.2.3"})
     assert resp.status == 403
+    assert "127.0.0.1 not allowed" in (await resp.json())["error"]["message"]
+
+
+@pytest.mark.parametrize("setting", [{"trusted_proxy_header": "X-Forwarded-For"},
+                                     {"use_x_forwarded_for": True}])
+async def test_a_proxy_header_without_trusted_proxies_refuses_to_start(gateway, setting):
+    with pytest.raises(ConfigError) as err:
+        await gateway({"general_settings": {"allowed_ips": ["10.0.0.0/8"], **setting}})
+    assert "trusted_proxies" in str(err.value)
+    assert f"general_settings.{next(iter(setting))}" in str(err.value)
 
 
 async def test_tpm_limit_refuses_once_the_window_is_used(start, fake_upstream, chat):
@@ -107,7 +139,8 @@ async def test_the_gateways_own_limits_outrank_the_upstreams(start, fake_upstrea
 
 
 async def test_spend_log_records_the_request_ip(start, fake_upstream, chat):
-    client = await start({"general_settings": {"trusted_proxy_header": "X-Real-IP"}})
+    client = await start({"general_settings": {"trusted_proxy_header": "X-Real-IP",
+                                               "trusted_proxies": ["127.0.0.1"]}})
     resp = await client.post("/v1/chat/completions", json=chat(),
                              headers={**ADMIN, "X-Real-IP": "203.0.113.7"})
     request_id = resp.headers["x-request-id"]

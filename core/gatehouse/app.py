@@ -10,7 +10,8 @@ import logging
 import secrets
 from typing import Any, Awaitable, Callable, Iterable
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
+from aiohttp.web_protocol import RequestHandler
 
 from .access.credentials import bearer_token
 from .admin import routes as admin_routes
@@ -21,6 +22,7 @@ from .guardrails.call import ANONYMOUS
 from .ops import routes as ops_routes
 from .plugins import Plugins, load_plugins
 from .proxy import routes as proxy_routes
+from .proxy.schemas import BODY_TIMEOUT
 
 log = logging.getLogger("gatehouse")
 
@@ -49,6 +51,7 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
+    app[BODY_TIMEOUT] = config.general_settings.request_body_timeout
     app.on_response_prepare.append(id_headers)
     proxy_routes.setup(app, gateway.pipeline)
     ops_routes.setup(app, gateway.status)
@@ -133,3 +136,66 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     else:
         request["principal"] = await gateway.principals.authenticate(bearer_token(request))
     return await handler(request)
+
+
+KEEPALIVE_TIMEOUT = 75.0
+
+# What a client is told about a request aiohttp's parser refused: never the parser's own
+# message, which quotes the offending bytes (an Authorization header, say).
+PARSER_FAULTS: dict[type[BaseException], str] = {
+    http_exceptions.BadHttpMethod: "unknown or malformed HTTP method",
+    http_exceptions.LineTooLong: "the request line or a header is longer than the gateway "
+                                 "accepts",
+    http_exceptions.InvalidHeader: "a malformed header",
+    http_exceptions.InvalidURLError: "a malformed URL",
+}
+
+
+class _RequestHandler(RequestHandler):
+    """A connection that answers what aiohttp refuses before any middleware runs -- requests
+    its parser rejects -- in the OpenAI error shape. aiohttp offers no hook for these
+    (aio-libs/aiohttp#3287); its own answer is plain text quoting the request's bytes, with a
+    traceback logged for each, which lets anyone fill the log."""
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        # error_middleware answers every failure of a handler, so what reaches here is the
+        # parser's refusal of a request, always a 4xx.
+        what = next((text for kind, text in PARSER_FAULTS.items() if isinstance(exc, kind)),
+                    "not a valid HTTP request")
+        log.info("refused a malformed request from %s: %s", request.remote, what)
+        if request.writer.output_size > 0:
+            raise ConnectionError("the response has begun; no error can follow it")
+        response = json_response(error_body(f"Malformed request: {what}",
+                                            kind="invalid_request_error", code=str(status)),
+                                 status=status, headers={"Server": "gatehouse"})
+        response.force_close()
+        return response
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        # After answering, aiohttp reads what is left of the request body; a corrupt one (bad
+        # gzip, say) raises again there, though the client has had its 400.
+        if isinstance(kwargs.get("exc_info"), web.RequestPayloadError):
+            log.info("closed a connection whose request body could not be read")
+            return
+        super().log_exception(*args, **kwargs)
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _RequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class Runner(web.AppRunner):
+    """``web.AppRunner`` whose connections are :class:`_RequestHandler` s; serve the gateway
+    with this, not ``web.run_app``."""
+
+    def __init__(self, app: web.Application, **kwargs: Any):
+        # web.run_app's idle keep-alive, not the hour aiohttp's connections otherwise allow.
+        kwargs.setdefault("keepalive_timeout", KEEPALIVE_TIMEOUT)
+        super().__init__(app, **kwargs)
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return _Server(server.request_handler, request_factory=server.request_factory,
+                       handler_cancellation=server.handler_cancellation, **server._kwargs)

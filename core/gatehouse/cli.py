@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -19,7 +20,7 @@ from typing import Any, Sequence
 import orjson
 from aiohttp import web
 
-from .app import GATEWAY, create_app
+from .app import GATEWAY, Runner, create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError
 from .plugins import CORE_DISTRIBUTION, PluginError, load_plugins
@@ -254,9 +255,11 @@ def _serve(config: Config, args: argparse.Namespace, app: web.Application | None
         app = create_app(config, source=args.config)
     log.info("gatehouse %d: %d models, guardrails: %s", os.getpid(), len(config.model_list),
              ", ".join(app[GATEWAY].guardrails) or "none")
+    serving = loop.create_task(_listen(app, args))
     try:
-        web.run_app(app, host=args.host, port=args.port, loop=loop, access_log=None,
-                    reuse_port=args.workers > 1, print=lambda *a: log.info(*a))
+        loop.run_until_complete(serving)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
     except StartupError as exc:
         print(f"gatehouse: error: {exc}", file=sys.stderr)
         return 2
@@ -264,7 +267,28 @@ def _serve(config: Config, args: argparse.Namespace, app: web.Application | None
         print(f"gatehouse: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
               file=sys.stderr)
         return 1
+    finally:
+        # SIGTERM leaves the task waiting: cancelling it runs the graceful shutdown.
+        if not serving.done():
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(serving)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     return 0
+
+
+async def _listen(app: web.Application, args: argparse.Namespace) -> None:
+    """What ``web.run_app`` does, with the gateway's :class:`Runner` (``run_app`` takes no
+    runner); SIGTERM and SIGINT raise GracefulExit out of the loop."""
+    runner = Runner(app, handle_signals=True, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, args.host, args.port, reuse_port=args.workers > 1).start()
+        log.info("Running on http://%s:%d", args.host, args.port)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

@@ -161,6 +161,9 @@ class GeneralSettings(BaseModel):
     redis_url: SecretStr | None = None
     redis_namespace: str = "gatehouse"
     max_request_size_mb: float = Field(default=10.0, gt=0)
+    # Seconds a client has to send a request's body once the gateway reads it; a body trickled
+    # slower would hold its connection open for ever. 60 s lets 10 MB through at ~1.5 Mbit/s.
+    request_body_timeout: float = Field(default=60.0, gt=0)
     max_response_size_mb: float | None = Field(default=None, gt=0)
     enforced_params: list[str] = Field(default_factory=list)
     public_routes: list[str] = Field(default_factory=list)
@@ -169,6 +172,10 @@ class GeneralSettings(BaseModel):
     # Never read unless configured: any client could send it.
     trusted_proxy_header: str | None = None
     use_x_forwarded_for: bool = False
+    # Addresses/CIDRs of the reverse proxies whose header is believed. The client is the
+    # right-most address in the header not among them (what Envoy and Kong do): entries left of
+    # that were written by the client itself. Required with either setting above.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # Seconds between spend-log writes; rows wait in memory (and survive a database outage).
     spend_flush_interval: float = Field(default=1.0, gt=0)
 

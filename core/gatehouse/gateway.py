@@ -63,11 +63,7 @@ class Gateway:
                 raise ConfigError.in_file(source, f"general_settings.database_url: {exc}") \
                     from None
         with problems.gather():
-            try:
-                self.ip_allow_list = IpAllowList(settings)
-            except ValueError as exc:
-                raise ConfigError.in_file(source, f"general_settings.allowed_ips: {exc}") \
-                    from None
+            self.ip_allow_list = IpAllowList(settings, source)
         problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,

@@ -33,8 +33,9 @@ import orjson
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
-from .app import GATEWAY, create_app
+from .app import GATEWAY, Runner, create_app
 from .config import config_from_dict
 
 __all__ = ["GATEWAY", "VENDOR_OUTAGES", "FakeUpstream", "FakeVendor", "GuardrailContract",
@@ -345,9 +346,16 @@ def gateway(aiohttp_client, fake_upstream, tmp_path):
         ])
         app = create_app(config_from_dict(config, base_dir=base_dir or tmp_path),
                          extra_plugins=plugins, load=load)
-        return await aiohttp_client(app)
+        return await aiohttp_client(_Served(app))
 
     return make
+
+
+class _Served(TestServer):
+    """The app served as ``gatehouse run`` serves it."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return Runner(self.app, **kwargs)
 
 
 class GuardrailContract:

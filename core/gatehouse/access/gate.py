@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..config import ConfigError
 from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
 
@@ -17,35 +18,78 @@ if TYPE_CHECKING:
     from .accounting import Accounting
     from .principals import Principals
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 LOCK_MESSAGE = "Your team does not have permission to modify guardrails."
 
 
 class IpAllowList:
-    def __init__(self, settings: GeneralSettings):
-        self.networks = None if settings.allowed_ips is None else [
-            ipaddress.ip_network(entry, strict=False) for entry in settings.allowed_ips]
-        header = settings.trusted_proxy_header or (
+    """Which address a call comes from, and whether ``allowed_ips`` lets it in."""
+
+    def __init__(self, settings: GeneralSettings, source: str):
+        problems: list[str] = []
+        self.networks = None if settings.allowed_ips is None else _networks(
+            settings.allowed_ips, "allowed_ips", problems)
+        self.proxies = _networks(settings.trusted_proxies, "trusted_proxies", problems)
+        self.header = settings.trusted_proxy_header or (
             "X-Forwarded-For" if settings.use_x_forwarded_for else None)
-        self.header = header
+        if self.header is not None and not settings.trusted_proxies:
+            # Refused rather than ignored: believing nobody would quietly give every client
+            # the proxy's address, so allowed_ips would let all in or keep all out, and the
+            # spend log would name the proxy -- found in an outage, or never.
+            which = "trusted_proxy_header" if settings.trusted_proxy_header \
+                else "use_x_forwarded_for"
+            problems.append(
+                f"general_settings.{which}: set general_settings.trusted_proxies to the "
+                f"addresses of your reverse proxies as well; without it any client could "
+                f"claim any address by sending {self.header}")
+        if problems:
+            raise ConfigError.in_file(source, *problems)
 
     def client_ip(self, request: web.Request) -> str | None:
-        if self.header is not None:
-            forwarded = request.headers.get(self.header)
-            if forwarded:
-                # The left-most address is the client as the trusted proxy saw it.
-                return forwarded.split(",")[0].strip()
-        return request.remote
+        peer = request.remote
+        if self.header is None or not self._is_proxy(peer):
+            return peer
+        hops = [hop.strip() for value in request.headers.getall(self.header, ())
+                for hop in value.split(",")]
+        # Each proxy appends the address it saw; only those our proxies wrote can be believed,
+        # so the client is the right-most address not written about one of them.
+        for hop in reversed(hops):
+            if not self._is_proxy(hop):
+                return hop
+        return hops[0] if hops else peer
+
+    def _is_proxy(self, ip: str | None) -> bool:
+        address = _address(ip)
+        return address is not None and any(address in net for net in self.proxies)
 
     def check(self, ip: str | None) -> None:
         if self.networks is None:
             return
-        try:
-            address = ipaddress.ip_address(ip or "")
-        except ValueError:
-            address = None
+        address = _address(ip)
         if address is None or not any(address in net for net in self.networks):
             raise ClientError(403, f"Access forbidden: IP address {ip} not allowed.",
                               kind="auth_error")
+
+
+def _networks(entries: list[str], field: str, problems: list[str]) -> list[Network]:
+    networks = []
+    for i, entry in enumerate(entries):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as exc:
+            problems.append(f"general_settings.{field}[{i}]: {exc}")
+    return networks
+
+
+def _address(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return None
+    # A dual-stack listener, or a proxy, may write an IPv4 client as ::ffff:a.b.c.d; the
+    # configured IPv4 networks must still match it.
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 def check_enforced_params(params: list[str], body: dict[str, Any]) -> None:

@@ -49,7 +49,13 @@ class Principals:
         if token is None:
             raise ClientError(401, "Authentication Error, no API key passed in "
                                    "(expected 'Authorization: Bearer <key>')", kind="auth_error")
-        if hmac.compare_digest(token.encode(), self._master):
+        try:
+            raw = token.encode()
+        except UnicodeEncodeError:
+            # Header bytes that are not UTF-8 arrive as lone surrogates; no key is made of them.
+            raise ClientError(401, "Authentication Error, invalid API key",
+                              kind="auth_error") from None
+        if hmac.compare_digest(raw, self._master):
             return ADMIN
         key = await self.record("key", hash_key(token))
         if key is None:

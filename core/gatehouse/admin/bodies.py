@@ -3,16 +3,19 @@ types), and query parameters with their bounds; every mistake is a 400 naming th
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import format_path
 from ..errors import ClientError
-from ..proxy.schemas import read_json
+from ..proxy.schemas import read_json, refuse_nul
 
 M = TypeVar("M", bound=BaseModel)
+
+# A count the databases can store: a signed 64-bit integer.
+Limit = Annotated[int, Field(ge=0, le=2 ** 63 - 1)]
 
 
 class Body(BaseModel):
@@ -26,6 +29,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ClientError(400, "Request body must be a JSON object")
+    refuse_nul(body)
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -37,6 +41,11 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         }.get(err["type"], f"Invalid value for '{where}': {err['msg']}")
         raise ClientError(400, message, param=str(err["loc"][0]) if err["loc"] else None
                           ) from None
+
+
+def check_query(request: web.Request) -> None:
+    for name, value in request.query.items():
+        refuse_nul({name: value})
 
 
 def query_str(request: web.Request, name: str) -> str:

@@ -14,6 +14,7 @@ from ..access.principals import Principals
 from ..errors import ClientError
 from ..store.audit import AuditLog
 from ..store.database import Store, StoreUnavailable
+from .bodies import check_query
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ def admin_route(handler: AdminHandler) -> Handler:
     async def route(request: web.Request) -> web.StreamResponse:
         admin = request.app[ADMIN]
         admin.principals.require_admin(request["principal"])
+        check_query(request)
         try:
             return await handler(request, admin)
         except StoreUnavailable:

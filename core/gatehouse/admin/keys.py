@@ -18,13 +18,15 @@ from pydantic import Field, field_validator
 from ..access.credentials import hash_key, key_name, new_key, weak_master_key
 from ..errors import ClientError, json_response
 from ..store.database import Row
-from .bodies import Body, parse_body, query_int, query_str
+from .bodies import Body, Limit, parse_body, query_int, query_str
 from .context import Admin, admin_route, check_guardrails
 from .tables import Table, wire_view
 
 KEY_PREFIX = "sk-"
 DURATION = re.compile(r"(\d+)([smhd])")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Beyond this an expiry date is past what dates can hold; no key needs to last longer.
+MAX_DURATION_DAYS = 36500
 MAX_PAGE_SIZE = 100
 
 
@@ -39,8 +41,8 @@ class KeyFields(Body):
     permissions: dict[str, Any] = Field(default_factory=dict)
     # Guardrails that run on every call made with the key.
     guardrails: list[str] = Field(default_factory=list)
-    rpm_limit: int | None = Field(default=None, ge=0)
-    tpm_limit: int | None = Field(default=None, ge=0)
+    rpm_limit: Limit | None = None
+    tpm_limit: Limit | None = None
     # "30s", "10m", "2h", "7d" from now; null: the key never expires.
     duration: str | None = None
     blocked: bool = False
@@ -173,7 +175,11 @@ def duration_seconds(duration: str) -> int:
     match = DURATION.fullmatch(duration)
     if match is None:
         raise ValueError('expected a number and a unit s, m, h or d, e.g. "30s" or "7d"')
-    return int(match[1]) * SECONDS[match[2]]
+    seconds = int(match[1]) * SECONDS[match[2]]
+    if seconds > MAX_DURATION_DAYS * SECONDS["d"]:
+        raise ValueError(f"at most {MAX_DURATION_DAYS} days; for a key that never expires, "
+                         f"give null")
+    return seconds
 
 
 def _expires(duration: str | None) -> float | None:

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from ..errors import ClientError, json_response
 from ..store.database import Row
-from .bodies import Body, parse_body, query_str
+from .bodies import Body, Limit, parse_body, query_str
 from .context import Admin, admin_route, check_guardrails
 from .tables import Table, wire_view
 from .keys import KEYS, key_view
@@ -42,8 +42,8 @@ class TeamFields(Body):
     max_budget: float | None = Field(default=None, ge=0)
     metadata: dict[str, Any] = Field(default_factory=dict)
     members_with_roles: list[Member] = Field(default_factory=list)
-    rpm_limit: int | None = Field(default=None, ge=0)
-    tpm_limit: int | None = Field(default=None, ge=0)
+    rpm_limit: Limit | None = None
+    tpm_limit: Limit | None = None
     blocked: bool = False
 
 

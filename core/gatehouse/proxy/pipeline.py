@@ -22,7 +22,7 @@ from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
 from .providers import UpstreamError, wants_usage
-from .schemas import check_body, read_json
+from .schemas import check_body, check_stored_text, read_json
 
 if TYPE_CHECKING:
     from ..access.gate import CallGate
@@ -64,6 +64,7 @@ class Pipeline:
         started = time.time()
         body = await read_json(request)
         check_body(call_type, body)
+        check_stored_text(body)
         check_enforced_params(self.enforced_params, body)
         requested = body.pop("guardrails", None)
         mock_response = body.pop("mock_response", None)

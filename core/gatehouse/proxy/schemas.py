@@ -7,6 +7,7 @@ upstream untouched.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Union
 
 import orjson
@@ -79,14 +80,68 @@ _ADAPTERS = {
 }
 
 
+MAX_DEPTH = 255
+
+
+# Seconds the body of a request may take to arrive (general_settings.request_body_timeout).
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+
+
 async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
+    timeout = request.app[BODY_TIMEOUT]
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise ClientError(408, f"Request body not received within {timeout:g} s "
+                               f"(request_body_timeout)", kind="timeout") from None
+    except web.RequestPayloadError:
+        raise ClientError(400, "Request body could not be read: its compression "
+                               "(Content-Encoding) or chunked encoding is corrupt") from None
     if not raw:
         raise ClientError(400, "Request body is empty; expected a JSON object")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ClientError(400, f"Request body is not valid JSON: {exc}") from None
+    # orjson reads JSON nested up to 1,024 deep but writes only 255, so a deeper body would
+    # fail when forwarded or stored. A body with fewer brackets cannot nest that deep: most
+    # skip the check.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        try:
+            orjson.dumps(body)
+        except orjson.JSONEncodeError:
+            raise ClientError(400, f"Request body is nested too deeply; the limit is "
+                                   f"{MAX_DEPTH} levels") from None
+    return body
+
+
+def _nul_at(value: Any, where: tuple) -> tuple | None:
+    """Where in ``value`` a string (key or value) holds a NUL, which Postgres cannot store."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return (*where, key)
+        if (found := _nul_at(item, (*where, key))) is not None:
+            return found
+    return None
+
+
+def refuse_nul(value: dict[str, Any]) -> None:
+    """Refuse a NUL in any text of ``value``: Postgres can neither store nor compare it."""
+    where = _nul_at(value, ())
+    if where is not None:
+        raise ClientError(400, f"Invalid value for '{format_path(where)}': text may not contain "
+                               f"NUL characters", param=str(where[0]))
+
+
+def check_stored_text(body: dict[str, Any]) -> None:
+    """The fields of a call the spend log keeps: a row the database refused would leave the
+    call's spend uncounted."""
+    refuse_nul({"user": body.get("user"), "metadata": body.get("metadata")})
 
 
 def check_body(call_type: str, body: Any) -> None:

@@ -59,7 +59,21 @@ class OpenAIProvider(Provider):
 
     async def stream(self, call: Call) -> AsyncIterator[bytes]:
         resp = await self._post(call, self._stream_timeout)
-        return _sse_payloads(resp, self.model_name)
+        if resp.content_type == "text/event-stream":
+            return _sse_payloads(resp, self.model_name)
+        # Known before a byte of the stream is sent, so the client gets a plain error reply,
+        # as for an upstream that refused.
+        try:
+            raw = await _read(resp, self.model_name)
+        finally:
+            resp.release()
+        reply = _parsed_completion(raw, need_choices=True)
+        if reply is None:
+            raise UpstreamError.make(
+                502, f"upstream for model {self.model_name!r} answered a stream request with "
+                     f"{resp.content_type or 'an untyped body'}, not an event stream")
+        # Some upstreams ignore ``stream`` and send the whole completion.
+        return _replayed(_as_chunks(reply, call.call_type == "chat_completion"))
 
 
 async def _read(resp: aiohttp.ClientResponse, model_name: str) -> bytes:
@@ -85,7 +99,45 @@ def _error_body(status: int, raw: bytes) -> dict[str, Any]:
     return UpstreamError.make(status, f"upstream answered HTTP {status}").body
 
 
+def _parsed_completion(raw: bytes, *, need_choices: bool) -> dict[str, Any] | None:
+    """``raw`` parsed, if it is a completion or a chunk of one: a JSON object whose
+    ``choices``, if any (a usage chunk has none), are objects."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    choices = data.get("choices")
+    if choices is None and not need_choices:
+        return data
+    if not (isinstance(choices, list) and all(isinstance(c, dict) for c in choices)):
+        return None
+    return data
+
+
+def _as_chunks(reply: dict[str, Any], chat: bool) -> list[dict[str, Any]]:
+    """A whole completion as the stream that would have carried it: its choices in one chunk,
+    then its usage in one of its own, as OpenAI sends it."""
+    head = {key: reply[key] for key in ("id", "created", "model", "system_fingerprint")
+            if key in reply}
+    head["object"] = "chat.completion.chunk" if chat else "text_completion"
+    choices = [{"index": choice.get("index", i), "delta": choice.get("message") or {},
+                "finish_reason": choice.get("finish_reason")} if chat else choice
+               for i, choice in enumerate(reply["choices"])]
+    chunks = [{**head, "choices": choices}]
+    if isinstance(reply.get("usage"), dict):
+        chunks.append({**head, "choices": [], "usage": reply["usage"]})
+    return chunks
+
+
+async def _replayed(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield orjson.dumps(chunk)
+
+
 async def _sse_payloads(resp: aiohttp.ClientResponse, model_name: str) -> AsyncIterator[bytes]:
+    sent = False
     try:
         async for line in resp.content:
             if not line.startswith(b"data:"):
@@ -93,8 +145,19 @@ async def _sse_payloads(resp: aiohttp.ClientResponse, model_name: str) -> AsyncI
             payload = line[5:].strip()
             if payload == b"[DONE]":
                 break
-            if payload:
-                yield payload
+            if not payload:
+                continue
+            # Every reader downstream (the client's SDK, guardrails, spend) takes a chunk for
+            # a JSON object; anything else is the upstream's fault, and is named as one.
+            if _parsed_completion(payload, need_choices=False) is None:
+                raise UpstreamError.make(
+                    502, f"upstream for model {model_name!r} sent a stream event that is not "
+                         f"a completion chunk")
+            sent = True
+            yield payload
+        if not sent:
+            raise UpstreamError.make(
+                502, f"upstream for model {model_name!r} ended the stream without a chunk")
     except TimeoutError:
         raise UpstreamError.make(504, f"upstream for model {model_name!r} stalled mid-stream",
                                  "timeout") from None
