@@ -135,8 +135,10 @@ def dumps_deep(value):
 
 @both_databases
 @pytest.mark.parametrize("field, value, needle", [
-    ("metadata", {"spend_logs_metadata": Nested(300)}, "nested more than"),
-    ("metadata", {"tags": [Nested(1000)]}, "nested more than"),
+    # Deeper than 255 the whole body is refused as too deep (tests/test_hostile_input.py);
+    # metadata has a tighter limit of its own.
+    ("metadata", {"spend_logs_metadata": Nested(40)}, "nested more than"),
+    ("metadata", {"tags": [Nested(200)]}, "nested more than"),
     ("metadata", {"spend_logs_metadata": {"note": "x" * 70_000}}, "larger than"),
     ("metadata", {"tags": ["a\u0000b"]}, "NUL"),
     ("user", "\u0000", "NUL"),

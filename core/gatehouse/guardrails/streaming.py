@@ -123,9 +123,7 @@ class StreamGuard:
                                {"call": self.call, "chunk": {"choices": []},
                                 "stream": self.state})
         if self.selection.post_call_assembled:
-            received = {key: self.sent.get(key, "") + self.pending.get(key, "")
-                        for key in self.sent.keys() | self.pending.keys()}
-            assembled = self._assembled(received)
+            assembled = self._assembled(self._received())
             await run_in_order(self.selection.post_call_assembled, self.call,
                                {"call": self.call, "response": assembled})
             self.pending = {key: text[len(self.sent.get(key, "")):]
@@ -140,7 +138,11 @@ class StreamGuard:
     def response_received(self) -> dict[str, Any]:
         """Everything the upstream has sent so far, held-back text included: what a stream
         cut short is billed for."""
-        return self._with_usage(self._assembled(self.sent + self.pending))
+        return self._with_usage(self._assembled(self._received()))
+
+    def _received(self) -> dict[TextKey, str]:
+        return {key: self.sent.get(key, "") + self.pending.get(key, "")
+                for key in self.sent.keys() | self.pending.keys()}
 
     def _with_usage(self, response: dict[str, Any]) -> dict[str, Any]:
         if self.usage is not None:
