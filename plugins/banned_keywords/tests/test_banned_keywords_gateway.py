@@ -224,3 +224,51 @@ def test_a_list_that_can_never_block_is_refused_at_start(tmp_path, keywords, com
 def test_an_unknown_match_kind_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="params.match"):
         start_up(guardrail_config("pre_call", match="fuzzy"), tmp_path)
+
+
+EVASIONS = {
+    "lookalike letters": ("hello", "say h\u0435ll\u043e there"),  # Cyrillic ie and o
+    "combining accents": ("hello", "say he\u0301llo\u0308 there"),
+    "other dashes": ("competitor-x", "ask competitor\u2014x now"),
+    "newline in a phrase": ("project falcon", "about project\nfalcon today"),
+    "tab in a phrase": ("project falcon", "about project\tfalcon today"),
+    "double space in a phrase": ("project falcon", "about project  falcon today"),
+}
+KEYWORDS = ["hello", "competitor-x", "project falcon"]
+
+
+def blocked(keyword: str) -> dict[str, Any]:
+    message = f"Keyword banned. Keyword={keyword}"
+    return {"error": {"message": message, "details": {"error": message},
+                      "type": "guardrail_violation", "param": None, "code": "400"}}
+
+
+@pytest.mark.parametrize("evasion", EVASIONS)
+async def test_a_respelt_keyword_in_a_request_is_refused(gateway, fake_upstream, evasion):
+    keyword, text = EVASIONS[evasion]
+    client = await gateway(guardrail_config("pre_call", KEYWORDS), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat(text))
+    assert resp.status == 400
+    assert await resp.json() == blocked(keyword)
+    assert fake_upstream.received == []
+
+
+@pytest.mark.parametrize("evasion", EVASIONS)
+async def test_a_respelt_keyword_in_a_stream_is_refused(gateway, fake_upstream, evasion):
+    keyword, text = EVASIONS[evasion]
+    fake_upstream.chunks = [text[i:i + 2] for i in range(0, len(text), 2)]
+    client = await gateway(guardrail_config("post_call", KEYWORDS), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Go on.", stream=True))
+    events = await sse_events(resp)
+    assert events[-1] == blocked(keyword)
+    sent = streamed_content(events[:-1])
+    assert text.startswith(sent) and len(sent) <= text.index(keyword[0]), f"sent {sent!r}"
+
+
+async def test_ordinary_accents_and_dashes_pass(gateway, fake_upstream):
+    fake_upstream.reply = "Her naïve fiancée's résumé — 1990–2000, project-falcon, hellos."
+    client = await gateway(guardrail_config(["pre_call", "post_call"], KEYWORDS),
+                           plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Café — crème brûlée?"))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["choices"][0]["message"]["content"] == fake_upstream.reply

@@ -65,9 +65,11 @@ class KeywordMatcher:
             self._automaton = automaton
         #: Longest keyword, in folded characters.
         self.longest = max(map(len, folded))
-        #: Longest stretch of original text a keyword can span: text may spell a letter with
-        #: combining marks that folding composes into one (``e`` + acute -> ``é``).
-        self.longest_span = max(len(unicodedata.normalize("NFD", f)) for f in folded)
+        #: Longest stretch of original text a keyword spelt as configured can span: text may
+        #: write its accents as combining marks, which folding drops (``e`` + acute -> ``e``).
+        #: Marks, invisible characters or whitespace added on top make the text longer still.
+        self.longest_span = max(max(len(unicodedata.normalize("NFD", k)), len(f))
+                                for f, k in self._configured.items())
 
     def find(self, text: str) -> str | None:
         """The configured keyword found in ``text`` (not folded), or None."""
