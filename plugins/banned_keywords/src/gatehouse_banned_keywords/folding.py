@@ -48,11 +48,22 @@ def _mark_ranges() -> list[tuple[int, int]]:
     return ranges
 
 
-# A character class rather than a str.translate table: the regex engine tests membership in a
-# compiled set, several times faster than translate's per-character dict lookups. Dropping
-# every mark also makes canonical reordering, NFKD's one step that looks at neighbours, moot.
-_DROPPED = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high
-                                    in (*_IGNORABLE_RANGES, *_mark_ranges())) + "]")
+# Character classes rather than str.translate tables: the regex engine tests membership in a
+# compiled bitmap, several times faster than translate's per-character dict lookups. A class
+# holding characters beyond the BMP loses the bitmap, so those go through one range and a set.
+# Dropping every mark also makes canonical reordering, NFKD's one step that looks at
+# neighbours, moot.
+_DROPPED_RANGES = (*_IGNORABLE_RANGES, *_mark_ranges())
+_DROPPED = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _DROPPED_RANGES
+                                    if high <= 0xFFFF) + "]|[\U00010000-\U0010FFFF]")
+_DROPPED_ASTRAL = frozenset(chr(code) for low, high in _DROPPED_RANGES if high > 0xFFFF
+                            for code in range(max(low, 0x10000), high + 1))
+
+
+def _drop(found: re.Match[str]) -> str:
+    char = found[0]
+    return "" if char < "\U00010000" or char in _DROPPED_ASTRAL else char
+
 
 # Letters drawn like a Latin letter, from Unicode's confusables.txt (UTS #39): the Cyrillic and
 # Greek entries whose prototype is a single Latin letter, both cases, since casefolding comes
@@ -65,25 +76,30 @@ _LOOKALIKES = {
     "o": "оο", "p": "рρ", "q": "ԛ", "s": "ѕ", "v": "ν", "w": "ԝ", "x": "хχ", "y": "у",
 }
 # Unicode's dash punctuation (category Pd) and the minus signs NFKD leaves alone.
-_DASHES = ("\u058a\u05be\u1400\u1806\u2010-\u2015\u2e17\u2e1a\u2e3a\u2e3b\u2e40\u2e5d\u301c"
-           "\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead\u2212\u02d7\u2796")
-_DASH = re.compile(f"[{_DASHES}]")
-_TRANSLATE = str.maketrans({char: latin for latin, chars in _LOOKALIKES.items()
-                            for char in chars})
+_DASHES = ("\u058a\u05be\u1400\u1806\u2010\u2011\u2012\u2013\u2014\u2015\u2e17\u2e1a"
+           "\u2e3a\u2e3b\u2e40\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d"
+           "\u2212\u02d7\u2796\U00010ead")
+_RESPELT = {**{char: latin for latin, chars in _LOOKALIKES.items() for char in chars},
+            **dict.fromkeys(_DASHES, "-")}
+_RESPELLING = re.compile("[" + "".join(c for c in _RESPELT if c <= "\uffff") + "]"
+                         + "".join(f"|{c}" for c in _RESPELT if c > "\uffff"))
 
-_SPACES = re.compile(r"\s+")
-# In ASCII only a run or a whitespace character other than the space itself needs rewriting.
-_ASCII_SPACES = re.compile(r"\s\s+|[^\S ]")
+# Only a run, or a whitespace character other than the space itself, needs rewriting.
+_SPACES = re.compile(r"\s\s+|[^\S ]")
 
 
 def fold(text: str) -> str:
     """``text`` in the form keywords are matched in."""
     if text.isascii():
-        # Nothing in ASCII is dropped, decomposed or a lookalike; this is the common case.
-        return _ASCII_SPACES.sub(" ", text.lower())
-    text = unicodedata.normalize("NFKD", text).translate(_TRANSLATE)
+        # Nothing in ASCII is dropped, decomposed or respelt; this is the common case.
+        return _SPACES.sub(" ", text.lower())
+    text = _RESPELLING.sub(_respelt, unicodedata.normalize("NFKD", text))
     text = unicodedata.normalize("NFKD", text.casefold())
-    return _SPACES.sub(" ", _DASH.sub("-", _DROPPED.sub("", text)))
+    return _SPACES.sub(" ", _DROPPED.sub(_drop, text))
+
+
+def _respelt(found: re.Match[str]) -> str:
+    return _RESPELT[found[0]]
 
 
 def join_folded(before: str, after: str) -> str:
