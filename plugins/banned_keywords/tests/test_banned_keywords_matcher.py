@@ -89,18 +89,16 @@ def test_search_from_a_position_sees_the_context_before_it():
     assert matcher.search("x hello", start=2) == "hello"
 
 
-def test_settled_limits_what_a_growing_text_reports():
+def test_a_growing_text_reports_only_what_more_text_cannot_change():
     matcher = KeywordMatcher(["hello", "bad word"])
     # The keyword runs to the end of what has arrived: "hellos" may follow.
-    assert matcher.search("say hello", settled=9) is None
-    assert matcher.search("say hello ", settled=9) == "hello"
-    assert matcher.search("a bad word", settled=10) is None
-    assert matcher.search("a bad word.", settled=10) == "bad word"
-    # Past the settled point nothing is final yet.
-    assert matcher.search("say hello there", settled=5) is None
+    assert matcher.search("say hello", growing=True) is None
+    assert matcher.search("say hello ", growing=True) == "hello"
+    assert matcher.search("a bad word", growing=True) is None
+    assert matcher.search("a bad word.", growing=True) == "bad word"
+    assert matcher.search("a bad word") == "bad word"
     substring = KeywordMatcher(["hello"], "substring")
-    assert substring.search("othello", settled=7) == "hello"
-    assert substring.search("othello", settled=6) is None
+    assert substring.search("othello", growing=True) == "hello"
 
 
 def test_keywords_that_fold_to_nothing_are_refused():

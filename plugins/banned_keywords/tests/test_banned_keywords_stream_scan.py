@@ -98,8 +98,12 @@ def test_text_that_folds_to_little_is_folded_once_and_scanned_in_bounded_windows
     monkeypatch.setattr(stream_module, "fold", counting_fold)
     matcher = KeywordMatcher(["needle", "project falcon"], mode)
     search = matcher.search
-    monkeypatch.setattr(matcher, "search", lambda folded, start, settled: (
-        windows.append(len(folded) - start), search(folded, start, settled))[1])
+
+    def counting_search(folded: str, start: int, growing: bool) -> str | None:
+        windows.append(len(folded) - start)
+        return search(folded, start, growing)
+
+    monkeypatch.setattr(matcher, "search", counting_search)
     reply = ADVERSARIAL[kind] * (6000 // len(ADVERSARIAL[kind]))
     pieces = [reply[i:i + 3] for i in range(0, len(reply), 3)]
     assert feed_pieces(matcher, pieces) == (None, len(pieces))

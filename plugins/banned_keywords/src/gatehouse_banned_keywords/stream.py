@@ -38,7 +38,7 @@ class StreamScan:
         window = self.tail + join_folded(self.tail, fold(text[self.received:]))
         longest = self.matcher.longest
         hit = self.matcher.search(window, start=max(0, len(self.tail) - longest),
-                                  settled=None if done else len(window))
+                                  growing=not done)
         self.tail = window[-(longest + 1):]
         self.received = len(text)
         return hit
