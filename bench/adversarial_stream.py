@@ -4,8 +4,8 @@ to be hard: zero-width spaces, combining marks, long runs of one character.
 Each reply is fed in 3-character chunks, as the core does it: each chunk's text joins a
 ``StreamState`` and the chunk goes through the guardrail's ``post_call_stream`` hook; the last
 chunk carries the ``finish_reason``, and the ``done`` call follows. Only the hook calls are
-timed (CPU time): the core joins the text so far for ``stream.texts`` before the hook runs, and
-that join is timed apart, on its own line, because it is the core's cost, not the guardrail's.
+timed (CPU time). When a hook reads ``stream.texts``, the core joins the text so far for it;
+that join is timed apart, on its own lines, because it is the core's cost, not the guardrail's.
 
 Figures are microseconds of CPU per kB (of UTF-8) of the reply, the best of a few runs, and each
 as a ratio to the 10 kB figure of the same run: a scan linear in the text stays near 1.0 as the
@@ -66,31 +66,40 @@ def build(name: str) -> Callable[..., Any]:
     return lambda **args: hook(*[args[n] for n in names])
 
 
-def stream_seconds(name: str | None, text: str) -> float:
-    """CPU seconds in ``name``'s hook (or, for None, in the core's join of the text so far)
-    over one stream of ``text``."""
-    hook = build(name) if name is not None else None
+class TimedState(StreamState):
+    """The core's ``StreamState``, counting the CPU time spent joining the text so far for the
+    hooks that read it: that is the core's work, not the guardrail's."""
+
+    __slots__ = ("joining",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.joining = 0.0
+
+    def text_of(self, index: int) -> str:
+        seconds, text = cpu_seconds(partial(StreamState.text_of, self, index))
+        self.joining += seconds
+        return text
+
+
+def stream_seconds(name: str, text: str) -> tuple[float, float]:
+    """CPU seconds in ``name``'s hook over one stream of ``text``, and of that, how much the
+    core spent joining the text so far for it."""
+    hook = build(name)
     call = Call(request_id="bench", call_type="chat_completion", model="bench", body={},
                 stream=True)
-    state = StreamState()
+    state = TimedState()
     total = 0.0
-    # Chunks are made as they are fed, not beforehand: thousands of live dicts would slow the
-    # garbage collector's passes in proportion to the reply, as the core never does.
     for start in range(0, len(text), CHUNK):
         piece = text[start:start + CHUNK]
         state.add(0, piece)
         each = chunk(piece, "stop" if start + CHUNK >= len(text) else None)
-        joined, _ = cpu_seconds(lambda: state.texts)
-        if hook is None:
-            total += joined
-        else:
-            total += cpu_seconds(partial(hook, call=call, chunk=each, stream=state,
-                                         extra_body={}))[0]
-    state.done = True
-    if hook is not None:
-        total += cpu_seconds(partial(hook, call=call, chunk={"choices": []}, stream=state,
+        total += cpu_seconds(partial(hook, call=call, chunk=each, stream=state,
                                      extra_body={}))[0]
-    return total
+    state.done = True
+    total += cpu_seconds(partial(hook, call=call, chunk={"choices": []}, stream=state,
+                                 extra_body={}))[0]
+    return total - state.joining, state.joining
 
 
 def main() -> None:
@@ -101,16 +110,26 @@ def main() -> None:
                         help="runs per figure; the best counts (default 3)")
     args = parser.parse_args()
 
-    table = Table("<22", "<22", *[">12"] * len(args.kb))
+    table = Table("<28", "<22", *[">13"] * len(args.kb))
     table.row("hook", "reply", *(f"{kb} kB" for kb in args.kb),
               tail="   ratio to " + f"{args.kb[0]} kB")
-    for name in [*GUARDRAILS, None]:
+
+    def row(label: str, kind: str, seconds: dict[int, float]) -> None:
+        per_kb = {kb: seconds[kb] * 1e6 / kb for kb in args.kb}
+        ratios = " ".join(f"{per_kb[kb] / per_kb[args.kb[0]]:.2f}" for kb in args.kb)
+        table.row(label, kind, *(f"{per_kb[kb]:,.0f} us/kB" for kb in args.kb),
+                  tail=f"   {ratios}")
+
+    joins: dict[tuple[str, str], dict[int, float]] = {}
+    for name in GUARDRAILS:
         for kind in KINDS:
-            per_kb = {kb: min(stream_seconds(name, reply(kind, kb)) for _ in range(args.repeats))
-                      * 1e6 / kb for kb in args.kb}
-            ratios = " ".join(f"{per_kb[kb] / per_kb[args.kb[0]]:.2f}" for kb in args.kb)
-            table.row(name or "(core: stream.texts)", kind,
-                      *(f"{per_kb[kb]:,.0f} us/kB" for kb in args.kb), tail=f"   {ratios}")
+            best = {kb: min(stream_seconds(name, reply(kind, kb)) for _ in range(args.repeats))
+                    for kb in args.kb}
+            row(name, kind, {kb: hook for kb, (hook, _) in best.items()})
+            if all(join for _, join in best.values()):
+                joins[name, kind] = {kb: join for kb, (_, join) in best.items()}
+    for (name, kind), seconds in joins.items():
+        row(f"core join ({name})", kind, seconds)
 
 
 if __name__ == "__main__":
