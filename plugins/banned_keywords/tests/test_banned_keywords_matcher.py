@@ -126,6 +126,16 @@ def test_text_folded_in_pieces_reads_as_text_folded_whole(size):
     assert folded == fold(FOLDED_IN_PIECES)
 
 
+@pytest.mark.parametrize("spacing", [" ", "  ", "\t", "\n", " \r\n\t ", "\x0b\x0c\x1c",
+                                     "\u00a0", "\u3000\u2028"])
+def test_a_whitespace_run_folds_to_one_space_in_ascii_and_other_text(spacing):
+    assert fold(f"a{spacing}b") == "a b"
+    assert fold(f"\u00e9{spacing}b") == "e b"
+    assert fold(f"{spacing}a{spacing}") == " a "
+    assert fold(f"{spacing}\u00e9{spacing}") == " e "
+    assert fold(spacing) == " "
+
+
 EVADED = {
     "hello": ["h\u0435llo",  # Cyrillic ie
               "he\u04cf\u04cfo",  # Cyrillic palochkas
