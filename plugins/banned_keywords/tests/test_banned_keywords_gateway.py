@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import gatehouse_banned_keywords
 import orjson
 import pytest
+from aiohttp import web
 from gatehouse.app import create_app
 from gatehouse.config import ConfigError, config_from_dict
 
@@ -274,3 +276,118 @@ async def test_a_keyword_is_found_as_the_model_reads_it(gateway, fake_upstream, 
         "model": "gpt-4o", "messages": [message, {"role": "user", "content": "go on"}]})
     assert await resp.json() == BLOCKED_HELLO
     assert fake_upstream.received == []
+
+
+EVASIONS = {
+    "lookalike letters": ("hello", "say h\u0435ll\u043e there"),  # Cyrillic ie and o
+    "combining accents": ("hello", "say he\u0301llo\u0308 there"),
+    "other dashes": ("competitor-x", "ask competitor\u2014x now"),
+    "newline in a phrase": ("project falcon", "about project\nfalcon today"),
+    "tab in a phrase": ("project falcon", "about project\tfalcon today"),
+    "double space in a phrase": ("project falcon", "about project  falcon today"),
+}
+KEYWORDS = ["hello", "competitor-x", "project falcon"]
+
+
+def blocked(keyword: str) -> dict[str, Any]:
+    message = f"Keyword banned. Keyword={keyword}"
+    return {"error": {"message": message, "details": {"error": message},
+                      "type": "guardrail_violation", "param": None, "code": "400"}}
+
+
+@pytest.mark.parametrize("evasion", EVASIONS)
+async def test_a_respelt_keyword_in_a_request_is_refused(gateway, fake_upstream, evasion):
+    keyword, text = EVASIONS[evasion]
+    client = await gateway(guardrail_config("pre_call", KEYWORDS), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat(text))
+    assert resp.status == 400
+    assert await resp.json() == blocked(keyword)
+    assert fake_upstream.received == []
+
+
+@pytest.mark.parametrize("evasion", EVASIONS)
+async def test_a_respelt_keyword_in_a_stream_is_refused(gateway, fake_upstream, evasion):
+    keyword, text = EVASIONS[evasion]
+    fake_upstream.chunks = [text[i:i + 2] for i in range(0, len(text), 2)]
+    client = await gateway(guardrail_config("post_call", KEYWORDS), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Go on.", stream=True))
+    events = await sse_events(resp)
+    assert events[-1] == blocked(keyword)
+    sent = streamed_content(events[:-1])
+    assert text.startswith(sent) and len(sent) <= text.index(keyword[0]), f"sent {sent!r}"
+
+
+async def test_ordinary_accents_and_dashes_pass(gateway, fake_upstream):
+    fake_upstream.reply = "Her naïve fiancée's résumé — 1990–2000, project-falcon, hellos."
+    client = await gateway(guardrail_config(["pre_call", "post_call"], KEYWORDS),
+                           plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Café — crème brûlée?"))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["choices"][0]["message"]["content"] == fake_upstream.reply
+
+
+class PausingUpstream:
+    """Streams ``pieces``, then waits for ``resume`` before the last piece, so a test can act
+    while the gateway still has the first part to get through and the stream is open."""
+
+    def __init__(self, pieces: list[str], last: str):
+        self.pieces, self.last = pieces, last
+        self.paused, self.resume = asyncio.Event(), asyncio.Event()
+        self.app = web.Application()
+        self.app.router.add_post("/v1/chat/completions", self.stream)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+
+        async def send(content: str | None, finish: str | None = None) -> None:
+            delta = {} if content is None else {"content": content}
+            chunk = {"id": "chatcmpl-paused", "object": "chat.completion.chunk",
+                     "model": body["model"],
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+
+        for piece in self.pieces:
+            await send(piece)
+        self.paused.set()
+        await asyncio.wait_for(self.resume.wait(), 60)
+        await send(self.last)
+        await send(None, "stop")
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+async def test_other_calls_are_served_while_a_long_adversarial_reply_streams(
+        gateway, fake_upstream, aiohttp_server):
+    # Zero-width spaces and combining marks fold to nothing: the scan that re-read them on
+    # every chunk held the event loop for minutes on a reply like this one.
+    upstream = PausingUpstream(["\u200b\u200b\u0301"] * 8_000, "done.")
+    served = await aiohttp_server(upstream.app)
+    fake_upstream.reply = "A short answer."
+    config = {**guardrail_config(["pre_call", "post_call"], KEYWORDS), "model_list": [
+        fake_upstream.model_entry("gpt-4o"),
+        {"model_name": "long", "params": {"model": "openai/long", "api_key": "sk-fake",
+                                          "api_base": str(served.make_url("/v1"))}}]}
+    client = await gateway(config, plugins=PLUGIN)
+    events: list[str] = []
+    stream = await client.post("/v1/chat/completions",
+                               json={**chat("Go on.", stream=True), "model": "long"})
+    assert stream.status == 200
+    await asyncio.wait_for(upstream.paused.wait(), 30)
+    events.append("upstream paused mid-stream")
+    try:
+        health = await asyncio.wait_for(client.get("/health/liveliness"), 30)
+        assert health.status == 200
+        events.append("health answered")
+        reply = await asyncio.wait_for(client.post("/v1/chat/completions", json=chat("Hi.")), 30)
+        assert (await reply.json())["choices"][0]["message"]["content"] == "A short answer."
+        events.append("chat answered")
+    finally:
+        upstream.resume.set()
+    rest = await asyncio.wait_for(stream.text(), 30)
+    events.append("stream ended")
+    assert events == ["upstream paused mid-stream", "health answered", "chat answered",
+                      "stream ended"]
+    assert rest.rstrip().endswith("data: [DONE]")
+    assert "done." in rest

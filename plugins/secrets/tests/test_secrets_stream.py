@@ -80,6 +80,24 @@ def test_a_long_run_without_spaces_is_not_rescanned_per_chunk(scanner):
     assert sum(scanned) < 10 * len(text)
 
 
+def test_a_long_run_without_spaces_is_not_copied_per_chunk(scanner):
+    copied = []
+
+    class Piece(str):
+        # Python asks the right operand first when it is a subclass: this sees every
+        # ``held + piece`` that copies what is held to append one piece.
+        def __radd__(self, held: str) -> str:
+            copied.append(len(held))
+            return str(held) + str(self)
+
+    text = "a" * 30_000
+    redactor = StreamRedactor(scanner)
+    for piece in splits(text, 3):
+        redactor.feed(chunk(Piece(piece)))
+    redactor.feed(chunk(finish="stop"))
+    assert sum(copied) < 10 * len(text)
+
+
 def test_tool_call_arguments_are_buffered_per_call(scanner):
     redactor = StreamRedactor(scanner)
     args = {0: '{"query": "weather in Paris"}',

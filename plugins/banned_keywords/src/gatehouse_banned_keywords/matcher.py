@@ -65,51 +65,48 @@ class KeywordMatcher:
             self._automaton = automaton
         #: Longest keyword, in folded characters.
         self.longest = max(map(len, folded))
-        #: Longest stretch of original text a keyword can span: text may spell a letter with
-        #: combining marks that folding composes into one (``e`` + acute -> ``é``).
-        self.longest_span = max(len(unicodedata.normalize("NFD", f)) for f in folded)
+        #: Longest stretch of original text a keyword spelt as configured can span: text may
+        #: write its accents as combining marks, which folding drops (``e`` + acute -> ``e``).
+        #: Marks, invisible characters or whitespace added on top make the text longer still.
+        self.longest_span = max(max(len(unicodedata.normalize("NFD", k)), len(f))
+                                for f, k in self._configured.items())
 
     def find(self, text: str) -> str | None:
         """The configured keyword found in ``text`` (not folded), or None."""
         return self.search(fold(text))
 
-    def search(self, folded: str, start: int = 0, settled: int | None = None) -> str | None:
+    def search(self, folded: str, start: int = 0, growing: bool = False) -> str | None:
         """The configured keyword of a match in ``folded`` that begins at or after ``start``.
 
         ``folded[:start]`` is context only: it decides whether a match there starts a word.
-        ``settled`` is for text still growing: only ``folded[:settled]`` is final (what follows
-        may still change when more arrives), so only matches within it are reported, and in word
-        mode only when the character after the match is already there. None means the text is
-        complete.
+        ``growing`` says more text may follow: in word mode a match is then reported only once
+        the character after it is there, since ``hello`` may yet become ``hellos``.
         """
         if self._words:
-            hit = self._search_words(folded, start, settled)
+            hit = self._search_words(folded, start, growing)
             if hit is not None:
                 return self._configured[hit]
         if self._automaton is not None:
-            hit = self._search_automaton(folded, start, settled)
+            hit = self._search_automaton(folded, start, growing)
             if hit is not None:
                 return self._configured[hit]
         return None
 
-    def _search_words(self, folded: str, start: int, settled: int | None) -> str | None:
-        view = folded if settled is None else folded[:settled + 1]
-        words: list[str] = _WORD_START.findall(view, start)
+    def _search_words(self, folded: str, start: int, growing: bool) -> str | None:
+        words: list[str] = _WORD_START.findall(folded, start)
         # A word running to the end of a growing text may go on in the next piece.
-        if settled is not None and words and view and _is_word_char(view[-1]):
+        if growing and words and _is_word_char(folded[-1]):
             words.pop()
         if self._words.isdisjoint(words):
             return None
         return next(word for word in words if word in self._words)
 
-    def _search_automaton(self, folded: str, start: int, settled: int | None) -> str | None:
+    def _search_automaton(self, folded: str, start: int, growing: bool) -> str | None:
         assert self._automaton is not None
         size = len(folded)
-        # The furthest a match may end and be decided now; in word mode the character after it
-        # must be there too.
-        limit = size if settled is None else settled
-        if self.match == "word" and settled is not None:
-            limit = min(limit, size - 1)
+        # The furthest a match may end and be decided now: in word mode on a growing text, the
+        # character after it must be there too.
+        limit = size - 1 if growing and self.match == "word" else size
         hits: Iterator[tuple[int, str]] = self._automaton.iter(folded, start)
         for last, keyword in hits:
             end = last + 1

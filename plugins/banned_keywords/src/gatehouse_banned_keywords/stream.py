@@ -1,20 +1,22 @@
 """Scanning a streamed reply as it grows, in time linear in its length.
 
-Rescanning the whole reply on every chunk would cost time quadratic in its length, so each
-choice's text is folded and scanned piece by piece. Only text up to the last seam (see
-:mod:`.folding`) is *settled*: it folds the same whatever arrives next. Settled text is kept
-only as a tail long enough for a keyword that began in it to be finished by the next piece;
-the rest is re-folded and re-scanned with each chunk until a seam passes it. A keyword is
-reported only once it lies in settled text (in word mode, once the character after it is there
-too), so text that goes on (``hello`` becoming ``hellos``) is never blocked early; the core's
-hold-back keeps it from the client meanwhile.
+Each piece of text is folded once, when it arrives: folding maps characters one by one (see
+:mod:`.folding`), so nothing that comes later changes how earlier text folds. Each chunk's new
+text is scanned together with a tail of the text before it, a keyword's length plus one
+character of context, so that a keyword begun in an earlier chunk is finished by this one. No
+chunk costs more than its own text and that tail, whatever was streamed before: a reply of
+invisible characters or combining marks, which fold to nothing, costs no more than any other.
+
+In word mode a keyword at the very end of the text so far is reported only once the character
+after it is there (or the stream is done), so text that goes on (``hello`` becoming ``hellos``)
+is never blocked early; the core's hold-back keeps it from the client meanwhile.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .folding import fold, last_seam
+from .folding import fold, join_folded
 from .matcher import KeywordMatcher
 
 
@@ -23,9 +25,9 @@ class StreamScan:
     """One choice's text as scanned so far."""
 
     matcher: KeywordMatcher
-    # How much of the text is settled and already folded into ``tail``.
-    settled: int = 0
-    # The end of the folded settled text: a keyword's length, plus one character of context.
+    # How much of the text has been folded into ``tail``.
+    received: int = 0
+    # The end of the folded text: a keyword's length, plus one character of context.
     tail: str = ""
 
     def feed(self, text: str, done: bool) -> str | None:
@@ -33,12 +35,10 @@ class StreamScan:
 
         ``done`` says no more text will come, so everything in it is final.
         """
-        seam = len(text) if done else last_seam(text, self.settled)
-        newly_settled = fold(text[self.settled:seam])
-        window = self.tail + newly_settled + fold(text[seam:])
+        window = self.tail + join_folded(self.tail, fold(text[self.received:]))
         longest = self.matcher.longest
         hit = self.matcher.search(window, start=max(0, len(self.tail) - longest),
-                                  settled=None if done else len(self.tail) + len(newly_settled))
-        self.tail = (self.tail + newly_settled)[-(longest + 1):]
-        self.settled = seam
+                                  growing=not done)
+        self.tail = window[-(longest + 1):]
+        self.received = len(text)
         return hit

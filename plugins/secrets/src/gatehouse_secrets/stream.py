@@ -42,12 +42,26 @@ _LAST_BOUNDARY = re.compile(r".*[\s\x80-\U0010ffff]", re.DOTALL)
 SlotKey = tuple[int, str, int]  # (choice index, "content" | "text" | "tool", tool call index)
 
 
+@dataclass(slots=True)
+class _Held:
+    """A slot's text not yet sent, as the pieces it arrived in: joining them on every chunk
+    would copy the whole buffer each time, quadratic in a long run that cannot be cut."""
+
+    pieces: list[str] = field(default_factory=list)
+    size: int = 0
+    # Length of the buffer when it was last scanned.
+    scanned: int = 0
+
+    def add(self, piece: str) -> None:
+        if piece:
+            self.pieces.append(piece)
+            self.size += len(piece)
+
+
 @dataclass
 class StreamRedactor:
     scanner: Scanner
-    held: dict[SlotKey, str] = field(default_factory=dict)
-    # Length of each held buffer when it was last scanned.
-    scanned: dict[SlotKey, int] = field(default_factory=dict)
+    held: dict[SlotKey, _Held] = field(default_factory=dict)
 
     def feed(self, chunk: dict[str, Any]) -> list[str]:
         """Rewrite ``chunk`` in place to carry only final, redacted text; return the secret
@@ -73,24 +87,23 @@ class StreamRedactor:
     @property
     def holding(self) -> int:
         """Characters received and not yet sent."""
-        return sum(map(len, self.held.values()))
+        return sum(held.size for held in self.held.values())
 
     def _release(self, key: SlotKey, piece: str, final: bool) -> tuple[str, list[str]]:
-        buffer = self.held.pop(key, "") + piece
-        last = self.scanned.pop(key, 0)
-        if not final and len(buffer) - last < max(STEP, last // 4):
-            self._hold(key, buffer, last)
+        held = self.held.pop(key, None) or _Held()
+        held.add(piece)
+        if not final and held.size - held.scanned < max(STEP, held.scanned // 4):
+            if held.size:
+                self.held[key] = held
             return "", []
+        buffer = "".join(held.pieces)
         findings = self.scanner.find(buffer)
         cut = len(buffer) if final else self._cut(buffer, findings)
-        self._hold(key, buffer[cut:], len(buffer) - cut)
+        if cut < len(buffer):
+            rest = len(buffer) - cut
+            self.held[key] = _Held([buffer[cut:]], rest, rest)
         sent = [f for f in findings if f.end <= cut]
         return apply(buffer[:cut], sent), types_of(sent)
-
-    def _hold(self, key: SlotKey, text: str, scanned: int) -> None:
-        if text:
-            self.held[key] = text
-            self.scanned[key] = scanned
 
     def _cut(self, buffer: str, findings: list[Finding]) -> int:
         cut = _boundary_before(buffer, len(buffer) - WINDOW)

@@ -1,0 +1,136 @@
+"""How the stream hooks of the bundled guardrails scale with the length of a streamed reply made
+to be hard: zero-width spaces, combining marks, long runs of one character.
+
+Each reply is fed in 3-character chunks, as the core does it: each chunk's text joins a
+``StreamState`` and the chunk goes through the guardrail's ``post_call_stream`` hook; the last
+chunk carries the ``finish_reason``, and the ``done`` call follows. Only the hook calls are
+timed (CPU time). When a hook reads ``stream.texts``, the core joins the text so far for it;
+that join is timed apart, on its own lines, because it is the core's cost, not the guardrail's.
+
+Figures are microseconds of CPU per kB (of UTF-8) of the reply, the best of a few runs, and each
+as a ratio to the 10 kB figure of the same run: a scan linear in the text stays near 1.0 as the
+reply grows; a quadratic one grows with it (about 10x at 100 kB).
+
+    python bench/adversarial_stream.py
+    python bench/adversarial_stream.py --kb 10 30 100 300 --repeats 5
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from gatehouse import Call, Guardrail, StreamState
+from gatehouse_banned_keywords import BannedKeywords
+from gatehouse_secrets.guardrail import HideSecrets
+
+from benchkit import Table, arguments, count, cpu_seconds
+
+CHUNK = 3
+
+# What each reply is made of, repeated to its length.
+KINDS = {
+    "zero-width spaces": "\u200b",
+    "combining marks": "a\u0301\u0302\u0303\u0304\u0305\u0306\u0307",
+    "one letter": "a",
+    "one non-ASCII letter": "é",
+    "space runs": " \t\n\u00a0",
+}
+
+GUARDRAILS: dict[str, tuple[type[Guardrail], dict[str, Any]]] = {
+    "banned_keywords": (BannedKeywords, {"banned_keywords_list": [
+        "project falcon", "competitor-x", "hello", "café", "aaaab", "a\u0301a\u0301b"]}),
+    "hide-secrets": (HideSecrets, {}),
+}
+
+
+def reply(kind: str, kb: int) -> str:
+    unit = KINDS[kind]
+    return unit * -(-kb * 1000 // len(unit.encode()))
+
+
+def chunk(piece: str, finish: str | None = None) -> dict[str, Any]:
+    return {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "bench",
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}
+
+
+def build(name: str) -> Callable[..., Any]:
+    """A fresh guardrail's ``post_call_stream`` hook, called with the arguments it names."""
+    kind, params = GUARDRAILS[name]
+    guardrail = kind(name, kind.Params.model_validate(
+        {"guardrail": name, "mode": ["post_call"], **params}))
+    hook = guardrail.post_call_stream
+    names = list(inspect.signature(hook).parameters)
+    return lambda **args: hook(*[args[n] for n in names])
+
+
+class TimedState(StreamState):
+    """The core's ``StreamState``, counting the CPU time spent joining the text so far for the
+    hooks that read it: that is the core's work, not the guardrail's."""
+
+    __slots__ = ("joining",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.joining = 0.0
+
+    def text_of(self, index: int) -> str:
+        seconds, text = cpu_seconds(partial(StreamState.text_of, self, index))
+        self.joining += seconds
+        return text
+
+
+def stream_seconds(name: str, text: str) -> tuple[float, float]:
+    """CPU seconds in ``name``'s hook over one stream of ``text``, and of that, how much the
+    core spent joining the text so far for it."""
+    hook = build(name)
+    call = Call(request_id="bench", call_type="chat_completion", model="bench", body={},
+                stream=True)
+    state = TimedState()
+    total = 0.0
+    for start in range(0, len(text), CHUNK):
+        piece = text[start:start + CHUNK]
+        state.add(0, piece)
+        each = chunk(piece, "stop" if start + CHUNK >= len(text) else None)
+        total += cpu_seconds(partial(hook, call=call, chunk=each, stream=state,
+                                     extra_body={}))[0]
+    state.done = True
+    total += cpu_seconds(partial(hook, call=call, chunk={"choices": []}, stream=state,
+                                 extra_body={}))[0]
+    return total - state.joining, state.joining
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--kb", type=count, nargs="+", default=[10, 30, 100],
+                        help="reply lengths in kB; the first is the baseline (default 10 30 100)")
+    parser.add_argument("--repeats", type=count, default=3,
+                        help="runs per figure; the best counts (default 3)")
+    args = parser.parse_args()
+
+    table = Table("<28", "<22", *[">13"] * len(args.kb))
+    table.row("hook", "reply", *(f"{kb} kB" for kb in args.kb),
+              tail="   ratio to " + f"{args.kb[0]} kB")
+
+    def row(label: str, kind: str, seconds: dict[int, float]) -> None:
+        per_kb = {kb: seconds[kb] * 1e6 / kb for kb in args.kb}
+        ratios = " ".join(f"{per_kb[kb] / per_kb[args.kb[0]]:.2f}" for kb in args.kb)
+        table.row(label, kind, *(f"{per_kb[kb]:,.0f} us/kB" for kb in args.kb),
+                  tail=f"   {ratios}")
+
+    joins: dict[tuple[str, str], dict[int, float]] = {}
+    for name in GUARDRAILS:
+        for kind in KINDS:
+            best = {kb: min(stream_seconds(name, reply(kind, kb)) for _ in range(args.repeats))
+                    for kb in args.kb}
+            row(name, kind, {kb: hook for kb, (hook, _) in best.items()})
+            if all(join for _, join in best.values()):
+                joins[name, kind] = {kb: join for kb, (_, join) in best.items()}
+    for (name, kind), seconds in joins.items():
+        row(f"core join ({name})", kind, seconds)
+
+
+if __name__ == "__main__":
+    main()
