@@ -1,0 +1,91 @@
+"""Test doubles and pytest fixtures for Gatehouse and for plugin authors.
+
+A pytest plugin that a project turns on (``addopts = "-p gatehouse.testing"`` in its pytest
+settings); installing the gateway alone changes no project's pytest. It gives these fixtures:
+
+* ``fake_upstream`` -- a real HTTP server speaking the OpenAI wire format. It records every
+  request it receives (``.received``), answers chat, completions (JSON or SSE) and embeddings,
+  and can be told to fail, stall or answer with given text.
+* ``fake_vendor`` -- a factory serving :class:`FakeVendor`, a guardrail vendor's API that
+  records what it gets and answers, fails or stalls as told.
+* ``gateway`` -- a factory: ``await gateway(config_dict, plugins=[...])`` starts the gateway
+  over real HTTP with the ``fake_upstream`` as its ``gpt-4o`` model and returns an aiohttp test
+  client for it (``client.app[GATEWAY]`` is the :class:`~gatehouse.gateway.Gateway`;
+  ``GATEWAY`` is importable from here).
+
+They need ``pytest-aiohttp`` (the ``gatehouse-proxy[test]`` extra).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from ..app import GATEWAY, Runner, create_app
+from ..config import config_from_dict
+from .contracts import GuardrailContract, InstallContract, OutageContract, check_config
+from .doubles import VENDOR_OUTAGES, FakeUpstream, FakeVendor
+
+__all__ = ["GATEWAY", "VENDOR_OUTAGES", "FakeUpstream", "FakeVendor", "GuardrailContract",
+           "InstallContract", "OutageContract", "check_config"]
+
+
+@pytest_asyncio.fixture
+async def fake_vendor(aiohttp_server):
+    """Factory: ``vendor = await fake_vendor(reply={...})`` serves a :class:`FakeVendor`."""
+    served: list[FakeVendor] = []
+
+    async def make(reply: Any = None) -> FakeVendor:
+        vendor = FakeVendor(reply)
+        server = await aiohttp_server(vendor.app)
+        vendor.url = str(server.make_url("")).rstrip("/")
+        served.append(vendor)
+        return vendor
+
+    yield make
+    for vendor in served:
+        vendor.release.set()  # a stalled handler must finish for its server to close
+
+
+@pytest_asyncio.fixture
+async def fake_upstream(aiohttp_server) -> FakeUpstream:
+    fake = FakeUpstream()
+    server = await aiohttp_server(fake.app)
+    fake.url = str(server.make_url("/v1"))
+    return fake
+
+
+@pytest.fixture
+def gateway(aiohttp_client, fake_upstream, tmp_path):
+    """Factory: ``await gateway(config, plugins=[(name, module_or_obj)], load=None)``.
+
+    ``config`` is a config.yaml as a dict; without ``model_list`` the gateway gets the fake
+    upstream as ``gpt-4o`` and ``mock/echo`` as ``mock-echo``. ``load`` limits the installed
+    plugins that load (default: only the core's own), ``plugins`` adds uninstalled ones.
+    """
+
+    async def make(config: dict[str, Any] | None = None, *,
+                   plugins: Iterable[tuple[str, Any]] = (),
+                   load: Iterable[str] | None = (), base_dir: Path | None = None):
+        config = dict(config or {})
+        config.setdefault("model_list", [
+            fake_upstream.model_entry("gpt-4o"),
+            {"model_name": "mock-echo", "params": {"model": "mock/echo"}},
+        ])
+        app = create_app(config_from_dict(config, base_dir=base_dir or tmp_path),
+                         extra_plugins=plugins, load=load)
+        return await aiohttp_client(_Served(app))
+
+    return make
+
+
+class _Served(TestServer):
+    """The app served as ``gatehouse run`` serves it."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return Runner(self.app, **kwargs)
