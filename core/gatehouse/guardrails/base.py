@@ -190,16 +190,17 @@ class Guardrail:
         return (await self.post_json_status(url, payload, headers))[1]
 
     async def post_json_status(
-        self, url: str, payload: dict[str, Any], headers: dict[str, str] | None = None, *,
-        answers: Collection[int] = ()
+        self, url: str, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None,
+        *, answers: Collection[int] = ()
     ) -> tuple[int, Any]:
         """:meth:`post_json` for a vendor that gives some verdicts as HTTP error statuses:
         ``(status, parsed reply)``, where a status in ``answers`` is a reply to read rather than
-        a failure."""
+        a failure. ``payload`` may be the body already serialised (e.g. to sign it)."""
         # GuardrailFailed names the guardrail; this names what it was talking to.
         where = aiohttp.client.URL(url).path
         try:
-            async with self.http.post(url, data=orjson.dumps(payload), headers={
+            body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+            async with self.http.post(url, data=body, headers={
                 "content-type": "application/json", **(headers or {})
             }) as resp:
                 raw = await resp.read()
