@@ -6,7 +6,7 @@ import logging
 import orjson
 import pytest
 
-from doubles import EVENTS, PLUGINS, RECORDS, guardrail
+from doubles import EVENTS, NEW_TEXTS, PLUGINS, RECORDS, guardrail
 from gatehouse.app import GATEWAY
 
 APPLIED = "x-gatehouse-applied-guardrails"
@@ -295,6 +295,41 @@ async def test_stream_passes_chunks_and_checks_each(gateway, fake_upstream, chat
     assert events[-1] == "[DONE]"
     assert EVENTS.count(("s", "post_call_stream")) == 4  # three pieces and the finish chunk
     assert EVENTS[-1] == ("s", "post_call_stream:done")
+
+
+async def test_a_stream_hook_is_handed_each_chunks_new_text_alone(gateway, fake_upstream, chat):
+    fake_upstream.chunks = ["Hel", "lo"]
+    fake_upstream.more_choices = [["a", "b"]]
+    client = await start(gateway, guardrail("n", mode="post_call", type_="new_texts",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True, n=2))
+    assert streamed_content(sse_events(await resp.text())) == "Helalob"
+    # One chunk per choice, interleaved; then each choice's finish chunk, then the done call.
+    assert NEW_TEXTS == [(False, {(0, None): "Hel"}), (False, {(1, None): "a"}),
+                         (False, {(0, None): "lo"}), (False, {(1, None): "b"}),
+                         (False, {}), (False, {}), (True, {})]
+
+
+async def test_a_stream_hook_is_handed_tool_call_arguments_piece_by_piece(
+        gateway, fake_upstream, chat):
+    fake_upstream.tool_calls = [("lookup", ['{"q": ', '"x"}'])]
+    client = await start(gateway, guardrail("n", mode="post_call", type_="new_texts",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    assert resp.status == 200
+    await resp.read()
+    assert [texts for _, texts in NEW_TEXTS if texts] == [{(0, 0): '{"q": '}, {(0, 0): '"x"}'}]
+    assert NEW_TEXTS[-1] == (True, {})
+
+
+async def test_a_stream_hook_is_handed_a_whole_reply_as_new_text_then_nothing(
+        gateway, fake_upstream, chat):
+    fake_upstream.reply = "the whole answer"
+    client = await start(gateway, guardrail("n", mode="post_call", type_="new_texts",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 200
+    assert NEW_TEXTS == [(False, {(0, None): "the whole answer"}), (True, {})]
 
 
 async def test_a_stream_only_guardrail_checks_whole_replies_as_one_chunk(

@@ -68,6 +68,7 @@ class StreamGuard:
             if self.call.hide_usage and not chunk.get("choices"):
                 return []
         state = self.state
+        state.next_chunk()
         for choice in chunk.get("choices") or ():
             for (index, tool), (holder, key) in _stream_slots(choice):
                 if holder[key]:
@@ -118,6 +119,7 @@ class StreamGuard:
     async def finish(self) -> list[bytes]:
         """After the upstream's last chunk: the final checks, then everything still held."""
         self.state.done = True
+        self.state.next_chunk()
         if self.selection.post_call_stream:
             await run_in_order(self.selection.post_call_stream, self.call,
                                {"call": self.call, "chunk": {"choices": []},
@@ -255,6 +257,7 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
         for done in (False, True):
             if done:
                 state.done = True
+                state.next_chunk()
                 args["chunk"] = {"choices": []}
             result = impl.function(*[args[name] for name in impl.argnames])
             if inspect.isawaitable(result):

@@ -96,11 +96,17 @@ class BannedKeywords(Guardrail):
     def post_call_stream(self, stream: StreamState) -> None:
         scans: dict[Any, StreamScan] = stream.scratch.setdefault(self.name, {})
         # Every choice's content and every tool call's arguments: each is text the client gets.
-        for key, text in stream.all_texts.items():
+        # Only this chunk's text is read; each scan keeps the tail it needs of what came before.
+        for key, text in stream.new_texts.items():
             scan = scans.get(key)
             if scan is None:
                 scan = scans[key] = StreamScan(self.matcher)
-            _refuse(scan.feed(text, stream.done))
+            _refuse(scan.feed(text, done=False))
+        if stream.done:
+            # No text comes with the done call: each scan's end is searched once more, now
+            # that it can no longer grow.
+            for scan in scans.values():
+                _refuse(scan.feed("", done=True))
 
     async def _check(self, texts: Iterable[str]) -> None:
         texts = list(texts)

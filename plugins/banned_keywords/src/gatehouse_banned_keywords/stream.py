@@ -22,23 +22,22 @@ from .matcher import KeywordMatcher
 
 @dataclass(slots=True)
 class StreamScan:
-    """One choice's text as scanned so far."""
+    """One text of a stream (a choice's content, or a tool call's arguments) as scanned so
+    far."""
 
     matcher: KeywordMatcher
-    # How much of the text has been folded into ``tail``.
-    received: int = 0
     # The end of the folded text: a keyword's length, plus one character of context.
     tail: str = ""
 
-    def feed(self, text: str, done: bool) -> str | None:
-        """The configured keyword found in ``text`` (the choice's whole text so far), or None.
+    def feed(self, piece: str, done: bool) -> str | None:
+        """The configured keyword found once ``piece``, the text that came next, joins what
+        came before, or None.
 
-        ``done`` says no more text will come, so everything in it is final.
+        ``done`` says no more text will come, so everything fed is final.
         """
-        window = self.tail + join_folded(self.tail, fold(text[self.received:]))
+        window = self.tail + join_folded(self.tail, fold(piece))
         longest = self.matcher.longest
         hit = self.matcher.search(window, start=max(0, len(self.tail) - longest),
                                   growing=not done)
         self.tail = window[-(longest + 1):]
-        self.received = len(text)
         return hit
