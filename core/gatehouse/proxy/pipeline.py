@@ -39,6 +39,12 @@ APPLIED_HEADERS = ("x-gatehouse-applied-guardrails", "x-litellm-applied-guardrai
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache",
                "x-accel-buffering": "no"}
 MB = 1024 * 1024
+# Chunks relayed between two turns given to the rest of the event loop. Reading an upstream
+# chunk that is already buffered never waits, so without these turns a fast upstream would keep
+# every other call waiting for as long as its stream lasts. A chunk costs a few to a few dozen
+# microseconds through the gateway, so 32 of them hold the loop for about a millisecond at
+# most, while a turn costs a few microseconds: under 1% added to a stream's CPU.
+YIELD_EVERY = 32
 # nginx's status for a client that closed the connection before the reply was complete.
 CLIENT_CLOSED = 499
 CLIENT_CLOSED_BODY = error_body("The client closed the connection before the reply was complete",
@@ -131,10 +137,13 @@ class Pipeline:
                                                **applied_headers(names)})
         await response.prepare(request)
         outcome = Outcome(started, 200)
-        received = 0
+        received = relayed = 0
         try:
             async for payload in chunks:
                 received += len(payload)
+                relayed += 1
+                if relayed % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
                 self._check_response_size(received)
                 if guard is None:
                     await response.write(b"data: " + payload + b"\n\n")
