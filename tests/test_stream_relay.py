@@ -2,9 +2,21 @@
 upstream is, and records every call however the client ends it."""
 
 import asyncio
+import contextlib
 
-from doubles import NEW_TEXTS, PLUGINS, guardrail
+import orjson
+import pytest
+from aiohttp import web
+
+from aiohttp.test_utils import TestServer
+
+from admin_kit import MASTER, PRICED, admin_get, admin_post, bearer
+from doubles import NEW_TEXTS, PLUGINS, RECORDS, guardrail
+from gatehouse.app import GATEWAY, Runner, create_app
+from gatehouse.config import config_from_dict
 from gatehouse.proxy import pipeline
+
+WAIT = 10  # seconds any one wait here may take before the test fails
 
 
 async def test_a_fast_upstreams_long_stream_lets_other_tasks_run_between_chunks(
@@ -40,3 +52,104 @@ async def test_a_fast_upstreams_long_stream_lets_other_tasks_run_between_chunks(
     # However much is buffered, no more than a few dozen chunks pass between two turns of
     # everything else the loop has to do.
     assert max(runs + [run]) <= pipeline.YIELD_EVERY
+
+
+class HeldUpstream:
+    """An upstream that takes each request, then answers only once ``release`` is set: a
+    client can leave while the gateway still waits for the upstream's first byte."""
+
+    def __init__(self) -> None:
+        self.arrived, self.release = asyncio.Event(), asyncio.Event()
+        self.app = web.Application()
+        self.app.router.add_post("/v1/chat/completions", self.handle)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.arrived.set()
+        await asyncio.wait_for(self.release.wait(), WAIT)
+        reply = {"id": "chatcmpl-held", "object": "chat.completion", "model": body["model"],
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": "late words"}}],
+                 "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+        if not body.get("stream"):
+            return web.json_response(reply)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {**reply, "object": "chat.completion.chunk",
+                 "choices": [{"index": 0, "delta": {"content": "late words"},
+                              "finish_reason": "stop"}]}
+        with contextlib.suppress(ConnectionError):
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+@pytest.fixture
+async def held_upstream(aiohttp_server):
+    upstream = HeldUpstream()
+    server = await aiohttp_server(upstream.app)
+    yield {"model_name": "held", "params": {"model": "openai/held", "api_key": "sk-up",
+                                            "api_base": str(server.make_url("/v1")),
+                                            **PRICED}}, upstream
+    upstream.release.set()
+
+
+async def spend_rows(client, key):
+    """The key's spend rows, once the call log and the spend writer have caught up."""
+    gw = client.app[GATEWAY]
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while True:
+        await gw.call_log.drain()
+        await gw.accounting.flush()
+        rows = await admin_get(client, "/spend/logs", api_key=key)
+        if rows:
+            return rows
+        assert asyncio.get_running_loop().time() < deadline, "no spend row was written"
+        await asyncio.sleep(0.05)
+
+
+class AsRun(TestServer):
+    """The gateway as ``gatehouse run`` serves it, where a handler outlives a client that hung
+    up (aiohttp's test server cancels it instead)."""
+
+    async def _make_runner(self, handler_cancellation: bool, **kwargs):
+        return Runner(self.app, **kwargs)
+
+
+@pytest.fixture
+def gateway_as_run(aiohttp_client, tmp_path):
+    async def make(config):
+        app = create_app(config_from_dict(config, base_dir=tmp_path), extra_plugins=PLUGINS,
+                         load=())
+        return await aiohttp_client(AsRun(app))
+    return make
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+@pytest.mark.parametrize("served", ["as run", "cancelling"])
+async def test_a_client_leaving_before_the_upstream_answered_is_recorded_once(
+        start, gateway_as_run, held_upstream, stream, served):
+    model, upstream = held_upstream
+    config = {"model_list": [model]}
+    if served == "as run":
+        client = await gateway_as_run({**config, "general_settings": {"master_key": MASTER}})
+    else:
+        client = await start(config, plugins=PLUGINS)
+    key = (await admin_post(client, "/key/generate", {"max_budget": 1}))["key"]
+    leaving = asyncio.create_task(client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "held", "stream": stream, "messages": [{"role": "user", "content": "hello"}]}))
+    await asyncio.wait_for(upstream.arrived.wait(), WAIT)
+    leaving.cancel()  # the client hangs up before a byte of the reply came
+    await asyncio.gather(leaving, return_exceptions=True)
+    upstream.release.set()
+
+    [row] = await spend_rows(client, key)
+    [record] = RECORDS
+    if served == "as run" and not stream:
+        # The whole reply came while the handler still ran: billed in full, as served.
+        assert row["status"] == "success" and row["completion_tokens"] == 2
+        assert record["status"] == 200
+        return
+    assert row["status"] == "failure"
+    assert record["status"] == 499
+    assert record["error"]["body"] == pipeline.CLIENT_CLOSED_BODY

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
 
 import orjson
 from aiohttp import web
@@ -92,18 +92,28 @@ class Pipeline:
             await self.gate.check(call, requested)
             await run_in_order(selection.pre_call, call, {"call": call})
             if call.stream:
-                return await self._stream(request, call, selection, provider, started)
-            reply = await _alongside_during(selection, call, provider.complete(call))
-            self._check_response_size(len(reply.raw))
-            if selection.post_call:
-                await run_in_order(selection.post_call, call,
-                                   {"call": call, "response": reply.data})
+                stream = await self._open_stream(request, call, selection, provider)
+            else:
+                reply = await _alongside_during(selection, call, provider.complete(call))
+                self._check_response_size(len(reply.raw))
+                if selection.post_call:
+                    await run_in_order(selection.post_call, call,
+                                       {"call": call, "response": reply.data})
         except GuardrailBlocked as blocked:
             return self._refuse(call, selection, started, blocked.status, blocked.body())
         except ClientError as exc:
             return self._refuse(call, selection, started, exc.status, exc.body, exc.headers)
         except UpstreamError as exc:
             return self._refuse(call, selection, started, exc.status, exc.body)
+        except (ConnectionResetError, asyncio.CancelledError):
+            # The client left (or the gateway is stopping) before a byte of the reply was
+            # sent: still one record, so that the call is billed for what it cost and the
+            # budget it held is given back.
+            self.call_log.submit(call, selection,
+                                 Outcome(started, CLIENT_CLOSED, error=CLIENT_CLOSED_BODY))
+            raise
+        if call.stream:
+            return await self._relay(call, selection, started, *stream)
         body = reply.raw
         self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
         return web.Response(body=body, content_type="application/json",
@@ -123,9 +133,12 @@ class Pipeline:
                      f"(max_response_size_mb: {self.max_response_mb:g})",
                 "response_too_large")
 
-    async def _stream(self, request: web.Request, call: Call, selection: Selection,
-                      provider: Provider, started: float) -> web.StreamResponse:
-        # Errors up to here (upstream refused, during_call blocked) still get a plain JSON reply.
+    async def _open_stream(self, request: web.Request, call: Call, selection: Selection,
+                           provider: Provider
+                           ) -> tuple[AsyncIterator[bytes], web.StreamResponse,
+                                      StreamGuard | None]:
+        """The upstream's stream, and the client's begun. Errors up to here (upstream refused,
+        during_call blocked) still get a plain JSON reply."""
         chunks = await _alongside_during(selection, call, provider.stream(call))
         # The guard also assembles the reply that spend and log records are made from.
         guard = StreamGuard(call, selection) if (
@@ -135,7 +148,16 @@ class Pipeline:
                    if i.name not in call.applied_guardrails)]
         response = web.StreamResponse(headers={**SSE_HEADERS, **call.response_headers,
                                                **applied_headers(names)})
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except BaseException:
+            await chunks.aclose()
+            raise
+        return chunks, response, guard
+
+    async def _relay(self, call: Call, selection: Selection, started: float,
+                     chunks: AsyncIterator[bytes], response: web.StreamResponse,
+                     guard: StreamGuard | None) -> web.StreamResponse:
         outcome = Outcome(started, 200)
         received = relayed = 0
         try:
