@@ -14,7 +14,8 @@ from admin_kit import MASTER, PRICED, admin_get, admin_post, bearer
 from doubles import NEW_TEXTS, PLUGINS, RECORDS, guardrail
 from gatehouse.app import GATEWAY, Runner, create_app
 from gatehouse.config import config_from_dict
-from gatehouse.proxy import pipeline
+from gatehouse import hookimpl
+from gatehouse.proxy import calllog, pipeline
 
 WAIT = 10  # seconds any one wait here may take before the test fails
 
@@ -153,3 +154,43 @@ async def test_a_client_leaving_before_the_upstream_answered_is_recorded_once(
     assert row["status"] == "failure"
     assert record["status"] == 499
     assert record["error"]["body"] == pipeline.CLIENT_CLOSED_BODY
+
+
+class SlowCallback:
+    """A logging callback that takes each record only once ``go`` is set: the call log's
+    worker falls behind the calls."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+
+    @hookimpl
+    async def on_success(self, record):
+        await self.go.wait()
+
+
+async def test_a_full_call_log_makes_calls_wait_and_drops_no_record(
+        start, fake_upstream, chat, monkeypatch, caplog):
+    monkeypatch.setattr(calllog, "QUEUE_LIMIT", 2)
+    monkeypatch.setattr(calllog, "WARN_BACKLOG", 2)
+    slow = SlowCallback()
+    client = await start(plugins=[("slow", slow)])
+    key = (await admin_post(client, "/key/generate", {}))["key"]
+    calls = [asyncio.create_task(client.post("/v1/chat/completions", json=chat(),
+                                             headers=bearer(key))) for _ in range(6)]
+    try:
+        deadline = asyncio.get_running_loop().time() + WAIT
+        # One record in the worker's hands, two queued: the other three calls were served by
+        # the upstream but wait for room before their replies go out.
+        while len(fake_upstream.received) < 6 or sum(c.done() for c in calls) < 3:
+            assert asyncio.get_running_loop().time() < deadline, "the calls never got this far"
+            await asyncio.sleep(0.01)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert sum(c.done() for c in calls) == 3
+        assert "call records wait to be billed" in caplog.text
+    finally:
+        slow.go.set()
+    assert [r.status for r in await asyncio.gather(*calls)] == [200] * 6
+    await client.app[GATEWAY].call_log.drain()
+    await client.app[GATEWAY].accounting.flush()
+    assert len(await admin_get(client, "/spend/logs", api_key=key)) == 6

@@ -100,28 +100,30 @@ class Pipeline:
                     await run_in_order(selection.post_call, call,
                                        {"call": call, "response": reply.data})
         except GuardrailBlocked as blocked:
-            return self._refuse(call, selection, started, blocked.status, blocked.body())
+            return await self._refuse(call, selection, started, blocked.status, blocked.body())
         except ClientError as exc:
-            return self._refuse(call, selection, started, exc.status, exc.body, exc.headers)
+            return await self._refuse(call, selection, started, exc.status, exc.body,
+                                      exc.headers)
         except UpstreamError as exc:
-            return self._refuse(call, selection, started, exc.status, exc.body)
+            return await self._refuse(call, selection, started, exc.status, exc.body)
         except (ConnectionResetError, asyncio.CancelledError):
             # The client left (or the gateway is stopping) before a byte of the reply was
             # sent: still one record, so that the call is billed for what it cost and the
             # budget it held is given back.
-            self.call_log.submit(call, selection,
-                                 Outcome(started, CLIENT_CLOSED, error=CLIENT_CLOSED_BODY))
+            await self.call_log.submit(
+                call, selection, Outcome(started, CLIENT_CLOSED, error=CLIENT_CLOSED_BODY))
             raise
         if call.stream:
             return await self._relay(call, selection, started, *stream)
         body = reply.raw
-        self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
+        await self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
         return web.Response(body=body, content_type="application/json",
                             headers=reply_headers(call))
 
-    def _refuse(self, call: Call, selection: Selection, started: float, status: int,
-                body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
-        self.call_log.submit(call, selection, Outcome(started, status, error=body))
+    async def _refuse(self, call: Call, selection: Selection, started: float, status: int,
+                      body: dict[str, Any], headers: dict[str, str] | None = None
+                      ) -> web.Response:
+        await self.call_log.submit(call, selection, Outcome(started, status, error=body))
         return json_response(body, status=status,
                              headers={**reply_headers(call), **(headers or {})})
 
@@ -193,7 +195,7 @@ class Pipeline:
             elif guard is not None:
                 # Cut short, the call still costs what the upstream produced for it.
                 outcome.billed = guard.response_received()
-            self.call_log.submit(call, selection, outcome)
+            await self.call_log.submit(call, selection, outcome)
         if outcome.error is not None:
             await chunks.aclose()
             await response.write(b"data: " + orjson.dumps(outcome.error) + b"\n\n")
