@@ -405,6 +405,38 @@ async def test_post_call_only_guardrail_rewrites_assembled_stream(gateway, fake_
     assert finishes[-1] == "stop"
 
 
+async def test_a_streamed_refusal_is_held_back_and_checked_whole_and_sent_as_one(
+        gateway, fake_upstream, chat):
+    fake_upstream.refuses = True
+    fake_upstream.chunks = ["no, ", "not the ", "password"]
+    client = await start(gateway, guardrail("p", mode="post_call", block_word="password",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    text = await resp.text()
+    assert "not the" not in text  # held back until the assembled reply passed
+    assert orjson.loads(sse_events(text)[-1])["error"]["details"]["error"] == (
+        "Probe p saw password")
+
+    fake_upstream.chunks = ["no, ", "sorry"]
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    events = sse_events(await resp.text())
+    assert events[-1] == "[DONE]"
+    assert "".join(c["delta"].get("refusal") or "" for e in events[:-1]
+                   for c in orjson.loads(e)["choices"]) == "no, sorry"
+    assert streamed_content(events) == ""
+
+
+async def test_a_stream_only_guardrail_checks_a_whole_replys_refusal(gateway, fake_upstream,
+                                                                     chat):
+    fake_upstream.refuses = True
+    fake_upstream.reply = "not the forbidden thing"
+    client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
+                                            block_word="forbidden", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 400
+    assert (await resp.json())["error"]["details"]["error"] == "Probe c saw forbidden"
+
+
 async def test_pre_call_block_on_stream_is_plain_json(gateway, fake_upstream, chat):
     client = await start(gateway, guardrail("g", block_word="bad", default_on=True))
     resp = await client.post("/v1/chat/completions", json=chat("bad", stream=True))

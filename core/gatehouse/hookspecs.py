@@ -129,7 +129,7 @@ def post_call_stream(
 
     ``chunk`` is the parsed SSE chunk (rewrite ``choices[i]["delta"]["content"]`` in place to
     change what is sent). ``stream.new_texts`` holds the text this chunk brought to each choice's
-    content and tool calls' arguments; ``stream.done`` is true on the last call, which comes with
+    content, refusal and tool calls' arguments; ``stream.done`` is true on the last call, which comes with
     an empty chunk (and empty ``new_texts``) after the upstream finished. To scan in time linear
     in the reply, read ``new_texts`` and keep what must carry over between chunks (a tail of
     ``stream_holdback`` characters per text) in ``stream.scratch[<guardrail name>]``.

@@ -80,8 +80,11 @@ class Call:
 
 
 # Where a streamed text goes: (choice index, tool-call index), the tool-call index None for the
-# choice's content (or completion text).
-TextKey = tuple[int, "int | None"]
+# choice's content (or completion text) and REFUSAL for its refusal.
+TextKey = tuple[int, "int | str | None"]
+# A refusal is its own text beside the content (a client tells the two apart), checked and
+# held back like it.
+REFUSAL = "refusal"
 
 
 class StreamState:
@@ -110,9 +113,9 @@ class StreamState:
         """The core starts a chunk (or the final ``done`` call): ``new_texts`` empties."""
         self._new = {}
 
-    def add(self, index: int, piece: str, tool: int | None = None) -> None:
-        """A piece of choice ``index``'s content, or of its tool call ``tool``'s arguments, in
-        the current chunk."""
+    def add(self, index: int, piece: str, tool: int | str | None = None) -> None:
+        """A piece of choice ``index``'s content, of its tool call ``tool``'s arguments, or
+        (``tool`` is ``REFUSAL``) of its refusal, in the current chunk."""
         key = (index, tool)
         self._pieces.setdefault(key, []).append(piece)
         self._joined.pop(key, None)
@@ -121,8 +124,9 @@ class StreamState:
 
     @property
     def new_texts(self) -> dict[TextKey, str]:
-        """The text the current chunk brought, by ``(choice index, tool-call index or None for
-        content)``: only the keys it brought text for; empty on the ``done`` call."""
+        """The text the current chunk brought, by ``(choice index, tool-call index, None for
+        content or "refusal")``: only the keys it brought text for; empty on the ``done``
+        call."""
         return dict(self._new)
 
     def _text(self, key: TextKey) -> str:
@@ -150,10 +154,11 @@ class StreamState:
         streamed: like content, they only grow. Once ``done``, ``decoded_arguments`` (from
         ``gatehouse.guardrails.text``) reads them as the model does."""
         return {key[1]: self._text(key) for key in self._pieces
-                if key[0] == index and key[1] is not None}
+                if key[0] == index and isinstance(key[1], int)}
 
     @property
     def all_texts(self) -> dict[TextKey, str]:
-        """Everything streamed so far, content and arguments, by ``(choice index, tool-call
-        index or None for content)``: what a check that must see all of a stream reads."""
+        """Everything streamed so far, content, refusals and arguments, by ``(choice index,
+        tool-call index, None for content or "refusal")``: what a check that must see all of
+        a stream at once reads."""
         return {key: self._text(key) for key in self._pieces}

@@ -391,3 +391,32 @@ async def test_other_calls_are_served_while_a_long_adversarial_reply_streams(
                       "stream ended"]
     assert rest.rstrip().endswith("data: [DONE]")
     assert "done." in rest
+
+
+
+def streamed_refusal(events: list[Any]) -> str:
+    return "".join(choice.get("delta", {}).get("refusal") or ""
+                   for event in events if isinstance(event, dict)
+                   for choice in event.get("choices", ()))
+
+
+async def test_a_keyword_in_a_streamed_refusal_never_reaches_the_client(gateway, fake_upstream):
+    fake_upstream.refuses = True
+    fake_upstream.chunks = ["I won't say hel", "lo to ", "anyone."]
+    client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Greet me.", stream=True))
+    events = await sse_events(resp)
+    assert events[-1] == BLOCKED_HELLO
+    sent = streamed_refusal(events[:-1])
+    assert "I won't say ".startswith(sent), f"sent {sent!r}: part of the keyword got out"
+
+
+async def test_a_clean_streamed_refusal_passes_as_a_refusal(gateway, fake_upstream):
+    fake_upstream.refuses = True
+    fake_upstream.chunks = ["I can't ", "help with ", "that."]
+    client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Do it.", stream=True))
+    events = await sse_events(resp)
+    assert events[-1] == "[DONE]"
+    assert streamed_refusal(events) == "I can't help with that."
+    assert streamed_content(events) == ""
