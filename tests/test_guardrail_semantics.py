@@ -426,6 +426,17 @@ async def test_a_streamed_refusal_is_held_back_and_checked_whole_and_sent_as_one
     assert streamed_content(events) == ""
 
 
+async def test_a_post_call_guardrail_reads_streamed_tool_arguments_unescaped(
+        gateway, fake_upstream, chat):
+    fake_upstream.tool_calls = [("lookup", ['{"q": "competitor', '\\u002', 'dx"}'])]
+    client = await start(gateway, guardrail("p", mode="post_call", block_word="competitor-x",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    events = sse_events(await resp.text())
+    assert orjson.loads(events[-1])["error"]["details"]["error"] == "Probe p saw competitor-x"
+    assert "competitor" not in "".join(events[:-1])
+
+
 async def test_a_stream_only_guardrail_checks_a_whole_replys_refusal(gateway, fake_upstream,
                                                                      chat):
     fake_upstream.refuses = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -420,3 +421,24 @@ async def test_a_clean_streamed_refusal_passes_as_a_refusal(gateway, fake_upstre
     assert events[-1] == "[DONE]"
     assert streamed_refusal(events) == "I can't help with that."
     assert streamed_content(events) == ""
+
+
+@pytest.mark.parametrize("arguments", [
+    '{"q": "ask competitor\\u002dx now"}',
+    '{"q": "ask \\u0063\\u006fmpetitor\\u002D\\u0078 now"}',
+    '{"q": "about project\\u0020falcon"}',
+], ids=["one escape", "many escapes", "escaped space"])
+@pytest.mark.parametrize("size", [1, 4, 50])
+async def test_an_escaped_keyword_in_streamed_tool_arguments_is_refused(
+        gateway, fake_upstream, arguments, size):
+    fake_upstream.tool_calls = [("search", [arguments[i:i + size]
+                                            for i in range(0, len(arguments), size)])]
+    client = await gateway(guardrail_config("post_call", KEYWORDS), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Go on.", stream=True))
+    events = await sse_events(resp)
+    keyword = "project falcon" if "falcon" in arguments else "competitor-x"
+    assert events[-1] == blocked(keyword)
+    # What the client got of the arguments, as its JSON parser will read it: never the keyword.
+    sent = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)),
+                  sent_of(events[:-1], 0, tool=0))
+    assert keyword not in sent, f"sent {sent!r}"

@@ -12,7 +12,7 @@ import pytest
 from gatehouse import GuardrailBlocked, StreamState
 from gatehouse_banned_keywords import BannedKeywords
 from gatehouse_banned_keywords.matcher import KeywordMatcher
-from gatehouse_banned_keywords.stream import StreamScan
+from gatehouse_banned_keywords.stream import StreamScan, Unescaped
 
 
 def feed_pieces(matcher: KeywordMatcher, pieces: list[str]) -> tuple[str | None, int]:
@@ -182,3 +182,27 @@ def test_the_done_call_finds_a_keyword_ending_any_text_of_the_stream():
     assert state.new_texts == {}
     with pytest.raises(GuardrailBlocked, match="Keyword=hello"):
         guardrail.post_call_stream(stream=state)
+
+
+ESCAPED = {
+    '{"q": "competitor\\u002dx"}': '{"q": "competitor-x"}',
+    '\\u0063\\u006F and \\\\u0041 and \\"quoted\\"': 'co and \\u0041 and "quoted"',
+    'tab\\there\\nnewline \\/ slash': 'tab\there\nnewline / slash',
+    'emoji \\ud83d\\udca9 and lone \\ud83d end': 'emoji \U0001f4a9 and lone \ud83d end',
+    'bad \\uZZZZ and \\q kept': 'bad \\uZZZZ and \\q kept',
+}
+
+
+@pytest.mark.parametrize("raw", ESCAPED)
+def test_streamed_arguments_are_unescaped_wherever_the_pieces_are_cut(raw):
+    assert Unescaped().feed(raw, done=True) == ESCAPED[raw]
+    for size in (1, 2, 3, 5, 7, 11):
+        unescaped = Unescaped()
+        pieces = [unescaped.feed(raw[i:i + size], done=False) for i in range(0, len(raw), size)]
+        assert "".join(pieces) + unescaped.feed("", done=True) == ESCAPED[raw], size
+
+
+def test_an_escape_the_stream_never_finished_is_read_as_it_is():
+    unescaped = Unescaped()
+    assert unescaped.feed("ask \\u00", done=False) == "ask "
+    assert unescaped.feed("", done=True) == "\\u00"
