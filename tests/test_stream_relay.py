@@ -194,3 +194,60 @@ async def test_a_full_call_log_makes_calls_wait_and_drops_no_record(
     await client.app[GATEWAY].call_log.drain()
     await client.app[GATEWAY].accounting.flush()
     assert len(await admin_get(client, "/spend/logs", api_key=key)) == 6
+
+
+def raw_stream_upstream(payloads: list[bytes]) -> web.Application:
+    """An upstream that streams ``payloads`` exactly as given, each as one SSE event."""
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for payload in payloads:
+            await response.write(b"data: " + payload + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", stream)
+    return app
+
+
+# Spaced and ordered as orjson would not write them, so a re-serialized chunk shows.
+PAYLOADS = [b'{ "id": "c1", "object": "chat.completion.chunk", "model": "m",  "choices": '
+            b'[{"index": 0, "delta": {"content": "caf\\u00e9 "}, "finish_reason": null}] }',
+            b'{"choices": [{"finish_reason": "stop", "delta": {}, "index": 0}], "id": "c1"}']
+
+
+@pytest.fixture
+async def raw_upstream(aiohttp_server):
+    server = await aiohttp_server(raw_stream_upstream(PAYLOADS))
+    return {"model_name": "raw", "params": {"model": "openai/raw", "api_key": "sk-up",
+                                            "api_base": str(server.make_url("/v1"))}}
+
+
+async def test_an_unchecked_stream_is_relayed_byte_for_byte(gateway, raw_upstream):
+    client = await gateway({"model_list": [raw_upstream]})
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "raw", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert await resp.read() == b"".join(b"data: " + p + b"\n\n" for p in PAYLOADS) + (
+        b"data: [DONE]\n\n")
+
+
+async def test_a_checked_stream_parses_each_chunk_once(gateway, raw_upstream, monkeypatch):
+    parsed: list[bytes] = []
+    loads = orjson.loads
+
+    def counting_loads(data):
+        parsed.append(bytes(data) if not isinstance(data, str) else data.encode())
+        return loads(data)
+
+    monkeypatch.setattr(orjson, "loads", counting_loads)
+    client = await gateway({"model_list": [raw_upstream], "guardrails": [
+        guardrail("n", mode="post_call", type_="new_texts", default_on=True)]},
+        plugins=PLUGINS)
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "raw", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert "café" in (await resp.read()).decode()
+    assert NEW_TEXTS[0] == (False, {(0, None): "café "})
+    assert sorted(p for p in parsed if p in PAYLOADS) == sorted(PAYLOADS)

@@ -62,9 +62,9 @@ class StreamGuard:
         self.template: dict[str, Any] | None = None
         self.usage: dict[str, Any] | None = None  # the upstream's count, when it sent one
 
-    async def feed(self, payload: bytes) -> list[bytes]:
-        """One upstream chunk in; the payloads that may be sent now out."""
-        chunk = orjson.loads(payload)
+    async def feed(self, chunk: dict[str, Any]) -> list[bytes]:
+        """One upstream chunk in, parsed (the guard may rewrite it); the payloads that may be
+        sent now out."""
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.usage = usage

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..guardrails.call import CallType, Principal
     from ..guardrails.selection import Selection, Selector
     from .calllog import CallLog
-    from .providers import Provider
+    from .providers import Provider, Reply
     from .router import Router
 
 T = TypeVar("T")
@@ -137,7 +137,7 @@ class Pipeline:
 
     async def _open_stream(self, request: web.Request, call: Call, selection: Selection,
                            provider: Provider
-                           ) -> tuple[AsyncIterator[bytes], web.StreamResponse,
+                           ) -> tuple[AsyncIterator[Reply], web.StreamResponse,
                                       StreamGuard | None]:
         """The upstream's stream, and the client's begun. Errors up to here (upstream refused,
         during_call blocked) still get a plain JSON reply."""
@@ -158,21 +158,23 @@ class Pipeline:
         return chunks, response, guard
 
     async def _relay(self, call: Call, selection: Selection, started: float,
-                     chunks: AsyncIterator[bytes], response: web.StreamResponse,
+                     chunks: AsyncIterator[Reply], response: web.StreamResponse,
                      guard: StreamGuard | None) -> web.StreamResponse:
         outcome = Outcome(started, 200)
         received = relayed = 0
         try:
-            async for payload in chunks:
-                received += len(payload)
+            async for chunk in chunks:
                 relayed += 1
                 if relayed % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-                self._check_response_size(received)
+                if self.max_response_bytes is not None:
+                    received += len(chunk.raw)
+                    self._check_response_size(received)
                 if guard is None:
-                    await response.write(b"data: " + payload + b"\n\n")
+                    # The upstream's own bytes, unparsed when the provider did not parse them.
+                    await response.write(b"data: " + chunk.raw + b"\n\n")
                     continue
-                for out in await guard.feed(payload):
+                for out in await guard.feed(chunk.data):
                     await response.write(b"data: " + out + b"\n\n")
             if guard is not None:
                 for out in await guard.finish():
