@@ -332,8 +332,10 @@ async def test_a_stream_hook_is_handed_a_whole_reply_as_new_text_then_nothing(
     assert NEW_TEXTS == [(False, {(0, None): "the whole answer"}), (True, {})]
 
 
+@pytest.mark.parametrize("refuses", [False, True], ids=["content", "refusal"])
 async def test_a_stream_only_guardrail_checks_whole_replies_as_one_chunk(
-        gateway, fake_upstream, chat):
+        gateway, fake_upstream, chat, refuses):
+    fake_upstream.refuses = refuses
     fake_upstream.reply = "the forbidden answer"
     client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
                                             block_word="forbidden", default_on=True))
@@ -435,17 +437,6 @@ async def test_a_post_call_guardrail_reads_streamed_tool_arguments_unescaped(
     events = sse_events(await resp.text())
     assert orjson.loads(events[-1])["error"]["details"]["error"] == "Probe p saw competitor-x"
     assert "competitor" not in "".join(events[:-1])
-
-
-async def test_a_stream_only_guardrail_checks_a_whole_replys_refusal(gateway, fake_upstream,
-                                                                     chat):
-    fake_upstream.refuses = True
-    fake_upstream.reply = "not the forbidden thing"
-    client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
-                                            block_word="forbidden", default_on=True))
-    resp = await client.post("/v1/chat/completions", json=chat())
-    assert resp.status == 400
-    assert (await resp.json())["error"]["details"]["error"] == "Probe c saw forbidden"
 
 
 async def test_pre_call_block_on_stream_is_plain_json(gateway, fake_upstream, chat):

@@ -401,26 +401,22 @@ def streamed_refusal(events: list[Any]) -> str:
                    for choice in event.get("choices", ()))
 
 
-async def test_a_keyword_in_a_streamed_refusal_never_reaches_the_client(gateway, fake_upstream):
+async def test_a_streamed_refusal_is_checked_and_held_back_and_stays_a_refusal(
+        gateway, fake_upstream):
     fake_upstream.refuses = True
-    fake_upstream.chunks = ["I won't say hel", "lo to ", "anyone."]
     client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
-    resp = await client.post("/v1/chat/completions", json=chat("Greet me.", stream=True))
-    events = await sse_events(resp)
-    assert events[-1] == BLOCKED_HELLO
-    sent = streamed_refusal(events[:-1])
-    assert "I won't say ".startswith(sent), f"sent {sent!r}: part of the keyword got out"
-
-
-async def test_a_clean_streamed_refusal_passes_as_a_refusal(gateway, fake_upstream):
-    fake_upstream.refuses = True
-    fake_upstream.chunks = ["I can't ", "help with ", "that."]
-    client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
-    resp = await client.post("/v1/chat/completions", json=chat("Do it.", stream=True))
-    events = await sse_events(resp)
-    assert events[-1] == "[DONE]"
-    assert streamed_refusal(events) == "I can't help with that."
-    assert streamed_content(events) == ""
+    for pieces, last in ((["I won't say hel", "lo to ", "anyone."], BLOCKED_HELLO),
+                         (["I can't ", "help with ", "that."], "[DONE]")):
+        fake_upstream.chunks = pieces
+        resp = await client.post("/v1/chat/completions", json=chat("Go on.", stream=True))
+        events = await sse_events(resp)
+        assert events[-1] == last
+        sent = streamed_refusal(events[:-1])
+        assert "".join(pieces).startswith(sent) and streamed_content(events) == ""
+        if last == "[DONE]":
+            assert sent == "I can't help with that."
+        else:
+            assert "hel" not in sent, f"sent {sent!r}: part of the keyword got out"
 
 
 @pytest.mark.parametrize("arguments", [
