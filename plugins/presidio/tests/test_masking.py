@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import gatehouse_presidio
@@ -267,22 +268,18 @@ async def test_apply_to_output_masks_the_reply_too(presidio_gateway, presidio, f
     assert resp.headers["x-litellm-applied-guardrails"] == "pii"
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    @hookimpl
-    def on_success(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
+def recording(records: list[dict[str, Any]]) -> SimpleNamespace:
+    """A plugin whose on_success callback keeps each log record in ``records``."""
+    return SimpleNamespace(on_success=hookimpl(lambda record: records.append(record)))
 
 
 async def test_logging_only_masks_what_is_logged_and_nothing_else(gateway, presidio,
                                                                  presidio_params, fake_upstream):
-    recorder = Recorder()
+    records: list[dict[str, Any]] = []
     client = await gateway({"guardrails": [{"guardrail_name": "pii", "litellm_params": {
         "guardrail": "presidio", "mode": "logging_only", "default_on": True, **presidio_params,
         "pii_entities_config": {"CREDIT_CARD": "BLOCK", "PERSON": "MASK"}}}]},
-        plugins=[("presidio", gatehouse_presidio), ("recorder", recorder)])
+        plugins=[("presidio", gatehouse_presidio), ("recorder", recording(records))])
     fake_upstream.reply = "Hi Jane Doe"
     resp = await client.post("/v1/chat/completions", json=chat(
         "I am Jane Doe, card 4111 1111 1111 1111"))
@@ -291,7 +288,7 @@ async def test_logging_only_masks_what_is_logged_and_nothing_else(gateway, presi
         "I am Jane Doe, card 4111 1111 1111 1111"
     assert (await resp.json())["choices"][0]["message"]["content"] == "Hi Jane Doe"
     await client.app[GATEWAY].call_log.drain()
-    (record,) = recorder.records
+    (record,) = records
     # Nothing can be refused any more: a BLOCK entity is masked in the log like the rest.
     assert record["request"]["messages"][0]["content"] == "I am <PERSON>, card <CREDIT_CARD>"
     assert record["response"]["choices"][0]["message"]["content"] == "Hi <PERSON>"

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import orjson
 from gatehouse import GuardrailParams
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 # Where each service's base comes from when config leaves it out.
 BASES = {"presidio_analyzer_api_base": "PRESIDIO_ANALYZER_API_BASE",
@@ -25,8 +26,9 @@ def service_base(value: str) -> str:
 
 
 class PresidioParams(GuardrailParams):
-    presidio_analyzer_api_base: str
-    presidio_anonymizer_api_base: str
+    # Read from the environment when left out: validated even when not given.
+    presidio_analyzer_api_base: str = Field(default="", validate_default=True)
+    presidio_anonymizer_api_base: str = Field(default="", validate_default=True)
     presidio_language: str = "en"
     #: Entity type -> what a detection of it does. Its keys are the entities asked for.
     pii_entities_config: dict[str, Literal["MASK", "BLOCK"]] | None = None
@@ -46,23 +48,15 @@ class PresidioParams(GuardrailParams):
 
     _checks_output: bool = PrivateAttr(default=False)
 
-    @model_validator(mode="before")
+    @field_validator(*BASES, mode="before")
     @classmethod
-    def _bases_from_environment(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for field, variable in BASES.items():
-            if not data.get(field):
-                data[field] = os.environ.get(variable)
-            if not data[field]:
-                raise ValueError(f"Missing `{variable}` from environment (or set {field})")
-        return data
-
-    @field_validator(*BASES)
-    @classmethod
-    def _normalised(cls, value: str) -> str:
-        return service_base(value)
+    def _base(cls, value: Any, info: ValidationInfo) -> Any:
+        variable = BASES[info.field_name]
+        value = value or os.environ.get(variable)
+        if not value:
+            # A "missing" error: the message alone, without the empty value it was given.
+            raise PydanticCustomError("missing", f"Missing `{variable}` from environment")
+        return service_base(value) if isinstance(value, str) else value
 
     @field_validator("presidio_score_thresholds")
     @classmethod
