@@ -154,6 +154,17 @@ async def test_prompts_are_masked_but_the_end_user_id_is_not(presidio_gateway, p
     assert fake_upstream.last["user"] == "jane@example.com"
 
 
+async def test_identifiers_are_left_as_they_are(presidio_gateway, presidio, fake_upstream):
+    client = await presidio_gateway()
+    resp = await client.post("/v1/chat/completions", json=chat(
+        [{"role": "user", "name": "Jane", "content": "I am Jane"}], user="John"))
+    assert resp.status == 200
+    # A message's name must stay a valid name upstream; the user id is the caller's.
+    assert fake_upstream.last["messages"] == [
+        {"role": "user", "name": "Jane", "content": "I am <PERSON>"}]
+    assert fake_upstream.last["user"] == "John"
+
+
 async def test_the_language_comes_from_the_request_then_config(presidio_gateway, presidio):
     client = await presidio_gateway(presidio_language="de")
     for extra, language in [

@@ -202,9 +202,11 @@ class Presidio(Guardrail):
 
 
 def _request_groups(body: dict[str, Any]) -> Iterable[Group]:
-    # The end-user id names the caller for budgets and spend; it is not text the model reads.
+    """The request's texts, less identifiers: the end-user id names the caller for budgets and
+    spend, and a message's ``name`` must stay a name the upstream accepts (no ``<``)."""
     return (group for group in request_groups(body)
-            if not (len(group) == 1 and group[0][0] is body and group[0][1] == "user"))
+            if not (len(group) == 1 and (group[0][1] == "name"
+                                         or (group[0][0] is body and group[0][1] == "user"))))
 
 
 def _parts(finding: Finding) -> Iterable[tuple[tuple[Any, Any], list[dict[str, Any]]]]:
