@@ -110,3 +110,16 @@ async def test_a_block_entity_in_a_streamed_reply_ends_the_stream_unsent(
     events, content = await streamed(client, chat("a test card?"))
     assert "4111" not in content and "1111" not in content
     assert events[-1]["error"]["message"].startswith("Blocked entity detected: CREDIT_CARD")
+
+
+async def test_every_choice_of_a_checked_stream_is_masked(presidio_gateway, fake_upstream):
+    client = await presidio_gateway(mode="post_call")
+    fake_upstream.chunks = ["mail ada@exa", "mple.com"]
+    fake_upstream.more_choices = [["ask John", " Smith"]]
+    events, _ = await streamed(client, chat("two answers", n=2))
+    by_choice: dict[int, str] = {}
+    for event in events:
+        for choice in event["choices"]:
+            by_choice[choice["index"]] = (by_choice.get(choice["index"], "")
+                                          + (choice["delta"].get("content") or ""))
+    assert by_choice == {0: "mail <EMAIL_ADDRESS>", 1: "ask <PERSON>"}
