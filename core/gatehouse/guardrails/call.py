@@ -65,6 +65,9 @@ class Call:
     response_headers: dict[str, str] = field(default_factory=dict)
     # The estimated cost held on each budget's spend counter until the call is priced.
     reserved: dict[str, float] | None = None
+    # Free space for a guardrail's own per-call state, keyed by guardrail name (e.g. what a
+    # masking guardrail replaced in the request, to restore it in the reply). Never logged.
+    scratch: dict[str, Any] = field(default_factory=dict)
 
     @property
     def user(self) -> str | None:

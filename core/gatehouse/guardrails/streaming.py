@@ -29,9 +29,10 @@ def _content_holder(choice: dict[str, Any]) -> tuple[dict[str, Any], str] | None
     return None
 
 
-def _stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
-    """A chunk choice's text: its content, its refusal, then each tool call's arguments
-    piece."""
+def stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
+    """A chunk choice's text: its content, its refusal, then each tool call's arguments piece,
+    each keyed by where it goes. For guardrails that rewrite streamed text themselves, as this
+    module does."""
     if not isinstance(choice, dict):
         return
     index = choice.get("index", 0)
@@ -73,7 +74,7 @@ class StreamGuard:
         state = self.state
         state.next_chunk()
         for choice in chunk.get("choices") or ():
-            for (index, tool), (holder, key) in _stream_slots(choice):
+            for (index, tool), (holder, key) in stream_slots(choice):
                 if holder[key]:
                     state.add(index, holder[key], tool)
         if self.selection.post_call_stream:
@@ -85,7 +86,7 @@ class StreamGuard:
 
     def _release(self, chunk: dict[str, Any]) -> list[bytes]:
         choices = chunk.get("choices") or []
-        slots = [slot for choice in choices for slot in _stream_slots(choice)]
+        slots = [slot for choice in choices for slot in stream_slots(choice)]
         self._remember_tools(choices)
         if self.holdback == 0 and not self.held:
             for key, (holder, name) in slots:
@@ -255,7 +256,7 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
     async def post_call(call: Call, response: dict[str, Any], extra_body: dict[str, Any]) -> None:
         chunk, origins = _reply_chunk(response)
         state = StreamState()
-        slots = [slot for choice in chunk["choices"] for slot in _stream_slots(choice)]
+        slots = [slot for choice in chunk["choices"] for slot in stream_slots(choice)]
         for (index, tool), (holder, key) in slots:
             state.add(index, holder[key], tool)
         args = {"call": call, "chunk": chunk, "stream": state, "extra_body": extra_body}
@@ -275,7 +276,7 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
 
 def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[Slot]]:
     """The reply's text choices as one stream chunk, and where in the reply each of the
-    chunk's texts (in ``_stream_slots`` order) lives."""
+    chunk's texts (in ``stream_slots`` order) lives."""
     choices, origins = [], []
     for choice in response.get("choices") or ():
         if not isinstance(choice, dict):
