@@ -7,6 +7,8 @@ import openai
 import pytest
 
 from admin_kit import ADMIN, PRICED, admin_post, bearer
+from gatehouse.errors import ClientError
+from gatehouse.guardrails.call import Call, Principal
 from gatehouse.testing import GATEWAY
 
 CHAT = [{"role": "user", "content": "hello"}]
@@ -225,3 +227,21 @@ async def test_models_listing_follows_key_then_team(start):
     assert [m["id"] for m in (await resp.json())["data"]] == ["mock-echo"]
     resp = await client.get("/v1/models", params={"team_id": "other"}, headers=bearer(own))
     assert resp.status == 403
+
+
+async def test_a_team_model_alias_is_allowed_and_calls_the_model_it_names(gateway,
+                                                                         fake_upstream):
+    # Team rows carry model_aliases once teams store them; the router and the access check
+    # read them from the principal's team.
+    client = await gateway()
+    gateway_ = client.app[GATEWAY]
+    team = {"team_id": "t", "models": ["gpt-4o"], "model_aliases": {"cheap": "gpt-4o"}}
+    principal = Principal(key_hash="h", team_id="t", key={"models": []}, team=team)
+    call = Call(request_id="r", call_type="chat_completion", model="cheap",
+                body={"messages": CHAT}, principal=principal)
+    gateway_.model_access.check(principal, "cheap")
+    provider = gateway_.router.provider_for(call)
+    assert call.model == "gpt-4o" and provider.model_name == "gpt-4o"
+    with pytest.raises(ClientError) as err:
+        gateway_.model_access.check(principal, "mock-echo")
+    assert err.value.body["error"]["type"] == "team_model_access_denied"

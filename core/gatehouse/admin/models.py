@@ -119,8 +119,10 @@ async def new_model(request: web.Request, admin: Admin) -> web.Response:
     params = _params(body.litellm_params, "litellm_params")
     info = dict(body.model_info or {})
     _check_served(request, body.model_name, params, info)
-    if info.get("id") and str(info["id"]) in request.app[MODELS].router.routes.by_id:
-        raise _refused(400, f"{{'error': 'Model with id={info['id']} already exists'}}")
+    model_id = str(info.get("id") or "")
+    if model_id and (model_id in request.app[MODELS].router.routes.by_id
+                     or await stored.rows.get(model_id) is not None):
+        raise _refused(400, f"{{'error': 'Model with id={model_id} already exists'}}")
     row = await stored.add(body.model_name, body.litellm_params, info, _changed_by(request))
     return json_response(_row_out(row))
 
