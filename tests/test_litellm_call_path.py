@@ -174,24 +174,20 @@ async def test_wildcard_deployments_send_the_name_each_star_captured(start, fake
         "gpt-4.1", "foo", "gpt-4o-mini", "gpt-4o", "gpt-4o"]
 
 
-async def test_a_catch_all_deployment_forwards_the_requested_name(gateway, fake_upstream):
-    client = await gateway({"model_list": [{"model_name": "*", "params": {
-        "model": "*", "api_base": fake_upstream.url}}]})
+@pytest.mark.parametrize("model_name,model,requested,upstream", [
+    # A catch-all forwards the requested name.
+    ("*", "*", ["gpt-3.5-turbo", "openai/gpt-4o-mini"], ["gpt-3.5-turbo", "gpt-4o-mini"]),
+    # A bare model is OpenAI's; a deployment's own litellm_params.model routes to it too.
+    ("cheap", "gpt-3.5-turbo", ["cheap", "gpt-3.5-turbo"], ["gpt-3.5-turbo"] * 2),
+])
+async def test_catch_all_and_bare_model_deployments(gateway, fake_upstream, model_name, model,
+                                                    requested, upstream):
+    client = await gateway({"model_list": [{"model_name": model_name, "litellm_params": {
+        "model": model, "api_base": fake_upstream.url}}]})
     async with oai(client, "anything") as api:
-        await api.chat.completions.create(model="gpt-3.5-turbo", messages=CHAT)
-        await api.chat.completions.create(model="openai/gpt-4o-mini", messages=CHAT)
-    assert [body["model"] for body in fake_upstream.received] == ["gpt-3.5-turbo",
-                                                                  "gpt-4o-mini"]
-
-
-async def test_a_bare_model_name_is_an_openai_model(gateway, fake_upstream):
-    client = await gateway({"model_list": [{"model_name": "cheap", "litellm_params": {
-        "model": "gpt-3.5-turbo", "api_base": fake_upstream.url}}]})
-    async with oai(client, "anything") as api:
-        await api.chat.completions.create(model="cheap", messages=CHAT)
-        # A deployment's own litellm_params.model routes to it too.
-        await api.chat.completions.create(model="gpt-3.5-turbo", messages=CHAT)
-    assert [body["model"] for body in fake_upstream.received] == ["gpt-3.5-turbo"] * 2
+        for name in requested:
+            await api.chat.completions.create(model=name, messages=CHAT)
+    assert [body["model"] for body in fake_upstream.received] == upstream
 
 
 async def test_model_group_aliases_route_and_list(gateway, fake_upstream):
