@@ -8,13 +8,13 @@ spend logs), the caller may give the key or its hash.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from aiohttp import web
 from pydantic import Field, field_validator
 
+from ..access import durations
 from ..access.credentials import hash_key, key_name, new_key, weak_master_key
 from ..errors import ClientError, json_response
 from ..store.database import Row
@@ -23,10 +23,6 @@ from .context import Admin, admin_route, check_guardrails
 from .tables import Table, wire_view
 
 KEY_PREFIX = "sk-"
-DURATION = re.compile(r"(\d+)([smhd])")
-SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# Beyond this an expiry date is past what dates can hold; no key needs to last longer.
-MAX_DURATION_DAYS = 36500
 MAX_PAGE_SIZE = 100
 
 
@@ -51,7 +47,7 @@ class KeyFields(Body):
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:
-            duration_seconds(value)
+            durations.parse(value)
         return value
 
 
@@ -171,16 +167,5 @@ async def _columns(admin: Admin, body: KeyFields, fields: set[str]) -> Row:
     return columns
 
 
-def duration_seconds(duration: str) -> int:
-    match = DURATION.fullmatch(duration)
-    if match is None:
-        raise ValueError('expected a number and a unit s, m, h or d, e.g. "30s" or "7d"')
-    seconds = int(match[1]) * SECONDS[match[2]]
-    if seconds > MAX_DURATION_DAYS * SECONDS["d"]:
-        raise ValueError(f"at most {MAX_DURATION_DAYS} days; for a key that never expires, "
-                         f"give null")
-    return seconds
-
-
 def _expires(duration: str | None) -> float | None:
-    return None if duration is None else time.time() + duration_seconds(duration)
+    return None if duration is None else durations.after(duration, time.time())
