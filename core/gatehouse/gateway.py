@@ -24,7 +24,7 @@ from .config import Config, ConfigError, Problems, check_setting_keys
 from .guardrails.registry import build_guardrails, shorthand_options
 from .guardrails.selection import Selector
 from .ops.health import Health
-from .ops.routes import Status
+from .ops.routes import DatabaseProbe, Status
 from .plugins import Plugins
 from .proxy.calllog import CallLog
 from .proxy.pipeline import Pipeline
@@ -107,7 +107,7 @@ class Gateway:
         self.models = Models(self.router, self.model_access, self.stored_models)
         self.status = Status(self.router, self.guardrails, plugins,
                              Health(self.router, settings.health_check_interval), self.cache,
-                             self.store if self.tracks_spend else None)
+                             DatabaseProbe(self.store) if self.tracks_spend else None)
         self.http: aiohttp.ClientSession | None = None
 
     async def start(self, *, check_only: bool = False) -> None:

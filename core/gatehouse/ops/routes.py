@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -20,9 +21,33 @@ from ..store.cache import Cache, RedisCache
 from ..store.database import Store, StoreUnavailable
 from .health import Health
 
-# Seconds readiness waits for the database to answer before calling it disconnected.
+# Seconds readiness waits for the database to answer before calling it disconnected, and
+# how long its answer is reused.
 DB_PROBE_TIMEOUT = 2.0
+DB_PROBE_EVERY = 1.0
 PROBE_PATHS = ("/health/liveliness", "/health/liveness", "/health/readiness")
+
+
+class DatabaseProbe:
+    """Whether the database answers, asked at most once per ``DB_PROBE_EVERY``: readiness is
+    public, and a flood of probes must not become a flood of queries."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._known: tuple[float, str] = (-DB_PROBE_EVERY, "")
+
+    async def state(self) -> str:
+        checked, state = self._known
+        if time.monotonic() - checked < DB_PROBE_EVERY:
+            return state
+        try:
+            async with asyncio.timeout(DB_PROBE_TIMEOUT), self.store.transaction() as tx:
+                await tx.fetchall("SELECT 1")
+            state = "connected"
+        except (StoreUnavailable, TimeoutError):
+            state = "disconnected"
+        self._known = (time.monotonic(), state)
+        return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +58,7 @@ class Status:
     health: Health
     cache: Cache
     # None when the gateway keeps no database (no master key).
-    store: Store | None = None
+    database: DatabaseProbe | None = None
 
 
 STATUS = web.AppKey("status", Status)
@@ -77,19 +102,10 @@ async def readiness(request: web.Request) -> web.Response:
             "on_success", ())],
         "use_aiohttp_transport": True,
     }
-    if status.store is not None:
-        body["status"] = body["db"] = await _database_state(status.store)
+    if status.database is not None:
+        body["status"] = body["db"] = await status.database.state()
         body["last_updated"] = datetime.datetime.now(datetime.UTC).isoformat()
     return json_response(body)
-
-
-async def _database_state(store: Store) -> str:
-    try:
-        async with asyncio.timeout(DB_PROBE_TIMEOUT), store.transaction() as tx:
-            await tx.fetchall("SELECT 1")
-    except (StoreUnavailable, TimeoutError):
-        return "disconnected"
-    return "connected"
 
 
 async def health(request: web.Request) -> web.Response:
