@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,18 +35,12 @@ if TYPE_CHECKING:
 
     from ..plugins import Registered
 
-log = logging.getLogger("gatehouse.router")
-
 # Providers made for the names a wildcard deployment resolved, kept for reuse; beyond this
 # many the oldest goes, so a caller inventing names cannot grow the table without end.
 MAX_RESOLVED = 1024
 # Seconds a provider no longer routed to is kept before it is closed: calls already given it
 # finish first.
 RETIRE_AFTER = 900.0
-
-ROUTE_LABELS = {"chat_completion": "/chat/completions", "completion": "/completions",
-                "embedding": "/embeddings"}
-
 
 def unknown_model(model: str | None) -> ClientError:
     """LiteLLM's router answer for a model it cannot route (also a missing one): clients look
