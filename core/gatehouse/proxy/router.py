@@ -207,7 +207,8 @@ class Router:
             raise ConfigError.in_file(source, *unknown)
         self.http: aiohttp.ClientSession | None = None
         self._resolved: dict[tuple[str, str], Provider] = {}
-        self._retiring: set[asyncio.Task[None]] = set()
+        # Providers no longer routed to, each closed by its task after RETIRE_AFTER.
+        self._retiring: dict[asyncio.Task[None], Provider] = {}
         self._live: list[Provider] = []
         self.routes = Routes([], {})
         self._install(self.config_deployments)
@@ -275,13 +276,15 @@ class Router:
             await asyncio.sleep(RETIRE_AFTER)
             await provider.close()
         task = asyncio.get_running_loop().create_task(close_later())
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring[task] = provider
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
     async def close(self) -> None:
-        for task in self._retiring:
+        retiring = list(self._retiring.items())
+        for task, _ in retiring:
             task.cancel()
-        for provider in {*self._live, *self._resolved.values()}:
+        for provider in {*self._live, *self._resolved.values(),
+                         *(provider for _, provider in retiring)}:
             await provider.close()
 
     def provider_for(self, call: Call, mock_response: str | None = None) -> Provider:
