@@ -96,7 +96,7 @@ def test_check_config_accepts_the_example():
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("model_list: [{model_name: m, params: {model: nope}}]", "model_list[0].params.model"),
+    ("model_list: [{model_name: m, params: {model: 'nope/'}}]", "model_list[0].params.model"),
     ("guardrails: [{guardrail_name: g, params: {guardrail: not-installed}}]",
      "unknown guardrail type 'not-installed'"),
     ("model_list: [\n bad", "not valid YAML"),

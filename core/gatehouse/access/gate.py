@@ -11,6 +11,7 @@ from aiohttp import web
 from ..config import ConfigError
 from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
+from .model_access import ModelAccess
 
 if TYPE_CHECKING:
     from ..config import GeneralSettings
@@ -108,9 +109,12 @@ class CallGate:
     """What a caller must pass before any guardrail runs: not blocked, allowed the model, not
     changing a locked team's guardrails, within budget and rate limits."""
 
-    def __init__(self, principals: Principals, accounting: Accounting):
+    def __init__(self, principals: Principals, accounting: Accounting,
+                 models: ModelAccess | None = None):
         self.principals = principals
         self.accounting = accounting
+        # The served models' access groups, kept current by the router.
+        self.models = models or ModelAccess()
 
     async def check(self, call: Call, requested_guardrails: Any) -> None:
         principal = call.principal
@@ -123,11 +127,7 @@ class CallGate:
                 if user in blocked:
                     raise GuardrailBlocked(
                         f"User blocked from making LLM API Calls. User={user}")
-        allowed = principal.models
-        if allowed and call.model not in allowed:
-            raise ClientError(401, f"Authentication Error - key not allowed to access model. "
-                                   f"This key can only access models={list(allowed)}. "
-                                   f"Tried to access {call.model}", kind="auth_error")
+        self.models.check(principal, call.model)
         if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
             raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
         await self.accounting.admit(call)

@@ -26,12 +26,6 @@ class Principal:
     team: dict[str, Any] | None = None
 
 
-    @property
-    def models(self) -> tuple[str, ...]:
-        """The models this caller may use (the key's, else its team's); empty: every model."""
-        return tuple((self.key or {}).get("models") or (self.team or {}).get("models") or ())
-
-
 ANONYMOUS = Principal()
 
 

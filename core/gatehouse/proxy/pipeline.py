@@ -21,6 +21,7 @@ from ..guardrails.call import Call
 from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
+from .headers import FAILED, key_headers, succeeded
 from .providers import UpstreamError, wants_usage
 from .schemas import check_body, check_stored_text, read_json
 
@@ -64,11 +65,15 @@ class Pipeline:
                                    else int(self.max_response_mb * MB))
         # Without spend to record, an unchecked stream is passed through untouched.
         self.tracks_spend = call_log.accounting is not None
+        self.prices = call_log.accounting.prices if call_log.accounting is not None else None
 
     async def handle(self, request: web.Request, call_type: CallType,
-                     principal: Principal) -> web.StreamResponse:
+                     principal: Principal, model: str | None = None) -> web.StreamResponse:
+        """``model``: named by the path (Azure-style routes), over the body's."""
         started = time.time()
         body = await read_json(request)
+        if model is not None and isinstance(body, dict):
+            body["model"] = model
         check_body(call_type, body)
         check_stored_text(body)
         check_enforced_params(self.enforced_params, body)
@@ -78,7 +83,7 @@ class Pipeline:
             request_id=request["request_id"], call_type=call_type, model=body["model"],
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
-            client_ip=request["client_ip"],
+            client_ip=request["client_ip"], response_headers=key_headers(principal),
         )
         if call.stream and self.tracks_spend and not wants_usage(body):
             # Priced from the upstream's own count: ask for the usage chunk, and keep it from a
@@ -86,15 +91,19 @@ class Pipeline:
             body["stream_options"] = {**(body.get("stream_options") or {}),
                                       "include_usage": True}
             call.hide_usage = True
-        provider = self.router.provider_for(call, mock_response)
         selection = self.selector.select(call, requested, principal)
         try:
+            # A model the caller may not use is refused before any question of whether it
+            # exists (LiteLLM's order).
             await self.gate.check(call, requested)
+            provider = self.router.provider_for(call, mock_response)
             await run_in_order(selection.pre_call, call, {"call": call})
             if call.stream:
                 stream = await self._open_stream(request, call, selection, provider)
             else:
+                upstream_started = time.time()
                 reply = await _alongside_during(selection, call, provider.complete(call))
+                upstream_seconds = time.time() - upstream_started
                 self._check_response_size(len(reply.raw))
                 if selection.post_call:
                     await run_in_order(selection.post_call, call,
@@ -115,6 +124,7 @@ class Pipeline:
             raise
         if call.stream:
             return await self._relay(call, selection, started, *stream)
+        succeeded(call, reply, started, upstream_seconds, self.prices)
         body = reply.raw
         await self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
         return web.Response(body=body, content_type="application/json",
@@ -125,7 +135,7 @@ class Pipeline:
                       ) -> web.Response:
         await self.call_log.submit(call, selection, Outcome(started, status, error=body))
         return json_response(body, status=status,
-                             headers={**reply_headers(call), **(headers or {})})
+                             headers={**reply_headers(call), **FAILED, **(headers or {})})
 
     def _check_response_size(self, size: int) -> None:
         limit = self.max_response_bytes
