@@ -1,5 +1,6 @@
 """What the core gives vendor plugins: env fallbacks for api_key/api_base, checked vendor
-replies, and a fake vendor for tests."""
+replies named by their vendor, the gateway's models for moderation, and a fake vendor for
+tests."""
 
 import asyncio
 
@@ -8,6 +9,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from gatehouse import Guardrail, GuardrailError, GuardrailParams
+from gatehouse.config import config_from_dict
+from gatehouse.plugins import load_plugins
+from gatehouse.proxy.router import Router
 from gatehouse.testing import VENDOR_OUTAGES, check_config
 
 
@@ -115,3 +119,36 @@ def test_check_config_runs_the_real_command(tmp_path):
     result = check_config(config, load="")
     assert result.returncode == 2
     assert "unknown guardrail type 'nowhere'" in result.stderr
+
+
+class AcmeGuardrail(Guardrail):
+    vendor = "Acme Shield"
+
+
+@pytest.mark.parametrize("how", ["http_500", "malformed_json", "refused"])
+async def test_a_named_vendor_is_in_every_failure(fake_vendor, how):
+    vendor = await fake_vendor(reply={"flagged": False})
+    base = vendor.break_as(how)
+    guardrail = AcmeGuardrail("acme", VendorParams.model_validate(
+        {"guardrail": "acme", "api_key": "k", "api_base": base}))
+    try:
+        with pytest.raises(GuardrailError) as err:
+            await guardrail.post_checked(base + "/check", {}, {}, Verdict)
+    finally:
+        await guardrail.stop()
+    assert str(err.value).startswith("Acme Shield /check ")
+
+
+async def test_models_moderate_posts_to_the_deployments_moderations_endpoint(fake_vendor):
+    vendor = await fake_vendor(reply={"id": "modr-1", "results": [{"flagged": False}]})
+    config = config_from_dict({"model_list": [{"model_name": "mod", "params": {
+        "model": "openai/text-moderation-latest", "api_base": vendor.url + "/v1",
+        "api_key": "sk-mod"}}]})
+    router = Router(config.model_list, load_plugins(load=()).providers, "<config>")
+    async with aiohttp.ClientSession() as http:
+        router.start(http)
+        answer = await router.moderate("mod", "some text")
+    assert answer == {"id": "modr-1", "results": [{"flagged": False}]}
+    assert vendor.paths == ["/v1/moderations"]
+    assert vendor.last == {"input": "some text", "model": "text-moderation-latest"}
+    assert vendor.headers[-1]["authorization"] == "Bearer sk-mod"

@@ -122,6 +122,11 @@ class Models(Protocol):
         """A chat completion on one of ``model_names``, without guardrails. Raises
         ``UpstreamError`` when the model fails."""
 
+    async def moderate(self, model_name: str, text: str, *,
+                       request_id: str = "internal") -> dict[str, Any]:
+        """An OpenAI moderation of ``text`` on one of ``model_names`` (its ``/moderations``
+        answer). Raises ``UpstreamError`` when the model fails."""
+
 
 class Guardrail:
     """Base of every guardrail type.
@@ -143,6 +148,9 @@ class Guardrail:
     #: A key permission that switches this guardrail off for a key when it is ``false``
     #: (e.g. ``"hide_secrets"``).
     permission: ClassVar[str | None] = None
+    #: The vendor's name, put before the URL path in what ``post_json`` reports, so an error
+    #: and its log line say which service failed (e.g. ``"OpenAI moderation"``).
+    vendor: ClassVar[str] = ""
 
     def __init__(self, name: str, params: GuardrailParams):
         self.name = name
@@ -187,7 +195,7 @@ class Guardrail:
         and the URL path -- never a header, so an API key cannot leak into a log or an error.
         """
         # GuardrailFailed names the guardrail; this names what it was talking to.
-        where = aiohttp.client.URL(url).path
+        where = self._where(url)
         try:
             async with self.http.post(url, data=orjson.dumps(payload), headers={
                 "content-type": "application/json", **(headers or {})
@@ -218,5 +226,8 @@ class Guardrail:
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "body"
-            raise GuardrailError(f"{aiohttp.client.URL(url).path} answered an unexpected reply "
+            raise GuardrailError(f"{self._where(url)} answered an unexpected reply "
                                  f"({field}: {first['type']})") from None
+
+    def _where(self, url: str) -> str:
+        return f"{self.vendor} {aiohttp.client.URL(url).path}".lstrip()

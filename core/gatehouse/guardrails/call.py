@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CallType = Literal["chat_completion", "completion", "embedding"]
+# "moderation" is only made by guardrails asking a model_list model (Models.moderate).
+CallType = Literal["chat_completion", "completion", "embedding", "moderation"]
 
 
 @dataclass(frozen=True, slots=True)
