@@ -147,7 +147,7 @@ async def test_models_moderate_posts_to_the_deployments_moderations_endpoint(fak
     router = Router(config.model_list, load_plugins(load=()).providers, "<config>")
     async with aiohttp.ClientSession() as http:
         router.start(http)
-        answer = await router.moderate("mod", "some text")
+        answer = await router.moderate("mod", {"input": "some text"})
     assert answer == {"id": "modr-1", "results": [{"flagged": False}]}
     assert vendor.paths == ["/v1/moderations"]
     assert vendor.last == {"input": "some text", "model": "text-moderation-latest"}

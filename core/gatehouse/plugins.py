@@ -34,6 +34,8 @@ BUNDLED_TYPES = {
     "aporia": "gatehouse-aporia", "aporia_prompt_injection": "gatehouse-aporia",
     "aporio_prompt_injection": "gatehouse-aporia",
     "llamaguard": "gatehouse-llamaguard", "llamaguard_moderations": "gatehouse-llamaguard",
+    "openai_moderation": "gatehouse-openai-moderation",
+    "openai_moderations": "gatehouse-openai-moderation",
 }
 
 

@@ -111,6 +111,19 @@ class GuardrailParams(BaseModel):
         return data
 
 
+def read_reply(raw: Any, reply: type[M], source: str) -> M:
+    """A vendor's parsed answer read into the ``reply`` model. One that does not fit is a
+    :class:`GuardrailError` naming ``source``, the field and the kind of mismatch, never the
+    values (they may hold the caller's text)."""
+    try:
+        return reply.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise GuardrailError(f"{source} answered an unexpected reply "
+                             f"({field}: {first['type']})") from None
+
+
 class Models(Protocol):
     """The gateway's own models, as a guardrail that asks a model (e.g. Llama Guard) sees
     them."""
@@ -122,10 +135,10 @@ class Models(Protocol):
         """A chat completion on one of ``model_names``, without guardrails. Raises
         ``UpstreamError`` when the model fails."""
 
-    async def moderate(self, model_name: str, text: str, *,
+    async def moderate(self, model_name: str, body: dict[str, Any], *,
                        request_id: str = "internal") -> dict[str, Any]:
-        """An OpenAI moderation of ``text`` on one of ``model_names`` (its ``/moderations``
-        answer). Raises ``UpstreamError`` when the model fails."""
+        """An OpenAI moderation (``body`` holds its ``input``) on one of ``model_names``: the
+        ``/moderations`` answer. Raises ``UpstreamError`` when the model fails."""
 
 
 class Guardrail:
@@ -221,13 +234,7 @@ class Guardrail:
         (they may hold the caller's text).
         """
         raw = await self.post_json(url, payload, headers)
-        try:
-            return raw, reply.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "body"
-            raise GuardrailError(f"{self._where(url)} answered an unexpected reply "
-                                 f"({field}: {first['type']})") from None
+        return raw, read_reply(raw, reply, self._where(url))
 
     def _where(self, url: str) -> str:
         return f"{self.vendor} {aiohttp.client.URL(url).path}".lstrip()
