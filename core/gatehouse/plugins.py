@@ -36,6 +36,7 @@ BUNDLED_TYPES = {
     "llamaguard": "gatehouse-llamaguard", "llamaguard_moderations": "gatehouse-llamaguard",
     "openai_moderation": "gatehouse-openai-moderation",
     "openai_moderations": "gatehouse-openai-moderation",
+    "llm_guard": "gatehouse-llm-guard", "llmguard_moderations": "gatehouse-llm-guard",
 }
 
 
