@@ -72,7 +72,7 @@ class Pipeline:
             request_id=request["request_id"], call_type=call_type, model=body["model"],
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
-            client_ip=request["client_ip"],
+            client_ip=request["client_ip"], headers=request.headers,
         )
         if call.stream and self.tracks_spend and not wants_usage(body):
             # Priced from the upstream's own count: ask for the usage chunk, and keep it from a
