@@ -37,7 +37,7 @@ BUNDLED_TYPES = {
     "openai_moderation": "gatehouse-openai-moderation",
     "openai_moderations": "gatehouse-openai-moderation",
     "llm_guard": "gatehouse-llm-guard", "llmguard_moderations": "gatehouse-llm-guard",
-    "aim": "gatehouse-aim",
+    "aim": "gatehouse-aim", "google_text_moderation": "gatehouse-google-moderation",
 }
 
 
