@@ -206,7 +206,8 @@ VENDOR_OUTAGES = ("http_500", "http_403", "refused", "timeout", "malformed_json"
 class FakeVendor:
     """A guardrail vendor's HTTP API as a test wants it to behave, for any POST path.
 
-    Records every request (``received`` bodies, ``paths``, lower-cased ``headers``) and answers
+    Records every request (``received`` bodies, their bytes in ``bodies``, ``paths``,
+    lower-cased ``headers``) and answers
     ``decide(path, body)`` when set, else ``reply``; ``status`` sets the HTTP status, ``raw``
     sends bytes instead of JSON, ``stall`` holds requests until ``release`` is set (the fixture
     sets it at teardown), ``before_reply`` is awaited first.
@@ -214,6 +215,7 @@ class FakeVendor:
 
     def __init__(self, reply: Any = None) -> None:
         self.received: list[dict[str, Any]] = []
+        self.bodies: list[bytes] = []
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.reply = reply if reply is not None else {}
@@ -250,7 +252,9 @@ class FakeVendor:
         return self.url
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = orjson.loads(await request.read())
+        raw = await request.read()
+        self.bodies.append(raw)
+        body = orjson.loads(raw)
         self.received.append(body)
         self.paths.append(request.path)
         self.headers.append({k.lower(): v for k, v in request.headers.items()})

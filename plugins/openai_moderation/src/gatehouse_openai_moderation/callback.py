@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from gatehouse import Call, Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams, hookimpl
 from gatehouse.config import ConfigError
-from gatehouse.guardrails.base import read_reply
+from gatehouse.guardrails.base import parse_reply
 from gatehouse.proxy.providers import UpstreamError
 from pydantic import Field
 
@@ -60,7 +60,7 @@ class ModerationsCallback(Guardrail):
         except UpstreamError as exc:
             raise GuardrailError(f"{self._source} failed: upstream answered {exc.status}",
                                  timeout=exc.status == 504) from None
-        if read_reply(raw, Moderation, self._source).flagged:
+        if parse_reply(raw, Moderation, self._source).flagged:
             raise GuardrailBlocked(BLOCK_MESSAGE, status=403)
 
     # Nothing is rewritten, so the check is the same before or alongside the upstream call.
