@@ -339,7 +339,7 @@ def test_check_config_reports_every_mistake_at_once_and_exits_2(tmp_path):
     assert STRONG_KEY not in result.stderr
     errors = result.stderr[result.stderr.index("gatehouse: error:"):].splitlines()
     left_out = left_out_but("gatehouse-banned-keywords")
-    assert "gatehouse-aporia, gatehouse-lakera" in left_out
+    assert {"gatehouse-aporia", "gatehouse-lakera"} <= set(left_out.split(", "))
     assert errors[0] == f"gatehouse: error: {path}: 7 problems:"
     assert errors[1:] == [
         "  general_settings.master_kye: unknown setting; did you mean `master_key`?",
