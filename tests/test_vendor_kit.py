@@ -152,3 +152,15 @@ async def test_models_moderate_posts_to_the_deployments_moderations_endpoint(fak
     assert vendor.paths == ["/v1/moderations"]
     assert vendor.last == {"input": "some text", "model": "text-moderation-latest"}
     assert vendor.headers[-1]["authorization"] == "Bearer sk-mod"
+
+
+class WordedParams(VendorParams):
+    missing_api_key = "Acme: no key. Set ACME_API_KEY."
+
+
+def test_a_missing_key_can_be_refused_in_the_plugins_own_words(monkeypatch):
+    monkeypatch.delenv("ACME_API_KEY", raising=False)
+    monkeypatch.delenv("ACME_OLD_KEY", raising=False)
+    with pytest.raises(ValidationError, match="Acme: no key. Set ACME_API_KEY.") as error:
+        WordedParams.model_validate({"guardrail": "acme"})
+    assert "is required" not in str(error.value)

@@ -76,6 +76,9 @@ class GuardrailParams(BaseModel):
     #: Refuse to start without these (the error names the variables that could supply them).
     requires_api_key: ClassVar[bool] = False
     requires_api_base: ClassVar[bool] = False
+    #: What that error says instead, for a plugin that keeps its reference's own words.
+    missing_api_key: ClassVar[str | None] = None
+    missing_api_base: ClassVar[str | None] = None
 
     guardrail: str
     mode: list[Mode] = Field(default_factory=list)
@@ -96,16 +99,18 @@ class GuardrailParams(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        for field, variables, default, required in (
-                ("api_key", cls.env_api_key, None, cls.requires_api_key),
-                ("api_base", cls.env_api_base, cls.default_api_base, cls.requires_api_base)):
+        for field, variables, default, required, missing in (
+                ("api_key", cls.env_api_key, None, cls.requires_api_key, cls.missing_api_key),
+                ("api_base", cls.env_api_base, cls.default_api_base, cls.requires_api_base,
+                 cls.missing_api_base)):
             if data.get(field) is None:
                 data[field] = next((os.environ[v] for v in variables if os.environ.get(v)),
                                    default)
             if data[field] is None and required:
                 where = f" or the {' or '.join(variables)} environment variable" if variables \
                     else ""
-                raise ValueError(f"{field} is required: set it in the guardrail's params{where}")
+                raise ValueError(missing or
+                                 f"{field} is required: set it in the guardrail's params{where}")
         base = data.get("api_base")
         if base is not None and not str(base).startswith(("http://", "https://")):
             raise ValueError(f"api_base must be an http(s) URL, got {base!r}")

@@ -77,15 +77,3 @@ def aim_gateway(gateway, aim):
 
     return make
 
-
-@pytest.fixture
-def chat():
-    """``await chat(client, "text" or [messages], headers=..., **extra)`` -> response."""
-
-    async def send(client, messages: str | list[dict[str, Any]], headers=None, **extra: Any):
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        return await client.post("/v1/chat/completions", headers=headers,
-                                 json={"model": "gpt-4o", "messages": messages, **extra})
-
-    return send

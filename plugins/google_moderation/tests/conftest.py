@@ -115,15 +115,3 @@ def with_callback(gateway, google):
 
     return make
 
-
-@pytest.fixture
-def chat():
-    """``await chat(client, "text" or [messages], **extra)`` -> aiohttp response."""
-
-    async def send(client, messages: str | list[dict[str, Any]], **extra: Any):
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        return await client.post("/v1/chat/completions",
-                                 json={"model": "gpt-4o", "messages": messages, **extra})
-
-    return send

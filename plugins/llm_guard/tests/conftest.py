@@ -1,10 +1,9 @@
-"""A fake LLM Guard API server, answering as the real one does, and the chat helper."""
+"""A fake LLM Guard API server, answering as the real one does."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import pytest_asyncio
 
 
@@ -26,15 +25,3 @@ async def llm_guard(fake_vendor):
     fake.decide = analysis
     return fake
 
-
-@pytest.fixture
-def chat():
-    """``await chat(client, "text" or [messages], **extra)`` -> aiohttp response."""
-
-    async def send(client, messages: str | list[dict[str, Any]], **extra: Any):
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        return await client.post("/v1/chat/completions",
-                                 json={"model": "gpt-4o", "messages": messages, **extra})
-
-    return send

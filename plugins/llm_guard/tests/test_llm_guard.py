@@ -98,12 +98,12 @@ async def test_an_invalid_streamed_reply_is_never_sent(with_callback, fake_upstr
     assert events[-1]["error"]["message"] == "Violated content safety policy"
 
 
-async def test_a_base_with_a_path_and_a_slash(gateway, llm_guard, chat):
+async def test_a_base_with_a_path_and_a_slash(gateway, llm_guard, send_chat):
     client = await gateway({"guardrails": [{"guardrail_name": "g", "litellm_params": {
         "guardrail": "llm_guard", "mode": "pre_call", "default_on": True,
         "api_base": llm_guard.url + "/llm-guard/"}}]}, plugins=PLUGIN)
 
-    await chat(client, "hello")
+    await send_chat(client, "hello")
 
     assert llm_guard.paths == ["/llm-guard/analyze/prompt"]
 

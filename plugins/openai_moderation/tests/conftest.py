@@ -48,15 +48,3 @@ def moderated(gateway, openai_api):
 
     return make
 
-
-@pytest.fixture
-def chat():
-    """``await chat(client, "text" or [messages], **extra)`` -> aiohttp response."""
-
-    async def send(client, messages: str | list[dict[str, Any]], **extra: Any):
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        return await client.post("/v1/chat/completions",
-                                 json={"model": "gpt-4o", "messages": messages, **extra})
-
-    return send

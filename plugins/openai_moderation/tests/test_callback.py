@@ -38,11 +38,11 @@ def with_callback(gateway, model_list):
     return make
 
 
-async def test_flagged_call_is_refused_with_403(with_callback, openai_api, fake_upstream, chat):
+async def test_flagged_call_is_refused_with_403(with_callback, openai_api, fake_upstream, send_chat):
     openai_api.reply = openai_api.answer({"hate": 0.99})
     client = await with_callback()
 
-    resp = await chat(client, "something hateful")
+    resp = await send_chat(client, "something hateful")
 
     assert resp.status == 403
     assert await resp.json() == REFUSED
@@ -50,10 +50,10 @@ async def test_flagged_call_is_refused_with_403(with_callback, openai_api, fake_
 
 
 async def test_messages_are_run_together_and_sent_to_the_default_model(
-        with_callback, openai_api, chat):
+        with_callback, openai_api, send_chat):
     client = await with_callback()
 
-    resp = await chat(client, [{"role": "system", "content": "Be brief. "},
+    resp = await send_chat(client, [{"role": "system", "content": "Be brief. "},
                                {"role": "user", "content": "Hi"},
                                {"role": "assistant", "content": "Hello"},
                                {"role": "user", "content": "bye"}])
@@ -65,30 +65,30 @@ async def test_messages_are_run_together_and_sent_to_the_default_model(
     assert openai_api.headers[-1]["authorization"] == f"Bearer {openai_api.api_key}"
 
 
-async def test_model_name_setting_picks_the_model(with_callback, openai_api, chat):
+async def test_model_name_setting_picks_the_model(with_callback, openai_api, send_chat):
     client = await with_callback(openai_moderations_model_name="omni-moderation-latest")
 
-    await chat(client, "hello")
+    await send_chat(client, "hello")
 
     assert openai_api.last["model"] == "omni-moderation-latest"
 
 
-async def test_runs_alongside_the_upstream_call(with_callback, openai_api, fake_upstream, chat):
+async def test_runs_alongside_the_upstream_call(with_callback, openai_api, fake_upstream, send_chat):
     # The moderation answer waits until the upstream has the call: they run side by side.
     async def after_upstream() -> None:
         await fake_upstream.request_seen.wait()
     openai_api.before_reply = after_upstream
     client = await with_callback()
 
-    resp = await chat(client, "hello")
+    resp = await send_chat(client, "hello")
 
     assert resp.status == 200
 
 
-async def test_extra_body_is_merged_into_the_moderation_call(with_callback, openai_api, chat):
+async def test_extra_body_is_merged_into_the_moderation_call(with_callback, openai_api, send_chat):
     client = await with_callback()
 
-    await chat(client, "hello", guardrails={"openai_moderations": {"extra_body": {
+    await send_chat(client, "hello", guardrails={"openai_moderations": {"extra_body": {
         "tag": "x", "input": "other"}}})
 
     assert openai_api.last == {"model": "text-moderation-latest", "tag": "x", "input": "hello"}
@@ -104,11 +104,11 @@ async def test_model_missing_from_model_list_stops_the_start(with_callback):
 
 @pytest.mark.parametrize(("status", "expected"), [(500, 502), (401, 502)])
 async def test_moderation_model_error_fails_closed_naming_it(
-        with_callback, openai_api, fake_upstream, chat, caplog, status, expected):
+        with_callback, openai_api, fake_upstream, send_chat, caplog, status, expected):
     openai_api.status = status
     client = await with_callback()
 
-    resp = await chat(client, "hello")
+    resp = await send_chat(client, "hello")
 
     assert resp.status == expected
     message = (await resp.json())["error"]["message"]
@@ -119,11 +119,11 @@ async def test_moderation_model_error_fails_closed_naming_it(
     assert openai_api.api_key not in caplog.text
 
 
-async def test_malformed_answer_fails_closed(with_callback, openai_api, chat):
+async def test_malformed_answer_fails_closed(with_callback, openai_api, send_chat):
     openai_api.reply = {"results": [{"flagged": "no"}]}
     client = await with_callback()
 
-    resp = await chat(client, "hello")
+    resp = await send_chat(client, "hello")
 
     assert resp.status == 502
     assert ("OpenAI moderation model 'text-moderation-latest' answered an unexpected reply "
@@ -131,20 +131,20 @@ async def test_malformed_answer_fails_closed(with_callback, openai_api, chat):
 
 
 async def test_fail_open_and_timeout_as_a_guardrails_entry(gateway, model_list, openai_api,
-                                                           fake_upstream, chat):
+                                                           fake_upstream, send_chat):
     release = asyncio.Event()
     openai_api.before_reply = release.wait
     guardrail = {"guardrail_name": "moderation", "litellm_params": {
         "guardrail": "openai_moderations", "default_on": True, "timeout": 0.1}}
     closed = await gateway({"model_list": model_list, "guardrails": [guardrail]},
                            plugins=PLUGIN)
-    resp = await chat(closed, "hello")
+    resp = await send_chat(closed, "hello")
     assert resp.status == 504
     assert "'moderation'" in (await resp.json())["error"]["message"]
 
     guardrail["litellm_params"]["on_error"] = "fail_open"
     opened = await gateway({"model_list": model_list, "guardrails": [guardrail]},
                            plugins=PLUGIN)
-    resp = await chat(opened, "hello")
+    resp = await send_chat(opened, "hello")
     release.set()
     assert resp.status == 200

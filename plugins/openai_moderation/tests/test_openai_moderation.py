@@ -19,11 +19,11 @@ def blocked_body(categories: list[str], scores: dict[str, float]) -> dict:
 
 
 async def test_flagged_prompt_is_refused_with_the_reference_body(
-        moderated, openai_api, fake_upstream, chat):
+        moderated, openai_api, fake_upstream, send_chat):
     openai_api.reply = openai_api.answer({"hate": 0.95, "harassment": 0.81})
     client = await moderated(mode="pre_call")
 
-    resp = await chat(client, "a hateful message")
+    resp = await send_chat(client, "a hateful message")
 
     assert resp.status == 400
     assert await resp.json() == blocked_body(["harassment", "hate"],
@@ -32,10 +32,10 @@ async def test_flagged_prompt_is_refused_with_the_reference_body(
     assert fake_upstream.received == []
 
 
-async def test_what_is_sent_to_openai(moderated, openai_api, chat):
+async def test_what_is_sent_to_openai(moderated, openai_api, send_chat):
     client = await moderated(mode="pre_call")
 
-    resp = await chat(client, [{"role": "system", "content": "Be brief."},
+    resp = await send_chat(client, [{"role": "system", "content": "Be brief."},
                                {"role": "user", "content": "first question"},
                                {"role": "assistant", "content": "an earlier answer"},
                                {"role": "user", "content": [
@@ -50,20 +50,20 @@ async def test_what_is_sent_to_openai(moderated, openai_api, chat):
                                "input": "Be brief.\nfirst question\nsecond question"}
 
 
-async def test_clean_prompt_goes_upstream_unchanged(moderated, fake_upstream, chat):
+async def test_clean_prompt_goes_upstream_unchanged(moderated, fake_upstream, send_chat):
     client = await moderated(mode="pre_call")
 
-    resp = await chat(client, "what is the capital of France")
+    resp = await send_chat(client, "what is the capital of France")
 
     assert resp.status == 200
     assert fake_upstream.last["messages"] == [
         {"role": "user", "content": "what is the capital of France"}]
 
 
-async def test_model_is_configurable(moderated, openai_api, chat):
+async def test_model_is_configurable(moderated, openai_api, send_chat):
     client = await moderated(model="text-moderation-latest")
 
-    await chat(client, "hello")
+    await send_chat(client, "hello")
 
     assert openai_api.last["model"] == "text-moderation-latest"
 
@@ -83,13 +83,13 @@ async def test_embedding_and_completion_inputs_are_checked(moderated, openai_api
     assert fake_upstream.received == []
 
 
-async def test_flagged_reply_is_refused(moderated, openai_api, fake_upstream, chat):
+async def test_flagged_reply_is_refused(moderated, openai_api, fake_upstream, send_chat):
     fake_upstream.reply = "a violent reply"
     openai_api.decide = lambda path, body: openai_api.answer(
         {"violence": 0.99} if "violent" in body["input"] else None)
     client = await moderated(mode="post_call")
 
-    resp = await chat(client, "tell me a story")
+    resp = await send_chat(client, "tell me a story")
 
     assert resp.status == 400
     assert await resp.json() == blocked_body(["violence"], {"violence": 0.99})
@@ -97,13 +97,13 @@ async def test_flagged_reply_is_refused(moderated, openai_api, fake_upstream, ch
 
 
 async def test_streamed_reply_is_checked_whole_before_any_is_sent(
-        moderated, openai_api, fake_upstream, chat):
+        moderated, openai_api, fake_upstream, send_chat):
     fake_upstream.chunks = ["a vio", "lent ", "reply"]
     openai_api.decide = lambda path, body: openai_api.answer(
         {"violence": 0.99} if "violent" in body["input"] else None)
     client = await moderated(mode="post_call")
 
-    resp = await chat(client, "tell me a story", stream=True)
+    resp = await send_chat(client, "tell me a story", stream=True)
     events = [orjson.loads(line[6:]) for line in (await resp.text()).split("\n")
               if line.startswith("data: {")]
 
@@ -115,11 +115,11 @@ async def test_streamed_reply_is_checked_whole_before_any_is_sent(
     assert openai_api.last["input"] == "a violent reply"
 
 
-async def test_during_call_block_discards_the_reply(moderated, openai_api, chat):
+async def test_during_call_block_discards_the_reply(moderated, openai_api, send_chat):
     openai_api.reply = openai_api.answer({"self-harm": 0.9})
     client = await moderated(mode="during_call")
 
-    resp = await chat(client, "hello")
+    resp = await send_chat(client, "hello")
 
     assert resp.status == 400
     assert (await resp.json())["error"]["details"]["moderation_result"] == {
@@ -127,10 +127,10 @@ async def test_during_call_block_discards_the_reply(moderated, openai_api, chat)
 
 
 async def test_request_extra_body_is_merged_but_cannot_replace_the_text(
-        moderated, openai_api, chat):
+        moderated, openai_api, send_chat):
     client = await moderated(mode="pre_call")
 
-    resp = await chat(client, "hello", guardrails={"openai-moderation": {"extra_body": {
+    resp = await send_chat(client, "hello", guardrails={"openai-moderation": {"extra_body": {
         "user_tag": "team-a", "input": "something harmless", "model": "other"}}})
 
     assert resp.status == 200
@@ -139,11 +139,11 @@ async def test_request_extra_body_is_merged_but_cannot_replace_the_text(
 
 
 async def test_vendor_error_names_openai_and_fails_closed(moderated, openai_api, fake_upstream,
-                                                          chat, caplog):
+                                                          send_chat, caplog):
     openai_api.status = 500
     client = await moderated(mode="pre_call")
 
-    resp = await chat(client, "hello")
+    resp = await send_chat(client, "hello")
 
     assert resp.status == 502
     message = (await resp.json())["error"]["message"]
@@ -153,11 +153,11 @@ async def test_vendor_error_names_openai_and_fails_closed(moderated, openai_api,
     assert fake_upstream.received == []
 
 
-async def test_key_comes_from_the_environment(moderated, openai_api, chat, monkeypatch):
+async def test_key_comes_from_the_environment(moderated, openai_api, send_chat, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     client = await moderated(api_key=None)
 
-    await chat(client, "hello")
+    await send_chat(client, "hello")
 
     assert openai_api.headers[-1]["authorization"] == "Bearer sk-from-env"
 

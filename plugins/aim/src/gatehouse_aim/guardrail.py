@@ -20,7 +20,7 @@ from typing import Any, Literal
 from gatehouse import (Call, Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams,
                        hookimpl)
 from gatehouse.guardrails.text import response_texts
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr
 
 from .answer import Analysis
 from .turns import Turn, apply_redaction, request_turns, restore
@@ -44,15 +44,12 @@ class AimParams(GuardrailParams):
     env_api_key = ("AIM_API_KEY",)
     env_api_base = ("AIM_API_BASE",)
     default_api_base = "https://api.aim.security"
+    requires_api_key = True
+    missing_api_key = MISSING_KEY
 
+    # Never None once validated: params, then the environment, then (for the base) the default.
+    api_key: SecretStr
     api_base: str
-
-    @model_validator(mode="after")
-    def _has_key(self) -> AimParams:
-        # The reference's own words, rather than the core's generic ones.
-        if self.api_key is None:
-            raise ValueError(MISSING_KEY)
-        return self
 
 
 class Aim(Guardrail):
@@ -63,9 +60,7 @@ class Aim(Guardrail):
     def __init__(self, name: str, params: GuardrailParams) -> None:
         super().__init__(name, params)
         self._url = self.params.api_base.rstrip("/") + "/fw/v1/analyze"
-        key: SecretStr | None = self.params.api_key
-        assert key is not None  # AimParams._has_key
-        self._auth = f"Bearer {key.get_secret_value()}"
+        self._auth = f"Bearer {self.params.api_key.get_secret_value()}"
 
     @hookimpl
     async def pre_call(self, call: Call, extra_body: dict[str, Any]) -> None:

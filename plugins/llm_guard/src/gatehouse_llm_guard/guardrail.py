@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 from gatehouse import Call, Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
 from gatehouse.guardrails.text import message_role_texts, response_texts
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict
 
 log = logging.getLogger("gatehouse.llm_guard")
 
@@ -26,16 +26,14 @@ SWITCH = "enable_llm_guard_check"
 
 class LLMGuardParams(GuardrailParams):
     env_api_base = ("LLM_GUARD_API_BASE",)
+    # LLM Guard is self-hosted, so there is no default.
+    requires_api_base = True
+    missing_api_base = MISSING_BASE
 
+    # Never None once validated: from params, else from the environment.
+    api_base: str
     # Named as in LiteLLM's settings so the ``callbacks:`` shorthand picks it up unchanged.
     llm_guard_mode: Literal["all", "key-specific", "request-specific"] = "all"
-
-    @model_validator(mode="after")
-    def _has_base(self) -> LLMGuardParams:
-        # The reference's own words: LLM Guard is self-hosted, so there is no default.
-        if self.api_base is None:
-            raise ValueError(MISSING_BASE)
-        return self
 
 
 class Analysis(BaseModel):
@@ -54,7 +52,6 @@ class LLMGuard(Guardrail):
 
     def __init__(self, name: str, params: GuardrailParams) -> None:
         super().__init__(name, params)
-        assert self.params.api_base is not None  # LLMGuardParams._has_base
         base = self.params.api_base.rstrip("/")
         self._prompt_url = base + "/analyze/prompt"
         self._output_url = base + "/analyze/output"

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from gatehouse import Call, Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 
 from .texts import caller_text, reply_text
 from .verdict import Moderation
@@ -24,16 +24,13 @@ BLOCK_MESSAGE = "Violated OpenAI moderation policy"
 class OpenAIModerationParams(GuardrailParams):
     env_api_key = ("OPENAI_API_KEY",)
     default_api_base = "https://api.openai.com/v1"
+    requires_api_key = True
+    missing_api_key = MISSING_KEY
 
+    # Never None once validated: params, then the environment, then (for the base) the default.
+    api_key: SecretStr
     api_base: str
     model: str = Field(default="omni-moderation-latest", min_length=1)
-
-    @model_validator(mode="after")
-    def _has_key(self) -> OpenAIModerationParams:
-        # The reference's own words, rather than the core's generic ones.
-        if self.api_key is None:
-            raise ValueError(MISSING_KEY)
-        return self
 
 
 class OpenAIModeration(Guardrail):
