@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
-from gatehouse.testing import InstallContract, check_config
+from gatehouse.testing import InstallContract
 
 
 class TestGoogleModerationInstall(InstallContract):
@@ -15,6 +15,11 @@ class TestGoogleModerationInstall(InstallContract):
     entry_points = {"google_moderation": "gatehouse_google_moderation"}
     configs = {"callbacks.yaml": "unknown callback 'google_text_moderation'",
                "docs_spelling.yaml": "unknown callback 'google_text_moderation'"}
+    refused = {'litellm_settings:\n  callbacks: ["google_text_moderation"]\n': (
+        "guardrail 'google_text_moderation' failed to start: no Google Application Default "
+        "Credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file "
+        "(File /nowhere/service-account.json was not found.)",
+        {"GOOGLE_APPLICATION_CREDENTIALS": "/nowhere/service-account.json"})}
 
     @pytest.fixture(autouse=True)
     def application_default_credentials(self, tmp_path_factory, signing_key, monkeypatch):
@@ -29,14 +34,3 @@ class TestGoogleModerationInstall(InstallContract):
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption()).decode()}))
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
-
-    def test_check_config_names_missing_credentials(self, installed, tmp_path, monkeypatch):
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-        config = tmp_path / "config.yaml"
-        config.write_text('litellm_settings:\n  callbacks: ["google_text_moderation"]\n')
-        result = check_config(config, load=self.distribution)
-        assert result.returncode == 2
-        assert "guardrail 'google_text_moderation' failed to start" in result.stderr
-        assert "set GOOGLE_APPLICATION_CREDENTIALS" in result.stderr
-        assert "missing.json" in result.stderr
-        assert "Traceback" not in result.stderr
