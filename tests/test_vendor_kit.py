@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from gatehouse import Guardrail, GuardrailError, GuardrailParams
+from gatehouse import Guardrail, GuardrailError, GuardrailParams, hookimpl
 from gatehouse.config import config_from_dict
 from gatehouse.plugins import load_plugins
 from gatehouse.proxy.router import Router
@@ -164,3 +164,28 @@ def test_a_missing_key_can_be_refused_in_the_plugins_own_words(monkeypatch):
     with pytest.raises(ValidationError, match="Acme: no key. Set ACME_API_KEY.") as error:
         WordedParams.model_validate({"guardrail": "acme"})
     assert "is required" not in str(error.value)
+
+
+class StalledAcme(AcmeGuardrail):
+    @hookimpl
+    async def pre_call(self, call):
+        await asyncio.Event().wait()
+
+
+class StalledPlugin:
+    @hookimpl
+    def register_guardrails(self, register):
+        register("stalled_acme", StalledAcme)
+
+
+async def test_a_named_vendor_that_gives_no_verdict_in_time_is_named(gateway, caplog):
+    client = await gateway({"guardrails": [{"guardrail_name": "shield", "params": {
+        "guardrail": "stalled_acme", "default_on": True, "timeout": 0.05}}]},
+        plugins=[("stalled", StalledPlugin())])
+
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+
+    assert resp.status == 504
+    assert "no verdict from Acme Shield within 0.05s" in (await resp.json())["error"]["message"]
+    assert "no verdict from Acme Shield within 0.05s" in caplog.text

@@ -174,3 +174,16 @@ async def test_vendor_error_names_llm_guard(with_callback, llm_guard, fake_upstr
     assert "'llmguard_moderations'" in message
     assert "LLM Guard /analyze/prompt answered HTTP 503" in message
     assert "LLM Guard /analyze/prompt answered HTTP 503" in caplog.text
+
+
+async def test_a_slow_llm_guard_times_out_naming_it(with_callback, llm_guard, fake_upstream):
+    llm_guard.stall = True
+    client = await with_callback(timeout=0.1)
+
+    resp = await client.post("/v1/chat/completions", headers=admin(), json={
+        "model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]})
+
+    assert resp.status == 504
+    message = (await resp.json())["error"]["message"]
+    assert "'llmguard_moderations'" in message
+    assert "no verdict from LLM Guard within 0.1s" in message

@@ -140,7 +140,8 @@ async def test_fail_open_and_timeout_as_a_guardrails_entry(gateway, model_list, 
                            plugins=PLUGIN)
     resp = await send_chat(closed, "hello")
     assert resp.status == 504
-    assert "'moderation'" in (await resp.json())["error"]["message"]
+    message = (await resp.json())["error"]["message"]
+    assert "'moderation'" in message and "no verdict from OpenAI moderation within" in message
 
     guardrail["litellm_params"]["on_error"] = "fail_open"
     opened = await gateway({"model_list": model_list, "guardrails": [guardrail]},

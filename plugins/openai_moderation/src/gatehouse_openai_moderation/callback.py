@@ -29,6 +29,7 @@ class ModerationsCallbackParams(GuardrailParams):
 class ModerationsCallback(Guardrail):
     Params = ModerationsCallbackParams
     params: ModerationsCallbackParams
+    vendor = "OpenAI moderation"
     # LiteLLM runs this check alongside the upstream call.
     default_modes: ClassVar[tuple[str, ...]] = ("during_call",)
 
