@@ -19,7 +19,7 @@ from benchkit import BenchError
 HERE = Path(__file__).resolve().parent
 MODEL = "bench-model"
 CHAT_PATH = "/v1/chat/completions"
-BODY = json.dumps({
+REQUEST = {
     "model": MODEL,
     "messages": [
         {"role": "system", "content": "You are a concise assistant for a network engineering team."},
@@ -29,7 +29,14 @@ BODY = json.dumps({
     "max_tokens": 128,
     "temperature": 0.2,
     "user": "bench-user-42",
-}, separators=(",", ":")).encode()
+}
+
+
+def request_body(stream: bool) -> bytes:
+    """The chat completion the bench posts, compact as a client sends it (the upstream looks
+    for ``"stream":true``)."""
+    return json.dumps({**REQUEST, "stream": True} if stream else REQUEST,
+                      separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)

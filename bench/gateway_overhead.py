@@ -1,5 +1,5 @@
-"""What the gateway adds to a non-streaming chat completion: latency and throughput, measured
-against the same upstream called directly, in the same run.
+"""What the gateway adds to a chat completion (non-streaming, or with ``--stream`` streamed):
+latency and throughput, measured against the same upstream called directly, in the same run.
 
 It starts a minimal upstream (``gateway_upstream.py``), one gateway routed to it with the
 installed ``banned_keywords`` and ``hide-secrets`` guardrails on, and a load generator (``wrk``
@@ -12,6 +12,7 @@ Everything listens on 127.0.0.1 only and every process it starts is stopped when
     python bench/gateway_overhead.py                       # 3 rounds x 5 s at 1 and 16 conns
     python bench/gateway_overhead.py --duration 10 --connections 1 4 16 64
     python bench/gateway_overhead.py --no-guardrails       # the core alone
+    python bench/gateway_overhead.py --stream              # streamed replies, a chunk a word
     python bench/gateway_overhead.py --profile prof.txt    # plus a py-spy profile of the gateway
 
 The parts: gateway_servers.py starts, checks and stops the servers; gateway_config.py writes
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from benchkit import BenchError, arguments, at_least_zero, count, positive
 from gateway_config import Guardrails, find_guardrails, write_config
-from gateway_load import BODY, CHAT_PATH, MODEL, LoadGenerator, pick_load_generator
+from gateway_load import CHAT_PATH, MODEL, LoadGenerator, pick_load_generator, request_body
 from gateway_profile import profile
 from gateway_report import Cell, print_sample, print_setup, report
 from gateway_servers import (
@@ -59,6 +60,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="gateway processes (default 1, as the targets assume)")
     parser.add_argument("--no-guardrails", action="store_true",
                         help="run the gateway with no guardrail plugins at all")
+    parser.add_argument("--stream", action="store_true",
+                        help="ask for streamed replies (about 40 chunks each) instead of whole "
+                             "ones")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (default: wrk when installed, else python)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
@@ -92,7 +96,8 @@ def measure(load: LoadGenerator, urls: dict[str, str], servers: dict[str, int],
 
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     guardrails = Guardrails() if args.no_guardrails else find_guardrails()
-    load = pick_load_generator(args.loadgen, BODY, workdir)
+    body = request_body(args.stream)
+    load = pick_load_generator(args.loadgen, body, workdir)
 
     upstream_port, upstream_pid = start_upstream(procs, workdir)
     config = write_config(workdir, MODEL, upstream_port, guardrails)
@@ -101,15 +106,15 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
                             workdir)
     urls = {"direct": f"http://127.0.0.1:{upstream_port}{CHAT_PATH}",
             "gateway": f"http://127.0.0.1:{gateway_port}{CHAT_PATH}"}
-    check_reply(urls["direct"], BODY)
-    applied = check_reply(urls["gateway"], BODY)
+    check_reply(urls["direct"], body)
+    applied = check_reply(urls["gateway"], body)
     print_setup(args, load.name, guardrails.describe(), guardrails.notes, applied)
 
     # Each server leads its own process group (see Processes), so its pid is the group id.
     servers = {"direct": upstream_pid, "gateway": gateway.pid}
     cells = measure(load, urls, servers, args.connections, args.duration, args.warmup,
                     args.rounds)
-    report(cells, args.rounds, args.workers)
+    report(cells, args.rounds, args.workers, args.stream)
     if args.profile is not None:
         profile(load, gateway.pid, urls["gateway"], max(args.connections), args.duration,
                 args.profile.resolve())

@@ -31,6 +31,8 @@ class FakeUpstream:
         self.more_choices: list[list[str]] = []
         # Tool calls every chat choice makes instead of answering: (name, argument pieces).
         self.tool_calls: list[tuple[str, list[str]]] = []
+        # Chat replies refuse: their text is the message's ``refusal``, not its content.
+        self.refuses = False
         self.failure: tuple[int, bytes, str] | None = None
         # Sent with every answer, e.g. an upstream's x-ratelimit-* state or Retry-After.
         self.response_headers: dict[str, str] = {}
@@ -115,6 +117,9 @@ class FakeUpstream:
                     {"id": f"call_{i}", "type": "function",
                      "function": {"name": name, "arguments": "".join(pieces)}}
                     for i, (name, pieces) in enumerate(self.tool_calls)]}
+            elif self.refuses:
+                choice["message"] = {"role": "assistant", "content": None,
+                                     "refusal": choice_text}
             else:
                 choice["message"] = {"role": "assistant", "content": choice_text}
         return reply
@@ -154,8 +159,9 @@ class FakeUpstream:
             yield {"index": index, "text": "", "finish_reason": "stop"}
             return
         if not self.tool_calls:
+            field = "refusal" if self.refuses else "content"
             for i, piece in enumerate(pieces):
-                delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+                delta = {"role": "assistant", field: piece} if i == 0 else {field: piece}
                 yield {"index": index, "delta": delta, "finish_reason": None}
             yield {"index": index, "delta": {}, "finish_reason": "stop"}
             return
