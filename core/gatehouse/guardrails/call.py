@@ -57,9 +57,6 @@ class Call:
     # The client's request headers, for a guardrail that passes one on to its vendor (Aim's
     # x-aim-user-email). They hold the caller's credentials: never log or forward them whole.
     headers: Mapping[str, str] = field(default_factory=dict)
-    # Free space for a guardrail's state between its hooks on this call, keyed by guardrail
-    # name: what it masked before the call, say, to put back into the reply.
-    scratch: dict[str, Any] = field(default_factory=dict)
     # Set once guardrails are selected: name -> extra_body from the request.
     guardrail_extra: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Names of the guardrails that reached a verdict on this call, in the order they ran.
