@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CallType = Literal["chat_completion", "completion", "embedding"]
+# "moderation" is only made by guardrails asking a model_list model (Models.moderate).
+CallType = Literal["chat_completion", "completion", "embedding", "moderation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,9 @@ class Call:
     metadata: dict[str, Any] = field(default_factory=dict)
     principal: Principal = ANONYMOUS
     client_ip: str | None = None
+    # The client's request headers, for a guardrail that passes one on to its vendor (Aim's
+    # x-aim-user-email). They hold the caller's credentials: never log or forward them whole.
+    headers: Mapping[str, str] = field(default_factory=dict)
     # Set once guardrails are selected: name -> extra_body from the request.
     guardrail_extra: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Names of the guardrails that reached a verdict on this call, in the order they ran.

@@ -84,6 +84,7 @@ class Pipeline:
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
             client_ip=request["client_ip"], response_headers=key_headers(principal),
+            headers=request.headers,
         )
         if call.stream and self.tracks_spend and not wants_usage(body):
             # Priced from the upstream's own count: ask for the usage chunk, and keep it from a
