@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 
 from .access.accounting import Accounting
+from .access.budget_resets import BudgetResets
 from .access.credentials import master_key, public_paths
 from .access.gate import CallGate, IpAllowList
 from .access.prices import Prices
@@ -68,7 +69,9 @@ class Gateway:
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
             settings.redis_namespace)
-        self.principals = Principals(master, self.store, self.cache, blocked_users)
+        self.principals = Principals(master, self.store, self.cache, blocked_users,
+                                     key_header=settings.litellm_key_header_name)
+        self.budget_resets = BudgetResets(self.principals)
         # Keys, teams and spend exist only behind a master key; without one the gateway is a
         # plain proxy that needs no database.
         self.tracks_spend = self.principals.enabled
@@ -83,7 +86,8 @@ class Gateway:
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
-            prices=prices, guardrails=self.guardrails, master_key=master)
+            prices=prices, guardrails=self.guardrails, master_key=master,
+            settings=config.settings)
         self.status = Status(self.router, self.guardrails, plugins)
         self.http: aiohttp.ClientSession | None = None
 
@@ -103,6 +107,8 @@ class Gateway:
                 except StoreUnavailable as exc:
                     raise StartupError(f"cannot open the database ({exc})") from exc
                 self.accounting.start()
+                if not check_only:
+                    self.budget_resets.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self.router)
@@ -124,6 +130,7 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.call_log.stop()
+        await self.budget_resets.stop()
         await self.accounting.stop()
         for impl in reversed(self.plugins.pm.hook.shutdown.get_hookimpls()):
             try:

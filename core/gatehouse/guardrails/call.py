@@ -65,6 +65,8 @@ class Call:
     response_headers: dict[str, str] = field(default_factory=dict)
     # The estimated cost held on each budget's spend counter until the call is priced.
     reserved: dict[str, float] | None = None
+    # The key's parallel-call counter while the call holds one of its slots.
+    parallel_slot: str | None = None
 
     @property
     def user(self) -> str | None:

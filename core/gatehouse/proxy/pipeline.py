@@ -98,6 +98,9 @@ class Pipeline:
             return self._refuse(call, selection, started, exc.status, exc.body, exc.headers)
         except UpstreamError as exc:
             return self._refuse(call, selection, started, exc.status, exc.body)
+        finally:
+            # The key's parallel-call slot, however the call ended (a stream: once sent).
+            await self.gate.accounting.release(call)
         body = reply.raw
         self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
         return web.Response(body=body, content_type="application/json",
