@@ -46,6 +46,11 @@ class Invalid(ClientError):
     def __init__(self, errors: list[dict[str, Any]]):
         super().__init__(422, errors[0]["msg"] if errors else "invalid request")
         self.body = {"detail": errors}
+        try:
+            orjson.dumps(self.body)
+        except orjson.JSONEncodeError:
+            # An input nested nearly as deep as a body may be cannot be nested in the answer.
+            self.body = {"detail": [{**error, "input": None} for error in errors]}
 
 
 def problem(kind: str, loc: list[Any], msg: str, value: Any = None) -> dict[str, Any]:
