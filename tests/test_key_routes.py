@@ -8,7 +8,8 @@ import time
 from datetime import datetime
 
 import pytest
-from admin_kit import ADMIN, admin_get, admin_post, bearer, both_databases
+from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer, both_databases
+from gatehouse.app import GATEWAY
 from gatehouse.access import durations
 
 RESPONSE_FIELDS = {
@@ -254,3 +255,34 @@ async def test_update_duration_counts_from_now_and_budget_duration_is_aligned(st
     assert before + 3600 <= expires <= time.time() + 3600
     reset = datetime.fromisoformat(updated["budget_reset_at"]).timestamp()
     assert reset in (durations.next_reset("1d", before), durations.next_reset("1d", time.time()))
+
+
+async def test_a_temporary_budget_increase_lets_a_spent_key_call_until_it_expires(start, chat):
+    client = await start()
+    made = await admin_post(client, "/key/generate", {"max_budget": 1.0, "spend": 1.0})
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(made["key"]))
+    assert resp.status == 400
+    updated = await admin_post(client, "/key/update", {
+        "key": made["key"], "temp_budget_increase": 2.0,
+        "temp_budget_expiry": "2999-01-01T00:00:00+00:00"})
+    assert updated["metadata"]["temp_budget_increase"] == 2.0
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(made["key"]))
+    assert resp.status == 200
+    await admin_post(client, "/key/update", {
+        "key": made["key"], "temp_budget_increase": 2.0,
+        "temp_budget_expiry": "2000-01-01T00:00:00+00:00"})
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(made["key"]))
+    assert resp.status == 400
+
+
+@both_databases
+async def test_setting_spend_through_update_applies_to_the_next_call(start, fake_upstream,
+                                                                     chat):
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)]})
+    made = await admin_post(client, "/key/generate", {"max_budget": 0.001})
+    key = bearer(made["key"])
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 200
+    await client.app[GATEWAY].call_log.drain()
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 400
+    await admin_post(client, "/key/update", {"key": made["key"], "spend": 0})
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 200

@@ -50,6 +50,20 @@ def key_guardrails(key: Row) -> list[str]:
     return listed if isinstance(listed, list) else key.get("guardrails") or []
 
 
+def with_temp_budget(key: Row, now: float) -> Row:
+    """The key with ``/key/update``'s ``temp_budget_increase`` added to its budget until
+    ``temp_budget_expiry``."""
+    metadata = key["metadata"]
+    increase, expiry = metadata.get("temp_budget_increase"), metadata.get("temp_budget_expiry")
+    try:
+        ends = datetime.fromisoformat(expiry).timestamp() if isinstance(expiry, str) else 0.0
+    except ValueError:
+        ends = 0.0
+    if key.get("max_budget") is None or not isinstance(increase, (int, float)) or ends <= now:
+        return key
+    return {**key, "max_budget": key["max_budget"] + increase}
+
+
 def with_budget(key: Row, budget: Row | None) -> Row:
     """The key with its linked budget's limits where its own are not set."""
     if budget is None:
@@ -113,6 +127,8 @@ class Principals:
                                    f"{_shown_time(key['expires'])} and current time "
                                    f"{_shown_time(now)}", kind="expired_key", param=token_hash)
         check_route(key, route)
+        if "temp_budget_increase" in key["metadata"]:
+            key = with_temp_budget(key, now)
         if key.get("budget_id") and "budget" in KINDS:
             key = with_budget(key, await self.record("budget", key["budget_id"]))
         team = await self.record("team", key["team_id"]) if key["team_id"] else None

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
 from ..access import durations
+from ..access.accounting import spend_counter
 from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_master_key
 from ..access.key_routes import KEY_TYPES
 from ..errors import ClientError, json_response
@@ -324,6 +325,10 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
                                "temp_budget_expiry": body.temp_budget_expiry.isoformat()}
     changes["updated_by"] = actor(request)
     row = await KEYS.update(request, token, shown, changes)
+    if "spend" in changes:
+        # The shared counter would otherwise go on from the old figure until it lapses.
+        for period in (current, row):
+            await admin.principals.cache.drop(spend_counter("key", token, period))
     return json_response({**key_view(row), "key": token})
 
 

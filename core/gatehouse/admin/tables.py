@@ -76,10 +76,7 @@ class Table:
         """Apply ``changes``; with ``new_ident``, the row takes that id too (and the old one
         stops naming anything)."""
         admin = request.app[ADMIN]
-        if new_ident is None:
-            result = await admin.store.update_row(self.kind, ident, changes)
-        else:
-            result = await admin.store.rename_row(self.kind, ident, new_ident, changes)
+        result = await admin.store.update_row(self.kind, ident, changes, new_ident=new_ident)
         if result is None:
             raise self._not_found([shown])
         before, after = (self.view(row) for row in result)

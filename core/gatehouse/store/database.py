@@ -142,10 +142,14 @@ class Store(abc.ABC):
             rows = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
         return decode(rows[0]) if rows else None
 
-    async def update_row(self, kind: str, ident: str, changes: Row) -> tuple[Row, Row] | None:
-        """Apply ``changes``; return ``(before, after)``, or None when there is no such row."""
+    async def update_row(self, kind: str, ident: str, changes: Row, *,
+                         new_ident: str | None = None) -> tuple[Row, Row] | None:
+        """Apply ``changes`` -- with ``new_ident``, the row's new id too (a regenerated key's
+        new hash), in the same step; return ``(before, after)``, or None when there is no
+        such row."""
         table, pk = TABLES[kind]
-        encoded = encode({**changes, "updated_at": time.time()})
+        renamed = {} if new_ident is None else {pk: new_ident}
+        encoded = encode({**changes, **renamed, "updated_at": time.time()})
         sets = ", ".join(f"{column} = ?" for column in encoded)
         async with self.transaction() as tx:
             before = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
@@ -153,23 +157,8 @@ class Store(abc.ABC):
                 return None
             await tx.execute(f"UPDATE {table} SET {sets} WHERE {pk} = ?",
                              (*encoded.values(), ident))
-            after = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
-        return decode(before[0]), decode(after[0])
-
-    async def rename_row(self, kind: str, ident: str, new_ident: str,
-                         changes: Row) -> tuple[Row, Row] | None:
-        """Give a row a new id (a regenerated key's new hash) and apply ``changes``, in one
-        step; ``(before, after)``, or None when there is no such row."""
-        table, pk = TABLES[kind]
-        encoded = encode({**changes, pk: new_ident, "updated_at": time.time()})
-        sets = ", ".join(f"{column} = ?" for column in encoded)
-        async with self.transaction() as tx:
-            before = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
-            if not before:
-                return None
-            await tx.execute(f"UPDATE {table} SET {sets} WHERE {pk} = ?",
-                             (*encoded.values(), ident))
-            after = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (new_ident,))
+            after = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?",
+                                      (new_ident or ident,))
         return decode(before[0]), decode(after[0])
 
     async def delete_rows(self, kind: str, idents: list[str]) -> list[Row]:
