@@ -3,6 +3,7 @@ errors the official ``openai`` client raises for each kind of bad key, parallel-
 per-model limits."""
 
 import asyncio
+import time
 import logging
 
 import openai
@@ -181,3 +182,25 @@ async def test_public_routes_ignore_a_malformed_authorization_header(start):
     client = await start()
     resp = await client.get("/health/liveliness", headers={"Authorization": "Token x"})
     assert resp.status == 200
+
+
+async def test_a_per_model_token_limit_refuses_once_the_window_is_used(start):
+    client = await start()
+    # Windows are calendar minutes; a run that straddles two proves nothing, so it is run
+    # again with a fresh key.
+    for _ in range(2):
+        made = await admin_post(client, "/key/generate",
+                                {"model_tpm_limit": {"mock-echo": 1}})
+        minute = int(time.time() // 60)
+        await ask(client, made["key"], "mock-echo")
+        await client.app[GATEWAY].call_log.drain()
+        await ask(client, made["key"], "gpt-4o")  # another model: not limited
+        try:
+            await ask(client, made["key"], "mock-echo")
+            refused = None
+        except openai.RateLimitError as err:
+            refused = err
+        if int(time.time() // 60) == minute:
+            break
+    assert refused is not None
+    assert "Limit type: tokens. Current limit: 1" in refused.body["message"]

@@ -193,11 +193,15 @@ class Accounting:
             if tokens:
                 await cache.incr(f"tpm:{SCOPES[kind]}:{ident}:{window}", tokens,
                                  ttl=WINDOW * 2)
-        if principal.key is not None and principal.key_hash is not None:
-            if tokens:
+        key = principal.key
+        if key is not None and principal.key_hash is not None:
+            # Counted only for a key with a token limit on this model: one cache write fewer
+            # per call for every other key.
+            if tokens and _per_model(key.get("metadata") or {}, key, "model_tpm_limit",
+                                     call.model) is not None:
                 await cache.incr(f"tpm:model_per_key:{principal.key_hash}:{call.model}:"
                                  f"{window}", tokens, ttl=WINDOW * 2)
-            budget = model_budget(principal.key, call.model, started)
+            budget = model_budget(key, call.model, started)
             if budget is not None and spend:
                 await cache.incr(budget[0], spend, ttl=budget[2])
         if failed and len(self.pending) >= MAX_PENDING:
