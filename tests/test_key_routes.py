@@ -286,3 +286,24 @@ async def test_setting_spend_through_update_applies_to_the_next_call(start, fake
     assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 400
     await admin_post(client, "/key/update", {"key": made["key"], "spend": 0})
     assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 200
+
+
+async def test_guaranteed_throughput_keys_cannot_be_promised_more_than_their_team(start):
+    client = await start()
+    await admin_post(client, "/team/new", {"team_id": "tp", "rpm_limit": 100})
+    first = await admin_post(client, "/key/generate", {
+        "team_id": "tp", "rpm_limit": 60, "rpm_limit_type": "guaranteed_throughput"})
+    assert first["metadata"]["rpm_limit_type"] == "guaranteed_throughput"
+    resp = await client.post("/key/generate", json={
+        "team_id": "tp", "rpm_limit": 50, "rpm_limit_type": "guaranteed_throughput"},
+        headers=ADMIN)
+    assert resp.status == 400
+    assert (await resp.json())["error"]["message"] == (
+        "Allocated RPM limit=60 + Key RPM limit=50 is greater than team RPM limit=100")
+    # Best effort is not a promise; and a key may change its own limit within the team's.
+    await admin_post(client, "/key/generate", {"team_id": "tp", "rpm_limit": 50,
+                                               "rpm_limit_type": "best_effort_throughput"})
+    resp = await client.post("/key/update", json={"key": first["key"], "rpm_limit": 51},
+                             headers=ADMIN)
+    assert resp.status == 400  # the other key's 50 + 51 > 100
+    await admin_post(client, "/key/update", {"key": first["key"], "rpm_limit": 50})

@@ -38,6 +38,8 @@ RESPONSE_NULLS = ("duration", "litellm_budget_table", *IN_METADATA)
 # upperbound_key_generate_params: the fields it may cap, and those that are durations.
 UPPER_BOUNDED = ("max_budget", "max_parallel_requests", "tpm_limit", "rpm_limit", "duration",
                  "budget_duration")
+# The team keys read to add up what is promised to them.
+TEAM_KEYS_READ = 10_000
 SORT_COLUMNS = {"spend": "spend", "max_budget": "max_budget", "created_at": "created_at",
                 "updated_at": "updated_at", "token": "key_hash", "key_alias": "key_alias"}
 LimitType = Literal["guaranteed_throughput", "best_effort_throughput", "dynamic"]
@@ -204,6 +206,7 @@ async def _generate(request: web.Request, admin: Admin, body: GenerateKey) -> we
     now = time.time()
     columns = _columns(admin, body, set(KeyFields.model_fields), {}, now,
                        calendar_expiry=True)
+    await _check_throughput(admin, token, columns)
     who = actor(request)
     row = {"key_hash": token, "key_name": key_name(secret), **columns,
            "created_by": who, "updated_by": who, "created_at": now, "updated_at": now}
@@ -296,6 +299,30 @@ def _after(duration: str | None, now: float, *, calendar: bool) -> float | None:
     return durations.next_reset(duration, now) if calendar else durations.after(duration, now)
 
 
+async def _check_throughput(admin: Admin, token: str, row: Row) -> None:
+    """A key whose ``rpm_limit_type`` / ``tpm_limit_type`` is ``guaranteed_throughput`` is
+    promised its limit: its team's keys together may not be promised more than the team has."""
+    metadata = row.get("metadata") or {}
+    wanted = [(unit, field) for unit, field in (("RPM", "rpm_limit"), ("TPM", "tpm_limit"))
+              if metadata.get(f"{field}_type") == "guaranteed_throughput"
+              and row.get(field) is not None]
+    team = await admin.store.get_row("teams", row["team_id"]) if wanted and row.get(
+        "team_id") else None
+    if team is None:
+        return
+    others = [k for k in await admin.store.list_rows("keys", where={"team_id": team["team_id"]},
+                                                      limit=TEAM_KEYS_READ)
+              if k["key_hash"] != token]
+    for unit, field in wanted:
+        if team.get(field) is None:
+            continue
+        allocated = sum(k[field] or 0 for k in others)
+        if allocated + row[field] > team[field]:
+            raise ClientError(400, f"Allocated {unit} limit={allocated} + Key {unit} limit="
+                                   f"{row[field]} is greater than team {unit} limit="
+                                   f"{team[field]}", param=field)
+
+
 # Request fields that shape other columns rather than being stored as they are.
 NOT_STORED = frozenset({"duration", "key_type", "send_invite_email", "key", "new_key",
                         "new_master_key", "temp_budget_increase", "temp_budget_expiry"})
@@ -323,6 +350,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
         changes["metadata"] = {**changes.get("metadata", current.get("metadata") or {}),
                                "temp_budget_increase": body.temp_budget_increase,
                                "temp_budget_expiry": body.temp_budget_expiry.isoformat()}
+    await _check_throughput(admin, token, {**current, **changes})
     changes["updated_by"] = actor(request)
     row = await KEYS.update(request, token, shown, changes)
     if "spend" in changes:
