@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer, both_databases
 from gatehouse.app import GATEWAY
+from gatehouse.config import ConfigError
 from gatehouse.access import durations
 
 RESPONSE_FIELDS = {
@@ -307,3 +308,15 @@ async def test_guaranteed_throughput_keys_cannot_be_promised_more_than_their_tea
                              headers=ADMIN)
     assert resp.status == 400  # the other key's 50 + 51 > 100
     await admin_post(client, "/key/update", {"key": first["key"], "rpm_limit": 50})
+
+
+@pytest.mark.parametrize("section,params,needle", [
+    ("default_key_generate_params", {"duration": "forever"}, "default_key_generate_params."
+                                                             "duration"),
+    ("upperbound_key_generate_params", {"max_budget": "lots"}, "upperbound_key_generate_params."
+                                                               "max_budget"),
+])
+async def test_unusable_key_generate_params_stop_the_start(start, section, params, needle):
+    with pytest.raises(ConfigError) as err:
+        await start({"litellm_settings": {section: params}})
+    assert needle in str(err.value)

@@ -18,6 +18,7 @@ from .access.gate import CallGate, IpAllowList
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
 from .admin.context import Admin
+from .admin.keys import check_key_settings
 from .config import Config, ConfigError, Problems, check_setting_keys
 from .guardrails.registry import build_guardrails, shorthand_options
 from .guardrails.selection import Selector
@@ -65,6 +66,8 @@ class Gateway:
                     from None
         with problems.gather():
             self.ip_allow_list = IpAllowList(settings, source)
+        with problems.gather():
+            check_key_settings(config.settings, source)
         problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,

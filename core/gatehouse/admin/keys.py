@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..access import durations
 from ..access.accounting import spend_counter
 from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_master_key
 from ..access.key_routes import KEY_TYPES
+from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
 from ..store.database import Row
 from .bodies import Body, Limit, Update, parse_body, query_bool, query_int
@@ -214,12 +215,33 @@ async def _generate(request: web.Request, admin: Admin, body: GenerateKey) -> we
     return json_response({**key_view(created), "key": secret, "duration": body.duration})
 
 
+def check_key_settings(settings: Settings, source: str) -> None:
+    """``default_key_generate_params`` and ``upperbound_key_generate_params`` must hold what
+    ``/key/generate`` would take, or every new key would fail (or pass unchecked)."""
+    problems = []
+    for section in ("default_key_generate_params", "upperbound_key_generate_params"):
+        try:
+            _config_params(getattr(settings, section))
+        except ValidationError as exc:
+            problems += [f"litellm_settings.{section}.{format_path(err['loc'])}: {err['msg']}"
+                         for err in exc.errors()]
+    if problems:
+        raise ConfigError.in_file(source, *problems)
+
+
+def _config_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The key fields of a config section, as /key/generate reads them."""
+    known = {name: value for name, value in params.items() if name in KeyFields.model_fields}
+    checked = KeyFields.model_validate(known)
+    return {name: getattr(checked, name) for name in known}
+
+
 def _apply_config_bounds(admin: Admin, body: GenerateKey) -> None:
     """``default_key_generate_params`` fills fields not given; ``upperbound_key_generate_params``
     caps the rest, and fills those still not given with the cap."""
     given = body.model_fields_set
-    for name, value in admin.settings.default_key_generate_params.items():
-        if name in KeyFields.model_fields and name not in given:
+    for name, value in _config_params(admin.settings.default_key_generate_params).items():
+        if name not in given:
             setattr(body, name, value)
     for name, cap in admin.settings.upperbound_key_generate_params.items():
         if name not in UPPER_BOUNDED:
