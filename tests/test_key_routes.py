@@ -320,3 +320,12 @@ async def test_unusable_key_generate_params_stop_the_start(start, section, param
     with pytest.raises(ConfigError) as err:
         await start({"litellm_settings": {section: params}})
     assert needle in str(err.value)
+
+
+@both_databases
+async def test_a_nul_in_a_key_named_in_the_path_is_refused(start):
+    client = await start()
+    resp = await client.post("/key/sk-a%00b/regenerate", headers=ADMIN)
+    assert resp.status == 400, await resp.text()
+    resp = await client.post("/key/%00/regenerate", headers=ADMIN)
+    assert resp.status == 400, await resp.text()

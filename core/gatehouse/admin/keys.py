@@ -23,6 +23,7 @@ from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_m
 from ..access.key_routes import KEY_TYPES
 from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
+from ..proxy.schemas import refuse_nul
 from ..store.database import Row
 from .bodies import Body, Limit, Update, parse_body, query_bool, query_int
 from .context import Admin, admin_route, check_guardrails, key_self_route
@@ -387,6 +388,7 @@ async def regenerate(request: web.Request, admin: Admin) -> web.Response:
     """A new secret for a key, which keeps everything else; the old secret stops working."""
     body = await parse_body(request, RegenerateKey) if request.can_read_body else RegenerateKey()
     named = request.match_info.get("key") or body.key
+    refuse_nul({"key": named})
     if not named:
         raise ClientError(400, "Name the key to regenerate: /key/{key}/regenerate or a 'key' "
                                "field", param="key")
