@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from ..errors import ClientError, json_response
 from ..store.database import Row
-from .bodies import Body, Limit, parse_body, query_str
+from .bodies import Body, Limit, Update, parse_body, query_str
 from .context import Admin, admin_route, check_guardrails
 from .tables import Table, wire_view
 from .keys import KEYS, key_view
@@ -51,7 +51,7 @@ class NewTeam(TeamFields):
     team_id: str | None = Field(default=None, min_length=1)
 
 
-class UpdateTeam(TeamFields):
+class UpdateTeam(TeamFields, Update):
     team_id: str = Field(min_length=1)
 
 

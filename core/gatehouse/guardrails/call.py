@@ -67,6 +67,8 @@ class Call:
     # Free space for a guardrail's own per-call state, keyed by guardrail name (e.g. what a
     # masking guardrail replaced in the request, to restore it in the reply). Never logged.
     scratch: dict[str, Any] = field(default_factory=dict)
+    # The key's parallel-call counter while the call holds one of its slots.
+    parallel_slot: str | None = None
 
     @property
     def user(self) -> str | None:

@@ -94,6 +94,16 @@ class Pipeline:
             call.hide_usage = True
         selection = self.selector.select(call, requested, principal)
         try:
+            return await self._serve(request, call, selection, requested, mock_response,
+                                     started)
+        finally:
+            # The key's parallel-call slot, however the call ended (a stream: once relayed).
+            await self.gate.accounting.release(call)
+
+    async def _serve(self, request: web.Request, call: Call, selection: Selection,
+                     requested: Any, mock_response: str | None, started: float
+                     ) -> web.StreamResponse:
+        try:
             # A model the caller may not use is refused before any question of whether it
             # exists (LiteLLM's order).
             await self.gate.check(call, requested)

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import defaultdict
 from importlib import resources
-from typing import Any, AsyncContextManager, Iterable, Protocol
+from typing import Any, AsyncContextManager, Callable, Iterable, Protocol
 
 import orjson
 
@@ -22,8 +22,10 @@ log = logging.getLogger("gatehouse.store")
 Row = dict[str, Any]
 
 JSON_COLUMNS = frozenset({"models", "metadata", "permissions", "guardrails", "members", "tags",
-                          "before_value", "updated_values"})
-BOOL_COLUMNS = frozenset({"blocked"})
+                          "before_value", "updated_values",
+                          "aliases", "config", "model_max_budget", "allowed_cache_controls",
+                          "allowed_routes", "object_permission"})
+BOOL_COLUMNS = frozenset({"blocked", "auto_rotate"})
 TABLES = {"keys": ("gatehouse_keys", "key_hash"), "teams": ("gatehouse_teams", "team_id")}
 
 
@@ -140,10 +142,14 @@ class Store(abc.ABC):
             rows = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
         return decode(rows[0]) if rows else None
 
-    async def update_row(self, kind: str, ident: str, changes: Row) -> tuple[Row, Row] | None:
-        """Apply ``changes``; return ``(before, after)``, or None when there is no such row."""
+    async def update_row(self, kind: str, ident: str, changes: Row, *,
+                         new_ident: str | None = None) -> tuple[Row, Row] | None:
+        """Apply ``changes`` -- with ``new_ident``, the row's new id too (a regenerated key's
+        new hash), in the same step; return ``(before, after)``, or None when there is no
+        such row."""
         table, pk = TABLES[kind]
-        encoded = encode({**changes, "updated_at": time.time()})
+        renamed = {} if new_ident is None else {pk: new_ident}
+        encoded = encode({**changes, **renamed, "updated_at": time.time()})
         sets = ", ".join(f"{column} = ?" for column in encoded)
         async with self.transaction() as tx:
             before = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
@@ -151,7 +157,8 @@ class Store(abc.ABC):
                 return None
             await tx.execute(f"UPDATE {table} SET {sets} WHERE {pk} = ?",
                              (*encoded.values(), ident))
-            after = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
+            after = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?",
+                                      (new_ident or ident,))
         return decode(before[0]), decode(after[0])
 
     async def delete_rows(self, kind: str, idents: list[str]) -> list[Row]:
@@ -167,15 +174,49 @@ class Store(abc.ABC):
         return [decode(r) for r in rows]
 
     async def list_rows(self, kind: str, *, where: Row | None = None, limit: int = 100,
-                   offset: int = 0) -> list[Row]:
+                        offset: int = 0, order_by: str = "created_at",
+                        descending: bool = False) -> list[Row]:
+        """A page of rows matching ``where`` (a list value matches any of its items), ordered
+        by ``order_by`` -- a column name the caller has checked -- then by id."""
         table, pk = TABLES[kind]
-        where = encode({k: v for k, v in (where or {}).items() if v is not None})
-        clause = " AND ".join(f"{column} = ?" for column in where)
-        sql = (f"SELECT * FROM {table}{' WHERE ' + clause if clause else ''} "
-               f"ORDER BY created_at, {pk} LIMIT ? OFFSET ?")
+        clause, params = _where(where)
+        direction = " DESC" if descending else ""
+        sql = (f"SELECT * FROM {table}{clause} ORDER BY {order_by}{direction}, {pk}{direction} "
+               f"LIMIT ? OFFSET ?")
         async with self.transaction() as tx:
-            rows = await tx.fetchall(sql, (*where.values(), limit, offset))
+            rows = await tx.fetchall(sql, (*params, limit, offset))
         return [decode(r) for r in rows]
+
+    async def count_rows(self, kind: str, *, where: Row | None = None) -> int:
+        table, _ = TABLES[kind]
+        clause, params = _where(where)
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT COUNT(*) AS n FROM {table}{clause}", params)
+        return int(rows[0]["n"])
+
+    async def reset_budgets(self, kind: str, now: float,
+                            next_reset: Callable[[str, float], float]) -> list[str]:
+        """Set spend to 0 on every row whose ``budget_reset_at`` has passed and move that to
+        ``next_reset(budget_duration, now)``; return the ids reset. Several gateways may run
+        this at once: a row is reset by whichever gets to it first, once."""
+        table, pk = TABLES[kind]
+        reset = []
+        async with self.transaction() as tx:
+            due = await tx.fetchall(
+                f"SELECT {pk} AS ident, budget_duration FROM {table} "
+                f"WHERE budget_reset_at IS NOT NULL AND budget_reset_at <= ? ORDER BY {pk}",
+                (now,))
+            for row in due:
+                duration = row["budget_duration"]
+                try:
+                    at = next_reset(duration, now) if duration else None
+                except ValueError:
+                    at = None  # a duration written by hand that cannot be read: reset once
+                if await tx.execute(
+                        f"UPDATE {table} SET spend = 0, budget_reset_at = ? "
+                        f"WHERE {pk} = ? AND budget_reset_at <= ?", (at, row["ident"], now)):
+                    reset.append(row["ident"])
+        return reset
 
     # --- blocked users -------------------------------------------------------------------------
 
@@ -280,6 +321,26 @@ class Store(abc.ABC):
             rows = await tx.fetchall(f"SELECT * FROM gatehouse_audit_logs {clause}"
                                      f"ORDER BY updated_at DESC LIMIT ?", (*params, limit))
         return [decode(r) for r in rows]
+
+
+def _where(where: Row | None) -> tuple[str, tuple[Any, ...]]:
+    """`` WHERE ...`` for column filters; None values are no filter, lists match any item."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (where or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            values = list(value)
+            if not values:
+                clauses.append("1 = 0")
+                continue
+            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+            params += values
+        else:
+            clauses.append(f"{column} = ?")
+            params.append(encode({column: value})[column])
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), tuple(params)
 
 
 def open_store(database_url: str | None, database_path: str) -> Store:
