@@ -198,6 +198,8 @@ class GeneralSettings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     # Seconds between spend-log writes; rows wait in memory (and survive a database outage).
     spend_flush_interval: float = Field(default=1.0, gt=0)
+    # The one header keys are read from, instead of Authorization, x-api-key and the others.
+    litellm_key_header_name: str | None = None
     # Models added through /model/new are kept in the database and served by every gateway
     # sharing it. The environment's STORE_MODEL_IN_DB=True does the same, as in LiteLLM.
     store_model_in_db: bool = False
@@ -230,8 +232,6 @@ class RouterSettings(BaseModel):
         return {alias: (target, False) if isinstance(target, str)
                 else (target.model, target.hidden)
                 for alias, target in self.model_group_alias.items()}
-    # The one header keys are read from, instead of Authorization, x-api-key and the others.
-    litellm_key_header_name: str | None = None
 
 
 class Config(_Model):
