@@ -45,6 +45,19 @@ class GuardrailBlocked(Exception):
                           details={"error": self.message, **self.detail})
 
 
+class GuardrailAnswered(GuardrailBlocked):
+    """Raised by a ``pre_call`` or ``during_call`` hook to answer the call itself rather than
+    refuse it: the client gets a 200 whose assistant reply is ``text``, from model ``model``
+    (streamed when it asked for a stream), and the upstream's reply is never used. The call is
+    recorded as blocked by the guardrail, and costs nothing.
+    """
+
+    def __init__(self, text: str, *, model: str = "guardrail"):
+        super().__init__(text, status=200)
+        self.text = text
+        self.model = model
+
+
 class GuardrailError(Exception):
     """A guardrail could not reach a verdict: its vendor failed, answered nonsense or timed out.
 

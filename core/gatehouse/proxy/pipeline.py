@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
 
 import orjson
@@ -16,13 +17,14 @@ from aiohttp import web
 
 from ..access.gate import check_enforced_params
 from ..errors import ClientError, error_body, json_response
-from ..guardrails.base import GuardrailBlocked
+from ..guardrails.base import GuardrailAnswered, GuardrailBlocked
 from ..guardrails.call import Call
 from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
 from .headers import FAILED, key_headers, succeeded
 from .providers import UpstreamError, wants_usage
+from .providers.mock import GuardrailAnswer
 from .schemas import check_body, check_stored_text, read_json
 
 if TYPE_CHECKING:
@@ -50,6 +52,14 @@ YIELD_EVERY = 32
 CLIENT_CLOSED = 499
 CLIENT_CLOSED_BODY = error_body("The client closed the connection before the reply was complete",
                                 kind="client_closed_request")
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A non-streamed reply, and how long the upstream took to give it."""
+
+    reply: Reply
+    seconds: float
 
 
 class Pipeline:
@@ -108,17 +118,15 @@ class Pipeline:
             # exists (LiteLLM's order).
             await self.gate.check(call, requested)
             provider = self.router.provider_for(call, mock_response)
-            await run_in_order(selection.pre_call, call, {"call": call})
-            if call.stream:
-                stream = await self._open_stream(request, call, selection, provider)
-            else:
-                upstream_started = time.time()
-                reply = await _alongside_during(selection, call, provider.complete(call))
-                upstream_seconds = time.time() - upstream_started
-                self._check_response_size(len(reply.raw))
-                if selection.post_call:
-                    await run_in_order(selection.post_call, call,
-                                       {"call": call, "response": reply.data})
+            try:
+                await run_in_order(selection.pre_call, call, {"call": call})
+                served = await self._upstream(request, call, selection, provider)
+            except GuardrailAnswered as answered:
+                # The guardrail's answer takes the upstream's place; the guardrails that check
+                # replies still see it.
+                selection = replace(selection, during_call=())
+                served = await self._upstream(request, call, selection,
+                                              GuardrailAnswer(answered.text, answered.model))
         except GuardrailBlocked as blocked:
             return await self._refuse(call, selection, started, blocked.status, blocked.body())
         except ClientError as exc:
@@ -133,8 +141,9 @@ class Pipeline:
             await self.call_log.submit(
                 call, selection, Outcome(started, CLIENT_CLOSED, error=CLIENT_CLOSED_BODY))
             raise
-        if call.stream:
-            return await self._relay(call, selection, started, *stream)
+        if isinstance(served, tuple):
+            return await self._relay(call, selection, started, *served)
+        reply, upstream_seconds = served.reply, served.seconds
         succeeded(call, reply, started, upstream_seconds, self.prices)
         body = reply.raw
         await self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
@@ -155,6 +164,20 @@ class Pipeline:
                 502, f"The model's response is larger than the gateway allows "
                      f"(max_response_size_mb: {self.max_response_mb:g})",
                 "response_too_large")
+
+    async def _upstream(self, request: web.Request, call: Call, selection: Selection,
+                        provider: Provider) -> Served | tuple[Any, ...]:
+        """The reply, checked by the post_call guardrails; for a stream, what ``_relay``
+        needs."""
+        if call.stream:
+            return await self._open_stream(request, call, selection, provider)
+        began = time.time()
+        reply = await _alongside_during(selection, call, provider.complete(call))
+        seconds = time.time() - began
+        self._check_response_size(len(reply.raw))
+        if selection.post_call:
+            await run_in_order(selection.post_call, call, {"call": call, "response": reply.data})
+        return Served(reply, seconds)
 
     async def _open_stream(self, request: web.Request, call: Call, selection: Selection,
                            provider: Provider
