@@ -236,7 +236,7 @@ class Guardrail:
         ``(status, parsed reply)``, where a status in ``answers`` is a reply to read rather than
         a failure. ``payload`` may be the body already serialised (e.g. to sign it)."""
         # GuardrailFailed names the guardrail; this names what it was talking to.
-        where = self._where(url)
+        where = self.where(url)
         try:
             body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
             async with self.http.post(url, data=body, headers={
@@ -269,7 +269,9 @@ class Guardrail:
     def read_reply(self, url: str, raw: Any, reply: type[M]) -> M:
         """A vendor's parsed reply read into the ``reply`` model, as :meth:`post_checked` reads
         it."""
-        return parse_reply(raw, reply, self._where(url))
+        return parse_reply(raw, reply, self.where(url))
 
-    def _where(self, url: str) -> str:
+    def where(self, url: str) -> str:
+        """What a vendor call to ``url`` is called in errors: the vendor and the URL path
+        (never the query, which may hold a key)."""
         return f"{self.vendor} {aiohttp.client.URL(url).path}".lstrip()

@@ -358,6 +358,11 @@ class OutageContract:
         assert error["type"] == "guardrail_error"
         # Named once: by the gateway, not again by the guardrail's own message.
         assert error["message"].count("under-test") == 1
+        # And the service that failed, so an operator knows whom to call.
+        vendor = load_plugins([("plugin-under-test", self.plugin)], load=()).guardrail_type(
+            self.guardrail_type).obj.vendor
+        assert vendor, "set Guardrail.vendor to the service's name"
+        assert vendor in error["message"] and vendor in caplog.text
         assert _UNCHECKED_REPLY not in text
         if mode == "pre_call":
             assert fake_upstream.received == [], "a refused call must not reach the upstream"

@@ -34,6 +34,7 @@ class Verdict(BaseModel):
 
 
 class Aporia(Guardrail):
+    vendor = "Aporia"
     Params = AporiaParams
     params: AporiaParams
 

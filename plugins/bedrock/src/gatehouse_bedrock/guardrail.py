@@ -23,7 +23,6 @@ from gatehouse.guardrails.base import Models
 from gatehouse.guardrails.text import Group, joined, last_user_group, replace_spans, \
     request_groups, response_groups
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from yarl import URL
 
 from .credentials import NoCredentials, Signer
 
@@ -76,6 +75,7 @@ class ApplyReply(_Reply):
 
 
 class Bedrock(Guardrail):
+    vendor = "Bedrock"
     Params = BedrockParams
     params: BedrockParams
 
@@ -87,7 +87,7 @@ class Bedrock(Guardrail):
         host = p.aws_bedrock_runtime_endpoint or f"https://bedrock-runtime.{region}.amazonaws.com"
         self._url = (host.rstrip("/") + f"/guardrail/{quote(p.guardrailIdentifier, safe='')}"
                      f"/version/{quote(p.guardrailVersion, safe='')}/apply")
-        self._path = URL(self._url).path
+        self._where = self.where(self._url)
         self._signer = Signer(p, region)
 
     async def start(self, models: Models) -> None:
@@ -161,7 +161,7 @@ class Bedrock(Guardrail):
         if len(verdict.outputs) != len(groups):
             # Which masked text belongs where is unknown: sending the originals on would
             # send what Bedrock masked.
-            raise GuardrailError(f"{self._path} masked {len(groups)} texts but answered "
+            raise GuardrailError(f"{self._where} masked {len(groups)} texts but answered "
                                  f"{len(verdict.outputs)}")
         for group, output in zip(groups, verdict.outputs):
             replace_spans(group, [(0, len(joined(group)))], output.text)
@@ -172,7 +172,7 @@ class Bedrock(Guardrail):
         status, raw = await self.post_json_status(self._url, raw_body, headers,
                                                   answers=range(400, 600))
         if status >= 400:
-            raise GuardrailError(f"Bedrock answered HTTP {status}: {_aws_message(raw)}")
+            raise GuardrailError(f"{self._where} answered HTTP {status}: {_aws_message(raw)}")
         return self.read_reply(self._url, raw, ApplyReply)
 
 

@@ -64,6 +64,7 @@ class Inference(_Reply):
 
 
 class GuardrailsAI(Guardrail):
+    vendor = "Guardrails AI"
     Params = GuardrailsAIParams
     params: GuardrailsAIParams
 
@@ -116,7 +117,7 @@ class GuardrailsAI(Guardrail):
                 raise GuardrailBlocked(BLOCK_MESSAGE, detail={DETAIL_KEY: raw})
             outputs = self.read_reply(self._url, raw, Inference).outputs
             if not outputs or not outputs[0].data:
-                raise GuardrailError(f"{URL(self._url).path} answered without outputs")
+                raise GuardrailError(f"{self.where(self._url)} answered without outputs")
             return outputs[0].data[0]
         raw, verdict = await self.post_checked(self._url, {**extra_body, "llmOutput": text}, {},
                                                Validation)

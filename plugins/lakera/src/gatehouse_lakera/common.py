@@ -30,6 +30,7 @@ class LakeraParams(GuardrailParams):
 class LakeraGuardrail(Guardrail):
     """A guardrail that posts to one Lakera endpoint, ``path`` under ``api_base``."""
 
+    vendor = "Lakera"
     Params = LakeraParams
     params: LakeraParams
     path: ClassVar[str]

@@ -43,6 +43,7 @@ class Anonymized(BaseModel):
 
 
 class Presidio(Guardrail):
+    vendor = "Presidio"
     Params: ClassVar[type[GuardrailParams]] = PresidioParams
     params: PresidioParams
     # StreamMasker holds back what it must itself; see stream.py.
