@@ -207,7 +207,9 @@ def test_run_takes_its_options_either_side_of_the_subcommand(tmp_path, where):
     args = [*options, "run"] if where == "before" else ["run", *options]
     with serving(tmp_path / "log", port, *args):
         assert chat(port)
-    # One start-up line per worker.
+        # One start-up line per worker (the second may still be starting when the first
+        # answers).
+        wait_for_log(tmp_path / "log", ": 2 models, guardrails:", count=2)
     assert (tmp_path / "log").read_text().count(": 2 models, guardrails:") == 2
 
 
