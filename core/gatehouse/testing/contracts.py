@@ -287,6 +287,10 @@ class InstallContract:
 
 
 _UNCHECKED_REPLY = "An upstream reply no guardrail has checked."
+# A stalled vendor is given up on quickly; one that answers (an error, a closed port) is given
+# time enough to answer on a loaded machine, so it is never mistaken for a timeout.
+OUTAGE_TIMEOUT = 0.3
+ANSWER_TIMEOUT = 10.0
 
 
 class OutageContract:
@@ -337,8 +341,9 @@ class OutageContract:
             fake_upstream.reply = _UNCHECKED_REPLY
             guardrail = {"guardrail_name": "under-test", "params": {
                 "guardrail": self.guardrail_type, "mode": mode, "default_on": True,
-                "api_key": self.api_key, self.api_base_param: api_base, "timeout": 0.3,
-                "on_error": on_error, **guardrail_params}}
+                "api_key": self.api_key, self.api_base_param: api_base, "on_error": on_error,
+                "timeout": OUTAGE_TIMEOUT if outage == "timeout" else ANSWER_TIMEOUT,
+                **guardrail_params}}
             return await gateway({"guardrails": [guardrail]},
                                  plugins=[("plugin-under-test", self.plugin)])
         return start
