@@ -62,7 +62,9 @@ async def test_team_settings_bind_its_keys_from_the_next_call(start, chat):
     await admin_post(client, "/team/update", {"team_id": "team-bind", "blocked": True})
     resp = await client.post("/v1/chat/completions", json=chat(model="mock-echo"), headers=key)
     assert resp.status == 401
-    assert "team is blocked" in (await resp.json())["error"]["message"]
+    assert (await resp.json())["error"]["message"] == (
+        "Authentication Error, Team=team-bind is blocked. Update via `/team/unblock` if your "
+        "admin.")
 
 
 @pytest.mark.parametrize("request_extra", [

@@ -16,6 +16,7 @@ import logging
 import math
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientError
@@ -57,7 +58,8 @@ class Accounting:
     # --- before a call ---------------------------------------------------------------------------
 
     async def admit(self, call: Call) -> None:
-        """Refuse a call over its key's or team's budget or rate limit; put the tighter of
+        """Refuse a call over its key's or team's budget or rate limit, or over a budget above
+        them (:func:`identity_budgets`); put the tighter of
         their rate-limit states in the reply's ``x-ratelimit-*`` headers."""
         if len(self.pending) >= MAX_PENDING:
             raise ClientError(503, "The gateway cannot record calls as fast as they arrive; "
@@ -89,6 +91,9 @@ class Accounting:
                 if used >= row["tpm_limit"]:
                     raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
                                               f"{row['tpm_limit']} tokens per minute")
+        for scope in identity_budgets(call):
+            await self._hold(call, scope, estimate if estimate is not None
+                             else self._estimate(call))
         call.response_headers.update(limits.headers)
 
     async def _reserve(self, call: Call, kind: str, ident: str, row: Row,
@@ -98,16 +103,17 @@ class Accounting:
         that only one of them fits. The call is refused if the budget was spent already."""
         # A counter missing from the cache (first use, expired, Redis emptied) starts from the
         # database's figure; from then on every call moves it.
-        counter = f"spend:{kind}:{ident}"
-        held = await self.cache.incr(counter, estimate, ttl=SPEND_TTL,
-                                     start=float(row.get("spend") or 0))
+        label = f"{kind.capitalize()}={ident_label(kind, row)} "
+        await self._hold(call, Scope(f"spend:{kind}:{ident}", float(row.get("spend") or 0),
+                                     row["max_budget"], label), estimate)
+
+    async def _hold(self, call: Call, scope: Scope, estimate: float) -> None:
+        counter = scope.counter
+        held = await self.cache.incr(counter, estimate, ttl=SPEND_TTL, start=scope.start)
         spent = held - estimate
-        if spent >= row["max_budget"]:
+        if spent >= scope.max_budget:
             await self.cache.incr(counter, -estimate, ttl=SPEND_TTL)
-            raise ClientError(
-                400, f"Budget has been exceeded! {kind.capitalize()}={ident_label(kind, row)}"
-                     f" Current cost: {spent:.6g}, Max budget: {row['max_budget']:g}",
-                kind="budget_exceeded")
+            raise ClientError(400, scope.refusal(spent), kind="budget_exceeded")
         # Given back when the call is priced, whatever way it ends.
         call.reserved = {**(call.reserved or {}), counter: estimate}
 
@@ -145,6 +151,9 @@ class Accounting:
             if prompt_tokens + completion_tokens:
                 await cache.incr(f"tpm:{kind}:{ident}:{window}",
                                  prompt_tokens + completion_tokens, ttl=WINDOW * 2)
+        for scope in identity_budgets(call):
+            if owed := spend - reserved.get(scope.counter, 0.0):
+                await cache.incr(scope.counter, owed, ttl=SPEND_TTL, start=scope.start)
         if failed and len(self.pending) >= MAX_PENDING:
             return  # nothing to bill: the calls refused while the backlog is full leave no row
         metadata = call.metadata
@@ -158,6 +167,7 @@ class Accounting:
             "call_type": call.call_type, "model": call.model,
             "key_hash": principal.key_hash, "team_id": principal.team_id,
             "user_id": call.user or principal.user_id, "tags": [str(t) for t in tags],
+            "end_user": call.user,
             "metadata": {
                 "spend_logs_metadata": metadata.get("spend_logs_metadata"),
                 "user_api_key": principal.key_hash,
@@ -253,6 +263,46 @@ class Accounting:
                 await self.flush()
             except Exception:  # noqa: BLE001 - keep the loop (and the rows) alive
                 log.exception("writing spend rows failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A budget a call is held against: its shared spend counter, the spend the counter starts
+    from when the cache has none, the limit, and how an overrun is worded."""
+
+    counter: str
+    start: float
+    max_budget: float
+    label: str = ""
+    user: str | None = None  # a user's own budget is worded as LiteLLM words it
+
+    def refusal(self, spent: float) -> str:
+        if self.user is not None:
+            return (f"ExceededBudget: User={self.user} over budget. Spend={spent:.6g}, "
+                    f"Budget={self.max_budget:g}")
+        return (f"Budget has been exceeded! {self.label}Current cost: {spent:.6g}, "
+                f"Max budget: {self.max_budget:g}")
+
+
+def identity_budgets(call: Call) -> list[Scope]:
+    """The budgets above the key and team that bind a call: the key's user (personal keys
+    only), the user's membership of the team, the team's organization, and the end user."""
+    principal = call.principal
+    scopes = []
+    user, member = principal.user, principal.member
+    if user is not None and principal.team_id is None and user.get("max_budget") is not None:
+        scopes.append(Scope(f"spend:user:{user['user_id']}", float(user["spend"]),
+                            user["max_budget"], user=user["user_id"]))
+    for counter, row, budget, label in (
+            ("team_member", member, principal.member_budget, ""),
+            ("organization", principal.organization, principal.organization_budget,
+             f"Organization={(principal.organization or {}).get('organization_id')} "),
+            ("end_user", call.end_user, call.end_user_budget, "")):
+        if row is not None and budget is not None and budget.get("max_budget") is not None:
+            ident = row.get("membership_id") or row.get("organization_id") or row["user_id"]
+            scopes.append(Scope(f"spend:{counter}:{ident}", float(row["spend"]),
+                                budget["max_budget"], label))
+    return scopes
 
 
 class RateLimits:

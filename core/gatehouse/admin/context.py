@@ -1,16 +1,19 @@
-"""What every admin route is handed: the services it may use, behind the master-key gate, with
-a database outage answered as a 503 rather than a 500."""
+"""What every admin route is handed: the services it may use, behind a gate that lets in the
+roles the route's rule names (``access/roles.py``), with a database outage answered as a 503
+rather than a 500."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from ..access.prices import Prices
 from ..access.principals import Principals
+from ..access.roles import Rule, check_route
 from ..errors import ClientError
 from ..store.audit import AuditLog
 from ..store.database import Store, StoreUnavailable
@@ -34,21 +37,41 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 AdminHandler = Callable[[web.Request, Admin], Awaitable[web.StreamResponse]]
 
 
-def admin_route(handler: AdminHandler) -> Handler:
-    """Only the master key passes; a database outage is a 503 rather than a 500."""
+class RawError(ClientError):
+    """An error LiteLLM answers as ``{"detail": ...}`` rather than in the proxy's error shape;
+    scripts written against it read that shape."""
 
-    @functools.wraps(handler)
-    async def route(request: web.Request) -> web.StreamResponse:
-        admin = request.app[ADMIN]
-        admin.principals.require_admin(request["principal"])
-        check_query(request)
-        try:
-            return await handler(request, admin)
-        except StoreUnavailable:
-            raise ClientError(503, "The database cannot be reached; try again shortly",
-                              kind="service_unavailable") from None
+    def __init__(self, status: int, detail: Any):
+        super().__init__(status, str(detail))
+        self.body = {"detail": detail}
 
-    return route
+
+def gated(rule: Rule) -> Callable[[AdminHandler], Handler]:
+    """A route that lets in the callers its rule allows; a database outage is a 503 rather
+    than a 500."""
+
+    def decorate(handler: AdminHandler) -> Handler:
+        @functools.wraps(handler)
+        async def route(request: web.Request) -> web.StreamResponse:
+            admin = request.app[ADMIN]
+            if not admin.principals.enabled:
+                raise ClientError(403, "Admin routes need general_settings.master_key to be set",
+                                  kind="auth_error")
+            check_route(request["principal"], rule, request.path)
+            check_query(request)
+            try:
+                return await handler(request, admin)
+            except StoreUnavailable:
+                raise ClientError(503, "The database cannot be reached; try again shortly",
+                                  kind="service_unavailable") from None
+
+        return route
+
+    return decorate
+
+
+# Proxy admins only.
+admin_route = gated(Rule.ADMIN)
 
 
 def check_guardrails(admin: Admin, names: list[str], param: str) -> None:
