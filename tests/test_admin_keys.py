@@ -311,7 +311,7 @@ async def test_unknown_keys_are_404_and_a_partial_delete_deletes_nothing(start, 
 
 ADMIN_ROUTES = [("POST", "/key/generate"), ("POST", "/key/update"), ("GET", "/key/info"),
                 ("POST", "/key/delete"), ("GET", "/key/list"), ("POST", "/team/new"),
-                ("POST", "/team/update"), ("GET", "/team/info"), ("POST", "/team/delete"),
+                ("POST", "/team/update"), ("POST", "/team/delete"),
                 ("POST", "/customer/block"), ("POST", "/customer/unblock"),
                 ("POST", "/user/unblock"), ("GET", "/spend/tags"), ("GET", "/spend/logs"),
                 ("GET", "/audit/logs")]

@@ -21,7 +21,10 @@ async def test_team_lifecycle_new_info_update_delete(start, chat):
     assert uuid.UUID(team_id)
     assert (team["team_alias"], team["max_budget"], team["models"], team["blocked"]) == (
         "research", 2.0, ["gpt-4o"], False)
-    assert team["members_with_roles"] == [{"role": "admin", "user_id": "u-lead"}]
+    # The caller joins as an admin: with the master key, as LiteLLM's default_user_id.
+    assert team["members_with_roles"] == [
+        {"user_id": "u-lead", "user_email": None, "role": "admin"},
+        {"user_id": "default_user_id", "user_email": None, "role": "admin"}]
     key = await admin_post(client, "/key/generate", {"team_id": team_id})
 
     resp = await client.get("/team/info", params={"team_id": team_id}, headers=ADMIN)
@@ -124,7 +127,7 @@ async def test_a_team_budget_binds_its_keys(start, fake_upstream, chat):
     ("/team/new", {"members_with_roles": [{"role": "owner", "user_id": "u"}]}, 400,
      "members_with_roles", "'members_with_roles[0].role'"),
     ("/team/new", {"members_with_roles": [{"role": "user"}]}, 400, "members_with_roles",
-     "user_id or a user_email"),
+     "Either user id or user email must be provided"),
     ("/team/new", {"metadata": {"guardrails": "off"}}, 400, "metadata", "metadata.guardrails"),
     ("/team/new", {"metadata": {"guardrails": ["nope"]}}, 400, "metadata", "nope"),
     ("/team/new", {"metadata": {"guardrails": {"modify_guardrails": "no"}}}, 400, "metadata",
@@ -133,8 +136,6 @@ async def test_a_team_budget_binds_its_keys(start, fake_upstream, chat):
     ("/team/new", {"team_name": "x"}, 400, "team_name", "Unknown parameter"),
     ("/team/update", {"team_alias": "x"}, 400, "team_id", "Missing required parameter"),
     ("/team/update", {"team_id": "taken"}, 400, None, "Nothing to update"),
-    ("/team/update", {"team_id": "missing", "team_alias": "x"}, 404, None, "missing"),
-    ("/team/delete", {"team_ids": ["taken", "missing"]}, 404, None, "missing"),
     ("/team/delete", {"team_ids": []}, 400, "team_ids", "'team_ids'"),
 ])
 async def test_bad_team_requests(start, path, body, status, param, needle):
@@ -150,8 +151,25 @@ async def test_bad_team_requests(start, path, body, status, param, needle):
     assert resp.status == 200
 
 
+@pytest.mark.parametrize("path,body", [
+    ("/team/update", {"team_id": "missing", "team_alias": "x"}),
+    ("/team/delete", {"team_ids": ["taken", "missing"]}),
+    ("/team/block", {"team_id": "missing"}),
+])
+async def test_unknown_teams_are_a_raw_404_and_nothing_changes(start, path, body):
+    client = await start()
+    await admin_post(client, "/team/new", {"team_id": "taken"})
+    resp = await client.post(path, json=body, headers=ADMIN)
+    assert resp.status == 404
+    assert await resp.json() == {"detail": {
+        "error": "Team not found, passed team_id=missing"}}
+    resp = await client.get("/team/info", params={"team_id": "taken"}, headers=ADMIN)
+    assert resp.status == 200
+
+
 async def test_team_info_needs_a_team_id(start):
     client = await start()
     resp = await client.get("/team/info", headers=ADMIN)
-    assert resp.status == 400
-    assert (await resp.json())["error"]["param"] == "team_id"
+    assert resp.status == 422
+    assert (await resp.json())["error"]["message"] == (
+        "{'message': 'Malformed request. No team id passed in.'}")

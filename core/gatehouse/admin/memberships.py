@@ -1,0 +1,113 @@
+"""Users and what they belong to: the user rows team and organization routes make for their
+members, and a user's membership of a team (its role in the team's ``members_with_roles``,
+its ``teams`` list, and a membership row with its ``max_budget_in_team``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from ..access.roles import INTERNAL_USER
+from ..store.database import Row, membership_id
+from .budgets import BudgetFields, all_rows, budget_view, create_budget, update_budget
+from .context import ADMIN
+from .tables import Table, iso, wire_view
+
+# Who the master key acts as, as LiteLLM names it.
+MASTER_USER = "default_user_id"
+
+
+def user_view(row: Row) -> dict[str, Any]:
+    view = wire_view(row, {})
+    view["budget_reset_at"] = iso(row.get("budget_reset_at"))
+    return view
+
+
+def membership_view(row: Row, budget: Row | None) -> dict[str, Any]:
+    return {"user_id": row["user_id"], "team_id": row["team_id"],
+            "budget_id": row["budget_id"], "spend": row["spend"],
+            "litellm_budget_table": budget_view(budget)}
+
+
+USERS = Table("users", "user", user_view)  # type: ignore[arg-type]
+TEAM_MEMBERS = Table("team_members", "team_member",  # type: ignore[arg-type]
+                     lambda row: membership_view(row, None))
+
+
+def caller_id(request: web.Request) -> str:
+    """The user a caller acts as: the master key is LiteLLM's ``default_user_id``."""
+    return request["principal"].user_id or MASTER_USER
+
+
+async def ensure_user(request: web.Request, user_id: str, *, user_email: str | None = None,
+                      role: str | None = INTERNAL_USER) -> Row:
+    """The user's row, made (as an internal user) when there is none."""
+    admin = request.app[ADMIN]
+    row = await admin.store.get_row("users", user_id)
+    if row is not None:
+        return row
+    now = time.time()
+    return await USERS.create(request, user_id, {
+        "user_id": user_id, "user_email": user_email, "user_role": role,
+        "created_at": now, "updated_at": now})
+
+
+async def set_user_teams(request: web.Request, user: Row, teams: list[str]) -> Row:
+    if teams == user["teams"]:
+        return user
+    return await USERS.update(request, user["user_id"], user["user_id"], {"teams": teams})
+
+
+async def join_team(request: web.Request, team_id: str, user_id: str,
+                    max_budget_in_team: float | None) -> tuple[Row, Row]:
+    """Make ``user_id`` (and its user row) a member of ``team_id``: ``(user, membership)``.
+    The team's ``members_with_roles`` is the caller's to update."""
+    admin = request.app[ADMIN]
+    user = await ensure_user(request, user_id)
+    user = await set_user_teams(request, user, [*dict.fromkeys([*user["teams"], team_id])])
+    ident = membership_id(team_id, user_id)
+    membership = await admin.store.get_row("team_members", ident)
+    if membership is None:
+        now = time.time()
+        membership = await TEAM_MEMBERS.create(request, ident, {
+            "membership_id": ident, "team_id": team_id, "user_id": user_id,
+            "created_at": now, "updated_at": now})
+    if max_budget_in_team is not None:
+        membership = await set_member_budget(request, membership,
+                                             BudgetFields(max_budget=max_budget_in_team),
+                                             {"max_budget"})
+    return user, membership
+
+
+async def set_member_budget(request: web.Request, membership: Row, body: BudgetFields,
+                            fields: set[str]) -> Row:
+    ident = membership["membership_id"]
+    if membership["budget_id"] is not None:
+        await update_budget(request, membership["budget_id"], body, fields)
+        return membership
+    budget = await create_budget(request, body, fields)
+    return await TEAM_MEMBERS.update(request, ident, ident, {"budget_id": budget["budget_id"]})
+
+
+async def leave_team(request: web.Request, team_id: str, user_id: str) -> None:
+    """Drop the membership row and the team from the user's ``teams``."""
+    admin = request.app[ADMIN]
+    ident = membership_id(team_id, user_id)
+    if await admin.store.get_row("team_members", ident) is not None:
+        await TEAM_MEMBERS.delete(request, {ident: ident})
+    user = await admin.store.get_row("users", user_id)
+    if user is not None:
+        await set_user_teams(request, user, [t for t in user["teams"] if t != team_id])
+
+
+async def memberships_view(request: web.Request, where: Row) -> list[dict[str, Any]]:
+    admin = request.app[ADMIN]
+    views = []
+    for row in await all_rows(admin, "team_members", where):
+        budget = await admin.store.get_row("budgets", row["budget_id"]) \
+            if row["budget_id"] else None
+        views.append(membership_view(row, budget))
+    return views
+
