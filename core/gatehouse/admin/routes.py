@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import audit, budgets, customers, keys, spend, teams
+from . import audit, budgets, customers, keys, organizations, spend, teams, users
 from .context import ADMIN, Admin
 
 
 def setup(app: web.Application, admin: Admin) -> None:
     app[ADMIN] = admin
     for module in (keys, teams, customers, spend, audit,
-                   budgets):
+                   budgets, users, organizations):
         module.setup(app)
