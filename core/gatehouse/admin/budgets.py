@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from ..access import durations
 from ..access.roles import Rule
@@ -34,6 +34,26 @@ RELATIONS = ("organization", "keys", "end_users", "tags", "team_membership",
              "organization_membership")
 
 
+def _parsed(value: str) -> str:
+    durations.parse(value)
+    return value
+
+
+# "30s", "10m", "2h", "7d", "2w", "1mo": a budget period or a lifetime.
+Duration = Annotated[str, AfterValidator(_parsed)]
+
+
+def with_reset(columns: Row, now: float, *, aligned: bool) -> Row:
+    """``columns`` with the ``budget_reset_at`` their ``budget_duration`` leads to: calendar
+    aligned for users and teams, from now for budget rows (as LiteLLM sets each)."""
+    if "budget_duration" not in columns:
+        return columns
+    duration = columns["budget_duration"]
+    reset = None if not duration else (durations.next_reset if aligned else durations.after)(
+        duration, now)
+    return {**columns, "budget_reset_at": reset}
+
+
 class BudgetFields(Body):
     max_budget: float | None = Field(default=None, ge=0)
     soft_budget: float | None = Field(default=None, ge=0)
@@ -41,14 +61,7 @@ class BudgetFields(Body):
     tpm_limit: Limit | None = None
     rpm_limit: Limit | None = None
     model_max_budget: dict[str, Any] | None = None
-    budget_duration: str | None = None
-
-    @field_validator("budget_duration")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            durations.parse(value)
-        return value
+    budget_duration: Duration | None = None
 
 
 class NewBudget(BudgetFields):
@@ -84,11 +97,7 @@ def budget_columns(body: BudgetFields, fields: set[str], now: float) -> Row:
     columns = body.model_dump(include=fields & set(BudgetFields.model_fields))
     if "model_max_budget" in columns and columns["model_max_budget"] is None:
         columns["model_max_budget"] = {}
-    if columns.get("budget_duration"):
-        columns["budget_reset_at"] = durations.after(columns["budget_duration"], now)
-    elif "budget_duration" in columns:
-        columns["budget_reset_at"] = None
-    return columns
+    return with_reset(columns, now, aligned=False)
 
 
 async def create_budget(request: web.Request, body: BudgetFields, fields: set[str],

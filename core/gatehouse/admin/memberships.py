@@ -5,18 +5,34 @@ its ``teams`` list, and a membership row with its ``max_budget_in_team``)."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from aiohttp import web
+from pydantic import model_validator
 
 from ..access.roles import INTERNAL_USER
 from ..store.database import Row, membership_id
+from .bodies import Body
 from .budgets import BudgetFields, all_rows, budget_view, create_budget, update_budget
 from .context import ADMIN
 from .tables import Table, iso, wire_view
 
 # Who the master key acts as, as LiteLLM names it.
 MASTER_USER = "default_user_id"
+
+
+class NamesUser(Body):
+    """A body naming a user by id or by email."""
+
+    user_id: str | None = None
+    user_email: str | None = None
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> NamesUser:
+        if self.user_id is None and self.user_email is None:
+            raise ValueError("Either user id or user email must be provided")
+        return self
 
 
 def user_view(row: Row) -> dict[str, Any]:
@@ -54,6 +70,17 @@ async def ensure_user(request: web.Request, user_id: str, *, user_email: str | N
         "created_at": now, "updated_at": now})
 
 
+async def resolve_user(request: web.Request, named: NamesUser) -> Row:
+    """The user a body names, made when there is none: one named only by email is the user
+    with that email, or a new one."""
+    user_id = named.user_id
+    if user_id is None:
+        found = await request.app[ADMIN].store.list_rows(
+            "users", where={"user_email": named.user_email}, limit=1)
+        user_id = found[0]["user_id"] if found else str(uuid.uuid4())
+    return await ensure_user(request, user_id, user_email=named.user_email)
+
+
 async def set_user_teams(request: web.Request, user: Row, teams: list[str]) -> Row:
     if teams == user["teams"]:
         return user
@@ -75,20 +102,22 @@ async def join_team(request: web.Request, team_id: str, user_id: str,
             "membership_id": ident, "team_id": team_id, "user_id": user_id,
             "created_at": now, "updated_at": now})
     if max_budget_in_team is not None:
-        membership = await set_member_budget(request, membership,
+        membership = await set_member_budget(request, TEAM_MEMBERS, membership,
                                              BudgetFields(max_budget=max_budget_in_team),
                                              {"max_budget"})
     return user, membership
 
 
-async def set_member_budget(request: web.Request, membership: Row, body: BudgetFields,
-                            fields: set[str]) -> Row:
+async def set_member_budget(request: web.Request, table: Table, membership: Row,
+                            body: BudgetFields, fields: set[str]) -> Row:
+    """Set the limits of a team's or organization's member: on the membership's own budget
+    row, made on first use."""
     ident = membership["membership_id"]
     if membership["budget_id"] is not None:
         await update_budget(request, membership["budget_id"], body, fields)
         return membership
     budget = await create_budget(request, body, fields)
-    return await TEAM_MEMBERS.update(request, ident, ident, {"budget_id": budget["budget_id"]})
+    return await table.update(request, ident, ident, {"budget_id": budget["budget_id"]})
 
 
 async def leave_team(request: web.Request, team_id: str, user_id: str) -> None:

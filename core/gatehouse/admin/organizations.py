@@ -15,7 +15,7 @@ import uuid
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ..access.roles import (
     NO_ROLE,
@@ -31,7 +31,14 @@ from .bodies import Body, parse_body, query_str
 from .budgets import BUDGETS, BudgetFields, all_rows, budget_view, create_budget, update_budget
 from .context import ADMIN, Admin, RawError, gated
 from .keys import KEYS
-from .memberships import caller_id, ensure_user, leave_team, user_view
+from .memberships import (
+    NamesUser,
+    caller_id,
+    leave_team,
+    resolve_user,
+    set_member_budget,
+    user_view,
+)
 from .tables import Table, wire_view
 from .teams import TEAMS, team_view
 
@@ -60,16 +67,11 @@ class DeleteOrgs(Body):
     organization_ids: list[str] = Field(min_length=1)
 
 
-class OrgMember(Body):
-    role: Literal["org_admin", "internal_user", "internal_user_viewer"]
-    user_id: str | None = None
-    user_email: str | None = None
+OrgRole = Literal["org_admin", "internal_user", "internal_user_viewer"]
 
-    @model_validator(mode="after")
-    def _names_someone(self) -> OrgMember:
-        if self.user_id is None and self.user_email is None:
-            raise ValueError("Either user id or user email must be provided")
-        return self
+
+class OrgMember(NamesUser):
+    role: OrgRole
 
 
 class MemberAdd(Body):
@@ -78,18 +80,10 @@ class MemberAdd(Body):
     max_budget_in_organization: float | None = Field(default=None, ge=0)
 
 
-class MemberRef(Body):
+class MemberRef(NamesUser):
     organization_id: str = Field(min_length=1)
-    user_id: str | None = None
-    user_email: str | None = None
-    role: Literal["org_admin", "internal_user", "internal_user_viewer"] | None = None
+    role: OrgRole | None = None
     max_budget_in_organization: float | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _names_someone(self) -> MemberRef:
-        if self.user_id is None and self.user_email is None:
-            raise ValueError("Either user id or user email must be provided")
-        return self
 
 
 def org_view(row: Row) -> dict[str, Any]:
@@ -224,7 +218,7 @@ async def member_add(request: web.Request, admin: Admin) -> web.Response:
     members = body.member if isinstance(body.member, list) else [body.member]
     users, memberships = [], []
     for member in members:
-        user = await _user(request, member.user_id, member.user_email)
+        user = await resolve_user(request, member)
         row = await _set_membership(request, body.organization_id, user["user_id"],
                                     member.role, body.max_budget_in_organization)
         users.append(user_view(user))
@@ -235,10 +229,7 @@ async def member_add(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.MEMBERS)
 async def member_update(request: web.Request, admin: Admin) -> web.Response:
-    body = await parse_body(request, MemberRef)
-    await _org(admin, body.organization_id)
-    await _require_org_admin(request, body.organization_id, "/organization/member_update")
-    row = await _membership(admin, body)
+    body, row = await _member_request(request, admin)
     row = await _set_membership(request, body.organization_id, row["user_id"], body.role,
                                 body.max_budget_in_organization)
     return json_response(await _member_view(admin, row))
@@ -246,12 +237,17 @@ async def member_update(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.MEMBERS)
 async def member_delete(request: web.Request, admin: Admin) -> web.Response:
-    body = await parse_body(request, MemberRef)
-    await _org(admin, body.organization_id)
-    await _require_org_admin(request, body.organization_id, "/organization/member_delete")
-    row = await _membership(admin, body)
+    _, row = await _member_request(request, admin)
     await ORG_MEMBERS.delete(request, {row["membership_id"]: row["membership_id"]})
     return json_response(await _member_view(admin, row))
+
+
+async def _member_request(request: web.Request, admin: Admin) -> tuple[MemberRef, Row]:
+    """The body of a route changing a membership, and that membership, once the caller may."""
+    body = await parse_body(request, MemberRef)
+    await _org(admin, body.organization_id)
+    await _require_org_admin(request, body.organization_id, request.path)
+    return body, await _membership(admin, body)
 
 
 async def _org(admin: Admin, org_id: str) -> Row:
@@ -290,14 +286,6 @@ async def _require_org_admin(request: web.Request, org_id: str, route: str) -> N
                                f"{org_id}; route={route}", kind="auth_error", param="None")
 
 
-async def _user(request: web.Request, user_id: str | None, email: str | None) -> Row:
-    admin = request.app[ADMIN]
-    if user_id is None:
-        found = await admin.store.list_rows("users", where={"user_email": email}, limit=1)
-        user_id = found[0]["user_id"] if found else str(uuid.uuid4())
-    return await ensure_user(request, user_id, user_email=email)
-
-
 async def _membership(admin: Admin, ref: MemberRef) -> Row:
     user_id = ref.user_id
     if user_id is None:
@@ -325,13 +313,8 @@ async def _set_membership(request: web.Request, org_id: str, user_id: str, role:
     elif role is not None and role != row["user_role"]:
         row = await ORG_MEMBERS.update(request, ident, ident, {"user_role": role})
     if max_budget is not None:
-        limits = BudgetFields(max_budget=max_budget)
-        if row["budget_id"] is not None:
-            await update_budget(request, row["budget_id"], limits, {"max_budget"})
-        else:
-            budget = await create_budget(request, limits, {"max_budget"})
-            row = await ORG_MEMBERS.update(request, ident, ident,
-                                           {"budget_id": budget["budget_id"]})
+        row = await set_member_budget(request, ORG_MEMBERS, row,
+                                      BudgetFields(max_budget=max_budget), {"max_budget"})
     return row
 
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 
-from ..access import durations
 from ..access.roles import (
     PROXY_ADMIN,
     PROXY_ADMIN_VIEWER,
@@ -30,33 +29,26 @@ from ..access.roles import (
 from ..errors import ClientError, json_response
 from ..store.database import Row, membership_id
 from .bodies import Body, Limit, parse_body
-from .budgets import BudgetFields, all_rows
-from .context import ADMIN, Admin, RawError, check_guardrails, gated
+from .budgets import BudgetFields, Duration, all_rows, with_reset
+from .context import Admin, RawError, check_guardrails, gated
 from .keys import KEYS, key_view
 from .memberships import (
     MASTER_USER,
     TEAM_MEMBERS,
+    NamesUser,
     caller_id,
-    ensure_user,
     join_team,
     leave_team,
     memberships_view,
+    resolve_user,
     set_member_budget,
     user_view,
 )
 from .tables import Table, iso, wire_view
 
 
-class Member(Body):
+class Member(NamesUser):
     role: Literal["admin", "user"]
-    user_id: str | None = None
-    user_email: str | None = None
-
-    @model_validator(mode="after")
-    def _names_someone(self) -> Member:
-        if self.user_id is None and self.user_email is None:
-            raise ValueError("Either user id or user email must be provided")
-        return self
 
 
 class TeamFields(Body):
@@ -64,20 +56,13 @@ class TeamFields(Body):
     organization_id: str | None = None
     models: list[str] = Field(default_factory=list)
     max_budget: float | None = Field(default=None, ge=0)
-    budget_duration: str | None = None
+    budget_duration: Duration | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     rpm_limit: Limit | None = None
     tpm_limit: Limit | None = None
     blocked: bool = False
     team_member_permissions: list[str] = Field(default_factory=list)
     model_aliases: dict[str, str] | None = None
-
-    @field_validator("budget_duration")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            durations.parse(value)
-        return value
 
 
 class NewTeam(TeamFields):
@@ -103,16 +88,8 @@ class MemberAdd(Body):
     max_budget_in_team: float | None = Field(default=None, ge=0)
 
 
-class MemberRef(Body):
+class MemberRef(NamesUser):
     team_id: str = Field(min_length=1)
-    user_id: str | None = None
-    user_email: str | None = None
-
-    @model_validator(mode="after")
-    def _names_someone(self) -> MemberRef:
-        if self.user_id is None and self.user_email is None:
-            raise ValueError("Either user id or user email must be provided")
-        return self
 
 
 class MemberUpdate(MemberRef):
@@ -120,6 +97,9 @@ class MemberUpdate(MemberRef):
     max_budget_in_team: float | None = Field(default=None, ge=0)
     tpm_limit: Limit | None = None
     rpm_limit: Limit | None = None
+
+
+M = TypeVar("M", bound=MemberRef)
 
 
 class TeamModels(Body):
@@ -304,11 +284,7 @@ async def member_add(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.MEMBERS)
 async def member_delete(request: web.Request, admin: Admin) -> web.Response:
-    body = await parse_body(request, MemberRef)
-    team = await _team(admin, body.team_id, f"Team id={body.team_id} does not exist in db",
-                       status=400)
-    _require_team_admin(request, team, "/team/member_delete")
-    member = _find(team, body)
+    body, team, member = await _member_request(request, admin, MemberRef)
     remaining = [m for m in team["members"] if m is not member]
     row = await TEAMS.update(request, body.team_id, body.team_id, {"members": remaining})
     await leave_team(request, body.team_id, member["user_id"])
@@ -317,12 +293,7 @@ async def member_delete(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.MEMBERS)
 async def member_update(request: web.Request, admin: Admin) -> web.Response:
-    body = await parse_body(request, MemberUpdate)
-    team = await _team(admin, body.team_id, f"Team id={body.team_id} does not exist in db",
-                       status=400)
-    # Quirk (LiteLLM's): the refusal names /team/member_delete.
-    _require_team_admin(request, team, "/team/member_delete")
-    member = _find(team, body)
+    body, team, member = await _member_request(request, admin, MemberUpdate)
     if body.role is not None and body.role != member["role"]:
         members = [{**m, "role": body.role} if m is member else m for m in team["members"]]
         await TEAMS.update(request, body.team_id, body.team_id, {"members": members})
@@ -334,7 +305,7 @@ async def member_update(request: web.Request, admin: Admin) -> web.Response:
         ident = membership["membership_id"]
         await TEAM_MEMBERS.update(request, ident, ident, {"budget_id": None})
     else:
-        await set_member_budget(request, membership, limits,
+        await set_member_budget(request, TEAM_MEMBERS, membership, limits,
                                 {"max_budget", "tpm_limit", "rpm_limit"})
     return json_response({"user_id": member["user_id"], "user_email": member.get("user_email"),
                           "team_id": body.team_id, "max_budget_in_team": body.max_budget_in_team,
@@ -370,6 +341,18 @@ async def _models_team(request: web.Request, admin: Admin, body: TeamModels) -> 
     return team
 
 
+async def _member_request(request: web.Request, admin: Admin, model: type[M]
+                          ) -> tuple[M, Row, dict[str, Any]]:
+    """The body of a route changing one member, the team and the member, once the caller
+    may."""
+    body = await parse_body(request, model)
+    team = await _team(admin, body.team_id, f"Team id={body.team_id} does not exist in db",
+                       status=400)
+    # Quirk (LiteLLM's): member_update's refusal names /team/member_delete too.
+    _require_team_admin(request, team, "/team/member_delete")
+    return body, team, _find(team, body)
+
+
 def _require_team_admin(request: web.Request, team: Row, route: str) -> None:
     principal = request["principal"]
     if role_of(principal) != PROXY_ADMIN and not is_team_admin(principal, team):
@@ -393,15 +376,9 @@ async def _team(admin: Admin, team_id: str, missing: str, *, status: int) -> Row
 
 
 async def _resolve(request: web.Request, member: Member) -> dict[str, Any]:
-    """A member as the team stores it, with a user row behind it: one named only by email is
-    the user with that email, or a new one."""
-    user_id = member.user_id
-    if user_id is None:
-        found = await request.app[ADMIN].store.list_rows(
-            "users", where={"user_email": member.user_email}, limit=1)
-        user_id = found[0]["user_id"] if found else str(uuid.uuid4())
-    await ensure_user(request, user_id, user_email=member.user_email)
-    return {"user_id": user_id, "user_email": member.user_email, "role": member.role}
+    """A member as the team stores it, with a user row behind it."""
+    user = await resolve_user(request, member)
+    return {"user_id": user["user_id"], "user_email": member.user_email, "role": member.role}
 
 
 async def _check_org_move(admin: Admin, team: Row, org_id: str) -> None:
@@ -441,11 +418,8 @@ async def _team_keys(admin: Admin, team_id: str) -> list[Row]:
 
 
 def _columns(admin: Admin, body: TeamFields, fields: set[str], now: float) -> Row:
-    columns = body.model_dump(include=fields & set(TeamFields.model_fields))
-    if columns.get("budget_duration"):
-        columns["budget_reset_at"] = durations.next_reset(columns["budget_duration"], now)
-    elif "budget_duration" in columns:
-        columns["budget_reset_at"] = None
+    columns = with_reset(body.model_dump(include=fields & set(TeamFields.model_fields)), now,
+                         aligned=True)
     guardrails = columns.get("metadata", {}).get("guardrails")
     if isinstance(guardrails, list) and all(isinstance(name, str) for name in guardrails):
         check_guardrails(admin, guardrails, "metadata")

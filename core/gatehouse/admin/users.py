@@ -15,7 +15,7 @@ import uuid
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field
 
 from ..access import durations
 from ..access.credentials import hash_key, key_name, new_key
@@ -29,10 +29,10 @@ from ..access.roles import (
 from ..errors import ClientError, json_response
 from ..store.database import Row
 from .bodies import Body, Limit, parse_body, query_int
-from .budgets import all_rows
+from .budgets import Duration, all_rows, with_reset
 from .context import Admin, RawError, gated
 from .keys import KEYS, key_view
-from .memberships import USERS, join_team, leave_team, memberships_view, user_view
+from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
 from .teams import TEAMS, team_view
 
 SORTABLE = ("user_id", "user_email", "created_at", "spend", "user_alias", "user_role")
@@ -51,18 +51,11 @@ class UserFields(Body):
     user_alias: str | None = None
     user_role: Role | None = None
     max_budget: float | None = Field(default=None, ge=0)
-    budget_duration: str | None = None
+    budget_duration: Duration | None = None
     tpm_limit: Limit | None = None
     rpm_limit: Limit | None = None
     models: list[str] | None = None
     metadata: dict[str, Any] | None = None
-
-    @field_validator("budget_duration")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            durations.parse(value)
-        return value
 
 
 class NewUser(UserFields):
@@ -72,26 +65,12 @@ class NewUser(UserFields):
     auto_create_key: bool = True
     # The auto-created key's own settings.
     key_alias: str | None = None
-    duration: str | None = None
-
-    @field_validator("duration")
-    @classmethod
-    def _key_duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            durations.parse(value)
-        return value
+    duration: Duration | None = None
 
 
-class UpdateUser(UserFields):
-    user_id: str | None = None
+class UpdateUser(UserFields, NamesUser):
     spend: float | None = Field(default=None, ge=0)
     password: str | None = None
-
-    @model_validator(mode="after")
-    def _names_someone(self) -> UpdateUser:
-        if self.user_id is None and self.user_email is None:
-            raise ValueError("Either user id or user email must be provided")
-        return self
 
 
 class DeleteUsers(Body):
@@ -299,8 +278,7 @@ def _columns(body: BaseModel, fields: set[str], now: float) -> Row:
     for name, empty in (("models", []), ("metadata", {})):
         if name in columns and columns[name] is None:
             columns[name] = empty
-    if columns.get("budget_duration"):
-        columns["budget_reset_at"] = durations.next_reset(columns["budget_duration"], now)
+    columns = with_reset(columns, now, aligned=True)
     if "user_role" in columns and columns["user_role"] not in USER_ROLES:
         columns["user_role"] = None
     return columns
