@@ -145,11 +145,11 @@ def start_gateway(procs: Processes, config: Path, port: int, workers: int,
     raise BenchError(f"the gateway was not ready within {READY_TIMEOUT_S:g} s:\n{_log_tail(log)}")
 
 
-def check_reply(url: str, body: bytes) -> list[str]:
+def check_reply(url: str, body: bytes, headers: Mapping[str, str]) -> list[str]:
     """One request before any load: the reply must be a completion, so the bench never
     measures a fast stream of errors. Returns the guardrails the gateway says it applied."""
     request = urllib.request.Request(url, data=body,
-                                     headers={"content-type": "application/json"})
+                                     headers={"content-type": "application/json", **headers})
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             reply = json.load(resp)

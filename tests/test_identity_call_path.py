@@ -3,6 +3,7 @@ whatever key is used, and a key's user, the user's team membership and the team'
 organization each bound the call with their budget and models."""
 
 import re
+import time
 
 import pytest
 from admin_kit import ADMIN, admin_post, bearer, both_databases
@@ -195,3 +196,29 @@ async def test_a_viewer_may_read_but_not_call_models(start, chat):
     assert resp.status == 403
     assert (await resp.json())["error"]["message"] == (
         "user not allowed to access this OpenAI routes, role= proxy_admin_viewer")
+
+
+async def test_an_end_users_and_a_members_request_limits_bind_whatever_key(start, chat):
+    client = await start()
+    await admin_post(client, "/customer/new", {"user_id": "chatty", "rpm_limit": 1})
+    await admin_post(client, "/team/new", {"team_id": "t-rpm"})
+    await admin_post(client, "/team/member_add", {
+        "team_id": "t-rpm", "member": {"role": "user", "user_id": "hasty"}})
+    await admin_post(client, "/team/member_update", {"team_id": "t-rpm", "user_id": "hasty",
+                                                     "rpm_limit": 1})
+    keys = [bearer((await admin_post(client, "/key/generate", {
+        "team_id": "t-rpm", "user_id": "hasty"}))["key"]) for _ in range(2)]
+    others = [bearer((await admin_post(client, "/key/generate", {}))["key"]) for _ in range(2)]
+    # Calls in one minute window; a run straddling two minutes is run again.
+    for _ in range(2):
+        minute = int(time.time() // 60)
+        statuses = [
+            (await client.post("/v1/chat/completions", json=chat(user="chatty"),
+                               headers=others[0])).status,
+            (await client.post("/v1/chat/completions", json=chat(user="chatty"),
+                               headers=others[1])).status,
+            (await client.post("/v1/chat/completions", json=chat(), headers=keys[0])).status,
+            (await client.post("/v1/chat/completions", json=chat(), headers=keys[1])).status]
+        if int(time.time() // 60) == minute:
+            break
+    assert statuses == [200, 429, 200, 429]

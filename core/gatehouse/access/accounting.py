@@ -76,25 +76,31 @@ class Accounting:
                 if estimate is None:
                     estimate = self._estimate(call)
                 await self._reserve(call, kind, ident, row, estimate)
-            now = time.time()
-            window = int(now // WINDOW)
-            cache = self.cache
-            if row.get("rpm_limit") is not None:
-                used = await cache.incr(f"rpm:{kind}:{ident}:{window}", 1, ttl=WINDOW * 2)
-                limits.note("requests", row["rpm_limit"], used)
-                if used > row["rpm_limit"]:
-                    raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
-                                              f"{row['rpm_limit']} requests per minute")
-            if row.get("tpm_limit") is not None:
-                used = await cache.value(f"tpm:{kind}:{ident}:{window}")
-                limits.note("tokens", row["tpm_limit"], used)
-                if used >= row["tpm_limit"]:
-                    raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
-                                              f"{row['tpm_limit']} tokens per minute")
+            await self._limit_rate(limits, kind, ident, row)
         for scope in identity_budgets(call):
-            await self._hold(call, scope, estimate if estimate is not None
-                             else self._estimate(call))
+            if estimate is None:
+                estimate = self._estimate(call)
+            await self._hold(call, scope, estimate)
+        for kind, ident, row in identity_rate_limits(call):
+            await self._limit_rate(limits, kind, ident, row)
         call.response_headers.update(limits.headers)
+
+    async def _limit_rate(self, limits: RateLimits, kind: str, ident: str, row: Row) -> None:
+        now = time.time()
+        window = int(now // WINDOW)
+        cache = self.cache
+        if row.get("rpm_limit") is not None:
+            used = await cache.incr(f"rpm:{kind}:{ident}:{window}", 1, ttl=WINDOW * 2)
+            limits.note("requests", row["rpm_limit"], used)
+            if used > row["rpm_limit"]:
+                raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
+                                          f"{row['rpm_limit']} requests per minute")
+        if row.get("tpm_limit") is not None:
+            used = await cache.value(f"tpm:{kind}:{ident}:{window}")
+            limits.note("tokens", row["tpm_limit"], used)
+            if used >= row["tpm_limit"]:
+                raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
+                                          f"{row['tpm_limit']} tokens per minute")
 
     async def _reserve(self, call: Call, kind: str, ident: str, row: Row,
                        estimate: float) -> None:
@@ -154,6 +160,11 @@ class Accounting:
         for scope in identity_budgets(call):
             if owed := spend - reserved.get(scope.counter, 0.0):
                 await cache.incr(scope.counter, owed, ttl=SPEND_TTL, start=scope.start)
+        if prompt_tokens + completion_tokens:
+            for kind, ident, row in identity_rate_limits(call):
+                if row.get("tpm_limit") is not None:
+                    await cache.incr(f"tpm:{kind}:{ident}:{window}",
+                                     prompt_tokens + completion_tokens, ttl=WINDOW * 2)
         if failed and len(self.pending) >= MAX_PENDING:
             return  # nothing to bill: the calls refused while the backlog is full leave no row
         metadata = call.metadata
@@ -302,6 +313,21 @@ def identity_budgets(call: Call) -> list[Scope]:
             ident = row.get("membership_id") or row.get("organization_id") or row["user_id"]
             scopes.append(Scope(f"spend:{counter}:{ident}", float(row["spend"]),
                                 budget["max_budget"], label))
+    return scopes
+
+
+def identity_rate_limits(call: Call) -> list[tuple[str, str, Row]]:
+    """The rate limits above the key and team: the key's user's own, the user's team
+    membership's and the end user's (each on their budget row)."""
+    principal = call.principal
+    scopes = []
+    for kind, row, limits in (
+            ("user", principal.user, principal.user),
+            ("team_member", principal.member, principal.member_budget),
+            ("end_user", call.end_user, call.end_user_budget)):
+        if row is not None and limits is not None and (
+                limits.get("rpm_limit") is not None or limits.get("tpm_limit") is not None):
+            scopes.append((kind, row.get("membership_id") or row["user_id"], limits))
     return scopes
 
 
