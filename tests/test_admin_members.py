@@ -216,3 +216,26 @@ async def test_organizations_with_members_and_a_team_moved_in(start):
                             headers=ADMIN)
     assert (resp.status, await resp.json()) == (404, {"detail": {
         "error": "Organization not found"}})
+
+
+async def test_an_org_admin_makes_teams_in_their_organization_only(start):
+    client = await start()
+    mine = (await admin_post(client, "/organization/new", {"organization_alias": "mine"}))[
+        "organization_id"]
+    other = (await admin_post(client, "/organization/new", {"organization_alias": "other"}))[
+        "organization_id"]
+    key = bearer((await admin_post(client, "/user/new", {"user_id": "org-lead"}))["key"])
+    await admin_post(client, "/organization/member_add", {
+        "organization_id": mine, "member": {"role": "org_admin", "user_id": "org-lead"}})
+
+    resp = await client.post("/team/new", json={"organization_id": mine}, headers=key)
+    assert resp.status == 200, await resp.text()
+    assert {"user_id": "org-lead", "user_email": None, "role": "admin"} in (
+        await resp.json())["members_with_roles"]
+    resp = await client.post("/team/new", json={}, headers=key)
+    assert resp.status == 401
+    assert (await resp.json())["error"]["message"].startswith(
+        "Passed organization_id is None, please specify the organization_id in your request.")
+    resp = await client.post("/team/new", json={"organization_id": other}, headers=key)
+    assert resp.status == 401
+    assert "Only proxy admin can be used" in (await resp.json())["error"]["message"]

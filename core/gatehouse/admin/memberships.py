@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import model_validator
 
-from ..access.roles import INTERNAL_USER
+from ..access.roles import INTERNAL_USER, ORG_ADMIN
 from ..store.database import Row, membership_id
 from .bodies import Body
 from .budgets import BudgetFields, all_rows, budget_view, create_budget, update_budget
@@ -140,3 +140,17 @@ async def memberships_view(request: web.Request, where: Row) -> list[dict[str, A
         views.append(membership_view(row, budget))
     return views
 
+
+
+async def is_org_admin(request: web.Request, org_id: str | None = None) -> bool:
+    """Whether the caller is an ``org_admin`` of ``org_id`` (of any organization when None)."""
+    user_id = request["principal"].user_id
+    if user_id is None:
+        return False
+    admin = request.app[ADMIN]
+    if org_id is None:
+        return any(m["user_role"] == ORG_ADMIN for m in await all_rows(
+            admin, "organization_members", {"user_id": user_id}))
+    membership = await admin.store.get_row("organization_members",
+                                           membership_id(org_id, user_id))
+    return membership is not None and membership["user_role"] == ORG_ADMIN

@@ -19,7 +19,6 @@ from pydantic import Field
 
 from ..access.roles import (
     NO_ROLE,
-    ORG_ADMIN,
     PROXY_ADMIN,
     PROXY_ADMIN_VIEWER,
     Rule,
@@ -34,6 +33,7 @@ from .keys import KEYS
 from .memberships import (
     NamesUser,
     caller_id,
+    is_org_admin,
     leave_team,
     resolve_user,
     set_member_budget,
@@ -279,9 +279,7 @@ async def _require_org_admin(request: web.Request, org_id: str, route: str) -> N
     role = role_of(principal)
     if role == PROXY_ADMIN or (role == PROXY_ADMIN_VIEWER and request.method == "GET"):
         return
-    membership = await request.app[ADMIN].store.get_row(
-        "organization_members", membership_id(org_id, principal.user_id or ""))
-    if membership is None or membership["user_role"] != ORG_ADMIN:
+    if not await is_org_admin(request, org_id):
         raise ClientError(403, f"User={principal.user_id} is not an admin of organization="
                                f"{org_id}; route={route}", kind="auth_error", param="None")
 

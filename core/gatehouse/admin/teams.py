@@ -24,6 +24,7 @@ from ..access.roles import (
     Rule,
     is_team_admin,
     is_team_member,
+    not_admin,
     role_of,
 )
 from ..errors import ClientError, json_response
@@ -37,6 +38,7 @@ from .memberships import (
     TEAM_MEMBERS,
     NamesUser,
     caller_id,
+    is_org_admin,
     join_team,
     leave_team,
     memberships_view,
@@ -131,9 +133,10 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/team/model/delete", model_delete)
 
 
-@gated(Rule.ADMIN)
+@gated(Rule.MEMBERS)
 async def new(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, NewTeam)
+    await _require_admin_or_org_admin(request, body.organization_id)
     team_id = body.team_id or str(uuid.uuid4())
     if await admin.store.get_row("teams", team_id) is not None:
         raise ClientError(400, f"{{'error': 'Team id = {team_id} already exists. Please use a "
@@ -351,6 +354,21 @@ async def _member_request(request: web.Request, admin: Admin, model: type[M]
     # Quirk (LiteLLM's): member_update's refusal names /team/member_delete too.
     _require_team_admin(request, team, "/team/member_delete")
     return body, team, _find(team, body)
+
+
+async def _require_admin_or_org_admin(request: web.Request, org_id: str | None) -> None:
+    """Proxy admins make teams anywhere; an organization's admins make them in it."""
+    principal = request["principal"]
+    if role_of(principal) == PROXY_ADMIN:
+        return
+    if org_id is not None and await is_org_admin(request, org_id):
+        return
+    if org_id is None and await is_org_admin(request):
+        raise ClientError(401, "Passed organization_id is None, please specify the "
+                               "organization_id in your request. An organization admin can "
+                               "only create teams in their organization.", kind="auth_error",
+                          param="None")
+    raise not_admin(principal, request.path)
 
 
 def _require_team_admin(request: web.Request, team: Row, route: str) -> None:
