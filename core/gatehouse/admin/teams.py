@@ -135,8 +135,14 @@ def setup(app: web.Application) -> None:
 
 @gated(Rule.MEMBERS)
 async def new(request: web.Request, admin: Admin) -> web.Response:
+    principal = request["principal"]
+    # Who may make teams at all is settled before the body is read: a refusal beats a 400.
+    admin_anywhere = role_of(principal) == PROXY_ADMIN
+    if not admin_anywhere and not await is_org_admin(request):
+        raise not_admin(principal, request.path)
     body = await parse_body(request, NewTeam)
-    await _require_admin_or_org_admin(request, body.organization_id)
+    if not admin_anywhere:
+        await _require_org_admin_of(request, body.organization_id)
     team_id = body.team_id or str(uuid.uuid4())
     if await admin.store.get_row("teams", team_id) is not None:
         raise ClientError(400, f"{{'error': 'Team id = {team_id} already exists. Please use a "
@@ -356,19 +362,15 @@ async def _member_request(request: web.Request, admin: Admin, model: type[M]
     return body, team, _find(team, body)
 
 
-async def _require_admin_or_org_admin(request: web.Request, org_id: str | None) -> None:
-    """Proxy admins make teams anywhere; an organization's admins make them in it."""
-    principal = request["principal"]
-    if role_of(principal) == PROXY_ADMIN:
-        return
-    if org_id is not None and await is_org_admin(request, org_id):
-        return
-    if org_id is None and await is_org_admin(request):
+async def _require_org_admin_of(request: web.Request, org_id: str | None) -> None:
+    """An organization's admins make teams in it, and only there."""
+    if org_id is None:
         raise ClientError(401, "Passed organization_id is None, please specify the "
                                "organization_id in your request. An organization admin can "
                                "only create teams in their organization.", kind="auth_error",
                           param="None")
-    raise not_admin(principal, request.path)
+    if not await is_org_admin(request, org_id):
+        raise not_admin(request["principal"], request.path)
 
 
 def _require_team_admin(request: web.Request, team: Row, route: str) -> None:
