@@ -91,21 +91,28 @@ async def join_team(request: web.Request, team_id: str, user_id: str,
                     max_budget_in_team: float | None) -> tuple[Row, Row]:
     """Make ``user_id`` (and its user row) a member of ``team_id``: ``(user, membership)``.
     The team's ``members_with_roles`` is the caller's to update."""
-    admin = request.app[ADMIN]
     user = await ensure_user(request, user_id)
     user = await set_user_teams(request, user, [*dict.fromkeys([*user["teams"], team_id])])
-    ident = membership_id(team_id, user_id)
-    membership = await admin.store.get_row("team_members", ident)
-    if membership is None:
-        now = time.time()
-        membership = await TEAM_MEMBERS.create(request, ident, {
-            "membership_id": ident, "team_id": team_id, "user_id": user_id,
-            "created_at": now, "updated_at": now})
+    membership = await ensure_membership(request, TEAM_MEMBERS, "team_id", team_id, user_id)
     if max_budget_in_team is not None:
         membership = await set_member_budget(request, TEAM_MEMBERS, membership,
                                              BudgetFields(max_budget=max_budget_in_team),
                                              {"max_budget"})
     return user, membership
+
+
+async def ensure_membership(request: web.Request, table: Table, group: str, group_id: str,
+                            user_id: str, **columns: Any) -> Row:
+    """The membership of ``user_id`` in a team or organization (``group`` names its id
+    column), made with ``columns`` when there is none."""
+    ident = membership_id(group_id, user_id)
+    row = await request.app[ADMIN].store.get_row(table.kind, ident)
+    if row is None:
+        now = time.time()
+        row = await table.create(request, ident, {
+            "membership_id": ident, group: group_id, "user_id": user_id, **columns,
+            "created_at": now, "updated_at": now})
+    return row
 
 
 async def set_member_budget(request: web.Request, table: Table, membership: Row,

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import Field
 
 from ..access.roles import (
+    INTERNAL_USER,
     NO_ROLE,
     PROXY_ADMIN,
     PROXY_ADMIN_VIEWER,
@@ -28,11 +29,12 @@ from ..errors import ClientError, json_response
 from ..store.database import Row, membership_id
 from .bodies import Body, parse_body, query_str
 from .budgets import BUDGETS, BudgetFields, all_rows, budget_view, create_budget, update_budget
-from .context import ADMIN, Admin, RawError, gated
+from .context import Admin, RawError, gated
 from .keys import KEYS
 from .memberships import (
     NamesUser,
     caller_id,
+    ensure_membership,
     is_org_admin,
     leave_team,
     resolve_user,
@@ -300,15 +302,10 @@ async def _membership(admin: Admin, ref: MemberRef) -> Row:
 
 async def _set_membership(request: web.Request, org_id: str, user_id: str, role: str | None,
                           max_budget: float | None) -> Row:
-    admin = request.app[ADMIN]
-    ident = membership_id(org_id, user_id)
-    row = await admin.store.get_row("organization_members", ident)
-    if row is None:
-        now = time.time()
-        row = await ORG_MEMBERS.create(request, ident, {
-            "membership_id": ident, "organization_id": org_id, "user_id": user_id,
-            "user_role": role or "internal_user", "created_at": now, "updated_at": now})
-    elif role is not None and role != row["user_role"]:
+    row = await ensure_membership(request, ORG_MEMBERS, "organization_id", org_id, user_id,
+                                  user_role=role or INTERNAL_USER)
+    if role is not None and role != row["user_role"]:
+        ident = row["membership_id"]
         row = await ORG_MEMBERS.update(request, ident, ident, {"user_role": role})
     if max_budget is not None:
         row = await set_member_budget(request, ORG_MEMBERS, row,
