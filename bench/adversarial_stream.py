@@ -1,11 +1,13 @@
 """How the stream hooks of the bundled guardrails scale with the length of a streamed reply made
 to be hard: zero-width spaces, combining marks, long runs of one character.
 
-Each reply is fed in 3-character chunks, as the core does it: each chunk's text joins a
-``StreamState`` and the chunk goes through the guardrail's ``post_call_stream`` hook; the last
-chunk carries the ``finish_reason``, and the ``done`` call follows. Only the hook calls are
-timed (CPU time). When a hook reads ``stream.texts``, the core joins the text so far for it;
-that join is timed apart, on its own lines, because it is the core's cost, not the guardrail's.
+Each reply is fed in 3-character chunks, as the core does it: each chunk starts afresh
+(``StreamState.next_chunk``), its text joins the ``StreamState`` (``new_texts``) and the chunk
+goes through the guardrail's ``post_call_stream`` hook; the last chunk carries the
+``finish_reason``, and the ``done`` call follows. Only the hook calls are timed (CPU time). When
+a hook reads the whole text so far (``stream.text``, ``texts``, ``all_texts``, ...), the core
+joins it for it; that join is timed apart, on its own lines, because it is the core's cost, not
+the guardrail's; a hook that reads only ``new_texts`` has no such line.
 
 Figures are microseconds of CPU per kB (of UTF-8) of the reply, the best of a few runs, and each
 as a ratio to the 10 kB figure of the same run: a scan linear in the text stays near 1.0 as the
@@ -23,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from gatehouse import Call, Guardrail, StreamState
+from gatehouse.guardrails.call import TextKey
 from gatehouse_banned_keywords import BannedKeywords
 from gatehouse_secrets.guardrail import HideSecrets
 
@@ -68,7 +71,8 @@ def build(name: str) -> Callable[..., Any]:
 
 class TimedState(StreamState):
     """The core's ``StreamState``, counting the CPU time spent joining the text so far for the
-    hooks that read it: that is the core's work, not the guardrail's."""
+    hooks that read it (every whole-text accessor goes through ``_text``): that is the core's
+    work, not the guardrail's."""
 
     __slots__ = ("joining",)
 
@@ -76,8 +80,8 @@ class TimedState(StreamState):
         super().__init__()
         self.joining = 0.0
 
-    def text_of(self, index: int) -> str:
-        seconds, text = cpu_seconds(partial(StreamState.text_of, self, index))
+    def _text(self, key: TextKey) -> str:
+        seconds, text = cpu_seconds(partial(StreamState._text, self, key))
         self.joining += seconds
         return text
 
@@ -92,11 +96,13 @@ def stream_seconds(name: str, text: str) -> tuple[float, float]:
     total = 0.0
     for start in range(0, len(text), CHUNK):
         piece = text[start:start + CHUNK]
+        state.next_chunk()
         state.add(0, piece)
         each = chunk(piece, "stop" if start + CHUNK >= len(text) else None)
         total += cpu_seconds(partial(hook, call=call, chunk=each, stream=state,
                                      extra_body={}))[0]
     state.done = True
+    state.next_chunk()
     total += cpu_seconds(partial(hook, call=call, chunk={"choices": []}, stream=state,
                                  extra_body={}))[0]
     return total - state.joining, state.joining

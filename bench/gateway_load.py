@@ -19,7 +19,7 @@ from benchkit import BenchError
 HERE = Path(__file__).resolve().parent
 MODEL = "bench-model"
 CHAT_PATH = "/v1/chat/completions"
-BODY = json.dumps({
+REQUEST = {
     "model": MODEL,
     "messages": [
         {"role": "system", "content": "You are a concise assistant for a network engineering team."},
@@ -29,7 +29,14 @@ BODY = json.dumps({
     "max_tokens": 128,
     "temperature": 0.2,
     "user": "bench-user-42",
-}, separators=(",", ":")).encode()
+}
+
+
+def request_body(stream: bool) -> bytes:
+    """The chat completion the bench posts, compact as a client sends it (the upstream looks
+    for ``"stream":true``)."""
+    return json.dumps({**REQUEST, "stream": True} if stream else REQUEST,
+                      separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class Wrk:
             f"wrk.body = [==[{body.decode()}]==]\n"
             'wrk.headers["Content-Type"] = "application/json"\n'
             + "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in headers.items())
-            +            "function done(summary, latency, requests)\n"
+            + "function done(summary, latency, requests)\n"
             "  local e = summary.errors\n"
             '  io.write(string.format("BENCH %d %d %.1f %.1f %d\\n", summary.requests,\n'
             "    summary.duration, latency:percentile(50), latency:percentile(99),\n"

@@ -1,5 +1,5 @@
-"""What the gateway adds to a non-streaming chat completion: latency and throughput, measured
-against the same upstream called directly, in the same run.
+"""What the gateway adds to a chat completion (non-streaming, or with ``--stream`` streamed):
+latency and throughput, measured against the same upstream called directly, in the same run.
 
 It starts a minimal upstream (``gateway_upstream.py``), one gateway routed to it with the
 installed ``banned_keywords`` and ``hide-secrets`` guardrails on, and a load generator (``wrk``
@@ -12,6 +12,7 @@ Everything listens on 127.0.0.1 only and every process it starts is stopped when
     python bench/gateway_overhead.py                       # 3 rounds x 5 s at 1 and 16 conns
     python bench/gateway_overhead.py --duration 10 --connections 1 4 16 64
     python bench/gateway_overhead.py --no-guardrails       # the core alone
+    python bench/gateway_overhead.py --stream              # streamed replies, a chunk a word
     python bench/gateway_overhead.py --virtual-key         # as a key on a team in an org
     python bench/gateway_overhead.py --profile prof.txt    # plus a py-spy profile of the gateway
 
@@ -34,7 +35,7 @@ from pathlib import Path
 from benchkit import BenchError, arguments, at_least_zero, count, positive
 from gateway_config import Guardrails, find_guardrails, write_config
 from gateway_identity import master_key, virtual_key
-from gateway_load import BODY, CHAT_PATH, MODEL, LoadGenerator, pick_load_generator
+from gateway_load import CHAT_PATH, MODEL, LoadGenerator, pick_load_generator, request_body
 from gateway_profile import profile
 from gateway_report import Cell, print_sample, print_setup, report
 from gateway_servers import (
@@ -61,6 +62,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="gateway processes (default 1, as the targets assume)")
     parser.add_argument("--no-guardrails", action="store_true",
                         help="run the gateway with no guardrail plugins at all")
+    parser.add_argument("--stream", action="store_true",
+                        help="ask for streamed replies (about 40 chunks each) instead of whole "
+                             "ones")
     parser.add_argument("--virtual-key", action="store_true",
                         help="run with a master key and call with a virtual key on a team in "
                              "an organization (key, team, user and organization checks)")
@@ -98,6 +102,7 @@ def measure(load: LoadGenerator, urls: dict[str, str], servers: dict[str, int],
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     guardrails = Guardrails() if args.no_guardrails else find_guardrails()
     master = master_key() if args.virtual_key else None
+    body = request_body(args.stream)
 
     upstream_port, upstream_pid = start_upstream(procs, workdir)
     config = write_config(workdir, MODEL, upstream_port, guardrails, master)
@@ -109,18 +114,18 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     if master is not None:
         headers, where = virtual_key(f"http://127.0.0.1:{gateway_port}", master)
         notes.append(f"calls carry a virtual key on {where}")
-    load = pick_load_generator(args.loadgen, BODY, workdir, headers)
+    load = pick_load_generator(args.loadgen, body, workdir, headers)
     urls = {"direct": f"http://127.0.0.1:{upstream_port}{CHAT_PATH}",
             "gateway": f"http://127.0.0.1:{gateway_port}{CHAT_PATH}"}
-    check_reply(urls["direct"], BODY, headers)
-    applied = check_reply(urls["gateway"], BODY, headers)
+    check_reply(urls["direct"], body, headers)
+    applied = check_reply(urls["gateway"], body, headers)
     print_setup(args, load.name, guardrails.describe(), notes, applied)
 
     # Each server leads its own process group (see Processes), so its pid is the group id.
     servers = {"direct": upstream_pid, "gateway": gateway.pid}
     cells = measure(load, urls, servers, args.connections, args.duration, args.warmup,
                     args.rounds)
-    report(cells, args.rounds, args.workers)
+    report(cells, args.rounds, args.workers, args.stream)
     if args.profile is not None:
         profile(load, gateway.pid, urls["gateway"], max(args.connections), args.duration,
                 args.profile.resolve())

@@ -48,7 +48,8 @@ def print_setup(args: argparse.Namespace, load: str, guardrails: str, notes: Seq
           f"{platform.python_implementation()} {platform.python_version()}, "
           f"{platform.system()} {platform.machine()}")
     print(f"load generator: {load}")
-    print(f"gateway: {args.workers} process(es); upstream: aiohttp, one process")
+    print(f"gateway: {args.workers} process(es); upstream: aiohttp, one process; replies "
+          f"{'streamed' if args.stream else 'whole'}")
     print(f"guardrails on: {guardrails}{' (--no-guardrails)' if args.no_guardrails else ''}; "
           f"applied per the reply header: {', '.join(applied) or 'none'}")
     for note in notes:
@@ -65,7 +66,7 @@ def print_sample(round_no: int, rounds: int, connections: int, side: str,
           f"{f'  ERRORS {sample.errors}' if sample.errors else ''}", flush=True)
 
 
-def report(cells: dict[int, Cell], rounds: int, workers: int) -> None:
+def report(cells: dict[int, Cell], rounds: int, workers: int, stream: bool) -> None:
     print(f"\nmedians over {rounds} round(s); ratio = gateway / direct, paired by round")
     print("cpu us/req: CPU the upstream (direct) or the gateway (gateway) spent per request")
     table = Table(">5", "  <8", " >10", " >9", " >9", " >11", "  >10")
@@ -81,6 +82,8 @@ def report(cells: dict[int, Cell], rounds: int, workers: int) -> None:
     errors = sum(s.errors for c in cells.values() for s in (*c.direct, *c.gateway))
     if errors:
         print(f"\nWARNING: {errors} failed requests (non-2xx or socket errors); figures are suspect")
+    if stream:
+        return  # the targets are for non-streaming chat
     print("\ntargets (2-core machine, one gateway process, non-streaming chat)")
     if workers != 1:
         print(f"  (this run had {workers} gateway processes; the targets are for one)")

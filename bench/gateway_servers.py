@@ -146,16 +146,24 @@ def start_gateway(procs: Processes, config: Path, port: int, workers: int,
 
 
 def check_reply(url: str, body: bytes, headers: Mapping[str, str]) -> list[str]:
-    """One request before any load: the reply must be a completion, so the bench never
-    measures a fast stream of errors. Returns the guardrails the gateway says it applied."""
+    """One request before any load: the reply must be a completion (or, streamed, a stream of
+    chunks ending in ``[DONE]``), so the bench never measures a fast stream of errors. Returns
+    the guardrails the gateway says it applied."""
     request = urllib.request.Request(url, data=body,
                                      headers={"content-type": "application/json", **headers})
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
-            reply = json.load(resp)
+            raw = resp.read()
             applied = resp.headers.get("x-gatehouse-applied-guardrails", "")
+            streamed = resp.headers.get_content_type() == "text/event-stream"
     except urllib.error.HTTPError as exc:
         raise BenchError(f"{url} answered HTTP {exc.code}: {exc.read()[:500]!r}") from None
-    if not reply.get("choices"):
-        raise BenchError(f"{url} did not answer with a chat completion: {reply!r}")
+    events = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
+    if streamed:
+        chunks = [json.loads(event) for event in events[:-1]]
+        ok = events[-1:] == [b"[DONE]"] and any(chunk.get("choices") for chunk in chunks)
+    else:
+        ok = bool(json.loads(raw).get("choices"))
+    if not ok:
+        raise BenchError(f"{url} did not answer with a chat completion: {raw[:500]!r}")
     return [name for name in applied.split(",") if name]

@@ -1,7 +1,9 @@
 """A minimal OpenAI-compatible upstream for the overhead benchmark.
 
-It answers every ``POST /v1/chat/completions`` with one chat completion serialized at start-up,
-so the upstream costs as little as possible and what the benchmark measures through the gateway
+It answers every ``POST /v1/chat/completions`` with one chat completion serialized at start-up
+(a request with ``"stream":true`` gets it as an event stream, also serialized at start-up: a
+chunk per word, the finish chunk, the usage chunk when ``include_usage`` asks for it), so the
+upstream costs as little as possible and what the benchmark measures through the gateway
 is the gateway. It binds port 0 on loopback and prints ``PORT <n>`` once it listens, which lets
 the benchmark start it without racing another process for a port.
 
@@ -41,15 +43,46 @@ COMPLETION = json.dumps({
     "usage": {"prompt_tokens": 31, "completion_tokens": 44, "total_tokens": 75},
 }, separators=(",", ":")).encode()
 
+def _sse(chunks: list[dict]) -> bytes:
+    return b"".join(b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n"
+                    for c in chunks)
+
+
+def _stream_events() -> tuple[bytes, bytes]:
+    """The completion as a stream's events, and its usage chunk with the final [DONE]."""
+    reply = json.loads(COMPLETION)
+    head = {key: reply[key] for key in ("id", "created", "model", "system_fingerprint")}
+    head["object"] = "chat.completion.chunk"
+    words = reply["choices"][0]["message"]["content"].split(" ")
+    pieces = [word + " " for word in words[:-1]] + words[-1:]
+    chunks = [{**head, "choices": [{"index": 0, "delta": {"content": piece},
+                                    "logprobs": None, "finish_reason": None}]}
+              for piece in pieces]
+    chunks.append({**head, "choices": [{"index": 0, "delta": {}, "logprobs": None,
+                                        "finish_reason": "stop"}]})
+    usage = _sse([{**head, "choices": [], "usage": reply["usage"]}])
+    return _sse(chunks), usage + b"data: [DONE]\n\n"
+
+
+STREAM, STREAM_END = _stream_events()
+STREAM_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 NOT_FOUND = b'{"error":{"message":"not found","type":"invalid_request_error","code":"404"}}'
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 
 
-async def handle(request: web.BaseRequest) -> web.Response:
+async def handle(request: web.BaseRequest) -> web.StreamResponse:
     # Reading the body keeps the connection reusable and mirrors what a real upstream must do.
-    await request.read()
+    body = await request.read()
     if request.method == "POST" and request.path in CHAT_PATHS:
-        return web.Response(body=COMPLETION, content_type="application/json")
+        if b'"stream":true' not in body:
+            return web.Response(body=COMPLETION, content_type="application/json")
+        response = web.StreamResponse(headers=STREAM_HEADERS)
+        await response.prepare(request)
+        await response.write(STREAM)
+        await response.write(STREAM_END if b'"include_usage":true' in body
+                             else b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
     return web.Response(body=NOT_FOUND, status=404, content_type="application/json")
 
 

@@ -14,6 +14,7 @@ import doubles
 def _clean_doubles():
     doubles.EVENTS.clear()
     doubles.RECORDS.clear()
+    doubles.NEW_TEXTS.clear()
     yield
 
 

@@ -11,6 +11,8 @@ from gatehouse.guardrails.text import request_slots, response_slots, rewrite
 
 EVENTS: list[tuple[str, str]] = []
 RECORDS: list[dict[str, Any]] = []
+# What a NewTexts guardrail was handed on each post_call_stream call: (done, new_texts).
+NEW_TEXTS: list[tuple[bool, dict[Any, str]]] = []
 
 
 class ProbeParams(GuardrailParams):
@@ -114,6 +116,16 @@ class ChunkOnly(Guardrail):
                 delta["content"] = delta["content"].replace(self.params.mask, "****")
 
 
+class NewTexts(Guardrail):
+    """Implements only ``post_call_stream``, noting what each call's ``new_texts`` held."""
+
+    default_modes = ("post_call",)
+
+    @hookimpl
+    def post_call_stream(self, stream):
+        NEW_TEXTS.append((stream.done, stream.new_texts))
+
+
 class PreOnly(Guardrail):
     @hookimpl
     def pre_call(self, call):
@@ -138,6 +150,7 @@ class ProbePlugin:
         register("probe", Probe)
         register("stream_probe", StreamProbe)
         register("chunk_only", ChunkOnly)
+        register("new_texts", NewTexts)
         register("pre_only", PreOnly)
 
 

@@ -60,7 +60,9 @@ async def test_team_settings_bind_its_keys_from_the_next_call(start, chat):
     await admin_post(client, "/team/update", {"team_id": "team-bind", "models": ["mock-echo"]})
     resp = await client.post("/v1/chat/completions", json=chat(), headers=key)
     assert resp.status == 401
-    assert "key not allowed to access model" in (await resp.json())["error"]["message"]
+    error = (await resp.json())["error"]
+    assert error["type"] == "team_model_access_denied"
+    assert error["message"].startswith("team not allowed to access model.")
 
     await admin_post(client, "/team/update", {"team_id": "team-bind", "blocked": True})
     resp = await client.post("/v1/chat/completions", json=chat(model="mock-echo"), headers=key)

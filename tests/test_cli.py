@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import orjson
@@ -95,7 +96,7 @@ def test_check_config_accepts_the_example():
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("model_list: [{model_name: m, params: {model: nope}}]", "model_list[0].params.model"),
+    ("model_list: [{model_name: m, params: {model: 'nope/'}}]", "model_list[0].params.model"),
     ("guardrails: [{guardrail_name: g, params: {guardrail: not-installed}}]",
      "unknown guardrail type 'not-installed'"),
     ("model_list: [\n bad", "not valid YAML"),
@@ -329,6 +330,9 @@ def test_check_config_reports_every_mistake_at_once_and_exits_2(tmp_path):
     assert "OK" not in result.stdout and "Traceback" not in result.stderr
     assert STRONG_KEY not in result.stderr
     errors = result.stderr[result.stderr.index("gatehouse: error:"):].splitlines()
+    # Every plugin distribution installed here, less the core and the one loaded.
+    left_out = ", ".join(sorted({ep.dist.name for ep in entry_points(group="gatehouse")}
+                                - {"gatehouse-proxy", "gatehouse-banned-keywords"}))
     assert errors[0] == f"gatehouse: error: {path}: 7 problems:"
     assert errors[1:] == [
         "  general_settings.master_kye: unknown setting; did you mean `master_key`?",
@@ -337,14 +341,12 @@ def test_check_config_reports_every_mistake_at_once_and_exits_2(tmp_path):
         "`banned_keywords_list`?",
         "  guardrails[1].litellm_params.guardrail: unknown guardrail type 'lakera_v3': no loaded "
         "plugin offers it; installed but not loaded (GATEHOUSE_LOAD_PLUGINS does not name "
-        "them): gatehouse-aporia, gatehouse-lakera, gatehouse-llamaguard, gatehouse-secrets; "
-        "loaded types: banned_keywords",
+        f"them): {left_out}; loaded types: banned_keywords",
         "  litellm_settings.banned_keywords_list: Field required (read by callback "
         "'banned_keywords' at litellm_settings.callbacks[0])",
         "  litellm_settings.callbacks[1]: unknown callback 'presidio': no loaded plugin offers "
-        "it; installed but not loaded (GATEHOUSE_LOAD_PLUGINS does not name them): "
-        "gatehouse-aporia, gatehouse-lakera, gatehouse-llamaguard, gatehouse-secrets; accepted "
-        "callbacks: banned_keywords, blocked_user_check, or a guardrail_name from guardrails:",
+        f"it; installed but not loaded (GATEHOUSE_LOAD_PLUGINS does not name them): {left_out}; "
+        "accepted callbacks: banned_keywords, blocked_user_check, or a guardrail_name from guardrails:",
         "  model_list[1].litellm_params.model: unknown provider 'bedrock' in 'bedrock/claude'; "
         "installed providers: mock, openai",
     ]

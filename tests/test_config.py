@@ -132,7 +132,7 @@ def test_missing_env_var_names_field_and_variable(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("text,needles", [
     ("model_list: [{model_name: m}]", ["model_list[0].params", "Field required"]),
-    ("model_list: [{model_name: m, params: {model: gpt-4o}}]",
+    ("model_list: [{model_name: m, params: {model: 'openai/'}}]",
      ["model_list[0].params.model", "'<provider>/<model>'"]),
     ("model_list: [{model_name: m, params: {model: mock/m, timeout: soon}}]",
      ["model_list[0].params.timeout", "'soon'"]),

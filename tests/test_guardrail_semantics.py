@@ -6,7 +6,7 @@ import logging
 import orjson
 import pytest
 
-from doubles import EVENTS, PLUGINS, RECORDS, guardrail
+from doubles import EVENTS, NEW_TEXTS, PLUGINS, RECORDS, guardrail
 from gatehouse.app import GATEWAY
 
 APPLIED = "x-gatehouse-applied-guardrails"
@@ -297,8 +297,45 @@ async def test_stream_passes_chunks_and_checks_each(gateway, fake_upstream, chat
     assert EVENTS[-1] == ("s", "post_call_stream:done")
 
 
-async def test_a_stream_only_guardrail_checks_whole_replies_as_one_chunk(
+async def test_a_stream_hook_is_handed_each_chunks_new_text_alone(gateway, fake_upstream, chat):
+    fake_upstream.chunks = ["Hel", "lo"]
+    fake_upstream.more_choices = [["a", "b"]]
+    client = await start(gateway, guardrail("n", mode="post_call", type_="new_texts",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True, n=2))
+    assert streamed_content(sse_events(await resp.text())) == "Helalob"
+    # One chunk per choice, interleaved; then each choice's finish chunk, then the done call.
+    assert NEW_TEXTS == [(False, {(0, None): "Hel"}), (False, {(1, None): "a"}),
+                         (False, {(0, None): "lo"}), (False, {(1, None): "b"}),
+                         (False, {}), (False, {}), (True, {})]
+
+
+async def test_a_stream_hook_is_handed_tool_call_arguments_piece_by_piece(
         gateway, fake_upstream, chat):
+    fake_upstream.tool_calls = [("lookup", ['{"q": ', '"x"}'])]
+    client = await start(gateway, guardrail("n", mode="post_call", type_="new_texts",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    assert resp.status == 200
+    await resp.read()
+    assert [texts for _, texts in NEW_TEXTS if texts] == [{(0, 0): '{"q": '}, {(0, 0): '"x"}'}]
+    assert NEW_TEXTS[-1] == (True, {})
+
+
+async def test_a_stream_hook_is_handed_a_whole_reply_as_new_text_then_nothing(
+        gateway, fake_upstream, chat):
+    fake_upstream.reply = "the whole answer"
+    client = await start(gateway, guardrail("n", mode="post_call", type_="new_texts",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat())
+    assert resp.status == 200
+    assert NEW_TEXTS == [(False, {(0, None): "the whole answer"}), (True, {})]
+
+
+@pytest.mark.parametrize("refuses", [False, True], ids=["content", "refusal"])
+async def test_a_stream_only_guardrail_checks_whole_replies_as_one_chunk(
+        gateway, fake_upstream, chat, refuses):
+    fake_upstream.refuses = refuses
     fake_upstream.reply = "the forbidden answer"
     client = await start(gateway, guardrail("c", mode="post_call", type_="chunk_only",
                                             block_word="forbidden", default_on=True))
@@ -368,6 +405,38 @@ async def test_post_call_only_guardrail_rewrites_assembled_stream(gateway, fake_
     assert events[-1] == "[DONE]"
     finishes = [c["finish_reason"] for e in events[:-1] for c in orjson.loads(e)["choices"]]
     assert finishes[-1] == "stop"
+
+
+async def test_a_streamed_refusal_is_held_back_and_checked_whole_and_sent_as_one(
+        gateway, fake_upstream, chat):
+    fake_upstream.refuses = True
+    fake_upstream.chunks = ["no, ", "not the ", "password"]
+    client = await start(gateway, guardrail("p", mode="post_call", block_word="password",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    text = await resp.text()
+    assert "not the" not in text  # held back until the assembled reply passed
+    assert orjson.loads(sse_events(text)[-1])["error"]["details"]["error"] == (
+        "Probe p saw password")
+
+    fake_upstream.chunks = ["no, ", "sorry"]
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    events = sse_events(await resp.text())
+    assert events[-1] == "[DONE]"
+    assert "".join(c["delta"].get("refusal") or "" for e in events[:-1]
+                   for c in orjson.loads(e)["choices"]) == "no, sorry"
+    assert streamed_content(events) == ""
+
+
+async def test_a_post_call_guardrail_reads_streamed_tool_arguments_unescaped(
+        gateway, fake_upstream, chat):
+    fake_upstream.tool_calls = [("lookup", ['{"q": "competitor', '\\u002', 'dx"}'])]
+    client = await start(gateway, guardrail("p", mode="post_call", block_word="competitor-x",
+                                            default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat(stream=True))
+    events = sse_events(await resp.text())
+    assert orjson.loads(events[-1])["error"]["details"]["error"] == "Probe p saw competitor-x"
+    assert "competitor" not in "".join(events[:-1])
 
 
 async def test_pre_call_block_on_stream_is_plain_json(gateway, fake_upstream, chat):

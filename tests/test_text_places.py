@@ -76,3 +76,16 @@ def test_a_spend_estimate_counts_what_the_model_reads_and_not_user():
     prompt, _ = usage(body, {"choices": []})
     assert prompt == usage({**body, "user": None}, {"choices": []})[0] > usage(
         {**body, "tools": None, "user": None}, {"choices": []})[0]
+
+
+def test_the_latest_user_turn_is_the_last_user_messages_content():
+    from gatehouse.guardrails.text import joined, last_user_group
+    body = {"messages": [{"role": "user", "content": "first"},
+                         {"role": "user", "name": "bob", "content": [
+                             {"type": "text", "text": "sec"},
+                             {"type": "image_url", "image_url": {"url": "x"}},
+                             {"type": "text", "text": "ond"}]},
+                         {"role": "assistant", "content": "reply"}]}
+    assert joined(last_user_group(body)) == "second"
+    assert joined(last_user_group({"prompt": ["a", "b"]})) == "b"
+    assert last_user_group({"messages": [{"role": "system", "content": "x"}]}) == []

@@ -22,6 +22,7 @@ from .guardrails.call import ANONYMOUS
 from .ops import routes as ops_routes
 from .plugins import Plugins, load_plugins
 from .proxy import routes as proxy_routes
+from .proxy.headers import VERSION_HEADER, call_id
 from .proxy.schemas import BODY_TIMEOUT
 
 log = logging.getLogger("gatehouse")
@@ -55,7 +56,7 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     app.on_response_prepare.append(id_headers)
     proxy_routes.setup(app, gateway.pipeline)
     ops_routes.setup(app, gateway.status)
-    admin_routes.setup(app, gateway.admin)
+    admin_routes.setup(app, gateway.admin, gateway.models)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
     app.cleanup_ctx.append(_gateway_lifetime)
     return app
@@ -89,13 +90,15 @@ def request_id_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
 
 async def id_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Every response names its request id -- streams too, whose headers leave before the
-    handler returns. ``x-litellm-call-id`` carries it for LiteLLM's clients."""
+    handler returns. ``x-litellm-call-id`` carries the client's own call id when it sent one
+    (as LiteLLM does), else the request id."""
     # Not aiohttp's default, which names its version to anyone who asks.
     response.headers["Server"] = "gatehouse"
+    response.headers[VERSION_HEADER[0]] = VERSION_HEADER[1]
     request_id = request.get("request_id")
     if request_id is not None:
         response.headers["x-request-id"] = request_id
-        response.headers["x-litellm-call-id"] = request_id
+        response.headers["x-litellm-call-id"] = call_id(request) or request_id
 
 
 @web.middleware

@@ -101,18 +101,35 @@ class ModelParams(BaseModel):
 
     @field_validator("model")
     @classmethod
-    def _has_provider(cls, value: str) -> str:
-        if "/" not in value:
-            raise ValueError("expected '<provider>/<model>', e.g. 'openai/gpt-4o' or 'mock/echo'")
+    def _names_a_model(cls, value: str) -> str:
+        if not value.strip() or value.startswith("/") or value.endswith("/"):
+            raise ValueError("expected '<provider>/<model>', e.g. 'openai/gpt-4o' or "
+                             "'mock/echo', or a bare OpenAI model name such as 'gpt-4o'")
         return value
 
     @property
     def provider(self) -> str:
-        return self.model.split("/", 1)[0]
+        return provider_of(self.model)
 
     @property
     def upstream_model(self) -> str:
-        return self.model.split("/", 1)[1]
+        return self.model.split("/", 1)[1] if "/" in self.model else self.model
+
+
+# LiteLLM infers the provider of a bare model name (``model: gpt-3.5-turbo``) from its own
+# catalogue. These prefixes cover the bare names its users write for other providers, so such
+# a name is refused as a provider not installed rather than sent to OpenAI; any other bare
+# name is OpenAI's.
+BARE_NAME_PROVIDERS = (("claude", "anthropic"), ("gemini", "gemini"), ("command", "cohere"),
+                       ("mistral", "mistral"), ("llama", "ollama"))
+
+
+def provider_of(model: str) -> str:
+    """The provider a ``litellm_params.model`` (or a requested name) names or implies."""
+    if "/" in model:
+        return model.split("/", 1)[0]
+    return next((provider for prefix, provider in BARE_NAME_PROVIDERS
+                 if model.startswith(prefix)), "openai")
 
 
 class ModelEntry(_Model):
@@ -178,9 +195,45 @@ class GeneralSettings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     # Seconds between spend-log writes; rows wait in memory (and survive a database outage).
     spend_flush_interval: float = Field(default=1.0, gt=0)
+    # Models added through /model/new are kept in the database and served by every gateway
+    # sharing it. The environment's STORE_MODEL_IN_DB=True does the same, as in LiteLLM.
+    store_model_in_db: bool = False
+    # Seconds GET /health reuses its last probe of the upstreams before probing them again.
+    health_check_interval: float = Field(default=300.0, gt=0)
+
+    @property
+    def models_in_db(self) -> bool:
+        return self.store_model_in_db or os.environ.get("STORE_MODEL_IN_DB", "").lower() == "true"
+
+
+class ModelGroupAlias(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    # A hidden alias routes calls but is left out of /v1/models.
+    hidden: bool = False
+
+
+class RouterSettings(BaseModel):
+    """``router_settings``: the model group aliases; LiteLLM's other router settings (routing
+    strategy, retries, cooldowns, ...) are warned about and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_group_alias: dict[str, str | ModelGroupAlias] = Field(default_factory=dict)
+
+    def aliases(self) -> dict[str, tuple[str, bool]]:
+        """alias -> (model group, hidden)."""
+        return {alias: (target, False) if isinstance(target, str)
+                else (target.model, target.hidden)
+                for alias, target in self.model_group_alias.items()}
 
 
 class Config(_Model):
+    # Unknown top-level sections are LiteLLM's (warned about, ignored) or typos (refused):
+    # see check_sections.
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
     model_list: list[ModelEntry] = Field(default_factory=list)
     guardrails: list[GuardrailEntry] = Field(default_factory=list)
     callbacks: list[str] = Field(default_factory=list)
@@ -188,7 +241,7 @@ class Config(_Model):
                               validation_alias=AliasChoices("settings", "litellm_settings"))
     general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
     environment_variables: dict[str, str] = Field(default_factory=dict)
-    router_settings: dict[str, Any] = Field(default_factory=dict)
+    router_settings: RouterSettings = Field(default_factory=RouterSettings)
     # The folder relative paths in the config are resolved against.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -196,16 +249,18 @@ class Config(_Model):
     def all_callbacks(self) -> list[str]:
         return [name for _, name in self.callback_entries()]
 
-    def callback_entries(self) -> list[tuple[str, str]]:
+    def callback_entries(self, *, logging_only: bool = False) -> list[tuple[str, str]]:
         """``(where, name)`` of each callback named in ``callbacks`` or ``settings.callbacks``,
-        the first place a name appears."""
+        the first place a name appears; LiteLLM's logging callbacks, which gatehouse ignores,
+        only when ``logging_only``."""
         places = [*((f"callbacks[{i}]", name) for i, name in enumerate(self.callbacks)),
                   *((f"{self.written('settings')}.callbacks[{i}]", name)
                     for i, name in enumerate(self.settings.callbacks))]
         first: dict[str, str] = {}
         for where, name in places:
             first.setdefault(name, where)
-        return [(where, name) for name, where in first.items()]
+        return [(where, name) for name, where in first.items()
+                if (name in LITELLM_LOGGING_CALLBACKS) == logging_only]
 
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
         path = Path(value).expanduser()
@@ -218,13 +273,13 @@ LITELLM_IGNORED = {
     "general_settings": frozenset("""
         alerting alerting_threshold alert_types alert_to_webhook_url alerting_args
         allow_client_side_credentials allow_requests_on_db_unavailable background_health_checks
-        health_check_interval database_connection_pool_limit database_connection_timeout
+        health_check_details database_connection_pool_limit database_connection_timeout
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
         disable_retry_on_max_parallel_request_limit_error enable_public_model_hub
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
         key_management_settings litellm_jwtauth litellm_key_header_name
         maximum_spend_logs_retention_period maximum_spend_logs_retention_interval
-        pass_through_endpoints proxy_batch_write_at spend_report_frequency store_model_in_db
+        pass_through_endpoints proxy_batch_write_at spend_report_frequency
         store_prompts_in_spend_logs ui_access_mode
     """.split()),
     "settings": frozenset("""
@@ -239,6 +294,24 @@ LITELLM_IGNORED = {
         google_moderation_confidence_threshold
     """.split()),
 }
+# LiteLLM's top-level sections gatehouse does not implement: ignored with a warning.
+LITELLM_SECTIONS = frozenset("""
+    finetune_settings files_settings assistant_settings credential_list mcp_servers
+    vector_store_registry search_tools prompts model_group_settings batch_settings
+""".split())
+# ``include`` pulls more of the config (guardrails among it) from other files: ignoring it
+# would run without what they hold, so it is refused.
+REFUSED_SECTIONS = {"include": "run without the models and guardrails of the files it names"}
+# LiteLLM callbacks that only send records somewhere (metrics, traces, log stores, alerts):
+# without them the gateway loses a view of its calls, not a protection, so a config naming
+# them loads with a warning. Any other unknown callback may be a check, and is refused.
+LITELLM_LOGGING_CALLBACKS = frozenset("""
+    prometheus otel opentelemetry langfuse langfuse_otel langsmith datadog
+    datadog_llm_observability s3 s3_v2 gcs_bucket gcs_pubsub azure_storage dynamodb sqs
+    helicone lunary sentry slack arize arize_phoenix braintrust mlflow athina greenscale
+    openmeter logfire literalai humanloop galileo opik posthog generic_api webhook email
+    supabase traceloop wandb promptlayer weave cloudzero agentops deepeval
+""".split())
 # Ignoring one of these would leave the gateway more open than the file asks for, so unless it
 # is switched off it stops the start, saying what ignoring it would do.
 LITELLM_REFUSED = {
@@ -277,6 +350,9 @@ def check_setting_keys(config: Config, source: str, plugin_options: Collection[s
     warned about as ignored. ``plugin_options`` are the keys the ``callbacks:`` shorthand hands
     to some installed guardrail type."""
     problems = []
+    for where, name in config.callback_entries(logging_only=True):
+        log.warning("%s: %s: gatehouse does not implement LiteLLM's %r callback; ignored",
+                    source, where, name)
     for section, model, known in (
             ("general_settings", config.general_settings, model_keys(GeneralSettings)),
             ("settings", config.settings, [*model_keys(Settings), *plugin_options])):
@@ -337,11 +413,33 @@ def config_from_dict(
         # A value still naming an unset variable is already reported as that.
         problems += [problem for problem in validation_problems(exc, model=Config)
                      if not problem.startswith(tuple(f"{where}:" for where in unset))]
+    else:
+        problems += check_sections(config, source)
     if problems:
         raise ConfigError.in_file(source, *problems)
-    if config.router_settings:
-        log.warning("%s: router_settings is not supported and is ignored", source)
     return config
+
+
+def check_sections(config: Config, source: str) -> list[str]:
+    """The problems of top-level sections and router settings gatehouse does not know: a near
+    miss of a known section, or one whose absence weakens the gateway, is a problem; any other
+    is warned about, one line each, and ignored."""
+    problems = []
+    for key in config.model_extra or {}:
+        if key in REFUSED_SECTIONS:
+            problems.append(f"{key}: gatehouse does not implement LiteLLM's {key}, and "
+                            f"ignoring it would {REFUSED_SECTIONS[key]}; remove it")
+        elif key in LITELLM_SECTIONS:
+            log.warning("%s: %s: gatehouse does not implement LiteLLM's %s; ignored",
+                        source, key, key)
+        elif (near := did_you_mean(key, model_keys(Config))) is not None:
+            problems.append(f"{key}: unknown key; did you mean `{near}`?")
+        else:
+            log.warning("%s: %s: unknown section; ignored", source, key)
+    for key in config.router_settings.model_extra or {}:
+        log.warning("%s: router_settings.%s: gatehouse does not implement LiteLLM's %s; "
+                    "ignored", source, key, key)
+    return problems
 
 
 def validation_problems(exc: ValidationError, *, model: type[BaseModel],

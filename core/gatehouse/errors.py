@@ -34,6 +34,15 @@ class GuardrailFailed(ClientError):
         self.guardrail = guardrail
 
 
+class DetailError(ClientError):
+    """An error LiteLLM answers raw, as ``{"detail": <string or object>}``, rather than in the
+    OpenAI shape; clients of those routes read ``detail``."""
+
+    def __init__(self, status: int, detail: Any):
+        super().__init__(status, str(detail))
+        self.body = {"detail": detail}
+
+
 def error_body(message: str, *, kind: str, param: str | None = None, code: str | None = None,
                details: dict[str, Any] | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"message": message, "type": kind, "param": param, "code": code}

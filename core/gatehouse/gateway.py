@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 
 import aiohttp
 import orjson
@@ -14,20 +15,26 @@ import orjson
 from .access.accounting import Accounting
 from .access.credentials import master_key, public_paths
 from .access.gate import CallGate, IpAllowList
+from .access.model_access import ModelAccess
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
 from .admin.context import Admin
+from .admin.models import Models
 from .config import Config, ConfigError, Problems, check_setting_keys
 from .guardrails.registry import build_guardrails, shorthand_options
 from .guardrails.selection import Selector
-from .ops.routes import Status
+from .ops.health import Health
+from .ops.routes import DatabaseProbe, Status
 from .plugins import Plugins
 from .proxy.calllog import CallLog
 from .proxy.pipeline import Pipeline
 from .proxy.router import Router
+from .proxy.stored_models import StoredModels
 from .store.audit import AuditLog
 from .store.cache import make_cache
 from .store.database import StoreUnavailable, open_store
+from .store.models import ModelRows
+from .store.sealed import Sealer
 
 log = logging.getLogger("gatehouse")
 
@@ -44,12 +51,14 @@ class Gateway:
         # Every part checks its share of the config before anything is built on it, so a file
         # with several mistakes is refused once, naming them all.
         problems = Problems(source)
+        self.model_access = ModelAccess()
         with problems.gather():
             check_setting_keys(config, source, shorthand_options(plugins))
         with problems.gather():
             self.guardrails = build_guardrails(config, plugins, source)
         with problems.gather():
-            self.router = Router(config.model_list, plugins.providers, source)
+            self.router = Router(config.model_list, plugins.providers, source,
+                                 config.router_settings.aliases(), self.model_access)
         with problems.gather():
             master = master_key(settings, source)
         with problems.gather():
@@ -64,6 +73,10 @@ class Gateway:
                     from None
         with problems.gather():
             self.ip_allow_list = IpAllowList(settings, source)
+        if settings.models_in_db and master is None:
+            problems.found.append(
+                "general_settings.store_model_in_db: models are kept in the database, which "
+                "the gateway keeps only with general_settings.master_key; set one")
         problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
@@ -78,13 +91,23 @@ class Gateway:
         self.public_paths = public_paths(settings.public_routes)
         self.call_log = CallLog(self.accounting if self.tracks_spend else None)
         self.pipeline = Pipeline(self.router, Selector(self.guardrails),
-                                 CallGate(self.principals, self.accounting), self.call_log,
+                                 CallGate(self.principals, self.accounting, self.model_access),
+                                 self.call_log,
                                  settings)
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
             prices=prices, guardrails=self.guardrails, master_key=master)
-        self.status = Status(self.router, self.guardrails, plugins)
+        # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
+        # rotated), else with the master key, as LiteLLM does.
+        self.stored_models = StoredModels(
+            ModelRows(self.store), self.router,
+            Sealer(os.environ.get("LITELLM_SALT_KEY") or master or ""), prices,
+        ) if settings.models_in_db else None
+        self.models = Models(self.router, self.model_access, self.stored_models)
+        self.status = Status(self.router, self.guardrails, plugins,
+                             Health(self.router, settings.health_check_interval), self.cache,
+                             DatabaseProbe(self.store) if self.tracks_spend else None)
         self.http: aiohttp.ClientSession | None = None
 
     async def start(self, *, check_only: bool = False) -> None:
@@ -103,6 +126,8 @@ class Gateway:
                 except StoreUnavailable as exc:
                     raise StartupError(f"cannot open the database ({exc})") from exc
                 self.accounting.start()
+                if self.stored_models is not None and not check_only:
+                    await self.stored_models.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self.router)
@@ -124,6 +149,8 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.call_log.stop()
+        if self.stored_models is not None:
+            await self.stored_models.stop()
         await self.accounting.stop()
         for impl in reversed(self.plugins.pm.hook.shutdown.get_hookimpls()):
             try:

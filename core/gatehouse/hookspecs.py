@@ -128,10 +128,15 @@ def post_call_stream(
     chunk is sent.
 
     ``chunk`` is the parsed SSE chunk (rewrite ``choices[i]["delta"]["content"]`` in place to
-    change what is sent). ``stream.text`` holds the whole assistant text so far, this chunk
-    included, and ``stream.done`` is true on the last call, which comes with an empty chunk after
-    the upstream finished. Content within ``Guardrail.stream_holdback`` characters of the end is
-    not yet sent to the client, so a match that spans chunks can still be stopped. Raise
+    change what is sent). ``stream.new_texts`` holds the text this chunk brought to each choice's
+    content, refusal and tool calls' arguments; ``stream.done`` is true on the last call, which comes with
+    an empty chunk (and empty ``new_texts``) after the upstream finished. To scan in time linear
+    in the reply, read ``new_texts`` and keep what must carry over between chunks (a tail of
+    ``stream_holdback`` characters per text) in ``stream.scratch[<guardrail name>]``.
+    ``stream.text``, ``texts`` and ``all_texts`` hold the whole text so far, this chunk included,
+    but join it again on each read: quadratic if read on every chunk. Content within
+    ``Guardrail.stream_holdback`` characters of the end is not yet sent to the client, so a match
+    that spans chunks can still be stopped. Raise
     :class:`gatehouse.GuardrailBlocked` to end the stream with an error event; nothing more is
     sent. May be async.
 

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from ..config import ConfigError, GeneralSettings
 
-DEFAULT_PUBLIC_PATHS = frozenset({"/health/liveliness", "/health/readiness", "/health/liveness"})
+DEFAULT_PUBLIC_PATHS = frozenset({"/health/liveliness", "/health/readiness", "/health/liveness",
+                                  "/", "/routes", "/test"})
 # LiteLLM configs name the default public routes by this placeholder.
 LITELLM_DEFAULTS = "LiteLLMRoutes.public_routes"
 WELL_KNOWN_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456", "sk-master", "sk-admin",

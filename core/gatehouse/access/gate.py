@@ -12,6 +12,7 @@ from aiohttp import web
 from ..config import ConfigError
 from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
+from .model_access import ModelAccess
 from .roles import check_llm_route
 
 if TYPE_CHECKING:
@@ -111,9 +112,12 @@ class CallGate:
     blocked, allowed the model, not changing a locked team's guardrails, within budget and rate
     limits."""
 
-    def __init__(self, principals: Principals, accounting: Accounting):
+    def __init__(self, principals: Principals, accounting: Accounting,
+                 models: ModelAccess | None = None):
         self.principals = principals
         self.accounting = accounting
+        # The served models' access groups, kept current by the router.
+        self.models = models or ModelAccess()
 
     async def check(self, call: Call, requested_guardrails: Any) -> None:
         principal = call.principal
@@ -127,13 +131,7 @@ class CallGate:
         for user in (principal.user_id, call.user):
             if user is not None and await self._blocked(user, call):
                 raise GuardrailBlocked(f"User blocked from making LLM API Calls. User={user}")
-        allowed = principal.models
-        if allowed and call.model not in allowed:
-            raise ClientError(401, f"Authentication Error - key not allowed to access model. "
-                                   f"This key can only access models={list(allowed)}. "
-                                   f"Tried to access {call.model}", kind="auth_error")
-        _check_bound(call, "user", principal.user if principal.team_id is None else None)
-        _check_bound(call, "org", principal.organization)
+        self.models.check(principal, call.model)
         if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
             raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
         await self.accounting.admit(call)
@@ -147,13 +145,3 @@ class CallGate:
         row = call.end_user if user == call.user else await principals.end_user(user)
         return row is not None and row["blocked"]
 
-
-def _check_bound(call: Call, scope: str, row: dict[str, Any] | None) -> None:
-    """The models a personal key's user, or the team's organization, allows: a key cannot
-    reach past them."""
-    allowed = (row or {}).get("models") or ()
-    if allowed and call.model not in allowed:
-        noun = "organization" if scope == "org" else scope
-        raise ClientError(401, f"{noun} not allowed to access model. This {noun} can only "
-                               f"access models={list(allowed)}. Tried to access {call.model}",
-                          kind=f"{scope}_model_access_denied", param="model")

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ..config import ModelEntry
+from ..config import ModelEntry, ModelParams
 from ..guardrails.text import request_texts, response_texts
 
 CHARS_PER_TOKEN = 4  # estimate when the upstream reports no usage (streams)
@@ -26,14 +26,16 @@ class Prices:
     """Input and output price per token of each model name the gateway serves."""
 
     def __init__(self, model_list: list[ModelEntry]):
-        table = bundled_prices()
         self.by_model: dict[str, tuple[float, float]] = {}
         for entry in model_list:
-            extra = {**(entry.params.model_extra or {}), **entry.model_info}
-            fallback = table.get(entry.params.upstream_model, (0.0, 0.0))
-            self.by_model[entry.model_name] = (
-                float(extra.get("input_cost_per_token", fallback[0])),
-                float(extra.get("output_cost_per_token", fallback[1])))
+            self.add(entry.model_name, entry.params, entry.model_info)
+
+    def add(self, model_name: str, params: ModelParams, model_info: dict[str, Any]) -> None:
+        """Price ``model_name`` as its deployment says, else as the bundled table does."""
+        extra = {**(params.model_extra or {}), **model_info}
+        fallback = bundled_prices().get(params.upstream_model, (0.0, 0.0))
+        self.by_model[model_name] = (float(extra.get("input_cost_per_token", fallback[0])),
+                                     float(extra.get("output_cost_per_token", fallback[1])))
 
     def knows(self, model: str) -> bool:
         return model in self.by_model or model in bundled_prices()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import aiohttp
@@ -186,21 +187,32 @@ class Guardrail:
         Failures become :class:`GuardrailError` with a message naming the guardrail, the status
         and the URL path -- never a header, so an API key cannot leak into a log or an error.
         """
+        return (await self.post_json_status(url, payload, headers))[1]
+
+    async def post_json_status(
+        self, url: str, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None,
+        *, answers: Collection[int] = ()
+    ) -> tuple[int, Any]:
+        """:meth:`post_json` for a vendor that gives some verdicts as HTTP error statuses:
+        ``(status, parsed reply)``, where a status in ``answers`` is a reply to read rather than
+        a failure. ``payload`` may be the body already serialised (e.g. to sign it)."""
         # GuardrailFailed names the guardrail; this names what it was talking to.
         where = aiohttp.client.URL(url).path
         try:
-            async with self.http.post(url, data=orjson.dumps(payload), headers={
+            body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+            async with self.http.post(url, data=body, headers={
                 "content-type": "application/json", **(headers or {})
             }) as resp:
                 raw = await resp.read()
-                if resp.status >= 400:
-                    raise GuardrailError(f"{where} answered HTTP {resp.status}")
+                status = resp.status
+                if status >= 400 and status not in answers:
+                    raise GuardrailError(f"{where} answered HTTP {status}")
         except TimeoutError as exc:
             raise GuardrailError(f"{where} timed out", timeout=True) from exc
         except aiohttp.ClientError as exc:
             raise GuardrailError(f"{where} unreachable ({type(exc).__name__})") from exc
         try:
-            return orjson.loads(raw)
+            return status, orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise GuardrailError(f"{where} answered with malformed JSON") from exc
 
@@ -213,8 +225,14 @@ class Guardrail:
         (they may hold the caller's text).
         """
         raw = await self.post_json(url, payload, headers)
+        return raw, self.read_reply(url, raw, reply)
+
+    @staticmethod
+    def read_reply(url: str, raw: Any, reply: type[M]) -> M:
+        """A vendor's parsed reply read into the ``reply`` model, as :meth:`post_checked` reads
+        it."""
         try:
-            return raw, reply.model_validate(raw)
+            return reply.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "body"

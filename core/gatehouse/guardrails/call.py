@@ -33,12 +33,6 @@ class Principal:
     organization_budget: dict[str, Any] | None = None
 
 
-    @property
-    def models(self) -> tuple[str, ...]:
-        """The models this caller may use (the key's, else its team's); empty: every model."""
-        return tuple((self.key or {}).get("models") or (self.team or {}).get("models") or ())
-
-
 ANONYMOUS = Principal()
 
 
@@ -75,6 +69,9 @@ class Call:
     # The end user the call is made for (its row and budget), once the gate has looked it up.
     end_user: dict[str, Any] | None = None
     end_user_budget: dict[str, Any] | None = None
+    # Free space for a guardrail's own per-call state, keyed by guardrail name (e.g. what a
+    # masking guardrail replaced in the request, to restore it in the reply). Never logged.
+    scratch: dict[str, Any] = field(default_factory=dict)
 
     @property
     def user(self) -> str | None:
@@ -97,20 +94,25 @@ class Call:
 
 
 # Where a streamed text goes: (choice index, tool-call index), the tool-call index None for the
-# choice's content (or completion text).
-TextKey = tuple[int, "int | None"]
+# choice's content (or completion text) and REFUSAL for its refusal.
+TextKey = tuple[int, "int | str | None"]
+# A refusal is its own text beside the content (a client tells the two apart), checked and
+# held back like it.
+REFUSAL = "refusal"
 
 
 class StreamState:
-    """What a ``post_call_stream`` hook knows about the stream so far: each choice's content
-    (``text_of``, ``texts``) and each of its tool calls' arguments (``arguments_of``), or all
-    of it at once (``all_texts``), the current chunk included.
+    """What a ``post_call_stream`` hook knows about the stream so far.
 
-    Text is kept as pieces and joined only when a hook asks, so a stream whose guardrails
-    never read the whole text costs nothing per chunk for it.
+    ``new_texts`` is the text each choice's content and each of its tool calls' arguments
+    received in the current chunk alone (empty on the final ``done`` call): a check that keeps
+    its own state between chunks (in ``scratch``) and reads only this does work linear in the
+    reply. ``text_of``, ``texts``, ``arguments_of`` and ``all_texts`` give the whole text so
+    far, the current chunk included, for a hook that needs all of it at once; each read joins
+    every piece received, so reading them on every chunk costs time quadratic in the reply.
     """
 
-    __slots__ = ("done", "scratch", "_pieces", "_joined")
+    __slots__ = ("done", "scratch", "_pieces", "_joined", "_new")
 
     def __init__(self) -> None:
         # True on the final call, made with an empty chunk after the upstream finished.
@@ -119,12 +121,27 @@ class StreamState:
         self.scratch: dict[str, Any] = {}
         self._pieces: dict[TextKey, list[str]] = {}
         self._joined: dict[TextKey, str] = {}
+        self._new: dict[TextKey, str] = {}
 
-    def add(self, index: int, piece: str, tool: int | None = None) -> None:
-        """A piece of choice ``index``'s content, or of its tool call ``tool``'s arguments."""
+    def next_chunk(self) -> None:
+        """The core starts a chunk (or the final ``done`` call): ``new_texts`` empties."""
+        self._new = {}
+
+    def add(self, index: int, piece: str, tool: int | str | None = None) -> None:
+        """A piece of choice ``index``'s content, of its tool call ``tool``'s arguments, or
+        (``tool`` is ``REFUSAL``) of its refusal, in the current chunk."""
         key = (index, tool)
         self._pieces.setdefault(key, []).append(piece)
         self._joined.pop(key, None)
+        if piece:
+            self._new[key] = self._new.get(key, "") + piece
+
+    @property
+    def new_texts(self) -> dict[TextKey, str]:
+        """The text the current chunk brought, by ``(choice index, tool-call index, None for
+        content or "refusal")``: only the keys it brought text for; empty on the ``done``
+        call."""
+        return dict(self._new)
 
     def _text(self, key: TextKey) -> str:
         joined = self._joined.get(key)
@@ -151,10 +168,11 @@ class StreamState:
         streamed: like content, they only grow. Once ``done``, ``decoded_arguments`` (from
         ``gatehouse.guardrails.text``) reads them as the model does."""
         return {key[1]: self._text(key) for key in self._pieces
-                if key[0] == index and key[1] is not None}
+                if key[0] == index and isinstance(key[1], int)}
 
     @property
     def all_texts(self) -> dict[TextKey, str]:
-        """Everything streamed so far, content and arguments, by ``(choice index, tool-call
-        index or None for content)``: what a check that must see all of a stream reads."""
+        """Everything streamed so far, content, refusals and arguments, by ``(choice index,
+        tool-call index, None for content or "refusal")``: what a check that must see all of
+        a stream at once reads."""
         return {key: self._text(key) for key in self._pieces}

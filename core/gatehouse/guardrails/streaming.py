@@ -1,5 +1,5 @@
 """Output checks on a stream: every chunk passes the ``post_call_stream`` hooks before it is
-sent, and every choice's content and tool-call arguments are held back by the largest
+sent, and every choice's content, refusal and tool-call arguments are held back by the largest
 ``stream_holdback`` among them, so a match spanning chunks is stopped before any of it reaches
 the client. Guardrails with only a ``post_call`` hook see the assembled reply at the end; for
 them all text is held back."""
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
 
-from .call import StreamState, TextKey
+from .call import REFUSAL, StreamState, TextKey
 from .dispatch import HookImpl, run_in_order
 from .text import Slot
 
@@ -29,8 +29,10 @@ def _content_holder(choice: dict[str, Any]) -> tuple[dict[str, Any], str] | None
     return None
 
 
-def _stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
-    """A chunk choice's text: its content, then each tool call's arguments piece."""
+def stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
+    """A chunk choice's text: its content, its refusal, then each tool call's arguments piece,
+    each keyed by where it goes. For guardrails that rewrite streamed text themselves, as this
+    module does."""
     if not isinstance(choice, dict):
         return
     index = choice.get("index", 0)
@@ -38,6 +40,8 @@ def _stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
     if holder is not None and isinstance(holder[0].get(holder[1]), str):
         yield (index, None), holder
     delta = choice.get("delta")
+    if isinstance(delta, dict) and isinstance(delta.get("refusal"), str):
+        yield (index, REFUSAL), (delta, "refusal")
     tool_calls = delta.get("tool_calls") if isinstance(delta, dict) else None
     for position, tool_call in enumerate(tool_calls if isinstance(tool_calls, list) else ()):
         function = tool_call.get("function") if isinstance(tool_call, dict) else None
@@ -59,17 +63,18 @@ class StreamGuard:
         self.template: dict[str, Any] | None = None
         self.usage: dict[str, Any] | None = None  # the upstream's count, when it sent one
 
-    async def feed(self, payload: bytes) -> list[bytes]:
-        """One upstream chunk in; the payloads that may be sent now out."""
-        chunk = orjson.loads(payload)
+    async def feed(self, chunk: dict[str, Any]) -> list[bytes]:
+        """One upstream chunk in, parsed (the guard may rewrite it); the payloads that may be
+        sent now out."""
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.usage = usage
             if self.call.hide_usage and not chunk.get("choices"):
                 return []
         state = self.state
+        state.next_chunk()
         for choice in chunk.get("choices") or ():
-            for (index, tool), (holder, key) in _stream_slots(choice):
+            for (index, tool), (holder, key) in stream_slots(choice):
                 if holder[key]:
                     state.add(index, holder[key], tool)
         if self.selection.post_call_stream:
@@ -81,7 +86,7 @@ class StreamGuard:
 
     def _release(self, chunk: dict[str, Any]) -> list[bytes]:
         choices = chunk.get("choices") or []
-        slots = [slot for choice in choices for slot in _stream_slots(choice)]
+        slots = [slot for choice in choices for slot in stream_slots(choice)]
         self._remember_tools(choices)
         if self.holdback == 0 and not self.held:
             for key, (holder, name) in slots:
@@ -118,6 +123,7 @@ class StreamGuard:
     async def finish(self) -> list[bytes]:
         """After the upstream's last chunk: the final checks, then everything still held."""
         self.state.done = True
+        self.state.next_chunk()
         if self.selection.post_call_stream:
             await run_in_order(self.selection.post_call_stream, self.call,
                                {"call": self.call, "chunk": {"choices": []},
@@ -159,8 +165,10 @@ class StreamGuard:
                 choices.append({"index": index, "text": content, "finish_reason": "stop"})
                 continue
             message: dict[str, Any] = {"role": "assistant", "content": content}
+            if (index, REFUSAL) in texts:
+                message["refusal"] = texts[(index, REFUSAL)]
             tools = sorted(key for key in texts.keys() | self.tools.keys()
-                           if key[0] == index and key[1] is not None)
+                           if key[0] == index and isinstance(key[1], int))
             if tools:
                 message["tool_calls"] = [self._tool_call(key, texts.get(key, "")) for key in tools]
             choices.append({"index": index, "message": message, "finish_reason": "stop"})
@@ -184,21 +192,18 @@ class StreamGuard:
                 choice = {"index": index, "text": content, "logprobs": None}
             else:
                 delta: dict[str, Any] = {"content": content} if content else {}
-                tools = [{"index": key[1], "function": {"arguments": text}}
-                         for key, text in sorted(self.pending.items(), key=_by_tool)
-                         if key[0] == index and key[1] is not None and text]
+                if refusal := self.pending.get((index, REFUSAL)):
+                    delta["refusal"] = refusal
+                tools = sorted((key[1], text) for key, text in self.pending.items()
+                               if key[0] == index and isinstance(key[1], int) and text)
                 if tools:
-                    delta["tool_calls"] = tools
+                    delta["tool_calls"] = [{"index": tool, "function": {"arguments": text}}
+                                           for tool, text in tools]
                 choice = {"index": index, "delta": delta}
             yield {**head, "choices": [{**choice, "finish_reason": None}]}
         for key, text in self.pending.items():
             self.sent[key] = self.sent.get(key, "") + text
         self.pending = {}
-
-
-def _by_tool(item: tuple[TextKey, str]) -> tuple[int, int]:
-    (index, tool), _ = item
-    return index, -1 if tool is None else tool
 
 
 def _assembled_texts(response: dict[str, Any]) -> dict[TextKey, str]:
@@ -210,6 +215,8 @@ def _assembled_texts(response: dict[str, Any]) -> dict[TextKey, str]:
         holder = message if isinstance(message, dict) else choice
         text = holder.get("content" if holder is message else "text")
         texts[(index, None)] = text if isinstance(text, str) else ""
+        if holder is message and isinstance(message.get("refusal"), str):
+            texts[(index, REFUSAL)] = message["refusal"]
         for tool_call in (holder.get("tool_calls") or ()) if holder is message else ():
             arguments = (tool_call.get("function") or {}).get("arguments")
             texts[(index, tool_call.get("index", 0))] = (
@@ -231,7 +238,8 @@ def _choice_says_nothing(choice: Any) -> bool:
     delta = choice.get("delta")
     if not isinstance(delta, dict):
         return not choice.get("text")
-    if delta.get("content") or not set(delta) <= {"content", "tool_calls"}:
+    if (delta.get("content") or delta.get("refusal")
+            or not set(delta) <= {"content", "refusal", "tool_calls"}):
         return False
     return all(isinstance(call, dict) and set(call) <= {"index", "function"}
                and not (call.get("function") or {}).get("arguments")
@@ -248,13 +256,14 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
     async def post_call(call: Call, response: dict[str, Any], extra_body: dict[str, Any]) -> None:
         chunk, origins = _reply_chunk(response)
         state = StreamState()
-        slots = [slot for choice in chunk["choices"] for slot in _stream_slots(choice)]
+        slots = [slot for choice in chunk["choices"] for slot in stream_slots(choice)]
         for (index, tool), (holder, key) in slots:
             state.add(index, holder[key], tool)
         args = {"call": call, "chunk": chunk, "stream": state, "extra_body": extra_body}
         for done in (False, True):
             if done:
                 state.done = True
+                state.next_chunk()
                 args["chunk"] = {"choices": []}
             result = impl.function(*[args[name] for name in impl.argnames])
             if inspect.isawaitable(result):
@@ -267,7 +276,7 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
 
 def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[Slot]]:
     """The reply's text choices as one stream chunk, and where in the reply each of the
-    chunk's texts (in ``_stream_slots`` order) lives."""
+    chunk's texts (in ``stream_slots`` order) lives."""
     choices, origins = [], []
     for choice in response.get("choices") or ():
         if not isinstance(choice, dict):
@@ -276,9 +285,10 @@ def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[Slot]]:
         message = choice.get("message")
         if isinstance(message, dict):
             delta: dict[str, Any] = {"role": message.get("role", "assistant")}
-            if isinstance(message.get("content"), str):
-                delta["content"] = message["content"]
-                origins.append((message, "content"))
+            for key in ("content", "refusal"):
+                if isinstance(message.get(key), str):
+                    delta[key] = message[key]
+                    origins.append((message, key))
             tool_calls = []
             for position, tool_call in enumerate(message.get("tool_calls") or ()):
                 function = tool_call.get("function") if isinstance(tool_call, dict) else None

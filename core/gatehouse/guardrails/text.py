@@ -76,18 +76,24 @@ def _arguments_slot(holder: Any) -> Iterator[Slot]:
                                                        "arguments")
 
 
+def _content_group(message: dict[str, Any]) -> Group:
+    """A message's ``content``: the string, or its text parts, read as one text."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return [(message, "content")]
+    if isinstance(content, list):
+        return [(part, _PART_TEXT[part.get("type")]) for part in content
+                if isinstance(part, dict) and part.get("type") in _PART_TEXT
+                and isinstance(part.get(_PART_TEXT[part["type"]]), str)]
+    return []
+
+
 def _message_groups(message: Any) -> Iterator[Group]:
     if not isinstance(message, dict):
         return
-    content = message.get("content")
-    if isinstance(content, str):
-        yield [(message, "content")]
-    elif isinstance(content, list):
-        parts = [(part, _PART_TEXT[part.get("type")]) for part in content
-                 if isinstance(part, dict) and part.get("type") in _PART_TEXT
-                 and isinstance(part.get(_PART_TEXT[part["type"]]), str)]
-        if parts:
-            yield parts
+    content = _content_group(message)
+    if content:
+        yield content
     for key in ("refusal", "name"):
         if isinstance(message.get(key), str):
             yield [(message, key)]
@@ -231,6 +237,16 @@ def message_role_texts(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield "user", container[key]
     for container, key in _str_or_list_slots(body, "input"):
         yield "user", container[key]
+
+
+def last_user_group(body: dict[str, Any]) -> Group:
+    """The caller's latest turn: the content of the last ``user`` message, or a completion's
+    prompt (the last, when it is a list); empty when there is none. What a vendor that judges
+    "the user's prompt" is sent."""
+    for message in reversed(body.get("messages") or ()):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _content_group(message)
+    return list(_str_or_list_slots(body, "prompt"))[-1:]
 
 
 def reply_text(response: dict[str, Any]) -> str:

@@ -3,6 +3,13 @@
 The request path only enqueues ``(call, selection, outcome)``; a background task builds the
 record, lets ``logging_only`` guardrails mask it, then hands it to ``on_success`` /
 ``on_failure``. Nothing is enqueued for a call with no such hooks selected.
+
+A record is never dropped: each is what bills a call and gives back the budget it held. The
+queue is bounded (``QUEUE_LIMIT``), and when it is full the call that ends waits for room
+before its reply is sent -- back-pressure rather than a spill file: the backlog is in memory
+either way, but this way it cannot grow past the bound, a client cannot outrun the worker by
+more than the calls it has in flight, and nothing needs replaying after a crash. A backlog past
+``WARN_BACKLOG`` is logged, at most once a minute, with its size.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gatehouse.calllog")
 
-QUEUE_LIMIT = 10_000
+QUEUE_LIMIT = 10_000  # records waiting for the worker; beyond it, calls wait to end
+WARN_BACKLOG = 5_000  # a backlog this long is worth a warning
+WARN_EVERY = 60.0  # seconds between two warnings while it lasts
 
 
 @dataclass(slots=True)
@@ -43,7 +52,7 @@ class CallLog:
         self.accounting = accounting
         self._queue: asyncio.Queue[tuple[Call, Selection, Outcome, float]] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._dropped = 0
+        self._warned = -WARN_EVERY
 
     def start(self) -> None:
         self._queue = asyncio.Queue(QUEUE_LIMIT)
@@ -56,15 +65,28 @@ class CallLog:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
-    def submit(self, call: Call, selection: Selection, outcome: Outcome) -> None:
-        if self._queue is None or not (self.accounting is not None or selection.wants_record):
+    async def submit(self, call: Call, selection: Selection, outcome: Outcome) -> None:
+        """Queue the call's record; while the queue is full, wait for room."""
+        queue = self._queue
+        if queue is None or not (self.accounting is not None or selection.wants_record):
             return
-        try:
-            self._queue.put_nowait((call, selection, outcome, time.time()))
-        except asyncio.QueueFull:
-            self._dropped += 1
-            if self._dropped % 1000 == 1:
-                log.warning("call log queue full; %d records dropped so far", self._dropped)
+        item = (call, selection, outcome, time.time())
+        backlog = queue.qsize()
+        if backlog >= WARN_BACKLOG:
+            self._warn(backlog)
+        if not queue.full():
+            queue.put_nowait(item)
+            return
+        # Shielded: a call cancelled while it waits (its client gone, the gateway stopping)
+        # still leaves its record queued.
+        await asyncio.shield(queue.put(item))
+
+    def _warn(self, backlog: int) -> None:
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY:
+            self._warned = now
+            log.warning("%d call records wait to be billed and logged; at %d, calls wait for "
+                        "room before their reply is sent", backlog, QUEUE_LIMIT)
 
     async def drain(self) -> None:
         """Wait until every record submitted so far has been handled (tests, shutdown)."""

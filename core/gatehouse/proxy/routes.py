@@ -1,40 +1,91 @@
-"""The OpenAI-compatible surface, with and without the ``/v1`` prefix."""
+"""The OpenAI-compatible surface, with and without the ``/v1`` prefix, and under
+``/openai/deployments/{model}/...`` for Azure-style clients, which name the model in the path."""
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
-from ..errors import json_response
+from ..config import provider_of
+from ..errors import ClientError, json_response
+from ..guardrails.call import Principal
 from .pipeline import Pipeline
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 
 CALLS = {"/chat/completions": "chat_completion", "/completions": "completion",
          "/embeddings": "embedding"}
+# What LiteLLM shows as every model's creation time.
+CREATED = 1677610602
+TRUE = ("true", "1", "yes")
 
 
 def setup(app: web.Application, pipeline: Pipeline) -> None:
     app[PIPELINE] = pipeline
-    for prefix in ("", "/v1"):
-        for path, call_type in CALLS.items():
+    for path, call_type in CALLS.items():
+        for prefix in ("", "/v1"):
             app.router.add_post(prefix + path, _call_handler(call_type))
+        app.router.add_post("/openai/deployments/{model}" + path,
+                            _call_handler(call_type, model_in_path=True))
+    for prefix in ("", "/v1"):
         app.router.add_get(prefix + "/models", list_models)
+    app.router.add_get("/v1/models/{model_id:.+}", show_model)
 
 
-def _call_handler(call_type):
+def _call_handler(call_type, *, model_in_path=False):
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await request.app[PIPELINE].handle(request, call_type, request["principal"])
+        model = request.match_info["model"] if model_in_path else None
+        return await request.app[PIPELINE].handle(request, call_type, request["principal"],
+                                                  model=model)
     handler.__name__ = f"{call_type}_handler"
     return handler
 
 
+def visible_models(request: web.Request, principal: Principal) -> list[str]:
+    pipeline = request.app[PIPELINE]
+    router = pipeline.router
+    served = [*router.model_names, *router.routes.shown_aliases]
+    return pipeline.gate.models.visible(principal, served)
+
+
+def _entry(request: web.Request, name: str) -> dict:
+    group = request.app[PIPELINE].router.routes.groups.get(name)
+    owner = group[0].params.provider if group else provider_of(name)
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": owner}
+
+
 async def list_models(request: web.Request) -> web.Response:
-    """The models the caller may use: a key limited to some models sees only those."""
-    created = int(time.time())
-    allowed = request["principal"].models
-    data = [{"id": name, "object": "model", "created": created, "owned_by": "gatehouse"}
-            for name in request.app[PIPELINE].router.model_names
-            if not allowed or name in allowed]
-    return json_response({"object": "list", "data": data})
+    """The models the caller may use: its key's, else its team's, else all (LiteLLM's rules);
+    ``team_id`` lists that team's, for its members. Access groups are named with
+    ``include_model_access_groups``, alone with ``only_model_access_groups`` too."""
+    principal = await _listing_principal(request)
+    names = visible_models(request, principal)
+    query = request.query
+    groups = request.app[PIPELINE].gate.models.groups_of(names) \
+        if query.get("include_model_access_groups", "").lower() in TRUE else []
+    if query.get("only_model_access_groups", "").lower() in TRUE:
+        names = []
+    return json_response({"data": [_entry(request, name) for name in [*names, *groups]],
+                          "object": "list"})
+
+
+async def _listing_principal(request: web.Request) -> Principal:
+    principal = request["principal"]
+    team_id = request.query.get("team_id")
+    if not team_id:
+        return principal
+    if not principal.is_admin and principal.team_id != team_id:
+        raise ClientError(403, f"User is not a member of team_id={team_id}",
+                          kind="auth_error", param="team_id")
+    team = await request.app[PIPELINE].gate.principals.record("team", team_id)
+    if team is None:
+        raise ClientError(404, f"Team not found, passed team_id={team_id}",
+                          kind="not_found_error", param="team_id")
+    return Principal(team_id=team_id, team=team)
+
+
+async def show_model(request: web.Request) -> web.Response:
+    name = request.match_info["model_id"]
+    if name not in visible_models(request, request["principal"]):
+        return json_response(
+            {"detail": f"The model `{name}` does not exist or is not accessible"}, status=404)
+    return json_response(_entry(request, name))

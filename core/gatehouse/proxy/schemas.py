@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..config import format_path
 from ..errors import ClientError
+from .router import unknown_model
 
 
 MAX_METADATA_DEPTH = 16
@@ -153,6 +154,8 @@ def check_body(call_type: str, body: Any) -> None:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
         where = format_path(loc)
+        if err["type"] == "missing" and loc in MISSING:
+            raise MISSING[loc]() from None
         message = {"missing": f"Missing required parameter: '{where}'"}.get(
             err["type"], f"Invalid value for '{where}': {err['msg']}")
         raise ClientError(400, message, param=str(loc[0]) if loc else None) from None
@@ -163,6 +166,16 @@ def check_body(call_type: str, body: Any) -> None:
             raise _unstorable(name, "text may not contain NUL characters")
     if body.get("metadata"):
         _check_metadata(body["metadata"])
+
+
+# Worded as LiteLLM answers them: a missing model as a model it cannot route, missing messages
+# as the OpenAI upstream's refusal it passes on.
+MISSING = {
+    ("model",): lambda: unknown_model(None),
+    ("messages",): lambda: ClientError(
+        400, "litellm.BadRequestError: OpenAIException - Missing required parameter: "
+             "'messages'.", param="messages"),
+}
 
 
 def _check_metadata(metadata: dict[str, Any]) -> None:

@@ -275,8 +275,9 @@ class OutageContract:
       :data:`VENDOR_OUTAGES`; override ``break_vendor`` to make them.
 
     The guardrail gets ``api_key`` (a class attribute, for a vendor whose keys have a format),
-    a broken ``api_base``, ``timeout`` and ``on_error``; more params a working instance needs
-    come from the ``guardrail_params`` fixture.
+    a broken base URL (in the param ``api_base_param`` names, for a vendor whose base has
+    another name), ``timeout`` and ``on_error``; more params a working instance needs come from
+    the ``guardrail_params`` fixture.
     """
 
     plugin: Any = None
@@ -284,6 +285,7 @@ class OutageContract:
     modes: tuple[str, ...] = ("pre_call",)
     extra_outages: tuple[str, ...] = ()
     api_key: str = "vendor-key-never-shown-4242"
+    api_base_param: str = "api_base"
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "outage" in metafunc.fixturenames:
@@ -307,7 +309,7 @@ class OutageContract:
             fake_upstream.reply = _UNCHECKED_REPLY
             guardrail = {"guardrail_name": "under-test", "params": {
                 "guardrail": self.guardrail_type, "mode": mode, "default_on": True,
-                "api_key": self.api_key, "api_base": api_base, "timeout": 0.3,
+                "api_key": self.api_key, self.api_base_param: api_base, "timeout": 0.3,
                 "on_error": on_error, **guardrail_params}}
             return await gateway({"guardrails": [guardrail]},
                                  plugins=[("plugin-under-test", self.plugin)])

@@ -31,6 +31,8 @@ class FakeUpstream:
         self.more_choices: list[list[str]] = []
         # Tool calls every chat choice makes instead of answering: (name, argument pieces).
         self.tool_calls: list[tuple[str, list[str]]] = []
+        # Chat replies refuse: their text is the message's ``refusal``, not its content.
+        self.refuses = False
         self.failure: tuple[int, bytes, str] | None = None
         # Sent with every answer, e.g. an upstream's x-ratelimit-* state or Retry-After.
         self.response_headers: dict[str, str] = {}
@@ -115,6 +117,9 @@ class FakeUpstream:
                     {"id": f"call_{i}", "type": "function",
                      "function": {"name": name, "arguments": "".join(pieces)}}
                     for i, (name, pieces) in enumerate(self.tool_calls)]}
+            elif self.refuses:
+                choice["message"] = {"role": "assistant", "content": None,
+                                     "refusal": choice_text}
             else:
                 choice["message"] = {"role": "assistant", "content": choice_text}
         return reply
@@ -154,8 +159,9 @@ class FakeUpstream:
             yield {"index": index, "text": "", "finish_reason": "stop"}
             return
         if not self.tool_calls:
+            field = "refusal" if self.refuses else "content"
             for i, piece in enumerate(pieces):
-                delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+                delta = {"role": "assistant", field: piece} if i == 0 else {field: piece}
                 yield {"index": index, "delta": delta, "finish_reason": None}
             yield {"index": index, "delta": {}, "finish_reason": "stop"}
             return
@@ -206,7 +212,8 @@ VENDOR_OUTAGES = ("http_500", "http_403", "refused", "timeout", "malformed_json"
 class FakeVendor:
     """A guardrail vendor's HTTP API as a test wants it to behave, for any POST path.
 
-    Records every request (``received`` bodies, ``paths``, lower-cased ``headers``) and answers
+    Records every request (``received`` bodies, their bytes in ``bodies``, ``paths``,
+    lower-cased ``headers``) and answers
     ``decide(path, body)`` when set, else ``reply``; ``status`` sets the HTTP status, ``raw``
     sends bytes instead of JSON, ``stall`` holds requests until ``release`` is set (the fixture
     sets it at teardown), ``before_reply`` is awaited first.
@@ -214,6 +221,7 @@ class FakeVendor:
 
     def __init__(self, reply: Any = None) -> None:
         self.received: list[dict[str, Any]] = []
+        self.bodies: list[bytes] = []
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.reply = reply if reply is not None else {}
@@ -250,7 +258,9 @@ class FakeVendor:
         return self.url
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = orjson.loads(await request.read())
+        raw = await request.read()
+        self.bodies.append(raw)
+        body = orjson.loads(raw)
         self.received.append(body)
         self.paths.append(request.path)
         self.headers.append({k.lower(): v for k, v in request.headers.items()})

@@ -66,6 +66,15 @@ async def test_post_call_masks_emails_in_the_reply(gateway, fake_upstream):
     assert resp.headers["x-gatehouse-applied-guardrails"] == "mine"
 
 
+async def test_a_term_split_across_many_stream_chunks_is_never_sent(gateway, fake_upstream):
+    fake_upstream.chunks = ["Our ", "pro", "ject", "-", "x launch"]
+    client = await gateway(config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("news?", stream=True))
+    text = await resp.text()
+    assert "Blocked term in reply: project-x" in text
+    assert "pro" not in text.replace("Blocked term in reply: project-x", "")
+
+
 class Records:
     seen: list = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -391,3 +392,49 @@ async def test_other_calls_are_served_while_a_long_adversarial_reply_streams(
                       "stream ended"]
     assert rest.rstrip().endswith("data: [DONE]")
     assert "done." in rest
+
+
+
+def streamed_refusal(events: list[Any]) -> str:
+    return "".join(choice.get("delta", {}).get("refusal") or ""
+                   for event in events if isinstance(event, dict)
+                   for choice in event.get("choices", ()))
+
+
+async def test_a_streamed_refusal_is_checked_and_held_back_and_stays_a_refusal(
+        gateway, fake_upstream):
+    fake_upstream.refuses = True
+    client = await gateway(guardrail_config("post_call"), plugins=PLUGIN)
+    for pieces, last in ((["I won't say hel", "lo to ", "anyone."], BLOCKED_HELLO),
+                         (["I can't ", "help with ", "that."], "[DONE]")):
+        fake_upstream.chunks = pieces
+        resp = await client.post("/v1/chat/completions", json=chat("Go on.", stream=True))
+        events = await sse_events(resp)
+        assert events[-1] == last
+        sent = streamed_refusal(events[:-1])
+        assert "".join(pieces).startswith(sent) and streamed_content(events) == ""
+        if last == "[DONE]":
+            assert sent == "I can't help with that."
+        else:
+            assert "hel" not in sent, f"sent {sent!r}: part of the keyword got out"
+
+
+@pytest.mark.parametrize("arguments", [
+    '{"q": "ask competitor\\u002dx now"}',
+    '{"q": "ask \\u0063\\u006fmpetitor\\u002D\\u0078 now"}',
+    '{"q": "about project\\u0020falcon"}',
+], ids=["one escape", "many escapes", "escaped space"])
+@pytest.mark.parametrize("size", [1, 4, 50])
+async def test_an_escaped_keyword_in_streamed_tool_arguments_is_refused(
+        gateway, fake_upstream, arguments, size):
+    fake_upstream.tool_calls = [("search", [arguments[i:i + size]
+                                            for i in range(0, len(arguments), size)])]
+    client = await gateway(guardrail_config("post_call", KEYWORDS), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("Go on.", stream=True))
+    events = await sse_events(resp)
+    keyword = "project falcon" if "falcon" in arguments else "competitor-x"
+    assert events[-1] == blocked(keyword)
+    # What the client got of the arguments, as its JSON parser will read it: never the keyword.
+    sent = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)),
+                  sent_of(events[:-1], 0, tool=0))
+    assert keyword not in sent, f"sent {sent!r}"

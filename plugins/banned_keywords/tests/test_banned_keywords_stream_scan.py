@@ -4,25 +4,26 @@ merely begins like one is not, and what is found does not depend on where the pi
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import gatehouse_banned_keywords.stream as stream_module
 
 import pytest
+from gatehouse import GuardrailBlocked, StreamState
+from gatehouse_banned_keywords import BannedKeywords
 from gatehouse_banned_keywords.matcher import KeywordMatcher
-from gatehouse_banned_keywords.stream import StreamScan
+from gatehouse_banned_keywords.stream import StreamScan, Unescaped
 
 
 def feed_pieces(matcher: KeywordMatcher, pieces: list[str]) -> tuple[str | None, int]:
-    """Feed pieces as the core does (the whole text so far each time, then once more when the
-    stream is done); return the keyword found and how many pieces had arrived by then."""
+    """Feed pieces as the guardrail does (each piece as it comes, then nothing once the stream
+    is done); return the keyword found and how many pieces had arrived by then."""
     scan = StreamScan(matcher)
-    text = ""
     for count, piece in enumerate(pieces, 1):
-        text += piece
-        found = scan.feed(text, done=False)
+        found = scan.feed(piece, done=False)
         if found:
             return found, count
-    return scan.feed(text, done=True), len(pieces)
+    return scan.feed("", done=True), len(pieces)
 
 
 def test_a_keyword_split_across_pieces_is_found_once_it_is_whole():
@@ -63,14 +64,11 @@ def test_what_is_found_does_not_depend_on_where_the_pieces_are_cut(mode, keyword
 def test_each_piece_is_scanned_in_time_that_does_not_grow_with_the_reply():
     matcher = KeywordMatcher(["needle"])
     scan = StreamScan(matcher)
-    text = ""
     for piece in itertools.islice(itertools.cycle(["lorem ", "ipsum ", "dolor "]), 3000):
-        text += piece
-        assert scan.feed(text, done=False) is None
+        assert scan.feed(piece, done=False) is None
         # What is kept between pieces is a keyword's length, not the reply so far.
         assert len(scan.tail) <= matcher.longest + 1
-        assert scan.received == len(text)
-    assert scan.feed(text + "needle!", done=False) == "needle"
+    assert scan.feed("needle!", done=False) == "needle"
 
 
 ADVERSARIAL = {
@@ -111,3 +109,100 @@ def test_text_that_folds_to_little_is_folded_once_and_scanned_in_bounded_windows
     # length before it, not the reply so far.
     assert sum(folded_chars) == len(reply)
     assert max(windows) <= matcher.longest + 3
+
+
+class CountingState(StreamState):
+    """The core's ``StreamState``, counting the characters of streamed text it hands a hook,
+    whichever way the hook asks for them."""
+
+    __slots__ = ("handed",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed = 0
+
+    def _counted(self, texts: dict[Any, str]) -> dict[Any, str]:
+        self.handed += sum(map(len, texts.values()))
+        return texts
+
+    @property
+    def new_texts(self) -> dict[Any, str]:
+        return self._counted(StreamState.new_texts.fget(self))
+
+    @property
+    def all_texts(self) -> dict[Any, str]:
+        return self._counted(StreamState.all_texts.fget(self))
+
+    @property
+    def texts(self) -> dict[Any, str]:
+        return self._counted(StreamState.texts.fget(self))
+
+    def text_of(self, index: int) -> str:
+        return self._counted({0: StreamState.text_of(self, index)})[0]
+
+    def arguments_of(self, index: int) -> dict[Any, str]:
+        return self._counted(StreamState.arguments_of(self, index))
+
+
+def test_the_stream_hook_reads_each_character_of_a_long_reply_once():
+    guardrail = BannedKeywords("no-greetings", BannedKeywords.Params.model_validate(
+        {"guardrail": "banned_keywords", "mode": "post_call", "banned_keywords_list": ["hello"]}))
+    content = "lorem ipsum " * 600 + "and then hel" + "lo again"
+    arguments = '{"q": "' + "dolor sit " * 700 + '"}'
+    state = CountingState()
+    found = None
+    for start in range(0, max(len(content), len(arguments)), 3):
+        state.next_chunk()
+        for tool, text in ((None, content), (0, arguments)):
+            if text[start:start + 3]:
+                state.add(0, text[start:start + 3], tool)
+        try:
+            guardrail.post_call_stream(stream=state)
+        except GuardrailBlocked as blocked:
+            found = blocked
+            break
+    # The keyword split across chunks is caught as soon as the character after it came ...
+    assert found is not None and "Keyword=hello" in str(found)
+    assert content[:start + 3].endswith("hello ")
+    # ... and no character was handed to the hook twice: no chunk re-reads the reply so far.
+    assert state.handed == len(content[:start + 3]) + len(arguments[:start + 3])
+
+
+def test_the_done_call_finds_a_keyword_ending_any_text_of_the_stream():
+    guardrail = BannedKeywords("no-greetings", BannedKeywords.Params.model_validate(
+        {"guardrail": "banned_keywords", "mode": "post_call", "banned_keywords_list": ["hello"]}))
+    state = StreamState()
+    for content, arguments in (("fine ", '{"q": "hel'), ("text", 'lo')):
+        state.next_chunk()
+        state.add(0, content)
+        state.add(0, arguments, tool=0)
+        guardrail.post_call_stream(stream=state)  # "hello" may yet become "hellos"
+    state.done = True
+    state.next_chunk()
+    assert state.new_texts == {}
+    with pytest.raises(GuardrailBlocked, match="Keyword=hello"):
+        guardrail.post_call_stream(stream=state)
+
+
+ESCAPED = {
+    '{"q": "competitor\\u002dx"}': '{"q": "competitor-x"}',
+    '\\u0063\\u006F and \\\\u0041 and \\"quoted\\"': 'co and \\u0041 and "quoted"',
+    'tab\\there\\nnewline \\/ slash': 'tab\there\nnewline / slash',
+    'emoji \\ud83d\\udca9 and lone \\ud83d end': 'emoji \U0001f4a9 and lone \ud83d end',
+    'bad \\uZZZZ and \\q kept': 'bad \\uZZZZ and \\q kept',
+}
+
+
+@pytest.mark.parametrize("raw", ESCAPED)
+def test_streamed_arguments_are_unescaped_wherever_the_pieces_are_cut(raw):
+    assert Unescaped().feed(raw, done=True) == ESCAPED[raw]
+    for size in (1, 2, 3, 5, 7, 11):
+        unescaped = Unescaped()
+        pieces = [unescaped.feed(raw[i:i + size], done=False) for i in range(0, len(raw), size)]
+        assert "".join(pieces) + unescaped.feed("", done=True) == ESCAPED[raw], size
+
+
+def test_an_escape_the_stream_never_finished_is_read_as_it_is():
+    unescaped = Unescaped()
+    assert unescaped.feed("ask \\u00", done=False) == "ask "
+    assert unescaped.feed("", done=True) == "\\u00"

@@ -53,7 +53,9 @@ class UpstreamError(Exception):
 
 
 class Reply:
-    """An upstream's JSON reply: the raw bytes, parsed only when something needs the object."""
+    """An upstream's JSON reply, or one chunk of a streamed one: the raw bytes, parsed only
+    when something needs the object (or handed over parsed by a provider that had to parse
+    it), serialized only when something needs the bytes."""
 
     __slots__ = ("_raw", "_data")
 
@@ -94,12 +96,14 @@ class Provider:
         """Send a non-streamed call; return the reply or raise :class:`UpstreamError`."""
         raise NotImplementedError
 
-    async def stream(self, call: Call) -> AsyncIterator[bytes]:
+    async def stream(self, call: Call) -> AsyncIterator[Reply]:
         """Start a streamed chat or completion call.
 
         Raises :class:`UpstreamError` before returning when the upstream refuses; otherwise
-        returns an async iterator of each SSE ``data:`` payload (the JSON of one chunk), without
-        the final ``[DONE]``.
+        returns an async iterator of each chunk (an SSE ``data:`` payload, a JSON object),
+        without the final ``[DONE]``, as a :class:`Reply`. A provider that parsed a chunk (to
+        check it is one) hands over both its bytes and the object, so that neither is made
+        again: the bytes are what a client is sent when nothing reads the stream.
         """
         raise NotImplementedError
 

@@ -39,7 +39,7 @@ class MockProvider(Provider):
             return Reply(data=self._embedding(call))
         return Reply(data=_completion(call, self.reply_text(call), self.params.upstream_model))
 
-    async def stream(self, call: Call) -> AsyncIterator[bytes]:
+    async def stream(self, call: Call) -> AsyncIterator[Reply]:
         return _chunks(call, self.reply_text(call), self.params.upstream_model)
 
     def _embedding(self, call: Call) -> dict[str, Any]:
@@ -90,13 +90,13 @@ def _completion(call: Call, text: str, model: str) -> dict[str, Any]:
                          "message": {"role": "assistant", "content": text}}]}
 
 
-async def _chunks(call: Call, text: str, model: str) -> AsyncIterator[bytes]:
+async def _chunks(call: Call, text: str, model: str) -> AsyncIterator[Reply]:
     created = int(time.time())
     chat = call.call_type == "chat_completion"
     base = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{call.request_id}", "created": created,
             "model": model, "object": "chat.completion.chunk" if chat else "text_completion"}
 
-    def chunk(piece: str | None, finish: str | None) -> bytes:
+    def chunk(piece: str | None, finish: str | None) -> Reply:
         if chat:
             delta = {} if piece is None else {"content": piece}
             if piece is not None and not first:
@@ -104,7 +104,7 @@ async def _chunks(call: Call, text: str, model: str) -> AsyncIterator[bytes]:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}
         else:
             choice = {"index": 0, "text": piece or "", "finish_reason": finish, "logprobs": None}
-        return orjson.dumps({**base, "choices": [choice]})
+        return Reply(data={**base, "choices": [choice]})
 
     first = False
     for piece in _WORDS.findall(text):
@@ -112,7 +112,7 @@ async def _chunks(call: Call, text: str, model: str) -> AsyncIterator[bytes]:
         first = True
     yield chunk(None, "stop")
     if wants_usage(call.body):
-        yield orjson.dumps({**base, "choices": [], "usage": _usage(call, text)})
+        yield Reply(data={**base, "choices": [], "usage": _usage(call, text)})
 
 
 @hookimpl

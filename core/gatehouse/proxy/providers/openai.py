@@ -57,7 +57,7 @@ class OpenAIProvider(Provider):
         finally:
             resp.release()
 
-    async def stream(self, call: Call) -> AsyncIterator[bytes]:
+    async def stream(self, call: Call) -> AsyncIterator[Reply]:
         resp = await self._post(call, self._stream_timeout)
         if resp.content_type == "text/event-stream":
             return _sse_payloads(resp, self.model_name)
@@ -131,12 +131,12 @@ def _as_chunks(reply: dict[str, Any], chat: bool) -> list[dict[str, Any]]:
     return chunks
 
 
-async def _replayed(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def _replayed(chunks: list[dict[str, Any]]) -> AsyncIterator[Reply]:
     for chunk in chunks:
-        yield orjson.dumps(chunk)
+        yield Reply(data=chunk)
 
 
-async def _sse_payloads(resp: aiohttp.ClientResponse, model_name: str) -> AsyncIterator[bytes]:
+async def _sse_payloads(resp: aiohttp.ClientResponse, model_name: str) -> AsyncIterator[Reply]:
     sent = False
     try:
         async for line in resp.content:
@@ -149,12 +149,13 @@ async def _sse_payloads(resp: aiohttp.ClientResponse, model_name: str) -> AsyncI
                 continue
             # Every reader downstream (the client's SDK, guardrails, spend) takes a chunk for
             # a JSON object; anything else is the upstream's fault, and is named as one.
-            if _parsed_completion(payload, need_choices=False) is None:
+            chunk = _parsed_completion(payload, need_choices=False)
+            if chunk is None:
                 raise UpstreamError.make(
                     502, f"upstream for model {model_name!r} sent a stream event that is not "
                          f"a completion chunk")
             sent = True
-            yield payload
+            yield Reply(raw=payload, data=chunk)
         if not sent:
             raise UpstreamError.make(
                 502, f"upstream for model {model_name!r} ended the stream without a chunk")

@@ -63,10 +63,20 @@ class {{ cookiecutter.class_name }}(Guardrail):
 
     @hookimpl
     def post_call_stream(self, stream) -> None:
-        """Stream check: `stream.text` is the reply so far; stop before a term is sent."""
-        term = self._first_term_in(stream.text)
-        if term:
-            raise GuardrailBlocked(f"Blocked term in reply: {term}")
+        """Stream check: stop before a term is sent.
+
+        Only each chunk's new text is scanned (`stream.new_texts`, by choice and tool call),
+        after the last `stream_holdback` characters of the text before it, kept in
+        `stream.scratch`, so a term split across chunks is found and the work stays linear in
+        the reply. (`stream.text` is the whole reply so far, but re-reading it every chunk is
+        quadratic.)"""
+        tails: dict[Any, str] = stream.scratch.setdefault(self.name, {})
+        for key, new in stream.new_texts.items():
+            window = tails.get(key, "") + new
+            term = self._first_term_in(window)
+            if term:
+                raise GuardrailBlocked(f"Blocked term in reply: {term}")
+            tails[key] = window[-self.stream_holdback:] if self.stream_holdback else ""
 
     @hookimpl
     def logging_only(self, record: dict[str, Any]) -> None:

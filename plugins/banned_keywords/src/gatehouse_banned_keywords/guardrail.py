@@ -21,7 +21,7 @@ from pydantic import PrivateAttr, ValidationInfo, field_validator, model_validat
 
 from .keywords import clean_keywords, read_keyword_file
 from .matcher import KeywordMatcher
-from .stream import StreamScan
+from .stream import ArgumentsScan, StreamScan, Unescaped
 
 #: Above this many characters in one hook, scanning moves to a worker thread, so that other
 #: calls are served meanwhile and the guardrail's timeout can fire.
@@ -94,13 +94,22 @@ class BannedKeywords(Guardrail):
 
     @hookimpl
     def post_call_stream(self, stream: StreamState) -> None:
-        scans: dict[Any, StreamScan] = stream.scratch.setdefault(self.name, {})
-        # Every choice's content and every tool call's arguments: each is text the client gets.
-        for key, text in stream.all_texts.items():
+        scans: dict[Any, StreamScan | ArgumentsScan] = stream.scratch.setdefault(self.name, {})
+        # Every choice's content and refusal and every tool call's arguments: each is text the
+        # client gets. Only this chunk's text is read; each scan keeps the tail it needs of what
+        # came before.
+        for key, text in stream.new_texts.items():
             scan = scans.get(key)
             if scan is None:
-                scan = scans[key] = StreamScan(self.matcher)
-            _refuse(scan.feed(text, stream.done))
+                scan = scans[key] = (
+                    ArgumentsScan(StreamScan(self.matcher), Unescaped())
+                    if isinstance(key[1], int) else StreamScan(self.matcher))
+            _refuse(scan.feed(text, done=False))
+        if stream.done:
+            # No text comes with the done call: each scan's end is searched once more, now
+            # that it can no longer grow.
+            for scan in scans.values():
+                _refuse(scan.feed("", done=True))
 
     async def _check(self, texts: Iterable[str]) -> None:
         texts = list(texts)

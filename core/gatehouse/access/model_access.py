@@ -1,0 +1,114 @@
+"""Which models a caller may use, and which it sees listed.
+
+A call must pass each scope's list in turn -- the key's, then its team's (LiteLLM's order) --
+where an empty list allows every model. An entry is a model name, an access group (the
+deployments whose ``model_info.access_groups`` name it), a pattern with ``*``, or one of the
+special names ``*``, ``all-proxy-models`` and, on a key, ``all-team-models`` (defer to the
+team). Users' and organizations' lists join as further scopes in :func:`scopes`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ..config import provider_of
+from ..errors import ClientError
+
+if TYPE_CHECKING:
+    from ..guardrails.call import Principal
+
+EVERY_MODEL = frozenset({"*", "all-proxy-models"})
+TEAM_MODELS = "all-team-models"
+
+
+def scopes(principal: Principal) -> list[tuple[str, Sequence[str]]]:
+    """``(scope, allowed models)`` a call is checked against, in order. A key listing
+    ``all-team-models`` leaves the choice to its team."""
+    key_models = (principal.key or {}).get("models") or ()
+    found = [] if TEAM_MODELS in key_models else [("key", key_models)]
+    found.append(("team", (principal.team or {}).get("models") or ()))
+    # A user's list binds their personal keys; a team's organization's binds the team.
+    if principal.team_id is None:
+        found.append(("user", (principal.user or {}).get("models") or ()))
+    found.append(("org", (principal.organization or {}).get("models") or ()))
+    return [(scope, models) for scope, models in found if models]
+
+
+def team_aliases(principal: Principal) -> Mapping[str, str]:
+    """The caller's team's ``model_aliases``: names its keys may call, each standing for a
+    served model."""
+    aliases = (principal.team or {}).get("model_aliases")
+    return aliases if isinstance(aliases, dict) else {}
+
+
+class ModelAccess:
+    """Model-access decisions against the served models' access groups and providers, which
+    the router replaces whole whenever the served models change."""
+
+    def __init__(self) -> None:
+        self.groups: Mapping[str, frozenset[str]] = {}
+        # Served model name -> its deployment's provider: what a bare name implies.
+        self.providers: Mapping[str, str] = {}
+
+    def check(self, principal: Principal, model: str) -> None:
+        """Refuse a model the caller's key or team may not use: 401, before any question of
+        whether the model exists, as LiteLLM answers."""
+        for scope, allowed in scopes(principal):
+            if not self.allows(allowed, model, team_aliases(principal)):
+                raise ClientError(
+                    401, f"{scope} not allowed to access model. This {scope} can only access "
+                         f"models={list(allowed)}. Tried to access {model}",
+                    kind=f"{scope}_model_access_denied", param="model")
+
+    def allows(self, allowed: Sequence[str], model: str,
+               aliases: Mapping[str, str] = {}) -> bool:
+        if model in allowed or model in aliases or not EVERY_MODEL.isdisjoint(allowed):
+            return True
+        # A bare name (gpt-4o) also matches patterns written with its provider (openai/*):
+        # its deployment's, else the one the name implies.
+        names = (model,) if "/" in model else (
+            model, f"{self.providers.get(model) or provider_of(model)}/{model}")
+        return any(entry == model or ("*" in entry and any(_pattern(entry).match(name)
+                                                           for name in names))
+                   for entry in self._expanded(allowed))
+
+    def _expanded(self, allowed: Iterable[str]) -> Iterable[str]:
+        for entry in allowed:
+            yield entry
+            yield from self.groups.get(entry, ())
+
+    def visible(self, principal: Principal, served: Sequence[str]) -> list[str]:
+        """The names ``/v1/models`` shows the caller: its key's models, else its team's, else
+        every served model -- access groups and the special names expanded. Key and team
+        lists are not intersected here (LiteLLM lists either)."""
+        team_models = (principal.team or {}).get("models") or ()
+        listed = (principal.key or {}).get("models") or team_models
+        return list(dict.fromkeys(self._names(listed, team_models, served)))
+
+    def _names(self, listed: Sequence[str], team_models: Sequence[str],
+               served: Sequence[str]) -> Iterable[str]:
+        if not listed:
+            yield from served
+            return
+        for entry in listed:
+            if entry == TEAM_MODELS:
+                yield from self._names(team_models, (), served)
+            elif entry in EVERY_MODEL:
+                yield from served
+            else:
+                yield from sorted(self.groups[entry]) if entry in self.groups else (entry,)
+
+    def groups_of(self, names: Iterable[str]) -> list[str]:
+        """The access groups with a member among ``names``."""
+        names = set(names)
+        return [group for group, members in self.groups.items() if members & names]
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern(entry: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if part == "*" else re.escape(part)
+                              for part in re.split(r"(\*)", entry)) + r"\Z")
+

@@ -1,0 +1,245 @@
+"""The models API: ``/model/new``, ``/model/update``, ``PATCH /model/{id}/update`` and
+``/model/delete`` for models kept in the database (``store_model_in_db``), and ``/model/info``,
+``/v1/model/info`` and ``/model_group/info`` for every served model -- to a non-admin key, only
+the models it may see. Credentials are never shown; stored ones are kept encrypted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from ..access.model_access import ModelAccess
+from ..config import ModelParams, validation_problems
+from ..errors import ClientError, DetailError, json_response
+from ..guardrails.call import Principal
+from ..proxy.router import Deployment, Router, shown_params
+from ..proxy.stored_models import StoredModels
+from ..store.database import Row
+from .bodies import Body, parse_body
+from .context import ADMIN, Admin, admin_route
+
+# Who a change is recorded as when the master key made it (LiteLLM's name for it).
+MASTER_USER = "default_user_id"
+STORE_OFF = ("{'error': \"Set `'STORE_MODEL_IN_DB='True'` in your env to enable this "
+             "feature.\"}")
+IN_CONFIG = ("{'error': \"Can't edit model. Model in config. Store model in db via "
+             "`/model/new`. to edit.\"}")
+CHAT_PARAMS = ("frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "max_tokens",
+               "max_completion_tokens", "n", "presence_penalty", "seed", "stop", "stream",
+               "stream_options", "temperature", "top_p", "tools", "tool_choice",
+               "parallel_tool_calls", "response_format", "user")
+SUPPORTS = ("supports_parallel_function_calling", "supports_vision",
+            "supports_function_calling", "supports_web_search", "supports_reasoning")
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    router: Router
+    access: ModelAccess
+    # None unless store_model_in_db (or STORE_MODEL_IN_DB=True) is on.
+    stored: StoredModels | None
+
+
+MODELS = web.AppKey("models", Models)
+
+
+class NewModel(Body):
+    model_name: str
+    litellm_params: dict[str, Any]
+    model_info: dict[str, Any] | None = None
+
+
+class UpdatedModel(Body):
+    model_name: str | None = None
+    litellm_params: dict[str, Any] | None = None
+    model_info: dict[str, Any] | None = None
+
+
+class DeletedModel(Body):
+    id: str
+
+
+def setup(app: web.Application, models: Models) -> None:
+    app[MODELS] = models
+    app.router.add_post("/model/new", new_model)
+    app.router.add_post("/model/update", update_model)
+    app.router.add_patch("/model/{model_id}/update", patch_model)
+    app.router.add_post("/model/delete", delete_model)
+    for path in ("/model/info", "/v1/model/info"):
+        app.router.add_get(path, model_info)
+    app.router.add_get("/model_group/info", model_group_info)
+
+
+def _refused(status: int, message: str) -> ClientError:
+    # LiteLLM's model routes answer through its auth converter: type auth_error, param "None".
+    return ClientError(status, message, kind="auth_error", param="None")
+
+
+def _stored(request: web.Request) -> StoredModels:
+    stored = request.app[MODELS].stored
+    if stored is None:
+        raise _refused(500, STORE_OFF)
+    return stored
+
+
+def _params(params: dict[str, Any], where: str) -> ModelParams:
+    try:
+        return ModelParams.model_validate(params)
+    except ValidationError as exc:
+        problem = validation_problems(exc, model=ModelParams, prefix=(where,))[0]
+        raise _refused(400, f"Invalid model: {problem}") from None
+
+
+def _check_served(request: web.Request, model_name: str, params: ModelParams,
+                  info: dict[str, Any]) -> None:
+    """Refuse a model no installed provider could serve, before it is stored."""
+    try:
+        request.app[MODELS].router.deployment(model_name, params, info)
+    except ValueError as exc:
+        raise _refused(400, f"Invalid model: litellm_params.model: {exc}") from None
+
+
+def _changed_by(request: web.Request) -> str:
+    return request["principal"].user_id or MASTER_USER
+
+
+def _row_out(row: Row) -> dict[str, Any]:
+    return {key: row[key] for key in ("model_id", "model_name", "litellm_params",
+                                      "model_info", "created_at", "created_by",
+                                      "updated_at", "updated_by")}
+
+
+@admin_route
+async def new_model(request: web.Request, admin: Admin) -> web.Response:
+    stored = _stored(request)
+    body = await parse_body(request, NewModel)
+    params = _params(body.litellm_params, "litellm_params")
+    info = dict(body.model_info or {})
+    _check_served(request, body.model_name, params, info)
+    model_id = str(info.get("id") or "")
+    if model_id and (model_id in request.app[MODELS].router.routes.by_id
+                     or await stored.rows.get(model_id) is not None):
+        raise _refused(400, f"{{'error': 'Model with id={model_id} already exists'}}")
+    row = await stored.add(body.model_name, body.litellm_params, info, _changed_by(request))
+    return json_response(_row_out(row))
+
+
+@admin_route
+async def update_model(request: web.Request, admin: Admin) -> web.Response:
+    """Merge ``litellm_params`` into a stored model (a null value keeps the old one)."""
+    stored = _stored(request)
+    body = await parse_body(request, UpdatedModel)
+    if body.model_info is None:
+        raise _refused(400, "Authentication Error, model_info not provided")
+    model_id = str(body.model_info.get("id") or "")
+    row = await stored.opened(model_id) if model_id else None
+    if row is None:
+        if model_id in request.app[MODELS].router.routes.by_id:
+            raise _refused(400, IN_CONFIG)
+        raise _refused(400, "Authentication Error, model not found")
+    params = {**row["litellm_params"], **{k: v for k, v in (body.litellm_params or {}).items()
+                                          if v is not None}}
+    return await _save(request, stored, row, row["model_name"], params, row["model_info"])
+
+
+async def _save(request: web.Request, stored: StoredModels, row: Row, model_name: str,
+                params: dict[str, Any], info: dict[str, Any]) -> web.Response:
+    _check_served(request, model_name, _params(params, "litellm_params"), info)
+    saved = await stored.update(row["model_id"], model_name, params, info,
+                                _changed_by(request))
+    if saved is None:  # deleted meanwhile
+        raise _refused(400, "Authentication Error, model not found")
+    return json_response(_row_out(saved))
+
+
+@admin_route
+async def patch_model(request: web.Request, admin: Admin) -> web.Response:
+    stored = _stored(request)
+    model_id = request.match_info["model_id"]
+    body = await parse_body(request, UpdatedModel)
+    row = await stored.opened(model_id)
+    if row is None:
+        if model_id in request.app[MODELS].router.routes.by_id:
+            raise ClientError(400, "Cannot edit config-based model. Store model in DB via "
+                                   "/model/new first.", kind="validation_error", param="None")
+        raise ClientError(404, f"Model {model_id} not found on proxy.",
+                          kind="not_found_error", param="None")
+    params = {**row["litellm_params"], **(body.litellm_params or {})}
+    info = {**row["model_info"], **(body.model_info or {})}
+    return await _save(request, stored, row, body.model_name or row["model_name"], params,
+                       info)
+
+
+@admin_route
+async def delete_model(request: web.Request, admin: Admin) -> web.Response:
+    stored = _stored(request)
+    body = await parse_body(request, DeletedModel)
+    if not await stored.delete(body.id):
+        raise _refused(400, f"{{'error': 'Model with id={body.id} not found in db'}}")
+    return json_response({"message": f"Model: {body.id} deleted successfully"})
+
+
+def _visible(request: web.Request) -> list[Deployment]:
+    """The deployments the caller may see: every one for an admin, else those of the models
+    its key (or team) may use."""
+    models = request.app[MODELS]
+    principal: Principal = request["principal"]
+    deployments = models.router.routes.deployments
+    if principal.is_admin or principal.key is None:
+        return list(deployments)
+    names = set(models.access.visible(principal, models.router.model_names))
+    return [d for d in deployments if d.model_name in names]
+
+
+def _info(admin: Admin, deployment: Deployment) -> dict[str, Any]:
+    prices = admin.prices.by_model.get(deployment.model_name, (0.0, 0.0))
+    return {"model_name": deployment.model_name,
+            "litellm_params": shown_params(deployment.params),
+            "model_info": {"input_cost_per_token": prices[0],
+                           "output_cost_per_token": prices[1], "mode": "chat",
+                           **deployment.model_info, "db_model": deployment.db_model}}
+
+
+async def model_info(request: web.Request) -> web.Response:
+    admin = request.app[ADMIN]
+    wanted = request.query.get("litellm_model_id")
+    deployments = _visible(request)
+    if wanted:
+        deployments = [d for d in deployments if d.id == wanted]
+        if not deployments:
+            raise DetailError(400, f"Model id = {wanted} not found on litellm proxy")
+    return json_response({"data": [_info(admin, d) for d in deployments]})
+
+
+async def model_group_info(request: web.Request) -> web.Response:
+    admin = request.app[ADMIN]
+    groups: dict[str, list[Deployment]] = {}
+    for deployment in _visible(request):
+        groups.setdefault(deployment.model_name, []).append(deployment)
+    wanted = request.query.get("model_group")
+    if wanted:
+        groups = {name: group for name, group in groups.items() if name == wanted}
+    return json_response({"data": [_group(admin, name, group)
+                                   for name, group in groups.items()]})
+
+
+def _group(admin: Admin, name: str, group: list[Deployment]) -> dict[str, Any]:
+    info = group[0].model_info
+    prices = admin.prices.by_model.get(name, (0.0, 0.0))
+
+    def total(limit: str) -> int | None:
+        values = [(d.params.model_extra or {}).get(limit) for d in group]
+        return sum(v for v in values if isinstance(v, int)) or None
+
+    return {"model_group": name,
+            "providers": sorted({d.params.provider for d in group if not d.catch_all}),
+            "max_input_tokens": info.get("max_input_tokens"),
+            "max_output_tokens": info.get("max_output_tokens"),
+            "input_cost_per_token": prices[0], "output_cost_per_token": prices[1],
+            "mode": info.get("mode", "chat"), "tpm": total("tpm"), "rpm": total("rpm"),
+            **{flag: bool(info.get(flag, False)) for flag in SUPPORTS},
+            "supported_openai_params": list(CHAT_PARAMS),
+            "is_public_model_group": False}

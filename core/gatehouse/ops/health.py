@@ -1,0 +1,99 @@
+"""``GET /health``: each deployment probed with a one-token call, at most once per
+``health_check_interval``; in between, the last result is answered again. A wildcard
+deployment is probed only through its ``model_info.health_check_model``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ..errors import ClientError, DetailError
+from ..guardrails.call import Call
+from ..proxy.providers import UpstreamError
+from ..proxy.router import Deployment, Router, shown_params
+
+# A probe waits at most this long (or the deployment's own timeout, if shorter).
+PROBE_TIMEOUT = 30.0
+PROBES = {
+    "chat": ("chat_completion", {"messages": [{"role": "user", "content": "ping"}],
+                                 "max_tokens": 1}),
+    "completion": ("completion", {"prompt": "ping", "max_tokens": 1}),
+    "embedding": ("embedding", {"input": "ping"}),
+}
+
+
+class Health:
+    def __init__(self, router: Router, interval: float):
+        self.router = router
+        self.interval = interval
+        # deployment id -> (checked at, entry, healthy)
+        self._results: dict[str, tuple[float, dict[str, Any], bool]] = {}
+        # One probe round at a time: a second request waits and reads the first one's results.
+        self._probing = asyncio.Lock()
+
+    def chosen(self, model: str | None, model_id: str | None) -> list[Deployment]:
+        deployments = self.router.routes.deployments
+        if not deployments:
+            raise DetailError(500, "Model list not initialized")
+        if model_id:
+            found = self.router.routes.by_id.get(model_id)
+            if found is None:
+                raise DetailError(404, f"Model with ID {model_id} not found")
+            return [found]
+        return [d for d in deployments
+                if model is None or model in (d.model_name, d.params.model)]
+
+    async def report(self, model: str | None = None,
+                     model_id: str | None = None) -> dict[str, Any]:
+        chosen = [d for d in self.chosen(model, model_id) if _probe_model(d) is not None]
+        async with self._probing:
+            now = time.monotonic()
+            stale = [d for d in chosen
+                     if now - self._results.get(d.id, (-self.interval - 1,))[0] > self.interval]
+            for deployment, (entry, healthy) in zip(
+                    stale, await asyncio.gather(*(self._probe(d) for d in stale))):
+                self._results[deployment.id] = (time.monotonic(), entry, healthy)
+        results = [self._results[d.id] for d in chosen if d.id in self._results]
+        healthy = [entry for _, entry, ok in results if ok]
+        unhealthy = [entry for _, entry, ok in results if not ok]
+        return {"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
+                "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)}
+
+    async def _probe(self, deployment: Deployment) -> tuple[dict[str, Any], bool]:
+        entry = shown_params(deployment.params)
+        upstream = _probe_model(deployment)
+        assert upstream is not None
+        call_type, body = PROBES.get(str(deployment.model_info.get("mode") or "chat"),
+                                     PROBES["chat"])
+        call = Call(request_id="health-check", call_type=call_type,  # type: ignore[arg-type]
+                    model=deployment.model_name, body=dict(body))
+        try:
+            provider = (deployment.provider if upstream == deployment.params.model
+                        and deployment.provider is not None
+                        else self.router.provider_at(deployment, upstream, upstream))
+            async with asyncio.timeout(min(PROBE_TIMEOUT, deployment.params.timeout)):
+                await provider.complete(call)
+        except (UpstreamError, ClientError) as exc:
+            return {**entry, "error": _error_text(exc.body)}, False
+        except TimeoutError:
+            return {**entry, "error": "timed out"}, False
+        remaining = {k: v for k, v in call.response_headers.items()
+                     if k.startswith("x-ratelimit-remaining-")}
+        return {**entry, **remaining}, True
+
+
+def _probe_model(deployment: Deployment) -> str | None:
+    """The ``litellm_params.model`` a probe calls: a wildcard's only through
+    ``health_check_model``."""
+    if deployment.catch_all:
+        check = deployment.model_info.get("health_check_model")
+        return str(check) if check else None
+    return deployment.params.model
+
+
+def _error_text(body: dict[str, Any]) -> str:
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message"))
+    return str(body)
