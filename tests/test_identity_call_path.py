@@ -222,3 +222,16 @@ async def test_an_end_users_and_a_members_request_limits_bind_whatever_key(start
         if int(time.time() // 60) == minute:
             break
     assert statuses == [200, 429, 200, 429]
+
+
+async def test_user_header_name_names_the_end_user_before_the_body(start, chat):
+    client = await start({"general_settings": {"user_header_name": "X-End-User"}})
+    key = bearer((await admin_post(client, "/key/generate", {}))["key"])
+    await admin_post(client, "/customer/block", {"user_ids": ["from-header"]})
+    resp = await client.post("/v1/chat/completions", json=chat(user="from-body"),
+                             headers={**key, "X-End-User": "from-header"})
+    assert resp.status == 400
+    assert "User=from-header" in (await resp.json())["error"]["message"]
+    resp = await client.post("/v1/chat/completions", json=chat(user="from-header"),
+                             headers={**key, "X-End-User": "someone-else"})
+    assert resp.status == 200

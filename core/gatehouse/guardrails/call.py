@@ -69,16 +69,19 @@ class Call:
     # The end user the call is made for (its row and budget), once the gate has looked it up.
     end_user: dict[str, Any] | None = None
     end_user_budget: dict[str, Any] | None = None
+    # The end user named by the configured user_header_name header, if any.
+    header_user: str | None = None
     # Free space for a guardrail's own per-call state, keyed by guardrail name (e.g. what a
     # masking guardrail replaced in the request, to restore it in the reply). Never logged.
     scratch: dict[str, Any] = field(default_factory=dict)
 
     @property
     def user(self) -> str | None:
-        """The end user the call is made for: the body's ``user``, else
-        ``litellm_metadata.user``, else ``metadata.user_id`` (LiteLLM's order)."""
+        """The end user the call is made for: the ``user_header_name`` header, else the body's
+        ``user``, else ``litellm_metadata.user``, else ``metadata.user_id`` (LiteLLM's
+        order)."""
         litellm_metadata = self.body.get("litellm_metadata")
-        for user in (self.body.get("user"),
+        for user in (self.header_user, self.body.get("user"),
                      litellm_metadata.get("user") if isinstance(litellm_metadata, dict) else None,
                      self.metadata.get("user_id")):
             if isinstance(user, str) and user:
