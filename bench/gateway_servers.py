@@ -137,7 +137,8 @@ def start_gateway(procs: Processes, config: Path, port: int, workers: int,
             raise BenchError(f"the gateway exited with code {proc.returncode}:\n{_log_tail(log)}")
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
-                if json.load(resp).get("status") == "healthy":
+                # With a database (--virtual-key) LiteLLM's readiness says "connected".
+                if json.load(resp).get("status") in ("healthy", "connected"):
                     return proc
         except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
             pass
