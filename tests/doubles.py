@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from gatehouse import Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
+from gatehouse import Guardrail, GuardrailAnswered, GuardrailBlocked, GuardrailParams, hookimpl
 from gatehouse.guardrails.text import request_slots, response_slots, rewrite
 
 EVENTS: list[tuple[str, str]] = []
@@ -17,6 +17,8 @@ NEW_TEXTS: list[tuple[bool, dict[Any, str]]] = []
 
 class ProbeParams(GuardrailParams):
     block_word: str | None = None
+    # With block_word: answer the call with this text instead of refusing it.
+    answer: str | None = None
     append: str | None = None
     fail: Literal["crash", "stall"] | None = None
     mask: str | None = None
@@ -38,6 +40,8 @@ class Probe(Guardrail):
     def _check(self, texts: Any) -> None:
         word = self.params.block_word
         if word and any(word in text for text in texts):
+            if self.params.answer is not None:
+                raise GuardrailAnswered(self.params.answer, model="probe-answer")
             raise GuardrailBlocked(f"Probe {self.name} saw {word}",
                                    detail={"probe_response": {"word": word}})
 

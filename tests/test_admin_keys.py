@@ -10,6 +10,7 @@ import pytest
 from admin_kit import ADMIN, MASTER, PRICED, bearer, both_databases
 from doubles import PLUGINS, Probe, guardrail
 from gatehouse import hookimpl
+from gatehouse.access import durations
 from gatehouse.app import GATEWAY
 from gatehouse.store.database import StoreUnavailable
 
@@ -112,7 +113,7 @@ async def test_update_and_delete_take_effect_on_the_next_call(start, chat):
     assert await resp.json() == {"deleted_keys": [made["key"]]}
     resp = await client.post("/v1/chat/completions", json=chat(model="mock-echo"), headers=key)
     assert resp.status == 401
-    assert_openai_error(await resp.json(), 401, "auth_error")
+    assert_openai_error(await resp.json(), 401, "token_not_found_in_db")
     resp = await client.get("/key/info", params={"key": made["token"]}, headers=ADMIN)
     assert resp.status == 404
 
@@ -156,7 +157,7 @@ async def test_rpm_limit_refuses_the_extra_request(start, fake_upstream, chat):
                                  headers=bearer(made["key"]))
         statuses.append(resp.status)
         if resp.status == 429:
-            assert_openai_error(await resp.json(), 429, "rate_limit_error")
+            assert_openai_error(await resp.json(), 429, "None")
     assert statuses[0] == 200
     assert 429 in statuses
     assert len(fake_upstream.received) == statuses.count(200)
@@ -226,16 +227,18 @@ async def test_a_permission_set_false_switches_its_guardrail_off_for_the_key(sta
     assert resp.status == 400
 
 
-async def test_a_chosen_key_works_and_must_be_unique(start, chat):
+async def test_a_chosen_key_works_and_asking_for_it_again_changes_nothing(start, chat):
     client = await start()
     chosen = "sk-chosen-by-the-admin-0001"
-    made = await generate(client, key=chosen)
+    made = await generate(client, key=chosen, models=["gpt-4o"])
     assert made["key"] == chosen
     resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(chosen))
     assert resp.status == 200
-    resp = await client.post("/key/generate", json={"key": chosen}, headers=ADMIN)
-    assert resp.status == 400
-    assert (await resp.json())["error"]["param"] == "key"
+    # LiteLLM's quirk: 200, and the stored key keeps what it had.
+    again = await generate(client, key=chosen, models=["mock-echo"])
+    assert (again["token"], again["models"]) == (made["token"], ["gpt-4o"])
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(chosen))
+    assert resp.status == 200
 
 
 @pytest.mark.parametrize("chosen", ["not-an-sk-key", "sk-", MASTER, "sk-a", "sk-1234"])
@@ -253,14 +256,26 @@ async def test_duration_sets_when_the_key_expires(start, chat):
     client = await start()
     before = time.time()
     made = await generate(client, duration="2h")
+    # Generated keys expire on a calendar boundary, as LiteLLM's do; updates count from now.
     expires = datetime.fromisoformat(made["expires"]).timestamp()
-    assert before + 2 * 3600 <= expires <= time.time() + 2 * 3600
+    assert expires in (durations.next_reset("2h", before), durations.next_reset("2h",
+                                                                                time.time()))
+    assert made["duration"] == "2h"
     assert (await generate(client))["expires"] is None
+    before = time.time()
+    resp = await client.post("/key/update", json={"key": made["key"], "duration": "2h"},
+                             headers=ADMIN)
+    expires = datetime.fromisoformat((await resp.json())["expires"]).timestamp()
+    assert before + 2 * 3600 <= expires <= time.time() + 2 * 3600
 
     expired = await generate(client, duration="0s")
     resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(expired["key"]))
-    assert resp.status == 401
-    assert "Expired Key" in (await resp.json())["error"]["message"]
+    assert resp.status == 400
+    body = await resp.json()
+    assert_openai_error(body, 400, "expired_key")
+    assert body["error"]["message"].startswith("Authentication Error - Expired Key. Key Expiry "
+                                               "time ")
+    assert body["error"]["param"] == expired["token"]
 
 
 @both_databases
@@ -293,24 +308,37 @@ async def test_key_list_filters_by_team_and_user_and_pages(start):
 
 
 @both_databases
-async def test_unknown_keys_are_404_and_a_partial_delete_deletes_nothing(start, chat):
+async def test_unknown_keys_get_litellms_errors_and_a_partial_delete_deletes_nothing(start,
+                                                                                     chat):
     client = await start()
     made = await generate(client)
-    for method, path, kwargs in (
-            ("GET", "/key/info", {"params": {"key": "sk-never-issued-0000"}}),
-            ("POST", "/key/update", {"json": {"key": "sk-never-issued-0000", "rpm_limit": 1}}),
-            ("POST", "/key/delete", {"json": {"keys": [made["key"], "sk-never-issued-0000"]}})):
+    for method, path, kwargs, status, message in (
+            ("GET", "/key/info", {"params": {"key": "sk-never-issued-0000"}}, 404,
+             "Key not found in database"),
+            ("POST", "/key/update", {"json": {"key": "sk-never-issued-0000", "rpm_limit": 1}},
+             401, "Authentication Error: invalid user key - user key does not exist in db. "
+                  "User Key=sk-...0000"),
+            ("POST", "/key/delete", {"json": {"keys": [made["key"], "sk-never-issued-0000"]}},
+             404, "Key not found: sk-...0000"),
+            ("POST", "/key/delete", {"json": {"key_aliases": ["never-made"]}}, 404,
+             "{'error': 'No keys found'}"),
+            ("POST", "/key/regenerate", {"json": {"key": "sk-never-issued-0000"}}, 404,
+             "{'error': 'Key sk-...0000 not found.'}"),
+            ("POST", "/key/block", {"json": {"key": "sk-never-issued-0000"}}, 404,
+             "Key not found: sk-...0000")):
         resp = await client.request(method, path, headers=ADMIN, **kwargs)
-        assert resp.status == 404, path
+        assert resp.status == status, path
         body = await resp.json()
-        assert_openai_error(body, 404, "not_found_error")
-        assert "sk-...0000" in body["error"]["message"]
+        assert_openai_error(body, status)
+        assert body["error"]["message"] == message
     resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(made["key"]))
     assert resp.status == 200
 
 
-ADMIN_ROUTES = [("POST", "/key/generate"), ("POST", "/key/update"), ("GET", "/key/info"),
-                ("POST", "/key/delete"), ("GET", "/key/list"), ("POST", "/team/new"),
+ADMIN_ROUTES = [("POST", "/key/generate"), ("POST", "/key/update"),
+                ("POST", "/key/delete"), ("POST", "/key/regenerate"), ("POST", "/key/block"),
+                ("POST", "/key/unblock"), ("POST", "/key/service-account/generate"),
+                ("POST", "/team/new"),
                 ("POST", "/team/update"), ("POST", "/team/delete"),
                 ("POST", "/customer/block"), ("POST", "/customer/unblock"),
                 ("POST", "/user/unblock"), ("GET", "/spend/tags"), ("GET", "/spend/logs"),
@@ -352,46 +380,93 @@ async def test_admin_routes_need_a_master_key_to_be_configured(gateway):
     assert "master_key" in (await resp.json())["error"]["message"]
 
 
-@pytest.mark.parametrize("path,raw,param,needle", [
-    ("/key/generate", b"{not json", None, "not valid JSON"),
-    ("/key/generate", b"[1]", None, "JSON object"),
-    ("/key/generate", b'{"models": "gpt-4o"}', "models", "'models'"),
-    ("/key/generate", b'{"max_budget": "5"}', "max_budget", "'max_budget'"),
-    ("/key/generate", b'{"max_budget": -1}', "max_budget", "'max_budget'"),
-    ("/key/generate", b'{"rpm_limit": 1.5}', "rpm_limit", "'rpm_limit'"),
-    ("/key/generate", b'{"metadata": []}', "metadata", "'metadata'"),
-    ("/key/generate", b'{"guardrails": [1]}', "guardrails", "'guardrails[0]'"),
-    ("/key/generate", b'{"duration": "5 weeks"}', "duration", "'duration'"),
-    ("/key/generate", b'{"max_buget": 5}', "max_buget", "Unknown parameter: 'max_buget'"),
-    ("/key/generate", b'{"team_id": "no-such-team"}', "team_id", "no-such-team"),
-    ("/key/generate", b'{"guardrails": ["nope"]}', "guardrails", "nope"),
-    ("/key/update", b'{"models": []}', "key", "Missing required parameter: 'key'"),
-    ("/key/update", b'{"key": "sk-x"}', None, "Nothing to update"),
-    ("/key/update", b'{"key": "sk-x", "models": null}', "models", "'models'"),
-    ("/key/delete", b'{"keys": "sk-x"}', "keys", "'keys'"),
-    ("/key/delete", b'{"keys": []}', "keys", "'keys'"),
+@pytest.mark.parametrize("path,raw,kind,loc", [
+    ("/key/generate", b"{not json", "json_invalid", ["body", 1]),
+    ("/key/generate", b"", "missing", ["body"]),
+    ("/key/generate", b"[1]", "model_attributes_type", ["body"]),
+    ("/key/generate", b'{"models": "gpt-4o"}', "list_type", ["body", "models"]),
+    ("/key/generate", b'{"max_budget": "5"}', "float_type", ["body", "max_budget"]),
+    ("/key/generate", b'{"max_budget": -1}', "greater_than_equal", ["body", "max_budget"]),
+    ("/key/generate", b'{"rpm_limit": 1.5}', "int_type", ["body", "rpm_limit"]),
+    ("/key/generate", b'{"metadata": []}', "dict_type", ["body", "metadata"]),
+    ("/key/generate", b'{"guardrails": [1]}', "string_type", ["body", "guardrails", 0]),
+    ("/key/generate", b'{"duration": "5 weeks"}', "value_error", ["body", "duration"]),
+    ("/key/generate", b'{"budget_duration": "monthly"}', "value_error",
+     ["body", "budget_duration"]),
+    ("/key/generate", b'{"key_type": "admin"}', "literal_error", ["body", "key_type"]),
+    ("/key/generate", b'{"model_max_budget": {"gpt-4o": {"time_period": "1d"}}}', "missing",
+     ["body", "model_max_budget", "gpt-4o", "budget_limit"]),
+    ("/key/update", b'{"models": []}', "missing", ["body", "key"]),
+    ("/key/update", b'{"key": "sk-x", "temp_budget_increase": 5}', "value_error", ["body"]),
+    ("/key/delete", b'{"keys": "sk-x"}', "list_type", ["body", "keys"]),
+    ("/key/delete", b'{"keys": []}', "value_error", ["body"]),
+    ("/key/delete", b'{}', "value_error", ["body"]),
+    ("/key/block", b'{}', "missing", ["body", "key"]),
 ])
-async def test_bad_input_is_a_400_naming_the_field(start, path, raw, param, needle):
+async def test_bad_input_is_a_422_in_the_validation_shape(start, path, raw, kind, loc):
     client = await start()
     resp = await client.post(path, data=raw, headers={**ADMIN,
                                                       "content-type": "application/json"})
+    assert resp.status == 422, await resp.text()
+    body = await resp.json()
+    assert set(body) == {"detail"}
+    [problem] = body["detail"]
+    assert (problem["type"], problem["loc"]) == (kind, loc)
+    assert {"msg", "input"} <= set(problem)
+    if loc == ["body"] and kind == "value_error":
+        assert problem["msg"].startswith("Value error, ")
+
+
+async def test_model_level_messages_are_litellms(start):
+    client = await start()
+    for path, body, msg in (
+            ("/key/delete", {}, "Value error, At least one of 'keys' or 'key_aliases' must be "
+                                "provided."),
+            ("/key/update", {"key": "sk-x", "temp_budget_expiry": "2030-01-01T00:00:00Z"},
+             "Value error, temp_budget_increase and temp_budget_expiry must be set together")):
+        resp = await client.post(path, json=body, headers=ADMIN)
+        assert resp.status == 422
+        assert (await resp.json())["detail"][0]["msg"] == msg
+
+
+async def test_auth_is_checked_before_the_body(start):
+    client = await start()
+    resp = await client.post("/key/generate", data=b"{not json",
+                             headers={"content-type": "application/json"})
+    assert resp.status == 401
+    resp = await client.post("/key/generate", json={"max_budget": "x"},
+                             headers=bearer("sk-never-issued-0000"))
+    assert resp.status == 401
+
+
+@pytest.mark.parametrize("path,raw,param,needle", [
+    ("/key/generate", b'{"guardrails": ["nope"]}', "guardrails", "nope"),
+    ("/key/update", b'{"key": "sk-x"}', None, "Nothing to update"),
+    ("/key/block", b'{"key": "not-a-key"}', "key", "Invalid key format."),
+    ("/key/list?sort_by=owner", b"", "sort_by", "Invalid sort column. Must be one of: spend"),
+])
+async def test_refusals_after_validation_are_400s_naming_the_field(start, path, raw, param,
+                                                                   needle):
+    client = await start()
+    method = "GET" if "list" in path else "POST"
+    resp = await client.request(method, path, data=raw or None,
+                                headers={**ADMIN, "content-type": "application/json"})
     assert resp.status == 400, await resp.text()
     body = await resp.json()
-    assert_openai_error(body, 400, "invalid_request_error")
+    assert_openai_error(body, 400)
     assert body["error"]["param"] == param
     assert needle in body["error"]["message"]
 
 
-@pytest.mark.parametrize("params,param", [
-    ({}, "key"), ({"page": "0"}, "page"), ({"size": "1000"}, "size"), ({"page": "x"}, "page")])
-async def test_bad_query_parameters_are_a_400(start, params, param):
+@pytest.mark.parametrize("params,kind", [
+    ({"page": "0"}, "greater_than_equal"), ({"size": "1000"}, "less_than_equal"),
+    ({"page": "x"}, "int_parsing")])
+async def test_bad_query_parameters_are_a_422(start, params, kind):
     client = await start()
-    path = "/key/info" if param == "key" else "/key/list"
-    resp = await client.get(path, params=params, headers=ADMIN)
-    assert resp.status == 400
-    body = await resp.json()
-    assert_openai_error(body, 400)
-    assert body["error"]["param"] == param
+    resp = await client.get("/key/list", params=params, headers=ADMIN)
+    assert resp.status == 422
+    [problem] = (await resp.json())["detail"]
+    assert (problem["type"], problem["loc"]) == (kind, ["query", *params])
 
 
 async def test_a_key_limited_to_some_models_lists_only_those(start, fake_upstream):

@@ -542,3 +542,27 @@ async def test_post_call_only_guardrail_rewrites_every_streamed_choice(gateway, 
     events = sse_events(await resp.text())
     assert events[-1] == "[DONE]"
     assert streamed_texts(events) == {(0, None): "one two [ok]", (1, None): "three [ok]"}
+
+
+@pytest.mark.parametrize("mode", ["pre_call", "during_call"])
+async def test_a_guardrail_may_answer_the_call_itself(gateway, fake_upstream, chat, mode):
+    fake_upstream.reply = "the upstream's reply"
+    client = await start(gateway, guardrail("helpful", mode=mode, block_word="refund",
+                                            answer="Please contact support.",
+                                            default_on=True),
+                         guardrail("post", mode="post_call", append="!", default_on=True))
+    resp = await client.post("/v1/chat/completions", json=chat("I want a refund"))
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["model"] == "probe-answer"
+    # Reply checks still see (and may rewrite) what the client is given.
+    assert body["choices"][0]["message"]["content"] == "Please contact support.!"
+    assert "upstream's reply" not in await resp.text()
+    if mode == "pre_call":
+        assert fake_upstream.received == []
+    # No model ran: nothing is charged.
+    assert body["usage"]["total_tokens"] == 0
+    resp = await client.post("/v1/chat/completions", json=chat("I want a refund", stream=True))
+    events = sse_events(await resp.text())
+    assert events[-1] == "[DONE]"
+    assert streamed_content(events) == "Please contact support.!"

@@ -73,7 +73,7 @@ async def test_tpm_limit_refuses_once_the_window_is_used(start, fake_upstream, c
         await gateway.call_log.drain()
     resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key))
     assert resp.status == 429
-    assert "tokens per minute" in (await resp.json())["error"]["message"]
+    assert "Limit type: tokens. Current limit: " in (await resp.json())["error"]["message"]
     assert 1 <= int(resp.headers["retry-after"]) <= 60
     assert resp.headers["x-ratelimit-remaining-tokens"] == "0"
 
@@ -99,7 +99,8 @@ async def test_keyed_replies_carry_the_tighter_of_key_and_team_limits(start, fak
 
     resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key))
     assert resp.status == 429
-    assert "requests per minute" in (await resp.json())["error"]["message"]
+    assert "Limit type: requests. Current limit: 2, Remaining: 0" in (await resp.json())[
+        "error"]["message"]
     assert 1 <= int(resp.headers["retry-after"]) <= 60
     assert (resp.headers["x-ratelimit-limit-requests"],
             resp.headers["x-ratelimit-remaining-requests"]) == ("2", "0")

@@ -1,5 +1,6 @@
 """What the core gives vendor plugins: env fallbacks for api_key/api_base, checked vendor
-replies, and a fake vendor for tests."""
+replies named by their vendor, the gateway's models for moderation, and a fake vendor for
+tests."""
 
 import asyncio
 
@@ -7,7 +8,10 @@ import aiohttp
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from gatehouse import Guardrail, GuardrailError, GuardrailParams
+from gatehouse import Guardrail, GuardrailError, GuardrailParams, hookimpl
+from gatehouse.config import config_from_dict
+from gatehouse.plugins import load_plugins
+from gatehouse.proxy.router import Router
 from gatehouse.testing import VENDOR_OUTAGES, check_config
 
 
@@ -115,3 +119,73 @@ def test_check_config_runs_the_real_command(tmp_path):
     result = check_config(config, load="")
     assert result.returncode == 2
     assert "unknown guardrail type 'nowhere'" in result.stderr
+
+
+class AcmeGuardrail(Guardrail):
+    vendor = "Acme Shield"
+
+
+@pytest.mark.parametrize("how", ["http_500", "malformed_json", "refused"])
+async def test_a_named_vendor_is_in_every_failure(fake_vendor, how):
+    vendor = await fake_vendor(reply={"flagged": False})
+    base = vendor.break_as(how)
+    guardrail = AcmeGuardrail("acme", VendorParams.model_validate(
+        {"guardrail": "acme", "api_key": "k", "api_base": base}))
+    try:
+        with pytest.raises(GuardrailError) as err:
+            await guardrail.post_checked(base + "/check", {}, {}, Verdict)
+    finally:
+        await guardrail.stop()
+    assert str(err.value).startswith("Acme Shield /check ")
+
+
+async def test_models_moderate_posts_to_the_deployments_moderations_endpoint(fake_vendor):
+    vendor = await fake_vendor(reply={"id": "modr-1", "results": [{"flagged": False}]})
+    config = config_from_dict({"model_list": [{"model_name": "mod", "params": {
+        "model": "openai/text-moderation-latest", "api_base": vendor.url + "/v1",
+        "api_key": "sk-mod"}}]})
+    router = Router(config.model_list, load_plugins(load=()).providers, "<config>")
+    async with aiohttp.ClientSession() as http:
+        router.start(http)
+        answer = await router.moderate("mod", {"input": "some text"})
+    assert answer == {"id": "modr-1", "results": [{"flagged": False}]}
+    assert vendor.paths == ["/v1/moderations"]
+    assert vendor.last == {"input": "some text", "model": "text-moderation-latest"}
+    assert vendor.headers[-1]["authorization"] == "Bearer sk-mod"
+
+
+class WordedParams(VendorParams):
+    missing_api_key = "Acme: no key. Set ACME_API_KEY."
+
+
+def test_a_missing_key_can_be_refused_in_the_plugins_own_words(monkeypatch):
+    monkeypatch.delenv("ACME_API_KEY", raising=False)
+    monkeypatch.delenv("ACME_OLD_KEY", raising=False)
+    with pytest.raises(ValidationError, match="Acme: no key. Set ACME_API_KEY.") as error:
+        WordedParams.model_validate({"guardrail": "acme"})
+    assert "is required" not in str(error.value)
+
+
+class StalledAcme(AcmeGuardrail):
+    @hookimpl
+    async def pre_call(self, call):
+        await asyncio.Event().wait()
+
+
+class StalledPlugin:
+    @hookimpl
+    def register_guardrails(self, register):
+        register("stalled_acme", StalledAcme)
+
+
+async def test_a_named_vendor_that_gives_no_verdict_in_time_is_named(gateway, caplog):
+    client = await gateway({"guardrails": [{"guardrail_name": "shield", "params": {
+        "guardrail": "stalled_acme", "default_on": True, "timeout": 0.05}}]},
+        plugins=[("stalled", StalledPlugin())])
+
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+
+    assert resp.status == 504
+    assert "no verdict from Acme Shield within 0.05s" in (await resp.json())["error"]["message"]
+    assert "no verdict from Acme Shield within 0.05s" in caplog.text

@@ -3,13 +3,15 @@
 The names a plugin author needs are importable from here.
 """
 
-from .guardrails.base import Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams
+from .guardrails.base import (Guardrail, GuardrailAnswered, GuardrailBlocked, GuardrailError,
+                              GuardrailParams)
 from .guardrails.call import Call, Principal, StreamState
 from .plugins import hookimpl
 
 __all__ = [
     "Call",
     "Guardrail",
+    "GuardrailAnswered",
     "GuardrailBlocked",
     "GuardrailError",
     "GuardrailParams",

@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable, Iterable
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 
-from .access.credentials import bearer_token
+from .access.credentials import presented_key
 from .admin import routes as admin_routes
 from .config import Config
 from .errors import ClientError, error_body, json_response
@@ -137,7 +137,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.path in gateway.public_paths:
         request["principal"] = ANONYMOUS
     else:
-        request["principal"] = await gateway.principals.authenticate(bearer_token(request))
+        request["principal"] = await gateway.principals.authenticate(
+            presented_key(request, gateway.principals.key_header), request.path)
     return await handler(request)
 
 

@@ -163,6 +163,9 @@ class Settings(BaseModel):
     store_audit_logs: bool = False
     # User ids refused outright: a list, or a path to a .txt file with one id per line.
     blocked_user_list: list[str] | str | None = None
+    # What /key/generate fills in when a field is not given, and the most it may ask for.
+    default_key_generate_params: dict[str, Any] = Field(default_factory=dict)
+    upperbound_key_generate_params: dict[str, Any] = Field(default_factory=dict)
 
 
 class GeneralSettings(BaseModel):
@@ -197,6 +200,8 @@ class GeneralSettings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     # Seconds between spend-log writes; rows wait in memory (and survive a database outage).
     spend_flush_interval: float = Field(default=1.0, gt=0)
+    # The one header keys are read from, instead of Authorization, x-api-key and the others.
+    litellm_key_header_name: str | None = None
     # Models added through /model/new are kept in the database and served by every gateway
     # sharing it. The environment's STORE_MODEL_IN_DB=True does the same, as in LiteLLM.
     store_model_in_db: bool = False
@@ -279,7 +284,7 @@ LITELLM_IGNORED = {
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
         disable_retry_on_max_parallel_request_limit_error enable_public_model_hub
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
-        key_management_settings litellm_jwtauth litellm_key_header_name
+        key_management_settings litellm_jwtauth
         maximum_spend_logs_retention_period maximum_spend_logs_retention_interval
         pass_through_endpoints proxy_batch_write_at spend_report_frequency
         store_prompts_in_spend_logs ui_access_mode
@@ -289,8 +294,7 @@ LITELLM_IGNORED = {
         json_logs num_retries request_timeout fallbacks default_fallbacks
         context_window_fallbacks content_policy_fallbacks cache cache_params
         enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
-        budget_duration max_end_user_budget default_key_generate_params
-        upperbound_key_generate_params key_generation_settings default_team_settings
+        budget_duration max_end_user_budget key_generation_settings default_team_settings
         default_internal_user_params max_internal_user_budget internal_user_budget_duration
         public_teams disable_end_user_cost_tracking redact_messages_in_exceptions llm_guard_mode
         google_moderation_confidence_threshold

@@ -13,12 +13,14 @@ import aiohttp
 import orjson
 
 from .access.accounting import Accounting
+from .access.budget_resets import BudgetResets
 from .access.credentials import master_key, public_paths
 from .access.gate import CallGate, IpAllowList
 from .access.model_access import ModelAccess
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
 from .admin.context import Admin
+from .admin.keys import check_key_settings
 from .admin.models import Models
 from .config import Config, ConfigError, Problems, check_setting_keys
 from .guardrails.registry import build_guardrails, shorthand_options
@@ -77,11 +79,15 @@ class Gateway:
             problems.found.append(
                 "general_settings.store_model_in_db: models are kept in the database, which "
                 "the gateway keeps only with general_settings.master_key; set one")
+        with problems.gather():
+            check_key_settings(config.settings, source)
         problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
             settings.redis_namespace)
-        self.principals = Principals(master, self.store, self.cache, blocked_users)
+        self.principals = Principals(master, self.store, self.cache, blocked_users,
+                                     key_header=settings.litellm_key_header_name)
+        self.budget_resets = BudgetResets(self.principals)
         # Keys, teams and spend exist only behind a master key; without one the gateway is a
         # plain proxy that needs no database.
         self.tracks_spend = self.principals.enabled
@@ -97,7 +103,8 @@ class Gateway:
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
-            prices=prices, guardrails=self.guardrails, master_key=master)
+            prices=prices, guardrails=self.guardrails, master_key=master,
+            settings=config.settings)
         # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
         # rotated), else with the master key, as LiteLLM does.
         self.stored_models = StoredModels(
@@ -128,6 +135,8 @@ class Gateway:
                 self.accounting.start()
                 if self.stored_models is not None and not check_only:
                     await self.stored_models.start()
+                if not check_only:
+                    self.budget_resets.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self.router)
@@ -151,6 +160,7 @@ class Gateway:
         await self.call_log.stop()
         if self.stored_models is not None:
             await self.stored_models.stop()
+        await self.budget_resets.stop()
         await self.accounting.stop()
         for impl in reversed(self.plugins.pm.hook.shutdown.get_hookimpls()):
             try:

@@ -92,8 +92,10 @@ def pre_call(call: Call, extra_body: dict[str, Any]) -> None:
     May rewrite the request in place (``call.body``: messages, prompt, input); the next guardrail
     and the upstream see the change. ``extra_body`` is what the request passed for this guardrail
     in ``"guardrails": {name: {"extra_body": {...}}}`` (empty dict otherwise). Raise
-    :class:`gatehouse.GuardrailBlocked` to refuse the call; any other exception or a timeout is
-    handled by the guardrail's ``on_error``. May be async.
+    :class:`gatehouse.GuardrailBlocked` to refuse the call, or
+    :class:`gatehouse.GuardrailAnswered` to answer it with the guardrail's own text instead of
+    the upstream's; any other exception or a timeout is handled by the guardrail's ``on_error``.
+    May be async.
     """
 
 
@@ -103,7 +105,9 @@ def during_call(call: Call, extra_body: dict[str, Any]) -> None:
     ``during_call`` guardrails). The reply is held until every one has finished.
 
     Sees the request as sent upstream; changes to it have no effect. Raise
-    :class:`gatehouse.GuardrailBlocked` to discard the reply and refuse the call. May be async.
+    :class:`gatehouse.GuardrailBlocked` to discard the reply and refuse the call, or
+    :class:`gatehouse.GuardrailAnswered` to discard it and answer with the guardrail's own text.
+    May be async.
     """
 
 

@@ -34,6 +34,10 @@ BUNDLED_TYPES = {
     "aporia": "gatehouse-aporia", "aporia_prompt_injection": "gatehouse-aporia",
     "aporio_prompt_injection": "gatehouse-aporia",
     "llamaguard": "gatehouse-llamaguard", "llamaguard_moderations": "gatehouse-llamaguard",
+    "openai_moderation": "gatehouse-openai-moderation",
+    "openai_moderations": "gatehouse-openai-moderation",
+    "llm_guard": "gatehouse-llm-guard", "llmguard_moderations": "gatehouse-llm-guard",
+    "aim": "gatehouse-aim", "google_text_moderation": "gatehouse-google-moderation",
 }
 
 

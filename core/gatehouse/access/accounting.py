@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ClientError
 from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable
+from . import durations
+from .parallel import ParallelLimits, rate_limited
 from .prices import Prices, usage
 
 if TYPE_CHECKING:
@@ -54,13 +56,15 @@ class Accounting:
         self._wake = asyncio.Event()
         self._held = False  # rows are waiting for the database to come back
         self._warn_at = WARN_PENDING
+        self.parallel = ParallelLimits(cache, SLOT_TTL)
 
     # --- before a call ---------------------------------------------------------------------------
 
     async def admit(self, call: Call) -> None:
-        """Refuse a call over its key's or team's budget or rate limit, or over a budget above
-        them (:func:`identity_budgets`); put the tighter of
-        their rate-limit states in the reply's ``x-ratelimit-*`` headers."""
+        """Refuse a call over its key's or team's budget or rate limit, its key's per-model
+        limits, or a budget or rate limit above them (:func:`identity_budgets`,
+        :func:`identity_rate_limits`); put the tightest of their rate-limit states in the
+        reply's ``x-ratelimit-*`` headers; then take one of the key's parallel-call slots."""
         if len(self.pending) >= MAX_PENDING:
             raise ClientError(503, "The gateway cannot record calls as fast as they arrive; "
                                    "retry shortly", kind="service_unavailable",
@@ -68,6 +72,7 @@ class Accounting:
         key, team = call.principal.key, call.principal.team
         limits = RateLimits()
         estimate = None
+        now = time.time()
         for kind, row, ident in (("key", key, call.principal.key_hash),
                                  ("team", team, call.principal.team_id)):
             if row is None or ident is None:
@@ -76,31 +81,71 @@ class Accounting:
                 if estimate is None:
                     estimate = self._estimate(call)
                 await self._reserve(call, kind, ident, row, estimate)
-            await self._limit_rate(limits, kind, ident, row)
+            await self._limit_rate(limits, now, kind, ident, row)
+        if key is not None and call.principal.key_hash is not None:
+            await self._admit_model(call, limits, now, key, call.principal.key_hash)
         for scope in identity_budgets(call):
             if estimate is None:
                 estimate = self._estimate(call)
             await self._hold(call, scope, estimate)
         for kind, ident, row in identity_rate_limits(call):
-            await self._limit_rate(limits, kind, ident, row)
+            await self._limit_rate(limits, now, kind, ident, row)
         call.response_headers.update(limits.headers)
+        if key is not None and key.get("max_parallel_requests") is not None:
+            await self.parallel.acquire(call, call.principal.key_hash, key["max_parallel_requests"])
 
-    async def _limit_rate(self, limits: RateLimits, kind: str, ident: str, row: Row) -> None:
-        now = time.time()
-        window = int(now // WINDOW)
-        cache = self.cache
-        if row.get("rpm_limit") is not None:
-            used = await cache.incr(f"rpm:{kind}:{ident}:{window}", 1, ttl=WINDOW * 2)
-            limits.note("requests", row["rpm_limit"], used)
-            if used > row["rpm_limit"]:
-                raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
-                                          f"{row['rpm_limit']} requests per minute")
-        if row.get("tpm_limit") is not None:
-            used = await cache.value(f"tpm:{kind}:{ident}:{window}")
-            limits.note("tokens", row["tpm_limit"], used)
-            if used >= row["tpm_limit"]:
-                raise limits.refusal(now, f"Rate limit exceeded: {kind} allows "
-                                          f"{row['tpm_limit']} tokens per minute")
+    async def _count_requests(self, limits: RateLimits, now: float, counter: str,
+                              limit: int | None, scope: str, ident: str) -> None:
+        if limit is None:
+            return
+        used = await self.cache.incr(f"rpm:{counter}:{int(now // WINDOW)}", 1, ttl=WINDOW * 2)
+        limits.note("requests", limit, used)
+        if used > limit:
+            raise rate_limited(scope, ident, "requests", limit, 0, now, WINDOW, limits.headers)
+
+    async def _check_tokens(self, limits: RateLimits, now: float, counter: str,
+                            limit: int | None, scope: str, ident: str) -> None:
+        if limit is None:
+            return
+        used = await self.cache.value(f"tpm:{counter}:{int(now // WINDOW)}")
+        limits.note("tokens", limit, used)
+        if used >= limit:
+            raise rate_limited(scope, ident, "tokens", limit, 0, now, WINDOW, limits.headers)
+
+    async def _admit_model(self, call: Call, limits: RateLimits, now: float, key: Row,
+                           key_hash: str) -> None:
+        """The key's limits for the model called: ``model_rpm_limit``, ``model_tpm_limit``
+        (kept in metadata, as LiteLLM keeps them) and ``model_max_budget``."""
+        metadata = key.get("metadata") or {}
+        ident = f"{key_hash}:{call.model}"
+        counter = f"model_per_key:{ident}"
+        await self._count_requests(limits, now, counter,
+                                   _per_model(metadata, key, "model_rpm_limit", call.model),
+                                   "model_per_key", ident)
+        await self._check_tokens(limits, now, counter,
+                                 _per_model(metadata, key, "model_tpm_limit", call.model),
+                                 "model_per_key", ident)
+        budget = model_budget(key, call.model, now)
+        if budget is not None:
+            counter_name, limit, ttl = budget
+            spent = await self.cache.value(counter_name)
+            if spent >= limit:
+                raise ClientError(400, f"Budget has been exceeded for model={call.model}! "
+                                       f"Current cost: {spent:.6g}, Max budget: {limit:g}",
+                                  kind="budget_exceeded")
+
+    async def release(self, call: Call) -> None:
+        """Give back the call's parallel-call slot; the pipeline calls this however the call
+        ended."""
+        await self.parallel.release(call)
+
+    async def _limit_rate(self, limits: RateLimits, now: float, kind: str, ident: str,
+                          row: Row) -> None:
+        scope = SCOPES[kind]
+        await self._count_requests(limits, now, f"{scope}:{ident}", row.get("rpm_limit"),
+                                   scope, ident)
+        await self._check_tokens(limits, now, f"{scope}:{ident}", row.get("tpm_limit"),
+                                 scope, ident)
 
     async def _reserve(self, call: Call, kind: str, ident: str, row: Row,
                        estimate: float) -> None:
@@ -109,9 +154,10 @@ class Accounting:
         that only one of them fits. The call is refused if the budget was spent already."""
         # A counter missing from the cache (first use, expired, Redis emptied) starts from the
         # database's figure; from then on every call moves it.
-        label = f"{kind.capitalize()}={ident_label(kind, row)} "
-        await self._hold(call, Scope(f"spend:{kind}:{ident}", float(row.get("spend") or 0),
-                                     row["max_budget"], label), estimate)
+        label = "" if kind == "key" else f"{kind.capitalize()}={ident_label(kind, row)} "
+        await self._hold(call, Scope(spend_counter(kind, ident, row),
+                                     float(row.get("spend") or 0), row["max_budget"], label),
+                         estimate)
 
     async def _hold(self, call: Call, scope: Scope, estimate: float) -> None:
         counter = scope.counter
@@ -146,25 +192,40 @@ class Accounting:
         window = int(started // WINDOW)
         cache = self.cache
         reserved = call.reserved or {}
+        tokens = prompt_tokens + completion_tokens
         for kind, ident, row in (("key", principal.key_hash, principal.key),
                                  ("team", principal.team_id, principal.team)):
             if ident is None:
                 continue
-            counter = f"spend:{kind}:{ident}"
+            counter = spend_counter(kind, ident, row or {})
             if owed := spend - reserved.get(counter, 0.0):
-                await cache.incr(counter, owed, ttl=SPEND_TTL,
-                                 start=float((row or {}).get("spend") or 0))
-            if prompt_tokens + completion_tokens:
-                await cache.incr(f"tpm:{kind}:{ident}:{window}",
-                                 prompt_tokens + completion_tokens, ttl=WINDOW * 2)
+                total = await cache.incr(counter, owed, ttl=SPEND_TTL,
+                                         start=float((row or {}).get("spend") or 0))
+                soft = (row or {}).get("soft_budget")
+                if soft is not None and total - spend < soft <= total:
+                    self._soft_budget_crossed(kind, ident, row or {}, total, soft)
+            if tokens:
+                await cache.incr(f"tpm:{SCOPES[kind]}:{ident}:{window}", tokens,
+                                 ttl=WINDOW * 2)
+        key = principal.key
+        if key is not None and principal.key_hash is not None:
+            # Counted only for a key with a token limit on this model: one cache write fewer
+            # per call for every other key.
+            if tokens and _per_model(key.get("metadata") or {}, key, "model_tpm_limit",
+                                     call.model) is not None:
+                await cache.incr(f"tpm:model_per_key:{principal.key_hash}:{call.model}:"
+                                 f"{window}", tokens, ttl=WINDOW * 2)
+            budget = model_budget(key, call.model, started)
+            if budget is not None and spend:
+                await cache.incr(budget[0], spend, ttl=budget[2])
         for scope in identity_budgets(call):
             if owed := spend - reserved.get(scope.counter, 0.0):
                 await cache.incr(scope.counter, owed, ttl=SPEND_TTL, start=scope.start)
-        if prompt_tokens + completion_tokens:
+        if tokens:
             for kind, ident, row in identity_rate_limits(call):
                 if row.get("tpm_limit") is not None:
-                    await cache.incr(f"tpm:{kind}:{ident}:{window}",
-                                     prompt_tokens + completion_tokens, ttl=WINDOW * 2)
+                    await cache.incr(f"tpm:{SCOPES[kind]}:{ident}:{window}", tokens,
+                                     ttl=WINDOW * 2)
         if failed and len(self.pending) >= MAX_PENDING:
             return  # nothing to bill: the calls refused while the backlog is full leave no row
         metadata = call.metadata
@@ -201,6 +262,12 @@ class Accounting:
             log.warning("%d spend rows wait to be written: the database takes them slower than "
                         "calls arrive; at %d, calls are refused until it catches up",
                         backlog, MAX_PENDING)
+
+    def _soft_budget_crossed(self, kind: str, ident: str, row: Row, total: float,
+                             soft: float) -> None:
+        # An alert, not a limit: calls go on until max_budget.
+        log.warning("soft budget crossed: %s %s has spent %.6g of its soft budget %g",
+                    kind, ident_label(kind, row), total, soft)
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -302,7 +369,7 @@ def identity_budgets(call: Call) -> list[Scope]:
     scopes = []
     user, member = principal.user, principal.member
     if user is not None and principal.team_id is None and user.get("max_budget") is not None:
-        scopes.append(Scope(f"spend:user:{user['user_id']}", float(user["spend"]),
+        scopes.append(Scope(spend_counter("user", user["user_id"], user), float(user["spend"]),
                             user["max_budget"], user=user["user_id"]))
     for counter, row, budget, label in (
             ("team_member", member, principal.member_budget, ""),
@@ -311,7 +378,8 @@ def identity_budgets(call: Call) -> list[Scope]:
             ("end_user", call.end_user, call.end_user_budget, "")):
         if row is not None and budget is not None and budget.get("max_budget") is not None:
             ident = row.get("membership_id") or row.get("organization_id") or row["user_id"]
-            scopes.append(Scope(f"spend:{counter}:{ident}", float(row["spend"]),
+            # The budget row's reset period names the counter: its reset zeroes this row.
+            scopes.append(Scope(spend_counter(counter, ident, budget), float(row["spend"]),
                                 budget["max_budget"], label))
     return scopes
 
@@ -331,6 +399,44 @@ def identity_rate_limits(call: Call) -> list[tuple[str, str, Row]]:
     return scopes
 
 
+# How LiteLLM names each limit's owner in its 429 messages and headers.
+SCOPES = {"key": "api_key", "team": "team", "user": "user", "team_member": "team_member",
+          "end_user": "end_user"}
+# Seconds a held parallel-call slot outlives the last call of its key: a gateway stopped in
+# the middle of calls never gives back their slots, which then lapse this long after.
+SLOT_TTL = 600
+
+
+def spend_counter(kind: str, ident: str, row: Row) -> str:
+    """The cache counter of a spender's spend in its current budget period: a reset
+    (which moves ``budget_reset_at``) starts a new counter from the database's figure, so a
+    gateway still holding the row from before the reset cannot carry the old spend over."""
+    period = row.get("budget_reset_at")
+    return f"spend:{kind}:{ident}" if period is None else f"spend:{kind}:{ident}:{period:.0f}"
+
+
+def _per_model(metadata: dict[str, Any], key: Row, field: str, model: str) -> int | None:
+    limits = metadata.get(field) or key.get(field)
+    value = limits.get(model) if isinstance(limits, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def model_budget(key: Row, model: str, now: float) -> tuple[str, float, float] | None:
+    """``(counter, budget_limit, ttl)`` of the key's ``model_max_budget`` entry for ``model``,
+    the counter named by the calendar-aligned period it falls in."""
+    entry = (key.get("model_max_budget") or {}).get(model)
+    if not isinstance(entry, dict) or not isinstance(entry.get("budget_limit"), (int, float)):
+        return None
+    period = entry.get("time_period")
+    try:
+        ends = durations.next_reset(period, now) if isinstance(period, str) else None
+    except ValueError:
+        ends = None
+    ttl = (ends - now + 60) if ends is not None else SPEND_TTL
+    return (f"spend:model_per_key:{key.get('key_hash')}:{model}:{ends or 0:.0f}",
+            float(entry["budget_limit"]), ttl)
+
+
 class RateLimits:
     """The tightest rate-limit state of a call's key and team, as OpenAI-style headers."""
 
@@ -346,12 +452,6 @@ class RateLimits:
             self._remaining[unit] = remaining
             self.headers[f"x-ratelimit-limit-{unit}"] = str(limit)
             self.headers[f"x-ratelimit-remaining-{unit}"] = str(int(remaining))
-
-    def refusal(self, now: float, message: str) -> ClientError:
-        # The window the call fell in ends this many seconds from now.
-        retry_after = str(math.ceil(WINDOW - now % WINDOW))
-        return ClientError(429, message, kind="rate_limit_error",
-                           headers={**self.headers, "retry-after": retry_after})
 
 
 def ident_label(kind: str, row: Row) -> str:

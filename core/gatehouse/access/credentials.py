@@ -17,14 +17,37 @@ LITELLM_DEFAULTS = "LiteLLMRoutes.public_routes"
 WELL_KNOWN_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456", "sk-master", "sk-admin",
                              "password", "changeme", "admin", "secret", "master"})
 MIN_MASTER_KEY_LENGTH = 16
+# Every virtual key starts with this.
+KEY_PREFIX = "sk-"
 
 
-def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("x-api-key") or request.headers.get("api-key")
+# Where clients put the key, in the order LiteLLM looks (first present wins): its own header,
+# Authorization, then the headers of Azure, Anthropic, Google and Azure API Management clients.
+KEY_HEADERS = ("x-litellm-api-key", "authorization", "api-key", "x-api-key", "x-goog-api-key",
+               "ocp-apim-subscription-key")
+# Authorization schemes whose credential is taken as the key.
+SCHEMES = frozenset({"bearer", "basic"})
+
+
+def presented_key(request: web.Request, header_name: str | None = None) -> str | None:
+    """The key a request carries: None when it carries none, ``""`` when Authorization has a
+    form that names no key (refused as malformed). ``header_name``
+    (``general_settings.litellm_key_header_name``) replaces the usual headers."""
+    headers = request.headers
+    for name in (header_name,) if header_name else KEY_HEADERS:
+        value = headers.get(name)
+        if value is None:
+            continue
+        if name == "authorization":
+            scheme, _, token = value.strip().partition(" ")
+            return token.strip() if scheme.lower() in SCHEMES else ""
+        return _strip_bearer(value)
+    return None
+
+
+def _strip_bearer(value: str) -> str:
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token else value.strip()
 
 
 def public_paths(configured: list[str]) -> frozenset[str]:
@@ -36,7 +59,8 @@ def hash_key(token: str) -> str:
 
 
 def new_key() -> str:
-    return "sk-" + secrets.token_urlsafe(24)
+    # 128 random bits: 22 URL-safe characters, as LiteLLM's keys have.
+    return KEY_PREFIX + secrets.token_urlsafe(16)
 
 
 def key_name(token: str) -> str:

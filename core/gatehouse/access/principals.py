@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from ..config import Config, ConfigError
@@ -20,7 +21,8 @@ from ..errors import ClientError
 from ..guardrails.call import ANONYMOUS, Principal
 from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable, membership_id
-from .credentials import hash_key
+from .credentials import KEY_PREFIX, hash_key, key_name
+from .key_routes import check_route
 
 log = logging.getLogger("gatehouse.auth")
 
@@ -28,15 +30,58 @@ LOCAL_TTL = 1.0
 LOCAL_MAX_ENTRIES = 50_000
 SHARED_TTL = 30.0
 ADMIN = Principal(is_admin=True)
-# What record() looks up by kind: the kind is also the noun its cache entries are named by.
+# What record() looks up by kind -> the store's table; the kind is also the noun its cache
+# entries are named by. Another kind joins with one line.
 KINDS = {"key": "keys", "team": "teams", "user": "users", "end_user": "end_users",
          "budget": "budgets", "organization": "organizations", "team_member": "team_members",
          "organization_member": "organization_members"}
+# A key's own field wins; where it is null, the budget row it links to (budget_id) applies.
+BUDGET_FIELDS = ("max_budget", "soft_budget", "tpm_limit", "rpm_limit", "model_max_budget",
+                 "max_parallel_requests")
+
+
+def auth_error(reason: str) -> ClientError:
+    return ClientError(401, f"Authentication Error, {reason}", kind="auth_error", param="None")
+
+
+def _shown_time(epoch: float) -> str:
+    return str(datetime.fromtimestamp(epoch, UTC))
+
+
+def key_guardrails(key: Row) -> list[str]:
+    """A key's guardrails: in its metadata, as LiteLLM keeps them, or in the column older keys
+    have them in."""
+    listed = (key.get("metadata") or {}).get("guardrails")
+    return listed if isinstance(listed, list) else key.get("guardrails") or []
+
+
+def with_temp_budget(key: Row, now: float) -> Row:
+    """The key with ``/key/update``'s ``temp_budget_increase`` added to its budget until
+    ``temp_budget_expiry``."""
+    metadata = key["metadata"]
+    increase, expiry = metadata.get("temp_budget_increase"), metadata.get("temp_budget_expiry")
+    try:
+        ends = datetime.fromisoformat(expiry).timestamp() if isinstance(expiry, str) else 0.0
+    except ValueError:
+        ends = 0.0
+    if key.get("max_budget") is None or not isinstance(increase, (int, float)) or ends <= now:
+        return key
+    return {**key, "max_budget": key["max_budget"] + increase}
+
+
+def with_budget(key: Row, budget: Row | None) -> Row:
+    """The key with its linked budget's limits where its own are not set."""
+    if budget is None:
+        return key
+    return {**key, **{field: budget.get(field) for field in BUDGET_FIELDS
+                      if key.get(field) in (None, {}) and budget.get(field) is not None}}
 
 
 class Principals:
     def __init__(self, master_key: str | None, store: Store, cache: Cache,
-                 config_blocked: frozenset[str]):
+                 config_blocked: frozenset[str], *, key_header: str | None = None):
+        # general_settings.litellm_key_header_name: the one header keys are read from.
+        self.key_header = key_header
         self._master = master_key.encode() if master_key else None
         self.store = store
         self.cache = cache
@@ -49,27 +94,48 @@ class Principals:
     def enabled(self) -> bool:
         return self._master is not None
 
-    async def authenticate(self, token: str | None) -> Principal:
+    async def authenticate(self, token: str | None, route: str = "") -> Principal:
+        """The caller of ``route`` with ``token`` (None: no key sent; ``""``: a malformed
+        Authorization header), or the call-path error LiteLLM gives."""
         if self._master is None:
             return ANONYMOUS
         if token is None:
-            raise ClientError(401, "Authentication Error, no API key passed in "
-                                   "(expected 'Authorization: Bearer <key>')", kind="auth_error")
+            raise auth_error("No api key passed in.")
+        if not token:
+            raise auth_error("Malformed API Key passed in. Ensure Key has `Bearer ` prefix.")
         try:
             raw = token.encode()
         except UnicodeEncodeError:
             # Header bytes that are not UTF-8 arrive as lone surrogates; no key is made of them.
-            raise ClientError(401, "Authentication Error, invalid API key",
-                              kind="auth_error") from None
+            raise auth_error("Malformed API Key passed in. Ensure Key has `Bearer ` prefix."
+                             ) from None
         if hmac.compare_digest(raw, self._master):
             return ADMIN
-        key = await self.record("key", hash_key(token))
+        if not token.startswith(KEY_PREFIX):
+            # LiteLLM echoes the whole value; it may be a mistyped master key, so only its
+            # display form is shown.
+            raise auth_error(f"LiteLLM Virtual Key expected. Received={key_name(token)}, "
+                             f"expected to start with '{KEY_PREFIX}'.")
+        token_hash = hash_key(token)
+        key = await self.record("key", token_hash)
         if key is None:
-            raise ClientError(401, "Authentication Error, invalid API key", kind="auth_error")
+            raise ClientError(
+                401, f"Authentication Error, Invalid proxy server token passed. Received API "
+                     f"Key = {key_name(token)}, Key Hash (Token) ={token_hash}. Unable to find "
+                     f"token in cache or `LiteLLM_VerificationTokenTable`",
+                kind="token_not_found_in_db", param="key")
         if key["blocked"]:
-            raise ClientError(401, "Authentication Error, this key is blocked", kind="auth_error")
-        if key["expires"] is not None and key["expires"] < time.time():
-            raise ClientError(401, "Authentication Error - Expired Key", kind="auth_error")
+            raise auth_error("Key is blocked. Update via `/key/unblock` if you're admin.")
+        now = time.time()
+        if key["expires"] is not None and key["expires"] < now:
+            raise ClientError(400, f"Authentication Error - Expired Key. Key Expiry time "
+                                   f"{_shown_time(key['expires'])} and current time "
+                                   f"{_shown_time(now)}", kind="expired_key", param=token_hash)
+        check_route(key, route)
+        if "temp_budget_increase" in key["metadata"]:
+            key = with_temp_budget(key, now)
+        if key.get("budget_id"):
+            key = with_budget(key, await self.budget_of(key))
         team = await self.record("team", key["team_id"]) if key["team_id"] else None
         if team is not None and team["blocked"]:
             raise ClientError(401, f"Authentication Error, Team={team['team_id']} is blocked. "
@@ -87,7 +153,7 @@ class Principals:
         team_guardrails = ((team or {}).get("metadata") or {}).get("guardrails")
         listed = team_guardrails if isinstance(team_guardrails, list) else []
         lock = team_guardrails if isinstance(team_guardrails, dict) else {}
-        guardrails = dict.fromkeys([*listed, *key["guardrails"]])
+        guardrails = dict.fromkeys([*listed, *key_guardrails(key)])
         return Principal(
             key_hash=key["key_hash"], key_alias=key["key_alias"], team_id=key["team_id"],
             user_id=key["user_id"], permissions=key["permissions"], guardrails=tuple(guardrails),
@@ -96,7 +162,7 @@ class Principals:
             organization=organization, organization_budget=await self.budget_of(organization))
 
     async def budget_of(self, row: Row | None) -> Row | None:
-        """The budget row a membership, organization or end user links to."""
+        """The budget row a key, membership, organization or end user links to."""
         budget_id = (row or {}).get("budget_id")
         return await self.record("budget", budget_id) if budget_id else None
 
@@ -140,8 +206,8 @@ class Principals:
             del self._local[next(iter(self._local))]
 
     async def forget(self, kind: str, ident: str) -> None:
-        """Drop a changed key or team from both caches (other gateways follow within LOCAL_TTL,
-        as their own in-process entries expire)."""
+        """Drop a changed row of one of ``KINDS`` from both caches (other gateways follow
+        within LOCAL_TTL, as their own in-process entries expire)."""
         self._local.pop(f"{kind}:{ident}", None)
         await self.cache.invalidate(f"{kind}:{ident}")
 

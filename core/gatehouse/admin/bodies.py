@@ -1,46 +1,148 @@
-"""Reading admin requests strictly: a JSON body into its model (no unknown fields, no loose
-types), and query parameters with their bounds; every mistake is a 400 naming the field."""
+"""Reading admin requests as LiteLLM takes them.
+
+A body's fields have their types and defaults; fields a route does not know are ignored (as
+LiteLLM does) but logged once per route and field, so a typo shows in the log without a client
+being able to flood it. Mistakes are 422s in the validation shape,
+``{"detail": [{"type", "loc", "msg", "input"}]}``; malformed JSON is a 422 ``json_invalid``.
+Auth runs first (in a middleware), so a 401 always beats a 422.
+
+``null`` on a create means "not given" (the default applies); on an update (:class:`Update`)
+an explicit ``null`` clears the field. Fields that cannot be null (plain lists and booleans)
+refuse it with a 422 either way.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+import logging
+import types
+from typing import Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origin
 
+import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..config import format_path
+from ..access.credentials import key_name
 from ..errors import ClientError
-from ..proxy.schemas import read_json, refuse_nul
+from ..proxy.schemas import check_depth, read_raw, refuse_nul
+
+log = logging.getLogger("gatehouse.admin")
 
 M = TypeVar("M", bound=BaseModel)
 
 # A count the databases can store: a signed 64-bit integer.
 Limit = Annotated[int, Field(ge=0, le=2 ** 63 - 1)]
 
+# (route, field) pairs already logged as unknown; bounded so that a client sending ever new
+# names cannot grow it (or the log) without end.
+_WARNED: set[tuple[str, str]] = set()
+MAX_WARNED = 1000
+# Fields whose value is a key: shown shortened wherever an error echoes a body.
+SECRET_FIELDS = frozenset({"key", "new_key", "new_master_key"})
+
+
+class Invalid(ClientError):
+    """A 422 in the validation shape rather than the OpenAI error shape."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__(422, errors[0]["msg"] if errors else "invalid request")
+        self.body = {"detail": errors}
+        try:
+            orjson.dumps(self.body)
+        except orjson.JSONEncodeError:
+            # An input nested nearly as deep as a body may be cannot be nested in the answer.
+            self.body = {"detail": [{**error, "input": None} for error in errors]}
+
+
+def problem(kind: str, loc: list[Any], msg: str, value: Any = None) -> dict[str, Any]:
+    return {"type": kind, "loc": loc, "msg": msg, "input": _shown(value)}
+
 
 class Body(BaseModel):
-    """An admin request body: strict types (``"5"`` is not a budget) and no unknown fields, so
-    a misspelt or unsupported field is refused instead of silently doing nothing."""
+    """An admin request body. Types are strict (``"5"`` is not a budget)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    #: An explicit null is written (clears the field) rather than meaning "not given".
+    null_clears: ClassVar[bool] = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_given(cls, data: Any) -> Any:
+        if cls.null_clears or not isinstance(data, dict):
+            return data
+        return {name: value for name, value in data.items()
+                if value is not None or not _admits_none(cls, name)}
+
+
+class Update(Body):
+    """An update body: omitted fields stay as they are, an explicit null clears one."""
+
+    null_clears = True
+
+    def changes(self, exclude: set[str]) -> dict[str, Any]:
+        """The fields the caller sent, a cleared one at its create-time default when it has
+        one (a list or dict column is never null)."""
+        sent = self.model_fields_set - exclude
+        values = self.model_dump(include=sent)
+        for name in sent:
+            if values[name] is None:
+                field = type(self).model_fields[name]
+                if not field.is_required():
+                    values[name] = field.get_default(call_default_factory=True)
+        return values
+
+
+def _admits_none(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    if field is None:
+        return True  # unknown: ignored anyway
+    annotation = field.annotation
+    return annotation is Any or (get_origin(annotation) in (Union, types.UnionType)
+                                 and type(None) in get_args(annotation))
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
-    body = await read_json(request)
+    raw = await read_raw(request)
+    if not raw.strip():
+        raise Invalid([problem("missing", ["body"], "Field required")])
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid([{"type": "json_invalid", "loc": ["body", exc.pos],
+                        "msg": "JSON decode error", "input": {},
+                        "ctx": {"error": exc.msg}}]) from None
+    check_depth(raw, body)
     if not isinstance(body, dict):
-        raise ClientError(400, "Request body must be a JSON object")
+        raise Invalid([problem("model_attributes_type", ["body"],
+                               "Input should be a valid dictionary or object to extract fields "
+                               "from", body)])
     refuse_nul(body)
+    _log_unknown(request, model, body)
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = format_path(err["loc"])
-        message = {
-            "missing": f"Missing required parameter: '{where}'",
-            "extra_forbidden": f"Unknown parameter: '{where}'",
-        }.get(err["type"], f"Invalid value for '{where}': {err['msg']}")
-        raise ClientError(400, message, param=str(err["loc"][0]) if err["loc"] else None
-                          ) from None
+        raise Invalid([problem(err["type"], ["body", *err["loc"]], err["msg"], err["input"])
+                       for err in exc.errors(include_url=False)]) from None
+
+
+def _log_unknown(request: web.Request, model: type[BaseModel], body: dict[str, Any]) -> None:
+    known = model.model_fields.keys()
+    route = request.match_info.route.resource
+    where = route.canonical if route is not None else request.path
+    for name in body.keys() - known:
+        if (where, name) in _WARNED or len(_WARNED) >= MAX_WARNED:
+            continue
+        _WARNED.add((where, name))
+        log.warning("%s: ignored the unknown field %r (LiteLLM ignores it too; a typo?)",
+                    where, name[:100])
+
+
+def _shown(value: Any) -> Any:
+    """An input as an error may echo it: a key shortened to its display name."""
+    if isinstance(value, dict):
+        return {k: key_name(v) if k in SECRET_FIELDS and isinstance(v, str) else v
+                for k, v in value.items()}
+    return value
 
 
 def check_query(request: web.Request) -> None:
@@ -51,7 +153,7 @@ def check_query(request: web.Request) -> None:
 def query_str(request: web.Request, name: str) -> str:
     value = request.query.get(name)
     if not value:
-        raise ClientError(400, f"Missing required query parameter: '{name}'", param=name)
+        raise Invalid([problem("missing", ["query", name], "Field required")])
     return value
 
 
@@ -62,10 +164,16 @@ def query_int(request: web.Request, name: str, default: int, *, low: int, high: 
     try:
         value = int(raw)
     except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ClientError(400, f"Invalid value for '{name}': expected a whole number from "
-                               f"{low} to {high}, got {raw!r}", param=name)
+        raise Invalid([problem("int_parsing", ["query", name], "Input should be a valid "
+                               "integer, unable to parse string as an integer", raw)]) from None
+    if value < low:
+        raise Invalid([problem("greater_than_equal", ["query", name],
+                               f"Input should be greater than or equal to {low}", raw)])
+    if value > high:
+        raise Invalid([problem("less_than_equal", ["query", name],
+                               f"Input should be less than or equal to {high}", raw)])
     return value
 
 
+def query_bool(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1", "yes", "on")

@@ -16,10 +16,10 @@ from pydantic import AfterValidator, Field
 
 from ..access import durations
 from ..access.roles import Rule
-from ..errors import json_response
+from ..errors import DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, Limit, parse_body, query_str
-from .context import Admin, RawError, gated
+from .context import Admin, gated
 from .tables import Table, iso, wire_view
 
 # The fields a budget row holds, as /budget/settings describes them.
@@ -133,8 +133,8 @@ def setup(app: web.Application) -> None:
 async def new(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, NewBudget)
     if body.budget_id and await admin.store.get_row("budgets", body.budget_id) is not None:
-        raise RawError(400, {"error": f"Budget already exists, passed budget_id="
-                                      f"{body.budget_id}"})
+        raise DetailError(400, {"error": f"Budget already exists, passed budget_id="
+                                         f"{body.budget_id}"})
     row = await create_budget(request, body, body.model_fields_set, body.budget_id)
     return json_response(budget_view(row))
 
@@ -143,7 +143,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
 async def update(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, UpdateBudget)
     if not body.budget_id:
-        raise RawError(400, {"error": "budget_id is required"})
+        raise DetailError(400, {"error": "budget_id is required"})
     row = await update_budget(request, body.budget_id, body, body.model_fields_set)
     return json_response(budget_view(row))
 
@@ -152,7 +152,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
 async def info(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, BudgetIds)
     if not body.budgets:
-        raise RawError(400, {"error": "Specify list of budget id's to query. Passed in=[]"})
+        raise DetailError(400, {"error": "Specify list of budget id's to query. Passed in=[]"})
     rows = [await admin.store.get_row("budgets", budget_id) for budget_id in body.budgets]
     return json_response([budget_view(row) for row in rows if row is not None])
 

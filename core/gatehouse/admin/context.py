@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from ..access.prices import Prices
 from ..access.principals import Principals
 from ..access.roles import Rule, check_route
+from ..config import Settings
 from ..errors import ClientError
 from ..store.audit import AuditLog
 from ..store.database import Store, StoreUnavailable
@@ -29,21 +29,14 @@ class Admin:
     # The configured guardrail names: keys and teams may only name these.
     guardrails: Collection[str]
     master_key: str | None
+    # litellm_settings: default_key_generate_params, upperbound_key_generate_params.
+    settings: Settings = field(default_factory=Settings)
 
 
 ADMIN = web.AppKey("admin", Admin)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 AdminHandler = Callable[[web.Request, Admin], Awaitable[web.StreamResponse]]
-
-
-class RawError(ClientError):
-    """An error LiteLLM answers as ``{"detail": ...}`` rather than in the proxy's error shape;
-    scripts written against it read that shape."""
-
-    def __init__(self, status: int, detail: Any):
-        super().__init__(status, str(detail))
-        self.body = {"detail": detail}
 
 
 def gated(rule: Rule) -> Callable[[AdminHandler], Handler]:

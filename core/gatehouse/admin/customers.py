@@ -16,11 +16,11 @@ from aiohttp import web
 from pydantic import Field, model_validator
 
 from ..access.roles import PROXY_ADMIN, PROXY_ADMIN_VIEWER, Rule, role_of
-from ..errors import ClientError, json_response
+from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, parse_body
 from .budgets import BUDGETS, BudgetFields, all_rows, budget_view, create_budget, update_budget
-from .context import Admin, RawError, gated
+from .context import Admin, gated
 from .tables import Table
 
 UserId = Annotated[str, Field(min_length=1)]
@@ -107,7 +107,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
     user_id = request.query.get("end_user_id", "")
     row = await admin.store.get_row("end_users", user_id) if user_id else None
     if row is None:
-        raise RawError(400, {"error": f"End User Id={user_id} does not exist in db"})
+        raise DetailError(400, {"error": f"End User Id={user_id} does not exist in db"})
     view = await _view(admin, row)
     del view["budget_id"]
     return json_response(view)
@@ -185,7 +185,7 @@ async def unblock(request: web.Request, admin: Admin) -> web.Response:
 def _require_admin_or_viewer(request: web.Request) -> None:
     role = role_of(request["principal"])
     if role not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER):
-        raise RawError(401, {"error": f"Admin-only endpoint. Your user role={role}"})
+        raise DetailError(401, {"error": f"Admin-only endpoint. Your user role={role}"})
 
 
 async def _view(admin: Admin, row: Row) -> dict[str, Any]:

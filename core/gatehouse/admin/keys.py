@@ -1,49 +1,113 @@
-"""Virtual keys: ``/key/generate``, ``/key/update``, ``/key/info``, ``/key/delete``,
-``/key/list``.
+"""Virtual keys: ``/key/generate``, ``/key/update``, ``/key/info``, ``/key/list``,
+``/key/delete``, ``/key/regenerate``, ``/key/block``, ``/key/unblock``, ``/key/health``,
+``/key/service-account/generate``, with LiteLLM's fields, defaults and response bodies.
 
-Only a key's sha256 and a short display name are stored; the key itself is in the
-``/key/generate`` response and nowhere else. Wherever a key is named (update, info, delete,
-spend logs), the caller may give the key or its hash.
+Only a key's sha256 and a short display name are stored; the key itself is in the response that
+makes it and nowhere else. Wherever a key is named, the caller may give the key or its hash.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import time
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..access import durations
-from ..access.credentials import hash_key, key_name, new_key, weak_master_key
+from ..access.accounting import spend_counter
+from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_master_key
+from ..access.key_routes import KEY_TYPES
+from ..access.roles import Rule, role_of
+from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
+from ..proxy.schemas import refuse_nul
 from ..store.database import Row
-from .bodies import Body, Limit, parse_body, query_int, query_str
-from .context import Admin, admin_route, check_guardrails
-from .tables import Table, wire_view
+from .bodies import Body, Limit, Update, parse_body, query_bool, query_int
+from .context import Admin, admin_route, check_guardrails, gated
+from .key_owners import (
+    check_new_key,
+    check_owner,
+    listed_user,
+    may_read,
+    owns,
+    reads_every_key,
+)
+from .tables import Table, actor, wire_view
 
-KEY_PREFIX = "sk-"
 MAX_PAGE_SIZE = 100
+HASH = re.compile(r"[0-9a-f]{64}")
+# Fields LiteLLM keeps in a key's metadata rather than in columns of their own; a response
+# shows them there, with the top-level field null.
+IN_METADATA = ("model_rpm_limit", "model_tpm_limit", "rpm_limit_type", "tpm_limit_type",
+               "guardrails", "tags", "enforced_params", "prompts", "allowed_passthrough_routes")
+# Fields a response always has, null unless the key has them as columns.
+RESPONSE_NULLS = ("duration", "litellm_budget_table", *IN_METADATA)
+# upperbound_key_generate_params: the fields it may cap, and those that are durations.
+UPPER_BOUNDED = ("max_budget", "max_parallel_requests", "tpm_limit", "rpm_limit", "duration",
+                 "budget_duration")
+# The team keys read to add up what is promised to them.
+TEAM_KEYS_READ = 10_000
+SORT_COLUMNS = {"spend": "spend", "max_budget": "max_budget", "created_at": "created_at",
+                "updated_at": "updated_at", "token": "key_hash", "key_alias": "key_alias"}
+LimitType = Literal["guaranteed_throughput", "best_effort_throughput", "dynamic"]
+
+
+class ModelBudget(Body):
+    budget_limit: float = Field(ge=0)
+    time_period: str | None = None
+
+    @field_validator("time_period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None:
+            durations.parse(value)
+        return value
 
 
 class KeyFields(Body):
-    models: list[str] = Field(default_factory=list)
-    max_budget: float | None = Field(default=None, ge=0)
-    team_id: str | None = None
-    user_id: str | None = None
     key_alias: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    # Per-key switches read by guardrails, e.g. {"hide_secrets": false}.
-    permissions: dict[str, Any] = Field(default_factory=dict)
-    # Guardrails that run on every call made with the key.
-    guardrails: list[str] = Field(default_factory=list)
-    rpm_limit: Limit | None = None
-    tpm_limit: Limit | None = None
-    # "30s", "10m", "2h", "7d" from now; null: the key never expires.
+    # Lifetime from now ("30s", "2h", "7d", "1mo"); null: never expires.
     duration: str | None = None
-    blocked: bool = False
+    models: list[str] | None = Field(default_factory=list)
+    aliases: dict[str, Any] | None = Field(default_factory=dict)
+    config: dict[str, Any] | None = Field(default_factory=dict)
+    spend: float | None = Field(default=0.0, ge=0)
+    max_budget: float | None = Field(default=None, ge=0)
+    budget_duration: str | None = None
+    budget_id: str | None = None
+    soft_budget: float | None = Field(default=None, ge=0)
+    max_parallel_requests: Limit | None = None
+    tpm_limit: Limit | None = None
+    rpm_limit: Limit | None = None
+    rpm_limit_type: LimitType | None = None
+    tpm_limit_type: LimitType | None = None
+    model_max_budget: dict[str, ModelBudget] | None = Field(default_factory=dict)
+    model_rpm_limit: dict[str, Limit] | None = None
+    model_tpm_limit: dict[str, Limit] | None = None
+    metadata: dict[str, Any] | None = Field(default_factory=dict)
+    guardrails: list[str] | None = None
+    prompts: list[str] | None = None
+    tags: list[str] | None = None
+    enforced_params: list[str] | None = None
+    # Per-key switches read by guardrails, e.g. {"hide_secrets": false}.
+    permissions: dict[str, Any] | None = Field(default_factory=dict)
+    allowed_cache_controls: list[str] | None = Field(default_factory=list)
+    allowed_routes: list[str] | None = Field(default_factory=list)
+    allowed_passthrough_routes: list[str] | None = None
+    key_type: Literal["default", "llm_api", "management", "read_only"] | None = None
+    blocked: bool | None = None
+    user_id: str | None = None
+    team_id: str | None = None
+    object_permission: dict[str, Any] | None = None
+    send_invite_email: bool | None = None
+    auto_rotate: bool | None = False
+    rotation_interval: str | None = None
 
-    @field_validator("duration")
+    @field_validator("duration", "budget_duration", "rotation_interval")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:
@@ -56,16 +120,45 @@ class GenerateKey(KeyFields):
     key: str | None = None
 
 
-class UpdateKey(KeyFields):
+class UpdateKey(KeyFields, Update):
     key: str
+    temp_budget_increase: float | None = Field(default=None, ge=0)
+    temp_budget_expiry: Annotated[datetime, Field(strict=False)] | None = None
+
+    @model_validator(mode="after")
+    def _temp_budget(self) -> UpdateKey:
+        if (self.temp_budget_increase is None) != (self.temp_budget_expiry is None):
+            raise ValueError("temp_budget_increase and temp_budget_expiry must be set together")
+        return self
+
+
+class RegenerateKey(KeyFields, Update):
+    key: str | None = None
+    new_key: str | None = None
+    new_master_key: str | None = None
 
 
 class DeleteKeys(Body):
-    keys: list[str] = Field(min_length=1)
+    keys: list[str] | None = None
+    key_aliases: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _names_some(self) -> DeleteKeys:
+        if not self.keys and not self.key_aliases:
+            raise ValueError("At least one of 'keys' or 'key_aliases' must be provided.")
+        return self
+
+
+class KeyRef(Body):
+    key: str
 
 
 def key_view(row: Row) -> dict[str, Any]:
-    return wire_view(row, {"key_hash": "token"})
+    """A stored key as LiteLLM shows it: ``token`` and ``token_id`` its hash, the fields kept
+    in metadata null at the top level."""
+    view = wire_view({k: v for k, v in row.items() if k != "guardrails"}, {"key_hash": "token"})
+    view.update(dict.fromkeys(RESPONSE_NULLS), token_id=row["key_hash"])
+    return view
 
 
 KEYS = Table("keys", "key", key_view)
@@ -73,10 +166,16 @@ KEYS = Table("keys", "key", key_view)
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/key/generate", generate)
+    app.router.add_post("/key/service-account/generate", generate_service_account)
     app.router.add_post("/key/update", update)
     app.router.add_get("/key/info", info)
     app.router.add_post("/key/delete", delete)
     app.router.add_get("/key/list", list_keys)
+    app.router.add_post("/key/regenerate", regenerate)
+    app.router.add_post("/key/{key}/regenerate", regenerate)
+    app.router.add_post("/key/block", block)
+    app.router.add_post("/key/unblock", unblock)
+    app.router.add_post("/key/health", health)
 
 
 def key_ident(value: str) -> tuple[str, str]:
@@ -86,65 +185,94 @@ def key_ident(value: str) -> tuple[str, str]:
     return value, value
 
 
-@admin_route
+# --- making keys ---------------------------------------------------------------------------------
+
+@gated(Rule.OWN_KEYS)
 async def generate(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, GenerateKey)
+    body.user_id = await check_new_key(admin, request["principal"], body.user_id, body.team_id)
+    return await _generate(request, admin, body)
+
+
+@admin_route
+async def generate_service_account(request: web.Request, admin: Admin) -> web.Response:
+    """A key owned by a team rather than a person: ``team_id`` must name a team."""
+    body = await parse_body(request, GenerateKey)
+    if body.team_id is None or await admin.store.get_row("teams", body.team_id) is None:
+        raise ClientError(400, f"team_id is required and must exist for a service account "
+                               f"key; got team_id={body.team_id}", param="team_id")
+    body.user_id = None
+    return await _generate(request, admin, body)
+
+
+async def _generate(request: web.Request, admin: Admin, body: GenerateKey) -> web.Response:
+    _apply_config_bounds(admin, body)
     secret = body.key if body.key is not None else new_key()
     if body.key is not None:
         _check_chosen_key(admin, body.key)
     token = hash_key(secret)
-    if await admin.store.get_row("keys", token) is not None:
-        raise ClientError(400, "This key already exists; choose another", param="key")
+    existing = await admin.store.get_row("keys", token)
+    if existing is not None:
+        # LiteLLM's quirk: asking for a key that exists answers 200 and changes nothing.
+        return json_response({**key_view(existing), "key": secret})
+    await _check_alias(admin, body.key_alias, token)
     now = time.time()
-    row = {"key_hash": token, "key_name": key_name(secret),
-           **await _columns(admin, body, set(KeyFields.model_fields)),
-           "created_at": now, "updated_at": now}
+    columns = _columns(admin, body, set(KeyFields.model_fields), {}, now,
+                       calendar_expiry=True)
+    await _check_throughput(admin, token, columns)
+    who = actor(request)
+    row = {"key_hash": token, "key_name": key_name(secret), **columns,
+           "created_by": who, "updated_by": who, "created_at": now, "updated_at": now}
     created = await KEYS.create(request, token, row)
-    return json_response({"key": secret, **key_view(created)})
+    return json_response({**key_view(created), "key": secret, "duration": body.duration})
 
 
-@admin_route
-async def update(request: web.Request, admin: Admin) -> web.Response:
-    body = await parse_body(request, UpdateKey)
-    token, shown = key_ident(body.key)
-    changes = await _columns(admin, body, body.model_fields_set - {"key"})
-    if not changes:
-        raise ClientError(400, "Nothing to update: pass at least one field besides 'key'")
-    row = await KEYS.update(request, token, shown, changes)
-    return json_response({"key": token, **key_view(row)})
+def check_key_settings(settings: Settings, source: str) -> None:
+    """``default_key_generate_params`` and ``upperbound_key_generate_params`` must hold what
+    ``/key/generate`` would take, or every new key would fail (or pass unchecked)."""
+    problems = []
+    for section in ("default_key_generate_params", "upperbound_key_generate_params"):
+        try:
+            _config_params(getattr(settings, section))
+        except ValidationError as exc:
+            problems += [f"litellm_settings.{section}.{format_path(err['loc'])}: {err['msg']}"
+                         for err in exc.errors()]
+    if problems:
+        raise ConfigError.in_file(source, *problems)
 
 
-@admin_route
-async def info(request: web.Request, admin: Admin) -> web.Response:
-    token, shown = key_ident(query_str(request, "key"))
-    return json_response({"key": token, "info": key_view(await KEYS.fetch(admin, token,
-                                                                          shown))})
+def _config_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The key fields of a config section, as /key/generate reads them."""
+    known = {name: value for name, value in params.items() if name in KeyFields.model_fields}
+    checked = KeyFields.model_validate(known)
+    return {name: getattr(checked, name) for name in known}
 
 
-@admin_route
-async def delete(request: web.Request, admin: Admin) -> web.Response:
-    body = await parse_body(request, DeleteKeys)
-    await KEYS.delete(request, dict(key_ident(key) for key in body.keys))
-    return json_response({"deleted_keys": body.keys})
-
-
-@admin_route
-async def list_keys(request: web.Request, admin: Admin) -> web.Response:
-    page = query_int(request, "page", 1, low=1, high=1_000_000)
-    size = query_int(request, "size", 10, low=1, high=MAX_PAGE_SIZE)
-    rows = await admin.store.list_rows(
-        "keys", where={"team_id": request.query.get("team_id"),
-                       "user_id": request.query.get("user_id")},
-        limit=size, offset=(page - 1) * size)
-    # As in LiteLLM: hashes by default, whole records when asked.
-    full = request.query.get("return_full_object", "").lower() == "true"
-    return json_response({"keys": [key_view(r) if full else r["key_hash"] for r in rows],
-                          "current_page": page, "page_size": size})
+def _apply_config_bounds(admin: Admin, body: GenerateKey) -> None:
+    """``default_key_generate_params`` fills fields not given; ``upperbound_key_generate_params``
+    caps the rest, and fills those still not given with the cap."""
+    given = body.model_fields_set
+    for name, value in _config_params(admin.settings.default_key_generate_params).items():
+        if name not in given:
+            setattr(body, name, value)
+    for name, cap in admin.settings.upperbound_key_generate_params.items():
+        if name not in UPPER_BOUNDED:
+            continue
+        value = getattr(body, name)
+        if value is None:
+            setattr(body, name, cap)
+            continue
+        measure = durations.seconds if name in ("duration", "budget_duration") else float
+        if measure(value) > measure(cap):
+            raise ClientError(400, str({"error": f"{name} is over max limit set in config - "
+                                                 f"user_value={value}; max_value={cap}"}),
+                              param=name)
 
 
 def _check_chosen_key(admin: Admin, key: str) -> None:
     if not key.startswith(KEY_PREFIX) or len(key) == len(KEY_PREFIX):
-        raise ClientError(400, f"A chosen key must start with '{KEY_PREFIX}'", param="key")
+        raise ClientError(400, f"Invalid key format. LiteLLM Virtual Key must start with "
+                               f"'{KEY_PREFIX}'. Received: {key_name(key)}", param="key")
     if key == admin.master_key:
         raise ClientError(400, "A virtual key cannot be the master key", param="key")
     problem = weak_master_key(key)
@@ -153,19 +281,259 @@ def _check_chosen_key(admin: Admin, key: str) -> None:
                                f"{problem}", param="key")
 
 
-async def _columns(admin: Admin, body: KeyFields, fields: set[str]) -> Row:
-    """The stored columns for the request fields in ``fields``, checked against the config
-    and the database."""
-    columns = body.model_dump(include=fields - {"duration"})
-    if "duration" in fields:
-        columns["expires"] = _expires(body.duration)
-    if columns.get("team_id") is not None and await admin.store.get_row(
-            "teams", columns["team_id"]) is None:
-        raise ClientError(400, f"Team not found: {columns['team_id']}; create it with "
-                               f"/team/new first", param="team_id")
-    check_guardrails(admin, columns.get("guardrails", []), "guardrails")
+async def _check_alias(admin: Admin, alias: str | None, token: str) -> None:
+    if alias is None:
+        return
+    holders = await admin.store.list_rows("keys", where={"key_alias": alias}, limit=2)
+    if any(row["key_hash"] != token for row in holders):
+        raise ClientError(400, f"Key with alias '{alias}' already exists. Unique key aliases "
+                               f"across all keys are required.", kind="bad_request_error",
+                          param="key_alias")
+
+
+def _columns(admin: Admin, body: KeyFields, fields: set[str], current: Row, now: float, *,
+             calendar_expiry: bool) -> Row:
+    """The stored columns for the request fields in ``fields``. ``current`` is the stored row
+    an update changes ({} for a new key). A new key's expiry is calendar-aligned, as
+    LiteLLM's is; an update's is now plus the duration."""
+    values = (body.changes(exclude=set(type(body).model_fields) - fields)
+              if isinstance(body, Update) else body.model_dump(include=fields))
+    columns: Row = {name: value for name, value in values.items()
+                    if name not in IN_METADATA and name not in NOT_STORED}
+    if "metadata" in values or any(name in values for name in IN_METADATA):
+        metadata = dict(values["metadata"] if "metadata" in values
+                        else current.get("metadata") or {})
+        for name in IN_METADATA:
+            if name in values:
+                if values[name] is None:
+                    metadata.pop(name, None)
+                else:
+                    metadata[name] = values[name]
+        columns["metadata"] = metadata
+        check_guardrails(admin, metadata.get("guardrails") or [], "guardrails")
+    if "duration" in values:
+        columns["expires"] = _after(values["duration"], now, calendar=calendar_expiry)
+    if "budget_duration" in values:
+        columns["budget_reset_at"] = _after(values["budget_duration"], now, calendar=True)
+    if values.get("key_type") is not None and not values.get("allowed_routes"):
+        columns["allowed_routes"] = KEY_TYPES[values["key_type"]]
+    if "blocked" in columns and columns["blocked"] is None:
+        columns["blocked"] = False
+    if "spend" in columns and columns["spend"] is None:
+        columns["spend"] = 0.0
     return columns
 
 
-def _expires(duration: str | None) -> float | None:
-    return None if duration is None else durations.after(duration, time.time())
+def _after(duration: str | None, now: float, *, calendar: bool) -> float | None:
+    """When a duration from ``now`` ends: None for none, now for a zero one."""
+    if duration is None:
+        return None
+    if durations.seconds(duration) == 0:
+        return now
+    return durations.next_reset(duration, now) if calendar else durations.after(duration, now)
+
+
+async def _check_throughput(admin: Admin, token: str, row: Row) -> None:
+    """A key whose ``rpm_limit_type`` / ``tpm_limit_type`` is ``guaranteed_throughput`` is
+    promised its limit: its team's keys together may not be promised more than the team has."""
+    metadata = row.get("metadata") or {}
+    wanted = [(unit, field) for unit, field in (("RPM", "rpm_limit"), ("TPM", "tpm_limit"))
+              if metadata.get(f"{field}_type") == "guaranteed_throughput"
+              and row.get(field) is not None]
+    team = await admin.store.get_row("teams", row["team_id"]) if wanted and row.get(
+        "team_id") else None
+    if team is None:
+        return
+    others = [k for k in await admin.store.list_rows("keys", where={"team_id": team["team_id"]},
+                                                      limit=TEAM_KEYS_READ)
+              if k["key_hash"] != token]
+    for unit, field in wanted:
+        if team.get(field) is None:
+            continue
+        allocated = sum(k[field] or 0 for k in others)
+        if allocated + row[field] > team[field]:
+            raise ClientError(400, f"Allocated {unit} limit={allocated} + Key {unit} limit="
+                                   f"{row[field]} is greater than team {unit} limit="
+                                   f"{team[field]}", param=field)
+
+
+# Request fields that shape other columns rather than being stored as they are.
+NOT_STORED = frozenset({"duration", "key_type", "send_invite_email", "key", "new_key",
+                        "new_master_key", "temp_budget_increase", "temp_budget_expiry"})
+
+
+# --- changing keys -------------------------------------------------------------------------------
+
+@gated(Rule.OWN_KEYS)
+async def update(request: web.Request, admin: Admin) -> web.Response:
+    body = await parse_body(request, UpdateKey)
+    fields = body.model_fields_set - {"key"}
+    if not fields:
+        raise ClientError(400, "Nothing to update: pass at least one field besides 'key'")
+    token, shown = key_ident(body.key)
+    current = await admin.store.get_row("keys", token)
+    if current is None:
+        raise ClientError(401, f"Authentication Error: invalid user key - user key does not "
+                               f"exist in db. User Key={shown}", kind="auth_error",
+                          param="None")
+    await check_owner(admin, request["principal"], current, body.model_dump(include=fields))
+    if "key_alias" in fields:
+        await _check_alias(admin, body.key_alias, token)
+    changes = _columns(admin, body, fields, current, time.time(), calendar_expiry=False)
+    if body.temp_budget_increase is not None and body.temp_budget_expiry is not None:
+        # Kept in metadata, as LiteLLM keeps it.
+        changes["metadata"] = {**changes.get("metadata", current.get("metadata") or {}),
+                               "temp_budget_increase": body.temp_budget_increase,
+                               "temp_budget_expiry": body.temp_budget_expiry.isoformat()}
+    await _check_throughput(admin, token, {**current, **changes})
+    changes["updated_by"] = actor(request)
+    row = await KEYS.update(request, token, shown, changes)
+    if "spend" in changes:
+        # The shared counter would otherwise go on from the old figure until it lapses.
+        for period in (current, row):
+            await admin.principals.cache.drop(spend_counter("key", token, period))
+    return json_response({**key_view(row), "key": token})
+
+
+@gated(Rule.OWN_KEYS)
+async def regenerate(request: web.Request, admin: Admin) -> web.Response:
+    """A new secret for a key, which keeps everything else; the old secret stops working."""
+    body = await parse_body(request, RegenerateKey) if request.can_read_body else RegenerateKey()
+    named = request.match_info.get("key") or body.key
+    refuse_nul({"key": named})
+    if not named:
+        raise ClientError(400, "Name the key to regenerate: /key/{key}/regenerate or a 'key' "
+                               "field", param="key")
+    if admin.master_key is not None and named == admin.master_key:
+        raise ClientError(400, "The master key is set in the config, not through the API; "
+                               "change general_settings.master_key there", param="key")
+    token, shown = key_ident(named)
+    current = await admin.store.get_row("keys", token)
+    if current is None:
+        raise ClientError(404, str({"error": f"Key {shown} not found."}),
+                          kind="not_found_error", param="key")
+    fields = body.model_fields_set - {"key", "new_key", "new_master_key"}
+    await check_owner(admin, request["principal"], current, body.model_dump(include=fields))
+    secret = body.new_key if body.new_key is not None else new_key()
+    if body.new_key is not None:
+        _check_chosen_key(admin, body.new_key)
+        if await admin.store.get_row("keys", hash_key(secret)) is not None:
+            raise ClientError(400, "new_key is already in use; choose another",
+                              param="new_key")
+    if "key_alias" in fields:
+        await _check_alias(admin, body.key_alias, token)
+    changes = _columns(admin, body, fields, current, time.time(), calendar_expiry=False)
+    new_token = hash_key(secret)
+    row = await KEYS.update(request, token, shown, {
+        **changes, "key_name": key_name(secret), "updated_by": actor(request)},
+        new_ident=new_token)
+    return json_response({**key_view(row), "key": secret, "token": None,
+                          "token_id": new_token})
+
+
+async def _set_blocked(request: web.Request, admin: Admin, blocked: bool) -> web.Response:
+    body = await parse_body(request, KeyRef)
+    if not (body.key.startswith(KEY_PREFIX) or HASH.fullmatch(body.key)):
+        raise ClientError(400, "Invalid key format.", kind="bad_request_error", param="key")
+    token, shown = key_ident(body.key)
+    row = await KEYS.update(request, token, shown, {"blocked": blocked,
+                                                    "updated_by": actor(request)})
+    return json_response(key_view(row))
+
+
+# As in LiteLLM, no owner check beyond the route gate: an internal user may block any key.
+@gated(Rule.OWN_KEYS)
+async def block(request: web.Request, admin: Admin) -> web.Response:
+    return await _set_blocked(request, admin, True)
+
+
+@gated(Rule.OWN_KEYS)
+async def unblock(request: web.Request, admin: Admin) -> web.Response:
+    return await _set_blocked(request, admin, False)
+
+
+@gated(Rule.OWN_KEYS)
+async def delete(request: web.Request, admin: Admin) -> web.Response:
+    body = await parse_body(request, DeleteKeys)
+    idents = dict(key_ident(key) for key in body.keys or [])
+    if body.key_aliases:
+        rows = await admin.store.list_rows("keys", where={"key_alias": body.key_aliases},
+                                           limit=len(body.key_aliases) + 1)
+        found = {row["key_alias"]: row["key_hash"] for row in rows}
+        if not idents and not found:
+            raise _no_keys_found()
+        for alias in body.key_aliases:
+            idents[found.get(alias, alias)] = alias
+    if not idents:
+        raise _no_keys_found()
+    for token in idents:
+        row = await admin.store.get_row("keys", token)
+        if row is not None and not await owns(admin, request["principal"], row):
+            raise ClientError(403, str({"error": "You are not authorized to delete this key"}),
+                              kind="internal_server_error", param="None")
+    await KEYS.delete(request, idents)
+    return json_response({"deleted_keys": [*(body.keys or []), *(body.key_aliases or [])]})
+
+
+def _no_keys_found() -> ClientError:
+    return ClientError(404, str({"error": "No keys found"}), kind="not_found_error")
+
+
+# --- reading keys --------------------------------------------------------------------------------
+
+@gated(Rule.SELF)
+async def info(request: web.Request, admin: Admin) -> web.Response:
+    """A key's stored record (never its secret). A virtual key may read itself: without
+    ``key``, it is the caller's own key."""
+    principal = request["principal"]
+    named = request.query.get("key")
+    token = key_ident(named)[0] if named else principal.key_hash
+    row = await admin.store.get_row("keys", token) if token else None
+    # An unknown key is refused too, to a caller who could not read it: whether it exists
+    # is not theirs to learn.
+    if not reads_every_key(principal) and not (row is not None
+                                               and await may_read(admin, principal, row)):
+        raise ClientError(403, f"You are not allowed to access this key's info. Your "
+                               f"role={role_of(principal)}", kind="auth_error")
+    if row is None:
+        raise ClientError(404, "Key not found in database", kind="not_found_error",
+                          param="key")
+    view = key_view(row)
+    del view["token"], view["token_id"]
+    # The hash even when the key itself was sent: the secret is shown once, at creation.
+    return json_response({"key": token, "info": view})
+
+
+@gated(Rule.SELF)
+async def health(request: web.Request, admin: Admin) -> web.Response:
+    """The caller's key is usable (it passed authentication to get here); LiteLLM also
+    checks the key's logging callbacks, which Gatehouse keys do not have."""
+    return json_response({"key": "healthy", "logging_callbacks": None})
+
+
+@gated(Rule.SELF)
+async def list_keys(request: web.Request, admin: Admin) -> web.Response:
+    page = query_int(request, "page", 1, low=1, high=1_000_000)
+    size = query_int(request, "size", 10, low=1, high=MAX_PAGE_SIZE)
+    sort_by = request.query.get("sort_by", "created_at")
+    if sort_by not in SORT_COLUMNS:
+        raise ClientError(400, f"Invalid sort column. Must be one of: "
+                               f"{', '.join(SORT_COLUMNS)}", param="sort_by")
+    named = request.query.get("key_hash")
+    where = {"team_id": request.query.get("team_id"),
+             "user_id": listed_user(request["principal"], request.query.get("user_id")),
+             "key_alias": request.query.get("key_alias"),
+             "key_hash": key_ident(named)[0] if named else None}
+    if request.query.get("organization_id"):
+        # Keys belong to organizations through their teams, which this table does not hold.
+        where["key_hash"] = []
+    total = await admin.store.count_rows("keys", where=where)
+    rows = await admin.store.list_rows(
+        "keys", where=where, limit=size, offset=(page - 1) * size,
+        order_by=SORT_COLUMNS[sort_by],
+        descending=request.query.get("sort_order", "desc").lower() != "asc")
+    # As in LiteLLM: hashes by default, whole records when asked.
+    full = query_bool(request, "return_full_object")
+    return json_response({"keys": [key_view(r) if full else r["key_hash"] for r in rows],
+                          "total_count": total, "current_page": page,
+                          "total_pages": math.ceil(total / size)})

@@ -25,11 +25,11 @@ from ..access.roles import (
     Rule,
     role_of,
 )
-from ..errors import ClientError, json_response
+from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
 from .bodies import Body, parse_body, query_str
 from .budgets import BUDGETS, BudgetFields, all_rows, budget_view, create_budget, update_budget
-from .context import Admin, RawError, gated
+from .context import Admin, gated
 from .keys import KEYS
 from .memberships import (
     NamesUser,
@@ -120,7 +120,8 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
     role = role_of(request["principal"])
     if role != PROXY_ADMIN:
         if role == NO_ROLE:
-            raise RawError(401, {"error": f"Only admins can create orgs. Your role is = {role}"})
+            raise DetailError(401, {"error": f"Only admins can create orgs. Your role is = "
+                                             f"{role}"})
         raise ClientError(401, f"Only proxy admins can create new organizations. You are {role}",
                           kind="auth_error", param="None")
     body = await parse_body(request, NewOrg)
@@ -184,13 +185,13 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
 @gated(Rule.SELF)
 async def delete(request: web.Request, admin: Admin) -> web.Response:
     if role_of(request["principal"]) != PROXY_ADMIN:
-        raise RawError(401, {"error": "Only proxy admins can delete organizations"})
+        raise DetailError(401, {"error": "Only proxy admins can delete organizations"})
     body = await parse_body(request, DeleteOrgs)
     orgs = []
     for org_id in body.organization_ids:
         org = await admin.store.get_row("organizations", org_id)
         if org is None:
-            raise RawError(404, {"error": f"Organization={org_id} not found"})
+            raise DetailError(404, {"error": f"Organization={org_id} not found"})
         orgs.append(org)
     # Its teams, their keys and every membership go with it, keys first.
     for org in orgs:
@@ -255,7 +256,7 @@ async def _member_request(request: web.Request, admin: Admin) -> tuple[MemberRef
 async def _org(admin: Admin, org_id: str) -> Row:
     org = await admin.store.get_row("organizations", org_id)
     if org is None:
-        raise RawError(404, {"error": "Organization not found"})
+        raise DetailError(404, {"error": "Organization not found"})
     return org
 
 
@@ -295,8 +296,8 @@ async def _membership(admin: Admin, ref: MemberRef) -> Row:
     row = await admin.store.get_row("organization_members",
                                     membership_id(ref.organization_id, user_id))
     if row is None:
-        raise RawError(400, {"error": f"User={user_id} is not a member of organization="
-                                      f"{ref.organization_id}"})
+        raise DetailError(400, {"error": f"User={user_id} is not a member of organization="
+                                         f"{ref.organization_id}"})
     return row
 
 

@@ -24,6 +24,12 @@ from .context import ADMIN, Admin
 CHANGED_BY_HEADER = "litellm-changed-by"
 
 
+def actor(request: web.Request) -> str:
+    """Who makes a change, as ``created_by`` / ``updated_by`` record it: the calling key's
+    user, or LiteLLM's name for the master key."""
+    return request["principal"].user_id or "default_user_id"
+
+
 def iso(epoch: float | None) -> str | None:
     """Times are epoch seconds in the database and ISO 8601 UTC on the wire, as in LiteLLM."""
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
@@ -32,7 +38,7 @@ def iso(epoch: float | None) -> str | None:
 def wire_view(row: Row, renames: dict[str, str]) -> dict[str, Any]:
     """A stored row as the API shows it: LiteLLM's field names, times as ISO 8601."""
     view = {renames.get(column, column): value for column, value in row.items()}
-    for column in ("expires", "created_at", "updated_at"):
+    for column in ("expires", "created_at", "updated_at", "budget_reset_at"):
         if column in view:
             view[column] = iso(view[column])
     return view
@@ -65,13 +71,17 @@ class Table:
         await self._audit(request, "created", ident, None, self.view(created))
         return created
 
-    async def update(self, request: web.Request, ident: str, shown: str, changes: Row) -> Row:
+    async def update(self, request: web.Request, ident: str, shown: str, changes: Row, *,
+                     new_ident: str | None = None) -> Row:
+        """Apply ``changes``; with ``new_ident``, the row takes that id too (and the old one
+        stops naming anything)."""
         admin = request.app[ADMIN]
-        result = await admin.store.update_row(self.kind, ident, changes)
+        result = await admin.store.update_row(self.kind, ident, changes, new_ident=new_ident)
         if result is None:
             raise self._not_found([shown])
         before, after = (self.view(row) for row in result)
-        await admin.principals.forget(self.noun, ident)
+        for name in {ident, new_ident or ident}:
+            await admin.principals.forget(self.noun, name)
         changed = {k: v for k, v in after.items() if before.get(k) != v and k != "updated_at"}
         await self._audit(request, "updated", ident, before, changed)
         return result[1]

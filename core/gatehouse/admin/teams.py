@@ -27,11 +27,11 @@ from ..access.roles import (
     not_admin,
     role_of,
 )
-from ..errors import ClientError, json_response
+from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
-from .bodies import Body, Limit, parse_body
+from .bodies import Body, Limit, Update, parse_body
 from .budgets import BudgetFields, Duration, all_rows, with_reset
-from .context import Admin, RawError, check_guardrails, gated
+from .context import Admin, check_guardrails, gated
 from .keys import KEYS, key_view
 from .memberships import (
     MASTER_USER,
@@ -72,7 +72,7 @@ class NewTeam(TeamFields):
     members_with_roles: list[Member] = Field(default_factory=list)
 
 
-class UpdateTeam(TeamFields):
+class UpdateTeam(TeamFields, Update):
     team_id: str = Field(min_length=1)
 
 
@@ -206,8 +206,8 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
     user_id = request.query.get("user_id")
     if role not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER) and (
             user_id is None or user_id != principal.user_id):
-        raise RawError(401, {"error": f"Only admin users can query all teams/other teams. Your "
-                                      f"user role={role}"})
+        raise DetailError(401, {"error": f"Only admin users can query all teams/other teams. "
+                                         f"Your user role={role}"})
     org = request.query.get("organization_id")
     teams = []
     for row in await all_rows(admin, "teams"):
@@ -346,7 +346,7 @@ async def _models_team(request: web.Request, admin: Admin, body: TeamModels) -> 
                        status=404)
     principal = request["principal"]
     if role_of(principal) != PROXY_ADMIN and not is_team_admin(principal, team):
-        raise RawError(403, {"error": "Only proxy admin or team admin can modify team models"})
+        raise DetailError(403, {"error": "Only proxy admin or team admin can modify team models"})
     return team
 
 
@@ -376,8 +376,8 @@ async def _require_org_admin_of(request: web.Request, org_id: str | None) -> Non
 def _require_team_admin(request: web.Request, team: Row, route: str) -> None:
     principal = request["principal"]
     if role_of(principal) != PROXY_ADMIN and not is_team_admin(principal, team):
-        raise RawError(403, {"error": f"Call not allowed. User not proxy admin OR team admin. "
-                                      f"route={route}, team_id={team['team_id']}"})
+        raise DetailError(403, {"error": f"Call not allowed. User not proxy admin OR team "
+                                         f"admin. route={route}, team_id={team['team_id']}"})
 
 
 def _find(team: Row, ref: MemberRef) -> dict[str, Any]:
@@ -385,13 +385,13 @@ def _find(team: Row, ref: MemberRef) -> dict[str, Any]:
         if (ref.user_id is not None and member.get("user_id") == ref.user_id) or (
                 ref.user_id is None and member.get("user_email") == ref.user_email):
             return member
-    raise RawError(400, {"error": "User not found in team"})
+    raise DetailError(400, {"error": "User not found in team"})
 
 
 async def _team(admin: Admin, team_id: str, missing: str, *, status: int) -> Row:
     row = await admin.store.get_row("teams", team_id)
     if row is None:
-        raise RawError(status, {"error": missing})
+        raise DetailError(status, {"error": missing})
     return row
 
 
@@ -406,7 +406,7 @@ async def _check_org_move(admin: Admin, team: Row, org_id: str) -> None:
     and every member must belong to the organization."""
     org = await admin.store.get_row("organizations", org_id)
     if org is None:
-        raise RawError(404, {"error": f"Organization={org_id} not found"})
+        raise DetailError(404, {"error": f"Organization={org_id} not found"})
     budget = await admin.store.get_row("budgets", org["budget_id"]) if org["budget_id"] \
         else None
     problems = []
@@ -430,7 +430,8 @@ async def _check_org_move(admin: Admin, team: Row, org_id: str) -> None:
                                      membership_id(org_id, user_id)) is None:
             problems.append(f"User={user_id} is not a member of the organization")
     if problems:
-        raise RawError(403, {"error": f"Cannot move team to organization. {'; '.join(problems)}"})
+        raise DetailError(403, {"error": f"Cannot move team to organization. "
+                                         f"{'; '.join(problems)}"})
 
 
 async def _team_keys(admin: Admin, team_id: str) -> list[Row]:

@@ -26,11 +26,11 @@ from ..access.roles import (
     Rule,
     role_of,
 )
-from ..errors import ClientError, json_response
+from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, Limit, parse_body, query_int
 from .budgets import Duration, all_rows, with_reset
-from .context import Admin, RawError, gated
+from .context import Admin, gated
 from .keys import KEYS, key_view
 from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
 from .teams import TEAMS, team_view
@@ -203,7 +203,7 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
     for user_id in body.user_ids:
         user = await admin.store.get_row("users", user_id)
         if user is None:
-            raise RawError(404, {"error": f"User not found, passed user_id={user_id}"})
+            raise DetailError(404, {"error": f"User not found, passed user_id={user_id}"})
         users.append(user)
     for user in users:
         user_id = user["user_id"]

@@ -45,6 +45,19 @@ class GuardrailBlocked(Exception):
                           details={"error": self.message, **self.detail})
 
 
+class GuardrailAnswered(GuardrailBlocked):
+    """Raised by a ``pre_call`` or ``during_call`` hook to answer the call itself rather than
+    refuse it: the client gets a 200 whose assistant reply is ``text``, from model ``model``
+    (streamed when it asked for a stream), and the upstream's reply is never used. The call is
+    recorded as blocked by the guardrail, and costs nothing.
+    """
+
+    def __init__(self, text: str, *, model: str = "guardrail"):
+        super().__init__(text, status=200)
+        self.text = text
+        self.model = model
+
+
 class GuardrailError(Exception):
     """A guardrail could not reach a verdict: its vendor failed, answered nonsense or timed out.
 
@@ -76,6 +89,9 @@ class GuardrailParams(BaseModel):
     #: Refuse to start without these (the error names the variables that could supply them).
     requires_api_key: ClassVar[bool] = False
     requires_api_base: ClassVar[bool] = False
+    #: What that error says instead, for a plugin that keeps its reference's own words.
+    missing_api_key: ClassVar[str | None] = None
+    missing_api_base: ClassVar[str | None] = None
 
     guardrail: str
     mode: list[Mode] = Field(default_factory=list)
@@ -96,20 +112,35 @@ class GuardrailParams(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        for field, variables, default, required in (
-                ("api_key", cls.env_api_key, None, cls.requires_api_key),
-                ("api_base", cls.env_api_base, cls.default_api_base, cls.requires_api_base)):
+        for field, variables, default, required, missing in (
+                ("api_key", cls.env_api_key, None, cls.requires_api_key, cls.missing_api_key),
+                ("api_base", cls.env_api_base, cls.default_api_base, cls.requires_api_base,
+                 cls.missing_api_base)):
             if data.get(field) is None:
                 data[field] = next((os.environ[v] for v in variables if os.environ.get(v)),
                                    default)
             if data[field] is None and required:
                 where = f" or the {' or '.join(variables)} environment variable" if variables \
                     else ""
-                raise ValueError(f"{field} is required: set it in the guardrail's params{where}")
+                raise ValueError(missing or
+                                 f"{field} is required: set it in the guardrail's params{where}")
         base = data.get("api_base")
         if base is not None and not str(base).startswith(("http://", "https://")):
             raise ValueError(f"api_base must be an http(s) URL, got {base!r}")
         return data
+
+
+def parse_reply(raw: Any, reply: type[M], source: str) -> M:
+    """A vendor's parsed answer read into the ``reply`` model. One that does not fit is a
+    :class:`GuardrailError` naming ``source``, the field and the kind of mismatch, never the
+    values (they may hold the caller's text)."""
+    try:
+        return reply.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise GuardrailError(f"{source} answered an unexpected reply "
+                             f"({field}: {first['type']})") from None
 
 
 class Models(Protocol):
@@ -122,6 +153,11 @@ class Models(Protocol):
                        request_id: str = "internal") -> dict[str, Any]:
         """A chat completion on one of ``model_names``, without guardrails. Raises
         ``UpstreamError`` when the model fails."""
+
+    async def moderate(self, model_name: str, body: dict[str, Any], *,
+                       request_id: str = "internal") -> dict[str, Any]:
+        """An OpenAI moderation (``body`` holds its ``input``) on one of ``model_names``: the
+        ``/moderations`` answer. Raises ``UpstreamError`` when the model fails."""
 
 
 class Guardrail:
@@ -144,6 +180,9 @@ class Guardrail:
     #: A key permission that switches this guardrail off for a key when it is ``false``
     #: (e.g. ``"hide_secrets"``).
     permission: ClassVar[str | None] = None
+    #: The vendor's name, put before the URL path in what ``post_json`` reports, so an error
+    #: and its log line say which service failed (e.g. ``"OpenAI moderation"``).
+    vendor: ClassVar[str] = ""
 
     def __init__(self, name: str, params: GuardrailParams):
         self.name = name
@@ -197,7 +236,7 @@ class Guardrail:
         ``(status, parsed reply)``, where a status in ``answers`` is a reply to read rather than
         a failure. ``payload`` may be the body already serialised (e.g. to sign it)."""
         # GuardrailFailed names the guardrail; this names what it was talking to.
-        where = aiohttp.client.URL(url).path
+        where = self._where(url)
         try:
             body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
             async with self.http.post(url, data=body, headers={
@@ -227,14 +266,10 @@ class Guardrail:
         raw = await self.post_json(url, payload, headers)
         return raw, self.read_reply(url, raw, reply)
 
-    @staticmethod
-    def read_reply(url: str, raw: Any, reply: type[M]) -> M:
+    def read_reply(self, url: str, raw: Any, reply: type[M]) -> M:
         """A vendor's parsed reply read into the ``reply`` model, as :meth:`post_checked` reads
         it."""
-        try:
-            return reply.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "body"
-            raise GuardrailError(f"{aiohttp.client.URL(url).path} answered an unexpected reply "
-                                 f"({field}: {first['type']})") from None
+        return parse_reply(raw, reply, self._where(url))
+
+    def _where(self, url: str) -> str:
+        return f"{self.vendor} {aiohttp.client.URL(url).path}".lstrip()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CallType = Literal["chat_completion", "completion", "embedding"]
+# "moderation" is only made by guardrails asking a model_list model (Models.moderate).
+CallType = Literal["chat_completion", "completion", "embedding", "moderation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,9 @@ class Call:
     metadata: dict[str, Any] = field(default_factory=dict)
     principal: Principal = ANONYMOUS
     client_ip: str | None = None
+    # The client's request headers, for a guardrail that passes one on to its vendor (Aim's
+    # x-aim-user-email). They hold the caller's credentials: never log or forward them whole.
+    headers: Mapping[str, str] = field(default_factory=dict)
     # Set once guardrails are selected: name -> extra_body from the request.
     guardrail_extra: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Names of the guardrails that reached a verdict on this call, in the order they ran.
@@ -74,6 +79,8 @@ class Call:
     # Free space for a guardrail's own per-call state, keyed by guardrail name (e.g. what a
     # masking guardrail replaced in the request, to restore it in the reply). Never logged.
     scratch: dict[str, Any] = field(default_factory=dict)
+    # The key's parallel-call counter while the call holds one of its slots.
+    parallel_slot: str | None = None
 
     @property
     def user(self) -> str | None:

@@ -51,7 +51,8 @@ async def run_one(impl: HookImpl, call: Call, args: dict[str, Any]) -> None:
         call.mark(guardrail.name, "blocked")
         raise
     except TimeoutError:
-        _failed(call, guardrail, f"no verdict within {params.timeout:g}s", timeout=True)
+        source = f" from {guardrail.vendor}" if guardrail.vendor else ""
+        _failed(call, guardrail, f"no verdict{source} within {params.timeout:g}s", timeout=True)
     except GuardrailError as exc:
         _failed(call, guardrail, str(exc), timeout=exc.timeout)
     except Exception as exc:  # noqa: BLE001 - whatever a guardrail raises is contained here

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
 
 import orjson
@@ -16,13 +17,14 @@ from aiohttp import web
 
 from ..access.gate import check_enforced_params
 from ..errors import ClientError, error_body, json_response
-from ..guardrails.base import GuardrailBlocked
+from ..guardrails.base import GuardrailAnswered, GuardrailBlocked
 from ..guardrails.call import Call
 from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
 from .headers import FAILED, key_headers, succeeded
 from .providers import UpstreamError, wants_usage
+from .providers.mock import GuardrailAnswer
 from .schemas import check_body, check_stored_text, read_json
 
 if TYPE_CHECKING:
@@ -50,6 +52,14 @@ YIELD_EVERY = 32
 CLIENT_CLOSED = 499
 CLIENT_CLOSED_BODY = error_body("The client closed the connection before the reply was complete",
                                 kind="client_closed_request")
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A non-streamed reply, and how long the upstream took to give it."""
+
+    reply: Reply
+    seconds: float
 
 
 class Pipeline:
@@ -86,6 +96,7 @@ class Pipeline:
             metadata=body.pop("metadata", None) or {}, principal=principal,
             client_ip=request["client_ip"], response_headers=key_headers(principal),
             header_user=request.headers.get(self.user_header) if self.user_header else None,
+            headers=request.headers,
         )
         if call.stream and self.tracks_spend and not wants_usage(body):
             # Priced from the upstream's own count: ask for the usage chunk, and keep it from a
@@ -95,21 +106,29 @@ class Pipeline:
             call.hide_usage = True
         selection = self.selector.select(call, requested, principal)
         try:
+            return await self._serve(request, call, selection, requested, mock_response,
+                                     started)
+        finally:
+            # The key's parallel-call slot, however the call ended (a stream: once relayed).
+            await self.gate.accounting.release(call)
+
+    async def _serve(self, request: web.Request, call: Call, selection: Selection,
+                     requested: Any, mock_response: str | None, started: float
+                     ) -> web.StreamResponse:
+        try:
             # A model the caller may not use is refused before any question of whether it
             # exists (LiteLLM's order).
             await self.gate.check(call, requested)
             provider = self.router.provider_for(call, mock_response)
-            await run_in_order(selection.pre_call, call, {"call": call})
-            if call.stream:
-                stream = await self._open_stream(request, call, selection, provider)
-            else:
-                upstream_started = time.time()
-                reply = await _alongside_during(selection, call, provider.complete(call))
-                upstream_seconds = time.time() - upstream_started
-                self._check_response_size(len(reply.raw))
-                if selection.post_call:
-                    await run_in_order(selection.post_call, call,
-                                       {"call": call, "response": reply.data})
+            try:
+                await run_in_order(selection.pre_call, call, {"call": call})
+                served = await self._upstream(request, call, selection, provider)
+            except GuardrailAnswered as answered:
+                # The guardrail's answer takes the upstream's place; the guardrails that check
+                # replies still see it.
+                selection = replace(selection, during_call=())
+                served = await self._upstream(request, call, selection,
+                                              GuardrailAnswer(answered.text, answered.model))
         except GuardrailBlocked as blocked:
             return await self._refuse(call, selection, started, blocked.status, blocked.body())
         except ClientError as exc:
@@ -124,8 +143,9 @@ class Pipeline:
             await self.call_log.submit(
                 call, selection, Outcome(started, CLIENT_CLOSED, error=CLIENT_CLOSED_BODY))
             raise
-        if call.stream:
-            return await self._relay(call, selection, started, *stream)
+        if isinstance(served, tuple):
+            return await self._relay(call, selection, started, *served)
+        reply, upstream_seconds = served.reply, served.seconds
         succeeded(call, reply, started, upstream_seconds, self.prices)
         body = reply.raw
         await self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
@@ -146,6 +166,20 @@ class Pipeline:
                 502, f"The model's response is larger than the gateway allows "
                      f"(max_response_size_mb: {self.max_response_mb:g})",
                 "response_too_large")
+
+    async def _upstream(self, request: web.Request, call: Call, selection: Selection,
+                        provider: Provider) -> Served | tuple[Any, ...]:
+        """The reply, checked by the post_call guardrails; for a stream, what ``_relay``
+        needs."""
+        if call.stream:
+            return await self._open_stream(request, call, selection, provider)
+        began = time.time()
+        reply = await _alongside_during(selection, call, provider.complete(call))
+        seconds = time.time() - began
+        self._check_response_size(len(reply.raw))
+        if selection.post_call:
+            await run_in_order(selection.post_call, call, {"call": call, "response": reply.data})
+        return Served(reply, seconds)
 
     async def _open_stream(self, request: web.Request, call: Call, selection: Selection,
                            provider: Provider

@@ -329,3 +329,12 @@ class Router:
         call = Call(request_id=request_id, call_type="chat_completion", model=model_name,
                     body={**body, "stream": False})
         return (await self.provider_for(call).complete(call)).data
+
+    async def moderate(self, model_name: str, body: dict[str, Any], *,
+                       request_id: str = "internal") -> dict[str, Any]:
+        """A moderation (``POST /moderations``, ``body`` holding its ``input``) on one of the
+        gateway's own models -- for plugins that ask a moderation model. Raises
+        UpstreamError."""
+        call = Call(request_id=request_id, call_type="moderation", model=model_name,
+                    body=dict(body))
+        return (await self.provider_for(call).complete(call)).data

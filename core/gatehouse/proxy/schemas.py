@@ -88,23 +88,33 @@ MAX_DEPTH = 255
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
 
 
-async def read_json(request: web.Request) -> Any:
+async def read_raw(request: web.Request) -> bytes:
+    """The request's body bytes, within ``request_body_timeout``."""
     timeout = request.app[BODY_TIMEOUT]
     try:
         async with asyncio.timeout(timeout):
-            raw = await request.read()
+            return await request.read()
     except TimeoutError:
         raise ClientError(408, f"Request body not received within {timeout:g} s "
                                f"(request_body_timeout)", kind="timeout") from None
     except web.RequestPayloadError:
         raise ClientError(400, "Request body could not be read: its compression "
                                "(Content-Encoding) or chunked encoding is corrupt") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await read_raw(request)
     if not raw:
         raise ClientError(400, "Request body is empty; expected a JSON object")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ClientError(400, f"Request body is not valid JSON: {exc}") from None
+    check_depth(raw, body)
+    return body
+
+
+def check_depth(raw: bytes, body: Any) -> None:
     # orjson reads JSON nested up to 1,024 deep but writes only 255, so a deeper body would
     # fail when forwarded or stored. A body with fewer brackets cannot nest that deep: most
     # skip the check.
@@ -114,7 +124,6 @@ async def read_json(request: web.Request) -> Any:
         except orjson.JSONEncodeError:
             raise ClientError(400, f"Request body is nested too deeply; the limit is "
                                    f"{MAX_DEPTH} levels") from None
-    return body
 
 
 def _nul_at(value: Any, where: tuple) -> tuple | None:

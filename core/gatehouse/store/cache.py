@@ -67,6 +67,10 @@ class LocalCache:
         """The counter; a missing one reads 0."""
         return self._live(key) or 0.0
 
+    async def drop(self, key: str) -> None:
+        """Forget a counter: its next ``incr`` begins again at its ``start``."""
+        self._counters.pop(key, None)
+
     # A process has nothing to share: the principals' own short cache is the only copy, and
     # another process on the same database sees a change through the database.
 
@@ -183,6 +187,12 @@ class RedisCache:
                 self._lost(exc)
         self._miss_count(key, amount, ttl, start)
         return await self._fallback.incr(key, amount, ttl=ttl, start=start)
+
+    async def drop(self, key: str) -> None:
+        await self._fallback.drop(key)
+        ok, _ = await self._run(self._redis.delete, self._prefix + key)
+        if not ok:
+            self._missed_invalidations.add(key)
 
     async def value(self, key: str) -> float:
         ok, raw = await self._run(self._redis.get, self._prefix + key)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from importlib import resources
-from typing import Any, AsyncContextManager, Iterable, Protocol
+from typing import Any, AsyncContextManager, Callable, Iterable, Protocol
 
 import orjson
 
@@ -24,8 +24,9 @@ Row = dict[str, Any]
 
 JSON_COLUMNS = frozenset({"models", "metadata", "permissions", "guardrails", "members", "tags",
                           "before_value", "updated_values", "teams", "team_member_permissions",
-                          "model_aliases", "model_max_budget"})
-BOOL_COLUMNS = frozenset({"blocked"})
+                          "model_aliases", "aliases", "config", "model_max_budget",
+                          "allowed_cache_controls", "allowed_routes", "object_permission"})
+BOOL_COLUMNS = frozenset({"blocked", "auto_rotate"})
 TABLES = {"keys": ("gatehouse_keys", "key_hash"), "teams": ("gatehouse_teams", "team_id"),
           "users": ("gatehouse_users", "user_id"),
           "end_users": ("gatehouse_end_users", "user_id"),
@@ -33,6 +34,9 @@ TABLES = {"keys": ("gatehouse_keys", "key_hash"), "teams": ("gatehouse_teams", "
           "organizations": ("gatehouse_organizations", "organization_id"),
           "team_members": ("gatehouse_team_members", "membership_id"),
           "organization_members": ("gatehouse_organization_members", "membership_id")}
+# The rows that take their limits from a budget row (budget_id), and whose spend its reset
+# zeroes.
+BUDGET_LINKED = ("end_users", "team_members", "organization_members", "organizations")
 
 
 def membership_id(group_id: str, user_id: str) -> str:
@@ -154,10 +158,14 @@ class Store(abc.ABC):
             rows = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
         return decode(rows[0]) if rows else None
 
-    async def update_row(self, kind: str, ident: str, changes: Row) -> tuple[Row, Row] | None:
-        """Apply ``changes``; return ``(before, after)``, or None when there is no such row."""
+    async def update_row(self, kind: str, ident: str, changes: Row, *,
+                         new_ident: str | None = None) -> tuple[Row, Row] | None:
+        """Apply ``changes`` -- with ``new_ident``, the row's new id too (a regenerated key's
+        new hash), in the same step; return ``(before, after)``, or None when there is no
+        such row."""
         table, pk = TABLES[kind]
-        encoded = encode({**changes, "updated_at": time.time()})
+        renamed = {} if new_ident is None else {pk: new_ident}
+        encoded = encode({**changes, **renamed, "updated_at": time.time()})
         sets = ", ".join(f"{column} = ?" for column in encoded)
         async with self.transaction() as tx:
             before = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
@@ -165,7 +173,8 @@ class Store(abc.ABC):
                 return None
             await tx.execute(f"UPDATE {table} SET {sets} WHERE {pk} = ?",
                              (*encoded.values(), ident))
-            after = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?", (ident,))
+            after = await tx.fetchall(f"SELECT * FROM {table} WHERE {pk} = ?",
+                                      (new_ident or ident,))
         return decode(before[0]), decode(after[0])
 
     async def delete_rows(self, kind: str, idents: list[str]) -> list[Row]:
@@ -181,15 +190,54 @@ class Store(abc.ABC):
         return [decode(r) for r in rows]
 
     async def list_rows(self, kind: str, *, where: Row | None = None, limit: int = 100,
-                   offset: int = 0) -> list[Row]:
+                        offset: int = 0, order_by: str = "created_at",
+                        descending: bool = False) -> list[Row]:
+        """A page of rows matching ``where`` (a list value matches any of its items), ordered
+        by ``order_by`` -- a column name the caller has checked -- then by id."""
         table, pk = TABLES[kind]
-        where = encode({k: v for k, v in (where or {}).items() if v is not None})
-        clause = " AND ".join(f"{column} = ?" for column in where)
-        sql = (f"SELECT * FROM {table}{' WHERE ' + clause if clause else ''} "
-               f"ORDER BY created_at, {pk} LIMIT ? OFFSET ?")
+        clause, params = _where(where)
+        direction = " DESC" if descending else ""
+        sql = (f"SELECT * FROM {table}{clause} ORDER BY {order_by}{direction}, {pk}{direction} "
+               f"LIMIT ? OFFSET ?")
         async with self.transaction() as tx:
-            rows = await tx.fetchall(sql, (*where.values(), limit, offset))
+            rows = await tx.fetchall(sql, (*params, limit, offset))
         return [decode(r) for r in rows]
+
+    async def count_rows(self, kind: str, *, where: Row | None = None) -> int:
+        table, _ = TABLES[kind]
+        clause, params = _where(where)
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT COUNT(*) AS n FROM {table}{clause}", params)
+        return int(rows[0]["n"])
+
+    async def reset_budgets(self, kind: str, now: float,
+                            next_reset: Callable[[str, float], float]) -> list[str]:
+        """Set spend to 0 on every row whose ``budget_reset_at`` has passed and move that to
+        ``next_reset(budget_duration, now)``; return the ids reset. Several gateways may run
+        this at once: a row is reset by whichever gets to it first, once."""
+        table, pk = TABLES[kind]
+        async with self.transaction() as tx:
+            return await _reset_due(tx, table, pk, now, next_reset, "spend = 0, ")
+
+    async def reset_budget_rows(self, now: float, next_reset: Callable[[str, float], float]
+                                ) -> tuple[list[str], list[tuple[str, str]]]:
+        """As :meth:`reset_budgets` for budget rows, which hold no spend themselves: the spend
+        zeroed is that of the rows linked to them (``BUDGET_LINKED``). Return the budget ids
+        reset and the ``(kind, id)`` of every row zeroed."""
+        async with self.transaction() as tx:
+            reset = await _reset_due(tx, "gatehouse_budgets", "budget_id", now, next_reset, "")
+            zeroed: list[tuple[str, str]] = []
+            if reset:
+                marks = ", ".join("?" for _ in reset)
+                for kind in BUDGET_LINKED:
+                    table, pk = TABLES[kind]
+                    rows = await tx.fetchall(
+                        f"SELECT {pk} AS ident FROM {table} WHERE budget_id IN ({marks})",
+                        tuple(reset))
+                    await tx.execute(f"UPDATE {table} SET spend = 0 WHERE budget_id IN ({marks})",
+                                     tuple(reset))
+                    zeroed += [(kind, row["ident"]) for row in rows]
+        return reset, zeroed
 
     # --- end users -----------------------------------------------------------------------------
 
@@ -313,6 +361,47 @@ def _charge(kind: str, ident: str, spend: float) -> tuple[str, tuple[Any, ...]]:
                 "VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
                 "spend = gatehouse_end_users.spend + excluded.spend", (ident, spend, now, now))
     return f"UPDATE {table} SET spend = spend + ? WHERE {pk} = ?", (spend, ident)
+
+
+async def _reset_due(tx: Tx, table: str, pk: str, now: float,
+                     next_reset: Callable[[str, float], float], sets: str) -> list[str]:
+    """Move every row of ``table`` whose ``budget_reset_at`` has passed to its next reset (and
+    apply ``sets`` to it); return the ids moved. The update is guarded by the time it was due,
+    so of several gateways running this at once, one resets each row."""
+    due = await tx.fetchall(
+        f"SELECT {pk} AS ident, budget_duration FROM {table} "
+        f"WHERE budget_reset_at IS NOT NULL AND budget_reset_at <= ? ORDER BY {pk}", (now,))
+    reset = []
+    for row in due:
+        duration = row["budget_duration"]
+        try:
+            at = next_reset(duration, now) if duration else None
+        except ValueError:
+            at = None  # a duration written by hand that cannot be read: reset once
+        if await tx.execute(f"UPDATE {table} SET {sets}budget_reset_at = ? "
+                            f"WHERE {pk} = ? AND budget_reset_at <= ?", (at, row["ident"], now)):
+            reset.append(row["ident"])
+    return reset
+
+
+def _where(where: Row | None) -> tuple[str, tuple[Any, ...]]:
+    """`` WHERE ...`` for column filters; None values are no filter, lists match any item."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (where or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            values = list(value)
+            if not values:
+                clauses.append("1 = 0")
+                continue
+            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+            params += values
+        else:
+            clauses.append(f"{column} = ?")
+            params.append(encode({column: value})[column])
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), tuple(params)
 
 
 def open_store(database_url: str | None, database_path: str) -> Store:

@@ -8,6 +8,8 @@ settings); installing the gateway alone changes no project's pytest. It gives th
   and can be told to fail, stall or answer with given text.
 * ``fake_vendor`` -- a factory serving :class:`FakeVendor`, a guardrail vendor's API that
   records what it gets and answers, fails or stalls as told.
+* ``send_chat`` -- ``await send_chat(client, "text" or [messages], headers=..., **extra)``
+  posts a chat completion for the fake upstream's ``gpt-4o`` and returns the response.
 * ``gateway`` -- a factory: ``await gateway(config_dict, plugins=[...])`` starts the gateway
   over real HTTP with the ``fake_upstream`` as its ``gpt-4o`` model and returns an aiohttp test
   client for it (``client.app[GATEWAY]`` is the :class:`~gatehouse.gateway.Gateway`;
@@ -89,3 +91,19 @@ class _Served(TestServer):
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
         return Runner(self.app, **kwargs)
+
+
+@pytest.fixture
+def send_chat():
+    """``await send_chat(client, "text" or [messages], headers=None, **extra)``: a chat
+    completion on ``gpt-4o`` (one user message for a string), ``extra`` added to the body
+    (``stream``, ``guardrails``, ``metadata``, ...); returns the aiohttp response."""
+
+    async def send(client: Any, messages: str | list[dict[str, Any]],
+                   headers: dict[str, str] | None = None, **extra: Any) -> Any:
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        return await client.post("/v1/chat/completions", headers=headers,
+                                 json={"model": "gpt-4o", "messages": messages, **extra})
+
+    return send

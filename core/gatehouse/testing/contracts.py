@@ -202,7 +202,10 @@ class InstallContract:
       files beside the test module, one per way an operator may configure the plugin (a
       ``guardrails`` entry, a ``callbacks`` shorthand, ...);
     * ``files`` -- other files beside the test module that the configs name;
-    * ``env`` -- what the configs' ``os.environ/`` references need.
+    * ``env`` -- what the configs' ``os.environ/`` references need;
+    * ``refused`` -- ``{config.yaml text: (what check-config says, environment changes)}``:
+      configs check-config must refuse naming what is missing (a key, a base URL), run with
+      those variables set, or unset where the value is None.
 
     Each check runs on copies in a fresh folder, so nothing it starts writes into the source
     tree. The ``installed`` fixture pip-installs the project (editable, without dependencies)
@@ -215,8 +218,17 @@ class InstallContract:
     configs: dict[str, str] = {}
     files: tuple[str, ...] = ()
     env: dict[str, str] = {}
+    refused: dict[str, tuple[str, dict[str, str | None]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Left out rather than skipped where the plugin has nothing to refuse.
+        super().__init_subclass__(**kwargs)
+        if not cls.refused:
+            cls.test_check_config_names_what_is_missing = None  # type: ignore[assignment]
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "refused_config" in metafunc.fixturenames:
+            metafunc.parametrize("refused_config", list(self.refused))
         if "entry_point" in metafunc.fixturenames:
             metafunc.parametrize("entry_point", list(self.entry_points))
         if "config_file" in metafunc.fixturenames:
@@ -256,6 +268,22 @@ class InstallContract:
         result = check_config(config_copy, load="", env=self.env)
         assert result.returncode == 2, result.stderr
         assert self.configs[config_file] in result.stderr
+
+
+    def test_check_config_names_what_is_missing(self, installed, tmp_path, monkeypatch,
+                                                refused_config):
+        says, changes = self.refused[refused_config]
+        for name, value in changes.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        config = tmp_path / "config.yaml"
+        config.write_text(refused_config)
+        result = check_config(config, load=self.distribution)
+        assert result.returncode == 2, result.stdout
+        assert says in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 _UNCHECKED_REPLY = "An upstream reply no guardrail has checked."

@@ -127,6 +127,19 @@ async def test_disable_exception_on_block_answers_with_bedrocks_text(
     assert body["choices"][0]["message"]["content"] == "Sorry, I can't talk about that."
 
 
+@pytest.mark.parametrize("mode", ["pre_call", "during_call"])
+async def test_disable_exception_on_block_answers_a_blocked_request_instead(
+        bedrock_gateway, bedrock, fake_upstream, mode):
+    client = await bedrock_gateway(mode=mode, disable_exception_on_block=True)
+    resp = await client.post("/v1/chat/completions", json=chat("a forbidden topic"))
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["model"] == "bedrock-guardrail"
+    assert body["choices"][0]["message"]["content"] == "Sorry, I can't talk about that."
+    if mode == "pre_call":
+        assert fake_upstream.received == []
+
+
 async def test_a_streamed_reply_is_masked_before_any_of_it_is_sent(
         bedrock_gateway, bedrock, fake_upstream):
     client = await bedrock_gateway(mode="post_call", mask_response_content=True)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 RETRY_HEADERS = frozenset({"retry-after", "retry-after-ms"})
 PATHS = {"chat_completion": "/chat/completions", "completion": "/completions",
-         "embedding": "/embeddings"}
+         "embedding": "/embeddings", "moderation": "/moderations"}
 
 
 def pass_through_headers(call: Call, headers: Mapping[str, str]) -> None:

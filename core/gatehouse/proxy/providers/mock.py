@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import orjson
 
+from ...config import ModelParams
 from ...plugins import hookimpl
 from ...guardrails.text import message_role_texts
 from . import Provider, Reply, wants_usage
@@ -37,10 +38,20 @@ class MockProvider(Provider):
     async def complete(self, call: Call) -> Reply:
         if call.call_type == "embedding":
             return Reply(data=self._embedding(call))
-        return Reply(data=_completion(call, self.reply_text(call), self.params.upstream_model))
+        text = self.reply_text(call)
+        return Reply(data=_completion(call, text, self.params.upstream_model,
+                                      self.usage(call, text)))
 
     async def stream(self, call: Call) -> AsyncIterator[Reply]:
-        return _chunks(call, self.reply_text(call), self.params.upstream_model)
+        text = self.reply_text(call)
+        return _chunks(call, text, self.params.upstream_model, self.usage(call, text))
+
+    def usage(self, call: Call, text: str) -> dict[str, int]:
+        """Tokens counted as words, so spend can be tried offline."""
+        prompt = sum(len(t.split()) for _, t in message_role_texts(call.body))
+        completion = len(text.split())
+        return {"prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": prompt + completion}
 
     def _embedding(self, call: Call) -> dict[str, Any]:
         inputs = call.body.get("input")
@@ -65,32 +76,37 @@ class FixedReplyProvider(MockProvider):
         return self._text
 
 
+class GuardrailAnswer(FixedReplyProvider):
+    """Serves a guardrail's own answer (``GuardrailAnswered``): no model ran, so it uses no
+    tokens."""
+
+    def __init__(self, text: str, model: str):
+        super().__init__(text, model, ModelParams(model=f"mock/{model}"), None)
+
+    def usage(self, call: Call, text: str) -> dict[str, int]:
+        return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
 def _vector(seed: bytes) -> list[float]:
     digest = hashlib.sha256(seed).digest()  # 32 bytes -> 16 unsigned shorts
     return [round(v / 65535 * 2 - 1, 6) for v in struct.unpack(">16H", digest)]
 
 
-def _usage(call: Call, text: str) -> dict[str, int]:
-    prompt = sum(len(t.split()) for _, t in message_role_texts(call.body))
-    completion = len(text.split())
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
-
-
-def _completion(call: Call, text: str, model: str) -> dict[str, Any]:
+def _completion(call: Call, text: str, model: str, usage: dict[str, int]) -> dict[str, Any]:
     created = int(time.time())
     if call.call_type == "completion":
         return {"id": f"cmpl-{call.request_id}", "object": "text_completion", "created": created,
-                "model": model, "usage": _usage(call, text),
+                "model": model, "usage": usage,
                 "choices": [{"index": 0, "text": text, "finish_reason": "stop",
                              "logprobs": None}]}
     return {"id": f"chatcmpl-{call.request_id}", "object": "chat.completion",
-            "created": created, "model": model, "usage": _usage(call, text),
+            "created": created, "model": model, "usage": usage,
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": text}}]}
 
 
-async def _chunks(call: Call, text: str, model: str) -> AsyncIterator[Reply]:
+async def _chunks(call: Call, text: str, model: str, usage: dict[str, int]
+                  ) -> AsyncIterator[Reply]:
     created = int(time.time())
     chat = call.call_type == "chat_completion"
     base = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{call.request_id}", "created": created,
@@ -112,7 +128,7 @@ async def _chunks(call: Call, text: str, model: str) -> AsyncIterator[Reply]:
         first = True
     yield chunk(None, "stop")
     if wants_usage(call.body):
-        yield Reply(data={**base, "choices": [], "usage": _usage(call, text)})
+        yield Reply(data={**base, "choices": [], "usage": usage})
 
 
 @hookimpl

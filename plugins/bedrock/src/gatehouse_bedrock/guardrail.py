@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 from urllib.parse import quote
 
 import botocore.exceptions
 import orjson
-from gatehouse import (Call, Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams,
-                       hookimpl)
+from gatehouse import (Call, Guardrail, GuardrailAnswered, GuardrailBlocked, GuardrailError,
+                       GuardrailParams, hookimpl)
 from gatehouse.guardrails.base import Models
 from gatehouse.guardrails.text import Group, joined, last_user_group, replace_spans, \
     request_groups, response_groups
@@ -28,6 +30,8 @@ from .credentials import NoCredentials, Signer
 log = logging.getLogger("gatehouse.bedrock")
 
 BLOCK_MESSAGE = "Violated guardrail policy"
+# The model a blocked call's answer comes from, with disable_exception_on_block.
+ANSWER_MODEL = "bedrock-guardrail"
 DEFAULT_REGION = "us-west-2"
 INTERVENED = "GUARDRAIL_INTERVENED"
 # The longest part of an AWS error message passed on: enough to say what was wrong, too short
@@ -96,13 +100,15 @@ class Bedrock(Guardrail):
 
     @hookimpl
     async def pre_call(self, call: Call, extra_body: dict[str, Any]) -> None:
-        await self._apply("INPUT", self._request_groups(call),
-                          self.params.mask_request_content, extra_body)
+        with self._answering():
+            await self._apply("INPUT", self._request_groups(call),
+                              self.params.mask_request_content, extra_body)
 
     @hookimpl
     async def during_call(self, call: Call, extra_body: dict[str, Any]) -> None:
         # The request is already upstream: nothing can be masked any more.
-        await self._apply("INPUT", self._request_groups(call), False, extra_body)
+        with self._answering():
+            await self._apply("INPUT", self._request_groups(call), False, extra_body)
 
     @hookimpl
     async def post_call(self, response: dict[str, Any], extra_body: dict[str, Any]) -> None:
@@ -113,6 +119,18 @@ class Bedrock(Guardrail):
             if not self.params.disable_exception_on_block:
                 raise
             _answer_instead(response, blocked.detail["bedrock_guardrail_response"])
+
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """``disable_exception_on_block``: a blocked request is answered, with a 200, by
+        Bedrock's blocked-input text instead of an error."""
+        try:
+            yield
+        except GuardrailBlocked as blocked:
+            if not self.params.disable_exception_on_block:
+                raise
+            raise GuardrailAnswered(blocked.detail["bedrock_guardrail_response"],
+                                    model=ANSWER_MODEL) from None
 
     def _request_groups(self, call: Call) -> list[Group]:
         if self.params.experimental_use_latest_role_message_only:
@@ -190,6 +208,6 @@ def _aws_message(raw: Any) -> str:
 def _answer_instead(response: dict[str, Any], text: str) -> None:
     """``disable_exception_on_block``: the caller gets Bedrock's blocked-output text as the
     assistant's answer, with a 200."""
-    response["model"] = "bedrock-guardrail"
+    response["model"] = ANSWER_MODEL
     response["choices"] = [{"index": 0, "finish_reason": "stop",
                             "message": {"role": "assistant", "content": text}}]
