@@ -212,16 +212,21 @@ async def test_an_end_users_and_a_members_request_limits_bind_whatever_key(start
     # Calls in one minute window; a run straddling two minutes is run again.
     for _ in range(2):
         minute = int(time.time() // 60)
-        statuses = [
-            (await client.post("/v1/chat/completions", json=chat(user="chatty"),
-                               headers=others[0])).status,
-            (await client.post("/v1/chat/completions", json=chat(user="chatty"),
-                               headers=others[1])).status,
-            (await client.post("/v1/chat/completions", json=chat(), headers=keys[0])).status,
-            (await client.post("/v1/chat/completions", json=chat(), headers=keys[1])).status]
+        answers = [
+            await client.post("/v1/chat/completions", json=chat(user="chatty"),
+                              headers=others[0]),
+            await client.post("/v1/chat/completions", json=chat(user="chatty"),
+                              headers=others[1]),
+            await client.post("/v1/chat/completions", json=chat(), headers=keys[0]),
+            await client.post("/v1/chat/completions", json=chat(), headers=keys[1])]
         if int(time.time() // 60) == minute:
             break
-    assert statuses == [200, 429, 200, 429]
+    assert [answer.status for answer in answers] == [200, 429, 200, 429]
+    # LiteLLM's 429, naming the scope and who in it.
+    for answer, named in ((answers[1], "end_user: chatty"),
+                          (answers[3], "team_member: t-rpm:hasty")):
+        assert (await answer.json())["error"]["message"].startswith(
+            f"Rate limit exceeded for {named}. Limit type: requests. Current limit: 1,")
 
 
 async def test_user_header_name_names_the_end_user_before_the_body(start, chat):

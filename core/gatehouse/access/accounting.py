@@ -395,7 +395,10 @@ def identity_rate_limits(call: Call) -> list[tuple[str, str, Row]]:
             ("end_user", call.end_user, call.end_user_budget)):
         if row is not None and limits is not None and (
                 limits.get("rpm_limit") is not None or limits.get("tpm_limit") is not None):
-            scopes.append((kind, row.get("membership_id") or row["user_id"], limits))
+            # A membership is named "<team>:<user>", as LiteLLM's 429 names it.
+            ident = f"{row['team_id']}:{row['user_id']}" if kind == "team_member" \
+                else row["user_id"]
+            scopes.append((kind, ident, limits))
     return scopes
 
 
