@@ -91,13 +91,18 @@ def find_guardrails() -> Guardrails:
     return found
 
 
-def write_config(workdir: Path, model: str, upstream_port: int, guardrails: Guardrails) -> Path:
-    config = {
+def write_config(workdir: Path, model: str, upstream_port: int, guardrails: Guardrails,
+                 master_key: str | None = None) -> Path:
+    """With ``master_key``, virtual keys are on, kept in a SQLite file in ``workdir``."""
+    config: dict[str, Any] = {
         "model_list": [{"model_name": model, "params": {
             "model": f"openai/{model}", "api_base": f"http://127.0.0.1:{upstream_port}/v1",
             "api_key": "sk-bench-not-a-secret"}}],
         "guardrails": guardrails.entries,
     }
+    if master_key is not None:
+        config["general_settings"] = {"master_key": master_key,
+                                      "database_path": str(workdir / "gatehouse.db")}
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

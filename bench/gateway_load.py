@@ -64,7 +64,7 @@ class LoadGenerator(Protocol):
 class Wrk:
     """wrk with a Lua script that posts the body and prints exact percentiles on one line."""
 
-    def __init__(self, binary: str, body: bytes, workdir: Path):
+    def __init__(self, binary: str, body: bytes, workdir: Path, headers: dict[str, str]):
         self.binary = binary
         self.script = workdir / "post.lua"
         # A Lua long bracket holds the JSON verbatim; the body never contains "]==]".
@@ -72,7 +72,8 @@ class Wrk:
             'wrk.method = "POST"\n'
             f"wrk.body = [==[{body.decode()}]==]\n"
             'wrk.headers["Content-Type"] = "application/json"\n'
-            "function done(summary, latency, requests)\n"
+            + "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in headers.items())
+            + "function done(summary, latency, requests)\n"
             "  local e = summary.errors\n"
             '  io.write(string.format("BENCH %d %d %.1f %.1f %d\\n", summary.requests,\n'
             "    summary.duration, latency:percentile(50), latency:percentile(99),\n"
@@ -103,28 +104,31 @@ class PythonLoad:
 
     name = "python aiohttp (gateway_loadgen.py; wrk not found)"
 
-    def __init__(self, body: bytes, workdir: Path):
+    def __init__(self, body: bytes, workdir: Path, headers: dict[str, str]):
         self.body_file = workdir / "body.json"
         self.body_file.write_bytes(body)
+        self.headers = [f"--header={name}:{value}" for name, value in headers.items()]
 
     def run(self, url: str, connections: int, duration: float) -> Sample:
         out = subprocess.run(
             [sys.executable, str(HERE / "gateway_loadgen.py"), "--url", url,
              "--body-file", str(self.body_file), "--connections", str(connections),
-             "--duration", str(duration)],
+             "--duration", str(duration), *self.headers],
             capture_output=True, text=True, timeout=duration + 60, check=True).stdout
         data = json.loads(out.strip().splitlines()[-1])
         return Sample(int(data["requests"]), float(data["seconds"]), float(data["p50_ms"]),
                       float(data["p99_ms"]), int(data["errors"]))
 
 
-def pick_load_generator(choice: str, body: bytes, workdir: Path) -> LoadGenerator:
+def pick_load_generator(choice: str, body: bytes, workdir: Path,
+                        headers: dict[str, str]) -> LoadGenerator:
+    """``headers`` go with every request, to both sides (a key the upstream ignores)."""
     binary = shutil.which("wrk")
     if choice == "wrk" and binary is None:
         raise BenchError("wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
     if choice != "python" and binary is not None:
-        return Wrk(binary, body, workdir)
-    loader = PythonLoad(body, workdir)
+        return Wrk(binary, body, workdir, headers)
+    loader = PythonLoad(body, workdir, headers)
     if choice == "python":
         loader.name = "python aiohttp (gateway_loadgen.py, as asked)"
     return loader

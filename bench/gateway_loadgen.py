@@ -23,9 +23,9 @@ import aiohttp
 from benchkit import arguments, count, positive, run_async
 
 
-async def _worker(session: aiohttp.ClientSession, url: str, body: bytes, deadline: float,
-                  budget: list[int], latencies: list[int], errors: list[int]) -> None:
-    headers = {"content-type": "application/json"}
+async def _worker(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str],
+                  deadline: float, budget: list[int], latencies: list[int],
+                  errors: list[int]) -> None:
     while budget[0] > 0 and time.perf_counter() < deadline:
         budget[0] -= 1
         start = time.perf_counter_ns()
@@ -40,8 +40,8 @@ async def _worker(session: aiohttp.ClientSession, url: str, body: bytes, deadlin
             errors[0] += 1
 
 
-async def run(url: str, body: bytes, connections: int, duration: float,
-              max_requests: int) -> dict[str, float]:
+async def run(url: str, body: bytes, headers: dict[str, str], connections: int,
+              duration: float, max_requests: int) -> dict[str, float]:
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=10)
     latencies: list[int] = []
@@ -52,7 +52,7 @@ async def run(url: str, body: bytes, connections: int, duration: float,
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         started = time.perf_counter()
         deadline = started + duration
-        await asyncio.gather(*(_worker(session, url, body, deadline, budget, latencies, errors)
+        await asyncio.gather(*(_worker(session, url, body, headers, deadline, budget, latencies, errors)
                                for _ in range(connections)))
         seconds = time.perf_counter() - started
     latencies.sort()
@@ -78,9 +78,14 @@ def main() -> int:
     parser.add_argument("--connections", type=count, default=1)
     parser.add_argument("--duration", type=positive, default=5.0)
     parser.add_argument("--max-requests", type=count, default=2_000_000)
+    parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                        help="a header sent with every request (repeatable)")
     args = parser.parse_args()
     body = args.body_file.read_bytes()
-    result = run_async(run(args.url, body, args.connections, args.duration, args.max_requests))
+    headers = {"content-type": "application/json",
+               **dict(h.split(":", 1) for h in args.header)}
+    result = run_async(run(args.url, body, headers, args.connections, args.duration,
+                           args.max_requests))
     print(json.dumps(result), flush=True)
     return 0
 

@@ -13,6 +13,7 @@ Everything listens on 127.0.0.1 only and every process it starts is stopped when
     python bench/gateway_overhead.py --duration 10 --connections 1 4 16 64
     python bench/gateway_overhead.py --no-guardrails       # the core alone
     python bench/gateway_overhead.py --stream              # streamed replies, a chunk a word
+    python bench/gateway_overhead.py --virtual-key         # as a key on a team in an org
     python bench/gateway_overhead.py --profile prof.txt    # plus a py-spy profile of the gateway
 
 The parts: gateway_servers.py starts, checks and stops the servers; gateway_config.py writes
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from benchkit import BenchError, arguments, at_least_zero, count, positive
 from gateway_config import Guardrails, find_guardrails, write_config
+from gateway_identity import master_key, virtual_key
 from gateway_load import CHAT_PATH, MODEL, LoadGenerator, pick_load_generator, request_body
 from gateway_profile import profile
 from gateway_report import Cell, print_sample, print_setup, report
@@ -63,6 +65,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--stream", action="store_true",
                         help="ask for streamed replies (about 40 chunks each) instead of whole "
                              "ones")
+    parser.add_argument("--virtual-key", action="store_true",
+                        help="run with a master key and call with a virtual key on a team in "
+                             "an organization (key, team, user and organization checks)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (default: wrk when installed, else python)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
@@ -96,19 +101,25 @@ def measure(load: LoadGenerator, urls: dict[str, str], servers: dict[str, int],
 
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     guardrails = Guardrails() if args.no_guardrails else find_guardrails()
+    master = master_key() if args.virtual_key else None
     body = request_body(args.stream)
-    load = pick_load_generator(args.loadgen, body, workdir)
 
     upstream_port, upstream_pid = start_upstream(procs, workdir)
-    config = write_config(workdir, MODEL, upstream_port, guardrails)
+    config = write_config(workdir, MODEL, upstream_port, guardrails, master)
     gateway_port = free_port()
     gateway = start_gateway(procs, config, gateway_port, args.workers, guardrails.plugins_env(),
                             workdir)
+    headers: dict[str, str] = {}
+    notes = list(guardrails.notes)
+    if master is not None:
+        headers, where = virtual_key(f"http://127.0.0.1:{gateway_port}", master)
+        notes.append(f"calls carry a virtual key on {where}")
+    load = pick_load_generator(args.loadgen, body, workdir, headers)
     urls = {"direct": f"http://127.0.0.1:{upstream_port}{CHAT_PATH}",
             "gateway": f"http://127.0.0.1:{gateway_port}{CHAT_PATH}"}
-    check_reply(urls["direct"], body)
-    applied = check_reply(urls["gateway"], body)
-    print_setup(args, load.name, guardrails.describe(), guardrails.notes, applied)
+    check_reply(urls["direct"], body, headers)
+    applied = check_reply(urls["gateway"], body, headers)
+    print_setup(args, load.name, guardrails.describe(), notes, applied)
 
     # Each server leads its own process group (see Processes), so its pid is the group id.
     servers = {"direct": upstream_pid, "gateway": gateway.pid}

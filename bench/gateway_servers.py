@@ -137,7 +137,8 @@ def start_gateway(procs: Processes, config: Path, port: int, workers: int,
             raise BenchError(f"the gateway exited with code {proc.returncode}:\n{_log_tail(log)}")
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
-                if json.load(resp).get("status") == "healthy":
+                # With a database (--virtual-key) LiteLLM's readiness says "connected".
+                if json.load(resp).get("status") in ("healthy", "connected"):
                     return proc
         except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
             pass
@@ -145,12 +146,12 @@ def start_gateway(procs: Processes, config: Path, port: int, workers: int,
     raise BenchError(f"the gateway was not ready within {READY_TIMEOUT_S:g} s:\n{_log_tail(log)}")
 
 
-def check_reply(url: str, body: bytes) -> list[str]:
+def check_reply(url: str, body: bytes, headers: Mapping[str, str]) -> list[str]:
     """One request before any load: the reply must be a completion (or, streamed, a stream of
     chunks ending in ``[DONE]``), so the bench never measures a fast stream of errors. Returns
     the guardrails the gateway says it applied."""
     request = urllib.request.Request(url, data=body,
-                                     headers={"content-type": "application/json"})
+                                     headers={"content-type": "application/json", **headers})
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             raw = resp.read()

@@ -187,8 +187,9 @@ async def test_blocking_a_customer_refuses_their_calls_until_unblocked(start, fa
         return await client.post("/v1/chat/completions", json=chat(user="user-7"), headers=key)
 
     assert (await as_blocked_user()).status == 200
-    assert await admin_post(client, "/customer/block", {"user_ids": ["user-7"]}) == {
-        "blocked_users": ["user-7"]}
+    blocked = await admin_post(client, "/customer/block", {"user_ids": ["user-7"]})
+    assert [(row["user_id"], row["blocked"]) for row in blocked["blocked_users"]] == [
+        ("user-7", True)]
     resp = await status_becomes(400, as_blocked_user)
     assert await resp.json() == {"error": {
         "message": "User blocked from making LLM API Calls. User=user-7",

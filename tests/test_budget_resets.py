@@ -44,6 +44,65 @@ async def test_a_due_reset_zeroes_spend_and_moves_the_next_reset(start, fake_ups
     assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 200
 
 
+async def _settle(gw):
+    await gw.call_log.drain()
+    await gw.accounting.flush()
+
+
+@pytest.mark.parametrize("kind,table,made_by,key_body", [
+    ("user", "users", ("/user/new", {"user_id": "spender"}), {"user_id": "spender"}),
+    ("team", "teams", ("/team/new", {"team_id": "spenders"}), {"team_id": "spenders"}),
+])
+async def test_users_and_teams_budgets_reset_at_calendar_aligned_times(
+        start, fake_upstream, chat, kind, table, made_by, key_body):
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)]})
+    gw = client.app[GATEWAY]
+    path, body = made_by
+    await admin_post(client, path, {**body, "max_budget": COST_OF_ONE_CALL / 2,
+                                    "budget_duration": "1d"})
+    ident = next(iter(body.values()))
+    key = bearer((await admin_post(client, "/key/generate", key_body))["key"])
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 200
+    await _settle(gw)
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 400
+
+    now = (await gw.store.get_row(table, ident))["budget_reset_at"] + 1
+    assert await gw.budget_resets.run_once(now) == {kind: [ident]}
+    row = await gw.store.get_row(table, ident)
+    assert (row["spend"], row["budget_reset_at"]) == (0, durations.next_reset("1d", now))
+    assert (await client.post("/v1/chat/completions", json=chat(), headers=key)).status == 200
+
+
+async def test_a_budget_rows_reset_zeroes_what_links_to_it_one_duration_later(
+        start, fake_upstream, chat):
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)]})
+    gw = client.app[GATEWAY]
+    await admin_post(client, "/budget/new", {"budget_id": "hourly", "budget_duration": "1h",
+                                             "max_budget": COST_OF_ONE_CALL / 2})
+    await admin_post(client, "/budget/new", {"budget_id": "daily", "budget_duration": "1d",
+                                             "max_budget": 1.0})
+    await admin_post(client, "/customer/new", {"user_id": "capped", "budget_id": "hourly"})
+    await admin_post(client, "/customer/new", {"user_id": "other", "budget_id": "daily"})
+    key = bearer((await admin_post(client, "/key/generate", {}))["key"])
+    for user in ("capped", "other"):
+        resp = await client.post("/v1/chat/completions", json=chat(user=user), headers=key)
+        assert resp.status == 200
+    await _settle(gw)
+    resp = await client.post("/v1/chat/completions", json=chat(user="capped"), headers=key)
+    assert resp.status == 400
+
+    now = (await gw.store.get_row("budgets", "hourly"))["budget_reset_at"] + 1
+    assert await gw.budget_resets.run_once(now) == {"budget": ["hourly"]}
+    # Not calendar-aligned: one duration from the reset.
+    assert (await gw.store.get_row("budgets", "hourly"))["budget_reset_at"] == now + 3600
+    assert (await gw.store.get_row("end_users", "capped"))["spend"] == 0
+    # An end user on another budget keeps their spend.
+    assert (await gw.store.get_row("end_users", "other"))["spend"] == COST_OF_ONE_CALL
+    assert await gw.budget_resets.run_once(now) == {}
+    resp = await client.post("/v1/chat/completions", json=chat(user="capped"), headers=key)
+    assert resp.status == 200
+
+
 def _at_schema_2(execute):
     for version, name, sql in migrations():
         if version > 2:

@@ -193,8 +193,12 @@ async def test_a_key_reads_itself_and_only_itself(start):
     resp = await client.post("/key/health", headers=bearer(made["key"]))
     assert resp.status == 200
     assert await resp.json() == {"key": "healthy", "logging_callbacks": None}
+    # A key without a user has no keys of its own to list.
     resp = await client.get("/key/list", headers=bearer(made["key"]))
-    assert resp.status == 401
+    assert resp.status == 403
+    assert (await resp.json())["error"]["message"] == (
+        "You are not authorized to access this endpoint. No 'user_id' is associated with your "
+        "API key.")
 
 
 async def test_service_account_keys_need_a_team_and_have_no_user(start):

@@ -200,3 +200,54 @@ async def test_without_redis_counters_stay_in_each_process(gateway):
         if int(time.time() // 60) == minute:
             break
     assert statuses == [200, 200, 429, 200]
+
+
+def wait_for_status(gateway, secret, body, expected):
+    """The status ``expected`` within 1.5 s: a change on one gateway reaches the others once
+    their in-process copies (1 s) expire."""
+    deadline = time.monotonic() + 1.5
+    while (status := gateway.post("/v1/chat/completions", body, secret)[0]) != expected \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return status
+
+
+def test_an_end_user_blocked_on_one_gateway_is_refused_by_the_other(two_gateways,
+                                                                    module_postgres_url):
+    a, b = two_gateways
+    secret = add_key(module_postgres_url)
+    body = {"model": "priced", "messages": [{"role": "user", "content": "hello"}],
+            "user": "shared-customer"}
+    assert b.post("/v1/chat/completions", body, secret)[0] == 200  # cached as not blocked
+    status, _ = a.post("/customer/block", {"user_ids": ["shared-customer"]}, MASTER)
+    assert status == 200
+    assert wait_for_status(b, secret, body, 400) == 400
+    a.post("/customer/unblock", {"user_ids": ["shared-customer"]}, MASTER)
+    assert wait_for_status(b, secret, body, 200) == 200
+
+
+def test_one_end_user_budget_and_one_user_role_across_gateways(two_gateways,
+                                                               module_postgres_url):
+    a, b = two_gateways
+    status, _ = a.post("/customer/new", {"user_id": "budgeted", "max_budget": COST / 2},
+                       MASTER)
+    assert status == 200
+    body = {"model": "priced", "messages": [{"role": "user", "content": "hello"}],
+            "user": "budgeted"}
+    # Two keys, two gateways: the end user's budget is one.
+    first, second = add_key(module_postgres_url), add_key(module_postgres_url)
+    assert a.post("/v1/chat/completions", body, first)[0] == 200
+    wait_for_spend_rows(module_postgres_url, first, 1)
+    status, refused = b.post("/v1/chat/completions", body, second)
+    assert status == 400, refused
+    assert refused["error"]["type"] == "budget_exceeded"
+
+    # A user made an admin through one gateway is an admin on the other.
+    status, made = a.post("/user/new", {"user_id": "promoted"}, MASTER)
+    key = made["key"]
+    assert b.post("/team/new", {}, key)[0] == 401
+    a.post("/user/update", {"user_id": "promoted", "user_role": "proxy_admin"}, MASTER)
+    deadline = time.monotonic() + 1.5
+    while (status := b.post("/team/new", {}, key)[0]) != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status == 200

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from gatehouse.store.database import StoreUnavailable, migrations
+from gatehouse.store.database import StoreUnavailable, membership_id, migrations
 from gatehouse.store.postgres import PostgresStore
 from gatehouse.store.sqlite import SqliteStore
 
@@ -159,12 +159,72 @@ async def test_spend_by_tag(store):
     ]
 
 
-async def test_blocked_users(store):
-    await store.block_users(["u1", "u2"])
-    await store.block_users(["u1"])  # blocking twice is not an error
-    assert await store.blocked_users() == {"u1", "u2"}
-    await store.unblock_users(["u1", "never-blocked"])
-    assert await store.blocked_users() == {"u2"}
+async def test_end_users_are_blocked_and_unblocked_and_made_on_first_sight(store):
+    rows = await store.set_end_users_blocked(["u1", "u2"], True)
+    assert sorted((r["user_id"], r["blocked"]) for r in rows) == [("u1", True), ("u2", True)]
+    await store.set_end_users_blocked(["u1"], True)  # blocking twice is not an error
+    await store.set_end_users_blocked(["u1", "never-seen"], False)
+    blocked = {r["user_id"]: r["blocked"] for r in await store.list_rows("end_users")}
+    assert blocked == {"u1": False, "u2": True, "never-seen": False}
+
+
+async def test_spend_is_charged_to_the_user_membership_organization_and_end_user(store):
+    now = time.time()
+    await store.insert_row("organizations", {"organization_id": "o1",
+                                             "organization_alias": "acme", "created_at": now,
+                                             "updated_at": now})
+    await store.insert_row("teams", {"team_id": "t1", "organization_id": "o1",
+                                     "created_at": now, "updated_at": now})
+    await store.insert_row("users", {"user_id": "u1", "created_at": now, "updated_at": now})
+    await store.insert_row("team_members", {"membership_id": membership_id("t1", "u1"),
+                                            "team_id": "t1", "user_id": "u1",
+                                            "created_at": now, "updated_at": now})
+    row = spend_row(team_id="t1", spend=0.25)
+    row["metadata"]["user_api_key_user_id"] = "u1"
+    await store.write_spend([row, {**spend_row(spend=0.5), "end_user": "customer-1"},
+                             {**spend_row(spend=0.5), "end_user": "customer-1"}])
+    spend = {kind: (await store.get_row(kind, ident))["spend"] for kind, ident in (
+        ("organizations", "o1"), ("teams", "t1"), ("users", "u1"),
+        ("team_members", membership_id("t1", "u1")), ("end_users", "customer-1"))}
+    assert spend == {"organizations": 0.25, "teams": 0.25, "users": 0.25,
+                     "team_members": 0.25, "end_users": 1.0}
+    assert (await store.get_row("end_users", "customer-1"))["blocked"] is False
+
+
+async def test_the_identity_migration_keeps_keys_teams_spend_and_blocks(backend, make_store,
+                                                                        monkeypatch):
+    from gatehouse.store import database
+    everything = database.migrations()
+    monkeypatch.setattr(database, "migrations",
+                        lambda: [m for m in everything if m[0] < 4])
+    old = await make_store()
+    now = time.time()
+    await old.insert_row("keys", {"key_hash": "h1", "key_name": "sk-...abcd", "team_id": "t1",
+                                  "max_budget": 5.0, "spend": 0.5, "created_at": now,
+                                  "updated_at": now})
+    await old.insert_row("teams", {"team_id": "t1", "team_alias": "eng", "blocked": True,
+                                   "spend": 0.5,
+                                   "members": [{"role": "admin", "user_id": "u1"}],
+                                   "created_at": now, "updated_at": now})
+    async with old.transaction() as tx:
+        await tx.execute(  # as the gateway wrote spend rows before this migration
+            "INSERT INTO gatehouse_spend_logs (id, request_id, call_type, model, key_hash, "
+            "team_id, spend, start_time, end_time, status) VALUES "
+            "('s1', 'r1', 'chat_completion', 'gpt-4o', 'h1', 't1', 0.5, ?, ?, 200)",
+            (now, now))
+        await tx.execute("INSERT INTO gatehouse_blocked_users (user_id, blocked_at) "
+                         "VALUES (?, ?)", ("blocked-1", now))
+    await old.close()
+
+    monkeypatch.setattr(database, "migrations", lambda: everything)
+    new = await make_store()
+    key, team = await new.get_row("keys", "h1"), await new.get_row("teams", "t1")
+    assert (key["max_budget"], key["spend"], key["team_id"]) == (5.0, 0.5, "t1")
+    assert (team["team_alias"], team["blocked"], team["spend"]) == ("eng", True, 0.5)
+    assert team["members"] == [{"role": "admin", "user_id": "u1"}]
+    assert team["organization_id"] is None and team["team_member_permissions"] == []
+    assert len(await new.spend_logs(key_hash="h1")) == 1
+    assert (await new.get_row("end_users", "blocked-1"))["blocked"] is True
 
 
 async def test_audit_rows(store):
@@ -203,6 +263,6 @@ async def test_unreachable_database_is_store_unavailable(backend, tmp_path):
             await asyncio.wait_for(store.open(), 10)
         # Later use says the same, rather than hanging or failing some other way.
         with pytest.raises(StoreUnavailable):
-            await asyncio.wait_for(store.blocked_users(), 10)
+            await asyncio.wait_for(store.get_row("end_users", "u1"), 10)
     finally:
         await store.close()

@@ -186,6 +186,8 @@ class GeneralSettings(BaseModel):
     request_body_timeout: float = Field(default=60.0, gt=0)
     max_response_size_mb: float | None = Field(default=None, gt=0)
     enforced_params: list[str] = Field(default_factory=list)
+    # A request header naming the end user a call is made for, read before the body's `user`.
+    user_header_name: str | None = None
     public_routes: list[str] = Field(default_factory=list)
     allowed_ips: list[str] | None = None
     # The header a trusted reverse proxy puts the client address in, e.g. X-Forwarded-For.
@@ -328,8 +330,6 @@ LITELLM_REFUSED = {
         "admin_only_routes": "let any key call the routes it keeps for admins",
         "enforce_user_param": "accept calls without `user` (gatehouse's way: "
                               "enforced_params: [user])",
-        "user_header_name": "not see the end users it names, so blocked users would get "
-                            "through",
         "user_header_mappings": "not see the end users it names, so blocked users would get "
                                 "through",
         "max_parallel_requests": "leave parallel calls unlimited",

@@ -16,6 +16,7 @@ import logging
 import math
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientError
@@ -60,9 +61,10 @@ class Accounting:
     # --- before a call ---------------------------------------------------------------------------
 
     async def admit(self, call: Call) -> None:
-        """Refuse a call over its key's or team's budget or rate limit, or its key's per-model
-        limits; put the tighter of their rate-limit states in the reply's ``x-ratelimit-*``
-        headers; then take one of the key's parallel-call slots."""
+        """Refuse a call over its key's or team's budget or rate limit, its key's per-model
+        limits, or a budget or rate limit above them (:func:`identity_budgets`,
+        :func:`identity_rate_limits`); put the tightest of their rate-limit states in the
+        reply's ``x-ratelimit-*`` headers; then take one of the key's parallel-call slots."""
         if len(self.pending) >= MAX_PENDING:
             raise ClientError(503, "The gateway cannot record calls as fast as they arrive; "
                                    "retry shortly", kind="service_unavailable",
@@ -79,13 +81,15 @@ class Accounting:
                 if estimate is None:
                     estimate = self._estimate(call)
                 await self._reserve(call, kind, ident, row, estimate)
-            scope = SCOPES[kind]
-            await self._count_requests(limits, now, f"{scope}:{ident}", row.get("rpm_limit"),
-                                       scope, ident)
-            await self._check_tokens(limits, now, f"{scope}:{ident}", row.get("tpm_limit"),
-                                     scope, ident)
+            await self._limit_rate(limits, now, kind, ident, row)
         if key is not None and call.principal.key_hash is not None:
             await self._admit_model(call, limits, now, key, call.principal.key_hash)
+        for scope in identity_budgets(call):
+            if estimate is None:
+                estimate = self._estimate(call)
+            await self._hold(call, scope, estimate)
+        for kind, ident, row in identity_rate_limits(call):
+            await self._limit_rate(limits, now, kind, ident, row)
         call.response_headers.update(limits.headers)
         if key is not None and key.get("max_parallel_requests") is not None:
             await self.parallel.acquire(call, call.principal.key_hash, key["max_parallel_requests"])
@@ -135,6 +139,14 @@ class Accounting:
         ended."""
         await self.parallel.release(call)
 
+    async def _limit_rate(self, limits: RateLimits, now: float, kind: str, ident: str,
+                          row: Row) -> None:
+        scope = SCOPES[kind]
+        await self._count_requests(limits, now, f"{scope}:{ident}", row.get("rpm_limit"),
+                                   scope, ident)
+        await self._check_tokens(limits, now, f"{scope}:{ident}", row.get("tpm_limit"),
+                                 scope, ident)
+
     async def _reserve(self, call: Call, kind: str, ident: str, row: Row,
                        estimate: float) -> None:
         """Hold the call's estimated cost on the budget's counter, in the same atomic step that
@@ -142,16 +154,18 @@ class Accounting:
         that only one of them fits. The call is refused if the budget was spent already."""
         # A counter missing from the cache (first use, expired, Redis emptied) starts from the
         # database's figure; from then on every call moves it.
-        counter = spend_counter(kind, ident, row)
-        held = await self.cache.incr(counter, estimate, ttl=SPEND_TTL,
-                                     start=float(row.get("spend") or 0))
+        label = "" if kind == "key" else f"{kind.capitalize()}={ident_label(kind, row)} "
+        await self._hold(call, Scope(spend_counter(kind, ident, row),
+                                     float(row.get("spend") or 0), row["max_budget"], label),
+                         estimate)
+
+    async def _hold(self, call: Call, scope: Scope, estimate: float) -> None:
+        counter = scope.counter
+        held = await self.cache.incr(counter, estimate, ttl=SPEND_TTL, start=scope.start)
         spent = held - estimate
-        if spent >= row["max_budget"]:
+        if spent >= scope.max_budget:
             await self.cache.incr(counter, -estimate, ttl=SPEND_TTL)
-            label = "" if kind == "key" else f"{kind.capitalize()}={ident_label(kind, row)} "
-            raise ClientError(
-                400, f"Budget has been exceeded! {label}Current cost: {spent:.6g}, "
-                     f"Max budget: {row['max_budget']:g}", kind="budget_exceeded")
+            raise ClientError(400, scope.refusal(spent), kind="budget_exceeded")
         # Given back when the call is priced, whatever way it ends.
         call.reserved = {**(call.reserved or {}), counter: estimate}
 
@@ -204,6 +218,14 @@ class Accounting:
             budget = model_budget(key, call.model, started)
             if budget is not None and spend:
                 await cache.incr(budget[0], spend, ttl=budget[2])
+        for scope in identity_budgets(call):
+            if owed := spend - reserved.get(scope.counter, 0.0):
+                await cache.incr(scope.counter, owed, ttl=SPEND_TTL, start=scope.start)
+        if tokens:
+            for kind, ident, row in identity_rate_limits(call):
+                if row.get("tpm_limit") is not None:
+                    await cache.incr(f"tpm:{SCOPES[kind]}:{ident}:{window}", tokens,
+                                     ttl=WINDOW * 2)
         if failed and len(self.pending) >= MAX_PENDING:
             return  # nothing to bill: the calls refused while the backlog is full leave no row
         metadata = call.metadata
@@ -217,6 +239,7 @@ class Accounting:
             "call_type": call.call_type, "model": call.model,
             "key_hash": principal.key_hash, "team_id": principal.team_id,
             "user_id": call.user or principal.user_id, "tags": [str(t) for t in tags],
+            "end_user": call.user,
             "metadata": {
                 "spend_logs_metadata": metadata.get("spend_logs_metadata"),
                 "user_api_key": principal.key_hash,
@@ -320,15 +343,75 @@ class Accounting:
                 log.exception("writing spend rows failed")
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A budget a call is held against: its shared spend counter, the spend the counter starts
+    from when the cache has none, the limit, and how an overrun is worded."""
+
+    counter: str
+    start: float
+    max_budget: float
+    label: str = ""
+    user: str | None = None  # a user's own budget is worded as LiteLLM words it
+
+    def refusal(self, spent: float) -> str:
+        if self.user is not None:
+            return (f"ExceededBudget: User={self.user} over budget. Spend={spent:.6g}, "
+                    f"Budget={self.max_budget:g}")
+        return (f"Budget has been exceeded! {self.label}Current cost: {spent:.6g}, "
+                f"Max budget: {self.max_budget:g}")
+
+
+def identity_budgets(call: Call) -> list[Scope]:
+    """The budgets above the key and team that bind a call: the key's user (personal keys
+    only), the user's membership of the team, the team's organization, and the end user."""
+    principal = call.principal
+    scopes = []
+    user, member = principal.user, principal.member
+    if user is not None and principal.team_id is None and user.get("max_budget") is not None:
+        scopes.append(Scope(spend_counter("user", user["user_id"], user), float(user["spend"]),
+                            user["max_budget"], user=user["user_id"]))
+    for counter, row, budget, label in (
+            ("team_member", member, principal.member_budget, ""),
+            ("organization", principal.organization, principal.organization_budget,
+             f"Organization={(principal.organization or {}).get('organization_id')} "),
+            ("end_user", call.end_user, call.end_user_budget, "")):
+        if row is not None and budget is not None and budget.get("max_budget") is not None:
+            ident = row.get("membership_id") or row.get("organization_id") or row["user_id"]
+            # The budget row's reset period names the counter: its reset zeroes this row.
+            scopes.append(Scope(spend_counter(counter, ident, budget), float(row["spend"]),
+                                budget["max_budget"], label))
+    return scopes
+
+
+def identity_rate_limits(call: Call) -> list[tuple[str, str, Row]]:
+    """The rate limits above the key and team: the key's user's own, the user's team
+    membership's and the end user's (each on their budget row)."""
+    principal = call.principal
+    scopes = []
+    for kind, row, limits in (
+            ("user", principal.user, principal.user),
+            ("team_member", principal.member, principal.member_budget),
+            ("end_user", call.end_user, call.end_user_budget)):
+        if row is not None and limits is not None and (
+                limits.get("rpm_limit") is not None or limits.get("tpm_limit") is not None):
+            # A membership is named "<team>:<user>", as LiteLLM's 429 names it.
+            ident = f"{row['team_id']}:{row['user_id']}" if kind == "team_member" \
+                else row["user_id"]
+            scopes.append((kind, ident, limits))
+    return scopes
+
+
 # How LiteLLM names each limit's owner in its 429 messages and headers.
-SCOPES = {"key": "api_key", "team": "team"}
+SCOPES = {"key": "api_key", "team": "team", "user": "user", "team_member": "team_member",
+          "end_user": "end_user"}
 # Seconds a held parallel-call slot outlives the last call of its key: a gateway stopped in
 # the middle of calls never gives back their slots, which then lapse this long after.
 SLOT_TTL = 600
 
 
 def spend_counter(kind: str, ident: str, row: Row) -> str:
-    """The cache counter of a key's or team's spend in its current budget period: a reset
+    """The cache counter of a spender's spend in its current budget period: a reset
     (which moves ``budget_reset_at``) starts a new counter from the database's figure, so a
     gateway still holding the row from before the reset cannot carry the old spend over."""
     period = row.get("budget_reset_at")

@@ -1,5 +1,6 @@
 """Checks a call must pass before any guardrail runs: the client's address, required params,
-blocked users, the key's models, the team's guardrail lock, budgets and rate limits."""
+the caller's role, blocked end users, the models of the key, its user and the team's
+organization, the team's guardrail lock, budgets and rate limits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..config import ConfigError
 from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
 from .model_access import ModelAccess
+from .roles import check_llm_route
 
 if TYPE_CHECKING:
     from ..config import GeneralSettings
@@ -106,8 +108,9 @@ def check_enforced_params(params: list[str], body: dict[str, Any]) -> None:
 
 
 class CallGate:
-    """What a caller must pass before any guardrail runs: not blocked, allowed the model, not
-    changing a locked team's guardrails, within budget and rate limits."""
+    """What a caller must pass before any guardrail runs: a role that may call models, not
+    blocked, allowed the model, not changing a locked team's guardrails, within budget and rate
+    limits."""
 
     def __init__(self, principals: Principals, accounting: Accounting,
                  models: ModelAccess | None = None):
@@ -118,16 +121,27 @@ class CallGate:
 
     async def check(self, call: Call, requested_guardrails: Any) -> None:
         principal = call.principal
+        check_llm_route(principal)
+        principals = self.principals
+        if call.user is not None and principals.enabled:
+            call.end_user = await principals.end_user(call.user)
+            call.end_user_budget = await principals.budget_of(call.end_user)
         # The key's owner and the end user the body names are both checked: naming another
         # user must not get a blocked key's owner through.
-        named = [user for user in (principal.user_id, call.user) if user is not None]
-        if named:
-            blocked = await self.principals.blocked_users()
-            for user in named:
-                if user in blocked:
-                    raise GuardrailBlocked(
-                        f"User blocked from making LLM API Calls. User={user}")
+        for user in (principal.user_id, call.user):
+            if user is not None and await self._blocked(user, call):
+                raise GuardrailBlocked(f"User blocked from making LLM API Calls. User={user}")
         self.models.check(principal, call.model)
         if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
             raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
         await self.accounting.admit(call)
+
+    async def _blocked(self, user: str, call: Call) -> bool:
+        principals = self.principals
+        if user in principals.config_blocked:
+            return True
+        if not principals.enabled:
+            return False
+        row = call.end_user if user == call.user else await principals.end_user(user)
+        return row is not None and row["blocked"]
+

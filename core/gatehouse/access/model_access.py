@@ -30,6 +30,10 @@ def scopes(principal: Principal) -> list[tuple[str, Sequence[str]]]:
     key_models = (principal.key or {}).get("models") or ()
     found = [] if TEAM_MODELS in key_models else [("key", key_models)]
     found.append(("team", (principal.team or {}).get("models") or ()))
+    # A user's list binds their personal keys; a team's organization's binds the team.
+    if principal.team_id is None:
+        found.append(("user", (principal.user or {}).get("models") or ()))
+    found.append(("org", (principal.organization or {}).get("models") or ()))
     return [(scope, models) for scope, models in found if models]
 
 

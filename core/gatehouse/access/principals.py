@@ -1,5 +1,7 @@
-"""Who is calling: the master key, or a virtual key with its team, looked up through a short
-in-process cache, the shared cache, then the database.
+"""Who is calling: the master key, or a virtual key with its team, its user, the user's team
+membership and the team's organization (each with its budget row), and the end user a call is
+made for -- every row looked up through a short in-process cache, the shared cache, then the
+database.
 
 The in-process cache lives one second, so a key revoked on one gateway stops working on every
 gateway within a second. When the database cannot be reached, keys seen before keep working
@@ -18,7 +20,7 @@ from ..config import Config, ConfigError
 from ..errors import ClientError
 from ..guardrails.call import ANONYMOUS, Principal
 from ..store.cache import Cache
-from ..store.database import Row, Store, StoreUnavailable
+from ..store.database import Row, Store, StoreUnavailable, membership_id
 from .credentials import KEY_PREFIX, hash_key, key_name
 from .key_routes import check_route
 
@@ -28,8 +30,11 @@ LOCAL_TTL = 1.0
 LOCAL_MAX_ENTRIES = 50_000
 SHARED_TTL = 30.0
 ADMIN = Principal(is_admin=True)
-# What record() can look up: kind -> the store's table. Another kind joins with one line.
-KINDS = {"key": "keys", "team": "teams"}
+# What record() looks up by kind -> the store's table; the kind is also the noun its cache
+# entries are named by. Another kind joins with one line.
+KINDS = {"key": "keys", "team": "teams", "user": "users", "end_user": "end_users",
+         "budget": "budgets", "organization": "organizations", "team_member": "team_members",
+         "organization_member": "organization_members"}
 # A key's own field wins; where it is null, the budget row it links to (budget_id) applies.
 BUDGET_FIELDS = ("max_budget", "soft_budget", "tpm_limit", "rpm_limit", "model_max_budget",
                  "max_parallel_requests")
@@ -129,12 +134,20 @@ class Principals:
         check_route(key, route)
         if "temp_budget_increase" in key["metadata"]:
             key = with_temp_budget(key, now)
-        if key.get("budget_id") and "budget" in KINDS:
-            key = with_budget(key, await self.record("budget", key["budget_id"]))
+        if key.get("budget_id"):
+            key = with_budget(key, await self.budget_of(key))
         team = await self.record("team", key["team_id"]) if key["team_id"] else None
         if team is not None and team["blocked"]:
-            raise ClientError(401, "Authentication Error, this key's team is blocked",
-                              kind="auth_error")
+            raise ClientError(401, f"Authentication Error, Team={team['team_id']} is blocked. "
+                                   f"Update via `/team/unblock` if your admin.",
+                              kind="auth_error", param="None")
+        user = await self.record("user", key["user_id"]) if key["user_id"] else None
+        member = organization = None
+        if team is not None and key["user_id"]:
+            member = await self.record("team_member",
+                                       membership_id(team["team_id"], key["user_id"]))
+        if team is not None and team.get("organization_id"):
+            organization = await self.record("organization", team["organization_id"])
         # A team's metadata.guardrails is either its own list of guardrails or, as in
         # LiteLLM, {"modify_guardrails": false} to lock its keys' guardrails.
         team_guardrails = ((team or {}).get("metadata") or {}).get("guardrails")
@@ -144,11 +157,23 @@ class Principals:
         return Principal(
             key_hash=key["key_hash"], key_alias=key["key_alias"], team_id=key["team_id"],
             user_id=key["user_id"], permissions=key["permissions"], guardrails=tuple(guardrails),
-            team_locked=lock.get("modify_guardrails") is False, key=key, team=team)
+            team_locked=lock.get("modify_guardrails") is False, key=key, team=team, user=user,
+            member=member, member_budget=await self.budget_of(member),
+            organization=organization, organization_budget=await self.budget_of(organization))
+
+    async def budget_of(self, row: Row | None) -> Row | None:
+        """The budget row a key, membership, organization or end user links to."""
+        budget_id = (row or {}).get("budget_id")
+        return await self.record("budget", budget_id) if budget_id else None
+
+    async def end_user(self, user_id: str) -> Row | None:
+        """An end user's row, cached like keys: blocks and budgets apply on every gateway
+        within a second, with no database round trip per call."""
+        return await self.record("end_user", user_id)
 
     async def record(self, kind: str, ident: str) -> Row | None:
-        """A row of ``kind`` (a key by hash, a team by id, ...) through the caches; stale if
-        the database is down."""
+        """A row of one of ``KINDS`` by its id, through the caches; stale if the database is
+        down."""
         cache_key = f"{kind}:{ident}"
         now = time.monotonic()
         cached = self._local.get(cache_key)
@@ -181,36 +206,10 @@ class Principals:
             del self._local[next(iter(self._local))]
 
     async def forget(self, kind: str, ident: str) -> None:
-        """Drop a changed key or team from both caches (other gateways follow within LOCAL_TTL,
-        as their own in-process entries expire)."""
+        """Drop a changed row of one of ``KINDS`` from both caches (other gateways follow
+        within LOCAL_TTL, as their own in-process entries expire)."""
         self._local.pop(f"{kind}:{ident}", None)
         await self.cache.invalidate(f"{kind}:{ident}")
-
-    async def blocked_users(self) -> frozenset[str]:
-        """Users blocked in config or through /customer/block, refreshed once a second."""
-        if not self.enabled:  # no master key: no database, only the config's list
-            return self.config_blocked
-        users, fetched = self._blocked
-        now = time.monotonic()
-        if now - fetched < LOCAL_TTL:
-            return users
-        # Concurrent requests keep using the known set while this one refreshes it.
-        self._blocked = (users, now)
-        try:
-            from_db = await self.store.blocked_users()
-        except StoreUnavailable:
-            from_db = set(users)  # keep what we knew
-        users = frozenset(from_db) | self.config_blocked
-        self._blocked = (users, now)
-        return users
-
-    def require_admin(self, principal: Principal) -> None:
-        if not self.enabled:
-            raise ClientError(403, "Admin routes need general_settings.master_key to be set",
-                              kind="auth_error")
-        if not principal.is_admin:
-            raise ClientError(401, "Authentication Error, this route needs the master key",
-                              kind="auth_error")
 
 
 def config_blocked_users(config: Config, source: str) -> frozenset[str]:

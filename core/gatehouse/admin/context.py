@@ -1,5 +1,6 @@
-"""What every admin route is handed: the services it may use, behind the master-key gate, with
-a database outage answered as a 503 rather than a 500."""
+"""What every admin route is handed: the services it may use, behind a gate that lets in the
+roles the route's rule names (``access/roles.py``), with a database outage answered as a 503
+rather than a 500."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from ..access.prices import Prices
 from ..access.principals import Principals
+from ..access.roles import Rule, check_route
 from ..config import Settings
 from ..errors import ClientError
 from ..store.audit import AuditLog
@@ -37,31 +39,32 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 AdminHandler = Callable[[web.Request, Admin], Awaitable[web.StreamResponse]]
 
 
-def admin_route(handler: AdminHandler) -> Handler:
-    """Only the master key passes; a database outage is a 503 rather than a 500."""
-    return _route(handler, self_service=False)
+def gated(rule: Rule) -> Callable[[AdminHandler], Handler]:
+    """A route that lets in the callers its rule allows; a database outage is a 503 rather
+    than a 500."""
+
+    def decorate(handler: AdminHandler) -> Handler:
+        @functools.wraps(handler)
+        async def route(request: web.Request) -> web.StreamResponse:
+            admin = request.app[ADMIN]
+            if not admin.principals.enabled:
+                raise ClientError(403, "Admin routes need general_settings.master_key to be set",
+                                  kind="auth_error")
+            check_route(request["principal"], rule, request.path)
+            check_query(request)
+            try:
+                return await handler(request, admin)
+            except StoreUnavailable:
+                raise ClientError(503, "The database cannot be reached; try again shortly",
+                                  kind="service_unavailable") from None
+
+        return route
+
+    return decorate
 
 
-def key_self_route(handler: AdminHandler) -> Handler:
-    """As :func:`admin_route`, but a virtual key passes too: the handler limits it to itself."""
-    return _route(handler, self_service=True)
-
-
-def _route(handler: AdminHandler, *, self_service: bool) -> Handler:
-    @functools.wraps(handler)
-    async def route(request: web.Request) -> web.StreamResponse:
-        admin = request.app[ADMIN]
-        principal = request["principal"]
-        if not (self_service and principal.key_hash is not None):
-            admin.principals.require_admin(principal)
-        check_query(request)
-        try:
-            return await handler(request, admin)
-        except StoreUnavailable:
-            raise ClientError(503, "The database cannot be reached; try again shortly",
-                              kind="service_unavailable") from None
-
-    return route
+# Proxy admins only.
+admin_route = gated(Rule.ADMIN)
 
 
 def check_guardrails(admin: Admin, names: list[str], param: str) -> None:

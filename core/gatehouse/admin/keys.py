@@ -21,12 +21,21 @@ from ..access import durations
 from ..access.accounting import spend_counter
 from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_master_key
 from ..access.key_routes import KEY_TYPES
+from ..access.roles import Rule, role_of
 from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
 from ..proxy.schemas import refuse_nul
 from ..store.database import Row
 from .bodies import Body, Limit, Update, parse_body, query_bool, query_int
-from .context import Admin, admin_route, check_guardrails, key_self_route
+from .context import Admin, admin_route, check_guardrails, gated
+from .key_owners import (
+    check_new_key,
+    check_owner,
+    listed_user,
+    may_read,
+    owns,
+    reads_every_key,
+)
 from .tables import Table, actor, wire_view
 
 MAX_PAGE_SIZE = 100
@@ -178,9 +187,11 @@ def key_ident(value: str) -> tuple[str, str]:
 
 # --- making keys ---------------------------------------------------------------------------------
 
-@admin_route
+@gated(Rule.OWN_KEYS)
 async def generate(request: web.Request, admin: Admin) -> web.Response:
-    return await _generate(request, admin, await parse_body(request, GenerateKey))
+    body = await parse_body(request, GenerateKey)
+    body.user_id = await check_new_key(admin, request["principal"], body.user_id, body.team_id)
+    return await _generate(request, admin, body)
 
 
 @admin_route
@@ -353,7 +364,7 @@ NOT_STORED = frozenset({"duration", "key_type", "send_invite_email", "key", "new
 
 # --- changing keys -------------------------------------------------------------------------------
 
-@admin_route
+@gated(Rule.OWN_KEYS)
 async def update(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, UpdateKey)
     fields = body.model_fields_set - {"key"}
@@ -365,6 +376,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(401, f"Authentication Error: invalid user key - user key does not "
                                f"exist in db. User Key={shown}", kind="auth_error",
                           param="None")
+    await check_owner(admin, request["principal"], current, body.model_dump(include=fields))
     if "key_alias" in fields:
         await _check_alias(admin, body.key_alias, token)
     changes = _columns(admin, body, fields, current, time.time(), calendar_expiry=False)
@@ -383,7 +395,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
     return json_response({**key_view(row), "key": token})
 
 
-@admin_route
+@gated(Rule.OWN_KEYS)
 async def regenerate(request: web.Request, admin: Admin) -> web.Response:
     """A new secret for a key, which keeps everything else; the old secret stops working."""
     body = await parse_body(request, RegenerateKey) if request.can_read_body else RegenerateKey()
@@ -400,13 +412,14 @@ async def regenerate(request: web.Request, admin: Admin) -> web.Response:
     if current is None:
         raise ClientError(404, str({"error": f"Key {shown} not found."}),
                           kind="not_found_error", param="key")
+    fields = body.model_fields_set - {"key", "new_key", "new_master_key"}
+    await check_owner(admin, request["principal"], current, body.model_dump(include=fields))
     secret = body.new_key if body.new_key is not None else new_key()
     if body.new_key is not None:
         _check_chosen_key(admin, body.new_key)
         if await admin.store.get_row("keys", hash_key(secret)) is not None:
             raise ClientError(400, "new_key is already in use; choose another",
                               param="new_key")
-    fields = body.model_fields_set - {"key", "new_key", "new_master_key"}
     if "key_alias" in fields:
         await _check_alias(admin, body.key_alias, token)
     changes = _columns(admin, body, fields, current, time.time(), calendar_expiry=False)
@@ -428,17 +441,18 @@ async def _set_blocked(request: web.Request, admin: Admin, blocked: bool) -> web
     return json_response(key_view(row))
 
 
-@admin_route
+# As in LiteLLM, no owner check beyond the route gate: an internal user may block any key.
+@gated(Rule.OWN_KEYS)
 async def block(request: web.Request, admin: Admin) -> web.Response:
     return await _set_blocked(request, admin, True)
 
 
-@admin_route
+@gated(Rule.OWN_KEYS)
 async def unblock(request: web.Request, admin: Admin) -> web.Response:
     return await _set_blocked(request, admin, False)
 
 
-@admin_route
+@gated(Rule.OWN_KEYS)
 async def delete(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, DeleteKeys)
     idents = dict(key_ident(key) for key in body.keys or [])
@@ -452,6 +466,11 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
             idents[found.get(alias, alias)] = alias
     if not idents:
         raise _no_keys_found()
+    for token in idents:
+        row = await admin.store.get_row("keys", token)
+        if row is not None and not await owns(admin, request["principal"], row):
+            raise ClientError(403, str({"error": "You are not authorized to delete this key"}),
+                              kind="internal_server_error", param="None")
     await KEYS.delete(request, idents)
     return json_response({"deleted_keys": [*(body.keys or []), *(body.key_aliases or [])]})
 
@@ -462,17 +481,20 @@ def _no_keys_found() -> ClientError:
 
 # --- reading keys --------------------------------------------------------------------------------
 
-@key_self_route
+@gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
     """A key's stored record (never its secret). A virtual key may read itself: without
     ``key``, it is the caller's own key."""
     principal = request["principal"]
     named = request.query.get("key")
     token = key_ident(named)[0] if named else principal.key_hash
-    if not principal.is_admin and token != principal.key_hash:
-        raise ClientError(403, "You are not allowed to access this key's info. Your "
-                               "role=unknown", kind="auth_error")
     row = await admin.store.get_row("keys", token) if token else None
+    # An unknown key is refused too, to a caller who could not read it: whether it exists
+    # is not theirs to learn.
+    if not reads_every_key(principal) and not (row is not None
+                                               and await may_read(admin, principal, row)):
+        raise ClientError(403, f"You are not allowed to access this key's info. Your "
+                               f"role={role_of(principal)}", kind="auth_error")
     if row is None:
         raise ClientError(404, "Key not found in database", kind="not_found_error",
                           param="key")
@@ -482,14 +504,14 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
     return json_response({"key": token, "info": view})
 
 
-@key_self_route
+@gated(Rule.SELF)
 async def health(request: web.Request, admin: Admin) -> web.Response:
     """The caller's key is usable (it passed authentication to get here); LiteLLM also
     checks the key's logging callbacks, which Gatehouse keys do not have."""
     return json_response({"key": "healthy", "logging_callbacks": None})
 
 
-@admin_route
+@gated(Rule.SELF)
 async def list_keys(request: web.Request, admin: Admin) -> web.Response:
     page = query_int(request, "page", 1, low=1, high=1_000_000)
     size = query_int(request, "size", 10, low=1, high=MAX_PAGE_SIZE)
@@ -498,7 +520,8 @@ async def list_keys(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(400, f"Invalid sort column. Must be one of: "
                                f"{', '.join(SORT_COLUMNS)}", param="sort_by")
     named = request.query.get("key_hash")
-    where = {"team_id": request.query.get("team_id"), "user_id": request.query.get("user_id"),
+    where = {"team_id": request.query.get("team_id"),
+             "user_id": listed_user(request["principal"], request.query.get("user_id")),
              "key_alias": request.query.get("key_alias"),
              "key_hash": key_ident(named)[0] if named else None}
     if request.query.get("organization_id"):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import audit, customers, keys, models, spend, teams
+from . import audit, budgets, customers, keys, models, organizations, spend, teams, users
 from .context import ADMIN, Admin
 
 
 def setup(app: web.Application, admin: Admin, served: models.Models) -> None:
     app[ADMIN] = admin
-    for module in (keys, teams, customers, spend, audit):
+    for module in (keys, teams, customers, spend, audit,
+                   budgets, users, organizations):
         module.setup(app)
     models.setup(app, served)

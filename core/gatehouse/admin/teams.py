@@ -1,57 +1,82 @@
-"""Teams: ``/team/new``, ``/team/update``, ``/team/info``, ``/team/delete``.
+"""Teams: ``/team/new``, ``/team/update``, ``/team/info``, ``/team/list``, ``/team/delete``,
+``/team/block``, ``/team/unblock``, ``/team/member_add``, ``/team/member_delete``,
+``/team/member_update``, ``/team/model/add``, ``/team/model/delete``.
 
-A team's models, budget, limits and ``blocked`` bind every key in it. Its
-``metadata.guardrails`` is either a list of guardrails its keys always run or, as in LiteLLM,
-``{"modify_guardrails": false}`` to stop its keys' requests from choosing guardrails.
+A team's models, budget, limits and ``blocked`` bind every key in it; its organization's bind
+the team. Its ``metadata.guardrails`` is either a list of guardrails its keys always run or, as
+in LiteLLM, ``{"modify_guardrails": false}`` to stop its keys' requests from choosing
+guardrails. Every member has a user row, and a membership row that holds its
+``max_budget_in_team``. Team admins may manage their team's members and models.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ..errors import ClientError, json_response
-from ..store.database import Row
-from .bodies import Body, Limit, Update, parse_body, query_str
-from .context import Admin, admin_route, check_guardrails
-from .tables import Table, wire_view
+from ..access.roles import (
+    PROXY_ADMIN,
+    PROXY_ADMIN_VIEWER,
+    Rule,
+    is_team_admin,
+    is_team_member,
+    not_admin,
+    role_of,
+)
+from ..errors import ClientError, DetailError, json_response
+from ..store.database import Row, membership_id
+from .bodies import Body, Limit, Update, parse_body
+from .budgets import BudgetFields, Duration, all_rows, with_reset
+from .context import Admin, check_guardrails, gated
 from .keys import KEYS, key_view
+from .memberships import (
+    MASTER_USER,
+    TEAM_MEMBERS,
+    NamesUser,
+    caller_id,
+    is_org_admin,
+    join_team,
+    leave_team,
+    memberships_view,
+    resolve_user,
+    set_member_budget,
+    user_view,
+)
+from .tables import Table, iso, wire_view
 
-PAGE = 100  # keys read per query when walking a team's keys
 
-
-class Member(Body):
+class Member(NamesUser):
     role: Literal["admin", "user"]
-    user_id: str | None = None
-    user_email: str | None = None
-
-    @model_validator(mode="after")
-    def _names_someone(self) -> Member:
-        if self.user_id is None and self.user_email is None:
-            raise ValueError("a member needs a user_id or a user_email")
-        return self
 
 
 class TeamFields(Body):
     team_alias: str | None = None
+    organization_id: str | None = None
     models: list[str] = Field(default_factory=list)
     max_budget: float | None = Field(default=None, ge=0)
+    budget_duration: Duration | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    members_with_roles: list[Member] = Field(default_factory=list)
     rpm_limit: Limit | None = None
     tpm_limit: Limit | None = None
     blocked: bool = False
+    team_member_permissions: list[str] = Field(default_factory=list)
+    model_aliases: dict[str, str] | None = None
 
 
 class NewTeam(TeamFields):
     team_id: str | None = Field(default=None, min_length=1)
+    members_with_roles: list[Member] = Field(default_factory=list)
 
 
 class UpdateTeam(TeamFields, Update):
+    team_id: str = Field(min_length=1)
+
+
+class TeamId(Body):
     team_id: str = Field(min_length=1)
 
 
@@ -59,8 +84,35 @@ class DeleteTeams(Body):
     team_ids: list[str] = Field(min_length=1)
 
 
+class MemberAdd(Body):
+    team_id: str = Field(min_length=1)
+    member: Member | list[Member]
+    max_budget_in_team: float | None = Field(default=None, ge=0)
+
+
+class MemberRef(NamesUser):
+    team_id: str = Field(min_length=1)
+
+
+class MemberUpdate(MemberRef):
+    role: Literal["admin", "user"] | None = None
+    max_budget_in_team: float | None = Field(default=None, ge=0)
+    tpm_limit: Limit | None = None
+    rpm_limit: Limit | None = None
+
+
+M = TypeVar("M", bound=MemberRef)
+
+
+class TeamModels(Body):
+    team_id: str = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+
+
 def team_view(row: Row) -> dict[str, Any]:
-    return wire_view(row, {"members": "members_with_roles"})
+    view = wire_view(row, {"members": "members_with_roles"})
+    view["budget_reset_at"] = iso(row.get("budget_reset_at"))
+    return {**view, "admins": [], "members": []}
 
 
 TEAMS = Table("teams", "team", team_view)
@@ -70,70 +122,325 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/team/new", new)
     app.router.add_post("/team/update", update)
     app.router.add_get("/team/info", info)
+    app.router.add_get("/team/list", listing)
     app.router.add_post("/team/delete", delete)
+    app.router.add_post("/team/block", block)
+    app.router.add_post("/team/unblock", unblock)
+    app.router.add_post("/team/member_add", member_add)
+    app.router.add_post("/team/member_delete", member_delete)
+    app.router.add_post("/team/member_update", member_update)
+    app.router.add_post("/team/model/add", model_add)
+    app.router.add_post("/team/model/delete", model_delete)
 
 
-@admin_route
+@gated(Rule.MEMBERS)
 async def new(request: web.Request, admin: Admin) -> web.Response:
+    principal = request["principal"]
+    # Who may make teams at all is settled before the body is read: a refusal beats a 400.
+    admin_anywhere = role_of(principal) == PROXY_ADMIN
+    if not admin_anywhere and not await is_org_admin(request):
+        raise not_admin(principal, request.path)
     body = await parse_body(request, NewTeam)
+    if not admin_anywhere:
+        await _require_org_admin_of(request, body.organization_id)
     team_id = body.team_id or str(uuid.uuid4())
     if await admin.store.get_row("teams", team_id) is not None:
-        raise ClientError(400, f"Team already exists: {team_id}", param="team_id")
+        raise ClientError(400, f"{{'error': 'Team id = {team_id} already exists. Please use a "
+                               f"different team id.'}}", param="team_id")
+    members = [await _resolve(request, m) for m in body.members_with_roles]
+    # The caller becomes the team's admin, as in LiteLLM.
+    me = caller_id(request)
+    if all(m["user_id"] != me for m in members):
+        members.append({"user_id": me, "user_email": None, "role": "admin"})
     now = time.time()
-    row = {"team_id": team_id, **_columns(admin, body, set(TeamFields.model_fields)),
-           "created_at": now, "updated_at": now}
-    return json_response(team_view(await TEAMS.create(request, team_id, row)))
+    row = {"team_id": team_id, **_columns(admin, body, set(TeamFields.model_fields), now),
+           "members": members, "created_at": now, "updated_at": now}
+    created = await TEAMS.create(request, team_id, row)
+    for member in members:
+        await join_team(request, team_id, member["user_id"], None)
+    return json_response(team_view(created))
 
 
-@admin_route
+@gated(Rule.ADMIN)
 async def update(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, UpdateTeam)
-    changes = _columns(admin, body, body.model_fields_set - {"team_id"})
+    changes = _columns(admin, body, body.model_fields_set - {"team_id"}, time.time())
     if not changes:
         raise ClientError(400, "Nothing to update: pass at least one field besides 'team_id'")
+    team = await _team(admin, body.team_id, f"Team not found, passed team_id={body.team_id}",
+                       status=404)
+    if changes.get("organization_id") == "":
+        changes["organization_id"] = None
+    moved_to = changes.get("organization_id")
+    if moved_to and moved_to != team["organization_id"]:
+        await _check_org_move(admin, {**team, **changes}, moved_to)
     row = await TEAMS.update(request, body.team_id, body.team_id, changes)
     return json_response({"team_id": body.team_id, "data": team_view(row)})
 
 
-@admin_route
+@gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    team_id = query_str(request, "team_id")
-    row = await TEAMS.fetch(admin, team_id, team_id)
-    keys = await _team_keys(admin, team_id)
+    team_id = request.query.get("team_id") or request["principal"].team_id
+    if not team_id:
+        raise ClientError(422, "{'message': 'Malformed request. No team id passed in.'}",
+                          kind="auth_error", param="None")
+    row = await admin.store.get_row("teams", team_id)
+    if row is None:
+        raise ClientError(404, f"{{'message': 'Team not found, passed team id: {team_id}.'}}",
+                          kind="auth_error", param="None")
+    principal = request["principal"]
+    if role_of(principal) not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER) and not is_team_member(
+            principal, row):
+        raise ClientError(403, f"{{'error': 'User={principal.user_id} not authorized to access "
+                               f"this team={team_id}'}}", kind="auth_error", param="None")
     return json_response({"team_id": team_id, "team_info": team_view(row),
-                          "keys": [key_view(k) for k in keys]})
+                          "keys": [key_view(k) for k in await _team_keys(admin, team_id)],
+                          "team_memberships": await memberships_view(request,
+                                                                     {"team_id": team_id})})
 
 
-@admin_route
+@gated(Rule.SELF)
+async def listing(request: web.Request, admin: Admin) -> web.Response:
+    principal = request["principal"]
+    role = role_of(principal)
+    user_id = request.query.get("user_id")
+    if role not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER) and (
+            user_id is None or user_id != principal.user_id):
+        raise DetailError(401, {"error": f"Only admin users can query all teams/other teams. "
+                                         f"Your user role={role}"})
+    org = request.query.get("organization_id")
+    teams = []
+    for row in await all_rows(admin, "teams"):
+        if user_id is not None and all(m.get("user_id") != user_id for m in row["members"]):
+            continue
+        if org is not None and row["organization_id"] != (
+                None if org == "default_organization" else org):
+            continue
+        teams.append({**team_view(row),
+                      "team_memberships": await memberships_view(request,
+                                                                 {"team_id": row["team_id"]}),
+                      "keys": [key_view(k) for k in await _team_keys(admin, row["team_id"])]})
+    teams.sort(key=lambda t: t["team_alias"] or "")
+    return json_response(teams)
+
+
+@gated(Rule.ADMIN)
 async def delete(request: web.Request, admin: Admin) -> web.Response:
-    """Delete teams and their keys: a key left behind would keep working without the team's
-    budget and limits."""
+    """Delete teams, their keys and memberships: a key left behind would keep working without
+    the team's budget and limits."""
     body = await parse_body(request, DeleteTeams)
-    for team_id in body.team_ids:
-        await TEAMS.fetch(admin, team_id, team_id)
+    teams = [await _team(admin, team_id, f"Team not found, passed team_id={team_id}",
+                         status=404) for team_id in body.team_ids]
     # Keys first: if the database fails half-way, a team without keys is harmless.
     keys = [k["key_hash"] for team_id in body.team_ids
             for k in await _team_keys(admin, team_id)]
     if keys:
         await KEYS.delete(request, {k: k for k in keys})
+    for team in teams:
+        for member in team["members"]:
+            await leave_team(request, team["team_id"], member["user_id"])
     await TEAMS.delete(request, {team_id: team_id for team_id in body.team_ids})
     return json_response({"deleted_teams": body.team_ids, "deleted_keys": keys})
 
 
+@gated(Rule.ADMIN)
+async def block(request: web.Request, admin: Admin) -> web.Response:
+    return await _set_blocked(request, admin, True)
+
+
+@gated(Rule.ADMIN)
+async def unblock(request: web.Request, admin: Admin) -> web.Response:
+    return await _set_blocked(request, admin, False)
+
+
+async def _set_blocked(request: web.Request, admin: Admin, blocked: bool) -> web.Response:
+    body = await parse_body(request, TeamId)
+    await _team(admin, body.team_id, f"Team not found, passed team_id={body.team_id}",
+                status=404)
+    row = await TEAMS.update(request, body.team_id, body.team_id, {"blocked": blocked})
+    return json_response(team_view(row))
+
+
+@gated(Rule.MEMBERS)
+async def member_add(request: web.Request, admin: Admin) -> web.Response:
+    body = await parse_body(request, MemberAdd)
+    team = await _team(admin, body.team_id, f"Team not found for team_id={body.team_id}",
+                       status=404)
+    _require_team_admin(request, team, "/team/member_add")
+    adding = body.member if isinstance(body.member, list) else [body.member]
+    resolved = [await _resolve(request, m) for m in adding]
+    present = {m["user_id"] for m in team["members"]}
+    new_members = [m for m in resolved if m["user_id"] not in present]
+    if not new_members:
+        shown = ", ".join(f"user_id={m['user_id']}, user_email={m['user_email']}"
+                          for m in resolved)
+        lead = "All users are already in team" if isinstance(body.member, list) \
+            else "User already in team"
+        raise ClientError(400, f"{lead}. Member: {shown}. Existing members="
+                               f"{team['members']}", kind="team_member_already_in_team",
+                          param="member")
+    row = await TEAMS.update(request, body.team_id, body.team_id,
+                             {"members": [*team["members"], *new_members]})
+    users = [user_view((await join_team(request, body.team_id, m["user_id"],
+                                         body.max_budget_in_team))[0]) for m in new_members]
+    added = {m["user_id"] for m in new_members}
+    return json_response({
+        **team_view(row), "updated_users": users,
+        "updated_team_memberships": [
+            view for view in await memberships_view(request, {"team_id": body.team_id})
+            if view["user_id"] in added]})
+
+
+@gated(Rule.MEMBERS)
+async def member_delete(request: web.Request, admin: Admin) -> web.Response:
+    body, team, member = await _member_request(request, admin, MemberRef)
+    remaining = [m for m in team["members"] if m is not member]
+    row = await TEAMS.update(request, body.team_id, body.team_id, {"members": remaining})
+    await leave_team(request, body.team_id, member["user_id"])
+    return json_response(team_view(row))
+
+
+@gated(Rule.MEMBERS)
+async def member_update(request: web.Request, admin: Admin) -> web.Response:
+    body, team, member = await _member_request(request, admin, MemberUpdate)
+    if body.role is not None and body.role != member["role"]:
+        members = [{**m, "role": body.role} if m is member else m for m in team["members"]]
+        await TEAMS.update(request, body.team_id, body.team_id, {"members": members})
+    _, membership = await join_team(request, body.team_id, member["user_id"], None)
+    limits = BudgetFields(max_budget=body.max_budget_in_team, tpm_limit=body.tpm_limit,
+                          rpm_limit=body.rpm_limit)
+    if body.max_budget_in_team is None and body.tpm_limit is None and body.rpm_limit is None:
+        # All three null: the member's own limits are lifted.
+        ident = membership["membership_id"]
+        await TEAM_MEMBERS.update(request, ident, ident, {"budget_id": None})
+    else:
+        await set_member_budget(request, TEAM_MEMBERS, membership, limits,
+                                {"max_budget", "tpm_limit", "rpm_limit"})
+    return json_response({"user_id": member["user_id"], "user_email": member.get("user_email"),
+                          "team_id": body.team_id, "max_budget_in_team": body.max_budget_in_team,
+                          "tpm_limit": body.tpm_limit, "rpm_limit": body.rpm_limit})
+
+
+@gated(Rule.MEMBERS)
+async def model_add(request: web.Request, admin: Admin) -> web.Response:
+    body = await parse_body(request, TeamModels)
+    team = await _models_team(request, admin, body)
+    # An empty list means every model; adding to it keeps that meaning, as LiteLLM does.
+    models = team["models"] or ["all-proxy-models"]
+    row = await TEAMS.update(request, body.team_id, body.team_id,
+                             {"models": [*dict.fromkeys([*models, *body.models])]})
+    return json_response(team_view(row))
+
+
+@gated(Rule.MEMBERS)
+async def model_delete(request: web.Request, admin: Admin) -> web.Response:
+    body = await parse_body(request, TeamModels)
+    team = await _models_team(request, admin, body)
+    row = await TEAMS.update(request, body.team_id, body.team_id, {
+        "models": [m for m in team["models"] if m not in body.models]})
+    return json_response(team_view(row))
+
+
+async def _models_team(request: web.Request, admin: Admin, body: TeamModels) -> Row:
+    team = await _team(admin, body.team_id, f"Team not found, passed team_id={body.team_id}",
+                       status=404)
+    principal = request["principal"]
+    if role_of(principal) != PROXY_ADMIN and not is_team_admin(principal, team):
+        raise DetailError(403, {"error": "Only proxy admin or team admin can modify team models"})
+    return team
+
+
+async def _member_request(request: web.Request, admin: Admin, model: type[M]
+                          ) -> tuple[M, Row, dict[str, Any]]:
+    """The body of a route changing one member, the team and the member, once the caller
+    may."""
+    body = await parse_body(request, model)
+    team = await _team(admin, body.team_id, f"Team id={body.team_id} does not exist in db",
+                       status=400)
+    # Quirk (LiteLLM's): member_update's refusal names /team/member_delete too.
+    _require_team_admin(request, team, "/team/member_delete")
+    return body, team, _find(team, body)
+
+
+async def _require_org_admin_of(request: web.Request, org_id: str | None) -> None:
+    """An organization's admins make teams in it, and only there."""
+    if org_id is None:
+        raise ClientError(401, "Passed organization_id is None, please specify the "
+                               "organization_id in your request. An organization admin can "
+                               "only create teams in their organization.", kind="auth_error",
+                          param="None")
+    if not await is_org_admin(request, org_id):
+        raise not_admin(request["principal"], request.path)
+
+
+def _require_team_admin(request: web.Request, team: Row, route: str) -> None:
+    principal = request["principal"]
+    if role_of(principal) != PROXY_ADMIN and not is_team_admin(principal, team):
+        raise DetailError(403, {"error": f"Call not allowed. User not proxy admin OR team "
+                                         f"admin. route={route}, team_id={team['team_id']}"})
+
+
+def _find(team: Row, ref: MemberRef) -> dict[str, Any]:
+    for member in team["members"]:
+        if (ref.user_id is not None and member.get("user_id") == ref.user_id) or (
+                ref.user_id is None and member.get("user_email") == ref.user_email):
+            return member
+    raise DetailError(400, {"error": "User not found in team"})
+
+
+async def _team(admin: Admin, team_id: str, missing: str, *, status: int) -> Row:
+    row = await admin.store.get_row("teams", team_id)
+    if row is None:
+        raise DetailError(status, {"error": missing})
+    return row
+
+
+async def _resolve(request: web.Request, member: Member) -> dict[str, Any]:
+    """A member as the team stores it, with a user row behind it."""
+    user = await resolve_user(request, member)
+    return {"user_id": user["user_id"], "user_email": member.user_email, "role": member.role}
+
+
+async def _check_org_move(admin: Admin, team: Row, org_id: str) -> None:
+    """A team moved into an organization must fit inside it: its models, budget and limits,
+    and every member must belong to the organization."""
+    org = await admin.store.get_row("organizations", org_id)
+    if org is None:
+        raise DetailError(404, {"error": f"Organization={org_id} not found"})
+    budget = await admin.store.get_row("budgets", org["budget_id"]) if org["budget_id"] \
+        else None
+    problems = []
+    allowed = org["models"]
+    if allowed and "all-proxy-models" not in allowed:
+        outside = [m for m in team["models"] if m not in allowed] if team["models"] \
+            else ["all models"]
+        if outside:
+            problems.append(f"Team models {outside} are not in the organization's models "
+                            f"{allowed}")
+    for field in ("max_budget", "tpm_limit", "rpm_limit"):
+        bound = (budget or {}).get(field)
+        if bound is not None and (team[field] is None or team[field] > bound):
+            problems.append(f"Team {field}={team[field]} exceeds the organization's "
+                            f"{field}={bound}")
+    for member in team["members"]:
+        user_id = member.get("user_id")
+        if user_id == MASTER_USER:
+            continue
+        if await admin.store.get_row("organization_members",
+                                     membership_id(org_id, user_id)) is None:
+            problems.append(f"User={user_id} is not a member of the organization")
+    if problems:
+        raise DetailError(403, {"error": f"Cannot move team to organization. "
+                                         f"{'; '.join(problems)}"})
+
+
 async def _team_keys(admin: Admin, team_id: str) -> list[Row]:
-    rows: list[Row] = []
-    while True:
-        page = await admin.store.list_rows("keys", where={"team_id": team_id}, limit=PAGE,
-                                             offset=len(rows))
-        rows += page
-        if len(page) < PAGE:
-            return rows
+    return await all_rows(admin, "keys", {"team_id": team_id})
 
 
-def _columns(admin: Admin, body: TeamFields, fields: set[str]) -> Row:
-    columns = body.model_dump(include=fields - {"members_with_roles"})
-    if "members_with_roles" in fields:
-        columns["members"] = [m.model_dump(exclude_none=True) for m in body.members_with_roles]
+def _columns(admin: Admin, body: TeamFields, fields: set[str], now: float) -> Row:
+    columns = with_reset(body.model_dump(include=fields & set(TeamFields.model_fields)), now,
+                         aligned=True)
     guardrails = columns.get("metadata", {}).get("guardrails")
     if isinstance(guardrails, list) and all(isinstance(name, str) for name in guardrails):
         check_guardrails(admin, guardrails, "metadata")

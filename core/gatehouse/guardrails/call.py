@@ -26,6 +26,13 @@ class Principal:
     team_locked: bool = False
     key: dict[str, Any] | None = None
     team: dict[str, Any] | None = None
+    # The key's user, the budget of that user's membership of the team, and the team's
+    # organization with its budget: the limits above the key's own.
+    user: dict[str, Any] | None = None
+    member: dict[str, Any] | None = None
+    member_budget: dict[str, Any] | None = None
+    organization: dict[str, Any] | None = None
+    organization_budget: dict[str, Any] | None = None
 
 
 ANONYMOUS = Principal()
@@ -64,6 +71,11 @@ class Call:
     response_headers: dict[str, str] = field(default_factory=dict)
     # The estimated cost held on each budget's spend counter until the call is priced.
     reserved: dict[str, float] | None = None
+    # The end user the call is made for (its row and budget), once the gate has looked it up.
+    end_user: dict[str, Any] | None = None
+    end_user_budget: dict[str, Any] | None = None
+    # The end user named by the configured user_header_name header, if any.
+    header_user: str | None = None
     # Free space for a guardrail's own per-call state, keyed by guardrail name (e.g. what a
     # masking guardrail replaced in the request, to restore it in the reply). Never logged.
     scratch: dict[str, Any] = field(default_factory=dict)
@@ -72,8 +84,16 @@ class Call:
 
     @property
     def user(self) -> str | None:
-        user = self.body.get("user")
-        return user if isinstance(user, str) else None
+        """The end user the call is made for: the ``user_header_name`` header, else the body's
+        ``user``, else ``litellm_metadata.user``, else ``metadata.user_id`` (LiteLLM's
+        order)."""
+        litellm_metadata = self.body.get("litellm_metadata")
+        for user in (self.header_user, self.body.get("user"),
+                     litellm_metadata.get("user") if isinstance(litellm_metadata, dict) else None,
+                     self.metadata.get("user_id")):
+            if isinstance(user, str) and user:
+                return user
+        return None
 
     def mark(self, name: str, verdict: str) -> None:
         if verdict in ("passed", "blocked") and name not in self.applied_guardrails:

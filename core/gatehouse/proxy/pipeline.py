@@ -70,6 +70,7 @@ class Pipeline:
         self.gate = gate
         self.call_log = call_log
         self.enforced_params = settings.enforced_params
+        self.user_header = settings.user_header_name
         self.max_response_mb = settings.max_response_size_mb
         self.max_response_bytes = (None if self.max_response_mb is None
                                    else int(self.max_response_mb * MB))
@@ -94,6 +95,7 @@ class Pipeline:
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
             client_ip=request["client_ip"], response_headers=key_headers(principal),
+            header_user=request.headers.get(self.user_header) if self.user_header else None,
             headers=request.headers,
         )
         if call.stream and self.tracks_spend and not wants_usage(body):

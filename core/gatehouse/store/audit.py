@@ -1,4 +1,5 @@
-"""Audit rows for every create, update and delete of keys and teams, in LiteLLM's shape, kept
+"""Audit rows for every create, update and delete of keys, teams, users, end users, budgets,
+organizations and memberships, in LiteLLM's shape, kept
 when ``store_audit_logs: true``.
 
 Callers pass the admin API's views of the rows, which never hold a key's secret.
@@ -20,7 +21,11 @@ log = logging.getLogger("gatehouse.audit")
 Action = Literal["created", "updated", "deleted"]
 
 # LiteLLM's table names, so tools that read its audit logs read ours.
-TABLE_NAMES = {"keys": "LiteLLM_VerificationToken", "teams": "LiteLLM_TeamTable"}
+TABLE_NAMES = {"keys": "LiteLLM_VerificationToken", "teams": "LiteLLM_TeamTable",
+               "users": "LiteLLM_UserTable", "end_users": "LiteLLM_EndUserTable",
+               "budgets": "LiteLLM_BudgetTable", "organizations": "LiteLLM_OrganizationTable",
+               "team_members": "LiteLLM_TeamMembership",
+               "organization_members": "LiteLLM_OrganizationMembership"}
 
 
 class AuditLog:

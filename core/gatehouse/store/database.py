@@ -1,4 +1,5 @@
-"""Durable state: virtual keys, teams, blocked users, spend logs, audit logs.
+"""Durable state: virtual keys, teams, users, end users, budgets, organizations and their
+memberships, spend logs, audit logs.
 
 One schema and one set of SQL statements serve both back ends -- SQLite (a local file, the
 default) and Postgres (shared by many gateways). A back end only supplies transactions; the
@@ -22,11 +23,26 @@ log = logging.getLogger("gatehouse.store")
 Row = dict[str, Any]
 
 JSON_COLUMNS = frozenset({"models", "metadata", "permissions", "guardrails", "members", "tags",
-                          "before_value", "updated_values",
-                          "aliases", "config", "model_max_budget", "allowed_cache_controls",
-                          "allowed_routes", "object_permission"})
+                          "before_value", "updated_values", "teams", "team_member_permissions",
+                          "model_aliases", "aliases", "config", "model_max_budget",
+                          "allowed_cache_controls", "allowed_routes", "object_permission"})
 BOOL_COLUMNS = frozenset({"blocked", "auto_rotate"})
-TABLES = {"keys": ("gatehouse_keys", "key_hash"), "teams": ("gatehouse_teams", "team_id")}
+TABLES = {"keys": ("gatehouse_keys", "key_hash"), "teams": ("gatehouse_teams", "team_id"),
+          "users": ("gatehouse_users", "user_id"),
+          "end_users": ("gatehouse_end_users", "user_id"),
+          "budgets": ("gatehouse_budgets", "budget_id"),
+          "organizations": ("gatehouse_organizations", "organization_id"),
+          "team_members": ("gatehouse_team_members", "membership_id"),
+          "organization_members": ("gatehouse_organization_members", "membership_id")}
+# The rows that take their limits from a budget row (budget_id), and whose spend its reset
+# zeroes.
+BUDGET_LINKED = ("end_users", "team_members", "organization_members", "organizations")
+
+
+def membership_id(group_id: str, user_id: str) -> str:
+    """The one id of a team's or organization's membership: unambiguous whatever either id
+    holds."""
+    return orjson.dumps([group_id, user_id]).decode()
 
 
 class StoreUnavailable(Exception):
@@ -200,45 +216,45 @@ class Store(abc.ABC):
         ``next_reset(budget_duration, now)``; return the ids reset. Several gateways may run
         this at once: a row is reset by whichever gets to it first, once."""
         table, pk = TABLES[kind]
-        reset = []
         async with self.transaction() as tx:
-            due = await tx.fetchall(
-                f"SELECT {pk} AS ident, budget_duration FROM {table} "
-                f"WHERE budget_reset_at IS NOT NULL AND budget_reset_at <= ? ORDER BY {pk}",
-                (now,))
-            for row in due:
-                duration = row["budget_duration"]
-                try:
-                    at = next_reset(duration, now) if duration else None
-                except ValueError:
-                    at = None  # a duration written by hand that cannot be read: reset once
-                if await tx.execute(
-                        f"UPDATE {table} SET spend = 0, budget_reset_at = ? "
-                        f"WHERE {pk} = ? AND budget_reset_at <= ?", (at, row["ident"], now)):
-                    reset.append(row["ident"])
-        return reset
+            return await _reset_due(tx, table, pk, now, next_reset, "spend = 0, ")
 
-    # --- blocked users -------------------------------------------------------------------------
-
-    async def block_users(self, user_ids: list[str]) -> None:
+    async def reset_budget_rows(self, now: float, next_reset: Callable[[str, float], float]
+                                ) -> tuple[list[str], list[tuple[str, str]]]:
+        """As :meth:`reset_budgets` for budget rows, which hold no spend themselves: the spend
+        zeroed is that of the rows linked to them (``BUDGET_LINKED``). Return the budget ids
+        reset and the ``(kind, id)`` of every row zeroed."""
         async with self.transaction() as tx:
-            for user_id in user_ids:
-                await tx.execute("INSERT INTO gatehouse_blocked_users (user_id, blocked_at) "
-                                 "VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
-                                 (user_id, time.time()))
+            reset = await _reset_due(tx, "gatehouse_budgets", "budget_id", now, next_reset, "")
+            zeroed: list[tuple[str, str]] = []
+            if reset:
+                marks = ", ".join("?" for _ in reset)
+                for kind in BUDGET_LINKED:
+                    table, pk = TABLES[kind]
+                    rows = await tx.fetchall(
+                        f"SELECT {pk} AS ident FROM {table} WHERE budget_id IN ({marks})",
+                        tuple(reset))
+                    await tx.execute(f"UPDATE {table} SET spend = 0 WHERE budget_id IN ({marks})",
+                                     tuple(reset))
+                    zeroed += [(kind, row["ident"]) for row in rows]
+        return reset, zeroed
 
-    async def unblock_users(self, user_ids: list[str]) -> None:
-        if not user_ids:
-            return
+    # --- end users -----------------------------------------------------------------------------
+
+    async def set_end_users_blocked(self, user_ids: list[str], blocked: bool) -> list[Row]:
+        """Block or unblock end users, creating those not seen yet; return their rows."""
+        now = time.time()
         marks = ", ".join("?" for _ in user_ids)
         async with self.transaction() as tx:
-            await tx.execute(f"DELETE FROM gatehouse_blocked_users WHERE user_id IN ({marks})",
-                             tuple(user_ids))
-
-    async def blocked_users(self) -> set[str]:
-        async with self.transaction() as tx:
-            rows = await tx.fetchall("SELECT user_id FROM gatehouse_blocked_users")
-        return {r["user_id"] for r in rows}
+            for user_id in user_ids:
+                await tx.execute(
+                    "INSERT INTO gatehouse_end_users (user_id, blocked, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
+                    "blocked = excluded.blocked, updated_at = excluded.updated_at",
+                    (user_id, int(blocked), now, now))
+            rows = await tx.fetchall(
+                f"SELECT * FROM gatehouse_end_users WHERE user_id IN ({marks})", tuple(user_ids))
+        return [decode(r) for r in rows]
 
     # --- spend ---------------------------------------------------------------------------------
 
@@ -261,16 +277,13 @@ class Store(abc.ABC):
                 if not inserted:
                     continue
                 written += 1
-                for kind in ("keys", "teams"):
-                    ident = row.get(TABLES[kind][1])
-                    if ident and row["spend"]:
+                if row["spend"]:
+                    for kind, ident in _spenders(row):
                         totals[kind, ident] += row["spend"]
-            # One update per key or team, in a fixed order: two gateways flushing at once
+            # One update per row charged, in a fixed order: two gateways flushing at once
             # then lock rows in the same order and cannot deadlock.
             for (kind, ident), spend in sorted(totals.items()):
-                table, pk = TABLES[kind]
-                await tx.execute(f"UPDATE {table} SET spend = spend + ? WHERE {pk} = ?",
-                                 (spend, ident))
+                await tx.execute(*_charge(kind, ident, spend))
         return written
 
     async def spend_logs(self, *, request_id: str | None = None, key_hash: str | None = None,
@@ -321,6 +334,54 @@ class Store(abc.ABC):
             rows = await tx.fetchall(f"SELECT * FROM gatehouse_audit_logs {clause}"
                                      f"ORDER BY updated_at DESC LIMIT ?", (*params, limit))
         return [decode(r) for r in rows]
+
+
+def _spenders(row: Row) -> Iterable[tuple[str, str]]:
+    """Every row a spend-log row's cost is added to: its key, team, the key's user, the user's
+    membership of the team, the team's organization and the end user."""
+    team, user = row.get("team_id"), (row.get("metadata") or {}).get("user_api_key_user_id")
+    for kind, ident in (("keys", row.get("key_hash")), ("teams", team), ("users", user),
+                        ("organizations", team), ("end_users", row.get("end_user"))):
+        if ident:
+            yield kind, ident
+    if team and user:
+        yield "team_members", membership_id(team, user)
+
+
+def _charge(kind: str, ident: str, spend: float) -> tuple[str, tuple[Any, ...]]:
+    table, pk = TABLES[kind]
+    if kind == "organizations":  # charged through the team, whose organization may change
+        return ("UPDATE gatehouse_organizations SET spend = spend + ? WHERE organization_id = "
+                "(SELECT organization_id FROM gatehouse_teams WHERE team_id = ?)",
+                (spend, ident))
+    if kind == "end_users":
+        # Spend is how an end user first appears: the row is made on their first call.
+        now = time.time()
+        return ("INSERT INTO gatehouse_end_users (user_id, spend, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
+                "spend = gatehouse_end_users.spend + excluded.spend", (ident, spend, now, now))
+    return f"UPDATE {table} SET spend = spend + ? WHERE {pk} = ?", (spend, ident)
+
+
+async def _reset_due(tx: Tx, table: str, pk: str, now: float,
+                     next_reset: Callable[[str, float], float], sets: str) -> list[str]:
+    """Move every row of ``table`` whose ``budget_reset_at`` has passed to its next reset (and
+    apply ``sets`` to it); return the ids moved. The update is guarded by the time it was due,
+    so of several gateways running this at once, one resets each row."""
+    due = await tx.fetchall(
+        f"SELECT {pk} AS ident, budget_duration FROM {table} "
+        f"WHERE budget_reset_at IS NOT NULL AND budget_reset_at <= ? ORDER BY {pk}", (now,))
+    reset = []
+    for row in due:
+        duration = row["budget_duration"]
+        try:
+            at = next_reset(duration, now) if duration else None
+        except ValueError:
+            at = None  # a duration written by hand that cannot be read: reset once
+        if await tx.execute(f"UPDATE {table} SET {sets}budget_reset_at = ? "
+                            f"WHERE {pk} = ? AND budget_reset_at <= ?", (at, row["ident"], now)):
+            reset.append(row["ident"])
+    return reset
 
 
 def _where(where: Row | None) -> tuple[str, tuple[Any, ...]]:

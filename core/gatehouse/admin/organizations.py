@@ -1,0 +1,316 @@
+"""Organizations: ``/organization/new``, ``/organization/update`` (PATCH), ``/organization/info``,
+``/organization/list``, ``/organization/delete`` (DELETE), ``/organization/member_add``,
+``/organization/member_update`` (PATCH), ``/organization/member_delete`` (DELETE).
+
+An organization's models and budget bound every team in it, and so every key of those teams:
+a call is refused once the organization's spend reaches its budget, or for a model outside its
+list. Its members are users with an organization role; an ``org_admin`` may read it and manage
+its members.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from ..access.roles import (
+    INTERNAL_USER,
+    NO_ROLE,
+    PROXY_ADMIN,
+    PROXY_ADMIN_VIEWER,
+    Rule,
+    role_of,
+)
+from ..errors import ClientError, DetailError, json_response
+from ..store.database import Row, membership_id
+from .bodies import Body, parse_body, query_str
+from .budgets import BUDGETS, BudgetFields, all_rows, budget_view, create_budget, update_budget
+from .context import Admin, gated
+from .keys import KEYS
+from .memberships import (
+    NamesUser,
+    caller_id,
+    ensure_membership,
+    is_org_admin,
+    leave_team,
+    resolve_user,
+    set_member_budget,
+    user_view,
+)
+from .tables import Table, wire_view
+from .teams import TEAMS, team_view
+
+BUDGET_FIELDS = frozenset(BudgetFields.model_fields)
+
+
+class OrgFields(BudgetFields):
+    organization_alias: str | None = None
+    models: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class NewOrg(OrgFields):
+    organization_alias: str = Field(min_length=1)  # type: ignore[assignment]
+    organization_id: str | None = Field(default=None, min_length=1)
+    budget_id: str | None = None
+
+
+class UpdateOrg(OrgFields):
+    organization_id: str = Field(min_length=1)
+    spend: float | None = Field(default=None, ge=0)
+    litellm_budget_table: BudgetFields | None = None
+
+
+class DeleteOrgs(Body):
+    organization_ids: list[str] = Field(min_length=1)
+
+
+OrgRole = Literal["org_admin", "internal_user", "internal_user_viewer"]
+
+
+class OrgMember(NamesUser):
+    role: OrgRole
+
+
+class MemberAdd(Body):
+    organization_id: str = Field(min_length=1)
+    member: OrgMember | list[OrgMember]
+    max_budget_in_organization: float | None = Field(default=None, ge=0)
+
+
+class MemberRef(NamesUser):
+    organization_id: str = Field(min_length=1)
+    role: OrgRole | None = None
+    max_budget_in_organization: float | None = Field(default=None, ge=0)
+
+
+def org_view(row: Row) -> dict[str, Any]:
+    return {**wire_view(row, {}), "users": None, "litellm_budget_table": None,
+            "object_permission": None, "object_permission_id": None}
+
+
+def member_view(row: Row, budget: Row | None = None) -> dict[str, Any]:
+    view = wire_view(row, {})
+    del view["membership_id"]
+    return {**view, "user": None, "litellm_budget_table": budget_view(budget)}
+
+
+ORGS = Table("organizations", "organization", org_view)  # type: ignore[arg-type]
+ORG_MEMBERS = Table("organization_members", "organization_member",  # type: ignore[arg-type]
+                    member_view)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/organization/new", new)
+    app.router.add_patch("/organization/update", update)
+    app.router.add_get("/organization/info", info)
+    app.router.add_get("/organization/list", listing)
+    app.router.add_delete("/organization/delete", delete)
+    app.router.add_post("/organization/member_add", member_add)
+    app.router.add_patch("/organization/member_update", member_update)
+    app.router.add_delete("/organization/member_delete", member_delete)
+
+
+@gated(Rule.SELF)
+async def new(request: web.Request, admin: Admin) -> web.Response:
+    role = role_of(request["principal"])
+    if role != PROXY_ADMIN:
+        if role == NO_ROLE:
+            raise DetailError(401, {"error": f"Only admins can create orgs. Your role is = "
+                                             f"{role}"})
+        raise ClientError(401, f"Only proxy admins can create new organizations. You are {role}",
+                          kind="auth_error", param="None")
+    body = await parse_body(request, NewOrg)
+    org_id = body.organization_id or str(uuid.uuid4())
+    if await admin.store.get_row("organizations", org_id) is not None:
+        raise ClientError(400, f"Organization already exists: {org_id}",
+                          param="organization_id")
+    budget_id = body.budget_id
+    if budget_id is not None:
+        await BUDGETS.fetch(admin, budget_id, budget_id)
+    else:  # as in LiteLLM, every organization has a budget row
+        budget_id = (await create_budget(request, body,
+                                         body.model_fields_set & BUDGET_FIELDS))["budget_id"]
+    now = time.time()
+    row = await ORGS.create(request, org_id, {
+        "organization_id": org_id, "organization_alias": body.organization_alias,
+        "budget_id": budget_id, "models": body.models, "metadata": body.metadata,
+        "created_by": caller_id(request), "updated_by": caller_id(request),
+        "created_at": now, "updated_at": now})
+    return json_response(org_view(row))
+
+
+@gated(Rule.ADMIN)
+async def update(request: web.Request, admin: Admin) -> web.Response:
+    body = await parse_body(request, UpdateOrg)
+    org = await _org(admin, body.organization_id)
+    fields = body.model_fields_set
+    changes = body.model_dump(include=fields & {"organization_alias", "models", "metadata",
+                                                "spend"})
+    nested = body.litellm_budget_table
+    budget_body, budget_fields = (nested, nested.model_fields_set) if nested is not None \
+        else (body, fields & BUDGET_FIELDS)
+    if budget_fields:
+        await update_budget(request, org["budget_id"], budget_body, budget_fields)
+    if changes:
+        org = await ORGS.update(request, org["organization_id"], org["organization_id"],
+                                {**changes, "updated_by": caller_id(request)})
+    return json_response(await _full_view(admin, org))
+
+
+@gated(Rule.SELF)
+async def info(request: web.Request, admin: Admin) -> web.Response:
+    org_id = query_str(request, "organization_id")
+    org = await _org(admin, org_id)
+    await _require_org_admin(request, org_id, "/organization/info")
+    return json_response(await _full_view(admin, org))
+
+
+@gated(Rule.SELF)
+async def listing(request: web.Request, admin: Admin) -> web.Response:
+    principal = request["principal"]
+    orgs = await all_rows(admin, "organizations")
+    if role_of(principal) not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER):
+        mine = {m["organization_id"] for m in await all_rows(
+            admin, "organization_members", {"user_id": principal.user_id})} \
+            if principal.user_id else set()
+        orgs = [o for o in orgs if o["organization_id"] in mine]
+    return json_response([await _full_view(admin, org) for org in orgs])
+
+
+@gated(Rule.SELF)
+async def delete(request: web.Request, admin: Admin) -> web.Response:
+    if role_of(request["principal"]) != PROXY_ADMIN:
+        raise DetailError(401, {"error": "Only proxy admins can delete organizations"})
+    body = await parse_body(request, DeleteOrgs)
+    orgs = []
+    for org_id in body.organization_ids:
+        org = await admin.store.get_row("organizations", org_id)
+        if org is None:
+            raise DetailError(404, {"error": f"Organization={org_id} not found"})
+        orgs.append(org)
+    # Its teams, their keys and every membership go with it, keys first.
+    for org in orgs:
+        org_id = org["organization_id"]
+        for team in await all_rows(admin, "teams", {"organization_id": org_id}):
+            keys = await all_rows(admin, "keys", {"team_id": team["team_id"]})
+            if keys:
+                await KEYS.delete(request, {k["key_hash"]: k["key_hash"] for k in keys})
+            for member in team["members"]:
+                await leave_team(request, team["team_id"], member["user_id"])
+            await TEAMS.delete(request, {team["team_id"]: team["team_id"]})
+        members = await all_rows(admin, "organization_members", {"organization_id": org_id})
+        if members:
+            await ORG_MEMBERS.delete(request, {m["membership_id"]: m["membership_id"]
+                                               for m in members})
+    deleted = await ORGS.delete(request, {o: o for o in body.organization_ids})
+    return json_response([org_view(row) for row in deleted])
+
+
+@gated(Rule.MEMBERS)
+async def member_add(request: web.Request, admin: Admin) -> web.Response:
+    body = await parse_body(request, MemberAdd)
+    if await admin.store.get_row("organizations", body.organization_id) is None:
+        raise ClientError(404, f"Organization not found for organization_id="
+                               f"{body.organization_id}", kind="auth_error", param="None")
+    await _require_org_admin(request, body.organization_id, "/organization/member_add")
+    members = body.member if isinstance(body.member, list) else [body.member]
+    users, memberships = [], []
+    for member in members:
+        user = await resolve_user(request, member)
+        row = await _set_membership(request, body.organization_id, user["user_id"],
+                                    member.role, body.max_budget_in_organization)
+        users.append(user_view(user))
+        memberships.append(await _member_view(admin, row))
+    return json_response({"organization_id": body.organization_id, "updated_users": users,
+                          "updated_organization_memberships": memberships})
+
+
+@gated(Rule.MEMBERS)
+async def member_update(request: web.Request, admin: Admin) -> web.Response:
+    body, row = await _member_request(request, admin)
+    row = await _set_membership(request, body.organization_id, row["user_id"], body.role,
+                                body.max_budget_in_organization)
+    return json_response(await _member_view(admin, row))
+
+
+@gated(Rule.MEMBERS)
+async def member_delete(request: web.Request, admin: Admin) -> web.Response:
+    _, row = await _member_request(request, admin)
+    await ORG_MEMBERS.delete(request, {row["membership_id"]: row["membership_id"]})
+    return json_response(await _member_view(admin, row))
+
+
+async def _member_request(request: web.Request, admin: Admin) -> tuple[MemberRef, Row]:
+    """The body of a route changing a membership, and that membership, once the caller may."""
+    body = await parse_body(request, MemberRef)
+    await _org(admin, body.organization_id)
+    await _require_org_admin(request, body.organization_id, request.path)
+    return body, await _membership(admin, body)
+
+
+async def _org(admin: Admin, org_id: str) -> Row:
+    org = await admin.store.get_row("organizations", org_id)
+    if org is None:
+        raise DetailError(404, {"error": "Organization not found"})
+    return org
+
+
+async def _full_view(admin: Admin, org: Row) -> dict[str, Any]:
+    org_id = org["organization_id"]
+    budget = await admin.store.get_row("budgets", org["budget_id"]) if org["budget_id"] \
+        else None
+    return {**org_view(org), "litellm_budget_table": budget_view(budget),
+            "members": [await _member_view(admin, m) for m in await all_rows(
+                admin, "organization_members", {"organization_id": org_id})],
+            "teams": [team_view(t) for t in await all_rows(
+                admin, "teams", {"organization_id": org_id})]}
+
+
+async def _member_view(admin: Admin, row: Row) -> dict[str, Any]:
+    budget = await admin.store.get_row("budgets", row["budget_id"]) if row["budget_id"] \
+        else None
+    return member_view(row, budget)
+
+
+async def _require_org_admin(request: web.Request, org_id: str, route: str) -> None:
+    principal = request["principal"]
+    role = role_of(principal)
+    if role == PROXY_ADMIN or (role == PROXY_ADMIN_VIEWER and request.method == "GET"):
+        return
+    if not await is_org_admin(request, org_id):
+        raise ClientError(403, f"User={principal.user_id} is not an admin of organization="
+                               f"{org_id}; route={route}", kind="auth_error", param="None")
+
+
+async def _membership(admin: Admin, ref: MemberRef) -> Row:
+    user_id = ref.user_id
+    if user_id is None:
+        found = await admin.store.list_rows("users", where={"user_email": ref.user_email},
+                                            limit=1)
+        user_id = found[0]["user_id"] if found else ""
+    row = await admin.store.get_row("organization_members",
+                                    membership_id(ref.organization_id, user_id))
+    if row is None:
+        raise DetailError(400, {"error": f"User={user_id} is not a member of organization="
+                                         f"{ref.organization_id}"})
+    return row
+
+
+async def _set_membership(request: web.Request, org_id: str, user_id: str, role: str | None,
+                          max_budget: float | None) -> Row:
+    row = await ensure_membership(request, ORG_MEMBERS, "organization_id", org_id, user_id,
+                                  user_role=role or INTERNAL_USER)
+    if role is not None and role != row["user_role"]:
+        ident = row["membership_id"]
+        row = await ORG_MEMBERS.update(request, ident, ident, {"user_role": role})
+    if max_budget is not None:
+        row = await set_member_budget(request, ORG_MEMBERS, row,
+                                      BudgetFields(max_budget=max_budget), {"max_budget"})
+    return row
+
+
