@@ -188,8 +188,8 @@ async def test_an_unsupported_language_fails_closed_naming_the_analyzer(
     message = (await resp.json())["error"]["message"]
     assert message == (
         "Guardrail 'pii' could not check this request: Presidio analyzer returned invalid "
-        "response; cannot verify PII when PII protection is configured: /analyze answered an "
-        "unexpected reply (body: list_type)")
+        "response; cannot verify PII when PII protection is configured: Presidio /analyze "
+        "answered an unexpected reply (body: list_type)")
     assert "Presidio analyzer" in caplog.text
     assert fake_upstream.received == []
 
