@@ -14,6 +14,7 @@ Everything listens on 127.0.0.1 only and every process it starts is stopped when
     python bench/gateway_overhead.py --no-guardrails       # the core alone
     python bench/gateway_overhead.py --stream              # streamed replies, a chunk a word
     python bench/gateway_overhead.py --virtual-key         # as a key on a team in an org
+    python bench/gateway_overhead.py --master-key          # as the master key (its baseline)
     python bench/gateway_overhead.py --profile prof.txt    # plus a py-spy profile of the gateway
 
 The parts: gateway_servers.py starts, checks and stops the servers; gateway_config.py writes
@@ -65,9 +66,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--stream", action="store_true",
                         help="ask for streamed replies (about 40 chunks each) instead of whole "
                              "ones")
-    parser.add_argument("--virtual-key", action="store_true",
-                        help="run with a master key and call with a virtual key on a team in "
-                             "an organization (key, team, user and organization checks)")
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument("--virtual-key", action="store_true",
+                      help="run with a master key and call with a virtual key on a team in "
+                           "an organization (key, team, user and organization checks)")
+    keys.add_argument("--master-key", action="store_true",
+                      help="run with a master key and call with it: the baseline --virtual-key "
+                           "is held to")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (default: wrk when installed, else python)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
@@ -101,7 +106,7 @@ def measure(load: LoadGenerator, urls: dict[str, str], servers: dict[str, int],
 
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     guardrails = Guardrails() if args.no_guardrails else find_guardrails()
-    master = master_key() if args.virtual_key else None
+    master = master_key() if args.virtual_key or args.master_key else None
     body = request_body(args.stream)
 
     upstream_port, upstream_pid = start_upstream(procs, workdir)
@@ -111,9 +116,12 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
                             workdir)
     headers: dict[str, str] = {}
     notes = list(guardrails.notes)
-    if master is not None:
+    if args.virtual_key:
         headers, where = virtual_key(f"http://127.0.0.1:{gateway_port}", master)
         notes.append(f"calls carry a virtual key on {where}")
+    elif master is not None:
+        headers = {"Authorization": f"Bearer {master}"}
+        notes.append("calls carry the master key")
     load = pick_load_generator(args.loadgen, body, workdir, headers)
     urls = {"direct": f"http://127.0.0.1:{upstream_port}{CHAT_PATH}",
             "gateway": f"http://127.0.0.1:{gateway_port}{CHAT_PATH}"}

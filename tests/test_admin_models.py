@@ -157,3 +157,24 @@ async def test_two_gateways_on_one_postgres_serve_each_others_models(
     await asyncio.wait_for(gone_from_one(), 10)
     with pytest.raises(openai.BadRequestError):
         await call(one, "shared")
+
+
+async def test_every_change_to_a_stored_model_leaves_an_audit_row_without_its_key(
+        start, fake_upstream):
+    client = await start({**IN_DB, "litellm_settings": {"store_audit_logs": True}})
+    row = await admin_post(client, "/model/new", upstream_model(fake_upstream),
+                           headers={"litellm-changed-by": "ops-bot"})
+    model_id = row["model_id"]
+    await admin_post(client, "/model/update", {"model_info": {"id": model_id},
+                                               "litellm_params": {"model": "openai/gpt-4.1"}})
+    await admin_post(client, "/model/delete", {"id": model_id})
+    resp = await client.get("/audit/logs", params={"object_id": model_id}, headers=ADMIN)
+    assert "sk-stored-upstream-secret" not in await resp.text()
+    rows = {r["action"]: r for r in await resp.json()}
+    assert set(rows) == {"created", "updated", "deleted"}
+    assert {r["table_name"] for r in rows.values()} == {"LiteLLM_ProxyModelTable"}
+    assert rows["created"]["changed_by"] == "ops-bot"
+    assert rows["created"]["updated_values"]["litellm_params"]["model"] == "openai/gpt-4o-mini"
+    assert rows["updated"]["before_value"]["litellm_params"]["model"] == "openai/gpt-4o-mini"
+    assert rows["updated"]["updated_values"]["litellm_params"]["model"] == "openai/gpt-4.1"
+    assert rows["deleted"]["before_value"]["model_name"] == "stored"

@@ -17,9 +17,11 @@ from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import Principal
 from ..proxy.router import Deployment, Router, shown_params
 from ..proxy.stored_models import StoredModels
+from ..store.audit import Action
 from ..store.database import Row
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, admin_route
+from .tables import actor
 
 # Who a change is recorded as when the master key made it (LiteLLM's name for it).
 MASTER_USER = "default_user_id"
@@ -124,6 +126,8 @@ async def new_model(request: web.Request, admin: Admin) -> web.Response:
                      or await stored.rows.get(model_id) is not None):
         raise _refused(400, f"{{'error': 'Model with id={model_id} already exists'}}")
     row = await stored.add(body.model_name, body.litellm_params, info, _changed_by(request))
+    await _audit(request, admin, "created", row["model_id"], None,
+                 _audited(body.model_name, params, info))
     return json_response(_row_out(row))
 
 
@@ -147,11 +151,14 @@ async def update_model(request: web.Request, admin: Admin) -> web.Response:
 
 async def _save(request: web.Request, stored: StoredModels, row: Row, model_name: str,
                 params: dict[str, Any], info: dict[str, Any]) -> web.Response:
-    _check_served(request, model_name, _params(params, "litellm_params"), info)
+    checked = _params(params, "litellm_params")
+    _check_served(request, model_name, checked, info)
     saved = await stored.update(row["model_id"], model_name, params, info,
                                 _changed_by(request))
     if saved is None:  # deleted meanwhile
         raise _refused(400, "Authentication Error, model not found")
+    await _audit(request, request.app[ADMIN], "updated", row["model_id"], _audited_row(row),
+                 _audited(model_name, checked, info))
     return json_response(_row_out(saved))
 
 
@@ -177,9 +184,28 @@ async def patch_model(request: web.Request, admin: Admin) -> web.Response:
 async def delete_model(request: web.Request, admin: Admin) -> web.Response:
     stored = _stored(request)
     body = await parse_body(request, DeletedModel)
-    if not await stored.delete(body.id):
+    row = await stored.opened(body.id)
+    if row is None or not await stored.delete(body.id):
         raise _refused(400, f"{{'error': 'Model with id={body.id} not found in db'}}")
+    await _audit(request, admin, "deleted", body.id, _audited_row(row), {})
     return json_response({"message": f"Model: {body.id} deleted successfully"})
+
+
+async def _audit(request: web.Request, admin: Admin, action: Action, model_id: str,
+                 before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    await admin.audit.record("models", action, model_id, before, after,
+                             changed_by=actor(request))
+
+
+def _audited(model_name: str, params: ModelParams, info: dict[str, Any]) -> dict[str, Any]:
+    """A stored model as its audit rows hold it: credentials left out or masked."""
+    return {"model_name": model_name, "litellm_params": shown_params(params),
+            "model_info": info}
+
+
+def _audited_row(row: Row) -> dict[str, Any]:
+    return _audited(row["model_name"], _params(row["litellm_params"], "litellm_params"),
+                    row["model_info"])
 
 
 def _visible(request: web.Request) -> list[Deployment]:

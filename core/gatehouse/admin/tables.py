@@ -105,8 +105,14 @@ class Table:
                      before: dict[str, Any] | None, updated: dict[str, Any]) -> None:
         await request.app[ADMIN].audit.record(
             self.kind, action, ident, before, updated,
-            changed_by=request.headers.get(CHANGED_BY_HEADER) or "master_key")
+            changed_by=actor(request))
 
     def _not_found(self, shown: list[str]) -> ClientError:
         return ClientError(404, f"{self.noun.capitalize()} not found: {', '.join(shown)}",
                            kind="not_found_error")
+
+
+def actor(request: web.Request) -> str:
+    """Who an audit row says made a change: the ``litellm-changed-by`` header, as LiteLLM
+    reads it, else the master key."""
+    return request.headers.get(CHANGED_BY_HEADER) or "master_key"

@@ -25,7 +25,8 @@ TABLE_NAMES = {"keys": "LiteLLM_VerificationToken", "teams": "LiteLLM_TeamTable"
                "users": "LiteLLM_UserTable", "end_users": "LiteLLM_EndUserTable",
                "budgets": "LiteLLM_BudgetTable", "organizations": "LiteLLM_OrganizationTable",
                "team_members": "LiteLLM_TeamMembership",
-               "organization_members": "LiteLLM_OrganizationMembership"}
+               "organization_members": "LiteLLM_OrganizationMembership",
+               "models": "LiteLLM_ProxyModelTable"}
 
 
 class AuditLog:
