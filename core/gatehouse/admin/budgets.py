@@ -88,7 +88,7 @@ def budget_view(row: Row | None) -> dict[str, Any] | None:
     return {**view, **dict.fromkeys(RELATIONS)}
 
 
-BUDGETS = Table("budgets", "budget", budget_view)  # type: ignore[arg-type]
+BUDGETS = Table("budgets", "budget", budget_view)
 
 
 def budget_columns(body: BudgetFields, fields: set[str], now: float) -> Row:

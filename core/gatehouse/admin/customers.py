@@ -66,7 +66,7 @@ def customer_view(row: Row, budget: Row | None = None) -> dict[str, Any]:
             "litellm_budget_table": budget_view(budget), "blocked": row["blocked"]}
 
 
-END_USERS = Table("end_users", "end_user", customer_view)  # type: ignore[arg-type]
+END_USERS = Table("end_users", "end_user", customer_view)
 
 
 def setup(app: web.Application) -> None:

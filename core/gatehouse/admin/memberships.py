@@ -47,8 +47,8 @@ def membership_view(row: Row, budget: Row | None) -> dict[str, Any]:
             "litellm_budget_table": budget_view(budget)}
 
 
-USERS = Table("users", "user", user_view)  # type: ignore[arg-type]
-TEAM_MEMBERS = Table("team_members", "team_member",  # type: ignore[arg-type]
+USERS = Table("users", "user", user_view)
+TEAM_MEMBERS = Table("team_members", "team_member",
                      lambda row: membership_view(row, None))
 
 

@@ -99,8 +99,8 @@ def member_view(row: Row, budget: Row | None = None) -> dict[str, Any]:
     return {**view, "user": None, "litellm_budget_table": budget_view(budget)}
 
 
-ORGS = Table("organizations", "organization", org_view)  # type: ignore[arg-type]
-ORG_MEMBERS = Table("organization_members", "organization_member",  # type: ignore[arg-type]
+ORGS = Table("organizations", "organization", org_view)
+ORG_MEMBERS = Table("organization_members", "organization_member",
                     member_view)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
 
@@ -46,14 +46,15 @@ def wire_view(row: Row, renames: dict[str, str]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """Keys or teams: the same lifecycle over different rows.
+    """Keys, teams, users, end users, budgets, organizations and memberships: the same
+    lifecycle over different rows.
 
     ``view`` is the row as the API shows it; it is also what audit rows hold, and it never
     contains a key's secret (the database never has it).
     """
 
-    kind: Literal["keys", "teams"]
-    noun: Literal["key", "team"]
+    kind: str  # a table of store.database.TABLES
+    noun: str  # what the API and the principals' caches call one row
     view: Callable[[Row], dict[str, Any]]
 
     async def fetch(self, admin: Admin, ident: str, shown: str) -> Row:
