@@ -100,8 +100,7 @@ def member_view(row: Row, budget: Row | None = None) -> dict[str, Any]:
 
 
 ORGS = Table("organizations", "organization", org_view)
-ORG_MEMBERS = Table("organization_members", "organization_member",
-                    member_view)
+ORG_MEMBERS = Table("organization_members", "organization_member", member_view)
 
 
 def setup(app: web.Application) -> None:
