@@ -20,7 +20,7 @@ from ..errors import DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, Limit, parse_body, query_str
 from .context import Admin, gated
-from .tables import Table, iso, wire_view
+from .tables import Table, actor, iso, wire_view
 
 # The fields a budget row holds, as /budget/settings describes them.
 SETTINGS = (("max_parallel_requests", "Integer", "Max concurrent requests allowed"),
@@ -105,19 +105,15 @@ async def create_budget(request: web.Request, body: BudgetFields, fields: set[st
     now = time.time()
     budget_id = budget_id or str(uuid.uuid4())
     row = {"budget_id": budget_id, **budget_columns(body, fields, now),
-           "created_by": _actor(request), "updated_by": _actor(request),
+           "created_by": actor(request), "updated_by": actor(request),
            "created_at": now, "updated_at": now}
     return await BUDGETS.create(request, budget_id, row)
 
 
 async def update_budget(request: web.Request, budget_id: str, body: BudgetFields,
                         fields: set[str]) -> Row:
-    changes = {**budget_columns(body, fields, time.time()), "updated_by": _actor(request)}
+    changes = {**budget_columns(body, fields, time.time()), "updated_by": actor(request)}
     return await BUDGETS.update(request, budget_id, budget_id, changes)
-
-
-def _actor(request: web.Request) -> str:
-    return request["principal"].user_id or "default_user_id"
 
 
 def setup(app: web.Application) -> None:

@@ -18,9 +18,6 @@ from .budgets import BudgetFields, all_rows, budget_view, create_budget, update_
 from .context import ADMIN
 from .tables import Table, iso, wire_view
 
-# Who the master key acts as, as LiteLLM names it.
-MASTER_USER = "default_user_id"
-
 
 class NamesUser(Body):
     """A body naming a user by id or by email."""
@@ -50,11 +47,6 @@ def membership_view(row: Row, budget: Row | None) -> dict[str, Any]:
 USERS = Table("users", "user", user_view)
 TEAM_MEMBERS = Table("team_members", "team_member",
                      lambda row: membership_view(row, None))
-
-
-def caller_id(request: web.Request) -> str:
-    """The user a caller acts as: the master key is LiteLLM's ``default_user_id``."""
-    return request["principal"].user_id or MASTER_USER
 
 
 async def ensure_user(request: web.Request, user_id: str, *, user_email: str | None = None,

@@ -21,10 +21,9 @@ from ..store.audit import Action
 from ..store.database import Row
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, admin_route
-from .tables import actor
+from .tables import actor, audit_actor
 
 # Who a change is recorded as when the master key made it (LiteLLM's name for it).
-MASTER_USER = "default_user_id"
 STORE_OFF = ("{'error': \"Set `'STORE_MODEL_IN_DB='True'` in your env to enable this "
              "feature.\"}")
 IN_CONFIG = ("{'error': \"Can't edit model. Model in config. Store model in db via "
@@ -104,10 +103,6 @@ def _check_served(request: web.Request, model_name: str, params: ModelParams,
         raise _refused(400, f"Invalid model: litellm_params.model: {exc}") from None
 
 
-def _changed_by(request: web.Request) -> str:
-    return request["principal"].user_id or MASTER_USER
-
-
 def _row_out(row: Row) -> dict[str, Any]:
     return {key: row[key] for key in ("model_id", "model_name", "litellm_params",
                                       "model_info", "created_at", "created_by",
@@ -125,7 +120,7 @@ async def new_model(request: web.Request, admin: Admin) -> web.Response:
     if model_id and (model_id in request.app[MODELS].router.routes.by_id
                      or await stored.rows.get(model_id) is not None):
         raise _refused(400, f"{{'error': 'Model with id={model_id} already exists'}}")
-    row = await stored.add(body.model_name, body.litellm_params, info, _changed_by(request))
+    row = await stored.add(body.model_name, body.litellm_params, info, actor(request))
     await _audit(request, admin, "created", row["model_id"], None,
                  _audited(body.model_name, params, info))
     return json_response(_row_out(row))
@@ -154,7 +149,7 @@ async def _save(request: web.Request, stored: StoredModels, row: Row, model_name
     checked = _params(params, "litellm_params")
     _check_served(request, model_name, checked, info)
     saved = await stored.update(row["model_id"], model_name, params, info,
-                                _changed_by(request))
+                                actor(request))
     if saved is None:  # deleted meanwhile
         raise _refused(400, "Authentication Error, model not found")
     await _audit(request, request.app[ADMIN], "updated", row["model_id"], _audited_row(row),
@@ -194,7 +189,7 @@ async def delete_model(request: web.Request, admin: Admin) -> web.Response:
 async def _audit(request: web.Request, admin: Admin, action: Action, model_id: str,
                  before: dict[str, Any] | None, after: dict[str, Any]) -> None:
     await admin.audit.record("models", action, model_id, before, after,
-                             changed_by=actor(request))
+                             changed_by=audit_actor(request))
 
 
 def _audited(model_name: str, params: ModelParams, info: dict[str, Any]) -> dict[str, Any]:

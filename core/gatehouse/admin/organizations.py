@@ -33,7 +33,6 @@ from .context import Admin, gated
 from .keys import KEYS
 from .memberships import (
     NamesUser,
-    caller_id,
     ensure_membership,
     is_org_admin,
     leave_team,
@@ -41,7 +40,7 @@ from .memberships import (
     set_member_budget,
     user_view,
 )
-from .tables import Table, wire_view
+from .tables import Table, actor, wire_view
 from .teams import TEAMS, team_view
 
 BUDGET_FIELDS = frozenset(BudgetFields.model_fields)
@@ -138,7 +137,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
     row = await ORGS.create(request, org_id, {
         "organization_id": org_id, "organization_alias": body.organization_alias,
         "budget_id": budget_id, "models": body.models, "metadata": body.metadata,
-        "created_by": caller_id(request), "updated_by": caller_id(request),
+        "created_by": actor(request), "updated_by": actor(request),
         "created_at": now, "updated_at": now})
     return json_response(org_view(row))
 
@@ -157,7 +156,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
         await update_budget(request, org["budget_id"], budget_body, budget_fields)
     if changes:
         org = await ORGS.update(request, org["organization_id"], org["organization_id"],
-                                {**changes, "updated_by": caller_id(request)})
+                                {**changes, "updated_by": actor(request)})
     return json_response(await _full_view(admin, org))
 
 

@@ -24,10 +24,14 @@ from .context import ADMIN, Admin
 CHANGED_BY_HEADER = "litellm-changed-by"
 
 
+# LiteLLM's name for the user the master key acts as.
+MASTER_USER = "default_user_id"
+
+
 def actor(request: web.Request) -> str:
-    """Who makes a change, as ``created_by`` / ``updated_by`` record it: the calling key's
-    user, or LiteLLM's name for the master key."""
-    return request["principal"].user_id or "default_user_id"
+    """The user a caller acts as, and who makes a change as ``created_by`` / ``updated_by``
+    record it: the calling key's user, or the master key's ``default_user_id``."""
+    return request["principal"].user_id or MASTER_USER
 
 
 def iso(epoch: float | None) -> str | None:
@@ -106,14 +110,14 @@ class Table:
                      before: dict[str, Any] | None, updated: dict[str, Any]) -> None:
         await request.app[ADMIN].audit.record(
             self.kind, action, ident, before, updated,
-            changed_by=actor(request))
+            changed_by=audit_actor(request))
 
     def _not_found(self, shown: list[str]) -> ClientError:
         return ClientError(404, f"{self.noun.capitalize()} not found: {', '.join(shown)}",
                            kind="not_found_error")
 
 
-def actor(request: web.Request) -> str:
+def audit_actor(request: web.Request) -> str:
     """Who an audit row says made a change: the ``litellm-changed-by`` header, as LiteLLM
     reads it, else the master key."""
     return request.headers.get(CHANGED_BY_HEADER) or "master_key"

@@ -34,10 +34,8 @@ from .budgets import BudgetFields, Duration, all_rows, with_reset
 from .context import Admin, check_guardrails, gated
 from .keys import KEYS, key_view
 from .memberships import (
-    MASTER_USER,
     TEAM_MEMBERS,
     NamesUser,
-    caller_id,
     is_org_admin,
     join_team,
     leave_team,
@@ -46,7 +44,7 @@ from .memberships import (
     set_member_budget,
     user_view,
 )
-from .tables import Table, iso, wire_view
+from .tables import MASTER_USER, Table, actor, iso, wire_view
 
 
 class Member(NamesUser):
@@ -149,7 +147,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
                                f"different team id.'}}", param="team_id")
     members = [await _resolve(request, m) for m in body.members_with_roles]
     # The caller becomes the team's admin, as in LiteLLM.
-    me = caller_id(request)
+    me = actor(request)
     if all(m["user_id"] != me for m in members):
         members.append({"user_id": me, "user_email": None, "role": "admin"})
     now = time.time()
