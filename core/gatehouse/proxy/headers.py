@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import orjson
 from aiohttp import web
 
 if TYPE_CHECKING:
@@ -66,12 +65,9 @@ def succeeded(call: Call, reply: Reply, started: float, upstream_seconds: float,
 
 def _cost(model: str, reply: Reply, prices: Prices) -> float:
     # Priced from the upstream's own count only: estimating from the text is the call log's
-    # job, off the request path. Parsing the raw reply again is a few microseconds; asking
-    # reply.data would throw away the raw bytes the reply is sent as.
-    try:
-        usage = orjson.loads(reply.raw).get("usage")
-    except (orjson.JSONDecodeError, AttributeError):
-        return 0.0
+    # job, off the request path. peek() keeps the raw bytes the reply is sent as, and the
+    # call log reuses its parse.
+    usage = (reply.peek() or {}).get("usage")
     if not isinstance(usage, dict):
         return 0.0
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens") or 0

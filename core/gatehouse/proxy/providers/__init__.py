@@ -63,6 +63,19 @@ class Reply:
         self._raw = raw
         self._data = data
 
+    def peek(self) -> dict[str, Any] | None:
+        """The object, to read only, keeping the bytes it is sent as (None when they are not a
+        JSON object); a later ``data`` reuses the parse."""
+        if self._data is None:
+            try:
+                data = orjson.loads(self._raw)
+            except orjson.JSONDecodeError:
+                return None
+            if not isinstance(data, dict):
+                return None
+            self._data = data
+        return self._data
+
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
