@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError,
                       field_validator, model_validator)
 from ..errors import error_body
@@ -239,9 +240,11 @@ class Guardrail:
         where = self.where(url)
         try:
             body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-            async with self.http.post(url, data=body, headers={
-                "content-type": "application/json", **(headers or {})
-            }) as resp:
+            # Case-insensitive, so a caller's own Content-Type (e.g. one it signed) replaces
+            # the default rather than going out as a second header.
+            request_headers = CIMultiDict({"content-type": "application/json"})
+            request_headers.update(headers or {})
+            async with self.http.post(url, data=body, headers=request_headers) as resp:
                 raw = await resp.read()
                 status = resp.status
                 if status >= 400 and status not in answers:

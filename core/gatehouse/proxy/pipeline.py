@@ -25,7 +25,7 @@ from .calllog import Outcome
 from .headers import FAILED, key_headers, succeeded
 from .providers import UpstreamError, wants_usage
 from .providers.mock import GuardrailAnswer
-from .schemas import check_body, check_stored_text, read_json
+from .schemas import check_body, read_json
 
 if TYPE_CHECKING:
     from ..access.gate import CallGate
@@ -86,7 +86,6 @@ class Pipeline:
         if model is not None and isinstance(body, dict):
             body["model"] = model
         check_body(call_type, body)
-        check_stored_text(body)
         check_enforced_params(self.enforced_params, body)
         requested = body.pop("guardrails", None)
         mock_response = body.pop("mock_response", None)

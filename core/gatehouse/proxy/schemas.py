@@ -148,12 +148,6 @@ def refuse_nul(value: dict[str, Any]) -> None:
                                f"NUL characters", param=str(where[0]))
 
 
-def check_stored_text(body: dict[str, Any]) -> None:
-    """The fields of a call the spend log keeps: a row the database refused would leave the
-    call's spend uncounted."""
-    refuse_nul({"user": body.get("user"), "metadata": body.get("metadata")})
-
-
 def check_body(call_type: str, body: Any) -> None:
     if not isinstance(body, dict):
         raise ClientError(400, "Request body must be a JSON object")

@@ -263,7 +263,9 @@ class FakeVendor:
         body = orjson.loads(raw)
         self.received.append(body)
         self.paths.append(request.path)
-        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        # A header sent twice reads as a server reads it: its values joined.
+        self.headers.append({k.lower(): ", ".join(request.headers.getall(k))
+                             for k in request.headers})
         if self.before_reply is not None:
             await self.before_reply()
         if self.stall:
