@@ -7,6 +7,7 @@ them all text is held back."""
 from __future__ import annotations
 
 import inspect
+import math
 from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
@@ -55,8 +56,10 @@ class StreamGuard:
         self.selection = selection
         self.state = StreamState()
         self.holdback = selection.stream_holdback
-        self.pending: dict[TextKey, str] = {}  # received and checked, not yet sent
-        self.sent: dict[TextKey, str] = {}  # what the client has been sent
+        # Kept as pieces, joined only when read, so that no chunk costs more than its own text
+        # however long the reply grows.
+        self.pending: dict[TextKey, list[str]] = {}  # received and checked, not yet sent
+        self.sent: dict[TextKey, list[str]] = {}  # what the client has been sent
         # What a tool call is besides its arguments (id, type, name), for the assembled reply.
         self.tools: dict[TextKey, dict[str, Any]] = {}
         self.held: list[dict[str, Any]] = []  # chunks from the first finish onwards, sent last
@@ -71,13 +74,14 @@ class StreamGuard:
             self.usage = usage
             if self.call.hide_usage and not chunk.get("choices"):
                 return []
-        state = self.state
-        state.next_chunk()
-        for choice in chunk.get("choices") or ():
-            for (index, tool), (holder, key) in stream_slots(choice):
-                if holder[key]:
-                    state.add(index, holder[key], tool)
         if self.selection.post_call_stream:
+            # Only the per-chunk hooks read the stream's state.
+            state = self.state
+            state.next_chunk()
+            for choice in chunk.get("choices") or ():
+                for (index, tool), (holder, key) in stream_slots(choice):
+                    if holder[key]:
+                        state.add(index, holder[key], tool)
             await run_in_order(self.selection.post_call_stream, self.call,
                                {"call": self.call, "chunk": chunk, "stream": state})
         if self.template is None:
@@ -90,22 +94,25 @@ class StreamGuard:
         self._remember_tools(choices)
         if self.holdback == 0 and not self.held:
             for key, (holder, name) in slots:
-                self.sent[key] = self.sent.get(key, "") + holder[name]
+                self.sent.setdefault(key, []).append(holder[name])
             return [orjson.dumps(chunk)]
         for key, (holder, name) in slots:
             if holder[name]:
-                self.pending[key] = self.pending.get(key, "") + holder[name]
+                self.pending.setdefault(key, []).append(holder[name])
                 holder[name] = ""
         if self.held or any(c.get("finish_reason") for c in choices) or not choices:
             self.held.append(chunk)
             return []
+        if math.isinf(self.holdback):
+            return [] if _says_nothing(chunk) else [orjson.dumps(chunk)]
         for key, (holder, name) in slots:
-            pending = self.pending.get(key, "")
+            # At most the hold-back and this chunk's text: joining it costs no more.
+            pending = "".join(self.pending.get(key, ()))
             out_now = len(pending) - self.holdback
             if out_now > 0:
                 cut = int(out_now)
-                holder[name], self.pending[key] = pending[:cut], pending[cut:]
-                self.sent[key] = self.sent.get(key, "") + holder[name]
+                holder[name], self.pending[key] = pending[:cut], [pending[cut:]]
+                self.sent.setdefault(key, []).append(holder[name])
         if _says_nothing(chunk):
             return []
         return [orjson.dumps(chunk)]
@@ -132,14 +139,15 @@ class StreamGuard:
             assembled = self._assembled(self._received())
             await run_in_order(self.selection.post_call_assembled, self.call,
                                {"call": self.call, "response": assembled})
-            self.pending = {key: text[len(self.sent.get(key, "")):]
+            sent = _joined(self.sent)
+            self.pending = {key: [text[len(sent.get(key, "")):]]
                             for key, text in _assembled_texts(assembled).items()}
         out = [orjson.dumps(chunk) for chunk in self._pending_chunks()]
         out.extend(orjson.dumps(chunk) for chunk in self.held)
         return out
 
     def response_for_log(self) -> dict[str, Any]:
-        return self._with_usage(self._assembled(self.sent))
+        return self._with_usage(self._assembled(_joined(self.sent)))
 
     def response_received(self) -> dict[str, Any]:
         """Everything the upstream has sent so far, held-back text included: what a stream
@@ -147,8 +155,8 @@ class StreamGuard:
         return self._with_usage(self._assembled(self._received()))
 
     def _received(self) -> dict[TextKey, str]:
-        return {key: self.sent.get(key, "") + self.pending.get(key, "")
-                for key in self.sent.keys() | self.pending.keys()}
+        return _joined({key: [*self.sent.get(key, ()), *self.pending.get(key, ())]
+                        for key in self.sent.keys() | self.pending.keys()})
 
     def _with_usage(self, response: dict[str, Any]) -> dict[str, Any]:
         if self.usage is not None:
@@ -186,24 +194,29 @@ class StreamGuard:
         template = self.template or {}
         head = {k: template[k] for k in ("id", "object", "created", "model") if k in template}
         chat = self.call.call_type == "chat_completion"
-        for index in sorted({key[0] for key, text in self.pending.items() if text}):
-            content = self.pending.get((index, None), "")
+        pending = _joined(self.pending)
+        for index in sorted({key[0] for key, text in pending.items() if text}):
+            content = pending.get((index, None), "")
             if not chat:
                 choice = {"index": index, "text": content, "logprobs": None}
             else:
                 delta: dict[str, Any] = {"content": content} if content else {}
-                if refusal := self.pending.get((index, REFUSAL)):
+                if refusal := pending.get((index, REFUSAL)):
                     delta["refusal"] = refusal
-                tools = sorted((key[1], text) for key, text in self.pending.items()
+                tools = sorted((key[1], text) for key, text in pending.items()
                                if key[0] == index and isinstance(key[1], int) and text)
                 if tools:
                     delta["tool_calls"] = [{"index": tool, "function": {"arguments": text}}
                                            for tool, text in tools]
                 choice = {"index": index, "delta": delta}
             yield {**head, "choices": [{**choice, "finish_reason": None}]}
-        for key, text in self.pending.items():
-            self.sent[key] = self.sent.get(key, "") + text
+        for key, text in pending.items():
+            self.sent.setdefault(key, []).append(text)
         self.pending = {}
+
+
+def _joined(pieces: dict[TextKey, list[str]]) -> dict[TextKey, str]:
+    return {key: "".join(parts) for key, parts in pieces.items()}
 
 
 def _assembled_texts(response: dict[str, Any]) -> dict[TextKey, str]:
