@@ -88,7 +88,6 @@ class Principals:
         # blocked_user_list from config: the admin API cannot lift these.
         self.config_blocked = config_blocked
         self._local: dict[str, tuple[Row | None, float]] = {}
-        self._blocked: tuple[frozenset[str], float] = (frozenset(), 0.0)
 
     @property
     def enabled(self) -> bool:

@@ -19,8 +19,10 @@ from typing import Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origi
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      model_validator)
 
+from ..access import durations
 from ..access.credentials import key_name
 from ..errors import ClientError
 from ..proxy.schemas import check_depth, read_raw, refuse_nul
@@ -31,6 +33,15 @@ M = TypeVar("M", bound=BaseModel)
 
 # A count the databases can store: a signed 64-bit integer.
 Limit = Annotated[int, Field(ge=0, le=2 ** 63 - 1)]
+
+
+def _parsed(value: str) -> str:
+    durations.parse(value)
+    return value
+
+
+# "30s", "10m", "2h", "7d", "2w", "1mo": a budget period or a lifetime.
+Duration = Annotated[str, AfterValidator(_parsed)]
 
 # (route, field) pairs already logged as unknown; bounded so that a client sending ever new
 # names cannot grow it (or the log) without end.

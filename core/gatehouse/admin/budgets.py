@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from aiohttp import web
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from ..access import durations
 from ..access.roles import Rule
 from ..errors import DetailError, json_response
 from ..store.database import Row
-from .bodies import Body, Limit, parse_body, query_str
+from .bodies import Body, Duration, Limit, parse_body, query_str
 from .context import Admin, gated
-from .tables import Table, actor, iso, wire_view
+from .tables import Table, actor, wire_view
 
 # The fields a budget row holds, as /budget/settings describes them.
 SETTINGS = (("max_parallel_requests", "Integer", "Max concurrent requests allowed"),
@@ -32,15 +32,6 @@ SETTINGS = (("max_parallel_requests", "Integer", "Max concurrent requests allowe
 # Links LiteLLM shows on a budget row; the rows that link to a budget name it, not the other way.
 RELATIONS = ("organization", "keys", "end_users", "tags", "team_membership",
              "organization_membership")
-
-
-def _parsed(value: str) -> str:
-    durations.parse(value)
-    return value
-
-
-# "30s", "10m", "2h", "7d", "2w", "1mo": a budget period or a lifetime.
-Duration = Annotated[str, AfterValidator(_parsed)]
 
 
 def with_reset(columns: Row, now: float, *, aligned: bool) -> Row:
@@ -64,6 +55,9 @@ class BudgetFields(Body):
     budget_duration: Duration | None = None
 
 
+BUDGET_FIELDS = frozenset(BudgetFields.model_fields)
+
+
 class NewBudget(BudgetFields):
     budget_id: str | None = Field(default=None, min_length=1)
 
@@ -83,9 +77,7 @@ class DeleteBudget(Body):
 def budget_view(row: Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    view = wire_view(row, {})
-    view["budget_reset_at"] = iso(row.get("budget_reset_at"))
-    return {**view, **dict.fromkeys(RELATIONS)}
+    return {**wire_view(row, {}), **dict.fromkeys(RELATIONS)}
 
 
 BUDGETS = Table("budgets", "budget", budget_view)
@@ -94,7 +86,7 @@ BUDGETS = Table("budgets", "budget", budget_view)
 def budget_columns(body: BudgetFields, fields: set[str], now: float) -> Row:
     """The budget fields ``fields`` names, with the reset time a duration leads to (from now,
     as LiteLLM sets it for budget rows)."""
-    columns = body.model_dump(include=fields & set(BudgetFields.model_fields))
+    columns = body.model_dump(include=fields & BUDGET_FIELDS)
     if "model_max_budget" in columns and columns["model_max_budget"] is None:
         columns["model_max_budget"] = {}
     return with_reset(columns, now, aligned=False)

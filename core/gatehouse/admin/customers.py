@@ -19,7 +19,8 @@ from ..access.roles import PROXY_ADMIN, PROXY_ADMIN_VIEWER, Rule, role_of
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, parse_body
-from .budgets import BUDGETS, BudgetFields, all_rows, budget_view, create_budget, update_budget
+from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
+                      update_budget)
 from .context import Admin, gated
 from .tables import Table
 
@@ -56,7 +57,6 @@ class UpdateCustomer(CustomerFields):
 
 CUSTOMER_COLUMNS = ("alias", "blocked", "budget_id", "spend", "allowed_model_region",
                     "default_model", "metadata")
-BUDGET_FIELDS = frozenset(BudgetFields.model_fields)
 
 
 def customer_view(row: Row, budget: Row | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from ..access import durations
 from ..access.accounting import spend_counter
@@ -26,7 +26,7 @@ from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
 from ..proxy.schemas import refuse_nul
 from ..store.database import Row
-from .bodies import Body, Limit, Update, parse_body, query_bool, query_int
+from .bodies import Body, Duration, Limit, Update, parse_body, query_bool, query_int
 from .context import Admin, admin_route, check_guardrails, gated
 from .key_owners import (
     check_new_key,
@@ -58,26 +58,19 @@ LimitType = Literal["guaranteed_throughput", "best_effort_throughput", "dynamic"
 
 class ModelBudget(Body):
     budget_limit: float = Field(ge=0)
-    time_period: str | None = None
-
-    @field_validator("time_period")
-    @classmethod
-    def _period(cls, value: str | None) -> str | None:
-        if value is not None:
-            durations.parse(value)
-        return value
+    time_period: Duration | None = None
 
 
 class KeyFields(Body):
     key_alias: str | None = None
     # Lifetime from now ("30s", "2h", "7d", "1mo"); null: never expires.
-    duration: str | None = None
+    duration: Duration | None = None
     models: list[str] | None = Field(default_factory=list)
     aliases: dict[str, Any] | None = Field(default_factory=dict)
     config: dict[str, Any] | None = Field(default_factory=dict)
     spend: float | None = Field(default=0.0, ge=0)
     max_budget: float | None = Field(default=None, ge=0)
-    budget_duration: str | None = None
+    budget_duration: Duration | None = None
     budget_id: str | None = None
     soft_budget: float | None = Field(default=None, ge=0)
     max_parallel_requests: Limit | None = None
@@ -105,14 +98,7 @@ class KeyFields(Body):
     object_permission: dict[str, Any] | None = None
     send_invite_email: bool | None = None
     auto_rotate: bool | None = False
-    rotation_interval: str | None = None
-
-    @field_validator("duration", "budget_duration", "rotation_interval")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            durations.parse(value)
-        return value
+    rotation_interval: Duration | None = None
 
 
 class GenerateKey(KeyFields):

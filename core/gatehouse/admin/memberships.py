@@ -16,7 +16,7 @@ from ..store.database import Row, membership_id
 from .bodies import Body
 from .budgets import BudgetFields, all_rows, budget_view, create_budget, update_budget
 from .context import ADMIN
-from .tables import Table, iso, wire_view
+from .tables import Table, wire_view
 
 
 class NamesUser(Body):
@@ -33,9 +33,7 @@ class NamesUser(Body):
 
 
 def user_view(row: Row) -> dict[str, Any]:
-    view = wire_view(row, {})
-    view["budget_reset_at"] = iso(row.get("budget_reset_at"))
-    return view
+    return wire_view(row, {})
 
 
 def membership_view(row: Row, budget: Row | None) -> dict[str, Any]:

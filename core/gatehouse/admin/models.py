@@ -19,11 +19,12 @@ from ..proxy.router import Deployment, Router, shown_params
 from ..proxy.stored_models import StoredModels
 from ..store.audit import Action
 from ..store.database import Row
+from ..store.models import COLUMNS
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, admin_route
 from .tables import actor, audit_actor
 
-# Who a change is recorded as when the master key made it (LiteLLM's name for it).
+# What LiteLLM answers when models are not kept in the database.
 STORE_OFF = ("{'error': \"Set `'STORE_MODEL_IN_DB='True'` in your env to enable this "
              "feature.\"}")
 IN_CONFIG = ("{'error': \"Can't edit model. Model in config. Store model in db via "
@@ -104,9 +105,7 @@ def _check_served(request: web.Request, model_name: str, params: ModelParams,
 
 
 def _row_out(row: Row) -> dict[str, Any]:
-    return {key: row[key] for key in ("model_id", "model_name", "litellm_params",
-                                      "model_info", "created_at", "created_by",
-                                      "updated_at", "updated_by")}
+    return {key: row[key] for key in COLUMNS}
 
 
 @admin_route

@@ -28,7 +28,8 @@ from ..access.roles import (
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
 from .bodies import Body, parse_body, query_str
-from .budgets import BUDGETS, BudgetFields, all_rows, budget_view, create_budget, update_budget
+from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
+                      update_budget)
 from .context import Admin, gated
 from .keys import KEYS
 from .memberships import (
@@ -43,7 +44,6 @@ from .memberships import (
 from .tables import Table, actor, wire_view
 from .teams import TEAMS, team_view
 
-BUDGET_FIELDS = frozenset(BudgetFields.model_fields)
 
 
 class OrgFields(BudgetFields):

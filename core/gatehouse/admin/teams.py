@@ -29,8 +29,8 @@ from ..access.roles import (
 )
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
-from .bodies import Body, Limit, Update, parse_body
-from .budgets import BudgetFields, Duration, all_rows, with_reset
+from .bodies import Body, Duration, Limit, Update, parse_body
+from .budgets import BudgetFields, all_rows, with_reset
 from .context import Admin, check_guardrails, gated
 from .keys import KEYS, key_view
 from .memberships import (
@@ -44,7 +44,7 @@ from .memberships import (
     set_member_budget,
     user_view,
 )
-from .tables import MASTER_USER, Table, actor, iso, wire_view
+from .tables import MASTER_USER, Table, actor, wire_view
 
 
 class Member(NamesUser):
@@ -108,9 +108,7 @@ class TeamModels(Body):
 
 
 def team_view(row: Row) -> dict[str, Any]:
-    view = wire_view(row, {"members": "members_with_roles"})
-    view["budget_reset_at"] = iso(row.get("budget_reset_at"))
-    return {**view, "admins": [], "members": []}
+    return {**wire_view(row, {"members": "members_with_roles"}), "admins": [], "members": []}
 
 
 TEAMS = Table("teams", "team", team_view)

@@ -22,14 +22,13 @@ from ..access.credentials import hash_key, key_name, new_key
 from ..access.roles import (
     PROXY_ADMIN,
     PROXY_ADMIN_VIEWER,
-    USER_ROLES,
     Rule,
     role_of,
 )
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
-from .bodies import Body, Limit, parse_body, query_int
-from .budgets import Duration, all_rows, with_reset
+from .bodies import Body, Duration, Limit, parse_body, query_int
+from .budgets import all_rows, with_reset
 from .context import Admin, gated
 from .keys import KEYS, key_view
 from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
@@ -278,7 +277,4 @@ def _columns(body: BaseModel, fields: set[str], now: float) -> Row:
     for name, empty in (("models", []), ("metadata", {})):
         if name in columns and columns[name] is None:
             columns[name] = empty
-    columns = with_reset(columns, now, aligned=True)
-    if "user_role" in columns and columns["user_role"] not in USER_ROLES:
-        columns["user_role"] = None
-    return columns
+    return with_reset(columns, now, aligned=True)

@@ -141,7 +141,7 @@ class Store(abc.ABC):
             log.info("%s: applied migrations %s", self.description, ", ".join(applied))
         return applied
 
-    # --- keys and teams (same shape of queries, different tables) ------------------------------
+    # --- the admin tables (same shape of queries, different tables) ---------------------------
 
     async def insert_row(self, kind: str, row: Row) -> None:
         table, _ = TABLES[kind]
