@@ -226,6 +226,12 @@ def replace_spans(group: Group, spans: Sequence[tuple[int, int]], replacement: s
         offset = end_of_part
 
 
+def replace_group(group: Group, text: str) -> None:
+    """Make ``text`` the group's whole text: it lands in the first part, the others are
+    emptied (what a vendor that answers one corrected text per message gives back)."""
+    replace_spans(group, [(0, len(joined(group)))], text)
+
+
 def message_role_texts(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """``(role, text)`` for each chat message (its texts joined by lines), or
     ``("user", prompt)``."""

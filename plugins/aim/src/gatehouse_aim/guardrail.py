@@ -60,7 +60,7 @@ class Aim(Guardrail):
     def __init__(self, name: str, params: GuardrailParams) -> None:
         super().__init__(name, params)
         self._url = self.params.api_base.rstrip("/") + "/fw/v1/analyze"
-        self._auth = f"Bearer {self.params.api_key.get_secret_value()}"
+        self._auth = f"Bearer {self.api_key()}"
 
     @hookimpl
     async def pre_call(self, call: Call, extra_body: dict[str, Any]) -> None:

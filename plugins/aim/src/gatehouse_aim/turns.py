@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatehouse import GuardrailError
-from gatehouse.guardrails.text import Slot, response_slots
+from gatehouse.guardrails.text import Slot, joined, response_slots, rewrite
 
 from .answer import Entity, Message, Redaction
 
@@ -32,7 +32,7 @@ class Turn:
 
     @property
     def text(self) -> str:
-        return "".join(container[key] for container, key in self.slots)
+        return joined(self.slots)
 
     def as_message(self) -> dict[str, str]:
         return {"role": self.role, "content": self.text}
@@ -102,11 +102,5 @@ def restore(response: dict[str, Any], entities: Sequence[Entity]) -> int:
         return 0
     values = {entity.name: entity.content for entity in entities}
     pattern = re.compile(r"\[(" + "|".join(map(re.escape, values)) + r")\]")
-    changed = 0
-    for container, key in response_slots(response):
-        text = container[key]
-        new = pattern.sub(lambda match: values[match.group(1)], text)
-        if new != text:
-            container[key] = new
-            changed += 1
-    return changed
+    return rewrite(response_slots(response),
+                   lambda text: pattern.sub(lambda match: values[match.group(1)], text))

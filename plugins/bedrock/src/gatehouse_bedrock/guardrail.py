@@ -20,7 +20,7 @@ import orjson
 from gatehouse import (Call, Guardrail, GuardrailAnswered, GuardrailBlocked, GuardrailError,
                        GuardrailParams, hookimpl)
 from gatehouse.guardrails.base import Models
-from gatehouse.guardrails.text import Group, joined, last_user_group, replace_spans, \
+from gatehouse.guardrails.text import Group, joined, last_user_group, replace_group, \
     request_groups, response_groups
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -164,7 +164,7 @@ class Bedrock(Guardrail):
             raise GuardrailError(f"{self._where} masked {len(groups)} texts but answered "
                                  f"{len(verdict.outputs)}")
         for group, output in zip(groups, verdict.outputs):
-            replace_spans(group, [(0, len(joined(group)))], output.text)
+            replace_group(group, output.text)
 
     async def _ask(self, body: dict[str, Any]) -> ApplyReply:
         raw_body = orjson.dumps(body)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from gatehouse import Call, Guardrail, GuardrailBlocked, GuardrailError, GuardrailParams, hookimpl
-from gatehouse.guardrails.text import (Group, joined, last_user_group, replace_spans,
+from gatehouse.guardrails.text import (Group, joined, last_user_group, replace_group,
                                        response_groups)
 from pydantic import BaseModel, ConfigDict, model_validator
 from yarl import URL
@@ -127,6 +127,5 @@ class GuardrailsAI(Guardrail):
 
 
 def _replace(group: Group, corrected: str | None) -> None:
-    text = joined(group)
-    if corrected is not None and corrected != text:
-        replace_spans(group, [(0, len(text))], corrected)
+    if corrected is not None and corrected != joined(group):
+        replace_group(group, corrected)

@@ -184,8 +184,9 @@ class Presidio(Guardrail):
                        extra_body: dict[str, Any]) -> list[Detection]:
         payload = {**extra_body, **self._asked, "text": text, "language": language}
         try:
-            _, raw = await self.post_json_status(self._analyze_url, payload, ACCEPT)
-            found = self.read_reply(self._analyze_url, raw, Detections).root
+            _, found_reply = await self.post_checked(self._analyze_url, payload, ACCEPT,
+                                                     Detections)
+            found = found_reply.root
         except GuardrailError as exc:
             raise GuardrailError(f"{ANALYZER_FAILED}: {exc}", timeout=exc.timeout) from None
         if any(not 0 <= d.start < d.end <= len(text) for d in found):
