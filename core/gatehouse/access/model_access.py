@@ -56,8 +56,9 @@ class ModelAccess:
     def check(self, principal: Principal, model: str) -> None:
         """Refuse a model the caller's key or team may not use: 401, before any question of
         whether the model exists, as LiteLLM answers."""
+        aliases = team_aliases(principal)
         for scope, allowed in scopes(principal):
-            if not self.allows(allowed, model, team_aliases(principal)):
+            if not self.allows(allowed, model, aliases):
                 raise ClientError(
                     401, f"{scope} not allowed to access model. This {scope} can only access "
                          f"models={list(allowed)}. Tried to access {model}",
@@ -71,7 +72,7 @@ class ModelAccess:
         # its deployment's, else the one the name implies.
         names = (model,) if "/" in model else (
             model, f"{self.providers.get(model) or provider_of(model)}/{model}")
-        return any(entry == model or ("*" in entry and any(_pattern(entry).match(name)
+        return any(entry == model or ("*" in entry and any(glob(entry).match(name)
                                                            for name in names))
                    for entry in self._expanded(allowed))
 
@@ -108,7 +109,9 @@ class ModelAccess:
 
 
 @functools.lru_cache(maxsize=1024)
-def _pattern(entry: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if part == "*" else re.escape(part)
+def glob(entry: str) -> re.Pattern[str]:
+    """A model name with ``*`` wildcards as a pattern matching the whole name, each ``*`` a
+    group capturing what it stood for."""
+    return re.compile("".join("(.*)" if part == "*" else re.escape(part)
                               for part in re.split(r"(\*)", entry)) + r"\Z")
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
 
-from ..access.model_access import ModelAccess, team_aliases
+from ..access.model_access import ModelAccess, glob, team_aliases
 from ..config import ConfigError, ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
 from ..guardrails.call import Call
@@ -61,10 +61,7 @@ def deployment_id(model_name: str, params: ModelParams) -> str:
 
 def wildcard(name: str) -> re.Pattern[str] | None:
     """A wildcard group name as a pattern whose groups capture what each ``*`` stood for."""
-    if "*" not in name:
-        return None
-    return re.compile("".join("(.*)" if part == "*" else re.escape(part)
-                              for part in re.split(r"(\*)", name)) + r"\Z")
+    return glob(name) if "*" in name else None
 
 
 @dataclass(slots=True)
