@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import Field, model_validator
 
-from ..access.roles import PROXY_ADMIN, PROXY_ADMIN_VIEWER, Rule, role_of
+from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, parse_body
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
-                      update_budget)
+                      linked_budget, update_budget)
 from .context import Admin, gated
 from .tables import Table
 
@@ -183,12 +183,11 @@ async def unblock(request: web.Request, admin: Admin) -> web.Response:
 
 
 def _require_admin_or_viewer(request: web.Request) -> None:
-    role = role_of(request["principal"])
-    if role not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER):
-        raise DetailError(401, {"error": f"Admin-only endpoint. Your user role={role}"})
+    principal = request["principal"]
+    if not reads_everything(principal):
+        raise DetailError(401, {"error": f"Admin-only endpoint. Your user role="
+                                         f"{role_of(principal)}"})
 
 
 async def _view(admin: Admin, row: Row) -> dict[str, Any]:
-    budget = await admin.store.get_row("budgets", row["budget_id"]) if row["budget_id"] \
-        else None
-    return customer_view(row, budget)
+    return customer_view(row, await linked_budget(admin, row))

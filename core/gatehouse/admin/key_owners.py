@@ -9,21 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..access.roles import PROXY_ADMIN, PROXY_ADMIN_VIEWER, is_team_admin, is_team_member, role_of
+from ..access.roles import is_proxy_admin, is_team_member, reads_everything
 from ..errors import ClientError
 from ..guardrails.call import Principal
 from ..store.database import Row
 from .context import Admin
+from .memberships import manages_team
 
 GENERATE = "/key/generate"
-
-
-def is_proxy_admin(principal: Principal) -> bool:
-    return role_of(principal) == PROXY_ADMIN
-
-
-def reads_every_key(principal: Principal) -> bool:
-    return role_of(principal) in (PROXY_ADMIN, PROXY_ADMIN_VIEWER)
 
 
 def not_for_yourself(owner: str | None, principal: Principal) -> ClientError:
@@ -42,10 +35,11 @@ async def check_new_key(admin: Admin, principal: Principal, user_id: str | None,
         raise not_for_yourself(user_id, principal)
     if team_id is not None:
         team = await admin.store.get_row("teams", team_id)
-        if team is None or not is_team_member(principal, team):
+        manager = team is not None and await manages_team(admin, principal, team)
+        if team is None or not (manager or is_team_member(principal, team)):
             raise ClientError(400, f"User={principal.user_id} not assigned to team={team_id}",
                               param="team_id")
-        if not is_team_admin(principal, team) and \
+        if not manager and \
                 GENERATE not in (team.get("team_member_permissions") or ()):
             raise ClientError(401, f"Team member does not have permissions for endpoint: "
                                    f"{GENERATE}. You only have access to "
@@ -55,13 +49,14 @@ async def check_new_key(admin: Admin, principal: Principal, user_id: str | None,
 
 
 async def owns(admin: Admin, principal: Principal, key: Row) -> bool:
-    """The caller may change ``key``: a proxy admin, the key's user, or an admin of its team."""
+    """The caller may change ``key``: a proxy admin, the key's user, or an admin of its team
+    or of the team's organization."""
     if is_proxy_admin(principal):
         return True
     if principal.user_id is not None and key.get("user_id") == principal.user_id:
         return True
     team = await admin.store.get_row("teams", key["team_id"]) if key.get("team_id") else None
-    return team is not None and is_team_admin(principal, team)
+    return team is not None and await manages_team(admin, principal, team)
 
 
 async def check_owner(admin: Admin, principal: Principal, key: Row,
@@ -79,7 +74,7 @@ async def check_owner(admin: Admin, principal: Principal, key: Row,
 
 async def may_read(admin: Admin, principal: Principal, key: Row) -> bool:
     """``/key/info`` of another key: the same user's, or one of a team the caller is in."""
-    if reads_every_key(principal) or key["key_hash"] == principal.key_hash:
+    if reads_everything(principal) or key["key_hash"] == principal.key_hash:
         return True
     if principal.user_id is not None and key.get("user_id") == principal.user_id:
         return True
@@ -91,7 +86,7 @@ async def may_read(admin: Admin, principal: Principal, key: Row) -> bool:
 
 def listed_user(principal: Principal, asked: str | None) -> str | None:
     """The ``user_id`` ``/key/list`` is limited to: a non-admin sees their own keys only."""
-    if reads_every_key(principal):
+    if reads_everything(principal):
         return asked
     if principal.user_id is None:
         raise ClientError(403, "You are not authorized to access this endpoint. No 'user_id' "

@@ -21,7 +21,7 @@ from ..access import durations
 from ..access.accounting import spend_counter
 from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_master_key
 from ..access.key_routes import KEY_TYPES
-from ..access.roles import Rule, role_of
+from ..access.roles import Rule, reads_everything, role_of
 from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
 from ..proxy.schemas import refuse_nul
@@ -34,7 +34,6 @@ from .key_owners import (
     listed_user,
     may_read,
     owns,
-    reads_every_key,
 )
 from .tables import Table, actor, wire_view
 
@@ -477,7 +476,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
     row = await admin.store.get_row("keys", token) if token else None
     # An unknown key is refused too, to a caller who could not read it: whether it exists
     # is not theirs to learn.
-    if not reads_every_key(principal) and not (row is not None
+    if not reads_everything(principal) and not (row is not None
                                                and await may_read(admin, principal, row)):
         raise ClientError(403, f"You are not allowed to access this key's info. Your "
                                f"role={role_of(principal)}", kind="auth_error")

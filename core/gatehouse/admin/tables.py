@@ -94,17 +94,27 @@ class Table:
     async def delete(self, request: web.Request, idents: dict[str, str]) -> list[Row]:
         """Delete every row of ``idents`` (id -> how the caller named it), or none of them
         when any is unknown."""
-        admin = request.app[ADMIN]
-        missing = [shown for ident, shown in idents.items()
-                   if await admin.store.get_row(self.kind, ident) is None]
+        found = await request.app[ADMIN].store.list_rows(
+            self.kind, where={self.pk: list(idents)}, limit=len(idents))
+        present = {str(row[self.pk]) for row in found}
+        missing = [shown for ident, shown in idents.items() if ident not in present]
         if missing:
             raise self._not_found(missing)
-        deleted = await admin.store.delete_rows(self.kind, list(idents))
+        return await self.remove(request, found)
+
+    async def remove(self, request: web.Request, rows: list[Row]) -> list[Row]:
+        """Delete rows the caller has just read; those already gone are skipped."""
+        admin = request.app[ADMIN]
+        deleted = await admin.store.delete_rows(self.kind, [str(row[self.pk]) for row in rows])
         for row in deleted:
-            ident = str(row[TABLES[self.kind][1]])
+            ident = str(row[self.pk])
             await admin.principals.forget(self.noun, ident)
             await self._audit(request, "deleted", ident, self.view(row), {})
         return deleted
+
+    @property
+    def pk(self) -> str:
+        return TABLES[self.kind][1]
 
     async def _audit(self, request: web.Request, action: Action, ident: str,
                      before: dict[str, Any] | None, updated: dict[str, Any]) -> None:
