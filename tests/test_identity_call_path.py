@@ -6,10 +6,11 @@ import re
 import time
 
 import pytest
-from admin_kit import ADMIN, admin_post, bearer, both_databases
+from admin_kit import ADMIN, admin_get, admin_post, bearer, both_databases
 from openai import AsyncOpenAI, BadRequestError
 
 from gatehouse.app import GATEWAY
+from gatehouse.config import ConfigError, config_from_dict
 from test_admin_spend_audit import status_becomes
 
 
@@ -240,3 +241,34 @@ async def test_user_header_name_names_the_end_user_before_the_body(start, chat):
     resp = await client.post("/v1/chat/completions", json=chat(user="from-header"),
                              headers={**key, "X-End-User": "someone-else"})
     assert resp.status == 200
+
+
+async def test_the_customer_header_mapping_names_the_end_user_before_user_header_name(
+        start, fake_upstream, chat, caplog):
+    client = await priced(start, fake_upstream, general_settings={
+        "user_header_name": "X-End-User",
+        "user_header_mappings": [
+            {"header_name": "X-OpenWebUI-User-Id", "litellm_user_role": "internal_user"},
+            {"header_name": "X-OpenWebUI-User-Email", "litellm_user_role": "customer"}]})
+    assert any("the internal_user mapping of 'X-OpenWebUI-User-Id' is ignored"
+               in r.getMessage() for r in caplog.records)
+    key = bearer((await admin_post(client, "/key/generate", {}))["key"])
+    await admin_post(client, "/customer/block", {"user_ids": ["blocked@example.com"]})
+    resp = await client.post("/v1/chat/completions", json=chat(user="fine"), headers={
+        **key, "X-OpenWebUI-User-Email": "blocked@example.com", "X-End-User": "fine"})
+    assert resp.status == 400
+    assert "User=blocked@example.com" in (await resp.json())["error"]["message"]
+    # The mapped header's end user is charged for the call.
+    resp = await client.post("/v1/chat/completions", json=chat(model="gpt-4o", user="someone"),
+                             headers={**key, "X-OpenWebUI-User-Email": "paying@example.com"})
+    assert resp.status == 200
+    await settle(client)
+    info = await admin_get(client, "/customer/info", end_user_id="paying@example.com")
+    assert info["spend"] > 0
+
+
+def test_a_user_header_mapping_with_an_unknown_role_stops_the_start():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"general_settings": {"user_header_mappings": [
+            {"header_name": "X-Who", "litellm_user_role": "proxy_admin"}]}})
+    assert "user_header_mappings" in str(err.value)

@@ -168,6 +168,16 @@ class Settings(BaseModel):
     upperbound_key_generate_params: dict[str, Any] = Field(default_factory=dict)
 
 
+class UserHeaderMapping(BaseModel):
+    """A request header naming who a call is for (LiteLLM's ``user_header_mappings``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    header_name: str = Field(min_length=1)
+    # customer: the end user; internal_user: read by LiteLLM, not by gatehouse (warned).
+    litellm_user_role: typing.Literal["customer", "internal_user"]
+
+
 class GeneralSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -188,6 +198,8 @@ class GeneralSettings(BaseModel):
     enforced_params: list[str] = Field(default_factory=list)
     # A request header naming the end user a call is made for, read before the body's `user`.
     user_header_name: str | None = None
+    # The `customer` mapping's header names the end user, over user_header_name.
+    user_header_mappings: list[UserHeaderMapping] = Field(default_factory=list)
     public_routes: list[str] = Field(default_factory=list)
     allowed_ips: list[str] | None = None
     # The header a trusted reverse proxy puts the client address in, e.g. X-Forwarded-For.
@@ -211,6 +223,24 @@ class GeneralSettings(BaseModel):
     @property
     def models_in_db(self) -> bool:
         return self.store_model_in_db or os.environ.get("STORE_MODEL_IN_DB", "").lower() == "true"
+
+    @property
+    def end_user_header(self) -> str | None:
+        """The header naming the end user: the first ``customer`` mapping's, else
+        ``user_header_name`` (LiteLLM's order)."""
+        for mapping in self.user_header_mappings:
+            if mapping.litellm_user_role == "customer":
+                return mapping.header_name
+        return self.user_header_name
+
+    @model_validator(mode="after")
+    def _warn_unused_mappings(self) -> GeneralSettings:
+        for mapping in self.user_header_mappings:
+            if mapping.litellm_user_role == "internal_user":
+                log.warning("general_settings.user_header_mappings: the internal_user "
+                            "mapping of %r is ignored: a call's user is its key's, never a "
+                            "header's", mapping.header_name)
+        return self
 
 
 class ModelGroupAlias(BaseModel):
@@ -330,8 +360,6 @@ LITELLM_REFUSED = {
         "admin_only_routes": "let any key call the routes it keeps for admins",
         "enforce_user_param": "accept calls without `user` (gatehouse's way: "
                               "enforced_params: [user])",
-        "user_header_mappings": "not see the end users it names, so blocked users would get "
-                                "through",
         "max_parallel_requests": "leave parallel calls unlimited",
         "global_max_parallel_requests": "leave parallel calls unlimited",
         "custom_key_generate": "skip your checks on new keys",

@@ -70,7 +70,7 @@ class Pipeline:
         self.gate = gate
         self.call_log = call_log
         self.enforced_params = settings.enforced_params
-        self.user_header = settings.user_header_name
+        self.user_header = settings.end_user_header
         self.max_response_mb = settings.max_response_size_mb
         self.max_response_bytes = (None if self.max_response_mb is None
                                    else int(self.max_response_mb * MB))
