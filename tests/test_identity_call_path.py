@@ -126,6 +126,25 @@ async def test_a_users_budget_binds_their_personal_keys_only(start, fake_upstrea
         == 200
 
 
+@both_databases
+async def test_a_team_keys_spend_counts_towards_its_users_personal_budget(start, fake_upstream,
+                                                                          chat):
+    client = await priced(start, fake_upstream)
+    made = await admin_post(client, "/user/new", {"user_id": "both", "max_budget": 0.075})
+    personal = bearer(made["key"])
+    await admin_post(client, "/team/new", {"team_id": "t-both"})
+    team_key = bearer((await admin_post(client, "/key/generate", {
+        "user_id": "both", "team_id": "t-both"}))["key"])
+    for key in (personal, team_key):  # ~0.05 each: the user's 0.075 is spent
+        assert (await client.post("/v1/chat/completions", json=chat(),
+                                  headers=key)).status == 200
+    await settle(client)
+    assert (await admin_get(client, "/user/info", user_id="both"))["user_info"]["spend"] > 0.075
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=personal)
+    assert resp.status == 400
+    assert "User=both over budget" in (await resp.json())["error"]["message"]
+
+
 async def test_a_users_models_bound_their_personal_keys(start, chat):
     client = await start()
     made = await admin_post(client, "/user/new", {"user_id": "narrow", "models": ["mock-echo"]})

@@ -221,6 +221,8 @@ class Accounting:
         for scope in identity_budgets(call):
             if owed := spend - reserved.get(scope.counter, 0.0):
                 await cache.incr(scope.counter, owed, ttl=SPEND_TTL, start=scope.start)
+        if spend and (user_scope := team_key_user_spend(call)) is not None:
+            await cache.incr(user_scope.counter, spend, ttl=SPEND_TTL, start=user_scope.start)
         if tokens:
             for kind, ident, row in identity_rate_limits(call):
                 if row.get("tpm_limit") is not None:
@@ -367,10 +369,9 @@ def identity_budgets(call: Call) -> list[Scope]:
     only), the user's membership of the team, the team's organization, and the end user."""
     principal = call.principal
     scopes = []
-    user, member = principal.user, principal.member
-    if user is not None and principal.team_id is None and user.get("max_budget") is not None:
-        scopes.append(Scope(spend_counter("user", user["user_id"], user), float(user["spend"]),
-                            user["max_budget"], user=user["user_id"]))
+    member = principal.member
+    if principal.team_id is None and (user := user_budget(principal.user)) is not None:
+        scopes.append(user)
     for counter, row, budget, label in (
             ("team_member", member, principal.member_budget, ""),
             ("organization", principal.organization, principal.organization_budget,
@@ -382,6 +383,20 @@ def identity_budgets(call: Call) -> list[Scope]:
             scopes.append(Scope(spend_counter(counter, ident, budget), float(row["spend"]),
                                 budget["max_budget"], label))
     return scopes
+
+
+def team_key_user_spend(call: Call) -> Scope | None:
+    """The budget of a team key's user, which the call is not held to but is charged to: a
+    user's spend is what all their keys spent, as in LiteLLM (and as the database adds it), so
+    their personal keys stop once their team keys have spent the user's budget."""
+    return None if call.principal.team_id is None else user_budget(call.principal.user)
+
+
+def user_budget(user: Row | None) -> Scope | None:
+    if user is None or user.get("max_budget") is None:
+        return None
+    return Scope(spend_counter("user", user["user_id"], user), float(user["spend"]),
+                 user["max_budget"], user=user["user_id"])
 
 
 def identity_rate_limits(call: Call) -> list[tuple[str, str, Row]]:
