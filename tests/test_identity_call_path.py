@@ -291,3 +291,55 @@ def test_a_user_header_mapping_with_an_unknown_role_stops_the_start():
         config_from_dict({"general_settings": {"user_header_mappings": [
             {"header_name": "X-Who", "litellm_user_role": "proxy_admin"}]}})
     assert "user_header_mappings" in str(err.value)
+
+
+async def test_an_end_users_region_and_default_model_steer_their_calls(start, fake_upstream,
+                                                                       chat):
+    def deployment(ident, **params):
+        entry = fake_upstream.model_entry("gpt-4o", **params)
+        return {**entry, "model_info": {"id": ident}}
+
+    client = await start({"model_list": [
+        deployment("gpt-eu", region_name="eu"), deployment("gpt-us", region_name="us"),
+        {**fake_upstream.model_entry("unplaced"), "model_info": {"id": "unplaced-1"}}]})
+    key = bearer((await admin_post(client, "/key/generate", {}))["key"])
+    made = await admin_post(client, "/customer/new", {
+        "user_id": "eu-cust", "allowed_model_region": "eu", "default_model": "gpt-4o"})
+    assert (made["allowed_model_region"], made["default_model"]) == ("eu", "gpt-4o")
+
+    async def served_by(body):
+        resp = await client.post("/v1/chat/completions", json=body, headers=key)
+        assert resp.status == 200, await resp.text()
+        return resp.headers["x-litellm-model-id"], resp.headers.get("x-litellm-model-region")
+
+    assert {await served_by(chat(user="eu-cust")) for _ in range(4)} == {("gpt-eu", "eu")}
+    assert {await served_by(chat(user="anyone")) for _ in range(4)} == {
+        ("gpt-eu", None), ("gpt-us", None)}
+    # Named by id, a deployment outside the region is refused rather than swapped.
+    for model in ("unplaced", "gpt-us"):
+        resp = await client.post("/v1/chat/completions", json=chat(model=model, user="eu-cust"),
+                                 headers=key)
+        assert resp.status == 429
+        assert "No deployments available for selected model" in (
+            await resp.json())["error"]["message"]
+
+    # No model in the request: the end user's default model serves it.
+    no_model = {"messages": [{"role": "user", "content": "hi"}]}
+    assert await served_by({**no_model, "user": "eu-cust"}) == ("gpt-eu", "eu")
+    assert fake_upstream.last["model"] == "gpt-4o"
+    resp = await client.post("/v1/chat/completions", json={**no_model, "user": "anyone"},
+                             headers=key)
+    assert resp.status == 400
+
+
+@pytest.mark.parametrize("path", ["/customer/new", "/customer/update"])
+async def test_a_default_model_the_gateway_does_not_serve_is_refused(start, path):
+    client = await start()
+    await admin_post(client, "/customer/new", {"user_id": "c-1"})
+    resp = await client.post(path, json={"user_id": "c-new" if path.endswith("new") else "c-1",
+                                         "default_model": "not-served"}, headers=ADMIN)
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["type"] == "internal_error"
+    assert error["message"].startswith("{'error': \"Default Model not on proxy.")
+    assert "Default_model=not-served" in error["message"]

@@ -22,6 +22,7 @@ from .bodies import Body, parse_body
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
                       linked_budget, update_budget)
 from .context import Admin, gated
+from .models import MODELS
 from .tables import Table
 
 UserId = Annotated[str, Field(min_length=1)]
@@ -88,6 +89,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(400, f"Customer already exists, passed user_id={body.user_id}. "
                                f"Please pass a new user_id.", kind="bad_request",
                           param="user_id")
+    _check_default_model(request, body.default_model)
     fields = body.model_fields_set
     budget_id = body.budget_id
     if budget_id is not None:
@@ -125,6 +127,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
     fields = {name for name in body.model_fields_set - {"user_id"}
               if getattr(body, name) not in (None, [], {}, 0, False)}
     changes = body.model_dump(include=fields & set(CUSTOMER_COLUMNS))
+    _check_default_model(request, changes.get("default_model"))
     budget_fields = fields & BUDGET_FIELDS
     if "budget_id" in changes:
         await BUDGETS.fetch(admin, changes["budget_id"], changes["budget_id"])
@@ -180,6 +183,17 @@ async def unblock(request: web.Request, admin: Admin) -> web.Response:
     return json_response({"blocked_users": sorted(admin.principals.config_blocked),
                           "unblocked_users": body.user_ids,
                           "still_blocked_by_config": from_config})
+
+
+def _check_default_model(request: web.Request, name: str | None) -> None:
+    """A default model the gateway does not serve would send the end user's model-less calls
+    nowhere."""
+    served = request.app[MODELS].router.routes.model_names
+    if name is not None and name not in served:
+        raise ClientError(422, repr({"error": f"Default Model not on proxy. Configure via "
+                                              f"`/model/new` or config.yaml. Default_model="
+                                              f"{name}, proxy_model_names={list(served)}"}),
+                          kind="internal_error", param="default_model")
 
 
 def _require_admin_or_viewer(request: web.Request) -> None:

@@ -87,13 +87,7 @@ class Call:
         """The end user the call is made for: the ``user_header_name`` header, else the body's
         ``user``, else ``litellm_metadata.user``, else ``metadata.user_id`` (LiteLLM's
         order)."""
-        litellm_metadata = self.body.get("litellm_metadata")
-        for user in (self.header_user, self.body.get("user"),
-                     litellm_metadata.get("user") if isinstance(litellm_metadata, dict) else None,
-                     self.metadata.get("user_id")):
-            if isinstance(user, str) and user:
-                return user
-        return None
+        return end_user_of(self.header_user, self.body, self.metadata)
 
     def mark(self, name: str, verdict: str) -> None:
         if verdict in ("passed", "blocked") and name not in self.applied_guardrails:
@@ -101,6 +95,18 @@ class Call:
         # A guardrail that runs in several modes keeps its worst verdict.
         if self.verdicts.get(name) not in ("blocked", "failed_closed"):
             self.verdicts[name] = verdict
+
+
+def end_user_of(header_user: str | None, body: dict[str, Any],
+                metadata: dict[str, Any]) -> str | None:
+    """The end user a call is made for, in LiteLLM's order (see :attr:`Call.user`)."""
+    litellm_metadata = body.get("litellm_metadata")
+    for user in (header_user, body.get("user"),
+                 litellm_metadata.get("user") if isinstance(litellm_metadata, dict) else None,
+                 metadata.get("user_id")):
+        if isinstance(user, str) and user:
+            return user
+    return None
 
 
 # Where a streamed text goes: (choice index, tool-call index), the tool-call index None for the

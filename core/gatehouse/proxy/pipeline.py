@@ -85,6 +85,9 @@ class Pipeline:
         body = await read_json(request)
         if model is not None and isinstance(body, dict):
             body["model"] = model
+        header_user = request.headers.get(self.user_header) if self.user_header else None
+        if isinstance(body, dict) and body.get("model") is None:
+            await self.gate.fill_default_model(body, header_user)
         check_body(call_type, body)
         check_enforced_params(self.enforced_params, body)
         requested = body.pop("guardrails", None)
@@ -94,7 +97,7 @@ class Pipeline:
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
             client_ip=request["client_ip"], response_headers=key_headers(principal),
-            header_user=request.headers.get(self.user_header) if self.user_header else None,
+            header_user=header_user,
             headers=request.headers,
         )
         if call.stream and self.tracks_spend and not wants_usage(body):
