@@ -106,14 +106,19 @@ async def test_a_customer_created_blocked_is_refused_and_unblock_lifts_it(start,
     assert resp.status == 200
 
 
+async def personal_and_team_key(client, user_id, max_budget):
+    """A user with a budget, their personal key, and their key in a team of their own."""
+    made = await admin_post(client, "/user/new", {"user_id": user_id, "max_budget": max_budget})
+    await admin_post(client, "/team/new", {"team_id": f"t-{user_id}"})
+    team_key = (await admin_post(client, "/key/generate", {
+        "user_id": user_id, "team_id": f"t-{user_id}"}))["key"]
+    return bearer(made["key"]), bearer(team_key)
+
+
 @both_databases
 async def test_a_users_budget_binds_their_personal_keys_only(start, fake_upstream, chat):
     client = await priced(start, fake_upstream)
-    made = await admin_post(client, "/user/new", {"user_id": "spender", "max_budget": 0.01})
-    personal = bearer(made["key"])
-    await admin_post(client, "/team/new", {"team_id": "t-spend"})
-    team_key = bearer((await admin_post(client, "/key/generate", {
-        "user_id": "spender", "team_id": "t-spend"}))["key"])
+    personal, team_key = await personal_and_team_key(client, "spender", 0.01)
     assert (await client.post("/v1/chat/completions", json=chat(), headers=personal)).status \
         == 200
     await settle(client)
@@ -130,11 +135,7 @@ async def test_a_users_budget_binds_their_personal_keys_only(start, fake_upstrea
 async def test_a_team_keys_spend_counts_towards_its_users_personal_budget(start, fake_upstream,
                                                                           chat):
     client = await priced(start, fake_upstream)
-    made = await admin_post(client, "/user/new", {"user_id": "both", "max_budget": 0.075})
-    personal = bearer(made["key"])
-    await admin_post(client, "/team/new", {"team_id": "t-both"})
-    team_key = bearer((await admin_post(client, "/key/generate", {
-        "user_id": "both", "team_id": "t-both"}))["key"])
+    personal, team_key = await personal_and_team_key(client, "both", 0.075)
     for key in (personal, team_key):  # ~0.05 each: the user's 0.075 is spent
         assert (await client.post("/v1/chat/completions", json=chat(),
                                   headers=key)).status == 200
