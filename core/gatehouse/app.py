@@ -19,6 +19,7 @@ from .config import Config
 from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
 from .guardrails.call import ANONYMOUS
+from .ops import docs
 from .ops import routes as ops_routes
 from .plugins import Plugins, load_plugins
 from .proxy import routes as proxy_routes
@@ -58,6 +59,7 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     ops_routes.setup(app, gateway.status)
     admin_routes.setup(app, gateway.admin, gateway.models)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
+    gateway.public_paths |= docs.setup(app, docs.DocsSettings.from_env())
     app.cleanup_ctx.append(_gateway_lifetime)
     return app
 
