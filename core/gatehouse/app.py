@@ -14,6 +14,7 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 
 from .access.credentials import presented_key
+from .admin import model_hub
 from .admin import routes as admin_routes
 from .config import Config
 from .errors import ClientError, error_body, json_response
@@ -59,7 +60,10 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     ops_routes.setup(app, gateway.status)
     admin_routes.setup(app, gateway.admin, gateway.models)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
-    gateway.public_paths |= docs.setup(app, docs.DocsSettings.from_env())
+    branding = docs.DocsSettings.from_env()
+    gateway.public_paths |= docs.setup(app, branding) | model_hub.setup(
+        app, gateway.admin, gateway.models, model_hub.Branding(branding.title,
+                                                               branding.description))
     app.cleanup_ctx.append(_gateway_lifetime)
     return app
 

@@ -63,7 +63,8 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
 @dataclass(frozen=True, slots=True)
 class DocsSettings:
     title: str = DEFAULT_TITLE
-    description: str = DEFAULT_DESCRIPTION
+    # None: the gateway's own description (DEFAULT_DESCRIPTION).
+    description: str | None = None
     filtered: bool = False
     # None: that page (or the document) is not served.
     docs_url: str | None = "/"
@@ -76,7 +77,7 @@ class DocsSettings:
         no_openapi = _flag(env, "NO_OPENAPI")
         return cls(
             title=env.get("DOCS_TITLE") or DEFAULT_TITLE,
-            description=env.get("DOCS_DESCRIPTION") or DEFAULT_DESCRIPTION,
+            description=env.get("DOCS_DESCRIPTION") or None,
             filtered=_flag(env, "DOCS_FILTERED"),
             # The pages read the document, so they go with it.
             docs_url=None if _flag(env, "NO_DOCS") or no_openapi
@@ -259,7 +260,8 @@ def build_document(app: web.Application, settings: DocsSettings) -> dict[str, An
         paths.setdefault(PATH_PARAM.sub(r"{\1}", path), {})[method] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": settings.title, "description": settings.description,
+        "info": {"title": settings.title,
+                 "description": settings.description or DEFAULT_DESCRIPTION,
                  "version": LITELLM_VERSION},
         "paths": paths,
         "components": {"schemas": definitions.get("$defs", {}),
