@@ -14,11 +14,13 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 
 from .access.credentials import presented_key
+from .admin import model_hub
 from .admin import routes as admin_routes
 from .config import Config
 from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
 from .guardrails.call import ANONYMOUS
+from .ops import docs
 from .ops import routes as ops_routes
 from .plugins import Plugins, load_plugins
 from .proxy import routes as proxy_routes
@@ -58,6 +60,10 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     ops_routes.setup(app, gateway.status)
     admin_routes.setup(app, gateway.admin, gateway.models)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
+    branding = docs.DocsSettings.from_env()
+    gateway.public_paths |= docs.setup(app, branding) | model_hub.setup(
+        app, gateway.admin, gateway.models, model_hub.Branding(branding.title,
+                                                               branding.description))
     app.cleanup_ctx.append(_gateway_lifetime)
     return app
 

@@ -166,6 +166,9 @@ class Settings(BaseModel):
     # What /key/generate fills in when a field is not given, and the most it may ask for.
     default_key_generate_params: dict[str, Any] = Field(default_factory=dict)
     upperbound_key_generate_params: dict[str, Any] = Field(default_factory=dict)
+    # The model groups the public model hub shows, and its "useful links" (name -> URL).
+    public_model_groups: list[str] = Field(default_factory=list)
+    public_model_groups_links: dict[str, str] = Field(default_factory=dict)
 
 
 class UserHeaderMapping(BaseModel):

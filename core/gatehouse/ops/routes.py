@@ -1,5 +1,5 @@
 """Probes and descriptions: liveness and readiness, ``GET /health`` (the deployments' health),
-``GET /routes``, ``GET /`` and ``GET /test`` as LiteLLM answers them, ``GET /-/plugins`` (the
+``GET /routes`` and ``GET /test`` as LiteLLM answers them, ``GET /-/plugins`` (the
 installed plugins, what they implement and register), and ``GET /guardrails/list`` (the
 configured guardrails and their ``guardrail_info``; never a key or any other param)."""
 
@@ -73,7 +73,6 @@ def setup(app: web.Application, status: Status) -> None:
         app.router.add_route("OPTIONS", path, probe_options)
     app.router.add_get("/health", health)
     app.router.add_get("/routes", list_routes)
-    app.router.add_get("/", home)
     app.router.add_get("/test", test_route)
     app.router.add_get("/-/plugins", list_plugins)
     app.router.add_get("/guardrails/list", list_guardrails)
@@ -125,10 +124,6 @@ async def list_routes(request: web.Request) -> web.Response:
         routes.append({"path": resource.canonical, "methods": methods, "name": name,
                        "endpoint": name})
     return json_response({"routes": routes})
-
-
-async def home(request: web.Request) -> web.Response:
-    return json_response("LiteLLM: RUNNING")
 
 
 async def test_route(request: web.Request) -> web.Response:
