@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..access.roles import PROXY_ADMIN, PROXY_ADMIN_VIEWER, is_team_admin, is_team_member, role_of
+from ..config import KeyGenerationRule
 from ..errors import ClientError
 from ..guardrails.call import Principal
-from ..store.database import Row
+from ..store.database import Row, membership_id
 from .context import Admin
 
 GENERATE = "/key/generate"
+# Who may make a team key when key_generation_settings does not say: any member.
+TEAM_ROLES = ["admin", "user"]
 
 
 def is_proxy_admin(principal: Principal) -> bool:
@@ -52,6 +55,42 @@ async def check_new_key(admin: Admin, principal: Principal, user_id: str | None,
                                    f"{team.get('team_member_permissions') or []}",
                               kind="team_member_permission_error", param=GENERATE)
     return principal.user_id
+
+
+async def check_generation_rules(admin: Admin, principal: Principal, team_id: str | None,
+                                 given: set[str]) -> None:
+    """``key_generation_settings``: who may make a team key (by their role in the team; proxy
+    admins always may) or a personal one (by their user role), and the fields they must give
+    (``given``: those the body names)."""
+    rules = admin.settings.key_generation_settings
+    rule: KeyGenerationRule | None
+    if team_id is not None:
+        if is_proxy_admin(principal):
+            return
+        rule = rules.team_key_generation if rules else None
+        team = await admin.store.get_row("teams", team_id)
+        if team is None:
+            if rules is not None:
+                raise ClientError(400, f"Unable to find team object in database. Team ID: "
+                                       f"{team_id}", param="team_id")
+            return
+        allowed = TEAM_ROLES if rule is None or rule.allowed_team_member_roles is None \
+            else rule.allowed_team_member_roles
+        role = next((member.get("role") for member in team.get("members") or ()
+                     if member.get("user_id") == principal.user_id), None)
+        if role is not None and role not in allowed:
+            raise ClientError(400, f"Team member role {role} not in allowed_team_member_roles="
+                                   f"{allowed}", param="team_id")
+    else:
+        rule = rules.personal_key_generation if rules else None
+        if rule is not None and rule.allowed_user_roles is not None \
+                and role_of(principal) not in rule.allowed_user_roles:
+            raise ClientError(400, f"Personal key creation has been restricted by admin. "
+                                   f"Allowed roles={rule.allowed_user_roles}. Your role="
+                                   f"{role_of(principal)}")
+    for name in (rule.required_params or []) if rule else []:
+        if name not in given:
+            raise ClientError(400, f"Required param {name} not in data", param=name)
 
 
 async def owns(admin: Admin, principal: Principal, key: Row) -> bool:
@@ -101,3 +140,28 @@ def listed_user(principal: Principal, asked: str | None) -> str | None:
         raise ClientError(403, "You are not authorized to check another user's keys",
                           kind="bad_request_error", param="None")
     return principal.user_id
+
+
+async def check_list_scope(admin: Admin, principal: Principal, team_id: str | None,
+                           organization_id: str | None) -> None:
+    """``/key/list`` by team or organization: a non-admin only lists those they are in."""
+    if reads_every_key(principal):
+        return
+    user = principal.user or {}
+    if team_id is not None and team_id not in (user.get("teams") or ()):
+        raise ClientError(403, "You are not authorized to check this team's keys",
+                          kind="bad_request_error", param="team_id")
+    if organization_id is not None and (principal.user_id is None or await admin.store.get_row(
+            "organization_members", membership_id(organization_id, principal.user_id)) is None):
+        raise ClientError(403, "You are not authorized to check this organization's keys",
+                          kind="bad_request_error", param="organization_id")
+
+
+async def administered_teams(admin: Admin, principal: Principal) -> list[str]:
+    """The teams the caller is an admin of (``/key/list?include_team_keys=true``)."""
+    listed = list((principal.user or {}).get("teams") or ())
+    if not listed:
+        return []
+    teams = await admin.store.list_rows("teams", where={"team_id": listed},
+                                        limit=len(listed))
+    return [team["team_id"] for team in teams if is_team_admin(principal, team)]
