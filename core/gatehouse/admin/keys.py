@@ -237,7 +237,8 @@ async def _generate(request: web.Request, admin: Admin, body: GenerateKey) -> we
 
 def check_key_settings(settings: Settings, source: str) -> None:
     """``default_key_generate_params`` and ``upperbound_key_generate_params`` must hold what
-    ``/key/generate`` would take, or every new key would fail (or pass unchecked)."""
+    ``/key/generate`` would take, or every new key would fail (or pass unchecked); so must
+    ``key_generation_settings``' required params."""
     problems = []
     for section in ("default_key_generate_params", "upperbound_key_generate_params"):
         try:
@@ -245,6 +246,14 @@ def check_key_settings(settings: Settings, source: str) -> None:
         except ValidationError as exc:
             problems += [f"litellm_settings.{section}.{format_path(err['loc'])}: {err['msg']}"
                          for err in exc.errors()]
+    # A required field /key/generate does not take could never be given: every key refused.
+    rules = settings.key_generation_settings
+    for scope in ("team_key_generation", "personal_key_generation"):
+        rule = getattr(rules, scope) if rules else None
+        required = (rule.required_params or []) if rule else []
+        problems += [f"litellm_settings.key_generation_settings.{scope}.required_params: "
+                     f"{name!r} is not a field of /key/generate"
+                     for name in required if name not in GenerateKey.model_fields]
     if problems:
         raise ConfigError.in_file(source, *problems)
 
