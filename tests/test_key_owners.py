@@ -251,3 +251,38 @@ async def test_key_list_by_organization_team_admin_and_maker(start):
     assert resp.status == 403
     assert message(await resp.json()) == ("You are not authorized to check this "
                                           "organization's keys")
+
+
+async def test_a_non_admin_moves_keys_only_into_teams_they_run(start):
+    client = await start()
+    for team, members in (("crew", [("admin", "ada")]), ("crew2", [("admin", "ada")]),
+                          ("locked", [("user", "ada")])):
+        await admin_post(client, "/team/new", {"team_id": team, "members_with_roles": [
+            {"role": role, "user_id": user} for role, user in members]})
+    ada = await user_key(client, "ada", "internal_user")
+    own = await admin_post(client, "/key/generate", {"user_id": "ada"})
+    status, answer = await post(client, "/key/update", {"key": own["key"],
+                                                        "team_id": "locked"}, ada)
+    assert (status, message(answer)) == (
+        403, "User=ada is not a Proxy Admin or Team Admin for team=locked. Please ask your "
+             "Proxy Admin to allow this action under 'Member Permissions' for this team.")
+    status, answer = await post(client, "/key/update", {"key": own["key"], "team_id": "ghost"},
+                                ada)
+    assert (status, message(answer)) == (
+        400, "Team not found for team_id=ghost. Non-admin users cannot set keys to "
+             "non-existent teams.")
+    status, moved = await post(client, "/key/update", {"key": own["key"], "team_id": "crew"},
+                               ada)
+    assert (status, moved["team_id"]) == (200, "crew")
+    # A team key of someone outside the other team stays where it is.
+    theirs = await admin_post(client, "/key/generate", {"team_id": "crew",
+                                                        "user_id": "outsider"})
+    status, answer = await post(client, "/key/update", {"key": theirs["key"],
+                                                        "team_id": "crew2"}, ada)
+    assert (status, message(answer)) == (
+        403, "User=outsider is not a member of the team=crew2. Check team members via "
+             "`/team/info`.")
+    # Proxy admins move any key anywhere.
+    status, _ = await post(client, "/key/update", {"key": theirs["key"], "team_id": "ghost"},
+                           ADMIN)
+    assert status == 200

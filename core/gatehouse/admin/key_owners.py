@@ -114,6 +114,29 @@ async def check_owner(admin: Admin, principal: Principal, key: Row,
         raise ClientError(403, f"User={changes['user_id']} is not allowed to update key="
                                f"{key['key_name']} to belong to user={key.get('user_id')}",
                           kind="auth_error", param="None")
+    team_id = (changes or {}).get("team_id")
+    if team_id is not None and team_id != key.get("team_id") and not is_proxy_admin(principal):
+        await _check_team_move(admin, principal, {**key, **(changes or {})}, team_id)
+
+
+async def _check_team_move(admin: Admin, principal: Principal, key: Row, team_id: str) -> None:
+    """A non-admin moves a key only into a team they administer, and only a key whose user is
+    in it: the key would otherwise get a team's models and budget nobody gave it."""
+    team = await admin.store.get_row("teams", team_id)
+    if team is None:
+        raise ClientError(400, f"Team not found for team_id={team_id}. Non-admin users cannot "
+                               f"set keys to non-existent teams.", param="team_id")
+    if not is_team_admin(principal, team):
+        raise ClientError(403, f"User={principal.user_id} is not a Proxy Admin or Team Admin "
+                               f"for team={team_id}. Please ask your Proxy Admin to allow this "
+                               f"action under 'Member Permissions' for this team.",
+                          kind="auth_error", param="team_id")
+    owner = key.get("user_id")
+    if owner is not None and not any(member.get("user_id") == owner
+                                     for member in team.get("members") or ()):
+        raise ClientError(403, f"User={owner} is not a member of the team={team_id}. Check "
+                               f"team members via `/team/info`.", kind="auth_error",
+                          param="team_id")
 
 
 async def may_read(admin: Admin, principal: Principal, key: Row) -> bool:
