@@ -261,27 +261,22 @@ async def test_a_non_admin_moves_keys_only_into_teams_they_run(start):
             {"role": role, "user_id": user} for role, user in members]})
     ada = await user_key(client, "ada", "internal_user")
     own = await admin_post(client, "/key/generate", {"user_id": "ada"})
-    status, answer = await post(client, "/key/update", {"key": own["key"],
-                                                        "team_id": "locked"}, ada)
-    assert (status, message(answer)) == (
-        403, "User=ada is not a Proxy Admin or Team Admin for team=locked. Please ask your "
-             "Proxy Admin to allow this action under 'Member Permissions' for this team.")
-    status, answer = await post(client, "/key/update", {"key": own["key"], "team_id": "ghost"},
-                                ada)
-    assert (status, message(answer)) == (
-        400, "Team not found for team_id=ghost. Non-admin users cannot set keys to "
-             "non-existent teams.")
     status, moved = await post(client, "/key/update", {"key": own["key"], "team_id": "crew"},
                                ada)
     assert (status, moved["team_id"]) == (200, "crew")
-    # A team key of someone outside the other team stays where it is.
     theirs = await admin_post(client, "/key/generate", {"team_id": "crew",
                                                         "user_id": "outsider"})
-    status, answer = await post(client, "/key/update", {"key": theirs["key"],
-                                                        "team_id": "crew2"}, ada)
-    assert (status, message(answer)) == (
-        403, "User=outsider is not a member of the team=crew2. Check team members via "
-             "`/team/info`.")
+    for key, team, status, words in (
+            (own, "locked", 403, "User=ada is not a Proxy Admin or Team Admin for team=locked. "
+                                 "Please ask your Proxy Admin to allow this action under "
+                                 "'Member Permissions' for this team."),
+            (own, "ghost", 400, "Team not found for team_id=ghost. Non-admin users cannot set "
+                                "keys to non-existent teams."),
+            # A team key of someone outside the other team stays where it is.
+            (theirs, "crew2", 403, "User=outsider is not a member of the team=crew2. Check "
+                                   "team members via `/team/info`.")):
+        answer = await post(client, "/key/update", {"key": key["key"], "team_id": team}, ada)
+        assert answer == (status, answer[1]) and message(answer[1]) == words
     # Proxy admins move any key anywhere.
     status, _ = await post(client, "/key/update", {"key": theirs["key"], "team_id": "ghost"},
                            ADMIN)
