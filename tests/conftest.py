@@ -189,3 +189,15 @@ async def browser():
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def two_gateways(postgres_url, redis_url, redis_namespace, gateway, fake_upstream):
+    """Two gateways with the admin kit's master key sharing one Postgres and one Redis."""
+    from admin_kit import MASTER, PRICED
+
+    # The database and Redis first: they are dropped only after the gateways have stopped.
+    config = {"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+              "general_settings": {"master_key": MASTER, "database_url": postgres_url,
+                                   "redis_url": redis_url, "redis_namespace": redis_namespace}}
+    return await gateway(config), await gateway(config)

@@ -153,6 +153,25 @@ class GuardrailEntry(_Model):
         return value
 
 
+class KeyGenerationRule(BaseModel):
+    """Who may make one kind of key through /key/generate, and the fields they must give.
+    Unknown keys are refused: a misspelt restriction would otherwise let everyone through."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Team keys: the caller's role in the team; personal keys: the caller's user role.
+    allowed_team_member_roles: list[str] | None = None
+    allowed_user_roles: list[str] | None = None
+    required_params: list[str] | None = None
+
+
+class KeyGenerationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    team_key_generation: KeyGenerationRule | None = None
+    personal_key_generation: KeyGenerationRule | None = None
+
+
 class Settings(BaseModel):
     """``settings`` / ``litellm_settings``: the ``callbacks`` shorthand and the plugin-wide
     options the shorthand passes on (``banned_keywords_list``, ``llamaguard_model_name``, ...)."""
@@ -166,6 +185,7 @@ class Settings(BaseModel):
     # What /key/generate fills in when a field is not given, and the most it may ask for.
     default_key_generate_params: dict[str, Any] = Field(default_factory=dict)
     upperbound_key_generate_params: dict[str, Any] = Field(default_factory=dict)
+    key_generation_settings: KeyGenerationSettings | None = None
     # The model groups the public model hub shows, and its "useful links" (name -> URL).
     public_model_groups: list[str] = Field(default_factory=list)
     public_model_groups_links: dict[str, str] = Field(default_factory=dict)
@@ -327,7 +347,7 @@ LITELLM_IGNORED = {
         json_logs num_retries request_timeout fallbacks default_fallbacks
         context_window_fallbacks content_policy_fallbacks cache cache_params
         enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
-        budget_duration max_end_user_budget key_generation_settings default_team_settings
+        budget_duration max_end_user_budget default_team_settings
         default_internal_user_params max_internal_user_budget internal_user_budget_duration
         public_teams disable_end_user_cost_tracking redact_messages_in_exceptions llm_guard_mode
         google_moderation_confidence_threshold

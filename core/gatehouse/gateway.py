@@ -16,6 +16,7 @@ from .access.accounting import Accounting
 from .access.budget_resets import BudgetResets
 from .access.credentials import master_key, public_paths
 from .access.gate import CallGate, IpAllowList
+from .access.key_rotation import KeyRotations
 from .access.model_access import ModelAccess
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
@@ -105,6 +106,7 @@ class Gateway:
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
             prices=prices, guardrails=self.guardrails, master_key=master,
             settings=config.settings)
+        self.key_rotations = KeyRotations(self.principals, self.admin.audit)
         # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
         # rotated), else with the master key, as LiteLLM does.
         self.stored_models = StoredModels(
@@ -137,6 +139,7 @@ class Gateway:
                     await self.stored_models.start()
                 if not check_only:
                     self.budget_resets.start()
+                    self.key_rotations.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self.router)
@@ -160,6 +163,7 @@ class Gateway:
         await self.call_log.stop()
         if self.stored_models is not None:
             await self.stored_models.stop()
+        await self.key_rotations.stop()
         await self.budget_resets.stop()
         await self.accounting.stop()
         for impl in reversed(self.plugins.pm.hook.shutdown.get_hookimpls()):

@@ -42,7 +42,8 @@ def iso(epoch: float | None) -> str | None:
 def wire_view(row: Row, renames: dict[str, str]) -> dict[str, Any]:
     """A stored row as the API shows it: LiteLLM's field names, times as ISO 8601."""
     view = {renames.get(column, column): value for column, value in row.items()}
-    for column in ("expires", "created_at", "updated_at", "budget_reset_at"):
+    for column in ("expires", "created_at", "updated_at", "budget_reset_at", "key_rotation_at",
+                   "last_rotation_at"):
         if column in view:
             view[column] = iso(view[column])
     return view
