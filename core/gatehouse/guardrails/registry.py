@@ -21,6 +21,8 @@ from .dispatch import HookImpl
 MODE_HOOKS = {"pre_call": ("pre_call",), "during_call": ("during_call",),
               "post_call": ("post_call", "post_call_stream"), "logging_only": ("logging_only",)}
 CALLBACK_HOOKS = ("on_success", "on_failure")
+# The mode each guardrail hook runs in; callbacks run in none.
+HOOK_MODES = {hook: mode for mode, hooks in MODE_HOOKS.items() for hook in hooks}
 # LiteLLM callbacks whose work the core always does (blocked users are checked on every call
 # when blocked_user_list or /customer/block name any), accepted so its configs load unchanged.
 CORE_CALLBACKS = frozenset({"blocked_user_check"})
@@ -156,7 +158,7 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, nam
         for impl in caller.get_hookimpls():
             if impl.plugin is guardrail:
                 hooks[caller.name] = HookImpl(name, impl.function, tuple(impl.argnames),
-                                              guardrail)
+                                              guardrail, HOOK_MODES.get(caller.name, ""))
     for mode in params.mode:
         if not any(h in hooks for h in MODE_HOOKS[mode]):
             supported = [m for m, hs in MODE_HOOKS.items() if any(h in hooks for h in hs)]

@@ -33,6 +33,9 @@ class Selection:
     logging_only: tuple[HookImpl, ...]
     on_success: tuple[HookImpl, ...]
     on_failure: tuple[HookImpl, ...]
+    # One hook per guardrail and mode the call may run: what its records are checked against
+    # when it ends (``monitoring.settle``).
+    planned: tuple[HookImpl, ...] = ()
 
     @property
     def checks_stream(self) -> bool:
@@ -96,17 +99,21 @@ def build_selection(guardrails: GuardrailSet, names: tuple[str, ...]) -> Selecti
         own = tuple(hooks[n][hook] for n in names if hook in hooks[n])
         return guardrails.callbacks[hook] + own
 
+    pre_call = mode_hooks("pre_call", "pre_call")
+    during_call = mode_hooks("during_call", "during_call")
+    logging = mode_hooks("logging_only", "logging_only")
     return Selection(
         names=names,
-        pre_call=mode_hooks("pre_call", "pre_call"),
-        during_call=mode_hooks("during_call", "during_call"),
+        pre_call=pre_call,
+        during_call=during_call,
         post_call=post_call,
         post_call_stream=per_chunk,
         post_call_assembled=assembled,
         stream_holdback=holdback,
-        logging_only=mode_hooks("logging_only", "logging_only"),
+        logging_only=logging,
         on_success=callbacks("on_success"),
         on_failure=callbacks("on_failure"),
+        planned=(*pre_call, *during_call, *post_call, *logging),
     )
 
 
