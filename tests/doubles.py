@@ -26,6 +26,8 @@ class ProbeParams(GuardrailParams):
     wait_for: Any = None
     # A pre_call probe first asks this vendor URL (its answer is kept in the run's record).
     vendor: str | None = None
+    # A vendor credential besides api_key, which lists must mask too.
+    access_token: str | None = None
 
 
 class Probe(Guardrail):
