@@ -24,8 +24,9 @@ from .admin.context import Admin
 from .admin.keys import check_key_settings
 from .admin.models import Models
 from .config import Config, ConfigError, Problems, check_setting_keys
-from .guardrails.registry import build_guardrails, shorthand_options
+from .guardrails.registry import LiveGuardrails, build_guardrails, shorthand_options
 from .guardrails.selection import Selector
+from .guardrails.stored import StoredGuardrails
 from .ops.health import Health
 from .ops.routes import DatabaseProbe, Status
 from .plugins import Plugins
@@ -36,7 +37,7 @@ from .proxy.stored_models import StoredModels
 from .store.audit import AuditLog
 from .store.cache import make_cache
 from .store.database import StoreUnavailable, open_store
-from .store.models import ModelRows
+from .store.models import GuardrailRows, ModelRows
 from .store.sealed import Sealer
 
 log = logging.getLogger("gatehouse")
@@ -97,24 +98,28 @@ class Gateway:
                                      flush_interval=settings.spend_flush_interval)
         self.public_paths = public_paths(settings.public_routes)
         self.call_log = CallLog(self.accounting if self.tracks_spend else None)
-        self.pipeline = Pipeline(self.router, Selector(self.guardrails),
+        # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
+        # rotated), else with the master key, as LiteLLM does.
+        sealer = Sealer(os.environ.get("LITELLM_SALT_KEY") or master or "")
+        # The config's guardrails, joined by those stored in the database (with one).
+        self.live_guardrails = LiveGuardrails(self.guardrails)
+        self.stored_guardrails = StoredGuardrails(
+            GuardrailRows(self.store), self.live_guardrails, self.guardrails, config, plugins,
+            sealer) if self.tracks_spend else None
+        self.pipeline = Pipeline(self.router, Selector(self.live_guardrails),
                                  CallGate(self.principals, self.accounting, self.model_access),
                                  self.call_log,
                                  settings)
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
-            prices=prices, guardrails=self.guardrails, master_key=master,
-            settings=config.settings)
+            prices=prices, guardrails=self.live_guardrails, master_key=master,
+            settings=config.settings, stored_guardrails=self.stored_guardrails)
         self.key_rotations = KeyRotations(self.principals, self.admin.audit)
-        # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
-        # rotated), else with the master key, as LiteLLM does.
-        self.stored_models = StoredModels(
-            ModelRows(self.store), self.router,
-            Sealer(os.environ.get("LITELLM_SALT_KEY") or master or ""), prices,
-        ) if settings.models_in_db else None
+        self.stored_models = StoredModels(ModelRows(self.store), self.router, sealer,
+                                          prices) if settings.models_in_db else None
         self.models = Models(self.router, self.model_access, self.stored_models)
-        self.status = Status(self.router, self.guardrails, plugins,
+        self.status = Status(self.router, self.live_guardrails, plugins,
                              Health(self.router, settings.health_check_interval), self.cache,
                              DatabaseProbe(self.store) if self.tracks_spend else None)
         self.http: aiohttp.ClientSession | None = None
@@ -145,6 +150,8 @@ class Gateway:
                     await guardrail.start(self.router)
                 except Exception as exc:
                     raise StartupError(f"guardrail {name!r} failed to start: {exc}") from exc
+            if self.stored_guardrails is not None and not check_only:
+                await self.stored_guardrails.start_with(self.router)
             for impl in reversed(self.plugins.pm.hook.startup.get_hookimpls()):
                 try:
                     result = impl.function(gateway=self)
@@ -173,6 +180,8 @@ class Gateway:
                     await result
             except Exception:  # noqa: BLE001 - keep shutting the rest down
                 log.exception("shutdown hook of plugin %r failed", impl.plugin_name)
+        if self.stored_guardrails is not None:
+            await self.stored_guardrails.stop()
         for guardrail in self.guardrails.values():
             try:
                 await guardrail.stop()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .monitoring import GuardrailRun
 
 # "moderation" is only made by guardrails asking a model_list model (Models.moderate).
 CallType = Literal["chat_completion", "completion", "embedding", "moderation"]
@@ -81,6 +84,10 @@ class Call:
     scratch: dict[str, Any] = field(default_factory=dict)
     # The key's parallel-call counter while the call holds one of its slots.
     parallel_slot: str | None = None
+    # One record per guardrail and mode that ran on the call (``guardrails.monitoring``), and
+    # once the call has ended, one ``not_run`` per guardrail and mode selected but never
+    # reached. None until a guardrail runs: a call without guardrails allocates nothing.
+    guardrail_runs: list[GuardrailRun] | None = None
 
     @property
     def user(self) -> str | None:

@@ -1,7 +1,6 @@
 """Probes and descriptions: liveness and readiness, ``GET /health`` (the deployments' health),
-``GET /routes`` and ``GET /test`` as LiteLLM answers them, ``GET /-/plugins`` (the
-installed plugins, what they implement and register), and ``GET /guardrails/list`` (the
-configured guardrails and their ``guardrail_info``; never a key or any other param)."""
+``GET /routes`` and ``GET /test`` as LiteLLM answers them, and ``GET /-/plugins`` (the
+installed plugins, what they implement and register)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..errors import DetailError, json_response
-from ..guardrails.registry import GuardrailSet
+from ..guardrails.registry import LiveGuardrails
 from ..plugins import Plugins
 from ..proxy.headers import LITELLM_VERSION
 from ..proxy.router import Router
@@ -53,7 +52,7 @@ class DatabaseProbe:
 @dataclass(frozen=True, slots=True)
 class Status:
     router: Router
-    guardrails: GuardrailSet
+    guardrails: LiveGuardrails
     plugins: Plugins
     health: Health
     cache: Cache
@@ -75,8 +74,6 @@ def setup(app: web.Application, status: Status) -> None:
     app.router.add_get("/routes", list_routes)
     app.router.add_get("/test", test_route)
     app.router.add_get("/-/plugins", list_plugins)
-    app.router.add_get("/guardrails/list", list_guardrails)
-    app.router.add_get("/v1/guardrails/list", list_guardrails)
 
 
 async def liveliness(request: web.Request) -> web.Response:
@@ -138,10 +135,3 @@ async def list_plugins(request: web.Request) -> web.Response:
                      for plugin in described]
     return json_response(described)
 
-
-async def list_guardrails(request: web.Request) -> web.Response:
-    guardrails = request.app[STATUS].guardrails
-    return json_response({"guardrails": [
-        {"guardrail_name": name, "guardrail_info": guardrails.info[name]}
-        for name in guardrails
-    ]})

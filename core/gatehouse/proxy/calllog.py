@@ -1,8 +1,10 @@
 """Log records and callbacks, off the request path.
 
 The request path only enqueues ``(call, selection, outcome)``; a background task builds the
-record, lets ``logging_only`` guardrails mask it, then hands it to ``on_success`` /
-``on_failure``. Nothing is enqueued for a call with no such hooks selected.
+record, lets ``logging_only`` guardrails mask it, adds a ``not_run`` entry for each selected
+guardrail the call never reached, bills the call (the spend row's metadata carries the
+``guardrail_information``), then hands the record to ``on_success`` / ``on_failure``. Nothing
+is enqueued for a call with no such hooks selected.
 
 A record is never dropped: each is what bills a call and gives back the budget it held. The
 queue is bounded (``QUEUE_LIMIT``), and when it is full the call that ends waits for room
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..guardrails.dispatch import run_callbacks
+from ..guardrails.monitoring import information, settle
 from .providers import Reply, UpstreamError
 
 if TYPE_CHECKING:
@@ -111,21 +114,25 @@ class CallLog:
                 outcome.response = outcome.response.data
             except UpstreamError:
                 outcome.response = None
+        record = _record(call, outcome, ended) if selection.wants_record else None
+        masked = True
+        if record is not None and selection.logging_only:
+            masked = await run_callbacks(selection.logging_only, {"call": call, "record": record})
+            record["guardrails"] += [i.name for i in selection.logging_only]
+        if selection.names:
+            settle(call, selection, outcome.status)
         if self.accounting is not None:
             billed = outcome.response if outcome.billed is None else outcome.billed
             await self.accounting.account(
                 call, started=outcome.started, status=outcome.status, response=billed,
                 failed=outcome.error is not None and outcome.billed is None)
-        if not selection.wants_record:
+        if record is None:
             return
-        record = _record(call, outcome, ended)
-        if selection.logging_only:
-            masked = await run_callbacks(selection.logging_only, {"call": call, "record": record})
-            if not masked:
-                log.error("record of request %s dropped: a logging_only guardrail failed",
-                          call.request_id)
-                return
-            record["guardrails"] += [i.name for i in selection.logging_only]
+        if not masked:
+            log.error("record of request %s dropped: a logging_only guardrail failed",
+                      call.request_id)
+            return
+        record["guardrail_information"] = information(call)
         if outcome.error is None:
             await run_callbacks(selection.on_success, {"call": call, "record": record})
         else:

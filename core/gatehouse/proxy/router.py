@@ -27,6 +27,7 @@ from ..access.model_access import ModelAccess, glob, team_aliases
 from ..config import ConfigError, ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
 from ..guardrails.call import Call
+from ..guardrails.monitoring import looks_secret
 from .providers import Provider
 from .providers.mock import FixedReplyProvider
 
@@ -104,9 +105,6 @@ class Deployment:
 # Never shown, whatever the route: the upstream credentials themselves.
 HIDDEN_PARAMS = frozenset({"api_key", "client_secret", "vertex_credentials",
                            "aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
-# A param whose name has one of these parts may hold a secret: shown masked.
-SECRET_PARTS = frozenset({"key", "token", "secret", "password", "auth", "credential", "access",
-                          "private", "certificate", "fingerprint", "tenancy"})
 
 
 def shown_params(params: ModelParams) -> dict[str, Any]:
@@ -118,7 +116,7 @@ def shown_params(params: ModelParams) -> dict[str, Any]:
             continue
         if name == "headers":
             value = {header: mask(str(v)) for header, v in value.items()}
-        elif SECRET_PARTS & set(re.split(r"[_\-]", name.lower())):
+        elif looks_secret(name):
             value = mask(str(value))
         shown[name] = value
     return shown
