@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import logging
 import os
+from typing import Any
 
 import aiohttp
 import orjson
@@ -25,15 +26,17 @@ from .admin.models import Models
 from .config import Config, ConfigError, Problems, check_setting_keys
 from .guardrails.registry import build_guardrails, shorthand_options
 from .guardrails.selection import Selector
-from .ops.health import Health
-from .ops.routes import DatabaseProbe, Status
+from .ops.health import BackendProbe, Health
+from .ops.metrics import Metrics
+from .ops.routes import Status
+from .ops.tracing import Tracing
 from .plugins import Plugins
 from .proxy.calllog import CallLog
 from .proxy.pipeline import Pipeline
 from .proxy.router import Router
 from .proxy.stored_models import StoredModels
 from .store.audit import AuditLog
-from .store.cache import make_cache
+from .store.cache import RedisCache, make_cache
 from .store.database import StoreUnavailable, open_store
 from .store.models import ModelRows
 from .store.sealed import Sealer
@@ -95,7 +98,16 @@ class Gateway:
         self.accounting = Accounting(self.store, self.cache, prices,
                                      flush_interval=settings.spend_flush_interval)
         self.public_paths = public_paths(settings.public_routes)
-        self.call_log = CallLog(self.accounting if self.tracks_spend else None)
+        self.metrics = Metrics(
+            self.router, prices,
+            end_user_labels=config.settings.enable_end_user_cost_tracking_prometheus_only,
+        ) if config.wants("prometheus") else None
+        if self.metrics is not None and not config.settings.require_auth_for_metrics_endpoint:
+            self.public_paths |= {"/metrics", "/metrics/"}
+        self.tracing = Tracing() if config.wants("otel", "opentelemetry") else None
+        observers = [o for o in (self.metrics, self.tracing) if o is not None]
+        self.call_log = CallLog(self.accounting if self.tracks_spend else None, observers,
+                                self.tracing.capture if self.tracing is not None else None)
         self.pipeline = Pipeline(self.router, Selector(self.guardrails),
                                  CallGate(self.principals, self.accounting, self.model_access),
                                  self.call_log,
@@ -112,9 +124,13 @@ class Gateway:
             Sealer(os.environ.get("LITELLM_SALT_KEY") or master or ""), prices,
         ) if settings.models_in_db else None
         self.models = Models(self.router, self.model_access, self.stored_models)
-        self.status = Status(self.router, self.guardrails, plugins,
-                             Health(self.router, settings.health_check_interval), self.cache,
-                             DatabaseProbe(self.store) if self.tracks_spend else None)
+        probed = self.metrics.probed if self.metrics is not None else None
+        self.status = Status(
+            self.router, self.guardrails, plugins,
+            Health(self.router, settings.health_check_interval), self.cache,
+            BackendProbe("database", self.store.ping, probed) if self.tracks_spend else None,
+            BackendProbe("redis", self.cache.ping, probed)
+            if isinstance(self.cache, RedisCache) else None)
         self.http: aiohttp.ClientSession | None = None
 
     async def start(self, *, check_only: bool = False) -> None:
@@ -181,3 +197,8 @@ class Gateway:
             await asyncio.sleep(0)
         await self.store.close()
         await self.cache.close()
+        if self.tracing is not None:
+            await self.tracing.close()
+
+    def tracing_middlewares(self) -> list[Any]:
+        return [self.tracing.middleware] if self.tracing is not None else []
