@@ -8,8 +8,8 @@ called. The spans themselves are made from the call's record, off the request pa
 times it holds and the ids drawn earlier (``_PresetIds``), and exported in batches from the
 SDK's own thread.
 
-Configured as LiteLLM is, by the environment: ``OTEL_EXPORTER`` (``otlp_http``, the default, or
-``console``), ``OTEL_ENDPOINT`` (the collector's base URL or its ``/v1/traces`` URL),
+Configured as LiteLLM is, by the environment: ``OTEL_EXPORTER`` (``otlp_http``, the default,
+``console`` or ``in_memory``), ``OTEL_ENDPOINT`` (the collector's base URL or its ``/v1/traces`` URL),
 ``OTEL_HEADERS`` (``name=value,name=value``) and ``OTEL_SERVICE_NAME``; without
 ``OTEL_ENDPOINT`` the SDK's own ``OTEL_EXPORTER_OTLP_*`` variables apply.
 """
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ..guardrails.selection import Selection
     from ..proxy.calllog import Outcome
 
-EXPORTERS = ("otlp_http", "console")
+EXPORTERS = ("otlp_http", "console", "in_memory")
 TRACES_PATH = "/v1/traces"
 
 
@@ -73,6 +73,11 @@ def parse_traceparent(value: str | None) -> tuple[int, int, int] | None:
 
 def exporter_from_env(env: Mapping[str, str]) -> Any:
     kind = env.get("OTEL_EXPORTER", "otlp_http").lower()
+    if kind == "in_memory":  # LiteLLM's too: spans kept in the process, for tests
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter)
+
+        return InMemorySpanExporter()
     if kind == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -103,12 +108,13 @@ class Tracing:
             raise ConfigError("callbacks: otel needs OpenTelemetry: pip install "
                               "'gatehouse-proxy[otel]'") from None
         env = os.environ if env is None else env
-        self._ids = _PresetIds()
+        self._ids = _preset_ids()
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": env.get("OTEL_SERVICE_NAME",
                                                               "gatehouse")}),
             id_generator=self._ids)
-        self.provider.add_span_processor(BatchSpanProcessor(exporter_from_env(env)))
+        self.exporter = exporter_from_env(env)
+        self.provider.add_span_processor(BatchSpanProcessor(self.exporter))
         self.tracer = self.provider.get_tracer("gatehouse")
 
     # --- on the request path ---------------------------------------------------------------
@@ -197,28 +203,29 @@ class Tracing:
         await asyncio.to_thread(self.provider.shutdown)
 
 
-class _PresetIds:
-    """The SDK's id generator, except that the next span (and, for a new trace, the next trace)
-    takes the id the request path drew and sent upstream. Spans are made one at a time on the
-    event loop, so a preset is always taken by the span it was set for."""
+def _preset_ids() -> Any:
+    """The SDK's id generator, except that the next span (and, for a new trace, the next
+    trace) takes the id the request path drew and sent upstream. Spans are made one at a time
+    on the event loop, so a preset is always taken by the span it was set for."""
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
-    def __init__(self) -> None:
-        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    class PresetIds(RandomIdGenerator):
+        def __init__(self) -> None:
+            self._trace: int | None = None
+            self._span: int | None = None
 
-        self._random = RandomIdGenerator()
-        self._trace: int | None = None
-        self._span: int | None = None
+        def preset(self, trace_id: int | None, span_id: int) -> None:
+            self._trace, self._span = trace_id, span_id
 
-    def preset(self, trace_id: int | None, span_id: int) -> None:
-        self._trace, self._span = trace_id, span_id
+        def generate_span_id(self) -> int:
+            span, self._span = self._span, None
+            return span if span is not None else super().generate_span_id()
 
-    def generate_span_id(self) -> int:
-        span, self._span = self._span, None
-        return span if span is not None else self._random.generate_span_id()
+        def generate_trace_id(self) -> int:
+            trace_id, self._trace = self._trace, None
+            return trace_id if trace_id is not None else super().generate_trace_id()
 
-    def generate_trace_id(self) -> int:
-        trace_id, self._trace = self._trace, None
-        return trace_id if trace_id is not None else self._random.generate_trace_id()
+    return PresetIds()
 
 
 def _ns(seconds: float) -> int:
