@@ -114,7 +114,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         resource = request.match_info.route.resource
         call = request.get("call")
         principal = request.get("principal")
-        logs.log_access(request.method, resource.canonical if resource else request.path,
+        logs.log_access(request.get("request_id"), request.method, resource.canonical if resource else request.path,
                         status, began, call.model if call is not None else None,
                         principal.key_alias if principal is not None else None)
 

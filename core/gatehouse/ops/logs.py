@@ -63,14 +63,14 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
-def log_access(method: str, route: str, status: int, began: float, model: str | None,
-               key_alias: str | None) -> None:
+def log_access(request_id: str | None, method: str, route: str, status: int, began: float,
+               model: str | None, key_alias: str | None) -> None:
     """One line per request: never the key itself, nor anything of the body but the model."""
     if not access_log.isEnabledFor(logging.INFO):
         return
     duration_ms = round((time.perf_counter() - began) * 1000, 3)
     access_log.info("%s %s %d %.1fms model=%s key=%s", method, route, status, duration_ms,
                     model or "-", key_alias or "-",
-                    extra={"method": method, "route": route, "status": status,
+                    extra={"request_id": request_id, "method": method, "route": route, "status": status,
                            "duration_ms": duration_ms, "model": model,
                            "key_alias": key_alias})
