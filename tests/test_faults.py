@@ -151,3 +151,53 @@ async def test_redis_outage_falls_back_and_replays_counts(
     assert status == 400 and body["error"]["type"] == "budget_exceeded", body
     assert (await call(client_b, secret))[0] == 400
     assert no_tracebacks(caplog) == []
+
+
+async def readiness(client):
+    resp = await asyncio.wait_for(client.get("/health/readiness"), CALL_TIMEOUT)
+    return resp.status, await resp.json()
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+async def test_readiness_fails_while_a_backend_is_down_and_recovers(
+        postgres_url, redis_url, redis_namespace, proxy, start, backend):
+    db_line, db_url = proxy(postgres_url)
+    redis_line, through_redis = proxy(redis_url)
+    client, gw = await start(database_url=db_url, redis_url=through_redis,
+                             redis_namespace=redis_namespace)
+    assert (await readiness(client))[0] == 200
+    line = db_line if backend == "database" else redis_line
+    line.cut()
+    # Probes are reused for a second: the outage shows within one.
+    for _ in range(50):
+        status, body = await readiness(client)
+        if status == 503:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 503, body
+    assert body["detail"] == f"Service Unhealthy ({backend} unreachable)"
+    # Liveness never asks either of them: restarting would not bring them back.
+    live = await asyncio.wait_for(client.get("/health/liveliness"), CALL_TIMEOUT)
+    assert live.status == 200
+    line.restore()
+    for _ in range(100):
+        status, body = await readiness(client)
+        if status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 200, body
+
+
+async def test_liveness_answers_with_every_backend_down(postgres_url, redis_url,
+                                                        redis_namespace, proxy, start):
+    db_line, db_url = proxy(postgres_url)
+    redis_line, through_redis = proxy(redis_url)
+    client, gw = await start(database_url=db_url, redis_url=through_redis,
+                             redis_namespace=redis_namespace)
+    db_line.cut()
+    redis_line.cut()
+    status, body = await readiness(client)
+    assert status == 503
+    assert body["detail"] == "Service Unhealthy (database, redis unreachable)"
+    live = await asyncio.wait_for(client.get("/health/liveliness"), CALL_TIMEOUT)
+    assert (live.status, await live.json()) == (200, "I'm alive!")
