@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..guardrails.call import Call
     from ..guardrails.selection import Selection
     from ..proxy.calllog import Outcome
-    from ..proxy.router import Router
+    from ..proxy.router import Deployment, Router
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds: calls through a gateway take from a few milliseconds to minutes.
@@ -39,6 +39,7 @@ KEY = ["hashed_api_key", "api_key_alias", "team", "team_alias", "user", "end_use
 REQUEST = [*KEY, "requested_model"]
 DEPLOYMENT = ["requested_model", "litellm_model_name", "model_id", "api_base", "api_provider",
               "hashed_api_key", "api_key_alias", "team", "team_alias"]
+WHERE = ["litellm_model_name", "model_id", "api_base", "api_provider"]
 PROVIDER_LIMIT = ["model_group", "api_provider", "api_base", "litellm_model_name",
                   "hashed_api_key", "api_key_alias"]
 GUARDRAIL = ["guardrail_name", "status", "error_type", "hook_type"]
@@ -133,7 +134,7 @@ class Metrics:
             [*DEPLOYMENT, "exception_status", "exception_class"])
         self.deployment_state = gauge(
             "litellm_deployment_state", "0 healthy, 1 partial outage, 2 outage",
-            ["litellm_model_name", "model_id", "api_base", "api_provider"])
+            WHERE)
         self.guardrail_requests = counter("litellm_guardrail_requests",
                                           "Guardrail runs", GUARDRAIL)
         self.guardrail_errors = counter("litellm_guardrail_errors",
@@ -148,57 +149,78 @@ class Metrics:
                                           "Seconds a database probe took", [], SHORT_BUCKETS)
         self.postgres_fails = counter("litellm_postgres_fails",
                                       "Database probes that failed", [])
+        self._children: dict[int, dict[tuple[str, ...], Any]] = {}
+        # (request and model labels, status) -> the children every call of that kind counts in
+        self._series: dict[tuple[tuple[str, ...], int], tuple[Any, ...]] = {}
+        # deployment id -> its labels: litellm_model_name, model_id, api_base, api_provider
+        self._where: dict[str, tuple[str, str, str, str]] = {}
 
     # --- per call, off the request path ------------------------------------------------------
+
+    def _child(self, metric: Any, values: tuple[str, ...]) -> Any:
+        """``metric.labels(*values)``, kept: prometheus-client checks and sorts the labels on
+        every call of ``labels``, which would be most of what counting a call costs."""
+        cache = self._children.setdefault(id(metric), {})
+        child = cache.get(values)
+        if child is None:
+            child = cache[values] = metric.labels(*values)
+        return child
 
     def observe(self, call: Call, selection: Selection, outcome: Outcome, ended: float) -> None:
         principal = call.principal
         team = principal.team or {}
-        key = {"hashed_api_key": principal.key_hash or "",
-               "api_key_alias": principal.key_alias or "",
-               "team": principal.team_id or "", "team_alias": team.get("team_alias") or "",
-               "user": principal.user_id or "",
-               "end_user": (call.user or "") if self.end_user_labels else ""}
-        request = {**key, "requested_model": call.model}
+        key = (principal.key_hash or "", principal.key_alias or "", principal.team_id or "",
+               team.get("team_alias") or "", principal.user_id or "",
+               (call.user or "") if self.end_user_labels else "")
+        request = (*key, call.model)
+        child = self._child
         status = outcome.status
-        self.requests.labels(**request, status_code=str(status)).inc()
-        if outcome.error is not None:
-            self.failures.labels(**request, exception_status=str(status),
-                                 exception_class=error_type(outcome.error)).inc()
         deployment = self.router.routes.by_id.get(
             call.response_headers.get("x-litellm-model-id", ""))
-        model = deployment.params.model if deployment is not None else call.model
-        timed = {**request, "model": model}
-        self.total_latency.labels(**timed).observe(max(0.0, ended - outcome.started))
+        timed = (*request, deployment.params.model if deployment is not None else call.model)
+        series = self._series.get((timed, status))
+        if series is None:
+            series = self._series[(timed, status)] = (
+                child(self.requests, (*request, str(status))),
+                *(child(metric, timed) for metric in (
+                    self.total_latency, self.api_latency, self.overhead, self.ttft,
+                    self.input_tokens, self.output_tokens, self.total_tokens, self.spend)))
+        requests, total_latency, api_latency, overhead, ttft, *spent = series
+        requests.inc()
+        if outcome.error is not None:
+            child(self.failures, (*request, str(status), error_type(outcome.error))).inc()
+        total_latency.observe(max(0.0, ended - outcome.started))
         if outcome.upstream_began is not None and outcome.upstream_ended is not None:
             upstream = outcome.upstream_ended - outcome.upstream_began
-            self.api_latency.labels(**timed).observe(upstream)
-            self.overhead.labels(**timed).observe(
-                max(0.0, ended - outcome.started - upstream))
-        if outcome.first_chunk is not None and outcome.upstream_began is not None:
-            self.ttft.labels(**timed).observe(outcome.first_chunk - outcome.upstream_began)
-        self._spend(call, outcome, timed)
-        self._budgets(call)
+            api_latency.observe(upstream)
+            overhead.observe(max(0.0, ended - outcome.started - upstream))
+            if outcome.first_chunk is not None:
+                ttft.observe(outcome.first_chunk - outcome.upstream_began)
+        self._spend(call, outcome, spent)
+        if principal.key is not None or principal.team is not None:
+            self._budgets(call)
         if deployment is not None:
             self._deployment(call, outcome, deployment, key)
-        for run in guardrail_runs.runs(call, selection):
-            labels = {"guardrail_name": run.name, "status": run.status,
-                      "error_type": run.verdict if run.failed else "", "hook_type": run.mode}
-            self.guardrail_requests.labels(**labels).inc()
-            if run.failed:
-                self.guardrail_errors.labels(**labels).inc()
-            if run.duration is not None:
-                self.guardrail_latency.labels(**labels).observe(run.duration)
+        if call.verdicts:
+            for run in guardrail_runs.runs(call, selection):
+                labels = (run.name, run.status, run.verdict if run.failed else "", run.mode)
+                child(self.guardrail_requests, labels).inc()
+                if run.failed:
+                    child(self.guardrail_errors, labels).inc()
+                if run.duration is not None:
+                    child(self.guardrail_latency, labels).observe(run.duration)
 
-    def _spend(self, call: Call, outcome: Outcome, labels: dict[str, str]) -> None:
+    def _spend(self, call: Call, outcome: Outcome, counters: list[Any]) -> None:
+        """``counters``: input, output and total tokens, and spend, of the call's series."""
         response = outcome.response if outcome.billed is None else outcome.billed
         failed = outcome.error is not None and outcome.billed is None
         prompt, completion = usage(call.body, response, failed=failed)
         if prompt or completion:
-            self.input_tokens.labels(**labels).inc(prompt)
-            self.output_tokens.labels(**labels).inc(completion)
-            self.total_tokens.labels(**labels).inc(prompt + completion)
-            self.spend.labels(**labels).inc(self.prices.cost(call.model, prompt, completion))
+            input_tokens, output_tokens, total_tokens, spend = counters
+            input_tokens.inc(prompt)
+            output_tokens.inc(completion)
+            total_tokens.inc(prompt + completion)
+            spend.inc(self.prices.cost(call.model, prompt, completion))
 
     def _budgets(self, call: Call) -> None:
         """Budgets left as known when the call was authenticated (the principal's rows), and
@@ -206,51 +228,59 @@ class Metrics:
         principal = call.principal
         key, team = principal.key, principal.team
         if key is not None and principal.key_hash is not None:
-            names = {"hashed_api_key": principal.key_hash,
-                     "api_key_alias": principal.key_alias or ""}
-            _budget(self.key_budget, self.key_max_budget, key, names)
+            names = (principal.key_hash, principal.key_alias or "")
+            self._budget(self.key_budget, self.key_max_budget, key, names)
             headers = call.response_headers
             for unit, gauge in (("requests", self.key_requests_left),
                                 ("tokens", self.key_tokens_left)):
                 own = headers.get(f"x-ratelimit-remaining-{unit}")
                 if own is not None and own != (call.upstream_remaining or {}).get(unit):
-                    gauge.labels(**names, model=call.model).set(float(own))
+                    self._child(gauge, (*names, call.model)).set(float(own))
         if team is not None and principal.team_id is not None:
-            _budget(self.team_budget, self.team_max_budget, team,
-                    {"team_id": principal.team_id, "team_alias": team.get("team_alias") or ""})
+            self._budget(self.team_budget, self.team_max_budget, team,
+                         (principal.team_id, team.get("team_alias") or ""))
 
-    def _deployment(self, call: Call, outcome: Outcome, deployment: Any,
-                    key: dict[str, str]) -> None:
-        params = deployment.params
-        where = {"litellm_model_name": params.model, "model_id": deployment.id,
-                 "api_base": (params.api_base or "").split("?", 1)[0],
-                 "api_provider": params.model.split("/", 1)[0] if "/" in params.model
-                 else "openai"}
-        labels = {**where, "requested_model": call.model,
-                  **{name: key[name] for name in DEPLOYMENT if name in key}}
+    def _budget(self, remaining: Any, maximum: Any, row: dict[str, Any],
+                labels: tuple[str, ...]) -> None:
+        max_budget = _number(row.get("max_budget"))
+        if max_budget is None:
+            return
+        self._child(maximum, labels).set(max_budget)
+        self._child(remaining, labels).set(max_budget - float(row.get("spend") or 0.0))
+
+    def _deployment(self, call: Call, outcome: Outcome, deployment: Deployment,
+                    key: tuple[str, ...]) -> None:
         if outcome.upstream_began is None and not outcome.upstream_failed:
             return  # refused before it reached the deployment
-        self.deployment_total.labels(**labels).inc()
+        where = self._where.get(deployment.id)
+        if where is None:
+            params = deployment.params
+            where = self._where[deployment.id] = (
+                params.model, deployment.id, (params.api_base or "").split("?", 1)[0],
+                params.model.split("/", 1)[0] if "/" in params.model else "openai")
+        # requested_model, litellm_model_name, model_id, api_base, api_provider, then the key's
+        # hash and alias, team and team alias.
+        labels = (call.model, *where, *key[:4])
+        child = self._child
+        child(self.deployment_total, labels).inc()
         status = outcome.status
         if outcome.error is None:
-            self.deployment_success.labels(**labels).inc()
-            self.deployment_state.labels(**where).set(HEALTHY)
+            child(self.deployment_success, labels).inc()
+            child(self.deployment_state, where).set(HEALTHY)
         else:
-            self.deployment_failure.labels(**labels, exception_status=str(status),
-                                           exception_class=error_type(outcome.error)).inc()
+            child(self.deployment_failure,
+                  (*labels, str(status), error_type(outcome.error))).inc()
             if status in UPSTREAM_FAULTS:
-                self.deployment_state.labels(**where).set(PARTIAL_OUTAGE)
+                child(self.deployment_state, where).set(PARTIAL_OUTAGE)
         remaining = call.upstream_remaining
         if remaining:
-            limit = {"model_group": deployment.model_name, "api_provider": where["api_provider"],
-                     "api_base": where["api_base"], "litellm_model_name": params.model,
-                     "hashed_api_key": key["hashed_api_key"],
-                     "api_key_alias": key["api_key_alias"]}
+            # model_group, api_provider, api_base, litellm_model_name, key hash and alias.
+            limit = (deployment.model_name, where[3], where[2], where[0], key[0], key[1])
             for unit, gauge in (("requests", self.upstream_requests_left),
                                 ("tokens", self.upstream_tokens_left)):
                 value = _number(remaining.get(unit))
                 if value is not None:
-                    gauge.labels(**limit).set(value)
+                    child(gauge, limit).set(value)
 
     # --- probes ----------------------------------------------------------------------------
 
@@ -273,14 +303,6 @@ class Metrics:
         registry = prom.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
         return prom.generate_latest(registry)
-
-
-def _budget(remaining: Any, maximum: Any, row: dict[str, Any], labels: dict[str, str]) -> None:
-    max_budget = _number(row.get("max_budget"))
-    if max_budget is None:
-        return
-    maximum.labels(**labels).set(max_budget)
-    remaining.labels(**labels).set(max_budget - float(row.get("spend") or 0.0))
 
 
 def _number(value: Any) -> float | None:
