@@ -217,13 +217,14 @@ class Pipeline:
     async def _relay(self, call: Call, selection: Selection, started: float,
                      chunks: AsyncIterator[Reply], response: web.StreamResponse,
                      guard: StreamGuard | None, began: float) -> web.StreamResponse:
-        outcome = Outcome(started, 200, upstream_began=began)
+        outcome = Outcome(started, 200)
         received = relayed = 0
+        first_chunk = None
         try:
             async for chunk in chunks:
                 relayed += 1
                 if relayed == 1:
-                    outcome.first_chunk = time.time()
+                    first_chunk = time.time()
                 if relayed % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
                 if self.max_response_bytes is not None:
@@ -254,6 +255,7 @@ class Pipeline:
         finally:
             # Submitted here, so a call is logged and billed however it ended -- a client
             # hanging up (or the task cancelled) included.
+            outcome.upstream_began, outcome.first_chunk = began, first_chunk
             outcome.upstream_ended = time.time()
             if guard is not None and outcome.error is None:
                 outcome.response = guard.response_for_log()
