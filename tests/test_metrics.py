@@ -65,7 +65,13 @@ async def wait_until(check, what):
 
 
 @pytest.fixture
-async def two_workers(tmp_path, fake_upstream):
+def multiproc_env():
+    """The environment the gateway runs in: no PROMETHEUS_MULTIPROC_DIR of the test run's."""
+    return {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+
+
+@pytest.fixture
+async def two_workers(tmp_path, fake_upstream, multiproc_env):
     """``gatehouse run --workers 2`` on the fake upstream, as a subprocess; its stderr in
     ``tmp_path / "gateway.log"``."""
     fake_upstream.reply = REPLY
@@ -83,11 +89,10 @@ async def two_workers(tmp_path, fake_upstream):
     path.write_text(yaml.safe_dump(config))
     port = free_port()
     log = tmp_path / "gateway.log"
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     with open(log, "w") as stderr:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gatehouse.cli", "run", "--config", str(path), "--host",
-            "127.0.0.1", "--port", str(port), "--workers", "2", stderr=stderr, env=env)
+            "127.0.0.1", "--port", str(port), "--workers", "2", stderr=stderr, env=multiproc_env)
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(
@@ -222,3 +227,21 @@ async def test_end_users_are_labelled_only_when_asked(start, send_chat):
 
     assert await end_users({}) == {""}
     assert await end_users({"enable_end_user_cost_tracking_prometheus_only": True}) == {"alice"}
+
+
+@pytest.fixture
+def given_dir(tmp_path, multiproc_env):
+    """An operator's PROMETHEUS_MULTIPROC_DIR holding a previous run's (here: corrupt) file."""
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    (folder / "counter_99999.db").write_bytes(b"left over from the last run")
+    multiproc_env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return folder
+
+
+async def test_the_operators_multiproc_dir_is_emptied_at_start(given_dir, two_workers):
+    async with two_workers.get("/metrics") as resp:
+        assert resp.status == 200
+        # Multiprocess values exist once written: the scrape's own database probe is.
+        assert "litellm_postgres_latency_count 1.0" in await resp.text()
+    assert not (given_dir / "counter_99999.db").exists()
