@@ -180,6 +180,13 @@ class Settings(BaseModel):
 
     callbacks: list[str] = Field(default_factory=list)
     store_audit_logs: bool = False
+    # Every log line as one JSON object (also JSON_LOGS=True in the environment).
+    json_logs: bool = False
+    # GET /metrics is public unless this asks for a key (LiteLLM's default).
+    require_auth_for_metrics_endpoint: bool = False
+    # The end_user label of the Prometheus metrics is filled in only when asked for: one
+    # series per end user can be many.
+    enable_end_user_cost_tracking_prometheus_only: bool = False
     # User ids refused outright: a list, or a path to a .txt file with one id per line.
     blocked_user_list: list[str] | str | None = None
     # What /key/generate fills in when a field is not given, and the most it may ask for.
@@ -322,6 +329,10 @@ class Config(_Model):
         return [(where, name) for name, where in first.items()
                 if (name in LITELLM_LOGGING_CALLBACKS) == logging_only]
 
+    def wants(self, *callbacks: str) -> bool:
+        """Whether ``callbacks`` names any of these logging callbacks."""
+        return any(name in callbacks for _, name in self.callback_entries(logging_only=True))
+
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
@@ -344,7 +355,7 @@ LITELLM_IGNORED = {
     """.split()),
     "settings": frozenset("""
         success_callback failure_callback service_callback drop_params modify_params set_verbose
-        json_logs num_retries request_timeout fallbacks default_fallbacks
+        num_retries request_timeout fallbacks default_fallbacks
         context_window_fallbacks content_policy_fallbacks cache cache_params
         enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
         budget_duration max_end_user_budget default_team_settings
@@ -371,6 +382,8 @@ LITELLM_LOGGING_CALLBACKS = frozenset("""
     openmeter logfire literalai humanloop galileo opik posthog generic_api webhook email
     supabase traceloop wandb promptlayer weave cloudzero agentops deepeval
 """.split())
+# The logging callbacks gatehouse implements itself (ops/metrics.py, ops/tracing.py).
+OBSERVER_CALLBACKS = frozenset({"prometheus", "otel", "opentelemetry"})
 # Ignoring one of these would leave the gateway more open than the file asks for, so unless it
 # is switched off it stops the start, saying what ignoring it would do.
 LITELLM_REFUSED = {
@@ -406,6 +419,8 @@ def check_setting_keys(config: Config, source: str, plugin_options: Collection[s
     to some installed guardrail type."""
     problems = []
     for where, name in config.callback_entries(logging_only=True):
+        if name in OBSERVER_CALLBACKS:
+            continue
         log.warning("%s: %s: gatehouse does not implement LiteLLM's %r callback; ignored",
                     source, where, name)
     for section, model, known in (
