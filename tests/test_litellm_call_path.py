@@ -103,6 +103,30 @@ async def test_success_headers(start, fake_upstream):
     assert headers["x-litellm-attempted-fallbacks"] == "0"
 
 
+async def test_upstream_headers_are_passed_on_with_the_llm_provider_prefix(gateway,
+                                                                           fake_upstream):
+    fake_upstream.response_headers = {"x-request-id": "req-123", "openai-processing-ms": "12",
+                                      "Set-Cookie": "upstream-session=abc"}
+    client = await gateway()
+    async with oai(client, "anything") as api:
+        raw = await api.chat.completions.with_raw_response.create(model="gpt-4o",
+                                                                  messages=CHAT)
+        assert raw.headers["llm_provider-x-request-id"] == "req-123"
+        assert raw.headers["llm_provider-openai-processing-ms"] == "12"
+        assert raw.headers["llm_provider-content-type"] == "application/json"
+        # Neither the upstream's cookies nor what it runs on.
+        assert "llm_provider-set-cookie" not in raw.headers
+        assert "llm_provider-server" not in raw.headers
+        stream = await api.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=CHAT, stream=True)
+        assert stream.headers["llm_provider-x-request-id"] == "req-123"
+        # Only a success carries them.
+        fake_upstream.fail(500)
+        with pytest.raises(openai.InternalServerError) as err:
+            await api.chat.completions.create(model="gpt-4o", messages=CHAT)
+        assert not [h for h in err.value.response.headers if h.startswith("llm_provider-")]
+
+
 async def test_error_headers_after_auth(start):
     client = await start()
     key = await new_key(client, models=["mock-echo"])
