@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..guardrails.call import CallType, Principal
     from ..guardrails.selection import Selection, Selector
     from .calllog import CallLog
+    from .fallbacks import Fallbacks
     from .providers import Provider, Reply
     from .router import Router
 
@@ -64,8 +65,9 @@ class Served:
 
 class Pipeline:
     def __init__(self, router: Router, selector: Selector, gate: CallGate, call_log: CallLog,
-                 settings: GeneralSettings):
+                 settings: GeneralSettings, fallbacks: Fallbacks):
         self.router = router
+        self.fallbacks = fallbacks
         self.selector = selector
         self.gate = gate
         self.call_log = call_log
@@ -121,10 +123,13 @@ class Pipeline:
             # A model the caller may not use is refused before any question of whether it
             # exists (LiteLLM's order).
             await self.gate.check(call, requested)
+            fallbacks = self.fallbacks.requested(call, call.body.pop("fallbacks", None))
             provider = self.router.provider_for(call, mock_response)
             try:
                 await run_in_order(selection.pre_call, call, {"call": call})
-                served = await self._upstream(request, call, selection, provider)
+                served = await self.fallbacks.serve(
+                    call, selection, provider, fallbacks,
+                    lambda chosen, to: self._upstream(request, call, chosen, to))
             except GuardrailAnswered as answered:
                 # The guardrail's answer takes the upstream's place; the guardrails that check
                 # replies still see it.
