@@ -29,6 +29,7 @@ from .ops.health import Health
 from .ops.routes import DatabaseProbe, Status
 from .plugins import Plugins
 from .proxy.calllog import CallLog
+from .proxy.fallbacks import Fallbacks
 from .proxy.pipeline import Pipeline
 from .proxy.router import Router
 from .proxy.stored_models import StoredModels
@@ -99,7 +100,9 @@ class Gateway:
         self.pipeline = Pipeline(self.router, Selector(self.guardrails),
                                  CallGate(self.principals, self.accounting, self.model_access),
                                  self.call_log,
-                                 settings)
+                                 settings,
+                                 Fallbacks(self.router, self.model_access, config.settings,
+                                           config.router_settings))
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
@@ -112,8 +115,9 @@ class Gateway:
             Sealer(os.environ.get("LITELLM_SALT_KEY") or master or ""), prices,
         ) if settings.models_in_db else None
         self.models = Models(self.router, self.model_access, self.stored_models)
-        self.status = Status(self.router, self.guardrails, plugins,
-                             Health(self.router, settings.health_check_interval), self.cache,
+        self.health = Health(self.router, settings.health_check_interval,
+                             background=settings.background_health_checks)
+        self.status = Status(self.router, self.guardrails, plugins, self.health, self.cache,
                              DatabaseProbe(self.store) if self.tracks_spend else None)
         self.http: aiohttp.ClientSession | None = None
 
@@ -150,6 +154,8 @@ class Gateway:
                 except Exception as exc:
                     raise StartupError(
                         f"startup hook of plugin {impl.plugin_name!r} failed: {exc}") from exc
+            if not check_only:
+                self.health.start()
         except StartupError:
             # Nothing will call stop() for a start that never finished.
             await self.stop()
@@ -157,6 +163,7 @@ class Gateway:
         self.call_log.start()
 
     async def stop(self) -> None:
+        await self.health.stop()
         await self.call_log.stop()
         if self.stored_models is not None:
             await self.stored_models.stop()
