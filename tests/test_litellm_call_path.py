@@ -6,7 +6,7 @@ deployment routes, access groups, wildcard and aliased models -- driven by the o
 import openai
 import pytest
 
-from admin_kit import ADMIN, PRICED, admin_post, bearer
+from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer
 from gatehouse.errors import ClientError
 from gatehouse.guardrails.call import Call, Principal
 from gatehouse.testing import GATEWAY
@@ -196,6 +196,19 @@ async def test_wildcard_deployments_send_the_name_each_star_captured(start, fake
                 "openai/*", "llmengine/*", "team-*", "gpt-4o")
     assert [body["model"] for body in fake_upstream.received] == [
         "gpt-4.1", "foo", "gpt-4o-mini", "gpt-4o", "gpt-4o"]
+
+
+async def test_wildcard_groups_are_listed_with_the_catalogues_models(start, fake_upstream):
+    base = {"api_base": fake_upstream.url, "api_key": "sk-up"}
+    client = await start({"model_list": [
+        {"model_name": "openai/gpt-4o*", "params": {"model": "openai/*", **base}},
+        {"model_name": "llmengine/*", "params": {"model": "openai/*", **base}},
+    ]})
+    listed = [m["id"] for m in (await admin_get(client, "/v1/models"))["data"]]
+    assert listed == ["openai/gpt-4o*", "llmengine/*", "openai/gpt-4o", "openai/gpt-4o-mini"]
+    groups = {g["model_group"]: g["providers"]
+              for g in (await admin_get(client, "/model_group/info"))["data"]}
+    assert groups == {"openai/gpt-4o*": ["openai"], "llmengine/*": ["openai"]}
 
 
 @pytest.mark.parametrize("model_name,model,requested,upstream", [

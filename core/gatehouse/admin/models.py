@@ -325,7 +325,7 @@ def group_info(admin: Admin, name: str, group: list[Deployment], *,
         return sum(v for v in values if isinstance(v, int)) or None
 
     return {"model_group": name,
-            "providers": sorted({d.params.provider for d in group if not d.catch_all}),
+            "providers": sorted({d.params.provider for d in group if d.params.model != "*"}),
             "max_input_tokens": info.get("max_input_tokens"),
             "max_output_tokens": info.get("max_output_tokens"),
             "input_cost_per_token": prices[0], "output_cost_per_token": prices[1],

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import orjson
 
 from ..access.model_access import ModelAccess, glob, team_aliases
+from ..access.prices import bundled_prices
 from ..config import ConfigError, ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
 from ..guardrails.call import Call, Principal
@@ -152,6 +153,14 @@ def deployment_headers(deployment: Deployment) -> dict[str, str]:
     return headers
 
 
+def known_models(pattern: re.Pattern[str], group: str) -> list[str]:
+    provider = group.split("/", 1)[0] if "/" in group else None
+    if provider is None or "*" in provider:
+        return []
+    return [name for model in bundled_prices() if provider_of(model) == provider
+            and pattern.match(name := f"{provider}/{model}")]
+
+
 def may_call(principal: Principal, deployment: Deployment) -> bool:
     """A team-scoped deployment serves its team's keys and admins (and the gateway's own calls,
     which have no key); any other caller is told it does not exist."""
@@ -180,6 +189,10 @@ class Routes:
         self.wildcards = sorted(((pattern, name) for name in self.groups
                                  if (pattern := wildcard(name)) is not None),
                                 key=lambda item: -len(item[1]))
+        # What /v1/models lists beside each wildcard group: the bundled catalogue's models of
+        # the provider its name names, where the name matches them (openai/* -> openai/gpt-4o).
+        self.known: dict[str, list[str]] = {name: known_models(pattern, name)
+                                            for pattern, name in self.wildcards}
         self.rotation: dict[str, Iterator[Deployment]] = {
             name: itertools.cycle(group) for name, group in self.groups.items()}
         self.model_names = tuple(self.groups)

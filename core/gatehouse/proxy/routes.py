@@ -59,11 +59,15 @@ def _entry(request: web.Request, name: str) -> dict:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    """The models the caller may use: its key's, else its team's, else all (LiteLLM's rules);
-    ``team_id`` lists that team's, for its members. Access groups are named with
+    """The models the caller may use: its key's, else its team's, else all (LiteLLM's rules),
+    each wildcard followed by the catalogue's models it matches; ``team_id`` lists that
+    team's, for its members. Access groups are named with
     ``include_model_access_groups``, alone with ``only_model_access_groups`` too."""
     principal = await _listing_principal(request)
     names = visible_models(request, principal)
+    known = request.app[PIPELINE].router.routes.known
+    names = list(dict.fromkeys([*names, *(model for name in names
+                                           for model in known.get(name, ()))]))
     query = request.query
     groups = request.app[PIPELINE].gate.models.groups_of(names) \
         if query.get("include_model_access_groups", "").lower() in TRUE else []
