@@ -22,6 +22,7 @@ from ..guardrails.call import Call
 from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
+from .fan_out import fan_out, fan_out_models
 from .headers import FAILED, key_headers, succeeded
 from .providers import UpstreamError, wants_usage
 from .providers.mock import GuardrailAnswer
@@ -92,10 +93,21 @@ class Pipeline:
             await self.gate.fill_default_model(body, header_user)
         check_body(call_type, body)
         check_enforced_params(self.enforced_params, body)
+        if call_type == "chat_completion" and (models := fan_out_models(body)) is not None:
+            return await fan_out(self.gate.models, principal, body, models, lambda one, i: (
+                self.serve_body(request, call_type, principal, one, started,
+                                f"{request['request_id']}-{i}")))
+        return await self.serve_body(request, call_type, principal, body, started,
+                                     request["request_id"])
+
+    async def serve_body(self, request: web.Request, call_type: CallType,
+                         principal: Principal, body: dict[str, Any], started: float,
+                         request_id: str) -> web.StreamResponse:
+        """One call of a checked ``body``."""
         requested = body.pop("guardrails", None)
         mock_response = body.pop("mock_response", None)
         call = Call(
-            request_id=request["request_id"], call_type=call_type, model=body["model"],
+            request_id=request_id, call_type=call_type, model=body["model"],
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
             client_ip=request["client_ip"], response_headers=key_headers(principal),

@@ -1,7 +1,8 @@
 """Fallbacks: a call whose model fails upstream is answered by the next model in line -- from
 the request's ``fallbacks``, ``router_settings`` / ``litellm_settings`` (general,
 context-window and content-policy lists, ``default_fallbacks``) -- and the reply's headers name
-the model that answered. Driven by the official ``openai`` client."""
+the model that answered; driven by the official ``openai`` client. And a comma list of models:
+one call each, answered as an array, or the fastest alone."""
 
 import openai
 import pytest
@@ -153,3 +154,51 @@ async def test_models_listing_shows_fallbacks_with_include_metadata(start, fake_
     resp = await client.get("/v1/models", params={"include_metadata": "true",
                                                   "fallback_type": "nope"}, headers=bearer(key))
     assert resp.status == 400
+
+
+async def test_a_comma_list_of_models_fans_out_and_answers_in_order(start, fake_upstream,
+                                                                   backup):
+    client = await start(models(fake_upstream, backup))
+    key = (await admin_post(client, "/key/generate", {}))["key"]
+    resp = await client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "primary, backup", "messages": CHAT})
+    assert resp.status == 200, await resp.text()
+    replies = await resp.json()
+    assert [r["choices"][0]["message"]["content"] for r in replies] == [
+        "Hello from the fake upstream.", "Backup here."]
+    assert "x-litellm-model-id" not in resp.headers
+    assert resp.headers["x-litellm-key-spend"] == "0.0"
+    assert fake_upstream.last["model"] == "primary" and backup.last["model"] == "backup"
+
+    # A failed model is its error body in the array.
+    fake_upstream.fail(500)
+    replies = await (await client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "primary,backup", "messages": CHAT})).json()
+    assert "error" in replies[0] and replies[1]["choices"][0]["message"]["content"]
+
+
+async def test_fastest_response_answers_the_first_model_to_finish(start, fake_upstream,
+                                                                 backup):
+    client = await start(models(fake_upstream, backup))
+    key = (await admin_post(client, "/key/generate", {}))["key"]
+    fake_upstream.fail(500)  # fails first: the fastest reply is the first success
+    resp = await client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "primary,backup", "messages": CHAT, "fastest_response": True})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["choices"][0]["message"]["content"] == "Backup here."
+    assert resp.headers["x-litellm-fastest_response_batch_completion"] == "True"
+    assert "fastest_response" not in backup.last
+
+
+async def test_every_model_of_a_comma_list_is_access_checked_first(start, fake_upstream,
+                                                                  backup):
+    client = await start(models(fake_upstream, backup))
+    key = (await admin_post(client, "/key/generate", {"models": ["primary"]}))["key"]
+    resp = await client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "primary,backup", "messages": CHAT})
+    assert resp.status == 401
+    assert (await resp.json())["error"]["type"] == "key_model_access_denied"
+    resp = await client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "primary,primary", "messages": CHAT, "stream": True})
+    assert resp.status == 400
+    assert fake_upstream.received == [] and backup.received == []
