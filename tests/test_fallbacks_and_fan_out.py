@@ -64,11 +64,12 @@ async def test_request_fallbacks_are_tried_in_order_and_not_sent_upstream(gatewa
     client = await gateway(models(fake_upstream, backup))
     async with oai(client) as api:
         raw = await api.chat.completions.with_raw_response.create(
-            model="primary", messages=CHAT,
-            extra_body={"fallbacks": ["not-served", {"model": "backup", "temperature": 0.5}]})
+            model="primary", messages=CHAT, extra_body={"fallbacks": [
+                "not-served", {"model": "primary", "temperature": 0.5}, "backup"]})
     assert raw.parse().choices[0].message.content == "Backup here."
-    assert raw.headers["x-litellm-attempted-fallbacks"] == "2"
-    assert backup.last["temperature"] == 0.5
+    assert raw.headers["x-litellm-attempted-fallbacks"] == "3"
+    # A fallback's own params go with it alone.
+    assert fake_upstream.last["temperature"] == 0.5 and "temperature" not in backup.last
     assert "fallbacks" not in backup.last and "fallbacks" not in fake_upstream.last
 
 

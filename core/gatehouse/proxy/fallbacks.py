@@ -122,9 +122,11 @@ class Fallbacks:
                 raise
             # The during_call guardrails have passed on this request already.
             selection = replace(selection, during_call=())
+            body = call.body
             for attempt, (model, overrides) in enumerate(line, 1):
                 call.model = model
-                call.body.update(overrides)
+                # One fallback's params are its own, not the next one's.
+                call.body = {**body, **overrides} if overrides else body
                 try:
                     provider = self.router.provider_for(call)
                 except ClientError:
