@@ -95,14 +95,14 @@ class Pipeline:
         check_enforced_params(self.enforced_params, body)
         if call_type == "chat_completion" and (models := fan_out_models(body)) is not None:
             return await fan_out(self.gate.models, principal, body, models, lambda one, i: (
-                self.serve_body(request, call_type, principal, one, started,
+                self.serve_body(request, call_type, principal, one, started, header_user,
                                 f"{request['request_id']}-{i}")))
         return await self.serve_body(request, call_type, principal, body, started,
-                                     request["request_id"])
+                                     header_user, request["request_id"])
 
     async def serve_body(self, request: web.Request, call_type: CallType,
                          principal: Principal, body: dict[str, Any], started: float,
-                         request_id: str) -> web.StreamResponse:
+                         header_user: str | None, request_id: str) -> web.StreamResponse:
         """One call of a checked ``body``."""
         requested = body.pop("guardrails", None)
         mock_response = body.pop("mock_response", None)
