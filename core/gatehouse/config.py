@@ -172,9 +172,21 @@ class KeyGenerationSettings(BaseModel):
     personal_key_generation: KeyGenerationRule | None = None
 
 
-class Settings(BaseModel):
+class FallbackSettings(BaseModel):
+    """The models a call falls back to when its own fails, as ``router_settings`` and
+    ``litellm_settings`` both take them: ``[{"<model>": ["<fallback>", ...]}, ...]``, and
+    ``default_fallbacks`` for a model without its own."""
+
+    fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    context_window_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    content_policy_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    default_fallbacks: list[str] = Field(default_factory=list)
+
+
+class Settings(FallbackSettings):
     """``settings`` / ``litellm_settings``: the ``callbacks`` shorthand and the plugin-wide
-    options the shorthand passes on (``banned_keywords_list``, ``llamaguard_model_name``, ...)."""
+    options the shorthand passes on (``banned_keywords_list``, ``llamaguard_model_name``, ...),
+    and fallbacks."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -249,6 +261,9 @@ class GeneralSettings(BaseModel):
     store_model_in_db: bool = False
     # Seconds GET /health reuses its last probe of the upstreams before probing them again.
     health_check_interval: float = Field(default=300.0, gt=0)
+    # Probe the deployments every health_check_interval off the request path; GET /health
+    # then answers with the last round's results and never probes itself.
+    background_health_checks: bool = False
 
     @property
     def models_in_db(self) -> bool:
@@ -281,9 +296,9 @@ class ModelGroupAlias(BaseModel):
     hidden: bool = False
 
 
-class RouterSettings(BaseModel):
-    """``router_settings``: the model group aliases; LiteLLM's other router settings (routing
-    strategy, retries, cooldowns, ...) are warned about and ignored."""
+class RouterSettings(FallbackSettings):
+    """``router_settings``: the model group aliases and fallbacks; LiteLLM's other router
+    settings (routing strategy, retries, cooldowns, ...) are warned about and ignored."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -343,7 +358,7 @@ class Config(_Model):
 LITELLM_IGNORED = {
     "general_settings": frozenset("""
         alerting alerting_threshold alert_types alert_to_webhook_url alerting_args
-        allow_client_side_credentials allow_requests_on_db_unavailable background_health_checks
+        allow_client_side_credentials allow_requests_on_db_unavailable
         health_check_details database_connection_pool_limit database_connection_timeout
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
         disable_retry_on_max_parallel_request_limit_error enable_public_model_hub
@@ -355,8 +370,7 @@ LITELLM_IGNORED = {
     """.split()),
     "settings": frozenset("""
         success_callback failure_callback service_callback drop_params modify_params set_verbose
-        num_retries request_timeout fallbacks default_fallbacks
-        context_window_fallbacks content_policy_fallbacks cache cache_params
+        num_retries request_timeout cache cache_params
         enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
         budget_duration max_end_user_budget default_team_settings
         default_internal_user_params max_internal_user_budget internal_user_budget_duration

@@ -34,6 +34,7 @@ from .ops.routes import Status
 from .ops.tracing import Tracing
 from .plugins import Plugins
 from .proxy.calllog import CallLog
+from .proxy.fallbacks import Fallbacks
 from .proxy.pipeline import Pipeline
 from .proxy.router import Router
 from .proxy.stored_models import StoredModels
@@ -121,7 +122,9 @@ class Gateway:
         self.pipeline = Pipeline(self.router, Selector(self.live_guardrails),
                                  CallGate(self.principals, self.accounting, self.model_access),
                                  self.call_log,
-                                 settings)
+                                 settings,
+                                 Fallbacks(self.router, self.model_access, config.settings,
+                                           config.router_settings))
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
@@ -132,9 +135,10 @@ class Gateway:
                                           prices) if settings.models_in_db else None
         self.models = Models(self.router, self.model_access, self.stored_models)
         probed = self.metrics.probed if self.metrics is not None else None
+        self.health = Health(self.router, settings.health_check_interval,
+                             background=settings.background_health_checks)
         self.status = Status(
-            self.router, self.live_guardrails, plugins,
-            Health(self.router, settings.health_check_interval), self.cache,
+            self.router, self.live_guardrails, plugins, self.health, self.cache,
             BackendProbe("database", self.store.ping, probed) if self.tracks_spend else None,
             BackendProbe("redis", self.cache.ping, probed)
             if isinstance(self.cache, RedisCache) else None)
@@ -176,6 +180,8 @@ class Gateway:
                 except Exception as exc:
                     raise StartupError(
                         f"startup hook of plugin {impl.plugin_name!r} failed: {exc}") from exc
+            if not check_only:
+                self.health.start()
         except StartupError:
             # Nothing will call stop() for a start that never finished.
             await self.stop()
@@ -183,6 +189,7 @@ class Gateway:
         self.call_log.start()
 
     async def stop(self) -> None:
+        await self.health.stop()
         await self.call_log.stop()
         if self.stored_models is not None:
             await self.stored_models.stop()

@@ -23,6 +23,7 @@ from ..guardrails.call import Call
 from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
+from .fan_out import fan_out, fan_out_models
 from .headers import FAILED, key_headers, succeeded
 from .providers import UpstreamError, wants_usage
 from .providers.mock import GuardrailAnswer
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ..guardrails.call import CallType, Principal
     from ..guardrails.selection import Selection, Selector
     from .calllog import CallLog
+    from .fallbacks import Fallbacks
     from .providers import Provider, Reply
     from .router import Router
 
@@ -68,8 +70,9 @@ class Served:
 
 class Pipeline:
     def __init__(self, router: Router, selector: Selector, gate: CallGate, call_log: CallLog,
-                 settings: GeneralSettings):
+                 settings: GeneralSettings, fallbacks: Fallbacks):
         self.router = router
+        self.fallbacks = fallbacks
         self.selector = selector
         self.gate = gate
         self.call_log = call_log
@@ -94,10 +97,21 @@ class Pipeline:
             await self.gate.fill_default_model(body, header_user)
         check_body(call_type, body)
         check_enforced_params(self.enforced_params, body)
+        if call_type == "chat_completion" and (models := fan_out_models(body)) is not None:
+            return await fan_out(self.gate.models, principal, body, models, lambda one, i: (
+                self.serve_body(request, call_type, principal, one, started, header_user,
+                                f"{request['request_id']}-{i}")))
+        return await self.serve_body(request, call_type, principal, body, started,
+                                     header_user, request["request_id"])
+
+    async def serve_body(self, request: web.Request, call_type: CallType,
+                         principal: Principal, body: dict[str, Any], started: float,
+                         header_user: str | None, request_id: str) -> web.StreamResponse:
+        """One call of a checked ``body``."""
         requested = body.pop("guardrails", None)
         mock_response = body.pop("mock_response", None)
         call = Call(
-            request_id=request["request_id"], call_type=call_type, model=body["model"],
+            request_id=request_id, call_type=call_type, model=body["model"],
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
             client_ip=request["client_ip"], response_headers=key_headers(principal),
@@ -127,10 +141,13 @@ class Pipeline:
             # A model the caller may not use is refused before any question of whether it
             # exists (LiteLLM's order).
             await self.gate.check(call, requested)
+            fallbacks = self.fallbacks.requested(call, call.body.pop("fallbacks", None))
             provider = self.router.provider_for(call, mock_response)
             try:
                 await run_in_order(selection.pre_call, call, {"call": call})
-                served = await self._upstream(request, call, selection, provider)
+                served = await self.fallbacks.serve(
+                    call, selection, provider, fallbacks,
+                    lambda chosen, to: self._upstream(request, call, chosen, to))
             except GuardrailAnswered as answered:
                 # The guardrail's answer takes the upstream's place; the guardrails that check
                 # replies still see it.

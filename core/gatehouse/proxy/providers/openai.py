@@ -54,7 +54,7 @@ class OpenAIProvider(Provider):
                 502, f"upstream for model {self.model_name!r} is unreachable "
                      f"({type(exc).__name__})"
             ) from None
-        pass_through_headers(call, resp.headers)
+        pass_through_headers(call, resp.headers, ok=resp.status < 400)
         if resp.status >= 400:
             raw = await _read(resp, self.model_name)
             resp.release()
