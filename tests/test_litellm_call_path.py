@@ -179,6 +179,19 @@ async def test_access_groups_and_wildcard_entries_in_key_lists(start, fake_upstr
     assert [m["id"] for m in (await resp.json())["data"]] == ["beta"]
 
 
+async def test_a_key_pattern_with_many_stars_is_answered_not_stuck_on(start):
+    # As a regular expression of (.*) groups, matching this pattern against a long name that
+    # misses it backtracks for longer than any client waits, with the event loop held.
+    client = await start()
+    key = await new_key(client, models=["*" * 40 + "z"])
+    async with oai(client, key) as api:
+        with pytest.raises(openai.AuthenticationError):
+            await api.chat.completions.create(model="mock-echo-" + "x" * 60, messages=CHAT)
+    allowed = await new_key(client, models=["mock*echo*"])
+    async with oai(client, allowed) as api:
+        await api.chat.completions.create(model="mock-echo", messages=CHAT)
+
+
 async def test_wildcard_deployments_send_the_name_each_star_captured(start, fake_upstream):
     base = {"api_base": fake_upstream.url, "api_key": "sk-up"}
     client = await start({"model_list": [

@@ -10,7 +10,6 @@ team). Users' and organizations' lists join as further scopes in :func:`scopes`.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -72,7 +71,7 @@ class ModelAccess:
         # its deployment's, else the one the name implies.
         names = (model,) if "/" in model else (
             model, f"{self.providers.get(model) or provider_of(model)}/{model}")
-        return any(entry == model or ("*" in entry and any(glob(entry).match(name)
+        return any(entry == model or ("*" in entry and any(glob(entry).match(name) is not None
                                                            for name in names))
                    for entry in self._expanded(allowed))
 
@@ -108,10 +107,35 @@ class ModelAccess:
         return [group for group, members in self.groups.items() if members & names]
 
 
+class Glob:
+    """A model name with ``*`` wildcards, matching whole names. Matched by finding each literal
+    part in turn, never by a regular expression: ``(.*)`` groups backtrack, and a name with a
+    dozen stars (anyone who may set a key's models can write one) would hold the event loop
+    for minutes."""
+
+    __slots__ = ("head", "middle", "tail")
+
+    def __init__(self, entry: str):
+        self.head, *self.middle, self.tail = entry.split("*")
+
+    def match(self, name: str) -> tuple[str, ...] | None:
+        """What each ``*`` stood for (each as short as the parts after it allow), or None."""
+        start, end = len(self.head), len(name) - len(self.tail)
+        if end < start or not name.startswith(self.head) or not name.endswith(self.tail):
+            return None
+        found = []
+        for part in self.middle:
+            at = name.find(part, start, end)
+            if at < 0:
+                return None
+            found.append(name[start:at])
+            start = at + len(part)
+        found.append(name[start:end])
+        return tuple(found)
+
+
 @functools.lru_cache(maxsize=1024)
-def glob(entry: str) -> re.Pattern[str]:
-    """A model name with ``*`` wildcards as a pattern matching the whole name, each ``*`` a
-    group capturing what it stood for."""
-    return re.compile("".join("(.*)" if part == "*" else re.escape(part)
-                              for part in re.split(r"(\*)", entry)) + r"\Z")
+def glob(entry: str) -> Glob:
+    """``entry`` (a name with at least one ``*``) as a :class:`Glob`, made once."""
+    return Glob(entry)
 

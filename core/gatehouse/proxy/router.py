@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
 
-from ..access.model_access import ModelAccess, glob, team_aliases
+from ..access.model_access import Glob, ModelAccess, glob, team_aliases
 from ..access.prices import bundled_prices
 from ..config import ConfigError, ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
@@ -65,8 +64,8 @@ def deployment_id(model_name: str, params: ModelParams) -> str:
                           ).hexdigest()
 
 
-def wildcard(name: str) -> re.Pattern[str] | None:
-    """A wildcard group name as a pattern whose groups capture what each ``*`` stood for."""
+def wildcard(name: str) -> Glob | None:
+    """A wildcard group name as a pattern that says what each ``*`` stood for."""
     return glob(name) if "*" in name else None
 
 
@@ -151,12 +150,12 @@ def deployment_headers(deployment: Deployment) -> dict[str, str]:
     return headers
 
 
-def known_models(pattern: re.Pattern[str], group: str) -> list[str]:
+def known_models(pattern: Glob, group: str) -> list[str]:
     provider = group.split("/", 1)[0] if "/" in group else None
     if provider is None or "*" in provider:
         return []
     return [name for model in bundled_prices() if provider_of(model) == provider
-            and pattern.match(name := f"{provider}/{model}")]
+            and pattern.match(name := f"{provider}/{model}") is not None]
 
 
 def may_call(principal: Principal, deployment: Deployment) -> bool:
@@ -233,7 +232,7 @@ class Routes:
         for name in names:
             for pattern, group in self.wildcards:
                 if (found := pattern.match(name)) is not None:
-                    return group, next(self.rotation[group]), found.groups()
+                    return group, next(self.rotation[group]), found
         return None
 
     def in_region(self, group: str, chosen: Deployment, region: str,
