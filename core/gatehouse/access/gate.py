@@ -5,6 +5,7 @@ organization, the team's guardrail lock, budgets and rate limits."""
 from __future__ import annotations
 
 import ipaddress
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -12,7 +13,10 @@ from aiohttp import web
 from ..config import ConfigError
 from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
+from .key_routes import check_route
+from .limits import end_user_limits
 from .model_access import ModelAccess
+from .principals import check_expiry, check_team_blocked
 from .roles import check_llm_route
 
 if TYPE_CHECKING:
@@ -108,9 +112,11 @@ def check_enforced_params(params: list[str], body: dict[str, Any]) -> None:
 
 
 class CallGate:
-    """What a caller must pass before any guardrail runs: a role that may call models, not
-    blocked, allowed the model, not changing a locked team's guardrails, within budget and rate
-    limits."""
+    """What a caller must pass before any guardrail runs, in LiteLLM's order (management API
+    §11.1): the end user's budget; the key's models; the membership's budget, the key's expiry,
+    budget and per-model budgets; the team not blocked; the team's, user's and organization's
+    models and budgets; the team's guardrail lock; a role that may call models; the key's
+    routes; rate limits; blocked users; a parallel-call slot."""
 
     def __init__(self, principals: Principals, accounting: Accounting,
                  models: ModelAccess | None = None):
@@ -119,22 +125,41 @@ class CallGate:
         # The served models' access groups, kept current by the router.
         self.models = models or ModelAccess()
 
-    async def check(self, call: Call, requested_guardrails: Any) -> None:
+    async def check(self, call: Call, requested_guardrails: Any, route: str = "") -> None:
+        """``route``: the path called, for the key's ``allowed_routes``."""
         principal = call.principal
-        check_llm_route(principal)
-        principals = self.principals
+        principals, accounting = self.principals, self.accounting
+        accounting.check_backlog()
+        end_user_budget = end_user_rate = None
         if call.user is not None and principals.enabled:
             call.end_user = await principals.end_user(call.user)
             call.end_user_budget = await principals.budget_of(call.end_user)
+            end_user_budget, end_user_rate = end_user_limits(call)
+        limits = accounting.limits_of(principal)
+        estimate = accounting.estimate(call) if (limits.budgets or end_user_budget) else 0.0
+        await accounting.hold(call, end_user_budget, estimate)
+        if principal.key is not None:
+            self.models.check_scopes(principal, limits.key_models, call.model)
+            await accounting.hold(call, limits.member_budget, estimate)
+            check_expiry(principal, time.time())
+            await accounting.hold(call, limits.key_budget, estimate)
+            await accounting.check_model_budget(call, limits)
+            check_team_blocked(principal)
+            self.models.check_scopes(principal, limits.other_models, call.model)
+            for scope in limits.upper_budgets:
+                await accounting.hold(call, scope, estimate)
+        if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
+            raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
+        check_llm_route(principal)
+        if principal.key is not None:
+            check_route(principal.key, route)
+        await accounting.check_rates(call, limits, end_user_rate)
         # The key's owner and the end user the body names are both checked: naming another
         # user must not get a blocked key's owner through.
         for user in (principal.user_id, call.user):
             if user is not None and await self._blocked(user, call):
                 raise GuardrailBlocked(f"User blocked from making LLM API Calls. User={user}")
-        self.models.check(principal, call.model)
-        if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
-            raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
-        await self.accounting.admit(call)
+        await accounting.take_slot(call, limits)
 
     async def _blocked(self, user: str, call: Call) -> bool:
         principals = self.principals
@@ -144,4 +169,3 @@ class CallGate:
             return False
         row = call.end_user if user == call.user else await principals.end_user(user)
         return row is not None and row["blocked"]
-

@@ -117,7 +117,7 @@ class Pipeline:
         try:
             # A model the caller may not use is refused before any question of whether it
             # exists (LiteLLM's order).
-            await self.gate.check(call, requested)
+            await self.gate.check(call, requested, request.path)
             provider = self.router.provider_for(call, mock_response)
             try:
                 await run_in_order(selection.pre_call, call, {"call": call})
