@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import Config, ConfigError
 from ..errors import ClientError
@@ -28,6 +28,7 @@ from .credentials import KEY_PREFIX, hash_key, key_name
 from .key_routes import check_route, is_model_call
 
 log = logging.getLogger("gatehouse.auth")
+T = TypeVar("T")
 
 LOCAL_TTL = 1.0
 LOCAL_MAX_ENTRIES = 50_000
@@ -142,6 +143,7 @@ class Principals:
         # Key hash -> its principal, whole: one dict look-up per call instead of one per row.
         self._principals: dict[str, _Entry] = {}
         self._filling: dict[str, asyncio.Future[_Entry]] = {}
+        self._reading: dict[str, asyncio.Future[tuple[Row | None, float]]] = {}
         self._generation = 0
 
     @property
@@ -187,8 +189,7 @@ class Principals:
         pending = self._filling.get(token_hash)
         if pending is None:
             pending = asyncio.ensure_future(self._resolve(token, token_hash))
-            self._filling[token_hash] = pending
-            pending.add_done_callback(lambda _: self._filling.pop(token_hash, None))
+            _share(self._filling, token_hash, pending)
         return await asyncio.shield(pending)
 
     async def _resolve(self, token: str, token_hash: str) -> _Entry:
@@ -262,6 +263,17 @@ class Principals:
         cached = self._local.get(cache_key)
         if cached is not None and now - cached[1] < LOCAL_TTL:
             return cached
+        # Calls that find the same row lapsed share one read of it.
+        reading = self._reading.get(cache_key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(kind, ident, cache_key, cached, now))
+            _share(self._reading, cache_key, reading)
+        return await asyncio.shield(reading)
+
+    async def _read(self, kind: str, ident: str, cache_key: str,
+                    cached: tuple[Row | None, float] | None,
+                    now: float) -> tuple[Row | None, float]:
+        generation = self._generation
         shared = self.cache
         found: Any = await shared.get_json(cache_key)
         if found is None:
@@ -277,7 +289,9 @@ class Principals:
                                        "cannot be reached", kind="service_unavailable") from None
             await shared.set_json(cache_key, found or {}, SHARED_TTL)
         found = found or None  # {} marks "no such key" in the shared cache
-        self._remember(cache_key, found, now)
+        if generation == self._generation:
+            # Not a row read before a change this gateway made to it.
+            self._remember(cache_key, found, now)
         return found, now
 
     def _remember(self, cache_key: str, row: Row | None, now: float) -> None:
@@ -295,8 +309,17 @@ class Principals:
         # A principal is made of several rows: any change drops them all (changes are rare),
         # and a lookup already under way when it came does not keep what it read.
         self._principals.clear()
+        self._filling.clear()
+        self._reading.clear()
         self._generation += 1
         await self.cache.invalidate(f"{kind}:{ident}")
+
+
+def _share(pending: dict[str, asyncio.Future[T]], name: str, future: asyncio.Future[T]) -> None:
+    """Let later callers join ``future`` until it is done (or a change drops it)."""
+    pending[name] = future
+    future.add_done_callback(
+        lambda done: pending.pop(name) if pending.get(name) is done else None)
 
 
 def config_blocked_users(config: Config, source: str) -> frozenset[str]:
