@@ -84,24 +84,30 @@ class Accounting:
                                    "retry shortly", kind="service_unavailable",
                               headers={"retry-after": "1"})
 
-    async def hold(self, call: Call, scope: Scope | None, estimate: float) -> None:
-        """Hold the call's estimated cost on a budget, in the same atomic step that reads it:
-        concurrent calls each see the others' holds, so they cannot all pass a check that only
-        one of them fits. The call is refused if the budget was spent already."""
-        if scope is None:
-            return
-        counter = scope.counter
+    async def hold(self, call: Call, scopes: list[Scope], estimate: float) -> list[float]:
+        """Hold the call's estimated cost on its budgets, in the same atomic step that reads
+        them (one round trip to a shared cache): concurrent calls each see the others' holds,
+        so they cannot all pass a check that only one of them fits. Returns what each budget
+        had spent before; the holds are given back when the call is priced, whatever way it
+        ends, or by :meth:`give_back`."""
+        if not scopes:
+            return []
         # A counter missing from the cache (first use, expired, Redis emptied) starts from the
         # database's figure; from then on every call moves it.
-        held = await self.cache.incr(counter, estimate, ttl=SPEND_TTL, start=scope.start)
-        spent = held - estimate
-        if spent >= scope.max_budget:
-            await self.cache.incr(counter, -estimate, ttl=SPEND_TTL)
-            raise ClientError(400, scope.refusal(spent), kind="budget_exceeded")
-        # Given back when the call is priced, whatever way it ends.
+        held = await self.cache.incr_many([(scope.counter, estimate, SPEND_TTL, scope.start)
+                                           for scope in scopes])
         if call.reserved is None:
             call.reserved = {}
-        call.reserved[counter] = estimate
+        for scope in scopes:
+            call.reserved[scope.counter] = call.reserved.get(scope.counter, 0.0) + estimate
+        return [total - estimate for total in held]
+
+    async def give_back(self, call: Call) -> None:
+        """Release a refused call's holds at once, so they hold no other call back."""
+        reserved, call.reserved = call.reserved, None
+        if reserved:
+            await self.cache.incr_many([(counter, -amount, SPEND_TTL, 0.0)
+                                        for counter, amount in reserved.items()])
 
     async def check_model_budget(self, call: Call, limits: Limits) -> None:
         """The key's ``model_max_budget`` for the model called."""
@@ -197,13 +203,10 @@ class Accounting:
         tokens = prompt_tokens + completion_tokens
         limits = self.limits_of(principal)
         end_user_budget, end_user_rate = end_user_limits(call)
-        for scope in (*limits.spenders, end_user_budget):
-            if scope is None:
-                continue
-            if owed := spend - reserved.get(scope.counter, 0.0):
-                total = await cache.incr(scope.counter, owed, ttl=SPEND_TTL, start=scope.start)
-                if scope.soft is not None and total - spend < scope.soft[2] <= total:
-                    self._soft_budget_crossed(*scope.soft, total)
+        owed = [(scope, spend - reserved.get(scope.counter, 0.0))
+                for scope in (*limits.spenders, end_user_budget) if scope is not None]
+        owed = [(scope, amount) for scope, amount in owed if amount]
+        counts = [(scope.counter, amount, SPEND_TTL, scope.start) for scope, amount in owed]
         if tokens:
             counters = limits.token_counters
             if end_user_rate is not None and end_user_rate.tpm is not None:
@@ -214,8 +217,13 @@ class Accounting:
             if limits.per_model and key is not None and per_model(
                     key.get("metadata") or {}, key, "model_tpm_limit", call.model) is not None:
                 counters = (*counters, f"tpm:model_per_key:{principal.key_hash}:{call.model}")
-            for counter in counters:
-                await cache.incr(f"{counter}:{window}", tokens, ttl=WINDOW * 2)
+            counts += [(f"{counter}:{window}", tokens, WINDOW * 2, 0.0) for counter in counters]
+        if counts:
+            # One round trip to a shared cache for all of them.
+            totals = await cache.incr_many(counts)
+            for (scope, _), total in zip(owed, totals):
+                if scope.soft is not None and total - spend < scope.soft[2] <= total:
+                    self._soft_budget_crossed(*scope.soft, total)
         if limits.per_model and spend and principal.key is not None:
             budget = model_budget(principal.key, call.model, started)
             if budget is not None:

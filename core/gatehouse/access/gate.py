@@ -14,7 +14,7 @@ from ..config import ConfigError
 from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
 from .key_routes import check_route
-from .limits import end_user_limits
+from .limits import Limits, Scope, end_user_limits
 from .model_access import ModelAccess
 from .principals import check_expiry, check_team_blocked
 from .roles import check_llm_route
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOCK_MESSAGE = "Your team does not have permission to modify guardrails."
+# Where the key's per-model budgets are checked among its budgets.
+MODEL_BUDGET = Scope("model_max_budget", 0.0, None)
 
 
 class IpAllowList:
@@ -136,18 +138,22 @@ class CallGate:
             call.end_user_budget = await principals.budget_of(call.end_user)
             end_user_budget, end_user_rate = end_user_limits(call)
         limits = accounting.limits_of(principal)
-        estimate = accounting.estimate(call) if (limits.budgets or end_user_budget) else 0.0
-        await accounting.hold(call, end_user_budget, estimate)
-        if principal.key is not None:
-            self.models.check_scopes(principal, limits.key_models, call.model)
-            await accounting.hold(call, limits.member_budget, estimate)
-            check_expiry(principal, time.time())
-            await accounting.hold(call, limits.key_budget, estimate)
-            await accounting.check_model_budget(call, limits)
-            check_team_blocked(principal)
-            self.models.check_scopes(principal, limits.other_models, call.model)
-            for scope in limits.upper_budgets:
-                await accounting.hold(call, scope, estimate)
+        steps: list[Scope | None] = [end_user_budget]
+        refusal = self._key_checks(call, limits, steps) if principal.key is not None else None
+        budgets = [step for step in steps if step is not None and step is not MODEL_BUDGET]
+        estimate = accounting.estimate(call) if budgets else 0.0
+        spent = iter(await accounting.hold(call, budgets, estimate))
+        try:
+            for step in steps:
+                if step is MODEL_BUDGET:
+                    await accounting.check_model_budget(call, limits)
+                elif step is not None:
+                    step.check(next(spent))
+            if refusal is not None:
+                raise refusal
+        except ClientError:
+            await accounting.give_back(call)
+            raise
         if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
             raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
         check_llm_route(principal)
@@ -160,6 +166,26 @@ class CallGate:
             if user is not None and await self._blocked(user, call):
                 raise GuardrailBlocked(f"User blocked from making LLM API Calls. User={user}")
         await accounting.take_slot(call, limits)
+
+    def _key_checks(self, call: Call, limits: Limits,
+                    steps: list[Scope | None]) -> ClientError | None:
+        """The key's checks that need no counters, run until the first that fails, which is
+        returned; ``steps`` gets the budgets ordered before it. All the budgets are then held
+        in one step, and the first refusal in order is the call's."""
+        principal = call.principal
+        try:
+            self.models.check_scopes(principal, limits.key_models, call.model)
+            steps.append(limits.member_budget)
+            check_expiry(principal, time.time())
+            steps.append(limits.key_budget)
+            if limits.per_model:
+                steps.append(MODEL_BUDGET)
+            check_team_blocked(principal)
+            self.models.check_scopes(principal, limits.other_models, call.model)
+            steps.extend(limits.upper_budgets)
+        except ClientError as refused:
+            return refused
+        return None
 
     async def _blocked(self, user: str, call: Call) -> bool:
         principals = self.principals

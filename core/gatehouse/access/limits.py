@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ClientError
 from ..store.database import Row
 from .model_access import scopes as model_scopes
 
@@ -31,6 +32,11 @@ class Scope:
     user: str | None = None  # a user's own budget is worded as LiteLLM words it
     # A key or team whose soft budget, once crossed, is logged.
     soft: tuple[str, str, float] | None = None
+
+    def check(self, spent: float) -> None:
+        """Refuse a call when the budget was spent before it."""
+        if spent >= self.max_budget:
+            raise ClientError(400, self.refusal(spent), kind="budget_exceeded")
 
     def refusal(self, spent: float) -> str:
         if self.user is not None:
