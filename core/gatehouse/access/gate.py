@@ -1,6 +1,7 @@
 """Checks a call must pass before any guardrail runs: the client's address, required params,
-the caller's role, blocked end users, the models of the key, its user and the team's
-organization, the team's guardrail lock, budgets and rate limits."""
+and (CallGate) budgets, the models of the key, its team, its user and the team's organization,
+the key's expiry and routes, a blocked team, the team's guardrail lock, the caller's role, rate
+limits and blocked end users, in LiteLLM's order."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ made for -- every row looked up through a short in-process cache, the shared cac
 database.
 
 The in-process cache lives one second, so a key revoked on one gateway stops working on every
-gateway within a second. When the database cannot be reached, keys seen before keep working
+gateway within a second. A key's principal, made of several rows, is kept whole until the
+oldest of them is a second old: a call costs one dictionary look-up, not one per row. When the database cannot be reached, keys seen before keep working
 from the cache (stale rather than refused); unknown keys are refused with a 503.
 """
 
