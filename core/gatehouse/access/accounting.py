@@ -1,8 +1,9 @@
 """Spend, budgets and rate limits.
 
-Before a call: the key's and team's budgets and rpm/tpm windows are checked against shared
-counters (Redis when configured, so every gateway enforces the same numbers), and the call's
-estimated cost is held on its budgets. After it, off the request path: tokens are priced, the
+Before a call: the budgets and rpm/tpm windows of its key, team, user, membership,
+organization and end user (``limits.py``) are checked against shared counters (Redis when
+configured, so every gateway enforces the same numbers), and the call's estimated cost is held
+on its budgets. After it, off the request path: tokens are priced, the
 counters move by the cost less what was held, and a spend-log row waits in memory for the next
 batch write. A batch that cannot be written (database down) stays queued and is written
 when the database is back -- writes are idempotent by request id, so nothing is lost or counted
