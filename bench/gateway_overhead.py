@@ -77,6 +77,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     keys.add_argument("--both-keys", action="store_true",
                       help="measure the master key and the virtual key in the same rounds, "
                            "against one gateway, and print virtual / master")
+    parser.add_argument("--callbacks", nargs="+", default=[], metavar="NAME",
+                        help="measure the gateway with these callbacks (prometheus, otel) "
+                             "against the same gateway without them")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (default: wrk when installed, else python)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
@@ -115,10 +118,18 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     body = request_body(args.stream)
 
     upstream_port, upstream_pid = start_upstream(procs, workdir)
-    config = write_config(workdir, MODEL, upstream_port, guardrails, master)
+    config = write_config(workdir, MODEL, upstream_port, guardrails, master, args.callbacks)
     gateway_port = free_port()
     gateway = start_gateway(procs, config, gateway_port, args.workers, guardrails.plugins_env(),
                             workdir)
+    if args.callbacks:
+        # The baseline is the same gateway without the callbacks, not the upstream: what they
+        # cost a call is the ratio.
+        plain_config = write_config(workdir, MODEL, upstream_port, guardrails, master,
+                                    name="plain.yaml")
+        plain_port = free_port()
+        plain = start_gateway(procs, plain_config, plain_port, args.workers,
+                              guardrails.plugins_env(), workdir, "plain.log")
     headers: dict[str, str] = {}
     notes = list(guardrails.notes)
     if args.virtual_key:
@@ -131,10 +142,15 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     urls = {"direct": f"http://127.0.0.1:{upstream_port}{CHAT_PATH}",
             "gateway": f"http://127.0.0.1:{gateway_port}{CHAT_PATH}"}
     loads = {"direct": load, "gateway": load}
-    check_reply(urls["direct"], body, headers)
-    applied = check_reply(urls["gateway"], body, headers)
     # Each server leads its own process group (see Processes), so its pid is the group id.
     servers = {"direct": upstream_pid, "gateway": gateway.pid, "virtual": gateway.pid}
+    if args.callbacks:
+        urls["direct"] = f"http://127.0.0.1:{plain_port}{CHAT_PATH}"
+        servers["direct"] = plain.pid
+        notes.append(f"direct = the gateway without callbacks; gateway = the gateway with "
+                     f"callbacks: {', '.join(args.callbacks)}; the targets do not apply")
+    check_reply(urls["direct"], body, headers)
+    applied = check_reply(urls["gateway"], body, headers)
     if args.both_keys:
         virtual_headers, where = virtual_key(f"http://127.0.0.1:{gateway_port}", master)
         notes.append(f"gateway: calls carry the master key; virtual: a virtual key on {where}")

@@ -1,5 +1,8 @@
 """Shared by the admin API tests: the master key, auth headers, and request helpers."""
 
+import asyncio
+import time
+
 import pytest
 
 MASTER = "sk-gh-test-7f3c9a1e5b2d48c6a0e9f1b7d3c5a8e2"
@@ -24,3 +27,11 @@ async def admin_get(client, path, **params):
     resp = await client.get(path, params=params, headers=ADMIN)
     assert resp.status == 200, await resp.text()
     return await resp.json()
+
+
+async def until(check, seconds=3.0):
+    """Poll ``check`` until it holds (another gateway's cached copy lapses within a second)."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)

@@ -165,3 +165,39 @@ def start(database, gateway):
                                       **config.get("general_settings", {})}
         return await gateway(config, **kwargs)
     return start
+
+
+# --- a real browser ----------------------------------------------------------------------------
+# Debian's chromium, driven by Playwright: never a browser Playwright downloads, which offline
+# machines cannot fetch. .ci/run installs the package where it is missing.
+CHROMIUM = os.environ.get("GATEHOUSE_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture
+async def browser():
+    """A headless Chromium (Playwright's async API, so pages can load from servers on the
+    test's own event loop); ``await browser.new_page(viewport=...)`` for a page."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        # As root (CI), Chromium refuses to start with its sandbox.
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                    args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def two_gateways(postgres_url, redis_url, redis_namespace, gateway, fake_upstream):
+    """Two gateways with the admin kit's master key sharing one Postgres and one Redis."""
+    from admin_kit import MASTER, PRICED
+
+    # The database and Redis first: they are dropped only after the gateways have stopped.
+    config = {"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+              "general_settings": {"master_key": MASTER, "database_url": postgres_url,
+                                   "redis_url": redis_url, "redis_namespace": redis_namespace}}
+    return await gateway(config), await gateway(config)

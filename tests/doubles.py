@@ -24,6 +24,10 @@ class ProbeParams(GuardrailParams):
     mask: str | None = None
     # A during_call probe waits for this event before it finishes (to show concurrency).
     wait_for: Any = None
+    # A pre_call probe first asks this vendor URL (its answer is kept in the run's record).
+    vendor: str | None = None
+    # A vendor credential besides api_key, which lists must mask too.
+    access_token: str | None = None
 
 
 class Probe(Guardrail):
@@ -53,6 +57,9 @@ class Probe(Guardrail):
         trouble = self._trouble()
         if trouble is not None:
             await trouble
+        if self.params.vendor:
+            await self.post_json(self.params.vendor, {"texts": [c[k] for c, k in request_slots(
+                call.body)]}, {"x-api-key": self.api_key() or ""})
         self._check(c[k] for c, k in request_slots(call.body))
         if self.params.append:
             slots = list(request_slots(call.body))

@@ -239,3 +239,113 @@ async def test_an_org_admin_makes_teams_in_their_organization_only(start):
     resp = await client.post("/team/new", json={"organization_id": other}, headers=key)
     assert resp.status == 401
     assert "Only proxy admin can be used" in (await resp.json())["error"]["message"]
+
+
+async def _org_lead(client):
+    """An organization "mine" led by org-lead (an internal user), a team in it and one in no
+    organization; org-lead's key."""
+    mine = (await admin_post(client, "/organization/new", {"organization_alias": "mine"}))[
+        "organization_id"]
+    key = bearer((await admin_post(client, "/user/new", {"user_id": "org-lead"}))["key"])
+    await admin_post(client, "/organization/member_add", {
+        "organization_id": mine, "member": {"role": "org_admin", "user_id": "org-lead"}})
+    await admin_post(client, "/team/new", {"team_id": "inside", "organization_id": mine})
+    await admin_post(client, "/team/new", {"team_id": "outside"})
+    return mine, key
+
+
+async def test_an_org_admin_manages_the_teams_keys_and_members_of_their_organization(start):
+    client = await start()
+    _, lead = await _org_lead(client)
+    for path, body in (("/team/update", {"team_id": "inside", "max_budget": 5.0}),
+                       ("/team/block", {"team_id": "inside"}),
+                       ("/team/unblock", {"team_id": "inside"}),
+                       ("/team/member_add", {"team_id": "inside",
+                                             "member": {"role": "user", "user_id": "dev"}}),
+                       ("/team/member_update", {"team_id": "inside", "user_id": "dev",
+                                                "max_budget_in_team": 1.0}),
+                       ("/team/model/add", {"team_id": "inside", "models": ["gpt-4o"]})):
+        resp = await client.post(path, json=body, headers=lead)
+        assert resp.status == 200, (path, await resp.text())
+    resp = await client.get("/team/info", params={"team_id": "inside"}, headers=lead)
+    assert resp.status == 200
+    assert (await resp.json())["team_info"]["max_budget"] == 5.0
+
+    # Keys of the organization's teams, made for someone else, are theirs to change.
+    resp = await client.post("/key/generate", json={"team_id": "inside", "user_id": "org-lead"},
+                             headers=lead)
+    assert resp.status == 200, await resp.text()
+    made = (await admin_post(client, "/key/generate", {"team_id": "inside",
+                                                       "user_id": "dev"}))["key"]
+    resp = await client.post("/key/update", json={"key": made, "max_budget": 2.0},
+                             headers=lead)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post("/key/delete", json={"keys": [made]}, headers=lead)
+    assert resp.status == 200, await resp.text()
+
+    resp = await client.post("/team/member_delete", json={"team_id": "inside",
+                                                          "user_id": "dev"}, headers=lead)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post("/team/delete", json={"team_ids": ["inside"]}, headers=lead)
+    assert resp.status == 200, await resp.text()
+    assert (await client.get("/team/info", params={"team_id": "inside"},
+                             headers=ADMIN)).status == 404
+
+
+async def test_an_org_admin_cannot_touch_teams_outside_their_organization(start):
+    client = await start()
+    _, lead = await _org_lead(client)
+    outsider_key = (await admin_post(client, "/key/generate", {"team_id": "outside",
+                                                               "user_id": "dev"}))["key"]
+    for path, body, needle in (
+            ("/team/update", {"team_id": "outside", "max_budget": 5.0}, "Only proxy admin"),
+            ("/team/block", {"team_id": "outside"}, "Only proxy admin"),
+            ("/team/delete", {"team_ids": ["inside", "outside"]}, "Only proxy admin"),
+            # Nor move their own team out of the organization.
+            ("/team/update", {"team_id": "inside", "organization_id": ""},
+             "Passed organization_id is None")):
+        resp = await client.post(path, json=body, headers=lead)
+        assert resp.status == 401, (path, await resp.text())
+        assert needle in (await resp.json())["error"]["message"]
+    resp = await client.post("/team/member_add", json={
+        "team_id": "outside", "member": {"role": "user", "user_id": "x"}}, headers=lead)
+    assert resp.status == 403
+    resp = await client.post("/key/update", json={"key": outsider_key, "max_budget": 2.0},
+                             headers=lead)
+    assert resp.status == 403
+    resp = await client.post("/key/generate", json={"team_id": "outside"}, headers=lead)
+    assert resp.status == 400
+    info = await admin_get(client, "/team/info", team_id="outside")
+    assert (info["team_info"]["max_budget"], info["team_info"]["blocked"]) == (None, False)
+    assert (await admin_get(client, "/team/info", team_id="inside"))["team_info"][
+        "organization_id"] is not None
+
+    # Someone who administers no organization is refused before the body is read.
+    plain = bearer((await admin_post(client, "/user/new", {"user_id": "plain"}))["key"])
+    resp = await client.post("/team/update", data=b"{", headers=plain)
+    assert resp.status == 401
+
+
+async def test_an_org_admin_gives_a_new_team_no_more_than_their_own_key(start):
+    client = await start()
+    mine, _ = await _org_lead(client)
+    lead = bearer((await admin_post(client, "/key/generate", {
+        "user_id": "org-lead", "max_budget": 10.0, "tpm_limit": 100, "rpm_limit": 10,
+        "models": ["gpt-4o"]}))["key"])
+    for field, value, start_of_message in (
+            ("max_budget", 11.0, "{'error': 'max budget higher than user max. User max "
+                                 "budget=10.0. User role=internal_user'}"),
+            ("tpm_limit", 101, "{'error': 'tpm limit higher than user max. User tpm "
+                               "limit=100. User role=internal_user'}"),
+            ("rpm_limit", 11, "{'error': 'rpm limit higher than user max. User rpm limit=10. "
+                              "User role=internal_user'}"),
+            ("models", ["gpt-4o", "o3"], "{'error': \"Model not in allowed user models. User "
+                                         "allowed models=['gpt-4o']. User id=org-lead\"}")):
+        resp = await client.post("/team/new", json={"organization_id": mine, field: value},
+                                 headers=lead)
+        assert resp.status == 400, (field, await resp.text())
+        assert (await resp.json())["error"]["message"] == start_of_message
+    resp = await client.post("/team/new", json={
+        "organization_id": mine, "max_budget": 10.0, "tpm_limit": 100, "models": ["gpt-4o"]},
+        headers=lead)
+    assert resp.status == 200, await resp.text()

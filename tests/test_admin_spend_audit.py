@@ -52,6 +52,8 @@ async def test_spend_logs_and_tags_show_each_call(start, fake_upstream, chat):
                                                                 "success")
     assert log["spend"] == pytest.approx(5 * 0.001 + 5 * 0.002)
     assert (log["prompt_tokens"], log["completion_tokens"], log["total_tokens"]) == (5, 5, 10)
+    [checker] = log["metadata"].pop("guardrail_information")
+    assert (checker["guardrail_name"], checker["guardrail_status"]) == ("checker", "success")
     assert log["metadata"] == {
         "user_api_key": key["token"], "user_api_key_alias": "growth-app",
         "spend_logs_metadata": {"hello": "world"},

@@ -4,11 +4,10 @@ calls and resets."""
 
 import asyncio
 import sqlite3
-import time
 
 import psycopg
 import pytest
-from admin_kit import MASTER, PRICED, admin_get, admin_post, bearer
+from admin_kit import MASTER, PRICED, admin_get, admin_post, bearer, until
 from gatehouse.access import durations
 from gatehouse.app import GATEWAY
 from gatehouse.store.database import migrations, statements
@@ -163,23 +162,6 @@ async def test_a_database_at_the_previous_schema_keeps_its_rows(gateway, tmp_pat
     updated = await admin_post(client, "/key/update", {"key": OLD_SECRET,
                                                        "budget_duration": "7d"})
     assert updated["budget_reset_at"] is not None
-
-
-@pytest.fixture
-async def two_gateways(postgres_url, redis_url, redis_namespace, gateway, fake_upstream):
-    # The database and Redis first: they are dropped only after the gateways have stopped.
-    config = {"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
-              "general_settings": {"master_key": MASTER, "database_url": postgres_url,
-                                   "redis_url": redis_url, "redis_namespace": redis_namespace}}
-    return await gateway(config), await gateway(config)
-
-
-async def until(check, seconds=3.0):
-    """Poll ``check`` until it holds (another gateway's cached copy lapses within a second)."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
 
 
 async def test_two_gateways_share_key_blocks_parallel_slots_and_resets(two_gateways,

@@ -269,16 +269,23 @@ async def test_a_crash_fails_closed_even_when_the_guardrail_may_fail_open(gatewa
     assert fake_upstream.received == []
 
 
-async def test_guardrails_list_shows_info_and_never_a_key(gateway):
+async def test_guardrails_list_shows_params_and_info_and_never_a_key(gateway):
     info = {"params": [{"name": "toxicity_score", "type": "float"}]}
     client = await start(gateway,
-                         {**guardrail("a", api_key="sk-very-secret-key"), "guardrail_info": info},
+                         {**guardrail("a", api_key="sk-very-secret-key", block_word="x",
+                                      access_token="tok-0123456789abcdef"),
+                          "guardrail_info": info},
                          guardrail("b"))
-    resp = await client.get("/guardrails/list")
-    assert await resp.json() == {"guardrails": [
-        {"guardrail_name": "a", "guardrail_info": info},
-        {"guardrail_name": "b", "guardrail_info": None}]}
-    assert "sk-very-secret-key" not in await resp.text()
+    for path in ("/guardrails/list", "/v1/guardrails/list"):
+        resp = await client.get(path)
+        assert await resp.json() == {"guardrails": [
+            {"guardrail_name": "a", "guardrail_info": info, "litellm_params": {
+                "guardrail": "probe", "mode": ["pre_call"], "default_on": False,
+                "api_key": "sk-v****", "block_word": "x", "access_token": "tok-****"}},
+            {"guardrail_name": "b", "guardrail_info": None, "litellm_params": {
+                "guardrail": "probe", "mode": ["pre_call"], "default_on": False}}]}
+        assert "secret-key" not in await resp.text()
+        assert "0123456789abcdef" not in await resp.text()
 
 
 # --- streams ---------------------------------------------------------------------------------

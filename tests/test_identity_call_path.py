@@ -6,10 +6,11 @@ import re
 import time
 
 import pytest
-from admin_kit import ADMIN, admin_post, bearer, both_databases
+from admin_kit import ADMIN, admin_get, admin_post, bearer, both_databases
 from openai import AsyncOpenAI, BadRequestError
 
 from gatehouse.app import GATEWAY
+from gatehouse.config import ConfigError, config_from_dict
 from test_admin_spend_audit import status_becomes
 
 
@@ -105,14 +106,19 @@ async def test_a_customer_created_blocked_is_refused_and_unblock_lifts_it(start,
     assert resp.status == 200
 
 
+async def personal_and_team_key(client, user_id, max_budget):
+    """A user with a budget, their personal key, and their key in a team of their own."""
+    made = await admin_post(client, "/user/new", {"user_id": user_id, "max_budget": max_budget})
+    await admin_post(client, "/team/new", {"team_id": f"t-{user_id}"})
+    team_key = (await admin_post(client, "/key/generate", {
+        "user_id": user_id, "team_id": f"t-{user_id}"}))["key"]
+    return bearer(made["key"]), bearer(team_key)
+
+
 @both_databases
 async def test_a_users_budget_binds_their_personal_keys_only(start, fake_upstream, chat):
     client = await priced(start, fake_upstream)
-    made = await admin_post(client, "/user/new", {"user_id": "spender", "max_budget": 0.01})
-    personal = bearer(made["key"])
-    await admin_post(client, "/team/new", {"team_id": "t-spend"})
-    team_key = bearer((await admin_post(client, "/key/generate", {
-        "user_id": "spender", "team_id": "t-spend"}))["key"])
+    personal, team_key = await personal_and_team_key(client, "spender", 0.01)
     assert (await client.post("/v1/chat/completions", json=chat(), headers=personal)).status \
         == 200
     await settle(client)
@@ -123,6 +129,21 @@ async def test_a_users_budget_binds_their_personal_keys_only(start, fake_upstrea
     # A team key of the same user answers to the team, not to the user's own budget.
     assert (await client.post("/v1/chat/completions", json=chat(), headers=team_key)).status \
         == 200
+
+
+@both_databases
+async def test_a_team_keys_spend_counts_towards_its_users_personal_budget(start, fake_upstream,
+                                                                          chat):
+    client = await priced(start, fake_upstream)
+    personal, team_key = await personal_and_team_key(client, "both", 0.075)
+    for key in (personal, team_key):  # ~0.05 each: the user's 0.075 is spent
+        assert (await client.post("/v1/chat/completions", json=chat(),
+                                  headers=key)).status == 200
+    await settle(client)
+    assert (await admin_get(client, "/user/info", user_id="both"))["user_info"]["spend"] > 0.075
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=personal)
+    assert resp.status == 400
+    assert "User=both over budget" in (await resp.json())["error"]["message"]
 
 
 async def test_a_users_models_bound_their_personal_keys(start, chat):
@@ -240,3 +261,86 @@ async def test_user_header_name_names_the_end_user_before_the_body(start, chat):
     resp = await client.post("/v1/chat/completions", json=chat(user="from-header"),
                              headers={**key, "X-End-User": "someone-else"})
     assert resp.status == 200
+
+
+async def test_the_customer_header_mapping_names_the_end_user_before_user_header_name(
+        start, fake_upstream, chat, caplog):
+    client = await priced(start, fake_upstream, general_settings={
+        "user_header_name": "X-End-User",
+        "user_header_mappings": [
+            {"header_name": "X-OpenWebUI-User-Id", "litellm_user_role": "internal_user"},
+            {"header_name": "X-OpenWebUI-User-Email", "litellm_user_role": "customer"}]})
+    assert any("the internal_user mapping of 'X-OpenWebUI-User-Id' is ignored"
+               in r.getMessage() for r in caplog.records)
+    key = bearer((await admin_post(client, "/key/generate", {}))["key"])
+    await admin_post(client, "/customer/block", {"user_ids": ["blocked@example.com"]})
+    resp = await client.post("/v1/chat/completions", json=chat(user="fine"), headers={
+        **key, "X-OpenWebUI-User-Email": "blocked@example.com", "X-End-User": "fine"})
+    assert resp.status == 400
+    assert "User=blocked@example.com" in (await resp.json())["error"]["message"]
+    # The mapped header's end user is charged for the call.
+    resp = await client.post("/v1/chat/completions", json=chat(model="gpt-4o", user="someone"),
+                             headers={**key, "X-OpenWebUI-User-Email": "paying@example.com"})
+    assert resp.status == 200
+    await settle(client)
+    info = await admin_get(client, "/customer/info", end_user_id="paying@example.com")
+    assert info["spend"] > 0
+
+
+def test_a_user_header_mapping_with_an_unknown_role_stops_the_start():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"general_settings": {"user_header_mappings": [
+            {"header_name": "X-Who", "litellm_user_role": "proxy_admin"}]}})
+    assert "user_header_mappings" in str(err.value)
+
+
+async def test_an_end_users_region_and_default_model_steer_their_calls(start, fake_upstream,
+                                                                       chat):
+    def deployment(ident, **params):
+        entry = fake_upstream.model_entry("gpt-4o", **params)
+        return {**entry, "model_info": {"id": ident}}
+
+    client = await start({"model_list": [
+        deployment("gpt-eu", region_name="eu"), deployment("gpt-us", region_name="us"),
+        {**fake_upstream.model_entry("unplaced"), "model_info": {"id": "unplaced-1"}}]})
+    key = bearer((await admin_post(client, "/key/generate", {}))["key"])
+    made = await admin_post(client, "/customer/new", {
+        "user_id": "eu-cust", "allowed_model_region": "eu", "default_model": "gpt-4o"})
+    assert (made["allowed_model_region"], made["default_model"]) == ("eu", "gpt-4o")
+
+    async def served_by(body):
+        resp = await client.post("/v1/chat/completions", json=body, headers=key)
+        assert resp.status == 200, await resp.text()
+        return resp.headers["x-litellm-model-id"], resp.headers.get("x-litellm-model-region")
+
+    assert {await served_by(chat(user="eu-cust")) for _ in range(4)} == {("gpt-eu", "eu")}
+    assert {await served_by(chat(user="anyone")) for _ in range(4)} == {
+        ("gpt-eu", None), ("gpt-us", None)}
+    # Named by id, a deployment outside the region is refused rather than swapped.
+    for model in ("unplaced", "gpt-us"):
+        resp = await client.post("/v1/chat/completions", json=chat(model=model, user="eu-cust"),
+                                 headers=key)
+        assert resp.status == 429
+        assert "No deployments available for selected model" in (
+            await resp.json())["error"]["message"]
+
+    # No model in the request: the end user's default model serves it.
+    no_model = {"messages": [{"role": "user", "content": "hi"}]}
+    assert await served_by({**no_model, "user": "eu-cust"}) == ("gpt-eu", "eu")
+    assert fake_upstream.last["model"] == "gpt-4o"
+    resp = await client.post("/v1/chat/completions", json={**no_model, "user": "anyone"},
+                             headers=key)
+    assert resp.status == 400
+
+
+@pytest.mark.parametrize("path", ["/customer/new", "/customer/update"])
+async def test_a_default_model_the_gateway_does_not_serve_is_refused(start, path):
+    client = await start()
+    await admin_post(client, "/customer/new", {"user_id": "c-1"})
+    resp = await client.post(path, json={"user_id": "c-new" if path.endswith("new") else "c-1",
+                                         "default_model": "not-served"}, headers=ADMIN)
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["type"] == "internal_error"
+    assert error["message"].startswith("{'error': \"Default Model not on proxy.")
+    assert "Default_model=not-served" in error["message"]

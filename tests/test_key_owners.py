@@ -2,7 +2,9 @@
 lists their own keys (and their team's, as its admin), reads keys of their own and of their
 team; a viewer reads every key and writes none."""
 
-from admin_kit import ADMIN, admin_post, bearer
+import pytest
+from admin_kit import ADMIN, admin_get, admin_post, bearer
+from gatehouse.config import ConfigError
 
 
 async def user_key(client, user_id, role=None):
@@ -146,3 +148,136 @@ async def test_viewers_read_every_key_and_write_none(start):
     reader = await user_key(client, "rita", "internal_user_viewer")
     status, _ = await post(client, "/key/generate", {}, reader)
     assert status == 401
+
+
+async def test_key_generation_settings_restrict_personal_keys(start):
+    client = await start({"litellm_settings": {"key_generation_settings": {
+        "personal_key_generation": {"allowed_user_roles": ["proxy_admin"],
+                                    "required_params": ["tags"]}}}})
+    ada = await user_key(client, "ada", "internal_user")
+    status, answer = await post(client, "/key/generate", {}, ada)
+    assert (status, message(answer)) == (
+        400, "Personal key creation has been restricted by admin. Allowed "
+             "roles=['proxy_admin']. Your role=internal_user")
+    # Admins are held to the required params too.
+    status, answer = await post(client, "/key/generate", {}, ADMIN)
+    assert (status, message(answer)) == (400, "Required param tags not in data")
+    status, made = await post(client, "/key/generate", {"tags": ["billing"]}, ADMIN)
+    assert status == 200, made
+
+
+async def test_key_generation_settings_restrict_team_keys(start):
+    client = await start({"litellm_settings": {"key_generation_settings": {
+        "team_key_generation": {"allowed_team_member_roles": ["admin"],
+                                "required_params": ["key_alias"]}}}})
+    await admin_post(client, "/team/new", {
+        "team_id": "crew", "team_member_permissions": ["/key/generate"],
+        "members_with_roles": [{"role": "admin", "user_id": "boss"},
+                               {"role": "user", "user_id": "hand"}]})
+    boss = await user_key(client, "boss", "internal_user")
+    hand = await user_key(client, "hand", "internal_user")
+    status, answer = await post(client, "/key/generate",
+                                {"team_id": "crew", "key_alias": "h"}, hand)
+    assert (status, message(answer)) == (
+        400, "Team member role user not in allowed_team_member_roles=['admin']")
+    status, answer = await post(client, "/key/generate", {"team_id": "crew"}, boss)
+    assert (status, message(answer)) == (400, "Required param key_alias not in data")
+    status, made = await post(client, "/key/generate", {"team_id": "crew", "key_alias": "b"},
+                              boss)
+    assert status == 200, made
+    status, answer = await post(client, "/key/generate", {"team_id": "ghost"}, boss)
+    assert (status, message(answer)) == (
+        400, "Unable to find team object in database. Team ID: ghost")
+    # Proxy admins make team keys whatever the settings say.
+    status, _ = await post(client, "/key/generate", {"team_id": "crew"}, ADMIN)
+    assert status == 200
+
+
+@pytest.mark.parametrize("settings,needle", [
+    ({"personal_key_generation": {"allowed_user_role": ["proxy_admin"]}}, "allowed_user_role"),
+    ({"team_key_generation": {"required_params": ["tag"]}}, "'tag' is not a field"),
+])
+async def test_misspelt_key_generation_settings_stop_the_start(start, settings, needle):
+    with pytest.raises(ConfigError) as err:
+        await start({"litellm_settings": {"key_generation_settings": settings}})
+    assert needle in str(err.value)
+
+
+async def test_key_list_by_organization_team_admin_and_maker(start):
+    client = await start()
+    org = (await admin_post(client, "/organization/new", {"organization_alias": "acme"}))[
+        "organization_id"]
+    await admin_post(client, "/team/new", {"team_id": "red", "organization_id": org,
+                                           "members_with_roles": [
+                                               {"role": "admin", "user_id": "boss"}]})
+    await admin_post(client, "/team/new", {"team_id": "blue"})
+    boss = await user_key(client, "boss", "internal_user")
+
+    async def boss_lists(**params):
+        resp = await client.get("/key/list", headers=boss, params=params)
+        assert resp.status == 200, await resp.text()
+        return set((await resp.json())["keys"])
+    # The key /user/new made for them.
+    first = await boss_lists()
+    red = await admin_post(client, "/key/generate", {"team_id": "red"})
+    blue = await admin_post(client, "/key/generate", {"team_id": "blue"})
+    own = await admin_post(client, "/key/generate", {"user_id": "boss"})
+    status, made_by_boss = await post(client, "/key/generate", {}, boss)
+    assert status == 200
+
+    listed = await admin_get(client, "/key/list", organization_id=org)
+    assert (listed["keys"], listed["total_count"]) == ([red["token"]], 1)
+    listed = await admin_get(client, "/key/list", organization_id=org, team_id="blue")
+    assert listed["keys"] == []
+
+    assert await boss_lists() == {*first, own["token"], made_by_boss["token"]}
+    # The keys of the teams they administer, on request.
+    assert await boss_lists(include_team_keys="true") == {
+        *first, own["token"], made_by_boss["token"], red["token"]}
+    assert blue["token"] not in await boss_lists(include_team_keys="true")
+
+    # Keys an admin made for someone else show under the maker with include_created_by_keys.
+    for_hand = await admin_post(client, "/key/generate", {"user_id": "hand"})
+    listed = await admin_get(client, "/key/list", user_id="default_user_id",
+                             include_created_by_keys="true")
+    assert for_hand["token"] in listed["keys"]
+    listed = await admin_get(client, "/key/list", user_id="default_user_id")
+    assert for_hand["token"] not in listed["keys"]
+
+    resp = await client.get("/key/list", headers=boss, params={"team_id": "blue"})
+    assert resp.status == 403
+    assert message(await resp.json()) == "You are not authorized to check this team's keys"
+    resp = await client.get("/key/list", headers=boss, params={"organization_id": org})
+    assert resp.status == 403
+    assert message(await resp.json()) == ("You are not authorized to check this "
+                                          "organization's keys")
+
+
+async def test_a_non_admin_moves_keys_only_into_teams_they_run(start):
+    client = await start()
+    for team, members in (("crew", [("admin", "ada")]), ("crew2", [("admin", "ada")]),
+                          ("locked", [("user", "ada")])):
+        await admin_post(client, "/team/new", {"team_id": team, "members_with_roles": [
+            {"role": role, "user_id": user} for role, user in members]})
+    ada = await user_key(client, "ada", "internal_user")
+    own = await admin_post(client, "/key/generate", {"user_id": "ada"})
+    status, moved = await post(client, "/key/update", {"key": own["key"], "team_id": "crew"},
+                               ada)
+    assert (status, moved["team_id"]) == (200, "crew")
+    theirs = await admin_post(client, "/key/generate", {"team_id": "crew",
+                                                        "user_id": "outsider"})
+    for key, team, status, words in (
+            (own, "locked", 403, "User=ada is not a Proxy Admin or Team Admin for team=locked. "
+                                 "Please ask your Proxy Admin to allow this action under "
+                                 "'Member Permissions' for this team."),
+            (own, "ghost", 400, "Team not found for team_id=ghost. Non-admin users cannot set "
+                                "keys to non-existent teams."),
+            # A team key of someone outside the other team stays where it is.
+            (theirs, "crew2", 403, "User=outsider is not a member of the team=crew2. Check "
+                                   "team members via `/team/info`.")):
+        answer = await post(client, "/key/update", {"key": key["key"], "team_id": team}, ada)
+        assert answer == (status, answer[1]) and message(answer[1]) == words
+    # Proxy admins move any key anywhere.
+    status, _ = await post(client, "/key/update", {"key": theirs["key"], "team_id": "ghost"},
+                           ADMIN)
+    assert status == 200

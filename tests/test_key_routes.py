@@ -203,13 +203,70 @@ async def test_a_key_reads_itself_and_only_itself(start):
 
 async def test_service_account_keys_need_a_team_and_have_no_user(start):
     client = await start()
-    resp = await client.post("/key/service-account/generate", json={"team_id": "nope"},
-                             headers=ADMIN)
-    assert resp.status == 400
-    await admin_post(client, "/team/new", {"team_id": "svc"})
+    for body, words in (({}, "team_id is required for service account keys. Please specify "
+                             "`team_id` in the request body."),
+                        ({"team_id": "nope"}, "team_id does not exist in the database. Please "
+                                              "specify a valid `team_id` in the request body.")):
+        resp = await client.post("/key/service-account/generate", json=body, headers=ADMIN)
+        assert resp.status == 400
+        assert (await resp.json())["error"]["message"] == words
+    await admin_post(client, "/team/new", {"team_id": "svc", "members_with_roles": [
+        {"role": "admin", "user_id": "boss"}]})
     made = await admin_post(client, "/key/service-account/generate",
                             {"team_id": "svc", "user_id": "someone"})
     assert (made["team_id"], made["user_id"]) == ("svc", None)
+    # Only proxy admins make them, not even the team's own admin.
+    boss = bearer((await admin_post(client, "/user/new", {"user_id": "boss"}))["key"])
+    resp = await client.post("/key/service-account/generate", json={"team_id": "svc"},
+                             headers=boss)
+    assert resp.status == 401
+    assert (await resp.json())["error"]["message"].startswith(
+        "Authentication Error, Only proxy admin can be used to generate, delete, update info "
+        "for new keys/users/teams. Route=/key/service-account/generate. Your "
+        "role=internal_user.")
+
+
+@both_databases
+async def test_a_soft_budget_makes_a_budget_row_shown_with_the_key(start):
+    client = await start()
+    made = await admin_post(client, "/key/generate", {"soft_budget": 0.5})
+    assert made["budget_id"] is not None
+    assert made["litellm_budget_table"]["budget_id"] == made["budget_id"]
+    assert made["litellm_budget_table"]["soft_budget"] == 0.5
+    info = (await admin_get(client, "/key/info", key=made["key"]))["info"]
+    assert info["litellm_budget_table"]["soft_budget"] == 0.5
+    [row] = await admin_post(client, "/budget/info", {"budgets": [made["budget_id"]]})
+    assert row["soft_budget"] == 0.5
+    listed = await admin_get(client, "/key/list", return_full_object="true")
+    assert listed["keys"][0]["litellm_budget_table"]["soft_budget"] == 0.5
+
+    # A key linked to a budget row shows that row, and a soft budget does not replace it.
+    await admin_post(client, "/budget/new", {"budget_id": "shared", "max_budget": 7.0})
+    linked = await admin_post(client, "/key/generate", {"budget_id": "shared",
+                                                        "soft_budget": 0.25})
+    assert linked["budget_id"] == "shared"
+    assert linked["litellm_budget_table"]["max_budget"] == 7.0
+    # A key without a budget row shows none; a soft budget set later makes one.
+    plain = await admin_post(client, "/key/generate", {})
+    assert plain["litellm_budget_table"] is None
+    updated = await admin_post(client, "/key/update", {"key": plain["key"],
+                                                       "soft_budget": 0.1})
+    assert updated["litellm_budget_table"]["soft_budget"] == 0.1
+
+
+async def test_a_budget_rows_soft_budget_warns_once_when_crossed(start, fake_upstream, chat,
+                                                                 caplog):
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)]})
+    await admin_post(client, "/budget/new", {"budget_id": "alerting", "soft_budget": 0.015})
+    made = await admin_post(client, "/key/generate", {"budget_id": "alerting"})
+    caplog.set_level(logging.WARNING, logger="gatehouse.spend")
+    for _ in range(3):
+        resp = await client.post("/v1/chat/completions", json=chat(),
+                                 headers=bearer(made["key"]))
+        assert resp.status == 200  # an alert, not a limit
+        await client.app[GATEWAY].call_log.drain()
+    crossed = [r.getMessage() for r in caplog.records if "soft budget" in r.getMessage()]
+    assert len(crossed) == 1
 
 
 async def test_config_defaults_and_upper_bounds_for_new_keys(start):

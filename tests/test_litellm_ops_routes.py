@@ -79,7 +79,8 @@ async def test_readiness_without_a_database(gateway):
 
 async def test_public_info_routes(start):
     client = await start()
-    assert await (await client.get("/")).json() == "LiteLLM: RUNNING"
+    # The Swagger UI, as in LiteLLM (tests/test_api_docs.py: "LiteLLM: RUNNING" with NO_DOCS).
+    assert (await client.get("/")).content_type == "text/html"
     assert await (await client.get("/test")).json() == {"route": "/test"}
     for path in ("/health/liveliness", "/health/liveness"):
         assert await (await client.get(path)).json() == "I'm alive!"

@@ -153,6 +153,25 @@ class GuardrailEntry(_Model):
         return value
 
 
+class KeyGenerationRule(BaseModel):
+    """Who may make one kind of key through /key/generate, and the fields they must give.
+    Unknown keys are refused: a misspelt restriction would otherwise let everyone through."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Team keys: the caller's role in the team; personal keys: the caller's user role.
+    allowed_team_member_roles: list[str] | None = None
+    allowed_user_roles: list[str] | None = None
+    required_params: list[str] | None = None
+
+
+class KeyGenerationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    team_key_generation: KeyGenerationRule | None = None
+    personal_key_generation: KeyGenerationRule | None = None
+
+
 class Settings(BaseModel):
     """``settings`` / ``litellm_settings``: the ``callbacks`` shorthand and the plugin-wide
     options the shorthand passes on (``banned_keywords_list``, ``llamaguard_model_name``, ...)."""
@@ -161,11 +180,32 @@ class Settings(BaseModel):
 
     callbacks: list[str] = Field(default_factory=list)
     store_audit_logs: bool = False
+    # Every log line as one JSON object (also JSON_LOGS=True in the environment).
+    json_logs: bool = False
+    # GET /metrics is public unless this asks for a key (LiteLLM's default).
+    require_auth_for_metrics_endpoint: bool = False
+    # The end_user label of the Prometheus metrics is filled in only when asked for: one
+    # series per end user can be many.
+    enable_end_user_cost_tracking_prometheus_only: bool = False
     # User ids refused outright: a list, or a path to a .txt file with one id per line.
     blocked_user_list: list[str] | str | None = None
     # What /key/generate fills in when a field is not given, and the most it may ask for.
     default_key_generate_params: dict[str, Any] = Field(default_factory=dict)
     upperbound_key_generate_params: dict[str, Any] = Field(default_factory=dict)
+    key_generation_settings: KeyGenerationSettings | None = None
+    # The model groups the public model hub shows, and its "useful links" (name -> URL).
+    public_model_groups: list[str] = Field(default_factory=list)
+    public_model_groups_links: dict[str, str] = Field(default_factory=dict)
+
+
+class UserHeaderMapping(BaseModel):
+    """A request header naming who a call is for (LiteLLM's ``user_header_mappings``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    header_name: str = Field(min_length=1)
+    # customer: the end user; internal_user: read by LiteLLM, not by gatehouse (warned).
+    litellm_user_role: typing.Literal["customer", "internal_user"]
 
 
 class GeneralSettings(BaseModel):
@@ -188,6 +228,8 @@ class GeneralSettings(BaseModel):
     enforced_params: list[str] = Field(default_factory=list)
     # A request header naming the end user a call is made for, read before the body's `user`.
     user_header_name: str | None = None
+    # The `customer` mapping's header names the end user, over user_header_name.
+    user_header_mappings: list[UserHeaderMapping] = Field(default_factory=list)
     public_routes: list[str] = Field(default_factory=list)
     allowed_ips: list[str] | None = None
     # The header a trusted reverse proxy puts the client address in, e.g. X-Forwarded-For.
@@ -211,6 +253,24 @@ class GeneralSettings(BaseModel):
     @property
     def models_in_db(self) -> bool:
         return self.store_model_in_db or os.environ.get("STORE_MODEL_IN_DB", "").lower() == "true"
+
+    @property
+    def end_user_header(self) -> str | None:
+        """The header naming the end user: the first ``customer`` mapping's, else
+        ``user_header_name`` (LiteLLM's order)."""
+        for mapping in self.user_header_mappings:
+            if mapping.litellm_user_role == "customer":
+                return mapping.header_name
+        return self.user_header_name
+
+    @model_validator(mode="after")
+    def _warn_unused_mappings(self) -> GeneralSettings:
+        for mapping in self.user_header_mappings:
+            if mapping.litellm_user_role == "internal_user":
+                log.warning("general_settings.user_header_mappings: the internal_user "
+                            "mapping of %r is ignored: a call's user is its key's, never a "
+                            "header's", mapping.header_name)
+        return self
 
 
 class ModelGroupAlias(BaseModel):
@@ -269,6 +329,10 @@ class Config(_Model):
         return [(where, name) for name, where in first.items()
                 if (name in LITELLM_LOGGING_CALLBACKS) == logging_only]
 
+    def wants(self, *callbacks: str) -> bool:
+        """Whether ``callbacks`` names any of these logging callbacks."""
+        return any(name in callbacks for _, name in self.callback_entries(logging_only=True))
+
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
@@ -291,10 +355,10 @@ LITELLM_IGNORED = {
     """.split()),
     "settings": frozenset("""
         success_callback failure_callback service_callback drop_params modify_params set_verbose
-        json_logs num_retries request_timeout fallbacks default_fallbacks
+        num_retries request_timeout fallbacks default_fallbacks
         context_window_fallbacks content_policy_fallbacks cache cache_params
         enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
-        budget_duration max_end_user_budget key_generation_settings default_team_settings
+        budget_duration max_end_user_budget default_team_settings
         default_internal_user_params max_internal_user_budget internal_user_budget_duration
         public_teams disable_end_user_cost_tracking redact_messages_in_exceptions llm_guard_mode
         google_moderation_confidence_threshold
@@ -318,6 +382,8 @@ LITELLM_LOGGING_CALLBACKS = frozenset("""
     openmeter logfire literalai humanloop galileo opik posthog generic_api webhook email
     supabase traceloop wandb promptlayer weave cloudzero agentops deepeval
 """.split())
+# The logging callbacks gatehouse implements itself (ops/metrics.py, ops/tracing.py).
+OBSERVER_CALLBACKS = frozenset({"prometheus", "otel", "opentelemetry"})
 # Ignoring one of these would leave the gateway more open than the file asks for, so unless it
 # is switched off it stops the start, saying what ignoring it would do.
 LITELLM_REFUSED = {
@@ -330,8 +396,6 @@ LITELLM_REFUSED = {
         "admin_only_routes": "let any key call the routes it keeps for admins",
         "enforce_user_param": "accept calls without `user` (gatehouse's way: "
                               "enforced_params: [user])",
-        "user_header_mappings": "not see the end users it names, so blocked users would get "
-                                "through",
         "max_parallel_requests": "leave parallel calls unlimited",
         "global_max_parallel_requests": "leave parallel calls unlimited",
         "custom_key_generate": "skip your checks on new keys",
@@ -355,6 +419,8 @@ def check_setting_keys(config: Config, source: str, plugin_options: Collection[s
     to some installed guardrail type."""
     problems = []
     for where, name in config.callback_entries(logging_only=True):
+        if name in OBSERVER_CALLBACKS:
+            continue
         log.warning("%s: %s: gatehouse does not implement LiteLLM's %r callback; ignored",
                     source, where, name)
     for section, model, known in (

@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import logging
 import os
+from typing import Any
 
 import aiohttp
 import orjson
@@ -16,6 +17,7 @@ from .access.accounting import Accounting
 from .access.budget_resets import BudgetResets
 from .access.credentials import master_key, public_paths
 from .access.gate import CallGate, IpAllowList
+from .access.key_rotation import KeyRotations
 from .access.model_access import ModelAccess
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
@@ -23,19 +25,22 @@ from .admin.context import Admin
 from .admin.keys import check_key_settings
 from .admin.models import Models
 from .config import Config, ConfigError, Problems, check_setting_keys
-from .guardrails.registry import build_guardrails, shorthand_options
+from .guardrails.registry import LiveGuardrails, build_guardrails, shorthand_options
 from .guardrails.selection import Selector
-from .ops.health import Health
-from .ops.routes import DatabaseProbe, Status
+from .guardrails.stored import StoredGuardrails
+from .ops.health import BackendProbe, Health
+from .ops.metrics import Metrics
+from .ops.routes import Status
+from .ops.tracing import Tracing
 from .plugins import Plugins
 from .proxy.calllog import CallLog
 from .proxy.pipeline import Pipeline
 from .proxy.router import Router
 from .proxy.stored_models import StoredModels
 from .store.audit import AuditLog
-from .store.cache import make_cache
+from .store.cache import RedisCache, make_cache
 from .store.database import StoreUnavailable, open_store
-from .store.models import ModelRows
+from .store.models import GuardrailRows, ModelRows
 from .store.sealed import Sealer
 
 log = logging.getLogger("gatehouse")
@@ -95,26 +100,44 @@ class Gateway:
         self.accounting = Accounting(self.store, self.cache, prices,
                                      flush_interval=settings.spend_flush_interval)
         self.public_paths = public_paths(settings.public_routes)
-        self.call_log = CallLog(self.accounting if self.tracks_spend else None)
-        self.pipeline = Pipeline(self.router, Selector(self.guardrails),
+        self.metrics = Metrics(
+            self.router, prices,
+            end_user_labels=config.settings.enable_end_user_cost_tracking_prometheus_only,
+        ) if config.wants("prometheus") else None
+        if self.metrics is not None and not config.settings.require_auth_for_metrics_endpoint:
+            self.public_paths |= {"/metrics", "/metrics/"}
+        self.tracing = Tracing() if config.wants("otel", "opentelemetry") else None
+        observers = [o for o in (self.metrics, self.tracing) if o is not None]
+        self.call_log = CallLog(self.accounting if self.tracks_spend else None, observers,
+                                self.tracing.capture if self.tracing is not None else None)
+        # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
+        # rotated), else with the master key, as LiteLLM does.
+        sealer = Sealer(os.environ.get("LITELLM_SALT_KEY") or master or "")
+        # The config's guardrails, joined by those stored in the database (with one).
+        self.live_guardrails = LiveGuardrails(self.guardrails)
+        self.stored_guardrails = StoredGuardrails(
+            GuardrailRows(self.store), self.live_guardrails, self.guardrails, config, plugins,
+            sealer) if self.tracks_spend else None
+        self.pipeline = Pipeline(self.router, Selector(self.live_guardrails),
                                  CallGate(self.principals, self.accounting, self.model_access),
                                  self.call_log,
                                  settings)
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
-            prices=prices, guardrails=self.guardrails, master_key=master,
-            settings=config.settings)
-        # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
-        # rotated), else with the master key, as LiteLLM does.
-        self.stored_models = StoredModels(
-            ModelRows(self.store), self.router,
-            Sealer(os.environ.get("LITELLM_SALT_KEY") or master or ""), prices,
-        ) if settings.models_in_db else None
+            prices=prices, guardrails=self.live_guardrails, master_key=master,
+            settings=config.settings, stored_guardrails=self.stored_guardrails)
+        self.key_rotations = KeyRotations(self.principals, self.admin.audit)
+        self.stored_models = StoredModels(ModelRows(self.store), self.router, sealer,
+                                          prices) if settings.models_in_db else None
         self.models = Models(self.router, self.model_access, self.stored_models)
-        self.status = Status(self.router, self.guardrails, plugins,
-                             Health(self.router, settings.health_check_interval), self.cache,
-                             DatabaseProbe(self.store) if self.tracks_spend else None)
+        probed = self.metrics.probed if self.metrics is not None else None
+        self.status = Status(
+            self.router, self.live_guardrails, plugins,
+            Health(self.router, settings.health_check_interval), self.cache,
+            BackendProbe("database", self.store.ping, probed) if self.tracks_spend else None,
+            BackendProbe("redis", self.cache.ping, probed)
+            if isinstance(self.cache, RedisCache) else None)
         self.http: aiohttp.ClientSession | None = None
 
     async def start(self, *, check_only: bool = False) -> None:
@@ -137,11 +160,14 @@ class Gateway:
                     await self.stored_models.start()
                 if not check_only:
                     self.budget_resets.start()
+                    self.key_rotations.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self.router)
                 except Exception as exc:
                     raise StartupError(f"guardrail {name!r} failed to start: {exc}") from exc
+            if self.stored_guardrails is not None and not check_only:
+                await self.stored_guardrails.start_with(self.router)
             for impl in reversed(self.plugins.pm.hook.startup.get_hookimpls()):
                 try:
                     result = impl.function(gateway=self)
@@ -160,6 +186,7 @@ class Gateway:
         await self.call_log.stop()
         if self.stored_models is not None:
             await self.stored_models.stop()
+        await self.key_rotations.stop()
         await self.budget_resets.stop()
         await self.accounting.stop()
         for impl in reversed(self.plugins.pm.hook.shutdown.get_hookimpls()):
@@ -169,6 +196,8 @@ class Gateway:
                     await result
             except Exception:  # noqa: BLE001 - keep shutting the rest down
                 log.exception("shutdown hook of plugin %r failed", impl.plugin_name)
+        if self.stored_guardrails is not None:
+            await self.stored_guardrails.stop()
         for guardrail in self.guardrails.values():
             try:
                 await guardrail.stop()
@@ -181,3 +210,8 @@ class Gateway:
             await asyncio.sleep(0)
         await self.store.close()
         await self.cache.close()
+        if self.tracing is not None:
+            await self.tracing.close()
+
+    def tracing_middlewares(self) -> list[Any]:
+        return [self.tracing.middleware] if self.tracing is not None else []

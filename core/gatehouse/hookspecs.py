@@ -169,6 +169,17 @@ def on_success(call: Call, record: dict[str, Any]) -> None:
     """Runs off the request path after a call succeeded, with the (masked) log record: request,
     response, model, timings, guardrails applied. For spend, audit, traces. Must not rewrite the
     record. Exceptions are logged and ignored. May be async.
+
+    ``record["guardrail_information"]`` lists every guardrail selected for the call, once per
+    mode, as LiteLLM logs them: ``guardrail_name``, ``guardrail_provider`` (its type),
+    ``guardrail_mode``, ``guardrail_status`` (``success``, ``guardrail_intervened``: it blocked,
+    answered or masked; ``guardrail_failed_to_respond``: its vendor failed or timed out, or it
+    crashed; ``not_run``: the call never reached it), ``start_time`` / ``end_time`` (epoch
+    seconds, null when not run), ``duration`` (seconds inside the guardrail),
+    ``masked_entity_count`` (entity type -> count), ``guardrail_response`` (the vendor's answer,
+    credentials removed) and ``status_reason`` (why it failed or did not run); null when no
+    guardrail was selected. ``call.guardrail_runs`` holds the same as typed records
+    (``gatehouse.guardrails.monitoring.GuardrailRun``).
     """
 
 
@@ -177,5 +188,6 @@ def on_failure(call: Call, record: dict[str, Any], error: dict[str, Any]) -> Non
     """Runs off the request path after a call failed (blocked by a guardrail, upstream error,
     bad request once a model was known), with the log record and ``error``:
     ``{"status": <HTTP status>, "body": <the OpenAI-style error body the client received>}``.
-    Exceptions are logged and ignored. May be async.
+    Exceptions are logged and ignored. May be async. ``record["guardrail_information"]`` is as
+    for ``on_success``: a guardrail the failure kept from running says ``not_run`` and why.
     """

@@ -20,6 +20,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientError
+from ..guardrails.monitoring import information
 from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable
 from . import durations
@@ -250,6 +251,8 @@ class Accounting:
                 "user_api_key_team_id": principal.team_id,
                 "user_api_key_user_id": principal.user_id,
                 "user_api_key_team_alias": (principal.team or {}).get("team_alias"),
+                # LiteLLM's spend logs keep the guardrail runs here too.
+                "guardrail_information": information(call),
             },
             "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens, "spend": spend,

@@ -12,12 +12,11 @@ spend within a second.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
-from ..store.database import StoreUnavailable
 from . import durations
+from .periodic import Periodic
 from .principals import KINDS, Principals
 
 log = logging.getLogger("gatehouse.spend")
@@ -28,13 +27,14 @@ RESET_KINDS = ("key", "user", "team")
 KIND_OF_TABLE = {table: kind for kind, table in KINDS.items()}
 
 
-class BudgetResets:
+class BudgetResets(Periodic):
+    name = "budget-resets"
+
     def __init__(self, principals: Principals, *, kinds: tuple[str, ...] = RESET_KINDS,
                  interval: float = INTERVAL):
+        super().__init__(interval)
         self.principals = principals
         self.kinds = kinds
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self, now: float | None = None) -> dict[str, list[str]]:
         """Reset what is due; return the ids reset, by kind."""
@@ -58,22 +58,3 @@ class BudgetResets:
                      len(zeroed))
             done["budget"] = budgets
         return done
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="gatehouse-budget-resets")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except StoreUnavailable:
-                pass  # the store has logged the outage; the next run catches up
-            except Exception:  # noqa: BLE001 - the schedule must outlive one failed run
-                log.exception("budget reset failed")
-            await asyncio.sleep(self.interval)

@@ -16,6 +16,7 @@ from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
 from .key_routes import check_route
 from .limits import Limits, Scope, end_user_limits
+from ..guardrails.call import end_user_of
 from .model_access import ModelAccess
 from .principals import check_expiry, check_team_blocked
 from .roles import check_llm_route
@@ -187,6 +188,17 @@ class CallGate:
         except ClientError as refused:
             return refused
         return None
+
+    async def fill_default_model(self, body: dict[str, Any], header_user: str | None) -> None:
+        """A call that names no model goes to its end user's ``default_model``, if they have
+        one (the end user is read as :attr:`Call.user` reads it)."""
+        if not self.principals.enabled:
+            return
+        metadata = body.get("metadata")
+        user = end_user_of(header_user, body, metadata if isinstance(metadata, dict) else {})
+        row = await self.principals.end_user(user) if user is not None else None
+        if row is not None and row.get("default_model"):
+            body["model"] = row["default_model"]
 
     async def _blocked(self, user: str, call: Call) -> bool:
         principals = self.principals

@@ -111,7 +111,11 @@ class Limits:
             tokens.append(f"tpm:{SCOPES[kind]}:{ident}")
         member_budget, upper = _identity_budgets(principal)
         budgets = [b for b in (team_budget, *upper) if b is not None]
-        spenders += [b for b in (member_budget, *upper) if b is not None]
+        # A team key's user is charged though the call is not held to the user's budget: a
+        # user's spend is what all their keys spent, as in LiteLLM (and as the database adds
+        # it), so their personal keys stop once their team keys have spent the user's budget.
+        charged = user_budget(principal.user) if principal.team_id is not None else None
+        spenders += [b for b in (member_budget, *upper, charged) if b is not None]
         for rate in _identity_rates(principal):
             rates.append(rate)
             if rate.tpm is not None:
@@ -134,11 +138,9 @@ PER_MODEL_FIELDS = ("model_rpm_limit", "model_tpm_limit", "model_max_budget")
 def _identity_budgets(principal: Principal) -> tuple[Scope | None, list[Scope]]:
     """The budgets above the key and team: the user's membership of the team, then the key's
     user (personal keys only) and the team's organization."""
-    user = principal.user
     upper = []
-    if user is not None and principal.team_id is None and user.get("max_budget") is not None:
-        upper.append(Scope(spend_counter("user", user["user_id"], user), float(user["spend"]),
-                           user["max_budget"], user=user["user_id"]))
+    if principal.team_id is None and (user := user_budget(principal.user)) is not None:
+        upper.append(user)
     member = linked_budget("team_member", principal.member, principal.member_budget, "")
     organization = principal.organization
     if organization is not None:
@@ -147,6 +149,13 @@ def _identity_budgets(principal: Principal) -> tuple[Scope | None, list[Scope]]:
         if scope is not None:
             upper.append(scope)
     return member, upper
+
+
+def user_budget(user: Row | None) -> Scope | None:
+    if user is None or user.get("max_budget") is None:
+        return None
+    return Scope(spend_counter("user", user["user_id"], user), float(user["spend"]),
+                 user["max_budget"], user=user["user_id"])
 
 
 def linked_budget(kind: str, row: Row | None, budget: Row | None, label: str) -> Scope | None:

@@ -44,6 +44,15 @@ def role_of(principal: Principal) -> str:
     return role if role in USER_ROLES else INTERNAL_USER
 
 
+def is_proxy_admin(principal: Principal) -> bool:
+    return role_of(principal) == PROXY_ADMIN
+
+
+def reads_everything(principal: Principal) -> bool:
+    """A proxy admin or their viewer: every key, team, user and end user is theirs to read."""
+    return role_of(principal) in (PROXY_ADMIN, PROXY_ADMIN_VIEWER)
+
+
 def mask(user_id: str | None) -> str:
     """A user id as errors show it: enough to recognise, not to copy."""
     if user_id is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -169,6 +170,29 @@ async def settings(request: web.Request, admin: Admin) -> web.Response:
 
 
 PAGE = 500
+
+
+async def linked_budget(admin: Admin, row: Row) -> Row | None:
+    """The budget row ``row`` (a key, end user, organization or membership) links to."""
+    return await admin.store.get_row("budgets", row["budget_id"]) if row.get("budget_id") \
+        else None
+
+
+async def linked_budgets(admin: Admin, rows: list[Row]) -> dict[str, Row]:
+    """The budget rows ``rows`` link to, by id, read in one go."""
+    ids = {row["budget_id"] for row in rows if row.get("budget_id")}
+    return {b["budget_id"]: b for b in await rows_where_in(admin, "budgets", "budget_id", ids)}
+
+
+async def rows_where_in(admin: Admin, kind: str, column: str, values: Collection[str]
+                        ) -> list[Row]:
+    """The rows whose ``column`` is one of ``values``: a query per PAGE values rather than one
+    per value (and none for no values)."""
+    ordered = sorted(values)
+    rows: list[Row] = []
+    for start in range(0, len(ordered), PAGE):
+        rows += await all_rows(admin, kind, {column: ordered[start:start + PAGE]})
+    return rows
 
 
 async def all_rows(admin: Admin, kind: str, where: Row | None = None) -> list[Row]:

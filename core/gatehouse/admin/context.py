@@ -5,7 +5,7 @@ rather than a 500."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -15,6 +15,8 @@ from ..access.principals import Principals
 from ..access.roles import Rule, check_route
 from ..config import Settings
 from ..errors import ClientError
+from ..guardrails.registry import LiveGuardrails
+from ..guardrails.stored import StoredGuardrails
 from ..store.audit import AuditLog
 from ..store.database import Store, StoreUnavailable
 from .bodies import check_query
@@ -26,11 +28,13 @@ class Admin:
     principals: Principals
     audit: AuditLog
     prices: Prices
-    # The configured guardrail names: keys and teams may only name these.
-    guardrails: Collection[str]
+    # The guardrails served now (configured and stored): keys and teams may only name these.
+    guardrails: LiveGuardrails
     master_key: str | None
     # litellm_settings: default_key_generate_params, upperbound_key_generate_params.
     settings: Settings = field(default_factory=Settings)
+    # Guardrails kept in the database (POST /guardrails); None without one.
+    stored_guardrails: StoredGuardrails | None = None
 
 
 ADMIN = web.AppKey("admin", Admin)

@@ -15,13 +15,14 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import Field, model_validator
 
-from ..access.roles import PROXY_ADMIN, PROXY_ADMIN_VIEWER, Rule, role_of
+from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, parse_body
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
-                      update_budget)
+                      linked_budget, update_budget)
 from .context import Admin, gated
+from .models import MODELS
 from .tables import Table
 
 UserId = Annotated[str, Field(min_length=1)]
@@ -88,6 +89,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(400, f"Customer already exists, passed user_id={body.user_id}. "
                                f"Please pass a new user_id.", kind="bad_request",
                           param="user_id")
+    _check_default_model(request, body.default_model)
     fields = body.model_fields_set
     budget_id = body.budget_id
     if budget_id is not None:
@@ -125,6 +127,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
     fields = {name for name in body.model_fields_set - {"user_id"}
               if getattr(body, name) not in (None, [], {}, 0, False)}
     changes = body.model_dump(include=fields & set(CUSTOMER_COLUMNS))
+    _check_default_model(request, changes.get("default_model"))
     budget_fields = fields & BUDGET_FIELDS
     if "budget_id" in changes:
         await BUDGETS.fetch(admin, changes["budget_id"], changes["budget_id"])
@@ -182,13 +185,23 @@ async def unblock(request: web.Request, admin: Admin) -> web.Response:
                           "still_blocked_by_config": from_config})
 
 
+def _check_default_model(request: web.Request, name: str | None) -> None:
+    """A default model the gateway does not serve would send the end user's model-less calls
+    nowhere."""
+    served = request.app[MODELS].router.routes.model_names
+    if name is not None and name not in served:
+        raise ClientError(422, repr({"error": f"Default Model not on proxy. Configure via "
+                                              f"`/model/new` or config.yaml. Default_model="
+                                              f"{name}, proxy_model_names={list(served)}"}),
+                          kind="internal_error", param="default_model")
+
+
 def _require_admin_or_viewer(request: web.Request) -> None:
-    role = role_of(request["principal"])
-    if role not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER):
-        raise DetailError(401, {"error": f"Admin-only endpoint. Your user role={role}"})
+    principal = request["principal"]
+    if not reads_everything(principal):
+        raise DetailError(401, {"error": f"Admin-only endpoint. Your user role="
+                                         f"{role_of(principal)}"})
 
 
 async def _view(admin: Admin, row: Row) -> dict[str, Any]:
-    budget = await admin.store.get_row("budgets", row["budget_id"]) if row["budget_id"] \
-        else None
-    return customer_view(row, budget)
+    return customer_view(row, await linked_budget(admin, row))

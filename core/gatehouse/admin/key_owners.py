@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..access.roles import PROXY_ADMIN, PROXY_ADMIN_VIEWER, is_team_admin, is_team_member, role_of
+from ..access.roles import is_proxy_admin, is_team_admin, is_team_member, reads_everything, role_of
+from ..config import KeyGenerationRule
 from ..errors import ClientError
 from ..guardrails.call import Principal
-from ..store.database import Row
+from ..store.database import Row, membership_id
 from .context import Admin
+from .memberships import manages_team
 
 GENERATE = "/key/generate"
-
-
-def is_proxy_admin(principal: Principal) -> bool:
-    return role_of(principal) == PROXY_ADMIN
-
-
-def reads_every_key(principal: Principal) -> bool:
-    return role_of(principal) in (PROXY_ADMIN, PROXY_ADMIN_VIEWER)
+# Who may make a team key when key_generation_settings does not say: any member.
+TEAM_ROLES = ["admin", "user"]
 
 
 def not_for_yourself(owner: str | None, principal: Principal) -> ClientError:
@@ -42,10 +38,11 @@ async def check_new_key(admin: Admin, principal: Principal, user_id: str | None,
         raise not_for_yourself(user_id, principal)
     if team_id is not None:
         team = await admin.store.get_row("teams", team_id)
-        if team is None or not is_team_member(principal, team):
+        manager = team is not None and await manages_team(admin, principal, team)
+        if team is None or not (manager or is_team_member(principal, team)):
             raise ClientError(400, f"User={principal.user_id} not assigned to team={team_id}",
                               param="team_id")
-        if not is_team_admin(principal, team) and \
+        if not manager and \
                 GENERATE not in (team.get("team_member_permissions") or ()):
             raise ClientError(401, f"Team member does not have permissions for endpoint: "
                                    f"{GENERATE}. You only have access to "
@@ -54,14 +51,51 @@ async def check_new_key(admin: Admin, principal: Principal, user_id: str | None,
     return principal.user_id
 
 
+async def check_generation_rules(admin: Admin, principal: Principal, team_id: str | None,
+                                 given: set[str]) -> None:
+    """``key_generation_settings``: who may make a team key (by their role in the team; proxy
+    admins always may) or a personal one (by their user role), and the fields they must give
+    (``given``: those the body names)."""
+    rules = admin.settings.key_generation_settings
+    rule: KeyGenerationRule | None
+    if team_id is not None:
+        if is_proxy_admin(principal):
+            return
+        rule = rules.team_key_generation if rules else None
+        team = await admin.store.get_row("teams", team_id)
+        if team is None:
+            if rules is not None:
+                raise ClientError(400, f"Unable to find team object in database. Team ID: "
+                                       f"{team_id}", param="team_id")
+            return
+        allowed = TEAM_ROLES if rule is None or rule.allowed_team_member_roles is None \
+            else rule.allowed_team_member_roles
+        role = next((member.get("role") for member in team.get("members") or ()
+                     if member.get("user_id") == principal.user_id), None)
+        if role is not None and role not in allowed:
+            raise ClientError(400, f"Team member role {role} not in allowed_team_member_roles="
+                                   f"{allowed}", param="team_id")
+    else:
+        rule = rules.personal_key_generation if rules else None
+        if rule is not None and rule.allowed_user_roles is not None \
+                and role_of(principal) not in rule.allowed_user_roles:
+            raise ClientError(400, f"Personal key creation has been restricted by admin. "
+                                   f"Allowed roles={rule.allowed_user_roles}. Your role="
+                                   f"{role_of(principal)}")
+    for name in (rule.required_params or []) if rule else []:
+        if name not in given:
+            raise ClientError(400, f"Required param {name} not in data", param=name)
+
+
 async def owns(admin: Admin, principal: Principal, key: Row) -> bool:
-    """The caller may change ``key``: a proxy admin, the key's user, or an admin of its team."""
+    """The caller may change ``key``: a proxy admin, the key's user, or an admin of its team
+    or of the team's organization."""
     if is_proxy_admin(principal):
         return True
     if principal.user_id is not None and key.get("user_id") == principal.user_id:
         return True
     team = await admin.store.get_row("teams", key["team_id"]) if key.get("team_id") else None
-    return team is not None and is_team_admin(principal, team)
+    return team is not None and await manages_team(admin, principal, team)
 
 
 async def check_owner(admin: Admin, principal: Principal, key: Row,
@@ -75,11 +109,34 @@ async def check_owner(admin: Admin, principal: Principal, key: Row,
         raise ClientError(403, f"User={changes['user_id']} is not allowed to update key="
                                f"{key['key_name']} to belong to user={key.get('user_id')}",
                           kind="auth_error", param="None")
+    team_id = (changes or {}).get("team_id")
+    if team_id is not None and team_id != key.get("team_id") and not is_proxy_admin(principal):
+        await _check_team_move(admin, principal, {**key, **(changes or {})}, team_id)
+
+
+async def _check_team_move(admin: Admin, principal: Principal, key: Row, team_id: str) -> None:
+    """A non-admin moves a key only into a team they administer, and only a key whose user is
+    in it: the key would otherwise get a team's models and budget nobody gave it."""
+    team = await admin.store.get_row("teams", team_id)
+    if team is None:
+        raise ClientError(400, f"Team not found for team_id={team_id}. Non-admin users cannot "
+                               f"set keys to non-existent teams.", param="team_id")
+    if not await manages_team(admin, principal, team):
+        raise ClientError(403, f"User={principal.user_id} is not a Proxy Admin or Team Admin "
+                               f"for team={team_id}. Please ask your Proxy Admin to allow this "
+                               f"action under 'Member Permissions' for this team.",
+                          kind="auth_error", param="team_id")
+    owner = key.get("user_id")
+    if owner is not None and not any(member.get("user_id") == owner
+                                     for member in team.get("members") or ()):
+        raise ClientError(403, f"User={owner} is not a member of the team={team_id}. Check "
+                               f"team members via `/team/info`.", kind="auth_error",
+                          param="team_id")
 
 
 async def may_read(admin: Admin, principal: Principal, key: Row) -> bool:
     """``/key/info`` of another key: the same user's, or one of a team the caller is in."""
-    if reads_every_key(principal) or key["key_hash"] == principal.key_hash:
+    if reads_everything(principal) or key["key_hash"] == principal.key_hash:
         return True
     if principal.user_id is not None and key.get("user_id") == principal.user_id:
         return True
@@ -91,7 +148,7 @@ async def may_read(admin: Admin, principal: Principal, key: Row) -> bool:
 
 def listed_user(principal: Principal, asked: str | None) -> str | None:
     """The ``user_id`` ``/key/list`` is limited to: a non-admin sees their own keys only."""
-    if reads_every_key(principal):
+    if reads_everything(principal):
         return asked
     if principal.user_id is None:
         raise ClientError(403, "You are not authorized to access this endpoint. No 'user_id' "
@@ -101,3 +158,28 @@ def listed_user(principal: Principal, asked: str | None) -> str | None:
         raise ClientError(403, "You are not authorized to check another user's keys",
                           kind="bad_request_error", param="None")
     return principal.user_id
+
+
+async def check_list_scope(admin: Admin, principal: Principal, team_id: str | None,
+                           organization_id: str | None) -> None:
+    """``/key/list`` by team or organization: a non-admin only lists those they are in."""
+    if reads_everything(principal):
+        return
+    user = principal.user or {}
+    if team_id is not None and team_id not in (user.get("teams") or ()):
+        raise ClientError(403, "You are not authorized to check this team's keys",
+                          kind="bad_request_error", param="team_id")
+    if organization_id is not None and (principal.user_id is None or await admin.store.get_row(
+            "organization_members", membership_id(organization_id, principal.user_id)) is None):
+        raise ClientError(403, "You are not authorized to check this organization's keys",
+                          kind="bad_request_error", param="organization_id")
+
+
+async def administered_teams(admin: Admin, principal: Principal) -> list[str]:
+    """The teams the caller is an admin of (``/key/list?include_team_keys=true``)."""
+    listed = list((principal.user or {}).get("teams") or ())
+    if not listed:
+        return []
+    teams = await admin.store.list_rows("teams", where={"team_id": listed},
+                                        limit=len(listed))
+    return [team["team_id"] for team in teams if is_team_admin(principal, team)]

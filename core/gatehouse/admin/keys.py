@@ -21,20 +21,23 @@ from ..access import durations
 from ..access.accounting import spend_counter
 from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_master_key
 from ..access.key_routes import KEY_TYPES
-from ..access.roles import Rule, role_of
+from ..access.roles import Rule, reads_everything, role_of
 from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
 from ..proxy.schemas import refuse_nul
 from ..store.database import Row
 from .bodies import Body, Duration, Limit, Update, parse_body, query_bool, query_int
+from .budgets import BudgetFields, budget_view, create_budget
 from .context import Admin, admin_route, check_guardrails, gated
 from .key_owners import (
+    administered_teams,
+    check_generation_rules,
+    check_list_scope,
     check_new_key,
     check_owner,
     listed_user,
     may_read,
     owns,
-    reads_every_key,
 )
 from .tables import Table, actor, wire_view
 
@@ -49,8 +52,10 @@ RESPONSE_NULLS = ("duration", "litellm_budget_table", *IN_METADATA)
 # upperbound_key_generate_params: the fields it may cap, and those that are durations.
 UPPER_BOUNDED = ("max_budget", "max_parallel_requests", "tpm_limit", "rpm_limit", "duration",
                  "budget_duration")
-# The team keys read to add up what is promised to them.
+# The team keys read to add up what is promised to them; an organization's teams read to list
+# its keys.
 TEAM_KEYS_READ = 10_000
+ORG_TEAMS_READ = 10_000
 SORT_COLUMNS = {"spend": "spend", "max_budget": "max_budget", "created_at": "created_at",
                 "updated_at": "updated_at", "token": "key_hash", "key_alias": "key_alias"}
 LimitType = Literal["guaranteed_throughput", "best_effort_throughput", "dynamic"]
@@ -150,6 +155,15 @@ def key_view(row: Row) -> dict[str, Any]:
 KEYS = Table("keys", "key", key_view)
 
 
+async def shown_key(admin: Admin, row: Row) -> dict[str, Any]:
+    """A key as a response shows it: with the budget row it links to, if any."""
+    view = key_view(row)
+    if row.get("budget_id"):
+        view["litellm_budget_table"] = budget_view(
+            await admin.store.get_row("budgets", row["budget_id"]))
+    return view
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/key/generate", generate)
     app.router.add_post("/key/service-account/generate", generate_service_account)
@@ -176,6 +190,8 @@ def key_ident(value: str) -> tuple[str, str]:
 @gated(Rule.OWN_KEYS)
 async def generate(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, GenerateKey)
+    await check_generation_rules(admin, request["principal"], body.team_id,
+                                 body.model_fields_set)
     body.user_id = await check_new_key(admin, request["principal"], body.user_id, body.team_id)
     return await _generate(request, admin, body)
 
@@ -184,9 +200,12 @@ async def generate(request: web.Request, admin: Admin) -> web.Response:
 async def generate_service_account(request: web.Request, admin: Admin) -> web.Response:
     """A key owned by a team rather than a person: ``team_id`` must name a team."""
     body = await parse_body(request, GenerateKey)
-    if body.team_id is None or await admin.store.get_row("teams", body.team_id) is None:
-        raise ClientError(400, f"team_id is required and must exist for a service account "
-                               f"key; got team_id={body.team_id}", param="team_id")
+    if body.team_id is None:
+        raise ClientError(400, "team_id is required for service account keys. Please specify "
+                               "`team_id` in the request body.", param="team_id")
+    if await admin.store.get_row("teams", body.team_id) is None:
+        raise ClientError(400, "team_id does not exist in the database. Please specify a valid "
+                               "`team_id` in the request body.", param="team_id")
     body.user_id = None
     return await _generate(request, admin, body)
 
@@ -200,22 +219,25 @@ async def _generate(request: web.Request, admin: Admin, body: GenerateKey) -> we
     existing = await admin.store.get_row("keys", token)
     if existing is not None:
         # LiteLLM's quirk: asking for a key that exists answers 200 and changes nothing.
-        return json_response({**key_view(existing), "key": secret})
+        return json_response({**await shown_key(admin, existing), "key": secret})
     await _check_alias(admin, body.key_alias, token)
     now = time.time()
     columns = _columns(admin, body, set(KeyFields.model_fields), {}, now,
                        calendar_expiry=True)
     await _check_throughput(admin, token, columns)
+    await _soft_budget_row(request, columns, {})
     who = actor(request)
     row = {"key_hash": token, "key_name": key_name(secret), **columns,
            "created_by": who, "updated_by": who, "created_at": now, "updated_at": now}
     created = await KEYS.create(request, token, row)
-    return json_response({**key_view(created), "key": secret, "duration": body.duration})
+    return json_response({**await shown_key(admin, created), "key": secret,
+                          "duration": body.duration})
 
 
 def check_key_settings(settings: Settings, source: str) -> None:
     """``default_key_generate_params`` and ``upperbound_key_generate_params`` must hold what
-    ``/key/generate`` would take, or every new key would fail (or pass unchecked)."""
+    ``/key/generate`` would take, or every new key would fail (or pass unchecked); so must
+    ``key_generation_settings``' required params."""
     problems = []
     for section in ("default_key_generate_params", "upperbound_key_generate_params"):
         try:
@@ -223,6 +245,14 @@ def check_key_settings(settings: Settings, source: str) -> None:
         except ValidationError as exc:
             problems += [f"litellm_settings.{section}.{format_path(err['loc'])}: {err['msg']}"
                          for err in exc.errors()]
+    # A required field /key/generate does not take could never be given: every key refused.
+    rules = settings.key_generation_settings
+    for scope in ("team_key_generation", "personal_key_generation"):
+        rule = getattr(rules, scope) if rules else None
+        required = (rule.required_params or []) if rule else []
+        problems += [f"litellm_settings.key_generation_settings.{scope}.required_params: "
+                     f"{name!r} is not a field of /key/generate"
+                     for name in required if name not in GenerateKey.model_fields]
     if problems:
         raise ConfigError.in_file(source, *problems)
 
@@ -301,6 +331,10 @@ def _columns(admin: Admin, body: KeyFields, fields: set[str], current: Row, now:
         columns["expires"] = _after(values["duration"], now, calendar=calendar_expiry)
     if "budget_duration" in values:
         columns["budget_reset_at"] = _after(values["budget_duration"], now, calendar=True)
+    if "auto_rotate" in values or "rotation_interval" in values:
+        columns["key_rotation_at"] = _next_rotation(
+            values.get("auto_rotate", current.get("auto_rotate")),
+            values.get("rotation_interval", current.get("rotation_interval")), now)
     if values.get("key_type") is not None and not values.get("allowed_routes"):
         columns["allowed_routes"] = KEY_TYPES[values["key_type"]]
     if "blocked" in columns and columns["blocked"] is None:
@@ -317,6 +351,28 @@ def _after(duration: str | None, now: float, *, calendar: bool) -> float | None:
     if durations.seconds(duration) == 0:
         return now
     return durations.next_reset(duration, now) if calendar else durations.after(duration, now)
+
+
+def _next_rotation(auto_rotate: bool | None, interval: str | None, now: float) -> float | None:
+    """When a key flagged ``auto_rotate`` is first rotated: one ``rotation_interval`` from now.
+    A flag without an interval is refused: the key would silently never rotate."""
+    if not auto_rotate:
+        return None
+    if interval is None or durations.seconds(interval) == 0:
+        raise ClientError(400, "auto_rotate needs a rotation_interval longer than 0 (e.g. "
+                               "'30d')", param="rotation_interval")
+    return durations.after(interval, now)
+
+
+async def _soft_budget_row(request: web.Request, columns: Row, current: Row) -> None:
+    """A soft budget on a key with no budget row makes one holding it, as LiteLLM does, so
+    that it shows under ``litellm_budget_table``. A key that links to a budget row already
+    keeps it (it may be shared); the key's own ``soft_budget`` wins over the row's."""
+    soft = columns.get("soft_budget")
+    if soft is None or columns.get("budget_id", current.get("budget_id")):
+        return
+    budget = await create_budget(request, BudgetFields(soft_budget=soft), {"soft_budget"})
+    columns["budget_id"] = budget["budget_id"]
 
 
 async def _check_throughput(admin: Admin, token: str, row: Row) -> None:
@@ -372,13 +428,14 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
                                "temp_budget_increase": body.temp_budget_increase,
                                "temp_budget_expiry": body.temp_budget_expiry.isoformat()}
     await _check_throughput(admin, token, {**current, **changes})
+    await _soft_budget_row(request, changes, current)
     changes["updated_by"] = actor(request)
     row = await KEYS.update(request, token, shown, changes)
     if "spend" in changes:
         # The shared counter would otherwise go on from the old figure until it lapses.
         for period in (current, row):
             await admin.principals.cache.drop(spend_counter("key", token, period))
-    return json_response({**key_view(row), "key": token})
+    return json_response({**await shown_key(admin, row), "key": token})
 
 
 @gated(Rule.OWN_KEYS)
@@ -413,7 +470,7 @@ async def regenerate(request: web.Request, admin: Admin) -> web.Response:
     row = await KEYS.update(request, token, shown, {
         **changes, "key_name": key_name(secret), "updated_by": actor(request)},
         new_ident=new_token)
-    return json_response({**key_view(row), "key": secret, "token": None,
+    return json_response({**await shown_key(admin, row), "key": secret, "token": None,
                           "token_id": new_token})
 
 
@@ -424,7 +481,7 @@ async def _set_blocked(request: web.Request, admin: Admin, blocked: bool) -> web
     token, shown = key_ident(body.key)
     row = await KEYS.update(request, token, shown, {"blocked": blocked,
                                                     "updated_by": actor(request)})
-    return json_response(key_view(row))
+    return json_response(await shown_key(admin, row))
 
 
 # As in LiteLLM, no owner check beyond the route gate: an internal user may block any key.
@@ -477,14 +534,14 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
     row = await admin.store.get_row("keys", token) if token else None
     # An unknown key is refused too, to a caller who could not read it: whether it exists
     # is not theirs to learn.
-    if not reads_every_key(principal) and not (row is not None
+    if not reads_everything(principal) and not (row is not None
                                                and await may_read(admin, principal, row)):
         raise ClientError(403, f"You are not allowed to access this key's info. Your "
                                f"role={role_of(principal)}", kind="auth_error")
     if row is None:
         raise ClientError(404, "Key not found in database", kind="not_found_error",
                           param="key")
-    view = key_view(row)
+    view = await shown_key(admin, row)
     del view["token"], view["token_id"]
     # The hash even when the key itself was sent: the secret is shown once, at creation.
     return json_response({"key": token, "info": view})
@@ -505,21 +562,35 @@ async def list_keys(request: web.Request, admin: Admin) -> web.Response:
     if sort_by not in SORT_COLUMNS:
         raise ClientError(400, f"Invalid sort column. Must be one of: "
                                f"{', '.join(SORT_COLUMNS)}", param="sort_by")
+    principal = request["principal"]
+    team_id, organization_id = (request.query.get(name) or None
+                                for name in ("team_id", "organization_id"))
+    user_id = listed_user(principal, request.query.get("user_id"))
+    await check_list_scope(admin, principal, team_id, organization_id)
     named = request.query.get("key_hash")
-    where = {"team_id": request.query.get("team_id"),
-             "user_id": listed_user(request["principal"], request.query.get("user_id")),
-             "key_alias": request.query.get("key_alias"),
-             "key_hash": key_ident(named)[0] if named else None}
-    if request.query.get("organization_id"):
-        # Keys belong to organizations through their teams, which this table does not hold.
-        where["key_hash"] = []
-    total = await admin.store.count_rows("keys", where=where)
+    filters: Row = {"user_id": user_id, "team_id": team_id,
+                    "key_alias": request.query.get("key_alias"),
+                    "key_hash": key_ident(named)[0] if named else None}
+    if organization_id is not None:
+        # Keys belong to an organization through their teams.
+        teams = [team["team_id"] for team in await admin.store.list_rows(
+            "teams", where={"organization_id": organization_id}, limit=ORG_TEAMS_READ)]
+        filters["team_id"] = [t for t in teams if team_id is None or t == team_id]
+    # A key is listed when it matches the filters, or is one of the teams the caller
+    # administers, or was made by the user listed.
+    any_of = [filters]
+    if query_bool(request, "include_team_keys"):
+        any_of.append({"team_id": await administered_teams(admin, principal)})
+    maker = user_id or principal.user_id
+    if query_bool(request, "include_created_by_keys") and maker is not None:
+        any_of.append({"created_by": maker})
+    total = await admin.store.count_rows("keys", any_of=any_of)
     rows = await admin.store.list_rows(
-        "keys", where=where, limit=size, offset=(page - 1) * size,
+        "keys", any_of=any_of, limit=size, offset=(page - 1) * size,
         order_by=SORT_COLUMNS[sort_by],
         descending=request.query.get("sort_order", "desc").lower() != "asc")
     # As in LiteLLM: hashes by default, whole records when asked.
     full = query_bool(request, "return_full_object")
-    return json_response({"keys": [key_view(r) if full else r["key_hash"] for r in rows],
-                          "total_count": total, "current_page": page,
+    keys = [await shown_key(admin, r) if full else r["key_hash"] for r in rows]
+    return json_response({"keys": keys, "total_count": total, "current_page": page,
                           "total_pages": math.ceil(total / size)})

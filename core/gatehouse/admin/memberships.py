@@ -11,11 +11,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import model_validator
 
-from ..access.roles import INTERNAL_USER, ORG_ADMIN
+from ..access.roles import INTERNAL_USER, ORG_ADMIN, is_proxy_admin, is_team_admin
+from ..guardrails.call import Principal
 from ..store.database import Row, membership_id
 from .bodies import Body
-from .budgets import BudgetFields, all_rows, budget_view, create_budget, update_budget
-from .context import ADMIN
+from .budgets import (BudgetFields, all_rows, budget_view, create_budget, linked_budgets,
+                      update_budget)
+from .context import ADMIN, Admin
 from .tables import Table, wire_view
 
 
@@ -129,25 +131,36 @@ async def leave_team(request: web.Request, team_id: str, user_id: str) -> None:
 
 
 async def memberships_view(request: web.Request, where: Row) -> list[dict[str, Any]]:
-    admin = request.app[ADMIN]
-    views = []
-    for row in await all_rows(admin, "team_members", where):
-        budget = await admin.store.get_row("budgets", row["budget_id"]) \
-            if row["budget_id"] else None
-        views.append(membership_view(row, budget))
-    return views
+    return await memberships_views(request, await all_rows(request.app[ADMIN], "team_members",
+                                                            where))
 
+
+async def memberships_views(request: web.Request, rows: list[Row]) -> list[dict[str, Any]]:
+    budgets = await linked_budgets(request.app[ADMIN], rows)
+    return [membership_view(row, budgets.get(row["budget_id"])) for row in rows]
 
 
 async def is_org_admin(request: web.Request, org_id: str | None = None) -> bool:
     """Whether the caller is an ``org_admin`` of ``org_id`` (of any organization when None)."""
-    user_id = request["principal"].user_id
+    return await administers_org(request.app[ADMIN], request["principal"], org_id)
+
+
+async def administers_org(admin: Admin, principal: Principal, org_id: str | None) -> bool:
+    """Whether ``principal`` is an ``org_admin`` of ``org_id`` (of any organization when
+    None)."""
+    user_id = principal.user_id
     if user_id is None:
         return False
-    admin = request.app[ADMIN]
     if org_id is None:
         return any(m["user_role"] == ORG_ADMIN for m in await all_rows(
             admin, "organization_members", {"user_id": user_id}))
     membership = await admin.store.get_row("organization_members",
                                            membership_id(org_id, user_id))
     return membership is not None and membership["user_role"] == ORG_ADMIN
+
+
+async def manages_team(admin: Admin, principal: Principal, team: Row) -> bool:
+    """A proxy admin, the team's admin, or an ``org_admin`` of the team's organization."""
+    return is_proxy_admin(principal) or is_team_admin(principal, team) or (
+        team.get("organization_id") is not None
+        and await administers_org(admin, principal, team["organization_id"]))

@@ -242,11 +242,13 @@ async def model_group_info(request: web.Request) -> web.Response:
     wanted = request.query.get("model_group")
     if wanted:
         groups = {name: group for name, group in groups.items() if name == wanted}
-    return json_response({"data": [_group(admin, name, group)
+    return json_response({"data": [group_info(admin, name, group)
                                    for name, group in groups.items()]})
 
 
-def _group(admin: Admin, name: str, group: list[Deployment]) -> dict[str, Any]:
+def group_info(admin: Admin, name: str, group: list[Deployment], *,
+               public: bool = False) -> dict[str, Any]:
+    """A model group as ``/model_group/info`` and the public model hub show it."""
     info = group[0].model_info
     prices = admin.prices.by_model.get(name, (0.0, 0.0))
 
@@ -262,4 +264,4 @@ def _group(admin: Admin, name: str, group: list[Deployment]) -> dict[str, Any]:
             "mode": info.get("mode", "chat"), "tpm": total("tpm"), "rpm": total("rpm"),
             **{flag: bool(info.get(flag, False)) for flag in SUPPORTS},
             "supported_openai_params": list(CHAT_PARAMS),
-            "is_public_model_group": False}
+            "is_public_model_group": public}

@@ -20,29 +20,28 @@ from pydantic import Field
 from ..access.roles import (
     INTERNAL_USER,
     NO_ROLE,
-    PROXY_ADMIN,
     PROXY_ADMIN_VIEWER,
     Rule,
+    is_proxy_admin,
+    reads_everything,
     role_of,
 )
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
 from .bodies import Body, parse_body, query_str
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
-                      update_budget)
+                      linked_budget, linked_budgets, update_budget)
 from .context import Admin, gated
-from .keys import KEYS
 from .memberships import (
     NamesUser,
     ensure_membership,
     is_org_admin,
-    leave_team,
     resolve_user,
     set_member_budget,
     user_view,
 )
 from .tables import Table, actor, wire_view
-from .teams import TEAMS, team_view
+from .teams import delete_teams, team_view
 
 
 
@@ -115,8 +114,8 @@ def setup(app: web.Application) -> None:
 
 @gated(Rule.SELF)
 async def new(request: web.Request, admin: Admin) -> web.Response:
-    role = role_of(request["principal"])
-    if role != PROXY_ADMIN:
+    if not is_proxy_admin(request["principal"]):
+        role = role_of(request["principal"])
         if role == NO_ROLE:
             raise DetailError(401, {"error": f"Only admins can create orgs. Your role is = "
                                              f"{role}"})
@@ -172,7 +171,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
 async def listing(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
     orgs = await all_rows(admin, "organizations")
-    if role_of(principal) not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER):
+    if not reads_everything(principal):
         mine = {m["organization_id"] for m in await all_rows(
             admin, "organization_members", {"user_id": principal.user_id})} \
             if principal.user_id else set()
@@ -182,7 +181,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def delete(request: web.Request, admin: Admin) -> web.Response:
-    if role_of(request["principal"]) != PROXY_ADMIN:
+    if not is_proxy_admin(request["principal"]):
         raise DetailError(401, {"error": "Only proxy admins can delete organizations"})
     body = await parse_body(request, DeleteOrgs)
     orgs = []
@@ -191,21 +190,12 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
         if org is None:
             raise DetailError(404, {"error": f"Organization={org_id} not found"})
         orgs.append(org)
-    # Its teams, their keys and every membership go with it, keys first.
-    for org in orgs:
-        org_id = org["organization_id"]
-        for team in await all_rows(admin, "teams", {"organization_id": org_id}):
-            keys = await all_rows(admin, "keys", {"team_id": team["team_id"]})
-            if keys:
-                await KEYS.delete(request, {k["key_hash"]: k["key_hash"] for k in keys})
-            for member in team["members"]:
-                await leave_team(request, team["team_id"], member["user_id"])
-            await TEAMS.delete(request, {team["team_id"]: team["team_id"]})
-        members = await all_rows(admin, "organization_members", {"organization_id": org_id})
-        if members:
-            await ORG_MEMBERS.delete(request, {m["membership_id"]: m["membership_id"]
-                                               for m in members})
-    deleted = await ORGS.delete(request, {o: o for o in body.organization_ids})
+    # Its teams (with their keys) and every membership go with it.
+    org_ids = [org["organization_id"] for org in orgs]
+    await delete_teams(request, await all_rows(admin, "teams", {"organization_id": org_ids}))
+    await ORG_MEMBERS.remove(request, await all_rows(admin, "organization_members",
+                                                     {"organization_id": org_ids}))
+    deleted = await ORGS.remove(request, orgs)
     return json_response([org_view(row) for row in deleted])
 
 
@@ -260,25 +250,22 @@ async def _org(admin: Admin, org_id: str) -> Row:
 
 async def _full_view(admin: Admin, org: Row) -> dict[str, Any]:
     org_id = org["organization_id"]
-    budget = await admin.store.get_row("budgets", org["budget_id"]) if org["budget_id"] \
-        else None
-    return {**org_view(org), "litellm_budget_table": budget_view(budget),
-            "members": [await _member_view(admin, m) for m in await all_rows(
-                admin, "organization_members", {"organization_id": org_id})],
+    members = await all_rows(admin, "organization_members", {"organization_id": org_id})
+    budgets = await linked_budgets(admin, [org, *members])
+    return {**org_view(org), "litellm_budget_table": budget_view(budgets.get(org["budget_id"])),
+            "members": [member_view(m, budgets.get(m["budget_id"])) for m in members],
             "teams": [team_view(t) for t in await all_rows(
                 admin, "teams", {"organization_id": org_id})]}
 
 
 async def _member_view(admin: Admin, row: Row) -> dict[str, Any]:
-    budget = await admin.store.get_row("budgets", row["budget_id"]) if row["budget_id"] \
-        else None
-    return member_view(row, budget)
+    return member_view(row, await linked_budget(admin, row))
 
 
 async def _require_org_admin(request: web.Request, org_id: str, route: str) -> None:
     principal = request["principal"]
-    role = role_of(principal)
-    if role == PROXY_ADMIN or (role == PROXY_ADMIN_VIEWER and request.method == "GET"):
+    if is_proxy_admin(principal) or (role_of(principal) == PROXY_ADMIN_VIEWER
+                                     and request.method == "GET"):
         return
     if not await is_org_admin(request, org_id):
         raise ClientError(403, f"User={principal.user_id} is not an admin of organization="

@@ -42,7 +42,8 @@ def iso(epoch: float | None) -> str | None:
 def wire_view(row: Row, renames: dict[str, str]) -> dict[str, Any]:
     """A stored row as the API shows it: LiteLLM's field names, times as ISO 8601."""
     view = {renames.get(column, column): value for column, value in row.items()}
-    for column in ("expires", "created_at", "updated_at", "budget_reset_at"):
+    for column in ("expires", "created_at", "updated_at", "budget_reset_at", "key_rotation_at",
+                   "last_rotation_at"):
         if column in view:
             view[column] = iso(view[column])
     return view
@@ -94,17 +95,27 @@ class Table:
     async def delete(self, request: web.Request, idents: dict[str, str]) -> list[Row]:
         """Delete every row of ``idents`` (id -> how the caller named it), or none of them
         when any is unknown."""
-        admin = request.app[ADMIN]
-        missing = [shown for ident, shown in idents.items()
-                   if await admin.store.get_row(self.kind, ident) is None]
+        found = await request.app[ADMIN].store.list_rows(
+            self.kind, where={self.pk: list(idents)}, limit=len(idents))
+        present = {str(row[self.pk]) for row in found}
+        missing = [shown for ident, shown in idents.items() if ident not in present]
         if missing:
             raise self._not_found(missing)
-        deleted = await admin.store.delete_rows(self.kind, list(idents))
+        return await self.remove(request, found)
+
+    async def remove(self, request: web.Request, rows: list[Row]) -> list[Row]:
+        """Delete rows the caller has just read; those already gone are skipped."""
+        admin = request.app[ADMIN]
+        deleted = await admin.store.delete_rows(self.kind, [str(row[self.pk]) for row in rows])
         for row in deleted:
-            ident = str(row[TABLES[self.kind][1]])
+            ident = str(row[self.pk])
             await admin.principals.forget(self.noun, ident)
             await self._audit(request, "deleted", ident, self.view(row), {})
         return deleted
+
+    @property
+    def pk(self) -> str:
+        return TABLES[self.kind][1]
 
     async def _audit(self, request: web.Request, action: Action, ident: str,
                      before: dict[str, Any] | None, updated: dict[str, Any]) -> None:

@@ -19,27 +19,30 @@ from aiohttp import web
 from pydantic import Field
 
 from ..access.roles import (
-    PROXY_ADMIN,
-    PROXY_ADMIN_VIEWER,
     Rule,
-    is_team_admin,
+    is_proxy_admin,
     is_team_member,
     not_admin,
+    reads_everything,
     role_of,
 )
 from ..errors import ClientError, DetailError, json_response
+from ..guardrails.call import Principal
 from ..store.database import Row, membership_id
 from .bodies import Body, Duration, Limit, Update, parse_body
-from .budgets import BudgetFields, all_rows, with_reset
-from .context import Admin, check_guardrails, gated
+from .budgets import BudgetFields, all_rows, linked_budget, rows_where_in, with_reset
+from .context import ADMIN, Admin, check_guardrails, gated
 from .keys import KEYS, key_view
 from .memberships import (
     TEAM_MEMBERS,
     NamesUser,
+    administers_org,
     is_org_admin,
     join_team,
     leave_team,
+    manages_team,
     memberships_view,
+    memberships_views,
     resolve_user,
     set_member_budget,
     user_view,
@@ -132,13 +135,11 @@ def setup(app: web.Application) -> None:
 @gated(Rule.MEMBERS)
 async def new(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
-    # Who may make teams at all is settled before the body is read: a refusal beats a 400.
-    admin_anywhere = role_of(principal) == PROXY_ADMIN
-    if not admin_anywhere and not await is_org_admin(request):
-        raise not_admin(principal, request.path)
+    await _require_some_admin(request)
     body = await parse_body(request, NewTeam)
-    if not admin_anywhere:
+    if not is_proxy_admin(principal):
         await _require_org_admin_of(request, body.organization_id)
+        _check_within_own_key(principal, body)
     team_id = body.team_id or str(uuid.uuid4())
     if await admin.store.get_row("teams", team_id) is not None:
         raise ClientError(400, f"{{'error': 'Team id = {team_id} already exists. Please use a "
@@ -157,17 +158,22 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
     return json_response(team_view(created))
 
 
-@gated(Rule.ADMIN)
+@gated(Rule.MEMBERS)
 async def update(request: web.Request, admin: Admin) -> web.Response:
+    await _require_some_admin(request)
     body = await parse_body(request, UpdateTeam)
     changes = _columns(admin, body, body.model_fields_set - {"team_id"}, time.time())
     if not changes:
         raise ClientError(400, "Nothing to update: pass at least one field besides 'team_id'")
     team = await _team(admin, body.team_id, f"Team not found, passed team_id={body.team_id}",
                        status=404)
+    await _require_org_admin_of_team(request, team)
     if changes.get("organization_id") == "":
         changes["organization_id"] = None
     moved_to = changes.get("organization_id")
+    if "organization_id" in changes and not is_proxy_admin(request["principal"]):
+        # An organization's admin moves teams only between organizations they run.
+        await _require_org_admin_of(request, moved_to)
     if moved_to and moved_to != team["organization_id"]:
         await _check_org_move(admin, {**team, **changes}, moved_to)
     row = await TEAMS.update(request, body.team_id, body.team_id, changes)
@@ -185,8 +191,9 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(404, f"{{'message': 'Team not found, passed team id: {team_id}.'}}",
                           kind="auth_error", param="None")
     principal = request["principal"]
-    if role_of(principal) not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER) and not is_team_member(
-            principal, row):
+    if not reads_everything(principal) and not is_team_member(principal, row) and not (
+            row["organization_id"] is not None
+            and await administers_org(admin, principal, row["organization_id"])):
         raise ClientError(403, f"{{'error': 'User={principal.user_id} not authorized to access "
                                f"this team={team_id}'}}", kind="auth_error", param="None")
     return json_response({"team_id": team_id, "team_info": team_view(row),
@@ -198,61 +205,72 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
 @gated(Rule.SELF)
 async def listing(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
-    role = role_of(principal)
     user_id = request.query.get("user_id")
-    if role not in (PROXY_ADMIN, PROXY_ADMIN_VIEWER) and (
-            user_id is None or user_id != principal.user_id):
+    if not reads_everything(principal) and (user_id is None or user_id != principal.user_id):
         raise DetailError(401, {"error": f"Only admin users can query all teams/other teams. "
-                                         f"Your user role={role}"})
+                                         f"Your user role={role_of(principal)}"})
     org = request.query.get("organization_id")
-    teams = []
-    for row in await all_rows(admin, "teams"):
-        if user_id is not None and all(m.get("user_id") != user_id for m in row["members"]):
-            continue
-        if org is not None and row["organization_id"] != (
-                None if org == "default_organization" else org):
-            continue
-        teams.append({**team_view(row),
-                      "team_memberships": await memberships_view(request,
-                                                                 {"team_id": row["team_id"]}),
-                      "keys": [key_view(k) for k in await _team_keys(admin, row["team_id"])]})
+    rows = [row for row in await all_rows(admin, "teams")
+            if (user_id is None or any(m.get("user_id") == user_id for m in row["members"]))
+            and (org is None or row["organization_id"] == (
+                None if org == "default_organization" else org))]
+    # Every listed team's memberships and keys in a few queries, not a few per team.
+    ids = {row["team_id"] for row in rows}
+    memberships: dict[str, list[dict[str, Any]]] = {team_id: [] for team_id in ids}
+    for view in await memberships_views(request, await rows_where_in(
+            admin, "team_members", "team_id", ids)):
+        memberships[view["team_id"]].append(view)
+    keys: dict[str, list[dict[str, Any]]] = {team_id: [] for team_id in ids}
+    for key in await rows_where_in(admin, "keys", "team_id", ids):
+        keys[key["team_id"]].append(key_view(key))
+    teams = [{**team_view(row), "team_memberships": memberships[row["team_id"]],
+              "keys": keys[row["team_id"]]} for row in rows]
     teams.sort(key=lambda t: t["team_alias"] or "")
     return json_response(teams)
 
 
-@gated(Rule.ADMIN)
+@gated(Rule.MEMBERS)
 async def delete(request: web.Request, admin: Admin) -> web.Response:
-    """Delete teams, their keys and memberships: a key left behind would keep working without
-    the team's budget and limits."""
+    await _require_some_admin(request)
     body = await parse_body(request, DeleteTeams)
     teams = [await _team(admin, team_id, f"Team not found, passed team_id={team_id}",
-                         status=404) for team_id in body.team_ids]
-    # Keys first: if the database fails half-way, a team without keys is harmless.
-    keys = [k["key_hash"] for team_id in body.team_ids
-            for k in await _team_keys(admin, team_id)]
-    if keys:
-        await KEYS.delete(request, {k: k for k in keys})
+                         status=404) for team_id in dict.fromkeys(body.team_ids)]
     for team in teams:
-        for member in team["members"]:
-            await leave_team(request, team["team_id"], member["user_id"])
-    await TEAMS.delete(request, {team_id: team_id for team_id in body.team_ids})
+        await _require_org_admin_of_team(request, team)
+    keys = await delete_teams(request, teams)
     return json_response({"deleted_teams": body.team_ids, "deleted_keys": keys})
 
 
-@gated(Rule.ADMIN)
+async def delete_teams(request: web.Request, teams: list[Row]) -> list[str]:
+    """Delete teams with their keys and memberships (a key left behind would keep working
+    without the team's budget and limits); the deleted keys' hashes."""
+    admin = request.app[ADMIN]
+    # Keys first: if the database fails half-way, a team without keys is harmless.
+    keys = await rows_where_in(admin, "keys", "team_id", {t["team_id"] for t in teams})
+    await KEYS.remove(request, keys)
+    for team in teams:
+        for member in team["members"]:
+            await leave_team(request, team["team_id"], member["user_id"])
+    await TEAMS.remove(request, teams)
+    return [key["key_hash"] for key in keys]
+
+
+@gated(Rule.MEMBERS)
 async def block(request: web.Request, admin: Admin) -> web.Response:
     return await _set_blocked(request, admin, True)
 
 
-@gated(Rule.ADMIN)
+@gated(Rule.MEMBERS)
 async def unblock(request: web.Request, admin: Admin) -> web.Response:
     return await _set_blocked(request, admin, False)
 
 
 async def _set_blocked(request: web.Request, admin: Admin, blocked: bool) -> web.Response:
+    await _require_some_admin(request)
     body = await parse_body(request, TeamId)
-    await _team(admin, body.team_id, f"Team not found, passed team_id={body.team_id}",
-                status=404)
+    team = await _team(admin, body.team_id, f"Team not found, passed team_id={body.team_id}",
+                       status=404)
+    await _require_org_admin_of_team(request, team)
     row = await TEAMS.update(request, body.team_id, body.team_id, {"blocked": blocked})
     return json_response(team_view(row))
 
@@ -262,7 +280,7 @@ async def member_add(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, MemberAdd)
     team = await _team(admin, body.team_id, f"Team not found for team_id={body.team_id}",
                        status=404)
-    _require_team_admin(request, team, "/team/member_add")
+    await _require_team_admin(request, team, "/team/member_add")
     adding = body.member if isinstance(body.member, list) else [body.member]
     resolved = [await _resolve(request, m) for m in adding]
     present = {m["user_id"] for m in team["members"]}
@@ -340,8 +358,7 @@ async def model_delete(request: web.Request, admin: Admin) -> web.Response:
 async def _models_team(request: web.Request, admin: Admin, body: TeamModels) -> Row:
     team = await _team(admin, body.team_id, f"Team not found, passed team_id={body.team_id}",
                        status=404)
-    principal = request["principal"]
-    if role_of(principal) != PROXY_ADMIN and not is_team_admin(principal, team):
+    if not await manages_team(admin, request["principal"], team):
         raise DetailError(403, {"error": "Only proxy admin or team admin can modify team models"})
     return team
 
@@ -354,7 +371,7 @@ async def _member_request(request: web.Request, admin: Admin, model: type[M]
     team = await _team(admin, body.team_id, f"Team id={body.team_id} does not exist in db",
                        status=400)
     # Quirk (LiteLLM's): member_update's refusal names /team/member_delete too.
-    _require_team_admin(request, team, "/team/member_delete")
+    await _require_team_admin(request, team, "/team/member_delete")
     return body, team, _find(team, body)
 
 
@@ -369,9 +386,42 @@ async def _require_org_admin_of(request: web.Request, org_id: str | None) -> Non
         raise not_admin(request["principal"], request.path)
 
 
-def _require_team_admin(request: web.Request, team: Row, route: str) -> None:
+async def _require_some_admin(request: web.Request) -> None:
+    """Proxy admins and organization admins manage teams; who may is settled before the body
+    is read, so a refusal beats a 400."""
+    if not is_proxy_admin(request["principal"]) and not await is_org_admin(request):
+        raise not_admin(request["principal"], request.path)
+
+
+async def _require_org_admin_of_team(request: web.Request, team: Row) -> None:
+    """Beyond proxy admins, only an admin of the team's organization changes the team."""
+    if not is_proxy_admin(request["principal"]) and (
+            team["organization_id"] is None
+            or not await is_org_admin(request, team["organization_id"])):
+        raise not_admin(request["principal"], request.path)
+
+
+def _check_within_own_key(principal: Principal, body: NewTeam) -> None:
+    """Someone who is not a proxy admin cannot give a team more than their own key has."""
+    key = principal.key or {}
+    role = role_of(principal)
+    for field, name in (("tpm_limit", "tpm limit"), ("rpm_limit", "rpm limit"),
+                        ("max_budget", "max budget")):
+        wanted, own = getattr(body, field), key.get(field)
+        if wanted is not None and own is not None and wanted > own:
+            raise ClientError(400, repr({"error": f"{name} higher than user max. User {name}="
+                                                  f"{own}. User role={role}"}), param=field)
+    own_models = key.get("models") or []
+    if own_models and any(model not in own_models for model in body.models):
+        # LiteLLM's message is its error object's Python repr.
+        raise ClientError(400, repr({"error": f"Model not in allowed user models. User allowed "
+                                              f"models={own_models}. User id="
+                                              f"{principal.user_id}"}), param="models")
+
+
+async def _require_team_admin(request: web.Request, team: Row, route: str) -> None:
     principal = request["principal"]
-    if role_of(principal) != PROXY_ADMIN and not is_team_admin(principal, team):
+    if not await manages_team(request.app[ADMIN], principal, team):
         raise DetailError(403, {"error": f"Call not allowed. User not proxy admin OR team "
                                          f"admin. route={route}, team_id={team['team_id']}"})
 
@@ -403,8 +453,7 @@ async def _check_org_move(admin: Admin, team: Row, org_id: str) -> None:
     org = await admin.store.get_row("organizations", org_id)
     if org is None:
         raise DetailError(404, {"error": f"Organization={org_id} not found"})
-    budget = await admin.store.get_row("budgets", org["budget_id"]) if org["budget_id"] \
-        else None
+    budget = await linked_budget(admin, org)
     problems = []
     allowed = org["models"]
     if allowed and "all-proxy-models" not in allowed:

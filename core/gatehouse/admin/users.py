@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 import uuid
 from typing import Any, Literal
 
@@ -19,16 +20,11 @@ from pydantic import BaseModel, Field
 
 from ..access import durations
 from ..access.credentials import hash_key, key_name, new_key
-from ..access.roles import (
-    PROXY_ADMIN,
-    PROXY_ADMIN_VIEWER,
-    Rule,
-    role_of,
-)
+from ..access.roles import Rule, is_proxy_admin, reads_everything
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, Duration, Limit, parse_body, query_int
-from .budgets import all_rows, with_reset
+from .budgets import all_rows, rows_where_in, with_reset
 from .context import Admin, gated
 from .keys import KEYS, key_view
 from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
@@ -126,7 +122,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
 async def info(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
     asked = request.query.get("user_id")
-    reader = role_of(principal) in (PROXY_ADMIN, PROXY_ADMIN_VIEWER)
+    reader = reads_everything(principal)
     if not reader and asked is not None and asked != principal.user_id:
         raise ClientError(403, f"key not allowed to access this user's info. user_id={asked}, "
                                f"key's user_id={principal.user_id}", kind="auth_error",
@@ -163,14 +159,13 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
 async def update(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, UpdateUser)
     principal = request["principal"]
-    role = role_of(principal)
     user = (await admin.store.get_row("users", body.user_id) if body.user_id is not None
             else await _by_email(admin, body.user_email or ""))
     target = user["user_id"] if user else body.user_id
     # LiteLLM drops empty values here: an update cannot clear a field.
     fields = {name for name in body.model_fields_set - {"user_id", "password"}
               if getattr(body, name) not in (None, [], {})}
-    if role != PROXY_ADMIN:
+    if not is_proxy_admin(principal):
         # Anyone else changes only their own contact details.
         if target is None or target != principal.user_id:
             raise ClientError(403, "{'error': 'User does not have permission to update this "
@@ -206,9 +201,7 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
         users.append(user)
     for user in users:
         user_id = user["user_id"]
-        keys = await all_rows(admin, "keys", {"user_id": user_id})
-        if keys:
-            await KEYS.delete(request, {k["key_hash"]: k["key_hash"] for k in keys})
+        await KEYS.remove(request, await all_rows(admin, "keys", {"user_id": user_id}))
         for team_id in user["teams"]:
             team = await admin.store.get_row("teams", team_id)
             if team is not None:
@@ -219,7 +212,7 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
             await admin.store.delete_rows("organization_members",
                                           [membership["membership_id"]])
             await admin.principals.forget("organization_member", membership["membership_id"])
-    await USERS.delete(request, {u: u for u in body.user_ids})
+    await USERS.remove(request, users)
     return json_response(len(users))
 
 
@@ -245,10 +238,9 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
                if sort_by in ("created_at", "spend") else str(u[sort_by] or ""),
                reverse=descending)
     shown = users[(page - 1) * size:page * size]
-    counts = {}
-    for user in shown:
-        counts[user["user_id"]] = len(await all_rows(admin, "keys",
-                                                     {"user_id": user["user_id"]}))
+    # The page's key counts in one query, not one per user.
+    counts = Counter(key["user_id"] for key in await rows_where_in(
+        admin, "keys", "user_id", {u["user_id"] for u in shown}))
     return json_response({
         "users": [{**user_view(u), "key_count": counts[u["user_id"]]} for u in shown],
         "total": len(users), "page": page, "page_size": size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import aiohttp
@@ -13,6 +13,7 @@ from multidict import CIMultiDict
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError,
                       field_validator, model_validator)
 from ..errors import error_body
+from . import monitoring
 
 Mode = Literal["pre_call", "during_call", "post_call", "logging_only"]
 MODES: tuple[str, ...] = ("pre_call", "during_call", "post_call", "logging_only")
@@ -215,6 +216,20 @@ class Guardrail:
             )
         return self._http
 
+    def report(self, *, response: Any = None,
+               masked: Mapping[str, int] | None = None) -> None:
+        """Called from a hook: what this run's ``guardrail_information`` entry shows.
+        ``response`` replaces the vendor answer the ``post_json`` helpers keep on their own
+        (credentials are removed from it); ``masked`` adds entity type -> count masked, which
+        also makes the run ``guardrail_intervened``. Outside a hook it does nothing."""
+        run = monitoring.CURRENT.get()
+        if run is None:
+            return
+        if response is not None:
+            run.response = monitoring.redacted(response, self.api_key())
+        if masked:
+            run.mask_counted(masked)
+
     def api_key(self) -> str | None:
         key = self.params.api_key
         return key.get_secret_value() if key is not None else None
@@ -254,9 +269,11 @@ class Guardrail:
         except aiohttp.ClientError as exc:
             raise GuardrailError(f"{where} unreachable ({type(exc).__name__})") from exc
         try:
-            return status, orjson.loads(raw)
+            answer = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise GuardrailError(f"{where} answered with malformed JSON") from exc
+        monitoring.note_answer(answer, self.api_key())
+        return status, answer
 
     async def post_checked(self, url: str, payload: dict[str, Any], headers: dict[str, str],
                            reply: type[M]) -> tuple[Any, M]:

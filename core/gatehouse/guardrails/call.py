@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .monitoring import GuardrailRun
 
 # "moderation" is only made by guardrails asking a model_list model (Models.moderate).
 CallType = Literal["chat_completion", "completion", "embedding", "moderation"]
@@ -69,6 +72,9 @@ class Call:
     # Headers the reply carries besides the gateway's own: the caller's rate-limit state and
     # the upstream's rate-limit advice.
     response_headers: dict[str, str] = field(default_factory=dict)
+    # The upstream's own x-ratelimit-remaining-* values by unit (requests, tokens), for
+    # metrics: the reply's headers may carry the gateway's tighter limits instead.
+    upstream_remaining: dict[str, str] | None = None
     # The estimated cost held on each budget's spend counter until the call is priced.
     reserved: dict[str, float] | None = None
     # The end user the call is made for (its row and budget), once the gate has looked it up.
@@ -81,19 +87,17 @@ class Call:
     scratch: dict[str, Any] = field(default_factory=dict)
     # The key's parallel-call counter while the call holds one of its slots.
     parallel_slot: str | None = None
+    # One record per guardrail and mode that ran on the call (``guardrails.monitoring``), and
+    # once the call has ended, one ``not_run`` per guardrail and mode selected but never
+    # reached. None until a guardrail runs: a call without guardrails allocates nothing.
+    guardrail_runs: list[GuardrailRun] | None = None
 
     @property
     def user(self) -> str | None:
         """The end user the call is made for: the ``user_header_name`` header, else the body's
         ``user``, else ``litellm_metadata.user``, else ``metadata.user_id`` (LiteLLM's
         order)."""
-        litellm_metadata = self.body.get("litellm_metadata")
-        for user in (self.header_user, self.body.get("user"),
-                     litellm_metadata.get("user") if isinstance(litellm_metadata, dict) else None,
-                     self.metadata.get("user_id")):
-            if isinstance(user, str) and user:
-                return user
-        return None
+        return end_user_of(self.header_user, self.body, self.metadata)
 
     def mark(self, name: str, verdict: str) -> None:
         if verdict in ("passed", "blocked") and name not in self.applied_guardrails:
@@ -101,6 +105,18 @@ class Call:
         # A guardrail that runs in several modes keeps its worst verdict.
         if self.verdicts.get(name) not in ("blocked", "failed_closed"):
             self.verdicts[name] = verdict
+
+
+def end_user_of(header_user: str | None, body: dict[str, Any],
+                metadata: dict[str, Any]) -> str | None:
+    """The end user a call is made for, in LiteLLM's order (see :attr:`Call.user`)."""
+    litellm_metadata = body.get("litellm_metadata")
+    for user in (header_user, body.get("user"),
+                 litellm_metadata.get("user") if isinstance(litellm_metadata, dict) else None,
+                 metadata.get("user_id")):
+        if isinstance(user, str) and user:
+            return user
+    return None
 
 
 # Where a streamed text goes: (choice index, tool-call index), the tool-call index None for the

@@ -5,9 +5,10 @@ modes config gives it; and the plugin modules' own ``on_success`` / ``on_failure
 from __future__ import annotations
 
 import importlib
+import itertools
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from pydantic import ValidationError
@@ -18,9 +19,14 @@ from ..plugins import PluginError, PluginInfo, Plugins, Registered
 from .base import Guardrail, GuardrailParams
 from .dispatch import HookImpl
 
+if TYPE_CHECKING:
+    from .selection import Selection
+
 MODE_HOOKS = {"pre_call": ("pre_call",), "during_call": ("during_call",),
               "post_call": ("post_call", "post_call_stream"), "logging_only": ("logging_only",)}
 CALLBACK_HOOKS = ("on_success", "on_failure")
+# The mode each guardrail hook runs in; callbacks run in none.
+HOOK_MODES = {hook: mode for mode, hooks in MODE_HOOKS.items() for hook in hooks}
 # LiteLLM callbacks whose work the core always does (blocked users are checked on every call
 # when blocked_user_list or /customer/block name any), accepted so its configs load unchanged.
 CORE_CALLBACKS = frozenset({"blocked_user_check"})
@@ -39,6 +45,46 @@ class GuardrailSet(Mapping[str, Guardrail]):
         self.hooks: dict[str, dict[str, HookImpl]] = {}
         self.callbacks: dict[str, tuple[HookImpl, ...]] = {}
         self.default_on: tuple[str, ...] = ()
+        # The database row (less its params) of each guardrail stored through the API.
+        self.stored: dict[str, dict[str, Any]] = {}
+        # The Selector's plans for this set, so a set and its plans are replaced together.
+        self.selections: dict[tuple[str, ...], Selection] = {}
+
+    def with_stored(self, config: Config, plugins: Plugins,
+                    entries: list[tuple[dict[str, Any], dict[str, Any]]],
+                    refused: Callable[[str, Exception], None]) -> GuardrailSet:
+        """A new set: this one's guardrails (the config's, shared, not rebuilt) and one new
+        guardrail per ``(row, params)`` stored. A row that cannot be built is passed to
+        ``refused`` and left out, so one bad row never keeps the others from being served."""
+        built = self._copy([name for name in self.by_name if name not in self.stored])
+        for row, params in entries:
+            name = row["guardrail_name"]
+            try:
+                if name in built.by_name:
+                    raise ConfigError(f"the name {name!r} is taken by a configured guardrail")
+                add_stored(built, config, plugins, name, params, row.get("guardrail_info"))
+            except Exception as exc:  # noqa: BLE001 - a type's own __init__ may raise anything
+                refused(name, exc)
+                continue
+            built.stored[name] = {k: v for k, v in row.items() if k != "litellm_params"}
+        built.default_on = tuple(n for n, g in built.by_name.items() if g.params.default_on)
+        return built
+
+    def without(self, name: str) -> GuardrailSet:
+        return self._copy([n for n in self.by_name if n != name])
+
+    def _copy(self, names: list[str]) -> GuardrailSet:
+        """A new set of these guardrails (the same instances), with no cached plans."""
+        built = GuardrailSet()
+        built.callbacks = self.callbacks
+        for name in names:
+            built.by_name[name] = self.by_name[name]
+            built.info[name] = self.info[name]
+            built.hooks[name] = self.hooks[name]
+            if name in self.stored:
+                built.stored[name] = self.stored[name]
+        built.default_on = tuple(n for n in names if built.by_name[n].params.default_on)
+        return built
 
     def __getitem__(self, name: str) -> Guardrail:
         return self.by_name[name]
@@ -48,6 +94,32 @@ class GuardrailSet(Mapping[str, Guardrail]):
 
     def __len__(self) -> int:
         return len(self.by_name)
+
+
+class LiveGuardrails(Mapping[str, Guardrail]):
+    """The guardrails served now: one :class:`GuardrailSet` (the config's and the stored
+    ones), replaced whole when stored guardrails change. A call selects from the set current
+    when it starts and keeps it to its end."""
+
+    def __init__(self, current: GuardrailSet):
+        self.current = current
+
+    def __getitem__(self, name: str) -> Guardrail:
+        return self.current.by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.current.by_name)
+
+    def __len__(self) -> int:
+        return len(self.current.by_name)
+
+    @property
+    def info(self) -> dict[str, dict[str, Any] | None]:
+        return self.current.info
+
+    @property
+    def callbacks(self) -> dict[str, tuple[HookImpl, ...]]:
+        return self.current.callbacks
 
 
 def build_guardrails(config: Config, plugins: Plugins, source: str) -> GuardrailSet:
@@ -116,12 +188,35 @@ def _accepted_callbacks(plugins: Plugins) -> str:
     return ", ".join(sorted([*accepted, *CORE_CALLBACKS]))
 
 
+_stored_serial = itertools.count(1)
+
+
+def add_stored(built: GuardrailSet, config: Config, plugins: Plugins, name: str,
+               params: dict[str, Any], info: Any) -> None:
+    """Build and register one guardrail stored through the API; a problem is a ConfigError
+    naming the field under ``litellm_params``."""
+    if ":" in str(params.get("guardrail")):
+        # Importing a module named in a request would run whatever code that module holds.
+        raise ConfigError("litellm_params.guardrail: a module:Class guardrail can only be "
+                          "named in the config file")
+    # Registered under a name of its own: the guardrail it replaces stays registered until
+    # the calls that selected it have ended.
+    _add(built, config, plugins, "request", name, params, info, at=("litellm_params",),
+         plugin_name=f"guardrail:{name}#{next(_stored_serial)}", bare=True)
+
+
 def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, name: str,
-         raw: dict[str, Any], info: Any, *, at: tuple, note: str = "") -> None:
+         raw: dict[str, Any], info: Any, *, at: tuple, note: str = "",
+         plugin_name: str | None = None, bare: bool = False) -> None:
     """Build and register one guardrail whose params sit at ``at`` in the file; every problem
-    ends with ``note``."""
+    ends with ``note``. ``bare``: problems do not name a file (an API request's)."""
     def refuse(where: tuple, problem: str) -> ConfigError:
-        return ConfigError.in_file(source, f"{format_path(where)}: {problem}{note}")
+        return in_source(f"{format_path(where)}: {problem}{note}")
+
+    def in_source(*problems: str) -> ConfigError:
+        if bare:
+            return ConfigError("; ".join(problems), problems)
+        return ConfigError.in_file(source, *problems)
 
     type_name = raw.get("guardrail")
     registered = plugins.guardrail_type(type_name)
@@ -138,14 +233,13 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, nam
             context={"base_dir": config.base_dir, "config": config},
         )
     except ValidationError as exc:
-        raise ConfigError.in_file(source, *(
-            f"{problem}{note}"
-            for problem in validation_problems(exc, model=cls.Params, prefix=at))) from None
+        raise in_source(*(f"{problem}{note}" for problem in validation_problems(
+            exc, model=cls.Params, prefix=at))) from None
     if not params.mode:
         params.mode = list(cls.default_modes)
     guardrail = cls(name, params)
     try:
-        plugins.pm.register(guardrail, name=f"guardrail:{name}")
+        plugins.pm.register(guardrail, name=plugin_name or f"guardrail:{name}")
         plugins.pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(
@@ -156,7 +250,7 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, nam
         for impl in caller.get_hookimpls():
             if impl.plugin is guardrail:
                 hooks[caller.name] = HookImpl(name, impl.function, tuple(impl.argnames),
-                                              guardrail)
+                                              guardrail, HOOK_MODES.get(caller.name, ""))
     for mode in params.mode:
         if not any(h in hooks for h in MODE_HOOKS[mode]):
             supported = [m for m, hs in MODE_HOOKS.items() if any(h in hooks for h in hs)]

@@ -14,7 +14,7 @@ from .streaming import reply_as_stream
 if TYPE_CHECKING:
     from .call import Call, Principal
     from .dispatch import HookImpl
-    from .registry import GuardrailSet
+    from .registry import GuardrailSet, LiveGuardrails
 
 SELECTION_CACHE_SIZE = 1024
 
@@ -33,6 +33,9 @@ class Selection:
     logging_only: tuple[HookImpl, ...]
     on_success: tuple[HookImpl, ...]
     on_failure: tuple[HookImpl, ...]
+    # One hook per guardrail and mode the call may run: what its records are checked against
+    # when it ends (``monitoring.settle``).
+    planned: tuple[HookImpl, ...] = ()
 
     @property
     def checks_stream(self) -> bool:
@@ -44,16 +47,17 @@ class Selection:
 
 
 class Selector:
-    def __init__(self, guardrails: GuardrailSet):
+    def __init__(self, guardrails: LiveGuardrails):
         self.guardrails = guardrails
-        self._selections: dict[tuple[str, ...], Selection] = {}
 
     def select(self, call: Call, requested: Any, principal: Principal) -> Selection:
         """The guardrails for this call: default_on, the key's, and the request's."""
-        guardrails = self.guardrails.by_name
+        # Read once: the set, and the plans cached with it, may be replaced meanwhile.
+        current = self.guardrails.current
+        guardrails = current.by_name
         wanted = parse_requested(requested, guardrails)
         call.guardrail_extra = wanted
-        names = set(self.guardrails.default_on)
+        names = set(current.default_on)
         names.update(principal.guardrails)
         names.update(wanted)
         chosen = tuple(
@@ -62,12 +66,13 @@ class Selector:
                 guardrail.permission is not None
                 and principal.permissions.get(guardrail.permission) is False)
         )
-        selection = self._selections.get(chosen)
+        selections = current.selections
+        selection = selections.get(chosen)
         if selection is None:
-            if len(self._selections) >= SELECTION_CACHE_SIZE:
-                self._selections.clear()
-            selection = build_selection(self.guardrails, chosen)
-            self._selections[chosen] = selection
+            if len(selections) >= SELECTION_CACHE_SIZE:
+                selections.clear()
+            selection = build_selection(current, chosen)
+            selections[chosen] = selection
         return selection
 
 
@@ -96,17 +101,21 @@ def build_selection(guardrails: GuardrailSet, names: tuple[str, ...]) -> Selecti
         own = tuple(hooks[n][hook] for n in names if hook in hooks[n])
         return guardrails.callbacks[hook] + own
 
+    pre_call = mode_hooks("pre_call", "pre_call")
+    during_call = mode_hooks("during_call", "during_call")
+    logging = mode_hooks("logging_only", "logging_only")
     return Selection(
         names=names,
-        pre_call=mode_hooks("pre_call", "pre_call"),
-        during_call=mode_hooks("during_call", "during_call"),
+        pre_call=pre_call,
+        during_call=during_call,
         post_call=post_call,
         post_call_stream=per_chunk,
         post_call_assembled=assembled,
         stream_holdback=holdback,
-        logging_only=mode_hooks("logging_only", "logging_only"),
+        logging_only=logging,
         on_success=callbacks("on_success"),
         on_failure=callbacks("on_failure"),
+        planned=(*pre_call, *during_call, *post_call, *logging),
     )
 
 

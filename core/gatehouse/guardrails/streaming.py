@@ -284,7 +284,8 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
         for (_, (holder, key)), (origin, origin_key) in zip(slots, origins):
             origin[origin_key] = holder[key]
 
-    return HookImpl(impl.name, post_call, ("call", "response", "extra_body"), impl.guardrail)
+    return HookImpl(impl.name, post_call, ("call", "response", "extra_body"), impl.guardrail,
+                    impl.mode)
 
 
 def _reply_chunk(response: dict[str, Any]) -> tuple[dict[str, Any], list[Slot]]:

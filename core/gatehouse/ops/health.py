@@ -1,4 +1,4 @@
-"""``GET /health``: each deployment probed with a one-token call, at most once per
+"""Probes: whether the database and Redis answer (readiness), and ``GET /health``: each deployment probed with a one-token call, at most once per
 ``health_check_interval``; in between, the last result is answered again. A wildcard
 deployment is probed only through its ``model_info.health_check_model``."""
 
@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-from ..errors import ClientError, DetailError
+from ..errors import ClientError, DetailError, error_message
 from ..guardrails.call import Call
 from ..proxy.providers import UpstreamError
 from ..proxy.router import Deployment, Router, shown_params
+
+# Seconds readiness waits for the database or Redis to answer before calling it unreachable,
+# and how long its answer is reused.
+BACKEND_TIMEOUT = 2.0
+BACKEND_EVERY = 1.0
 
 # A probe waits at most this long (or the deployment's own timeout, if shorter).
 PROBE_TIMEOUT = 30.0
@@ -21,6 +26,37 @@ PROBES = {
     "completion": ("completion", {"prompt": "ping", "max_tokens": 1}),
     "embedding": ("embedding", {"input": "ping"}),
 }
+
+
+class BackendProbe:
+    """Whether the database or Redis answers, asked at most once per ``BACKEND_EVERY``:
+    readiness is public, and a flood of probes must not become a flood of queries. Each answer
+    is reported to ``observed(name, seconds, ok)`` (the metrics) when given."""
+
+    def __init__(self, name: str, check: Callable[[], Awaitable[object]],
+                 observed: Callable[[str, float, bool], None] | None = None):
+        self.name = name
+        self.check = check
+        self.observed = observed
+        self._known = (-BACKEND_EVERY, False)
+        self._asking = asyncio.Lock()
+
+    async def reachable(self) -> bool:
+        async with self._asking:
+            checked, ok = self._known
+            if time.monotonic() - checked < BACKEND_EVERY:
+                return ok
+            began = time.perf_counter()
+            try:
+                async with asyncio.timeout(BACKEND_TIMEOUT):
+                    await self.check()
+                ok = True
+            except Exception:  # noqa: BLE001 - any failure to answer is "unreachable"
+                ok = False
+            if self.observed is not None:
+                self.observed(self.name, time.perf_counter() - began, ok)
+            self._known = (time.monotonic(), ok)
+            return ok
 
 
 class Health:
@@ -75,7 +111,7 @@ class Health:
             async with asyncio.timeout(min(PROBE_TIMEOUT, deployment.params.timeout)):
                 await provider.complete(call)
         except (UpstreamError, ClientError) as exc:
-            return {**entry, "error": _error_text(exc.body)}, False
+            return {**entry, "error": error_message(exc.body)}, False
         except TimeoutError:
             return {**entry, "error": "timed out"}, False
         remaining = {k: v for k, v in call.response_headers.items()
@@ -90,10 +126,3 @@ def _probe_model(deployment: Deployment) -> str | None:
         check = deployment.model_info.get("health_check_model")
         return str(check) if check else None
     return deployment.params.model
-
-
-def _error_text(body: dict[str, Any]) -> str:
-    error = body.get("error")
-    if isinstance(error, dict):
-        return str(error.get("message"))
-    return str(body)

@@ -1,64 +1,40 @@
 """Probes and descriptions: liveness and readiness, ``GET /health`` (the deployments' health),
-``GET /routes``, ``GET /`` and ``GET /test`` as LiteLLM answers them, ``GET /-/plugins`` (the
-installed plugins, what they implement and register), and ``GET /guardrails/list`` (the
-configured guardrails and their ``guardrail_info``; never a key or any other param)."""
+``GET /routes`` and ``GET /test`` as LiteLLM answers them, and ``GET /-/plugins`` (the
+installed plugins, what they implement and register)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import time
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from ..errors import DetailError, json_response
-from ..guardrails.registry import GuardrailSet
+from ..guardrails.registry import LiveGuardrails
 from ..plugins import Plugins
 from ..proxy.headers import LITELLM_VERSION
 from ..proxy.router import Router
 from ..store.cache import Cache, RedisCache
-from ..store.database import Store, StoreUnavailable
-from .health import Health
+from .health import BackendProbe, Health
 
-# Seconds readiness waits for the database to answer before calling it disconnected, and
-# how long its answer is reused.
-DB_PROBE_TIMEOUT = 2.0
-DB_PROBE_EVERY = 1.0
 PROBE_PATHS = ("/health/liveliness", "/health/liveness", "/health/readiness")
-
-
-class DatabaseProbe:
-    """Whether the database answers, asked at most once per ``DB_PROBE_EVERY``: readiness is
-    public, and a flood of probes must not become a flood of queries."""
-
-    def __init__(self, store: Store):
-        self.store = store
-        self._known: tuple[float, str] = (-DB_PROBE_EVERY, "")
-
-    async def state(self) -> str:
-        checked, state = self._known
-        if time.monotonic() - checked < DB_PROBE_EVERY:
-            return state
-        try:
-            async with asyncio.timeout(DB_PROBE_TIMEOUT), self.store.transaction() as tx:
-                await tx.fetchall("SELECT 1")
-            state = "connected"
-        except (StoreUnavailable, TimeoutError):
-            state = "disconnected"
-        self._known = (time.monotonic(), state)
-        return state
 
 
 @dataclass(frozen=True, slots=True)
 class Status:
     router: Router
-    guardrails: GuardrailSet
+    guardrails: LiveGuardrails
     plugins: Plugins
     health: Health
     cache: Cache
     # None when the gateway keeps no database (no master key).
-    database: DatabaseProbe | None = None
+    database: BackendProbe | None = None
+    # None without a redis_url.
+    redis: BackendProbe | None = None
+
+    @property
+    def backends(self) -> tuple[BackendProbe, ...]:
+        return tuple(probe for probe in (self.database, self.redis) if probe is not None)
 
 
 STATUS = web.AppKey("status", Status)
@@ -73,14 +49,13 @@ def setup(app: web.Application, status: Status) -> None:
         app.router.add_route("OPTIONS", path, probe_options)
     app.router.add_get("/health", health)
     app.router.add_get("/routes", list_routes)
-    app.router.add_get("/", home)
     app.router.add_get("/test", test_route)
     app.router.add_get("/-/plugins", list_plugins)
-    app.router.add_get("/guardrails/list", list_guardrails)
-    app.router.add_get("/v1/guardrails/list", list_guardrails)
 
 
 async def liveliness(request: web.Request) -> web.Response:
+    """Never touches the database or Redis: a gateway that cannot reach them is not ready,
+    but restarting it would not bring them back."""
     return json_response("I'm alive!")
 
 
@@ -103,8 +78,15 @@ async def readiness(request: web.Request) -> web.Response:
         "use_aiohttp_transport": True,
     }
     if status.database is not None:
-        body["status"] = body["db"] = await status.database.state()
+        body["status"] = body["db"] = (
+            "connected" if await status.database.reachable() else "disconnected")
         body["last_updated"] = datetime.datetime.now(datetime.UTC).isoformat()
+    # An orchestrator sends no traffic to a gateway that cannot reach the database or Redis
+    # it was set up with, and sends it again once they answer: each probe asks afresh.
+    down = [probe.name for probe in status.backends if not await probe.reachable()]
+    if down:
+        return json_response({**body, "detail": f"Service Unhealthy ({', '.join(down)} "
+                                                f"unreachable)"}, status=503)
     return json_response(body)
 
 
@@ -127,10 +109,6 @@ async def list_routes(request: web.Request) -> web.Response:
     return json_response({"routes": routes})
 
 
-async def home(request: web.Request) -> web.Response:
-    return json_response("LiteLLM: RUNNING")
-
-
 async def test_route(request: web.Request) -> web.Response:
     return json_response({"route": "/test"})
 
@@ -143,10 +121,3 @@ async def list_plugins(request: web.Request) -> web.Response:
                      for plugin in described]
     return json_response(described)
 
-
-async def list_guardrails(request: web.Request) -> web.Response:
-    guardrails = request.app[STATUS].guardrails
-    return json_response({"guardrails": [
-        {"guardrail_name": name, "guardrail_info": guardrails.info[name]}
-        for name in guardrails
-    ]})

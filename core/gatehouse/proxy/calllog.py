@@ -1,8 +1,10 @@
 """Log records and callbacks, off the request path.
 
 The request path only enqueues ``(call, selection, outcome)``; a background task builds the
-record, lets ``logging_only`` guardrails mask it, then hands it to ``on_success`` /
-``on_failure``. Nothing is enqueued for a call with no such hooks selected.
+record, lets ``logging_only`` guardrails mask it, adds a ``not_run`` entry for each selected
+guardrail the call never reached, bills the call (the spend row's metadata carries the
+``guardrail_information``), then hands the record to ``on_success`` / ``on_failure``. Nothing
+is enqueued for a call with no such hooks selected.
 
 A record is never dropped: each is what bills a call and gives back the budget it held. The
 queue is bounded (``QUEUE_LIMIT``), and when it is full the call that ends waits for room
@@ -18,9 +20,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from ..guardrails.dispatch import run_callbacks
+from ..guardrails.monitoring import information, settle
 from .providers import Reply, UpstreamError
 
 if TYPE_CHECKING:
@@ -44,12 +47,34 @@ class Outcome:
     error: dict[str, Any] | None = None
     # A stream that ended in an error: what the upstream had produced by then, to bill.
     billed: dict[str, Any] | None = None
+    # When the upstream call began and ended, and a stream's first chunk came (time.time()).
+    upstream_began: float | None = None
+    upstream_ended: float | None = None
+    first_chunk: float | None = None
+    # The error is the upstream's (or its being unreachable), not the gateway's refusal.
+    upstream_failed: bool = False
+    # What the observers' ``capture`` took from the request's context when it was submitted.
+    context: Any = None
+    # When the spend was priced and its row queued.
+    billed_between: tuple[float, float] | None = None
+
+
+class Observer(Protocol):
+    """Metrics and traces: shown every call's outcome off the request path, after billing."""
+
+    def observe(self, call: Call, selection: Selection, outcome: Outcome,
+                ended: float) -> None: ...
 
 
 class CallLog:
-    def __init__(self, accounting: Accounting | None):
+    def __init__(self, accounting: Accounting | None, observers: Sequence[Observer] = (),
+                 capture: Callable[[], Any] | None = None):
         # None: the gateway keeps no spend (no master key), so only hooks want records.
         self.accounting = accounting
+        self.observers = tuple(observers)
+        # Called on the request path as a record is submitted: what an observer needs from
+        # the request's context (the trace a call belongs to).
+        self.capture = capture
         self._queue: asyncio.Queue[tuple[Call, Selection, Outcome, float]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._warned = -WARN_EVERY
@@ -68,8 +93,11 @@ class CallLog:
     async def submit(self, call: Call, selection: Selection, outcome: Outcome) -> None:
         """Queue the call's record; while the queue is full, wait for room."""
         queue = self._queue
-        if queue is None or not (self.accounting is not None or selection.wants_record):
+        if queue is None or not (self.accounting is not None or selection.wants_record
+                                 or self.observers):
             return
+        if self.capture is not None:
+            outcome.context = self.capture()
         item = (call, selection, outcome, time.time())
         backlog = queue.qsize()
         if backlog >= WARN_BACKLOG:
@@ -111,21 +139,33 @@ class CallLog:
                 outcome.response = outcome.response.data
             except UpstreamError:
                 outcome.response = None
+        record = _record(call, outcome, ended) if selection.wants_record else None
+        masked = True
+        if record is not None and selection.logging_only:
+            masked = await run_callbacks(selection.logging_only, {"call": call, "record": record})
+            record["guardrails"] += [i.name for i in selection.logging_only]
+        if selection.names:
+            settle(call, selection, outcome.status)
         if self.accounting is not None:
             billed = outcome.response if outcome.billed is None else outcome.billed
+            began = time.time()
             await self.accounting.account(
                 call, started=outcome.started, status=outcome.status, response=billed,
                 failed=outcome.error is not None and outcome.billed is None)
-        if not selection.wants_record:
+            outcome.billed_between = (began, time.time())
+        for observer in self.observers:
+            try:
+                observer.observe(call, selection, outcome, ended)
+            except Exception:  # noqa: BLE001 - a view of the call must not stop its record
+                log.exception("%s failed on request %s", type(observer).__name__,
+                              call.request_id)
+        if record is None:
             return
-        record = _record(call, outcome, ended)
-        if selection.logging_only:
-            masked = await run_callbacks(selection.logging_only, {"call": call, "record": record})
-            if not masked:
-                log.error("record of request %s dropped: a logging_only guardrail failed",
-                          call.request_id)
-                return
-            record["guardrails"] += [i.name for i in selection.logging_only]
+        if not masked:
+            log.error("record of request %s dropped: a logging_only guardrail failed",
+                      call.request_id)
+            return
+        record["guardrail_information"] = information(call)
         if outcome.error is None:
             await run_callbacks(selection.on_success, {"call": call, "record": record})
         else:

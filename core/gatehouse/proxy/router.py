@@ -27,6 +27,7 @@ from ..access.model_access import ModelAccess, glob, team_aliases
 from ..config import ConfigError, ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
 from ..guardrails.call import Call
+from ..guardrails.monitoring import looks_secret
 from .providers import Provider
 from .providers.mock import FixedReplyProvider
 
@@ -80,6 +81,11 @@ class Deployment:
         return self.model_info["id"]
 
     @property
+    def region(self) -> str | None:
+        """``litellm_params.region_name``, which end users' ``allowed_model_region`` match."""
+        return (self.params.model_extra or {}).get("region_name")
+
+    @property
     def catch_all(self) -> bool:
         return "*" in self.params.model
 
@@ -99,9 +105,6 @@ class Deployment:
 # Never shown, whatever the route: the upstream credentials themselves.
 HIDDEN_PARAMS = frozenset({"api_key", "client_secret", "vertex_credentials",
                            "aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
-# A param whose name has one of these parts may hold a secret: shown masked.
-SECRET_PARTS = frozenset({"key", "token", "secret", "password", "auth", "credential", "access",
-                          "private", "certificate", "fingerprint", "tenancy"})
 
 
 def shown_params(params: ModelParams) -> dict[str, Any]:
@@ -113,7 +116,7 @@ def shown_params(params: ModelParams) -> dict[str, Any]:
             continue
         if name == "headers":
             value = {header: mask(str(v)) for header, v in value.items()}
-        elif SECRET_PARTS & set(re.split(r"[_\-]", name.lower())):
+        elif looks_secret(name):
             value = mask(str(value))
         shown[name] = value
     return shown
@@ -183,6 +186,22 @@ class Routes:
                 if (found := pattern.match(name)) is not None:
                     return group, next(self.rotation[group]), found.groups()
         return None
+
+    def in_region(self, group: str, chosen: Deployment, region: str,
+                  requested: str) -> Deployment:
+        """An end user held to ``allowed_model_region`` is served only by deployments whose
+        ``region_name`` is that region: ``chosen`` if it is one, else the group's next one."""
+        if chosen.region == region:
+            return chosen
+        if chosen is not self.by_id.get(requested):  # a deployment named by id is that one
+            for _ in self.groups.get(group, ()):
+                deployment = next(self.rotation[group])
+                if deployment.region == region:
+                    return deployment
+        # LiteLLM's router finds no deployment left; its proxy answers that as a 429.
+        raise ClientError(429, f"No deployments available for selected model. Passed model="
+                               f"{requested}; none is in allowed_model_region={region}",
+                          kind=None, param=None)
 
 
 class Router:
@@ -292,7 +311,11 @@ class Router:
         found = self.routes.resolve(call.model)
         if found is None:
             raise unknown_model(call.model)
-        _, deployment, captured = found
+        group, deployment, captured = found
+        region = (call.end_user or {}).get("allowed_model_region")
+        if region:
+            deployment = self.routes.in_region(group, deployment, region, call.model)
+            call.response_headers["x-litellm-model-region"] = region
         call.response_headers.update(deployment.headers)
         upstream = deployment.upstream_for(call.model, captured)
         provider = deployment.provider

@@ -9,6 +9,7 @@ from ..config import provider_of
 from ..errors import ClientError, json_response
 from ..guardrails.call import Principal
 from .pipeline import Pipeline
+from .schemas import BODIES
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 
@@ -37,6 +38,8 @@ def _call_handler(call_type, *, model_in_path=False):
         return await request.app[PIPELINE].handle(request, call_type, request["principal"],
                                                   model=model)
     handler.__name__ = f"{call_type}_handler"
+    # What the API docs show as its body (ops/docs.py).
+    handler.body_model = BODIES[call_type]
     return handler
 
 

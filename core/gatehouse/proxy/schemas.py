@@ -74,11 +74,12 @@ class EmbeddingBody(_Body):
     input: TextInput
 
 
-_ADAPTERS = {
-    "chat_completion": TypeAdapter(ChatBody),
-    "completion": TypeAdapter(CompletionBody),
-    "embedding": TypeAdapter(EmbeddingBody),
+BODIES: dict[str, type[_Body]] = {
+    "chat_completion": ChatBody,
+    "completion": CompletionBody,
+    "embedding": EmbeddingBody,
 }
+_ADAPTERS = {call_type: TypeAdapter(model) for call_type, model in BODIES.items()}
 
 
 MAX_DEPTH = 255

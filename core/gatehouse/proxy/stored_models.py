@@ -8,7 +8,6 @@ made through this gateway is applied here at once; the others follow within the 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -16,70 +15,32 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..config import ModelParams
-from ..store.database import Row, StoreUnavailable
-from ..store.sealed import Unsealable
+from ..store.database import Row
+from ..store.models import POLL_INTERVAL, Reloader
+from ..store.sealed import Sealer, Unsealable
 
 if TYPE_CHECKING:
     from ..access.prices import Prices
     from ..store.models import ModelRows
-    from ..store.sealed import Sealer
     from .router import Deployment, Router
 
 log = logging.getLogger("gatehouse.models")
 
-POLL_INTERVAL = 1.0
 
+class StoredModels(Reloader):
+    what = "stored models"
 
-class StoredModels:
     def __init__(self, rows: ModelRows, router: Router, sealer: Sealer, prices: Prices, *,
                  interval: float = POLL_INTERVAL):
-        self.rows = rows
+        super().__init__(rows, sealer, interval)
         self.router = router
-        self.sealer = sealer
         self.prices = prices
-        self.interval = interval
-        self.version: int | None = None
-        self._poller: asyncio.Task[None] | None = None
-        self._reloading = asyncio.Lock()
 
-    async def start(self) -> None:
-        await self.reload()
-        self._poller = asyncio.create_task(self._poll(), name="gatehouse-stored-models")
-
-    async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-
-    async def _poll(self) -> None:
-        unreachable = False
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.reload()
-            except StoreUnavailable as exc:
-                if not unreachable:
-                    log.warning("stored models: database unreachable; serving the models "
-                                "known (%s)", exc)
-                unreachable = True
-                continue
-            except Exception:  # noqa: BLE001 - keep polling whatever one round does
-                log.exception("stored models: reload failed")
-                continue
-            unreachable = False
-
-    async def reload(self) -> None:
-        """Serve the stored models as they are now, if they changed since the last reload."""
-        async with self._reloading:
-            version = await self.rows.version()
-            if version == self.version:
-                return
-            deployments = [d for row in await self.rows.all()
-                           if (d := self._deployment(row)) is not None]
-            self.router.replace_stored(deployments)
-            for deployment in deployments:
-                self.prices.add(deployment.model_name, deployment.params, deployment.model_info)
-            self.version = version
+    async def apply(self, rows: list[Row]) -> None:
+        deployments = [d for row in rows if (d := self._deployment(row)) is not None]
+        self.router.replace_stored(deployments)
+        for deployment in deployments:
+            self.prices.add(deployment.model_name, deployment.params, deployment.model_info)
 
     def _deployment(self, row: Row) -> Deployment | None:
         try:
@@ -98,26 +59,8 @@ class StoredModels:
     async def add(self, model_name: str, params: dict[str, Any], info: dict[str, Any],
                   by: str | None) -> Row:
         model_id = str(info.get("id") or uuid.uuid4())
-        row = await self.rows.insert(model_id, model_name, self.sealer.seal(params),
-                                     {**info, "id": model_id}, by)
-        await self.reload()
-        return row
+        return await self.insert(model_id, model_name, params, {**info, "id": model_id}, by)
 
     async def update(self, model_id: str, model_name: str, params: dict[str, Any],
                      info: dict[str, Any], by: str | None) -> Row | None:
-        row = await self.rows.update(model_id, model_name, self.sealer.seal(params),
-                                     {**info, "id": model_id}, by)
-        await self.reload()
-        return row
-
-    async def delete(self, model_id: str) -> bool:
-        deleted = await self.rows.delete(model_id)
-        await self.reload()
-        return deleted
-
-    async def opened(self, model_id: str) -> Row | None:
-        """A stored row with its params decrypted, to merge an update into."""
-        row = await self.rows.get(model_id)
-        if row is not None:
-            row["litellm_params"] = self.sealer.open(row["litellm_params"])
-        return row
+        return await self.replace(model_id, model_name, params, {**info, "id": model_id}, by)

@@ -115,6 +115,11 @@ class Store(abc.ABC):
     def transaction(self) -> AsyncContextManager[Tx]:
         """A transaction; raises StoreUnavailable when the database cannot be reached."""
 
+    async def ping(self) -> None:
+        """Raise when the database does not answer a query."""
+        async with self.transaction() as tx:
+            await tx.fetchall("SELECT 1")
+
     @abc.abstractmethod
     async def migration_lock(self, tx: Tx) -> None:
         """Keep other gateways from migrating at the same time, until ``tx`` ends."""
@@ -191,11 +196,12 @@ class Store(abc.ABC):
 
     async def list_rows(self, kind: str, *, where: Row | None = None, limit: int = 100,
                         offset: int = 0, order_by: str = "created_at",
-                        descending: bool = False) -> list[Row]:
-        """A page of rows matching ``where`` (a list value matches any of its items), ordered
-        by ``order_by`` -- a column name the caller has checked -- then by id."""
+                        descending: bool = False, any_of: list[Row] | None = None) -> list[Row]:
+        """A page of rows matching ``where`` (a list value matches any of its items) and, when
+        given, at least one of ``any_of``, ordered by ``order_by`` -- a column name the caller
+        has checked -- then by id."""
         table, pk = TABLES[kind]
-        clause, params = _where(where)
+        clause, params = _where(where, any_of)
         direction = " DESC" if descending else ""
         sql = (f"SELECT * FROM {table}{clause} ORDER BY {order_by}{direction}, {pk}{direction} "
                f"LIMIT ? OFFSET ?")
@@ -203,9 +209,10 @@ class Store(abc.ABC):
             rows = await tx.fetchall(sql, (*params, limit, offset))
         return [decode(r) for r in rows]
 
-    async def count_rows(self, kind: str, *, where: Row | None = None) -> int:
+    async def count_rows(self, kind: str, *, where: Row | None = None,
+                         any_of: list[Row] | None = None) -> int:
         table, _ = TABLES[kind]
-        clause, params = _where(where)
+        clause, params = _where(where, any_of)
         async with self.transaction() as tx:
             rows = await tx.fetchall(f"SELECT COUNT(*) AS n FROM {table}{clause}", params)
         return int(rows[0]["n"])
@@ -238,6 +245,36 @@ class Store(abc.ABC):
                                      tuple(reset))
                     zeroed += [(kind, row["ident"]) for row in rows]
         return reset, zeroed
+
+    # --- key rotation --------------------------------------------------------------------------
+
+    async def keys_to_rotate(self, now: float) -> list[Row]:
+        """Keys flagged for rotation whose ``key_rotation_at`` has passed or is not set yet
+        (flagged before rotations were scheduled)."""
+        async with self.transaction() as tx:
+            return await tx.fetchall(
+                "SELECT key_hash, key_alias, rotation_interval, key_rotation_at "
+                "FROM gatehouse_keys WHERE auto_rotate = 1 AND rotation_interval IS NOT NULL "
+                "AND (key_rotation_at IS NULL OR key_rotation_at <= ?) ORDER BY key_hash",
+                (now,))
+
+    async def schedule_rotation(self, key_hash: str, at: float) -> None:
+        """Give a flagged key with no rotation time yet its first one."""
+        async with self.transaction() as tx:
+            await tx.execute("UPDATE gatehouse_keys SET key_rotation_at = ? "
+                             "WHERE key_hash = ? AND key_rotation_at IS NULL", (at, key_hash))
+
+    async def rotate_key(self, key_hash: str, new_hash: str, key_name: str, now: float,
+                         next_at: float) -> bool:
+        """Give a due key its new hash and next rotation time; False if it was not due any
+        more. The update renames the row, so of several gateways rotating at once exactly one
+        finds the old hash."""
+        async with self.transaction() as tx:
+            return bool(await tx.execute(
+                "UPDATE gatehouse_keys SET key_hash = ?, key_name = ?, last_rotation_at = ?, "
+                "key_rotation_at = ?, rotation_count = rotation_count + 1, updated_at = ? "
+                "WHERE key_hash = ? AND auto_rotate = 1 AND key_rotation_at <= ?",
+                (new_hash, key_name, now, next_at, now, key_hash, now)))
 
     # --- end users -----------------------------------------------------------------------------
 
@@ -384,8 +421,21 @@ async def _reset_due(tx: Tx, table: str, pk: str, now: float,
     return reset
 
 
-def _where(where: Row | None) -> tuple[str, tuple[Any, ...]]:
-    """`` WHERE ...`` for column filters; None values are no filter, lists match any item."""
+def _where(where: Row | None, any_of: list[Row] | None = None) -> tuple[str, tuple[Any, ...]]:
+    """`` WHERE ...`` for column filters (None values are no filter, lists match any item),
+    and-ed with "one of ``any_of`` holds" when that is given."""
+    clauses, params = _conditions(where)
+    if any_of is not None:
+        branches = []
+        for branch in any_of:
+            inner, inner_params = _conditions(branch)
+            branches.append(f"({' AND '.join(inner) or '1 = 1'})")
+            params += inner_params
+        clauses.append(f"({' OR '.join(branches) or '1 = 0'})")
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), tuple(params)
+
+
+def _conditions(where: Row | None) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (where or {}).items():
@@ -401,7 +451,7 @@ def _where(where: Row | None) -> tuple[str, tuple[Any, ...]]:
         else:
             clauses.append(f"{column} = ?")
             params.append(encode({column: value})[column])
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), tuple(params)
+    return clauses, params
 
 
 def open_store(database_url: str | None, database_path: str) -> Store:

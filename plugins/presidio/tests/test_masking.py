@@ -312,3 +312,24 @@ async def test_what_was_masked_is_logged_by_type_never_by_value(presidio_gateway
         await client.post("/v1/chat/completions", json=chat("mail a@b.com or c@d.com, Jane"))
     assert "{'EMAIL_ADDRESS': 2, 'PERSON': 1}" in caplog.text
     assert "a@b.com" not in caplog.text
+
+
+async def test_the_call_log_counts_what_was_masked_and_keeps_the_findings(
+        gateway, presidio, presidio_params):
+    records: list[dict[str, Any]] = []
+    client = await gateway({"guardrails": [{"guardrail_name": "pii", "litellm_params": {
+        "guardrail": "presidio", "mode": "pre_call", "default_on": True, **presidio_params}}]},
+        plugins=[("presidio", gatehouse_presidio), ("recorder", recording(records))])
+    resp = await client.post("/v1/chat/completions", json=chat(
+        "I am Jane Doe, mail jane@example.com or j@example.org"))
+    assert resp.status == 200
+    await client.app[GATEWAY].call_log.drain()
+    ((entry,),) = [record["guardrail_information"] for record in records]
+    assert (entry["guardrail_name"], entry["guardrail_provider"], entry["guardrail_mode"],
+            entry["guardrail_status"]) == ("pii", "presidio", "pre_call",
+                                           "guardrail_intervened")
+    assert entry["masked_entity_count"] == {"PERSON": 1, "EMAIL_ADDRESS": 2}
+    assert entry["guardrail_response"] == [
+        {"entity_type": "PERSON", "start": 5, "end": 13, "score": 0.85},
+        {"entity_type": "EMAIL_ADDRESS", "start": 20, "end": 36, "score": 1.0},
+        {"entity_type": "EMAIL_ADDRESS", "start": 40, "end": 53, "score": 1.0}]

@@ -302,3 +302,16 @@ async def test_a_large_request_is_redacted_too(start, fake_upstream):
     sent = fake_upstream.last["messages"]
     assert sent[0]["content"] == padding + KEY_REDACTED
     assert sent[1]["content"] == "id [REDACTED]"
+
+
+async def test_the_call_log_counts_the_secrets_redacted_by_type(start, fake_upstream):
+    recorder = Recorder()
+    client = await start(guardrail("pre_call"), ("recorder", recorder))
+    resp = await client.post("/v1/chat/completions", json=chat(user(KEY_TEXT),
+                                                               user(f"id {AWS_ID}")))
+    assert resp.status == 200
+    await client.app[GATEWAY].call_log.drain()
+    ((entry,),) = [record["guardrail_information"] for record in recorder.records]
+    assert (entry["guardrail_provider"], entry["guardrail_status"]) == (
+        "hide-secrets", "guardrail_intervened")
+    assert entry["masked_entity_count"] == {"Secret Keyword": 1, "AWS Access Key": 1}

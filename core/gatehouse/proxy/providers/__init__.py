@@ -8,6 +8,7 @@ handing it the entry's params and the gateway's one shared, pooled HTTP session.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import orjson
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
     from ...guardrails.call import Call
     from ...config import ModelParams
 
+# Headers the call's trace adds to its upstream request (the traceparent), set by the tracing
+# middleware in the request's context; None when calls are not traced.
+UPSTREAM_HEADERS: ContextVar[Mapping[str, str] | None] = ContextVar("gatehouse_upstream_headers",
+                                                                      default=None)
+REMAINING = "x-ratelimit-remaining-"
 RETRY_HEADERS = frozenset({"retry-after", "retry-after-ms"})
 PATHS = {"chat_completion": "/chat/completions", "completion": "/completions",
          "embedding": "/embeddings", "moderation": "/moderations"}
@@ -30,6 +36,10 @@ def pass_through_headers(call: Call, headers: Mapping[str, str]) -> None:
         lower = name.lower()
         if lower.startswith("x-ratelimit-") or lower in RETRY_HEADERS:
             call.response_headers.setdefault(lower, value)
+            if lower.startswith(REMAINING):
+                if call.upstream_remaining is None:
+                    call.upstream_remaining = {}
+                call.upstream_remaining[lower[len(REMAINING):]] = value
 
 
 def wants_usage(body: dict[str, Any]) -> bool:

@@ -179,6 +179,9 @@ class Presidio(Guardrail):
         # Types and counts only: the values are what this guardrail keeps out of logs.
         counts = Counter(d.entity_type for _, _, counted in findings for d in counted)
         log.info("guardrail %r masked %s", self.name, dict(counts))
+        self.report(response=[{"entity_type": d.entity_type, "start": d.start, "end": d.end,
+                               "score": d.score} for _, _, counted in findings for d in counted],
+                    masked=counts)
 
     async def _analyze(self, text: str, language: str,
                        extra_body: dict[str, Any]) -> list[Detection]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from itertools import chain
 from typing import Any, ClassVar
@@ -19,7 +20,7 @@ from gatehouse.guardrails.text import (
 from pydantic import ValidationInfo, field_validator
 
 from .catalogue import build_detectors, resolve_paths
-from .scanner import REDACTED, Finding, Scanner, types_of
+from .scanner import REDACTED, Finding, Scanner
 from .stream import StreamRedactor
 
 log = logging.getLogger("gatehouse.secrets")
@@ -82,7 +83,7 @@ class HideSecrets(Guardrail):
         redactor = stream.scratch.get(self.name)
         if redactor is None:
             redactor = stream.scratch[self.name] = StreamRedactor(self.scanner)
-        _report(redactor.feed(chunk))
+        self._report(Counter(redactor.feed(chunk)))
         if stream.done and redactor.holding:
             # Held text goes out with the finishing chunk; without one it cannot go out at all.
             log.warning("stream of request %s ended without a finish_reason; %d characters "
@@ -106,13 +107,14 @@ class HideSecrets(Guardrail):
         for group, findings in zip(groups, found):
             if findings:
                 replace_spans(group, [(f.start, f.end) for f in findings], REDACTED)
-        _report(types_of(f for findings in found for f in findings))
+        self._report(Counter(t for findings in found for f in findings for t in f.types))
 
     def _find_all(self, texts: list[str]) -> list[list[Finding]]:
         return [self.scanner.find(text) if text else [] for text in texts]
 
 
-def _report(types: list[str]) -> None:
-    # Types only: the values are what this guardrail exists to keep out of logs.
-    if types:
-        log.warning("Detected and redacted secrets in message: %s", types)
+    def _report(self, types: Counter[str]) -> None:
+        # Types only: the values are what this guardrail exists to keep out of logs.
+        if types:
+            log.warning("Detected and redacted secrets in message: %s", sorted(types))
+            self.report(masked=types)

@@ -1,0 +1,22 @@
+"""The pages the gateway serves, rendered from the templates beside this module with every
+value escaped. A page loads nothing from outside the gateway: the machines that run gateways
+are often offline."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+
+@functools.cache
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("gatehouse.ui", "templates"),
+                       autoescape=select_autoescape(default=True))
+
+
+def render(template: str, **context: Any) -> web.Response:
+    return web.Response(text=_environment().get_template(template).render(**context),
+                        content_type="text/html")

@@ -1,0 +1,106 @@
+"""The API docs: /openapi.json generated from the routes and their pydantic models, Swagger UI
+at / and ReDoc at /redoc, open to a browser without a key, branded and filtered from the
+environment, and drawn from files the gateway serves itself (a browser test checks that the
+page shows the routes and asks nothing of any other host)."""
+
+import pytest
+from openapi_spec_validator import validate
+
+from admin_kit import ADMIN
+from gatehouse.config import ConfigError
+from gatehouse.ops.docs import DocsSettings
+
+
+async def test_the_document_is_valid_openapi_and_public(start):
+    client = await start()
+    resp = await client.get("/openapi.json")  # no key
+    assert resp.status == 200
+    document = await resp.json()
+    validate(document)
+    paths = document["paths"]
+    chat = paths["/v1/chat/completions"]["post"]["requestBody"]["content"]
+    assert chat["application/json"]["schema"] == {"$ref": "#/components/schemas/ChatBody"}
+    schemas = document["components"]["schemas"]
+    assert {"model", "messages"} <= set(schemas["ChatBody"]["required"])
+    # Admin bodies come from the models the routes parse them with.
+    team = paths["/team/new"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "max_budget" in schemas[team["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert "requestBody" not in paths["/key/info"]["get"]
+    assert paths["/model/{model_id}/update"]["patch"]["parameters"][0]["name"] == "model_id"
+    assert {"/key/generate", "/model_group/make_public", "/public/model_hub", "/health",
+            "/v1/models/{model_id}"} <= paths.keys()
+    # The pages' own files are not API routes.
+    assert not any(path.startswith("/swagger/") for path in paths)
+
+
+async def test_pages_need_no_key_and_their_files_are_served_locally(start):
+    client = await start()
+    for path in ("/", "/redoc"):
+        resp = await client.get(path)
+        assert resp.status == 200 and resp.content_type == "text/html"
+        assert "https://" not in await resp.text()
+    for path in ("/swagger/swagger-ui-bundle.js", "/swagger/swagger-ui.css",
+                 "/swagger/redoc.standalone.js"):
+        resp = await client.get(path)
+        assert resp.status == 200 and len(await resp.read()) > 10_000
+    # Public means the docs, not the API behind them.
+    assert (await client.get("/key/list")).status == 401
+
+
+async def test_title_description_and_filtered_routes_from_the_environment(start, monkeypatch):
+    monkeypatch.setenv("DOCS_TITLE", "Acme <AI>")
+    monkeypatch.setenv("DOCS_DESCRIPTION", "Acme's gateway")
+    monkeypatch.setenv("DOCS_FILTERED", "True")
+    client = await start()
+    document = await (await client.get("/openapi.json")).json()
+    validate(document)
+    assert document["info"]["title"] == "Acme <AI>"
+    assert document["info"]["description"] == "Acme's gateway"
+    assert set(document["paths"]) == {
+        "/chat/completions", "/v1/chat/completions", "/completions", "/v1/completions",
+        "/embeddings", "/v1/embeddings", "/models", "/v1/models", "/v1/models/{model_id}",
+        "/openai/deployments/{model}/chat/completions",
+        "/openai/deployments/{model}/completions", "/openai/deployments/{model}/embeddings"}
+    assert "<title>Acme &lt;AI&gt;</title>" in await (await client.get("/")).text()
+    # Hidden from the docs, not switched off.
+    assert (await client.get("/key/list", headers=ADMIN)).status == 200
+
+
+async def test_no_docs_gives_root_back_to_the_status_answer(start, monkeypatch):
+    monkeypatch.setenv("NO_DOCS", "True")
+    monkeypatch.setenv("NO_REDOC", "True")
+    client = await start()
+    assert await (await client.get("/")).json() == "LiteLLM: RUNNING"
+    assert (await client.get("/redoc", headers=ADMIN)).status == 404
+    assert (await client.get("/swagger/swagger-ui-bundle.js", headers=ADMIN)).status == 404
+    # The document stays, as in LiteLLM (NO_OPENAPI hides it).
+    assert (await client.get("/openapi.json")).status == 200
+
+
+async def test_docs_url_moves_the_swagger_ui(start, monkeypatch):
+    monkeypatch.setenv("DOCS_URL", "/docs")
+    client = await start()
+    assert await (await client.get("/")).json() == "LiteLLM: RUNNING"
+    resp = await client.get("/docs")
+    assert resp.status == 200 and "swagger-ui-bundle.js" in await resp.text()
+
+
+def test_a_docs_url_that_is_not_a_path_stops_the_start():
+    with pytest.raises(ConfigError, match="DOCS_URL='docs'"):
+        DocsSettings.from_env({"DOCS_URL": "docs"})
+
+
+async def test_the_swagger_page_in_a_browser(start, browser, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCS_TITLE", "Acme AI gateway")
+    client = await start()
+    base = str(client.make_url("/"))
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(base)
+    await page.wait_for_selector(".opblock-summary-path")
+    await page.screenshot(path=tmp_path / "docs-page.png")
+    assert (await page.locator(".info .title").inner_text()).startswith("Acme AI gateway")
+    shown = await page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/v1/chat/completions" in [text.replace("\u200b", "") for text in shown]
+    assert all(url.startswith(base) for url in requested), requested
