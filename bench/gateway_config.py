@@ -99,7 +99,9 @@ def write_config(workdir: Path, model: str, upstream_port: int, guardrails: Guar
     config: dict[str, Any] = {
         "model_list": [{"model_name": model, "params": {
             "model": f"openai/{model}", "api_base": f"http://127.0.0.1:{upstream_port}/v1",
-            "api_key": "sk-bench-not-a-secret"}}],
+            "api_key": "sk-bench-not-a-secret",
+            # Priced, so a keyed call's spend moves its counters and the database's totals.
+            "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}],
         "guardrails": guardrails.entries,
     }
     if master_key is not None:

@@ -28,8 +28,9 @@ def _post(base: str, path: str, body: dict, master: str) -> tuple[int, dict]:
 
 
 def virtual_key(base: str, master: str) -> tuple[dict[str, str], str]:
-    """Headers carrying a new virtual key, and what it is attached to. A gateway without
-    organizations (an older commit) gets a key on a team alone, and says so."""
+    """Headers carrying a new virtual key, and what it is attached to. The key, its team and
+    the organization each have a budget (never reached), so every call's budget checks run. A
+    gateway without organizations (an older commit) gets a key on a team alone, and says so."""
     status, org = _post(base, "/organization/new", {"organization_alias": "bench-org",
                                                     "max_budget": 1e9}, master)
     team_body = {"team_id": "bench-team", "max_budget": 1e9}
@@ -38,7 +39,8 @@ def virtual_key(base: str, master: str) -> tuple[dict[str, str], str]:
         team_body["organization_id"] = org["organization_id"]
         where = "a team in an organization"
     for path, body in (("/team/new", team_body),
-                       ("/key/generate", {"team_id": "bench-team", "user_id": "bench-user"})):
+                       ("/key/generate", {"team_id": "bench-team", "user_id": "bench-user",
+                                          "max_budget": 1e9})):
         status, made = _post(base, path, body, master)
         if status != 200:
             raise BenchError(f"{path} answered HTTP {status}")

@@ -15,6 +15,7 @@ Everything listens on 127.0.0.1 only and every process it starts is stopped when
     python bench/gateway_overhead.py --stream              # streamed replies, a chunk a word
     python bench/gateway_overhead.py --virtual-key         # as a key on a team in an org
     python bench/gateway_overhead.py --master-key          # as the master key (its baseline)
+    python bench/gateway_overhead.py --both-keys           # both, in the same rounds
     python bench/gateway_overhead.py --profile prof.txt    # plus a py-spy profile of the gateway
 
 The parts: gateway_servers.py starts, checks and stops the servers; gateway_config.py writes
@@ -73,6 +74,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     keys.add_argument("--master-key", action="store_true",
                       help="run with a master key and call with it: the baseline --virtual-key "
                            "is held to")
+    keys.add_argument("--both-keys", action="store_true",
+                      help="measure the master key and the virtual key in the same rounds, "
+                           "against one gateway, and print virtual / master")
     parser.add_argument("--callbacks", nargs="+", default=[], metavar="NAME",
                         help="measure the gateway with these callbacks (prometheus, otel) "
                              "against the same gateway without them")
@@ -86,20 +90,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def measure(load: LoadGenerator, urls: dict[str, str], servers: dict[str, int],
+def measure(loads: dict[str, LoadGenerator], urls: dict[str, str], servers: dict[str, int],
             connections: Sequence[int], duration: float, warmup: float,
             rounds: int) -> dict[int, Cell]:
-    """``servers`` maps each side to the process group whose CPU that side's figures charge."""
+    """Each side (``direct``, ``gateway``, and with ``--both-keys`` ``virtual``) has its load,
+    its URL, and in ``servers`` the process group whose CPU its figures charge."""
     if warmup > 0:
-        for url in urls.values():
-            load.run(url, max(connections), warmup)
+        for side, url in urls.items():
+            loads[side].run(url, max(connections), warmup)
     cells = {c: Cell() for c in connections}
     for round_no in range(rounds):
         for conns in connections:
-            order = ["direct", "gateway"] if round_no % 2 == 0 else ["gateway", "direct"]
+            order = list(urls) if round_no % 2 == 0 else list(reversed(urls))
             for side in order:
                 cpu_before = group_cpu_seconds(servers[side])
-                sample = load.run(urls[side], conns, duration)
+                sample = loads[side].run(urls[side], conns, duration)
                 cpu = group_cpu_seconds(servers[side]) - cpu_before
                 sample = dataclasses.replace(sample, cpu_us=1e6 * cpu / max(sample.requests, 1))
                 getattr(cells[conns], side).append(sample)
@@ -109,7 +114,7 @@ def measure(load: LoadGenerator, urls: dict[str, str], servers: dict[str, int],
 
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     guardrails = Guardrails() if args.no_guardrails else find_guardrails()
-    master = master_key() if args.virtual_key or args.master_key else None
+    master = master_key() if args.virtual_key or args.master_key or args.both_keys else None
     body = request_body(args.stream)
 
     upstream_port, upstream_pid = start_upstream(procs, workdir)
@@ -136,8 +141,9 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     load = pick_load_generator(args.loadgen, body, workdir, headers)
     urls = {"direct": f"http://127.0.0.1:{upstream_port}{CHAT_PATH}",
             "gateway": f"http://127.0.0.1:{gateway_port}{CHAT_PATH}"}
+    loads = {"direct": load, "gateway": load}
     # Each server leads its own process group (see Processes), so its pid is the group id.
-    servers = {"direct": upstream_pid, "gateway": gateway.pid}
+    servers = {"direct": upstream_pid, "gateway": gateway.pid, "virtual": gateway.pid}
     if args.callbacks:
         urls["direct"] = f"http://127.0.0.1:{plain_port}{CHAT_PATH}"
         servers["direct"] = plain.pid
@@ -145,13 +151,23 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
                      f"callbacks: {', '.join(args.callbacks)}; the targets do not apply")
     check_reply(urls["direct"], body, headers)
     applied = check_reply(urls["gateway"], body, headers)
+    if args.both_keys:
+        virtual_headers, where = virtual_key(f"http://127.0.0.1:{gateway_port}", master)
+        notes.append(f"gateway: calls carry the master key; virtual: a virtual key on {where}")
+        (workdir / "virtual").mkdir()
+        loads["virtual"] = pick_load_generator(args.loadgen, body, workdir / "virtual",
+                                               virtual_headers)
+        urls["virtual"] = urls["gateway"]
+        check_reply(urls["virtual"], body, virtual_headers)
     print_setup(args, load.name, guardrails.describe(), notes, applied)
 
-    cells = measure(load, urls, servers, args.connections, args.duration, args.warmup,
+    cells = measure(loads, urls, servers, args.connections, args.duration, args.warmup,
                     args.rounds)
     report(cells, args.rounds, args.workers, args.stream)
     if args.profile is not None:
-        profile(load, gateway.pid, urls["gateway"], max(args.connections), args.duration,
+        # With --both-keys, the virtual key's calls: the master key's are --master-key's.
+        side = "virtual" if args.both_keys else "gateway"
+        profile(loads[side], gateway.pid, urls[side], max(args.connections), args.duration,
                 args.profile.resolve())
 
 

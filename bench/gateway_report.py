@@ -23,19 +23,21 @@ TARGET_RPS_CONNECTIONS = 16
 
 @dataclass
 class Cell:
-    """All rounds at one connection count: direct and gateway samples, paired by round."""
+    """All rounds at one connection count: direct and gateway samples, paired by round, and
+    with ``--both-keys`` the virtual key's (``gateway`` is then the master key's)."""
 
     direct: list[Sample] = field(default_factory=list)
     gateway: list[Sample] = field(default_factory=list)
+    virtual: list[Sample] = field(default_factory=list)
 
     def median(self, side: str, metric: str) -> float:
         return float(statistics.median(getattr(s, metric) for s in getattr(self, side)))
 
-    def ratio(self, metric: str) -> float:
+    def ratio(self, metric: str, over: str = "gateway", under: str = "direct") -> float:
         # Per-round ratios: each pair ran back to back, so they share the machine's mood.
         return float(statistics.median(
-            getattr(g, metric) / getattr(d, metric)
-            for d, g in zip(self.direct, self.gateway) if getattr(d, metric)))
+            getattr(o, metric) / getattr(u, metric)
+            for u, o in zip(getattr(self, under), getattr(self, over)) if getattr(u, metric)))
 
     def added_p50_ms(self) -> float:
         return statistics.median(g.p50_ms - d.p50_ms for d, g in zip(self.direct, self.gateway))
@@ -79,7 +81,18 @@ def report(cells: dict[int, Cell], rounds: int, workers: int, stream: bool) -> N
         table.row("", "ratio", *(f"{cell.ratio(metric):.2f}x"
                                  for metric in ("rps", "p50_ms", "p99_ms", "cpu_us")),
                   f"{cell.added_p50_ms():+.3f} ms")
-    errors = sum(s.errors for c in cells.values() for s in (*c.direct, *c.gateway))
+        if cell.virtual:
+            table.row("", "virtual", f"{cell.median('virtual', 'rps'):,.0f}",
+                      f"{cell.median('virtual', 'p50_ms'):.3f}",
+                      f"{cell.median('virtual', 'p99_ms'):.3f}",
+                      f"{cell.median('virtual', 'cpu_us'):.0f}")
+            table.row("", "virt/mst", *(f"{cell.ratio(metric, 'virtual', 'gateway'):.2f}x"
+                                        for metric in ("rps", "p50_ms", "p99_ms", "cpu_us")))
+    if any(c.virtual for c in cells.values()):
+        print("virtual: the same gateway called with the virtual key; virt/mst = virtual / "
+              "gateway (the master key), paired by round -- the key's target is cpu <= 1.10x")
+    errors = sum(s.errors for c in cells.values()
+                 for s in (*c.direct, *c.gateway, *c.virtual))
     if errors:
         print(f"\nWARNING: {errors} failed requests (non-2xx or socket errors); figures are suspect")
     if stream:

@@ -1,8 +1,9 @@
 """Spend, budgets and rate limits.
 
-Before a call: the key's and team's budgets and rpm/tpm windows are checked against shared
-counters (Redis when configured, so every gateway enforces the same numbers), and the call's
-estimated cost is held on its budgets. After it, off the request path: tokens are priced, the
+Before a call: the budgets and rpm/tpm windows of its key, team, user, membership,
+organization and end user (``limits.py``) are checked against shared counters (Redis when
+configured, so every gateway enforces the same numbers), and the call's estimated cost is held
+on its budgets. After it, off the request path: tokens are priced, the
 counters move by the cost less what was held, and a spend-log row waits in memory for the next
 batch write. A batch that cannot be written (database down) stays queued and is written
 when the database is back -- writes are idempotent by request id, so nothing is lost or counted
@@ -16,7 +17,6 @@ import logging
 import math
 import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientError
@@ -24,11 +24,13 @@ from ..guardrails.monitoring import information
 from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable
 from . import durations
+from .limits import Limits, Rate, Scope, end_user_limits, per_model
+# admin/keys.py names spend counters from here (it drops a key's on a spend reset).
 from .parallel import ParallelLimits, rate_limited
 from .prices import Prices, usage
 
 if TYPE_CHECKING:
-    from ..guardrails.call import Call
+    from ..guardrails.call import Call, Principal
 
 log = logging.getLogger("gatehouse.spend")
 
@@ -58,42 +60,95 @@ class Accounting:
         self._held = False  # rows are waiting for the database to come back
         self._warn_at = WARN_PENDING
         self.parallel = ParallelLimits(cache, SLOT_TTL)
+        # Key hash -> the principal last seen and its limits.
+        self._limits: dict[str, tuple[Principal, Limits]] = {}
 
     # --- before a call ---------------------------------------------------------------------------
 
-    async def admit(self, call: Call) -> None:
-        """Refuse a call over its key's or team's budget or rate limit, its key's per-model
-        limits, or a budget or rate limit above them (:func:`identity_budgets`,
-        :func:`identity_rate_limits`); put the tightest of their rate-limit states in the
-        reply's ``x-ratelimit-*`` headers; then take one of the key's parallel-call slots."""
+    def limits_of(self, principal: Principal) -> Limits:
+        """The principal's limits, worked out once per principal looked up (about once a
+        second per key)."""
+        cached = self._limits.get(principal.key_hash or "")
+        if cached is not None and cached[0] is principal:
+            return cached[1]
+        limits = Limits.of(principal)
+        if principal.key_hash is not None:
+            self._limits.pop(principal.key_hash, None)
+            self._limits[principal.key_hash] = (principal, limits)
+            if len(self._limits) > MAX_PRINCIPALS:
+                del self._limits[next(iter(self._limits))]
+        return limits
+
+    def check_backlog(self) -> None:
         if len(self.pending) >= MAX_PENDING:
             raise ClientError(503, "The gateway cannot record calls as fast as they arrive; "
                                    "retry shortly", kind="service_unavailable",
                               headers={"retry-after": "1"})
-        key, team = call.principal.key, call.principal.team
-        limits = RateLimits()
-        estimate = None
+
+    async def hold(self, call: Call, scopes: list[Scope], estimate: float) -> list[float]:
+        """Hold the call's estimated cost on its budgets, in the same atomic step that reads
+        them (one round trip to a shared cache): concurrent calls each see the others' holds,
+        so they cannot all pass a check that only one of them fits. Returns what each budget
+        had spent before; the holds are given back when the call is priced, whatever way it
+        ends, or by :meth:`give_back`."""
+        if not scopes:
+            return []
+        # A counter missing from the cache (first use, expired, Redis emptied) starts from the
+        # database's figure; from then on every call moves it.
+        held = await self.cache.incr_many([(scope.counter, estimate, SPEND_TTL, scope.start)
+                                           for scope in scopes])
+        if call.reserved is None:
+            call.reserved = {}
+        for scope in scopes:
+            call.reserved[scope.counter] = call.reserved.get(scope.counter, 0.0) + estimate
+        return [total - estimate for total in held]
+
+    async def give_back(self, call: Call) -> None:
+        """Release a refused call's holds at once, so they hold no other call back."""
+        reserved, call.reserved = call.reserved, None
+        if reserved:
+            await self.cache.incr_many([(counter, -amount, SPEND_TTL, 0.0)
+                                        for counter, amount in reserved.items()])
+
+    async def check_model_budget(self, call: Call, limits: Limits) -> None:
+        """The key's ``model_max_budget`` for the model called."""
+        key = call.principal.key
+        if not limits.per_model or key is None:
+            return
+        budget = model_budget(key, call.model, time.time())
+        if budget is not None:
+            counter_name, limit, ttl = budget
+            spent = await self.cache.value(counter_name)
+            if spent >= limit:
+                raise ClientError(400, f"Budget has been exceeded for model={call.model}! "
+                                       f"Current cost: {spent:.6g}, Max budget: {limit:g}",
+                                  kind="budget_exceeded")
+
+    async def check_rates(self, call: Call, limits: Limits, end_user: Rate | None) -> None:
+        """The rpm and tpm limits of the key, its team, the key's per-model ones, the user's,
+        the membership's and the end user's; the tightest state goes in the reply's
+        ``x-ratelimit-*`` headers."""
+        if not (limits.rates or limits.per_model or end_user):
+            return
+        state = RateLimits()
         now = time.time()
-        for kind, row, ident in (("key", key, call.principal.key_hash),
-                                 ("team", team, call.principal.team_id)):
-            if row is None or ident is None:
-                continue
-            if row.get("max_budget") is not None:
-                if estimate is None:
-                    estimate = self._estimate(call)
-                await self._reserve(call, kind, ident, row, estimate)
-            await self._limit_rate(limits, now, kind, ident, row)
-        if key is not None and call.principal.key_hash is not None:
-            await self._admit_model(call, limits, now, key, call.principal.key_hash)
-        for scope in identity_budgets(call):
-            if estimate is None:
-                estimate = self._estimate(call)
-            await self._hold(call, scope, estimate)
-        for kind, ident, row in identity_rate_limits(call):
-            await self._limit_rate(limits, now, kind, ident, row)
-        call.response_headers.update(limits.headers)
-        if key is not None and key.get("max_parallel_requests") is not None:
-            await self.parallel.acquire(call, call.principal.key_hash, key["max_parallel_requests"])
+        for rate in limits.rates:
+            await self._limit_rate(state, now, rate)
+        key = call.principal.key
+        if limits.per_model and key is not None:
+            metadata = key.get("metadata") or {}
+            ident = f"{call.principal.key_hash}:{call.model}"
+            await self._limit_rate(state, now, Rate(
+                "model_per_key", ident, per_model(metadata, key, "model_rpm_limit", call.model),
+                per_model(metadata, key, "model_tpm_limit", call.model)))
+        if end_user is not None:
+            await self._limit_rate(state, now, end_user)
+        call.response_headers.update(state.headers)
+
+    async def take_slot(self, call: Call, limits: Limits) -> None:
+        """One of the key's parallel-call slots, given back by :meth:`release`."""
+        if limits.parallel is not None and call.principal.key_hash is not None:
+            await self.parallel.acquire(call, call.principal.key_hash, limits.parallel)
 
     async def _count_requests(self, limits: RateLimits, now: float, counter: str,
                               limit: int | None, scope: str, ident: str) -> None:
@@ -113,64 +168,17 @@ class Accounting:
         if used >= limit:
             raise rate_limited(scope, ident, "tokens", limit, 0, now, WINDOW, limits.headers)
 
-    async def _admit_model(self, call: Call, limits: RateLimits, now: float, key: Row,
-                           key_hash: str) -> None:
-        """The key's limits for the model called: ``model_rpm_limit``, ``model_tpm_limit``
-        (kept in metadata, as LiteLLM keeps them) and ``model_max_budget``."""
-        metadata = key.get("metadata") or {}
-        ident = f"{key_hash}:{call.model}"
-        counter = f"model_per_key:{ident}"
-        await self._count_requests(limits, now, counter,
-                                   _per_model(metadata, key, "model_rpm_limit", call.model),
-                                   "model_per_key", ident)
-        await self._check_tokens(limits, now, counter,
-                                 _per_model(metadata, key, "model_tpm_limit", call.model),
-                                 "model_per_key", ident)
-        budget = model_budget(key, call.model, now)
-        if budget is not None:
-            counter_name, limit, ttl = budget
-            spent = await self.cache.value(counter_name)
-            if spent >= limit:
-                raise ClientError(400, f"Budget has been exceeded for model={call.model}! "
-                                       f"Current cost: {spent:.6g}, Max budget: {limit:g}",
-                                  kind="budget_exceeded")
-
     async def release(self, call: Call) -> None:
         """Give back the call's parallel-call slot; the pipeline calls this however the call
         ended."""
         await self.parallel.release(call)
 
-    async def _limit_rate(self, limits: RateLimits, now: float, kind: str, ident: str,
-                          row: Row) -> None:
-        scope = SCOPES[kind]
-        await self._count_requests(limits, now, f"{scope}:{ident}", row.get("rpm_limit"),
-                                   scope, ident)
-        await self._check_tokens(limits, now, f"{scope}:{ident}", row.get("tpm_limit"),
-                                 scope, ident)
+    async def _limit_rate(self, state: RateLimits, now: float, rate: Rate) -> None:
+        counter = rate.counter
+        await self._count_requests(state, now, counter, rate.rpm, rate.scope, rate.ident)
+        await self._check_tokens(state, now, counter, rate.tpm, rate.scope, rate.ident)
 
-    async def _reserve(self, call: Call, kind: str, ident: str, row: Row,
-                       estimate: float) -> None:
-        """Hold the call's estimated cost on the budget's counter, in the same atomic step that
-        reads it: concurrent calls each see the others' holds, so they cannot all pass a check
-        that only one of them fits. The call is refused if the budget was spent already."""
-        # A counter missing from the cache (first use, expired, Redis emptied) starts from the
-        # database's figure; from then on every call moves it.
-        label = "" if kind == "key" else f"{kind.capitalize()}={ident_label(kind, row)} "
-        await self._hold(call, Scope(spend_counter(kind, ident, row),
-                                     float(row.get("spend") or 0), row["max_budget"], label),
-                         estimate)
-
-    async def _hold(self, call: Call, scope: Scope, estimate: float) -> None:
-        counter = scope.counter
-        held = await self.cache.incr(counter, estimate, ttl=SPEND_TTL, start=scope.start)
-        spent = held - estimate
-        if spent >= scope.max_budget:
-            await self.cache.incr(counter, -estimate, ttl=SPEND_TTL)
-            raise ClientError(400, scope.refusal(spent), kind="budget_exceeded")
-        # Given back when the call is priced, whatever way it ends.
-        call.reserved = {**(call.reserved or {}), counter: estimate}
-
-    def _estimate(self, call: Call) -> float:
+    def estimate(self, call: Call) -> float:
         """The most a call is expected to cost: its prompt, and ``max_tokens`` (or a typical
         reply) of completion."""
         prompt_tokens, _ = usage(call.body, None)
@@ -194,41 +202,33 @@ class Accounting:
         cache = self.cache
         reserved = call.reserved or {}
         tokens = prompt_tokens + completion_tokens
-        for kind, ident, row in (("key", principal.key_hash, principal.key),
-                                 ("team", principal.team_id, principal.team)):
-            if ident is None:
-                continue
-            counter = spend_counter(kind, ident, row or {})
-            if owed := spend - reserved.get(counter, 0.0):
-                total = await cache.incr(counter, owed, ttl=SPEND_TTL,
-                                         start=float((row or {}).get("spend") or 0))
-                soft = (row or {}).get("soft_budget")
-                if soft is not None and total - spend < soft <= total:
-                    self._soft_budget_crossed(kind, ident, row or {}, total, soft)
-            if tokens:
-                await cache.incr(f"tpm:{SCOPES[kind]}:{ident}:{window}", tokens,
-                                 ttl=WINDOW * 2)
-        key = principal.key
-        if key is not None and principal.key_hash is not None:
+        limits = self.limits_of(principal)
+        end_user_budget, end_user_rate = end_user_limits(call)
+        owed = [(scope, spend - reserved.get(scope.counter, 0.0))
+                for scope in (*limits.spenders, end_user_budget) if scope is not None]
+        owed = [(scope, amount) for scope, amount in owed if amount]
+        counts = [(scope.counter, amount, SPEND_TTL, scope.start) for scope, amount in owed]
+        if tokens:
+            counters = limits.token_counters
+            if end_user_rate is not None and end_user_rate.tpm is not None:
+                counters = (*counters, f"tpm:{end_user_rate.counter}")
+            key = principal.key
             # Counted only for a key with a token limit on this model: one cache write fewer
             # per call for every other key.
-            if tokens and _per_model(key.get("metadata") or {}, key, "model_tpm_limit",
-                                     call.model) is not None:
-                await cache.incr(f"tpm:model_per_key:{principal.key_hash}:{call.model}:"
-                                 f"{window}", tokens, ttl=WINDOW * 2)
-            budget = model_budget(key, call.model, started)
-            if budget is not None and spend:
+            if limits.per_model and key is not None and per_model(
+                    key.get("metadata") or {}, key, "model_tpm_limit", call.model) is not None:
+                counters = (*counters, f"tpm:model_per_key:{principal.key_hash}:{call.model}")
+            counts += [(f"{counter}:{window}", tokens, WINDOW * 2, 0.0) for counter in counters]
+        if counts:
+            # One round trip to a shared cache for all of them.
+            totals = await cache.incr_many(counts)
+            for (scope, _), total in zip(owed, totals):
+                if scope.soft is not None and total - spend < scope.soft[2] <= total:
+                    self._soft_budget_crossed(*scope.soft, total)
+        if limits.per_model and spend and principal.key is not None:
+            budget = model_budget(principal.key, call.model, started)
+            if budget is not None:
                 await cache.incr(budget[0], spend, ttl=budget[2])
-        for scope in identity_budgets(call):
-            if owed := spend - reserved.get(scope.counter, 0.0):
-                await cache.incr(scope.counter, owed, ttl=SPEND_TTL, start=scope.start)
-        if spend and (user_scope := team_key_user_spend(call)) is not None:
-            await cache.incr(user_scope.counter, spend, ttl=SPEND_TTL, start=user_scope.start)
-        if tokens:
-            for kind, ident, row in identity_rate_limits(call):
-                if row.get("tpm_limit") is not None:
-                    await cache.incr(f"tpm:{SCOPES[kind]}:{ident}:{window}", tokens,
-                                     ttl=WINDOW * 2)
         if failed and len(self.pending) >= MAX_PENDING:
             return  # nothing to bill: the calls refused while the backlog is full leave no row
         metadata = call.metadata
@@ -268,11 +268,10 @@ class Accounting:
                         "calls arrive; at %d, calls are refused until it catches up",
                         backlog, MAX_PENDING)
 
-    def _soft_budget_crossed(self, kind: str, ident: str, row: Row, total: float,
-                             soft: float) -> None:
+    def _soft_budget_crossed(self, kind: str, label: str, soft: float, total: float) -> None:
         # An alert, not a limit: calls go on until max_budget.
         log.warning("soft budget crossed: %s %s has spent %.6g of its soft budget %g",
-                    kind, ident_label(kind, row), total, soft)
+                    kind, label, total, soft)
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -348,98 +347,11 @@ class Accounting:
                 log.exception("writing spend rows failed")
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """A budget a call is held against: its shared spend counter, the spend the counter starts
-    from when the cache has none, the limit, and how an overrun is worded."""
-
-    counter: str
-    start: float
-    max_budget: float
-    label: str = ""
-    user: str | None = None  # a user's own budget is worded as LiteLLM words it
-
-    def refusal(self, spent: float) -> str:
-        if self.user is not None:
-            return (f"ExceededBudget: User={self.user} over budget. Spend={spent:.6g}, "
-                    f"Budget={self.max_budget:g}")
-        return (f"Budget has been exceeded! {self.label}Current cost: {spent:.6g}, "
-                f"Max budget: {self.max_budget:g}")
-
-
-def identity_budgets(call: Call) -> list[Scope]:
-    """The budgets above the key and team that bind a call: the key's user (personal keys
-    only), the user's membership of the team, the team's organization, and the end user."""
-    principal = call.principal
-    scopes = []
-    member = principal.member
-    if principal.team_id is None and (user := user_budget(principal.user)) is not None:
-        scopes.append(user)
-    for counter, row, budget, label in (
-            ("team_member", member, principal.member_budget, ""),
-            ("organization", principal.organization, principal.organization_budget,
-             f"Organization={(principal.organization or {}).get('organization_id')} "),
-            ("end_user", call.end_user, call.end_user_budget, "")):
-        if row is not None and budget is not None and budget.get("max_budget") is not None:
-            ident = row.get("membership_id") or row.get("organization_id") or row["user_id"]
-            # The budget row's reset period names the counter: its reset zeroes this row.
-            scopes.append(Scope(spend_counter(counter, ident, budget), float(row["spend"]),
-                                budget["max_budget"], label))
-    return scopes
-
-
-def team_key_user_spend(call: Call) -> Scope | None:
-    """The budget of a team key's user, which the call is not held to but is charged to: a
-    user's spend is what all their keys spent, as in LiteLLM (and as the database adds it), so
-    their personal keys stop once their team keys have spent the user's budget."""
-    return None if call.principal.team_id is None else user_budget(call.principal.user)
-
-
-def user_budget(user: Row | None) -> Scope | None:
-    if user is None or user.get("max_budget") is None:
-        return None
-    return Scope(spend_counter("user", user["user_id"], user), float(user["spend"]),
-                 user["max_budget"], user=user["user_id"])
-
-
-def identity_rate_limits(call: Call) -> list[tuple[str, str, Row]]:
-    """The rate limits above the key and team: the key's user's own, the user's team
-    membership's and the end user's (each on their budget row)."""
-    principal = call.principal
-    scopes = []
-    for kind, row, limits in (
-            ("user", principal.user, principal.user),
-            ("team_member", principal.member, principal.member_budget),
-            ("end_user", call.end_user, call.end_user_budget)):
-        if row is not None and limits is not None and (
-                limits.get("rpm_limit") is not None or limits.get("tpm_limit") is not None):
-            # A membership is named "<team>:<user>", as LiteLLM's 429 names it.
-            ident = f"{row['team_id']}:{row['user_id']}" if kind == "team_member" \
-                else row["user_id"]
-            scopes.append((kind, ident, limits))
-    return scopes
-
-
-# How LiteLLM names each limit's owner in its 429 messages and headers.
-SCOPES = {"key": "api_key", "team": "team", "user": "user", "team_member": "team_member",
-          "end_user": "end_user"}
 # Seconds a held parallel-call slot outlives the last call of its key: a gateway stopped in
 # the middle of calls never gives back their slots, which then lapse this long after.
 SLOT_TTL = 600
-
-
-def spend_counter(kind: str, ident: str, row: Row) -> str:
-    """The cache counter of a spender's spend in its current budget period: a reset
-    (which moves ``budget_reset_at``) starts a new counter from the database's figure, so a
-    gateway still holding the row from before the reset cannot carry the old spend over."""
-    period = row.get("budget_reset_at")
-    return f"spend:{kind}:{ident}" if period is None else f"spend:{kind}:{ident}:{period:.0f}"
-
-
-def _per_model(metadata: dict[str, Any], key: Row, field: str, model: str) -> int | None:
-    limits = metadata.get(field) or key.get(field)
-    value = limits.get(model) if isinstance(limits, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+# Principals whose limits are kept worked out (as many as the principals' own cache).
+MAX_PRINCIPALS = 50_000
 
 
 def model_budget(key: Row, model: str, now: float) -> tuple[str, float, float] | None:
@@ -474,6 +386,3 @@ class RateLimits:
             self.headers[f"x-ratelimit-limit-{unit}"] = str(limit)
             self.headers[f"x-ratelimit-remaining-{unit}"] = str(int(remaining))
 
-
-def ident_label(kind: str, row: Row) -> str:
-    return str(row.get("team_id") if kind == "team" else row.get("key_name"))

@@ -1,10 +1,12 @@
 """Checks a call must pass before any guardrail runs: the client's address, required params,
-the caller's role, blocked end users, the models of the key, its user and the team's
-organization, the team's guardrail lock, budgets and rate limits."""
+and (CallGate) budgets, the models of the key, its team, its user and the team's organization,
+the key's expiry and routes, a blocked team, the team's guardrail lock, the caller's role, rate
+limits and blocked end users, in LiteLLM's order."""
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -12,8 +14,11 @@ from aiohttp import web
 from ..config import ConfigError
 from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
+from .key_routes import check_route
+from .limits import Limits, Scope, end_user_limits
 from ..guardrails.call import end_user_of
 from .model_access import ModelAccess
+from .principals import check_expiry, check_team_blocked
 from .roles import check_llm_route
 
 if TYPE_CHECKING:
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOCK_MESSAGE = "Your team does not have permission to modify guardrails."
+# Where the key's per-model budgets are checked among its budgets.
+MODEL_BUDGET = Scope("model_max_budget", 0.0, None)
 
 
 class IpAllowList:
@@ -109,9 +116,11 @@ def check_enforced_params(params: list[str], body: dict[str, Any]) -> None:
 
 
 class CallGate:
-    """What a caller must pass before any guardrail runs: a role that may call models, not
-    blocked, allowed the model, not changing a locked team's guardrails, within budget and rate
-    limits."""
+    """What a caller must pass before any guardrail runs, in LiteLLM's order (management API
+    §11.1): the end user's budget; the key's models; the membership's budget, the key's expiry,
+    budget and per-model budgets; the team not blocked; the team's, user's and organization's
+    models and budgets; the team's guardrail lock; a role that may call models; the key's
+    routes; rate limits; blocked users; a parallel-call slot."""
 
     def __init__(self, principals: Principals, accounting: Accounting,
                  models: ModelAccess | None = None):
@@ -120,22 +129,65 @@ class CallGate:
         # The served models' access groups, kept current by the router.
         self.models = models or ModelAccess()
 
-    async def check(self, call: Call, requested_guardrails: Any) -> None:
+    async def check(self, call: Call, requested_guardrails: Any, route: str = "") -> None:
+        """``route``: the path called, for the key's ``allowed_routes``."""
         principal = call.principal
-        check_llm_route(principal)
-        principals = self.principals
+        principals, accounting = self.principals, self.accounting
+        accounting.check_backlog()
+        end_user_budget = end_user_rate = None
         if call.user is not None and principals.enabled:
             call.end_user = await principals.end_user(call.user)
             call.end_user_budget = await principals.budget_of(call.end_user)
+            end_user_budget, end_user_rate = end_user_limits(call)
+        limits = accounting.limits_of(principal)
+        steps: list[Scope | None] = [end_user_budget]
+        refusal = self._key_checks(call, limits, steps) if principal.key is not None else None
+        budgets = [step for step in steps if step is not None and step is not MODEL_BUDGET]
+        estimate = accounting.estimate(call) if budgets else 0.0
+        spent = iter(await accounting.hold(call, budgets, estimate))
+        try:
+            for step in steps:
+                if step is MODEL_BUDGET:
+                    await accounting.check_model_budget(call, limits)
+                elif step is not None:
+                    step.check(next(spent))
+            if refusal is not None:
+                raise refusal
+        except ClientError:
+            await accounting.give_back(call)
+            raise
+        if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
+            raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
+        check_llm_route(principal)
+        if principal.key is not None:
+            check_route(principal.key, route)
+        await accounting.check_rates(call, limits, end_user_rate)
         # The key's owner and the end user the body names are both checked: naming another
         # user must not get a blocked key's owner through.
         for user in (principal.user_id, call.user):
             if user is not None and await self._blocked(user, call):
                 raise GuardrailBlocked(f"User blocked from making LLM API Calls. User={user}")
-        self.models.check(principal, call.model)
-        if principal.team_locked and (requested_guardrails or call.metadata.get("guardrails")):
-            raise ClientError(403, LOCK_MESSAGE, kind="auth_error", param="None")
-        await self.accounting.admit(call)
+        await accounting.take_slot(call, limits)
+
+    def _key_checks(self, call: Call, limits: Limits,
+                    steps: list[Scope | None]) -> ClientError | None:
+        """The key's checks that need no counters, run until the first that fails, which is
+        returned; ``steps`` gets the budgets ordered before it. All the budgets are then held
+        in one step, and the first refusal in order is the call's."""
+        principal = call.principal
+        try:
+            self.models.check_scopes(principal, limits.key_models, call.model)
+            steps.append(limits.member_budget)
+            check_expiry(principal, time.time())
+            steps.append(limits.key_budget)
+            if limits.per_model:
+                steps.append(MODEL_BUDGET)
+            check_team_blocked(principal)
+            self.models.check_scopes(principal, limits.other_models, call.model)
+            steps.extend(limits.upper_budgets)
+        except ClientError as refused:
+            return refused
+        return None
 
     async def fill_default_model(self, body: dict[str, Any], header_user: str | None) -> None:
         """A call that names no model goes to its end user's ``default_model``, if they have
@@ -156,4 +208,3 @@ class CallGate:
             return False
         row = call.end_user if user == call.user else await principals.end_user(user)
         return row is not None and row["blocked"]
-

@@ -34,6 +34,21 @@ KEY_TYPES: dict[str, list[str]] = {
 }
 
 
+# The paths whose calls go through the pipeline's CallGate, which checks a key's expiry, routes
+# and team in LiteLLM's order; every other route has them checked when the key is looked up.
+_CALLS = ("/chat/completions", "/completions", "/embeddings")
+MODEL_CALLS = frozenset(prefix + path for prefix in ("", "/v1") for path in _CALLS)
+DEPLOYMENTS = "/openai/deployments/"
+
+
+def is_model_call(route: str) -> bool:
+    if route in MODEL_CALLS:
+        return True
+    # /openai/deployments/{model}/chat/completions, the model one path segment
+    rest = route.removeprefix(DEPLOYMENTS)
+    return rest != route and "/" + rest.partition("/")[2] in _CALLS
+
+
 def matches(route: str, entry: str) -> bool:
     if entry in ROUTE_GROUPS:
         return any(matches(route, member) for member in ROUTE_GROUPS[entry])

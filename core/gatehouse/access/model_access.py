@@ -55,8 +55,13 @@ class ModelAccess:
     def check(self, principal: Principal, model: str) -> None:
         """Refuse a model the caller's key or team may not use: 401, before any question of
         whether the model exists, as LiteLLM answers."""
+        self.check_scopes(principal, scopes(principal), model)
+
+    def check_scopes(self, principal: Principal, checked: Iterable[tuple[str, Sequence[str]]],
+                     model: str) -> None:
+        """:meth:`check` against some of the caller's :func:`scopes`."""
         aliases = team_aliases(principal)
-        for scope, allowed in scopes(principal):
+        for scope, allowed in checked:
             if not self.allows(allowed, model, aliases):
                 raise ClientError(
                     401, f"{scope} not allowed to access model. This {scope} can only access "

@@ -4,17 +4,21 @@ made for -- every row looked up through a short in-process cache, the shared cac
 database.
 
 The in-process cache lives one second, so a key revoked on one gateway stops working on every
-gateway within a second. When the database cannot be reached, keys seen before keep working
+gateway within a second. A key's principal, made of several rows, is kept whole until the
+oldest of them is a second old: a call costs one dictionary look-up, not one per row. When the database cannot be reached, keys seen before keep working
 from the cache (stale rather than refused); unknown keys are refused with a 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import math
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import Config, ConfigError
 from ..errors import ClientError
@@ -22,9 +26,10 @@ from ..guardrails.call import ANONYMOUS, Principal
 from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable, membership_id
 from .credentials import KEY_PREFIX, hash_key, key_name
-from .key_routes import check_route
+from .key_routes import check_route, is_model_call
 
 log = logging.getLogger("gatehouse.auth")
+T = TypeVar("T")
 
 LOCAL_TTL = 1.0
 LOCAL_MAX_ENTRIES = 50_000
@@ -46,6 +51,31 @@ def auth_error(reason: str) -> ClientError:
 
 def _shown_time(epoch: float) -> str:
     return str(datetime.fromtimestamp(epoch, UTC))
+
+
+def check_expiry(principal: Principal, now: float) -> None:
+    expires = (principal.key or {}).get("expires")
+    if expires is not None and expires < now:
+        raise ClientError(400, f"Authentication Error - Expired Key. Key Expiry time "
+                               f"{_shown_time(expires)} and current time "
+                               f"{_shown_time(now)}", kind="expired_key",
+                          param=principal.key_hash)
+
+
+def check_team_blocked(principal: Principal) -> None:
+    team = principal.team
+    if team is not None and team["blocked"]:
+        raise ClientError(401, f"Authentication Error, Team={team['team_id']} is blocked. "
+                               f"Update via `/team/unblock` if your admin.",
+                          kind="auth_error", param="None")
+
+
+def check_key_standing(principal: Principal, now: float, route: str) -> None:
+    """What a virtual key must pass on a route that calls no model: not expired, a route it
+    may call, a team not blocked (LiteLLM's order)."""
+    check_expiry(principal, now)
+    check_route(principal.key or {}, route)
+    check_team_blocked(principal)
 
 
 def key_guardrails(key: Row) -> list[str]:
@@ -77,6 +107,29 @@ def with_budget(key: Row, budget: Row | None) -> Row:
                       if key.get(field) in (None, {}) and budget.get(field) is not None}}
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    principal: Principal
+    expires: float  # time.monotonic()
+
+
+class _Fetched:
+    """The rows one principal is made of, and when the oldest of them was read."""
+
+    def __init__(self, principals: Principals):
+        self.principals = principals
+        self.oldest = math.inf
+
+    async def get(self, kind: str, ident: str) -> Row | None:
+        row, read_at = await self.principals._lookup(kind, ident)
+        self.oldest = min(self.oldest, read_at)
+        return row
+
+    async def budget_of(self, row: Row | None) -> Row | None:
+        budget_id = (row or {}).get("budget_id")
+        return await self.get("budget", budget_id) if budget_id else None
+
+
 class Principals:
     def __init__(self, master_key: str | None, store: Store, cache: Cache,
                  config_blocked: frozenset[str], *, key_header: str | None = None):
@@ -88,6 +141,11 @@ class Principals:
         # blocked_user_list from config: the admin API cannot lift these.
         self.config_blocked = config_blocked
         self._local: dict[str, tuple[Row | None, float]] = {}
+        # Key hash -> its principal, whole: one dict look-up per call instead of one per row.
+        self._principals: dict[str, _Entry] = {}
+        self._filling: dict[str, asyncio.Future[_Entry]] = {}
+        self._reading: dict[str, asyncio.Future[tuple[Row | None, float]]] = {}
+        self._generation = 0
 
     @property
     def enabled(self) -> bool:
@@ -116,7 +174,31 @@ class Principals:
             raise auth_error(f"LiteLLM Virtual Key expected. Received={key_name(token)}, "
                              f"expected to start with '{KEY_PREFIX}'.")
         token_hash = hash_key(token)
-        key = await self.record("key", token_hash)
+        entry = self._principals.get(token_hash)
+        if entry is None or entry.expires <= time.monotonic():
+            entry = await self._fill(token, token_hash)
+        principal = entry.principal
+        if not is_model_call(route):
+            # A model call has these checked by CallGate, in LiteLLM's order: its key's model
+            # access comes first.
+            check_key_standing(principal, time.time(), route)
+        return principal
+
+    async def _fill(self, token: str, token_hash: str) -> _Entry:
+        # Concurrent calls of a key whose entry lapsed share one lookup rather than each
+        # asking the shared cache (or the database) for the same rows.
+        pending = self._filling.get(token_hash)
+        if pending is None:
+            pending = asyncio.ensure_future(self._resolve(token, token_hash))
+            _share(self._filling, token_hash, pending)
+        return await asyncio.shield(pending)
+
+    async def _resolve(self, token: str, token_hash: str) -> _Entry:
+        """The key's principal from its rows, cached whole until the oldest of those rows is
+        LOCAL_TTL old: a change is seen as soon as with row-by-row lookups."""
+        generation = self._generation
+        rows = _Fetched(self)
+        key = await rows.get("key", token_hash)
         if key is None:
             raise ClientError(
                 401, f"Authentication Error, Invalid proxy server token passed. Received API "
@@ -125,40 +207,40 @@ class Principals:
                 kind="token_not_found_in_db", param="key")
         if key["blocked"]:
             raise auth_error("Key is blocked. Update via `/key/unblock` if you're admin.")
-        now = time.time()
-        if key["expires"] is not None and key["expires"] < now:
-            raise ClientError(400, f"Authentication Error - Expired Key. Key Expiry time "
-                                   f"{_shown_time(key['expires'])} and current time "
-                                   f"{_shown_time(now)}", kind="expired_key", param=token_hash)
-        check_route(key, route)
-        if "temp_budget_increase" in key["metadata"]:
-            key = with_temp_budget(key, now)
+        temporary = "temp_budget_increase" in key["metadata"]
+        if temporary:
+            key = with_temp_budget(key, time.time())
         if key.get("budget_id"):
-            key = with_budget(key, await self.budget_of(key))
-        team = await self.record("team", key["team_id"]) if key["team_id"] else None
-        if team is not None and team["blocked"]:
-            raise ClientError(401, f"Authentication Error, Team={team['team_id']} is blocked. "
-                                   f"Update via `/team/unblock` if your admin.",
-                              kind="auth_error", param="None")
-        user = await self.record("user", key["user_id"]) if key["user_id"] else None
+            key = with_budget(key, await rows.budget_of(key))
+        team = await rows.get("team", key["team_id"]) if key["team_id"] else None
+        user = await rows.get("user", key["user_id"]) if key["user_id"] else None
         member = organization = None
         if team is not None and key["user_id"]:
-            member = await self.record("team_member",
-                                       membership_id(team["team_id"], key["user_id"]))
+            member = await rows.get("team_member", membership_id(team["team_id"],
+                                                                 key["user_id"]))
         if team is not None and team.get("organization_id"):
-            organization = await self.record("organization", team["organization_id"])
+            organization = await rows.get("organization", team["organization_id"])
         # A team's metadata.guardrails is either its own list of guardrails or, as in
         # LiteLLM, {"modify_guardrails": false} to lock its keys' guardrails.
         team_guardrails = ((team or {}).get("metadata") or {}).get("guardrails")
         listed = team_guardrails if isinstance(team_guardrails, list) else []
         lock = team_guardrails if isinstance(team_guardrails, dict) else {}
         guardrails = dict.fromkeys([*listed, *key_guardrails(key)])
-        return Principal(
+        principal = Principal(
             key_hash=key["key_hash"], key_alias=key["key_alias"], team_id=key["team_id"],
             user_id=key["user_id"], permissions=key["permissions"], guardrails=tuple(guardrails),
             team_locked=lock.get("modify_guardrails") is False, key=key, team=team, user=user,
-            member=member, member_budget=await self.budget_of(member),
-            organization=organization, organization_budget=await self.budget_of(organization))
+            member=member, member_budget=await rows.budget_of(member),
+            organization=organization, organization_budget=await rows.budget_of(organization))
+        # A temporary budget increase ends at a time of its own: such keys are not kept.
+        expires = -1.0 if temporary else rows.oldest + LOCAL_TTL
+        entry = _Entry(principal, expires)
+        if generation == self._generation and not temporary:
+            self._principals.pop(token_hash, None)
+            self._principals[token_hash] = entry
+            if len(self._principals) > LOCAL_MAX_ENTRIES:
+                del self._principals[next(iter(self._principals))]
+        return entry
 
     async def budget_of(self, row: Row | None) -> Row | None:
         """The budget row a key, membership, organization or end user links to."""
@@ -173,11 +255,26 @@ class Principals:
     async def record(self, kind: str, ident: str) -> Row | None:
         """A row of one of ``KINDS`` by its id, through the caches; stale if the database is
         down."""
+        return (await self._lookup(kind, ident))[0]
+
+    async def _lookup(self, kind: str, ident: str) -> tuple[Row | None, float]:
+        """The row, and when it was read from the shared cache or the database."""
         cache_key = f"{kind}:{ident}"
         now = time.monotonic()
         cached = self._local.get(cache_key)
         if cached is not None and now - cached[1] < LOCAL_TTL:
-            return cached[0]
+            return cached
+        # Calls that find the same row lapsed share one read of it.
+        reading = self._reading.get(cache_key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(kind, ident, cache_key, cached, now))
+            _share(self._reading, cache_key, reading)
+        return await asyncio.shield(reading)
+
+    async def _read(self, kind: str, ident: str, cache_key: str,
+                    cached: tuple[Row | None, float] | None,
+                    now: float) -> tuple[Row | None, float]:
+        generation = self._generation
         shared = self.cache
         found: Any = await shared.get_json(cache_key)
         if found is None:
@@ -188,13 +285,15 @@ class Principals:
                     # The store logs the outage once; this would repeat every LOCAL_TTL.
                     log.debug("database unreachable; using the cached %s (%s)", kind, exc)
                     self._remember(cache_key, cached[0], now)
-                    return cached[0]
+                    return cached[0], now
                 raise ClientError(503, "Authentication service unavailable: the database "
                                        "cannot be reached", kind="service_unavailable") from None
             await shared.set_json(cache_key, found or {}, SHARED_TTL)
         found = found or None  # {} marks "no such key" in the shared cache
-        self._remember(cache_key, found, now)
-        return found
+        if generation == self._generation:
+            # Not a row read before a change this gateway made to it.
+            self._remember(cache_key, found, now)
+        return found, now
 
     def _remember(self, cache_key: str, row: Row | None, now: float) -> None:
         # Entries outlive LOCAL_TTL on purpose (they are the stale copy used while the
@@ -208,7 +307,20 @@ class Principals:
         """Drop a changed row of one of ``KINDS`` from both caches (other gateways follow
         within LOCAL_TTL, as their own in-process entries expire)."""
         self._local.pop(f"{kind}:{ident}", None)
+        # A principal is made of several rows: any change drops them all (changes are rare),
+        # and a lookup already under way when it came does not keep what it read.
+        self._principals.clear()
+        self._filling.clear()
+        self._reading.clear()
+        self._generation += 1
         await self.cache.invalidate(f"{kind}:{ident}")
+
+
+def _share(pending: dict[str, asyncio.Future[T]], name: str, future: asyncio.Future[T]) -> None:
+    """Let later callers join ``future`` until it is done (or a change drops it)."""
+    pending[name] = future
+    future.add_done_callback(
+        lambda done: pending.pop(name) if pending.get(name) is done else None)
 
 
 def config_blocked_users(config: Config, source: str) -> frozenset[str]:

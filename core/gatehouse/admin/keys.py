@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import Field, ValidationError, model_validator
 
 from ..access import durations
-from ..access.accounting import spend_counter
+from ..access.limits import spend_counter
 from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_master_key
 from ..access.key_routes import KEY_TYPES
 from ..access.roles import Rule, reads_everything, role_of

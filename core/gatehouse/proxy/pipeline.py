@@ -140,7 +140,7 @@ class Pipeline:
         try:
             # A model the caller may not use is refused before any question of whether it
             # exists (LiteLLM's order).
-            await self.gate.check(call, requested)
+            await self.gate.check(call, requested, request.path)
             fallbacks = self.fallbacks.requested(call, call.body.pop("fallbacks", None))
             provider = self.router.provider_for(call, mock_response)
             try:

@@ -9,6 +9,7 @@ made meanwhile are added to Redis, so a budget spent during the outage stays spe
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import time
@@ -26,6 +27,10 @@ POOL_SIZE = 100  # connections to Redis a gateway holds at most
 # reading the old row in the database to caching it, so that stale copy is never stored.
 TOMBSTONE_TTL = 5
 TOMBSTONE = b"-"
+
+
+# A counter's key, amount, ttl and start, as LocalCache.incr takes them.
+Count = tuple[str, float, float, float]
 
 
 class LocalCache:
@@ -62,6 +67,11 @@ class LocalCache:
         total = (start if current is None else current) + amount
         self._counters[key] = (total, time.monotonic() + ttl)
         return total
+
+    async def incr_many(self, counts: list[Count]) -> list[float]:
+        """:meth:`incr` of each ``(key, amount, ttl, start)``, in one step."""
+        return [await self.incr(key, amount, ttl=ttl, start=start)
+                for key, amount, ttl, start in counts]
 
     async def value(self, key: str) -> float:
         """The counter; a missing one reads 0."""
@@ -170,14 +180,36 @@ class RedisCache:
         self._missed_counts[key] = (missed + amount, ttl, first_start)
 
     async def _incr(self, key: str, amount: float, ttl: float, start: float) -> float:
-        full = self._prefix + key
         async with self._redis.pipeline(transaction=True) as pipe:
-            if start:
-                pipe.set(full, start, nx=True, ex=_seconds(ttl))
-            pipe.incrbyfloat(full, amount)
-            pipe.expire(full, _seconds(ttl))
+            self._queue_incr(pipe, key, amount, ttl, start)
             results = await pipe.execute()
         return float(results[-2])
+
+    def _queue_incr(self, pipe: Any, key: str, amount: float, ttl: float,
+                    start: float) -> None:
+        full = self._prefix + key
+        if start:
+            pipe.set(full, start, nx=True, ex=_seconds(ttl))
+        pipe.incrbyfloat(full, amount)
+        pipe.expire(full, _seconds(ttl))
+
+    async def incr_many(self, counts: list[Count]) -> list[float]:
+        """One round trip for all the counts of a call (its budgets, its tokens)."""
+        if self._probe is None:
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    for key, amount, ttl, start in counts:
+                        self._queue_incr(pipe, key, amount, ttl, start)
+                    results = await pipe.execute()
+            except self._errors as exc:
+                self._lost(exc)
+            else:
+                # Each count's INCRBYFLOAT comes just before its EXPIRE.
+                ends = itertools.accumulate(3 if start else 2 for *_, start in counts)
+                return [float(results[end - 2]) for end in ends]
+        for key, amount, ttl, start in counts:
+            self._miss_count(key, amount, ttl, start)
+        return await self._fallback.incr_many(counts)
 
     async def incr(self, key: str, amount: float, *, ttl: float, start: float = 0.0) -> float:
         if self._probe is None:
