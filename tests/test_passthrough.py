@@ -244,6 +244,7 @@ async def test_each_call_leaves_a_spend_row_of_its_cost_per_request(start, targe
     for _ in range(2):
         resp = await client.post("/v1/rerank", json={"q": 1}, headers=bearer(key["key"]))
         assert resp.status == 200
+        assert resp.headers["x-litellm-response-cost"] == "0.25"
         ids.append(resp.headers["x-request-id"])
     await settle(client)
     [row] = await admin_get(client, "/spend/logs", request_id=ids[0])

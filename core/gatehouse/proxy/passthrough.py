@@ -37,7 +37,7 @@ from ..guardrails.dispatch import run_in_order
 from .calllog import Outcome
 from .headers import FAILED, key_headers
 from .pipeline import CLIENT_CLOSED, CLIENT_CLOSED_BODY, YIELD_EVERY, reply_headers
-from .providers import UpstreamError
+from .providers import Reply, UpstreamError
 from .schemas import check_depth, read_raw
 
 if TYPE_CHECKING:
@@ -317,22 +317,19 @@ class PassThrough:
                 raw = orjson.dumps(call.body)
             upstream = await self._send(request, endpoint, raw)
         except GuardrailBlocked as blocked:
-            return await self._refuse(call, selection, started, blocked.status, blocked.body())
+            status, error, headers = blocked.status, blocked.body(), {}
         except (ClientError, UpstreamError) as exc:
-            return await self._refuse(call, selection, started, exc.status, exc.body,
-                                      getattr(exc, "headers", None))
+            status, error = exc.status, exc.body
+            headers = exc.headers if isinstance(exc, ClientError) else {}
         except (ConnectionResetError, asyncio.CancelledError):
             await self.call_log.submit(
                 call, selection, Outcome(started, CLIENT_CLOSED, error=CLIENT_CLOSED_BODY))
             raise
-        return await self._relay(request, call, selection, upstream, started)
-
-    async def _refuse(self, call: Call, selection: Selection, started: float, status: int,
-                      body: dict[str, Any], headers: dict[str, str] | None = None
-                      ) -> web.Response:
-        await self.call_log.submit(call, selection, Outcome(started, status, error=body))
-        return json_response(body, status=status,
-                             headers={**reply_headers(call), **FAILED, **(headers or {})})
+        else:
+            return await self._relay(request, call, selection, upstream, started)
+        await self.call_log.submit(call, selection, Outcome(started, status, error=error))
+        return json_response(error, status=status,
+                             headers={**reply_headers(call), **FAILED, **headers})
 
     async def _send(self, request: web.Request, endpoint: Endpoint,
                     raw: bytes) -> aiohttp.ClientResponse:
@@ -404,6 +401,8 @@ class PassThrough:
         headers = CIMultiDict((name, value) for name, value in upstream.headers.items()
                               if name.lower() not in NOT_RETURNED)
         headers.update(reply_headers(call))
+        if call.cost_per_request:
+            headers["x-litellm-response-cost"] = repr(call.cost_per_request)
         response = web.StreamResponse(status=upstream.status, headers=headers)
         if upstream.content_length is not None and "content-encoding" not in upstream.headers:
             response.content_length = upstream.content_length
@@ -436,11 +435,7 @@ def _json_object(raw: bytes, content_type: str) -> dict[str, Any] | None:
     is forwarded unread)."""
     if not raw or "json" not in content_type:
         return None
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    check_depth(raw, body)
+    body = Reply(raw).peek()
+    if body is not None:
+        check_depth(raw, body)
     return body
