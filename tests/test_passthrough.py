@@ -8,6 +8,7 @@ import orjson
 import pytest
 from admin_kit import ADMIN, MASTER, admin_get, admin_post, bearer, both_databases, until
 from aiohttp import web
+from yarl import URL
 from doubles import PLUGINS, guardrail
 from gatehouse.app import GATEWAY, create_app
 from gatehouse.config import ConfigError, config_from_dict
@@ -126,6 +127,10 @@ async def test_subpaths_follow_only_when_included(gateway, target):
     assert (target.last["path"], target.last["query"]) == ("/base/v1/text-to-image",
                                                            [("size", "2")])
     resp = await client.get("/bria")
+    assert target.last["path"] == "/base/"
+    # An encoded '..' cannot climb out of the target's path.
+    resp = await client.get(URL("/bria/%2e%2e/admin", encoded=True))
+    assert resp.status == 400
     assert target.last["path"] == "/base/"
     # Neither a longer name nor a subpath of an exact endpoint is forwarded.
     count = len(target.received)

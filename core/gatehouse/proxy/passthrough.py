@@ -361,7 +361,12 @@ class PassThrough:
     def _url(self, request: web.Request, endpoint: Endpoint) -> URL:
         url = endpoint.target
         if endpoint.entry.include_subpath and request.path != endpoint.path:
-            url = url.with_path(url.path.rstrip("/") + request.path[len(endpoint.path):])
+            subpath = request.path[len(endpoint.path):]
+            # Decoded from %2e%2e, a '..' would climb out of the target's path.
+            if "/." in subpath and any(s in (".", "..") for s in subpath.split("/")):
+                raise ClientError(400, "A pass-through path may not contain '.' or '..' "
+                                       "segments")
+            url = url.with_path(url.path.rstrip("/") + subpath)
         sent = request.query
         defaults = endpoint.entry.default_query_params
         if not sent and not defaults:
