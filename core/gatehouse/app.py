@@ -55,8 +55,11 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     gateway = Gateway(config, plugins, source=source)
     app = web.Application(
         client_max_size=int(config.general_settings.max_request_size_mb * MB),
+        # Pass-through endpoints last: they serve what no route of the gateway's own does,
+        # once the caller is known.
         middlewares=[request_id_middleware(), access_log_middleware,
-                     *gateway.tracing_middlewares(), error_middleware, auth_middleware],
+                     *gateway.tracing_middlewares(), error_middleware, auth_middleware,
+                     gateway.pass_through.middleware],
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
@@ -66,12 +69,15 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     ops_routes.setup(app, gateway.status)
     if gateway.metrics is not None:
         ops_metrics.setup(app, gateway.metrics)
-    admin_routes.setup(app, gateway.admin, gateway.models)
+    admin_routes.setup(app, gateway.admin, gateway.models, gateway.pass_through,
+                       gateway.stored_pass_through)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
     branding = docs.DocsSettings.from_env()
     gateway.public_paths |= docs.setup(app, branding) | model_hub.setup(
         app, gateway.admin, gateway.models, model_hub.Branding(branding.title,
                                                                branding.description))
+    # Once every route is in: no pass-through endpoint may shadow one.
+    gateway.pass_through.check_routes(app.router, source)
     app.cleanup_ctx.append(_gateway_lifetime)
     return app
 
@@ -171,7 +177,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     gateway = request.app[GATEWAY]
     request["client_ip"] = ip = gateway.ip_allow_list.client_ip(request)
     gateway.ip_allow_list.check(ip)
-    if request.path in gateway.public_paths:
+    if request.path in gateway.public_paths or gateway.pass_through.is_open(request):
         request["principal"] = ANONYMOUS
     else:
         request["principal"] = await gateway.principals.authenticate(

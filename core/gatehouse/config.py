@@ -210,6 +210,34 @@ class Settings(FallbackSettings):
     public_model_groups_links: dict[str, str] = Field(default_factory=dict)
 
 
+PASS_THROUGH_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+
+
+class PassThroughEndpoint(BaseModel):
+    """One of ``general_settings.pass_through_endpoints`` (or one stored through
+    ``POST /config/pass_through_endpoint``): a route of the gateway's that forwards to
+    ``target``. Unknown keys are refused: a misspelt ``auth`` would leave the route open."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=2, pattern=r"^/")
+    target: str = Field(min_length=1)
+    # Sent to the target, over the client's; a value may name os.environ/VARIABLE anywhere.
+    headers: dict[str, str] = Field(default_factory=dict)
+    forward_headers: bool = False
+    auth: bool = False
+    include_subpath: bool = False
+    cost_per_request: float = Field(default=0.0, ge=0)
+    # Sent to the target where the client's query string does not name them.
+    default_query_params: dict[str, str] = Field(default_factory=dict)
+    # Guardrails run on the JSON body (pre_call) besides the default_on and the key's.
+    guardrails: list[str] = Field(default_factory=list)
+    methods: list[typing.Literal[PASS_THROUGH_METHODS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(PASS_THROUGH_METHODS), min_length=1)
+    # LiteLLM's id of an endpoint stored through its API; accepted, not used.
+    id: str | None = None
+
+
 class UserHeaderMapping(BaseModel):
     """A request header naming who a call is for (LiteLLM's ``user_header_mappings``)."""
 
@@ -264,6 +292,8 @@ class GeneralSettings(BaseModel):
     # Probe the deployments every health_check_interval off the request path; GET /health
     # then answers with the last round's results and never probes itself.
     background_health_checks: bool = False
+    # Routes forwarded to other APIs (proxy/passthrough.py).
+    pass_through_endpoints: list[PassThroughEndpoint] = Field(default_factory=list)
 
     @property
     def models_in_db(self) -> bool:
@@ -365,7 +395,7 @@ LITELLM_IGNORED = {
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
         key_management_settings litellm_jwtauth
         maximum_spend_logs_retention_period maximum_spend_logs_retention_interval
-        pass_through_endpoints proxy_batch_write_at spend_report_frequency
+        proxy_batch_write_at spend_report_frequency
         store_prompts_in_spend_logs ui_access_mode
     """.split()),
     "settings": frozenset("""

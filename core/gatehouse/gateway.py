@@ -35,13 +35,15 @@ from .ops.tracing import Tracing
 from .plugins import Plugins
 from .proxy.calllog import CallLog
 from .proxy.fallbacks import Fallbacks
+from .proxy.passthrough import PassThrough, build_all
 from .proxy.pipeline import Pipeline
 from .proxy.router import Router
 from .proxy.stored_models import StoredModels
+from .proxy.stored_passthrough import StoredPassThrough
 from .store.audit import AuditLog
 from .store.cache import RedisCache, make_cache
 from .store.database import StoreUnavailable, open_store
-from .store.models import GuardrailRows, ModelRows
+from .store.models import GuardrailRows, ModelRows, PassThroughRows
 from .store.sealed import Sealer
 
 log = logging.getLogger("gatehouse")
@@ -87,6 +89,9 @@ class Gateway:
                 "the gateway keeps only with general_settings.master_key; set one")
         with problems.gather():
             check_key_settings(config.settings, source)
+        pass_through_endpoints = []
+        with problems.gather():
+            pass_through_endpoints = build_all(settings.pass_through_endpoints)
         problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
@@ -125,6 +130,12 @@ class Gateway:
                                  settings,
                                  Fallbacks(self.router, self.model_access, config.settings,
                                            config.router_settings))
+        # Checked against the routes once the app has them all (app.create_app).
+        self.pass_through = PassThrough(
+            pass_through_endpoints, self.pipeline.gate, self.pipeline.selector, self.call_log,
+            keys=master is not None, key_header=settings.litellm_key_header_name)
+        self.stored_pass_through = StoredPassThrough(
+            PassThroughRows(self.store), self.pass_through, sealer) if self.tracks_spend else None
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
@@ -153,6 +164,7 @@ class Gateway:
             auto_decompress=True,
         )
         self.router.start(self.http)
+        self.pass_through.start(self.http)
         try:
             if self.tracks_spend:
                 try:
@@ -162,6 +174,8 @@ class Gateway:
                 self.accounting.start()
                 if self.stored_models is not None and not check_only:
                     await self.stored_models.start()
+                if self.stored_pass_through is not None and not check_only:
+                    await self.stored_pass_through.start()
                 if not check_only:
                     self.budget_resets.start()
                     self.key_rotations.start()
@@ -193,6 +207,8 @@ class Gateway:
         await self.call_log.stop()
         if self.stored_models is not None:
             await self.stored_models.stop()
+        if self.stored_pass_through is not None:
+            await self.stored_pass_through.stop()
         await self.key_rotations.stop()
         await self.budget_resets.stop()
         await self.accounting.stop()

@@ -181,6 +181,8 @@ class Accounting:
     def estimate(self, call: Call) -> float:
         """The most a call is expected to cost: its prompt, and ``max_tokens`` (or a typical
         reply) of completion."""
+        if call.cost_per_request is not None:
+            return call.cost_per_request
         prompt_tokens, _ = usage(call.body, None)
         completion_tokens = 0
         if call.call_type != "embedding":
@@ -195,8 +197,8 @@ class Accounting:
                       failed: bool) -> None:
         """Price a finished call, move its counters, and queue its spend row."""
         prompt_tokens, completion_tokens = usage(call.body, response, failed=failed)
-        spend = 0.0 if failed else self.prices.cost(call.model, prompt_tokens,
-                                                     completion_tokens)
+        spend = 0.0 if failed else call.cost_per_request if call.cost_per_request is not None \
+            else self.prices.cost(call.model, prompt_tokens, completion_tokens)
         principal = call.principal
         window = int(started // WINDOW)
         cache = self.cache

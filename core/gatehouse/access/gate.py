@@ -169,6 +169,25 @@ class CallGate:
                 raise GuardrailBlocked(f"User blocked from making LLM API Calls. User={user}")
         await accounting.take_slot(call, limits)
 
+    async def admit(self, call: Call) -> None:
+        """The checks of :meth:`check` that do not depend on a model, for a call that names
+        none (a pass-through endpoint): the caller's budgets, rate limits and a parallel-call
+        slot (given back by ``accounting.release``)."""
+        accounting = self.accounting
+        limits = accounting.limits_of(call.principal)
+        budgets = [scope for scope in (limits.member_budget, limits.key_budget,
+                                       *limits.upper_budgets) if scope is not None]
+        spent = await accounting.hold(call, budgets,
+                                      accounting.estimate(call) if budgets else 0.0)
+        try:
+            for scope, before in zip(budgets, spent):
+                scope.check(before)
+        except ClientError:
+            await accounting.give_back(call)
+            raise
+        await accounting.check_rates(call, limits, None)
+        await accounting.take_slot(call, limits)
+
     def _key_checks(self, call: Call, limits: Limits,
                     steps: list[Scope | None]) -> ClientError | None:
         """The key's checks that need no counters, run until the first that fails, which is

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import (audit, budgets, customers, guardrails, keys, models, organizations, spend, teams,
-               users)
+from ..proxy.passthrough import PassThrough
+from ..proxy.stored_passthrough import StoredPassThrough
+from . import (audit, budgets, customers, guardrails, keys, models, organizations, passthrough,
+               spend, teams, users)
 from .context import ADMIN, Admin
 
 
-def setup(app: web.Application, admin: Admin, served: models.Models) -> None:
+def setup(app: web.Application, admin: Admin, served: models.Models,
+          pass_through: PassThrough, stored_pass_through: StoredPassThrough | None) -> None:
     app[ADMIN] = admin
+    passthrough.setup(app, pass_through, stored_pass_through)
     for module in (keys, teams, customers, spend, audit,
                    budgets, users, organizations, guardrails):
         module.setup(app)

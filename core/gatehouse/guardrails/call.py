@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from .monitoring import GuardrailRun
 
-# "moderation" is only made by guardrails asking a model_list model (Models.moderate).
-CallType = Literal["chat_completion", "completion", "embedding", "moderation"]
+# "moderation" is only made by guardrails asking a model_list model (Models.moderate);
+# "pass_through_endpoint" by the routes forwarded to other APIs (proxy/passthrough.py).
+CallType = Literal["chat_completion", "completion", "embedding", "moderation",
+                   "pass_through_endpoint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,9 @@ class Call:
     # Free space for a guardrail's own per-call state, keyed by guardrail name (e.g. what a
     # masking guardrail replaced in the request, to restore it in the reply). Never logged.
     scratch: dict[str, Any] = field(default_factory=dict)
+    # What the call costs whatever its tokens (a pass-through endpoint's cost_per_request);
+    # None: priced by its model's tokens.
+    cost_per_request: float | None = None
     # The key's parallel-call counter while the call holds one of its slots.
     parallel_slot: str | None = None
     # One record per guardrail and mode that ran on the call (``guardrails.monitoring``), and

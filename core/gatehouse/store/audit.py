@@ -1,5 +1,6 @@
 """Audit rows for every create, update and delete of keys, teams, users, end users, budgets,
-organizations, memberships, stored models and guardrails, in LiteLLM's shape, kept
+organizations, memberships, stored models, guardrails and pass-through endpoints, in
+LiteLLM's shape, kept
 when ``store_audit_logs: true``.
 
 Callers pass the admin API's views of the rows, which never hold a key's secret.
@@ -26,7 +27,9 @@ TABLE_NAMES = {"keys": "LiteLLM_VerificationToken", "teams": "LiteLLM_TeamTable"
                "budgets": "LiteLLM_BudgetTable", "organizations": "LiteLLM_OrganizationTable",
                "team_members": "LiteLLM_TeamMembership",
                "organization_members": "LiteLLM_OrganizationMembership",
-               "models": "LiteLLM_ProxyModelTable", "guardrails": "LiteLLM_GuardrailsTable"}
+               "models": "LiteLLM_ProxyModelTable", "guardrails": "LiteLLM_GuardrailsTable",
+               # LiteLLM keeps them in its config table, under general_settings.
+               "pass_through_endpoints": "LiteLLM_Config"}
 
 
 class AuditLog:

@@ -1,6 +1,7 @@
-"""What admins add through the API for every gateway to serve -- models (``/model/new``) and
-guardrails (``POST /guardrails``): their rows, and the version every change bumps in the same
-transaction, which gateways poll to know when to reload (``Reloader``)."""
+"""What admins add through the API for every gateway to serve -- models (``/model/new``),
+guardrails (``POST /guardrails``) and pass-through endpoints: their rows, and the version
+every change bumps in the same transaction, which gateways poll to know when to reload
+(``Reloader``)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,16 @@ class GuardrailRows(StoredRows):
     id_column = "guardrail_id"
     name_column = "guardrail_name"
     info_column = "guardrail_info"
+
+
+class PassThroughRows(StoredRows):
+    """Pass-through endpoints: ``litellm_params`` holds the endpoint less its path, sealed
+    (its headers carry the target's credentials)."""
+
+    table = "gatehouse_pass_through"
+    id_column = "endpoint_id"
+    name_column = "path"
+    info_column = "endpoint_info"
 
 
 COLUMNS = ModelRows.columns()
