@@ -224,6 +224,8 @@ class GeneralSettings(BaseModel):
     # The `customer` mapping's header names the end user, over user_header_name.
     user_header_mappings: list[UserHeaderMapping] = Field(default_factory=list)
     public_routes: list[str] = Field(default_factory=list)
+    # LiteLLM's older switch making the whole model hub public (admin/model_hub.py).
+    enable_public_model_hub: bool = False
     allowed_ips: list[str] | None = None
     # The header a trusted reverse proxy puts the client address in, e.g. X-Forwarded-For.
     # Never read unless configured: any client could send it.
@@ -335,7 +337,7 @@ LITELLM_IGNORED = {
         allow_client_side_credentials allow_requests_on_db_unavailable background_health_checks
         health_check_details database_connection_pool_limit database_connection_timeout
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
-        disable_retry_on_max_parallel_request_limit_error enable_public_model_hub
+        disable_retry_on_max_parallel_request_limit_error
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
         key_management_settings litellm_jwtauth
         maximum_spend_logs_retention_period maximum_spend_logs_retention_interval
