@@ -30,7 +30,7 @@ from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
 from .bodies import Body, parse_body, query_str
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
-                      linked_budget, linked_budgets, update_budget)
+                      linked_budget, linked_budgets, rows_where_in, update_budget)
 from .context import Admin, gated
 from .memberships import (
     NamesUser,
@@ -176,7 +176,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
             admin, "organization_members", {"user_id": principal.user_id})} \
             if principal.user_id else set()
         orgs = [o for o in orgs if o["organization_id"] in mine]
-    return json_response([await _full_view(admin, org) for org in orgs])
+    return json_response(await _full_views(admin, orgs))
 
 
 @gated(Rule.SELF)
@@ -249,13 +249,22 @@ async def _org(admin: Admin, org_id: str) -> Row:
 
 
 async def _full_view(admin: Admin, org: Row) -> dict[str, Any]:
-    org_id = org["organization_id"]
-    members = await all_rows(admin, "organization_members", {"organization_id": org_id})
-    budgets = await linked_budgets(admin, [org, *members])
-    return {**org_view(org), "litellm_budget_table": budget_view(budgets.get(org["budget_id"])),
-            "members": [member_view(m, budgets.get(m["budget_id"])) for m in members],
-            "teams": [team_view(t) for t in await all_rows(
-                admin, "teams", {"organization_id": org_id})]}
+    return (await _full_views(admin, [org]))[0]
+
+
+async def _full_views(admin: Admin, orgs: list[Row]) -> list[dict[str, Any]]:
+    """Organizations with their budgets, members and teams, in a few queries whatever their
+    number."""
+    ids = {org["organization_id"] for org in orgs}
+    members = await rows_where_in(admin, "organization_members", "organization_id", ids)
+    teams = await rows_where_in(admin, "teams", "organization_id", ids)
+    budgets = await linked_budgets(admin, [*orgs, *members])
+    return [{**org_view(org), "litellm_budget_table": budget_view(budgets.get(org["budget_id"])),
+             "members": [member_view(m, budgets.get(m["budget_id"])) for m in members
+                         if m["organization_id"] == org["organization_id"]],
+             "teams": [team_view(t) for t in teams
+                       if t["organization_id"] == org["organization_id"]]}
+            for org in orgs]
 
 
 async def _member_view(admin: Admin, row: Row) -> dict[str, Any]:

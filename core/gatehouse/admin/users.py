@@ -138,15 +138,14 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
             "teams": [team_view(t) for t in await all_rows(admin, "teams")]})
     user = await admin.store.get_row("users", user_id)
     keys = await all_rows(admin, "keys", {"user_id": user_id})
-    teams = []
-    for team_id in (user or {}).get("teams") or ():
-        team = await admin.store.get_row("teams", team_id)
-        if team is not None:
-            teams.append({**team_view(team),
-                          "team_memberships": await memberships_view(
-                              request, {"team_id": team_id, "user_id": user_id}),
-                          "keys": [key_view(k) for k in await all_rows(
-                              admin, "keys", {"team_id": team_id, "user_id": user_id})]})
+    # The user's teams, memberships and keys in a few queries, not a few per team.
+    team_ids = list((user or {}).get("teams") or ())
+    found = {t["team_id"]: t for t in await rows_where_in(admin, "teams", "team_id", team_ids)}
+    memberships = await memberships_view(request, {"user_id": user_id})
+    teams = [{**team_view(found[team_id]),
+              "team_memberships": [m for m in memberships if m["team_id"] == team_id],
+              "keys": [key_view(k) for k in keys if k["team_id"] == team_id]}
+             for team_id in team_ids if team_id in found]
     aliases = {t["team_id"]: t["team_alias"] for t in teams}
     return json_response({
         "user_id": user_id,
