@@ -419,3 +419,34 @@ async def test_organization_list_reads_the_same_whatever_the_number_of_organizat
         [member] = org["members"]
         assert member["litellm_budget_table"]["max_budget"] == 1.0 + n
         assert [t["team_id"] for t in org["teams"]] == [f"team{n}"]
+
+
+@both_databases
+async def test_an_org_admin_lists_the_keys_of_their_organizations_teams(start):
+    client = await start()
+    mine, lead = await _org_lead(client)
+    theirs = (await admin_post(client, "/key/generate", {"team_id": "inside",
+                                                         "user_id": "dev"}))["token"]
+    await admin_post(client, "/key/generate", {"team_id": "outside", "user_id": "dev"})
+    own = (await admin_post(client, "/key/generate", {"user_id": "org-lead"}))["token"]
+
+    async def listed(**params):
+        resp = await client.get("/key/list", params=params, headers=lead)
+        assert resp.status == 200, await resp.text()
+        return set((await resp.json())["keys"])
+
+    assert await listed(organization_id=mine) == {theirs}
+    assert await listed(team_id="inside") == {theirs}
+    assert theirs in await listed(include_team_keys="true")
+    # Without a filter, and for teams outside the organization: their own keys only.
+    assert theirs not in await listed()
+    resp = await client.get("/key/list", params={"team_id": "outside"}, headers=lead)
+    assert resp.status == 403
+    assert own in await listed()
+    # A plain member of the organization still sees only their own keys.
+    member = bearer((await admin_post(client, "/user/new", {"user_id": "plain"}))["key"])
+    await admin_post(client, "/organization/member_add", {
+        "organization_id": mine, "member": {"role": "internal_user", "user_id": "plain"}})
+    resp = await client.get("/key/list", params={"organization_id": mine}, headers=member)
+    assert resp.status == 200
+    assert theirs not in (await resp.json())["keys"]

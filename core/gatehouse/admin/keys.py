@@ -32,7 +32,6 @@ from .context import Admin, admin_route, check_guardrails, gated
 from .key_owners import (
     administered_teams,
     check_generation_rules,
-    check_list_scope,
     check_new_key,
     check_owner,
     listed_user,
@@ -565,8 +564,8 @@ async def list_keys(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
     team_id, organization_id = (request.query.get(name) or None
                                 for name in ("team_id", "organization_id"))
-    user_id = listed_user(principal, request.query.get("user_id"))
-    await check_list_scope(admin, principal, team_id, organization_id)
+    user_id = await listed_user(admin, principal, request.query.get("user_id"), team_id,
+                                organization_id)
     named = request.query.get("key_hash")
     filters: Row = {"user_id": user_id, "team_id": team_id,
                     "key_alias": request.query.get("key_alias"),
