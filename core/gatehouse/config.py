@@ -172,6 +172,16 @@ class KeyGenerationSettings(BaseModel):
     personal_key_generation: KeyGenerationRule | None = None
 
 
+class TeamDefaults(BaseModel):
+    """An entry of ``default_team_settings``. LiteLLM reads the first one's ``max_budget`` as a
+    new team's when ``/team/new`` gives none; the entries' other keys (per-team callbacks)
+    are LiteLLM's logging settings, which gatehouse does not have."""
+
+    model_config = ConfigDict(extra="allow")
+
+    max_budget: float | None = Field(default=None, ge=0)
+
+
 class Settings(BaseModel):
     """``settings`` / ``litellm_settings``: the ``callbacks`` shorthand and the plugin-wide
     options the shorthand passes on (``banned_keywords_list``, ``llamaguard_model_name``, ...)."""
@@ -189,6 +199,7 @@ class Settings(BaseModel):
     # The model groups the public model hub shows, and its "useful links" (name -> URL).
     public_model_groups: list[str] = Field(default_factory=list)
     public_model_groups_links: dict[str, str] = Field(default_factory=dict)
+    default_team_settings: list[TeamDefaults] = Field(default_factory=list)
 
 
 class UserHeaderMapping(BaseModel):
@@ -349,7 +360,7 @@ LITELLM_IGNORED = {
         json_logs num_retries request_timeout fallbacks default_fallbacks
         context_window_fallbacks content_policy_fallbacks cache cache_params
         enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
-        budget_duration max_end_user_budget default_team_settings
+        budget_duration max_end_user_budget
         default_internal_user_params max_internal_user_budget internal_user_budget_duration
         public_teams disable_end_user_cost_tracking redact_messages_in_exceptions llm_guard_mode
         google_moderation_confidence_threshold

@@ -136,7 +136,7 @@ def setup(app: web.Application) -> None:
 async def new(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
     await _require_some_admin(request)
-    body = await parse_body(request, NewTeam)
+    body = _with_defaults(admin, await parse_body(request, NewTeam))
     if not is_proxy_admin(principal):
         await _require_org_admin_of(request, body.organization_id)
         _check_within_own_key(principal, body)
@@ -373,6 +373,15 @@ async def _member_request(request: web.Request, admin: Admin, model: type[M]
     # Quirk (LiteLLM's): member_update's refusal names /team/member_delete too.
     await _require_team_admin(request, team, "/team/member_delete")
     return body, team, _find(team, body)
+
+
+def _with_defaults(admin: Admin, body: NewTeam) -> NewTeam:
+    """``default_team_settings``: as in LiteLLM, the first entry's ``max_budget`` is a new
+    team's when it names none (and, for a non-admin, must fit within their own key too)."""
+    defaults = admin.settings.default_team_settings
+    if body.max_budget is None and defaults and defaults[0].max_budget is not None:
+        return body.model_copy(update={"max_budget": defaults[0].max_budget})
+    return body
 
 
 async def _require_org_admin_of(request: web.Request, org_id: str | None) -> None:
