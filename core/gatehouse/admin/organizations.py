@@ -28,7 +28,7 @@ from ..access.roles import (
 )
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
-from .bodies import Body, parse_body, query_str
+from .bodies import Body, Query, parse_body, parse_query
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
                       linked_budget, linked_budgets, rows_where_in, update_budget)
 from .context import Admin, gated
@@ -61,6 +61,10 @@ class UpdateOrg(OrgFields):
     organization_id: str = Field(min_length=1)
     spend: float | None = Field(default=None, ge=0)
     litellm_budget_table: BudgetFields | None = None
+
+
+class OrgQuery(Query):
+    organization_id: str
 
 
 class DeleteOrgs(Body):
@@ -161,7 +165,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    org_id = query_str(request, "organization_id")
+    org_id = parse_query(request, OrgQuery).organization_id
     org = await _org(admin, org_id)
     await _require_org_admin(request, org_id, "/organization/info")
     return json_response(await _full_view(admin, org))
