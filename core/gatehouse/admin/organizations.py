@@ -15,7 +15,7 @@ import uuid
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from ..access.roles import (
     INTERNAL_USER,
@@ -28,7 +28,7 @@ from ..access.roles import (
 )
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
-from .bodies import Body, Query, parse_body, parse_query
+from .bodies import Body, Query, Reply, parse_body, parse_query, reply
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
                       linked_budget, linked_budgets, rows_where_in, update_budget)
 from .context import Admin, gated
@@ -41,7 +41,7 @@ from .memberships import (
     user_view,
 )
 from .tables import Table, actor, wire_view
-from .teams import delete_teams, team_view
+from .teams import TeamView, delete_teams, team_view
 
 
 
@@ -88,6 +88,34 @@ class MemberRef(NamesUser):
     organization_id: str = Field(min_length=1)
     role: OrgRole | None = None
     max_budget_in_organization: float | None = Field(default=None, ge=0)
+
+
+class OrgMemberView(Reply):
+    user_id: str
+    organization_id: str
+    user_role: OrgRole
+    spend: float
+    budget_id: str | None
+    litellm_budget_table: dict[str, Any] | None = Field(
+        description="The member's own budget (max_budget_in_organization)")
+
+
+class OrgView(Reply):
+    organization_id: str
+    organization_alias: str | None
+    budget_id: str | None
+    models: list[str] = Field(description="Models its teams may use; [] is every model")
+    spend: float
+    metadata: dict[str, Any]
+    litellm_budget_table: dict[str, Any] | None
+    members: list[OrgMemberView]
+    teams: list[TeamView]
+    created_at: str
+    updated_at: str
+
+
+class OrgList(RootModel[list[OrgView]]):
+    pass
 
 
 def org_view(row: Row) -> dict[str, Any]:
@@ -168,7 +196,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
     org_id = parse_query(request, OrgQuery).organization_id
     org = await _org(admin, org_id)
     await _require_org_admin(request, org_id, "/organization/info")
-    return json_response(await _full_view(admin, org))
+    return reply(OrgView, await _full_view(admin, org))
 
 
 @gated(Rule.SELF)
@@ -180,7 +208,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
             admin, "organization_members", {"user_id": principal.user_id})} \
             if principal.user_id else set()
         orgs = [o for o in orgs if o["organization_id"] in mine]
-    return json_response(await _full_views(admin, orgs))
+    return reply(OrgList, await _full_views(admin, orgs))
 
 
 @gated(Rule.SELF)

@@ -16,7 +16,7 @@ import uuid
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from ..access.roles import (
     Rule,
@@ -29,10 +29,10 @@ from ..access.roles import (
 from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import Principal
 from ..store.database import Row, membership_id
-from .bodies import Body, Duration, Limit, Update, parse_body
+from .bodies import Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query, reply
 from .budgets import BudgetFields, all_rows, linked_budget, rows_where_in, with_reset
 from .context import ADMIN, Admin, check_guardrails, gated
-from .keys import KEYS, key_view
+from .keys import KEYS, KeyView, key_view
 from .memberships import (
     TEAM_MEMBERS,
     NamesUser,
@@ -110,6 +110,65 @@ class TeamModels(Body):
     models: list[str] = Field(min_length=1)
 
 
+class TeamInfoQuery(Query):
+    team_id: str | None = Field(default=None, description="Without it, the calling key's team")
+
+
+class TeamListQuery(Query):
+    user_id: str | None = Field(default=None, description="Teams this user is a member of")
+    organization_id: str | None = Field(
+        default=None, description="default_organization: the teams in no organization")
+
+
+class TeamMember(Reply):
+    user_id: str | None
+    user_email: str | None
+    role: Literal["admin", "user"]
+
+
+class TeamMembership(Reply):
+    user_id: str
+    team_id: str
+    budget_id: str | None
+    spend: float
+    litellm_budget_table: dict[str, Any] | None = Field(
+        description="The member's own budget in the team (max_budget_in_team)")
+
+
+class TeamView(Reply):
+    team_id: str
+    team_alias: str | None
+    organization_id: str | None
+    members_with_roles: list[TeamMember]
+    models: list[str] = Field(description="Models the team's keys may call; [] is every model")
+    max_budget: float | None
+    spend: float
+    tpm_limit: int | None
+    rpm_limit: int | None
+    budget_duration: str | None
+    blocked: bool
+    metadata: dict[str, Any]
+    team_member_permissions: list[str]
+    created_at: str
+    updated_at: str
+
+
+class TeamInfo(Reply):
+    team_id: str
+    team_info: TeamView
+    keys: list[KeyView]
+    team_memberships: list[TeamMembership]
+
+
+class ListedTeam(TeamView):
+    team_memberships: list[TeamMembership]
+    keys: list[KeyView]
+
+
+class TeamList(RootModel[list[ListedTeam]]):
+    pass
+
+
 def team_view(row: Row) -> dict[str, Any]:
     return {**wire_view(row, {"members": "members_with_roles"}), "admins": [], "members": []}
 
@@ -182,7 +241,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    team_id = request.query.get("team_id") or request["principal"].team_id
+    team_id = parse_query(request, TeamInfoQuery).team_id or request["principal"].team_id
     if not team_id:
         raise ClientError(422, "{'message': 'Malformed request. No team id passed in.'}",
                           kind="auth_error", param="None")
@@ -196,20 +255,20 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
             and await administers_org(admin, principal, row["organization_id"])):
         raise ClientError(403, f"{{'error': 'User={principal.user_id} not authorized to access "
                                f"this team={team_id}'}}", kind="auth_error", param="None")
-    return json_response({"team_id": team_id, "team_info": team_view(row),
-                          "keys": [key_view(k) for k in await _team_keys(admin, team_id)],
-                          "team_memberships": await memberships_view(request,
-                                                                     {"team_id": team_id})})
+    return reply(TeamInfo, {"team_id": team_id, "team_info": team_view(row),
+                            "keys": [key_view(k) for k in await _team_keys(admin, team_id)],
+                            "team_memberships": await memberships_view(request,
+                                                                       {"team_id": team_id})})
 
 
 @gated(Rule.SELF)
 async def listing(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
-    user_id = request.query.get("user_id")
+    query = parse_query(request, TeamListQuery)
+    user_id, org = query.user_id, query.organization_id
     if not reads_everything(principal) and (user_id is None or user_id != principal.user_id):
         raise DetailError(401, {"error": f"Only admin users can query all teams/other teams. "
                                          f"Your user role={role_of(principal)}"})
-    org = request.query.get("organization_id")
     rows = [row for row in await all_rows(admin, "teams")
             if (user_id is None or any(m.get("user_id") == user_id for m in row["members"]))
             and (org is None or row["organization_id"] == (
@@ -226,7 +285,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
     teams = [{**team_view(row), "team_memberships": memberships[row["team_id"]],
               "keys": keys[row["team_id"]]} for row in rows]
     teams.sort(key=lambda t: t["team_alias"] or "")
-    return json_response(teams)
+    return reply(TeamList, teams)
 
 
 @gated(Rule.MEMBERS)
