@@ -172,6 +172,8 @@ class Query(BaseModel):
     given"; parameters a route does not know are ignored, as LiteLLM does."""
 
     model_config = ConfigDict(extra="ignore")
+    # The API docs show its fields as query parameters (ops/docs.py).
+    openapi_in: ClassVar[str] = "query"
 
     @model_validator(mode="before")
     @classmethod
@@ -214,6 +216,8 @@ class Reply(BaseModel):
     rows carry (LiteLLM's records are wide; the docs name the ones clients read)."""
 
     model_config = ConfigDict(extra="allow")
+    # The API docs show it as the route's answer (ops/docs.py).
+    openapi_in: ClassVar[str] = "response"
 
 
 def reply(model: type[BaseModel], value: Any) -> web.Response:

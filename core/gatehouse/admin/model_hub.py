@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from ..access.roles import Rule, is_proxy_admin, role_of
 from ..errors import ClientError, json_response
 from ..proxy.headers import LITELLM_VERSION
 from ..store.config_rows import ConfigRows
 from ..ui import render
-from .bodies import Body, parse_body
+from .bodies import Body, Reply, parse_body, reply
 from .context import ADMIN, Admin, gated
 from .models import MODELS, STORE_OFF, Models, _refused, group_info
 from .tables import actor
@@ -46,7 +45,7 @@ class UsefulLinks(Body):
     useful_links: dict[str, str]
 
 
-class HubInfo(BaseModel):
+class HubInfo(Reply):
     docs_title: str
     custom_docs_description: str | None
     litellm_version: str
@@ -165,14 +164,10 @@ async def public_model_hub(request: web.Request) -> web.Response:
 
 async def public_model_hub_info(request: web.Request) -> web.Response:
     branding = request.app[BRANDING]
-    return json_response(HubInfo(
-        docs_title=branding.title, custom_docs_description=branding.description,
-        litellm_version=LITELLM_VERSION,
-        useful_links=(await request.app[HUB].current())[LINKS]).model_dump())
-
-
-# What the API docs show as its answer (ops/docs.py).
-public_model_hub_info.response_model = HubInfo  # type: ignore[attr-defined]
+    return reply(HubInfo, {
+        "docs_title": branding.title, "custom_docs_description": branding.description,
+        "litellm_version": LITELLM_VERSION,
+        "useful_links": (await request.app[HUB].current())[LINKS]})
 
 
 async def model_hub_page(request: web.Request) -> web.Response:
