@@ -33,6 +33,7 @@ from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_vie
                       linked_budget, linked_budgets, rows_where_in, update_budget)
 from .context import Admin, gated
 from .memberships import (
+    MembershipView,
     NamesUser,
     ensure_membership,
     is_org_admin,
@@ -90,14 +91,9 @@ class MemberRef(NamesUser):
     max_budget_in_organization: float | None = Field(default=None, ge=0)
 
 
-class OrgMemberView(Reply):
-    user_id: str
+class OrgMemberView(MembershipView):
     organization_id: str
     user_role: OrgRole
-    spend: float
-    budget_id: str | None
-    litellm_budget_table: dict[str, Any] | None = Field(
-        description="The member's own budget (max_budget_in_organization)")
 
 
 class OrgView(Reply):

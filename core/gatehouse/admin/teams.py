@@ -35,6 +35,7 @@ from .context import ADMIN, Admin, check_guardrails, gated
 from .keys import KEYS, KeyView, key_view
 from .memberships import (
     TEAM_MEMBERS,
+    MembershipView,
     NamesUser,
     administers_org,
     is_org_admin,
@@ -126,13 +127,8 @@ class TeamMember(Reply):
     role: Literal["admin", "user"]
 
 
-class TeamMembership(Reply):
-    user_id: str
+class TeamMembership(MembershipView):
     team_id: str
-    budget_id: str | None
-    spend: float
-    litellm_budget_table: dict[str, Any] | None = Field(
-        description="The member's own budget in the team (max_budget_in_team)")
 
 
 class TeamView(Reply):
