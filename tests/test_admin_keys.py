@@ -458,15 +458,26 @@ async def test_refusals_after_validation_are_400s_naming_the_field(start, path, 
     assert needle in body["error"]["message"]
 
 
-@pytest.mark.parametrize("params,kind", [
-    ({"page": "0"}, "greater_than_equal"), ({"size": "1000"}, "less_than_equal"),
-    ({"page": "x"}, "int_parsing")])
-async def test_bad_query_parameters_are_a_422(start, params, kind):
+@pytest.mark.parametrize("path,params,kind,loc", [
+    ("/key/list", {"page": "0"}, "greater_than_equal", "page"),
+    ("/key/list", {"size": "1000"}, "less_than_equal", "size"),
+    ("/key/list", {"page": "x"}, "int_parsing", "page"),
+    ("/key/list", {"include_team_keys": "maybe"}, "bool_parsing", "include_team_keys"),
+    ("/key/list", {"sort_order": "sideways"}, "literal_error", "sort_order"),
+    ("/user/list", {"page_size": "500"}, "less_than_equal", "page_size"),
+    ("/user/list", {"role": "superuser"}, "literal_error", "role"),
+    ("/organization/info", {}, "missing", "organization_id"),
+    ("/organization/info", {"organization_id": ""}, "missing", "organization_id"),
+    ("/budget/settings", {}, "missing", "budget_id")])
+async def test_bad_query_parameters_are_a_422(start, path, params, kind, loc):
+    """Admin GET routes read their query strings through models, as LiteLLM's do."""
     client = await start()
-    resp = await client.get("/key/list", params=params, headers=ADMIN)
-    assert resp.status == 422
+    resp = await client.get(path, params=params, headers=ADMIN)
+    assert resp.status == 422, await resp.text()
     [problem] = (await resp.json())["detail"]
-    assert (problem["type"], problem["loc"]) == (kind, ["query", *params])
+    assert (problem["type"], problem["loc"]) == (kind, ["query", loc])
+    if kind == "missing":
+        assert problem["input"] is None
 
 
 async def test_a_key_limited_to_some_models_lists_only_those(start, fake_upstream):

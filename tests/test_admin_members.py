@@ -2,7 +2,9 @@
 membership rows, a team admin manages their own team and nothing else, budgets are shared rows
 that bind what links to them, and a team moved into an organization must fit inside it."""
 
-from admin_kit import ADMIN, admin_get, admin_post, bearer
+from admin_kit import ADMIN, admin_get, admin_post, bearer, both_databases
+
+from gatehouse.app import GATEWAY
 
 
 async def test_member_add_update_delete_keep_users_and_memberships_in_step(start):
@@ -349,3 +351,102 @@ async def test_an_org_admin_gives_a_new_team_no_more_than_their_own_key(start):
         "organization_id": mine, "max_budget": 10.0, "tpm_limit": 100, "models": ["gpt-4o"]},
         headers=lead)
     assert resp.status == 200, await resp.text()
+
+
+def _count_reads(monkeypatch, store):
+    """The number of reads the store answers (the real store underneath)."""
+    reads = {"n": 0}
+    for name in ("get_row", "list_rows", "count_rows"):
+        real = getattr(store, name)
+
+        async def counted(*args, _real=real, **kwargs):
+            reads["n"] += 1
+            return await _real(*args, **kwargs)
+        monkeypatch.setattr(store, name, counted)
+    return reads
+
+
+async def _reads_of(client, monkeypatch, path, **params):
+    reads = _count_reads(monkeypatch, client.app[GATEWAY].store)
+    body = await admin_get(client, path, **params)
+    monkeypatch.undo()
+    return reads["n"], body
+
+
+@both_databases
+async def test_user_info_reads_the_same_whatever_the_number_of_teams(start, monkeypatch):
+    client = await start()
+    for user_id, teams in (("one", 1), ("many", 6)):
+        await admin_post(client, "/user/new", {"user_id": user_id, "auto_create_key": False})
+        for n in range(teams):
+            team_id = f"{user_id}-t{n}"
+            await admin_post(client, "/team/new", {"team_id": team_id, "team_alias": team_id})
+            await admin_post(client, "/team/member_add", {
+                "team_id": team_id, "member": {"role": "user", "user_id": user_id},
+                "max_budget_in_team": 1.0 + n})
+            await admin_post(client, "/key/generate", {"team_id": team_id, "user_id": user_id})
+    few, one = await _reads_of(client, monkeypatch, "/user/info", user_id="one")
+    more, many = await _reads_of(client, monkeypatch, "/user/info", user_id="many")
+    assert more == few
+    assert [t["team_id"] for t in many["teams"]] == [f"many-t{n}" for n in range(6)]
+    for n, team in enumerate(many["teams"]):
+        [membership] = team["team_memberships"]
+        assert membership["litellm_budget_table"]["max_budget"] == 1.0 + n
+        assert [k["team_id"] for k in team["keys"]] == [team["team_id"]]
+    assert {k["team_alias"] for k in many["keys"]} == {f"many-t{n}" for n in range(6)}
+    assert [t["team_id"] for t in one["teams"]] == ["one-t0"]
+
+
+@both_databases
+async def test_organization_list_reads_the_same_whatever_the_number_of_organizations(
+        start, monkeypatch):
+    client = await start()
+    reads = []
+    await admin_post(client, "/user/new", {"user_id": "member", "auto_create_key": False})
+    for n in range(5):
+        org = (await admin_post(client, "/organization/new", {
+            "organization_alias": f"org{n}", "max_budget": 10.0 + n}))["organization_id"]
+        await admin_post(client, "/organization/member_add", {
+            "organization_id": org, "member": {"role": "internal_user", "user_id": "member"},
+            "max_budget_in_organization": 1.0 + n})
+        await admin_post(client, "/team/new", {"team_id": f"team{n}", "organization_id": org})
+        count, listed = await _reads_of(client, monkeypatch, "/organization/list")
+        reads.append(count)
+    assert reads == [reads[0]] * 5
+    for org in listed:
+        n = int(org["organization_alias"][3:])
+        assert org["litellm_budget_table"]["max_budget"] == 10.0 + n
+        [member] = org["members"]
+        assert member["litellm_budget_table"]["max_budget"] == 1.0 + n
+        assert [t["team_id"] for t in org["teams"]] == [f"team{n}"]
+
+
+@both_databases
+async def test_an_org_admin_lists_the_keys_of_their_organizations_teams(start):
+    client = await start()
+    mine, lead = await _org_lead(client)
+    theirs = (await admin_post(client, "/key/generate", {"team_id": "inside",
+                                                         "user_id": "dev"}))["token"]
+    await admin_post(client, "/key/generate", {"team_id": "outside", "user_id": "dev"})
+    own = (await admin_post(client, "/key/generate", {"user_id": "org-lead"}))["token"]
+
+    async def listed(**params):
+        resp = await client.get("/key/list", params=params, headers=lead)
+        assert resp.status == 200, await resp.text()
+        return set((await resp.json())["keys"])
+
+    assert await listed(organization_id=mine) == {theirs}
+    assert await listed(team_id="inside") == {theirs}
+    assert theirs in await listed(include_team_keys="true")
+    # Without a filter, and for teams outside the organization: their own keys only.
+    assert theirs not in await listed()
+    resp = await client.get("/key/list", params={"team_id": "outside"}, headers=lead)
+    assert resp.status == 403
+    assert own in await listed()
+    # A plain member of the organization still sees only their own keys.
+    member = bearer((await admin_post(client, "/user/new", {"user_id": "plain"}))["key"])
+    await admin_post(client, "/organization/member_add", {
+        "organization_id": mine, "member": {"role": "internal_user", "user_id": "plain"}})
+    resp = await client.get("/key/list", params={"organization_id": mine}, headers=member)
+    assert resp.status == 200
+    assert theirs not in (await resp.json())["keys"]

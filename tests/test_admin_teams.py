@@ -7,6 +7,8 @@ import pytest
 from admin_kit import ADMIN, admin_post, bearer, both_databases
 from doubles import PLUGINS, guardrail
 
+from gatehouse.config import ConfigError, config_from_dict
+
 LOCK_ERROR = {"error": {"message": "Your team does not have permission to modify guardrails.",
                         "type": "auth_error", "param": "None", "code": "403"}}
 
@@ -198,3 +200,22 @@ async def test_team_info_needs_a_team_id(start):
     assert resp.status == 422
     assert (await resp.json())["error"]["message"] == (
         "{'message': 'Malformed request. No team id passed in.'}")
+
+
+@both_databases
+async def test_default_team_settings_give_a_new_team_its_budget(start):
+    client = await start({"litellm_settings": {"default_team_settings": [
+        {"team_id": "callbacks-only", "success_callback": ["langfuse"], "max_budget": 50.0}]}})
+    made = await admin_post(client, "/team/new", {"team_id": "plain"})
+    assert made["max_budget"] == 50.0
+    # What /team/new names wins; null is "not given", as on every create.
+    assert (await admin_post(client, "/team/new", {"max_budget": 5}))["max_budget"] == 5
+    assert (await admin_post(client, "/team/new", {"max_budget": None}))["max_budget"] == 50.0
+    resp = await client.get("/team/info", params={"team_id": "plain"}, headers=ADMIN)
+    assert (await resp.json())["team_info"]["max_budget"] == 50.0
+
+
+def test_a_bad_default_team_budget_stops_the_start():
+    with pytest.raises(ConfigError, match="default_team_settings"):
+        config_from_dict({"litellm_settings": {"default_team_settings": [
+            {"max_budget": "plenty"}]}})

@@ -4,9 +4,10 @@ environment, and drawn from files the gateway serves itself (a browser test chec
 page shows the routes and asks nothing of any other host)."""
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from admin_kit import ADMIN
+from admin_kit import ADMIN, admin_get, admin_post
 from gatehouse.config import ConfigError
 from gatehouse.ops.docs import DocsSettings
 
@@ -104,3 +105,43 @@ async def test_the_swagger_page_in_a_browser(start, browser, monkeypatch, tmp_pa
     shown = await page.locator(".opblock-summary-path").all_inner_texts()
     assert "/v1/chat/completions" in [text.replace("\u200b", "") for text in shown]
     assert all(url.startswith(base) for url in requested), requested
+
+
+async def test_admin_reads_document_their_queries_and_answers(start):
+    """The query parameters and answers the document shows are the models the routes parse
+    and answer with: a real answer fits its documented schema."""
+    client = await start()
+    document = await (await client.get("/openapi.json")).json()
+    validate(document)
+    paths = document["paths"]
+    listing = {p["name"]: p for p in paths["/key/list"]["get"]["parameters"]}
+    assert listing["page"]["schema"]["type"] == "integer" and listing["page"]["schema"][
+        "minimum"] == 1
+    assert listing["include_team_keys"]["schema"]["type"] == "boolean"
+    assert listing["team_id"] == {"name": "team_id", "in": "query", "required": False,
+                                  "schema": {"title": "Team Id", "type": "string"}}
+    org_info = paths["/organization/info"]["get"]["parameters"]
+    assert [(p["name"], p["required"]) for p in org_info] == [("organization_id", True)]
+    user_list = {p["name"]: p for p in paths["/user/list"]["get"]["parameters"]}
+    assert "internal_user" in user_list["role"]["schema"]["enum"]
+
+    await admin_post(client, "/team/new", {"team_id": "docs-team", "members_with_roles": [
+        {"role": "user", "user_id": "docs-user"}]})
+    await admin_post(client, "/key/generate", {"team_id": "docs-team", "user_id": "docs-user"})
+    org = (await admin_post(client, "/organization/new", {"organization_alias": "docs"}))[
+        "organization_id"]
+    for path, params in (("/key/list", {"return_full_object": "true"}), ("/key/list", {}),
+                         ("/team/info", {"team_id": "docs-team"}), ("/team/list", {}),
+                         ("/user/info", {"user_id": "docs-user"}), ("/user/list", {}),
+                         ("/organization/info", {"organization_id": org}),
+                         ("/organization/list", {}), ("/public/model_hub/info", {})):
+        schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert "$ref" in schema, path
+        answer = await admin_get(client, path, **params)
+        Draft202012Validator({**schema, "components": document["components"]}).validate(answer)
+    info = await admin_get(client, "/key/list", return_full_object="true")
+    key_hash = info["keys"][0]["token"]
+    schema = paths["/key/info"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"]
+    Draft202012Validator({**schema, "components": document["components"]}).validate(
+        await admin_get(client, "/key/info", key=key_hash))

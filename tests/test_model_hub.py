@@ -59,10 +59,37 @@ async def test_only_admins_make_groups_public(start):
     key = (await admin_post(client, "/key/generate", {}))["key"]
     resp = await client.post("/model_group/make_public", headers=bearer(key),
                              json={"model_groups": ["internal-only"]})
-    # The gate every proxy-admin route has (access/roles.py).
-    assert resp.status == 401 and "admin" in (await resp.json())["error"]["message"]
+    # LiteLLM's own refusal, not the generic one of admin routes.
+    assert resp.status == 403
+    assert (await resp.json())["error"] == {
+        "message": "{'error': 'Only proxy admins can update public model groups. Your "
+                   "role=unknown'}", "type": "auth_error", "param": "None", "code": "403"}
+    links = await client.post("/model_hub/update_useful_links", headers=bearer(key),
+                              json={"useful_links": {"Docs": "https://evil.example.com"}})
+    assert links.status == 403
+    assert "Only proxy admins can update useful links" in \
+        (await links.json())["error"]["message"]
+    assert [g["model_group"] for g in await (await client.get("/public/model_hub")).json()] \
+        == ["gpt-4o-public"]
     assert (await client.post("/model_group/make_public",
                               json={"model_groups": []})).status == 401
+
+
+async def test_enable_public_model_hub_makes_every_group_public(start):
+    """LiteLLM's older switch: the whole hub is public unless groups are chosen."""
+    client = await start({"model_list": [PUBLIC, PRIVATE], "general_settings": {
+        "enable_public_model_hub": True, "store_model_in_db": True}})
+    listed = await (await client.get("/public/model_hub")).json()
+    assert sorted(g["model_group"] for g in listed) == ["gpt-4o-public", "internal-only"]
+    # A choice made through the API narrows it, even to nothing.
+    await admin_post(client, "/model_group/make_public", {"model_groups": []})
+    assert await (await client.get("/public/model_hub")).json() == []
+
+
+async def test_chosen_groups_win_over_enable_public_model_hub(start):
+    client = await start({**CONFIG, "general_settings": {"enable_public_model_hub": True}})
+    listed = await (await client.get("/public/model_hub")).json()
+    assert [g["model_group"] for g in listed] == ["gpt-4o-public"]
 
 
 async def test_the_hub_page_on_a_phone(start, browser, tmp_path):

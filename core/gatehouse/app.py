@@ -74,8 +74,9 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
     branding = docs.DocsSettings.from_env()
     gateway.public_paths |= docs.setup(app, branding) | model_hub.setup(
-        app, gateway.admin, gateway.models, model_hub.Branding(branding.title,
-                                                               branding.description))
+        app, gateway.admin, gateway.models,
+        model_hub.Branding(branding.title, branding.description),
+        everything=config.general_settings.enable_public_model_hub)
     # Once every route is in: no pass-through endpoint may shadow one.
     gateway.pass_through.check_routes(app.router, source)
     app.cleanup_ctx.append(_gateway_lifetime)

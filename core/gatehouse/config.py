@@ -172,6 +172,16 @@ class KeyGenerationSettings(BaseModel):
     personal_key_generation: KeyGenerationRule | None = None
 
 
+class TeamDefaults(BaseModel):
+    """An entry of ``default_team_settings``. LiteLLM reads the first one's ``max_budget`` as a
+    new team's when ``/team/new`` gives none; the entries' other keys (per-team callbacks)
+    are LiteLLM's logging settings, which gatehouse does not have."""
+
+    model_config = ConfigDict(extra="allow")
+
+    max_budget: float | None = Field(default=None, ge=0)
+
+
 class FallbackSettings(BaseModel):
     """The models a call falls back to when its own fails, as ``router_settings`` and
     ``litellm_settings`` both take them: ``[{"<model>": ["<fallback>", ...]}, ...]``, and
@@ -208,6 +218,7 @@ class Settings(FallbackSettings):
     # The model groups the public model hub shows, and its "useful links" (name -> URL).
     public_model_groups: list[str] = Field(default_factory=list)
     public_model_groups_links: dict[str, str] = Field(default_factory=dict)
+    default_team_settings: list[TeamDefaults] = Field(default_factory=list)
 
 
 PASS_THROUGH_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
@@ -271,6 +282,8 @@ class GeneralSettings(BaseModel):
     # The `customer` mapping's header names the end user, over user_header_name.
     user_header_mappings: list[UserHeaderMapping] = Field(default_factory=list)
     public_routes: list[str] = Field(default_factory=list)
+    # LiteLLM's older switch making the whole model hub public (admin/model_hub.py).
+    enable_public_model_hub: bool = False
     allowed_ips: list[str] | None = None
     # The header a trusted reverse proxy puts the client address in, e.g. X-Forwarded-For.
     # Never read unless configured: any client could send it.
@@ -391,7 +404,7 @@ LITELLM_IGNORED = {
         allow_client_side_credentials allow_requests_on_db_unavailable
         health_check_details database_connection_pool_limit database_connection_timeout
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
-        disable_retry_on_max_parallel_request_limit_error enable_public_model_hub
+        disable_retry_on_max_parallel_request_limit_error
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
         key_management_settings litellm_jwtauth
         maximum_spend_logs_retention_period maximum_spend_logs_retention_interval
@@ -402,7 +415,7 @@ LITELLM_IGNORED = {
         success_callback failure_callback service_callback drop_params modify_params set_verbose
         num_retries request_timeout cache cache_params
         enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
-        budget_duration max_end_user_budget default_team_settings
+        budget_duration max_end_user_budget
         default_internal_user_params max_internal_user_budget internal_user_budget_duration
         public_teams disable_end_user_cost_tracking redact_messages_in_exceptions llm_guard_mode
         google_moderation_confidence_threshold

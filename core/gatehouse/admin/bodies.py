@@ -1,10 +1,14 @@
-"""Reading admin requests as LiteLLM takes them.
+"""Reading admin requests as LiteLLM takes them, and the models of what admin routes answer.
 
 A body's fields have their types and defaults; fields a route does not know are ignored (as
 LiteLLM does) but logged once per route and field, so a typo shows in the log without a client
 being able to flood it. Mistakes are 422s in the validation shape,
 ``{"detail": [{"type", "loc", "msg", "input"}]}``; malformed JSON is a 422 ``json_invalid``.
 Auth runs first (in a middleware), so a 401 always beats a 422.
+
+A GET route's query string is read the same way, through a :class:`Query` model; a route's
+answer is built through a :class:`Reply` model (:func:`reply`). The API docs (``ops/docs.py``)
+read the same models, so what they say is what the routes do.
 
 ``null`` on a create means "not given" (the default applies); on an update (:class:`Update`)
 an explicit ``null`` clears the field. Fields that cannot be null (plain lists and booleans)
@@ -24,12 +28,13 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from ..access import durations
 from ..access.credentials import key_name
-from ..errors import ClientError
+from ..errors import ClientError, json_response
 from ..proxy.schemas import check_depth, read_raw, refuse_nul
 
 log = logging.getLogger("gatehouse.admin")
 
 M = TypeVar("M", bound=BaseModel)
+Q = TypeVar("Q", bound="Query")
 
 # A count the databases can store: a signed 64-bit integer.
 Limit = Annotated[int, Field(ge=0, le=2 ** 63 - 1)]
@@ -161,11 +166,31 @@ def check_query(request: web.Request) -> None:
         refuse_nul({name: value})
 
 
-def query_str(request: web.Request, name: str) -> str:
-    value = request.query.get(name)
-    if not value:
-        raise Invalid([problem("missing", ["query", name], "Field required")])
-    return value
+class Query(BaseModel):
+    """A GET route's query parameters. Every value arrives as a string, so types are lax
+    (``page=2`` is a number, ``include_team_keys=true`` a boolean); an empty value is "not
+    given"; parameters a route does not know are ignored, as LiteLLM does."""
+
+    model_config = ConfigDict(extra="ignore")
+    # The API docs show its fields as query parameters (ops/docs.py).
+    openapi_in: ClassVar[str] = "query"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_not_given(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {name: value for name, value in data.items() if value != ""}
+
+
+def parse_query(request: web.Request, model: type[Q]) -> Q:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        # A missing parameter's input is the whole query string: FastAPI (LiteLLM) shows null.
+        raise Invalid([problem(err["type"], ["query", *err["loc"]], err["msg"],
+                               None if err["type"] == "missing" else err["input"])
+                       for err in exc.errors(include_url=False)]) from None
 
 
 def query_int(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
@@ -186,5 +211,17 @@ def query_int(request: web.Request, name: str, default: int, *, low: int, high: 
     return value
 
 
-def query_bool(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("true", "1", "yes", "on")
+class Reply(BaseModel):
+    """What an admin route answers: the fields the docs describe, and any others the stored
+    rows carry (LiteLLM's records are wide; the docs name the ones clients read)."""
+
+    model_config = ConfigDict(extra="allow")
+    # The API docs show it as the route's answer (ops/docs.py).
+    openapi_in: ClassVar[str] = "response"
+
+
+def reply(model: type[BaseModel], value: Any) -> web.Response:
+    """``value`` (a dict; a list for a ``RootModel``) checked against ``model`` and sent as
+    it is: no field is added that ``value`` does not have."""
+    checked = model.model_validate(value)
+    return json_response(checked.model_dump(mode="json", exclude_unset=True))

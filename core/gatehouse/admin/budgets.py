@@ -19,7 +19,7 @@ from ..access import durations
 from ..access.roles import Rule
 from ..errors import DetailError, json_response
 from ..store.database import Row
-from .bodies import Body, Duration, Limit, parse_body, query_str
+from .bodies import Body, Duration, Limit, Query, parse_body, parse_query
 from .context import Admin, gated
 from .tables import Table, actor, wire_view
 
@@ -158,9 +158,13 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
     return json_response(budget_view(deleted[0]))
 
 
+class BudgetQuery(Query):
+    budget_id: str
+
+
 @gated(Rule.ADMIN_READ)
 async def settings(request: web.Request, admin: Admin) -> web.Response:
-    budget_id = query_str(request, "budget_id")
+    budget_id = parse_query(request, BudgetQuery).budget_id
     row = await BUDGETS.fetch(admin, budget_id, budget_id)
     return json_response([
         {"field_name": name, "field_type": kind, "field_description": about,

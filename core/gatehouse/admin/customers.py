@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
-from .bodies import Body, parse_body
+from .bodies import Body, Query, parse_body, parse_query
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
                       linked_budget, update_budget)
 from .context import Admin, gated
@@ -104,9 +104,14 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
     return json_response(await _view(admin, created))
 
 
+class CustomerQuery(Query):
+    # Not required: without it, LiteLLM's 400 for an unknown end user, as with an empty one.
+    end_user_id: str | None = None
+
+
 @gated(Rule.ADMIN_READ)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    user_id = request.query.get("end_user_id", "")
+    user_id = parse_query(request, CustomerQuery).end_user_id or ""
     row = await admin.store.get_row("end_users", user_id) if user_id else None
     if row is None:
         raise DetailError(400, {"error": f"End User Id={user_id} does not exist in db"})

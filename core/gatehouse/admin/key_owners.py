@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..access.roles import is_proxy_admin, is_team_admin, is_team_member, reads_everything, role_of
+from ..access.roles import (
+    ORG_ADMIN,
+    is_proxy_admin,
+    is_team_admin,
+    is_team_member,
+    reads_everything,
+    role_of,
+)
 from ..config import KeyGenerationRule
 from ..errors import ClientError
 from ..guardrails.call import Principal
 from ..store.database import Row, membership_id
+from .budgets import all_rows, rows_where_in
 from .context import Admin
-from .memberships import manages_team
+from .memberships import administers_org, manages_team
 
 GENERATE = "/key/generate"
 # Who may make a team key when key_generation_settings does not say: any member.
@@ -146,8 +154,11 @@ async def may_read(admin: Admin, principal: Principal, key: Row) -> bool:
     return team is not None and is_team_member(principal, team)
 
 
-def listed_user(principal: Principal, asked: str | None) -> str | None:
-    """The ``user_id`` ``/key/list`` is limited to: a non-admin sees their own keys only."""
+async def listed_user(admin: Admin, principal: Principal, asked: str | None,
+                      team_id: str | None, organization_id: str | None) -> str | None:
+    """The ``user_id`` ``/key/list`` is limited to, once the caller may list what they asked:
+    a non-admin sees their own keys only, but an ``org_admin`` every key of their
+    organization's teams, listing by the organization or by one of its teams."""
     if reads_everything(principal):
         return asked
     if principal.user_id is None:
@@ -157,14 +168,27 @@ def listed_user(principal: Principal, asked: str | None) -> str | None:
     if asked is not None and asked != principal.user_id:
         raise ClientError(403, "You are not authorized to check another user's keys",
                           kind="bad_request_error", param="None")
+    if await _org_admin_listing(admin, principal, team_id, organization_id):
+        return asked
+    await _check_list_scope(admin, principal, team_id, organization_id)
     return principal.user_id
 
 
-async def check_list_scope(admin: Admin, principal: Principal, team_id: str | None,
-                           organization_id: str | None) -> None:
-    """``/key/list`` by team or organization: a non-admin only lists those they are in."""
-    if reads_everything(principal):
-        return
+async def _org_admin_listing(admin: Admin, principal: Principal, team_id: str | None,
+                             organization_id: str | None) -> bool:
+    # With both, /key/list keeps the keys of the team within the organization only.
+    if organization_id is not None:
+        return await administers_org(admin, principal, organization_id)
+    if team_id is None:
+        return False
+    team = await admin.store.get_row("teams", team_id)
+    return team is not None and team["organization_id"] is not None \
+        and await administers_org(admin, principal, team["organization_id"])
+
+
+async def _check_list_scope(admin: Admin, principal: Principal, team_id: str | None,
+                            organization_id: str | None) -> None:
+    """``/key/list`` by team or organization: a member only lists those they are in."""
     user = principal.user or {}
     if team_id is not None and team_id not in (user.get("teams") or ()):
         raise ClientError(403, "You are not authorized to check this team's keys",
@@ -176,10 +200,16 @@ async def check_list_scope(admin: Admin, principal: Principal, team_id: str | No
 
 
 async def administered_teams(admin: Admin, principal: Principal) -> list[str]:
-    """The teams the caller is an admin of (``/key/list?include_team_keys=true``)."""
+    """The teams the caller manages (``/key/list?include_team_keys=true``): those they are an
+    admin of, and every team of the organizations they are an ``org_admin`` of."""
     listed = list((principal.user or {}).get("teams") or ())
-    if not listed:
-        return []
     teams = await admin.store.list_rows("teams", where={"team_id": listed},
-                                        limit=len(listed))
-    return [team["team_id"] for team in teams if is_team_admin(principal, team)]
+                                        limit=len(listed)) if listed else []
+    mine = [team["team_id"] for team in teams if is_team_admin(principal, team)]
+    if principal.user_id is None:
+        return mine
+    orgs = {m["organization_id"] for m in await all_rows(
+        admin, "organization_members", {"user_id": principal.user_id})
+        if m["user_role"] == ORG_ADMIN}
+    return [*mine, *(team["team_id"] for team in await rows_where_in(
+        admin, "teams", "organization_id", orgs) if team["team_id"] not in mine)]

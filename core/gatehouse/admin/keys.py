@@ -26,13 +26,13 @@ from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
 from ..proxy.schemas import refuse_nul
 from ..store.database import Row
-from .bodies import Body, Duration, Limit, Update, parse_body, query_bool, query_int
+from .bodies import (Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query,
+                     reply)
 from .budgets import BudgetFields, budget_view, create_budget
 from .context import Admin, admin_route, check_guardrails, gated
 from .key_owners import (
     administered_teams,
     check_generation_rules,
-    check_list_scope,
     check_new_key,
     check_owner,
     listed_user,
@@ -142,6 +142,59 @@ class DeleteKeys(Body):
 
 class KeyRef(Body):
     key: str
+
+
+class KeyView(Reply):
+    token: str | None = Field(default=None, description="The key's SHA-256 hash: how routes "
+                                                        "name it (/key/info gives it as key)")
+    key_name: str = Field(description="The key shortened for display, e.g. sk-...a1b2")
+    key_alias: str | None
+    user_id: str | None
+    team_id: str | None
+    models: list[str] = Field(description="Models the key may call; [] is every model")
+    spend: float
+    max_budget: float | None
+    tpm_limit: int | None
+    rpm_limit: int | None
+    metadata: dict[str, Any]
+    blocked: bool | None
+    expires: str | None = Field(description="ISO 8601, UTC; null: never")
+    created_at: str
+    updated_at: str
+
+
+class KeyInfoQuery(Query):
+    key: str | None = Field(default=None, description="The key or its hash; without it, the "
+                                                      "calling key")
+
+
+class KeyInfo(Reply):
+    key: str = Field(description="The key's hash")
+    info: KeyView
+
+
+class KeyListQuery(Query):
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    size: int = Field(default=10, ge=1, le=MAX_PAGE_SIZE)
+    user_id: str | None = None
+    team_id: str | None = None
+    organization_id: str | None = None
+    key_hash: str | None = Field(default=None, description="The key or its hash")
+    key_alias: str | None = None
+    return_full_object: bool = Field(default=False, description="Whole records, not hashes")
+    include_team_keys: bool = Field(
+        default=False, description="Also the keys of the teams the caller manages")
+    include_created_by_keys: bool = False
+    sort_by: str = Field(default="created_at", description=f"One of {', '.join(SORT_COLUMNS)}")
+    sort_order: Literal["asc", "desc", "ASC", "DESC"] = "desc"
+
+
+class KeyList(Reply):
+    keys: list[str] | list[KeyView] = Field(description="Hashes, or with return_full_object "
+                                                        "whole records")
+    total_count: int
+    current_page: int
+    total_pages: int
 
 
 def key_view(row: Row) -> dict[str, Any]:
@@ -529,7 +582,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
     """A key's stored record (never its secret). A virtual key may read itself: without
     ``key``, it is the caller's own key."""
     principal = request["principal"]
-    named = request.query.get("key")
+    named = parse_query(request, KeyInfoQuery).key
     token = key_ident(named)[0] if named else principal.key_hash
     row = await admin.store.get_row("keys", token) if token else None
     # An unknown key is refused too, to a caller who could not read it: whether it exists
@@ -544,7 +597,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
     view = await shown_key(admin, row)
     del view["token"], view["token_id"]
     # The hash even when the key itself was sent: the secret is shown once, at creation.
-    return json_response({"key": token, "info": view})
+    return reply(KeyInfo, {"key": token, "info": view})
 
 
 @gated(Rule.SELF)
@@ -556,21 +609,16 @@ async def health(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def list_keys(request: web.Request, admin: Admin) -> web.Response:
-    page = query_int(request, "page", 1, low=1, high=1_000_000)
-    size = query_int(request, "size", 10, low=1, high=MAX_PAGE_SIZE)
-    sort_by = request.query.get("sort_by", "created_at")
-    if sort_by not in SORT_COLUMNS:
+    query = parse_query(request, KeyListQuery)
+    page, size = query.page, query.size
+    if query.sort_by not in SORT_COLUMNS:
         raise ClientError(400, f"Invalid sort column. Must be one of: "
                                f"{', '.join(SORT_COLUMNS)}", param="sort_by")
     principal = request["principal"]
-    team_id, organization_id = (request.query.get(name) or None
-                                for name in ("team_id", "organization_id"))
-    user_id = listed_user(principal, request.query.get("user_id"))
-    await check_list_scope(admin, principal, team_id, organization_id)
-    named = request.query.get("key_hash")
-    filters: Row = {"user_id": user_id, "team_id": team_id,
-                    "key_alias": request.query.get("key_alias"),
-                    "key_hash": key_ident(named)[0] if named else None}
+    team_id, organization_id = query.team_id, query.organization_id
+    user_id = await listed_user(admin, principal, query.user_id, team_id, organization_id)
+    filters: Row = {"user_id": user_id, "team_id": team_id, "key_alias": query.key_alias,
+                    "key_hash": key_ident(query.key_hash)[0] if query.key_hash else None}
     if organization_id is not None:
         # Keys belong to an organization through their teams.
         teams = [team["team_id"] for team in await admin.store.list_rows(
@@ -579,18 +627,17 @@ async def list_keys(request: web.Request, admin: Admin) -> web.Response:
     # A key is listed when it matches the filters, or is one of the teams the caller
     # administers, or was made by the user listed.
     any_of = [filters]
-    if query_bool(request, "include_team_keys"):
+    if query.include_team_keys:
         any_of.append({"team_id": await administered_teams(admin, principal)})
     maker = user_id or principal.user_id
-    if query_bool(request, "include_created_by_keys") and maker is not None:
+    if query.include_created_by_keys and maker is not None:
         any_of.append({"created_by": maker})
     total = await admin.store.count_rows("keys", any_of=any_of)
     rows = await admin.store.list_rows(
         "keys", any_of=any_of, limit=size, offset=(page - 1) * size,
-        order_by=SORT_COLUMNS[sort_by],
-        descending=request.query.get("sort_order", "desc").lower() != "asc")
+        order_by=SORT_COLUMNS[query.sort_by], descending=query.sort_order.lower() != "asc")
     # As in LiteLLM: hashes by default, whole records when asked.
-    full = query_bool(request, "return_full_object")
-    keys = [await shown_key(admin, r) if full else r["key_hash"] for r in rows]
-    return json_response({"keys": keys, "total_count": total, "current_page": page,
-                          "total_pages": math.ceil(total / size)})
+    keys = [await shown_key(admin, r) if query.return_full_object else r["key_hash"]
+            for r in rows]
+    return reply(KeyList, {"keys": keys, "total_count": total, "current_page": page,
+                           "total_pages": math.ceil(total / size)})

@@ -9,12 +9,12 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from ..access.roles import INTERNAL_USER, ORG_ADMIN, is_proxy_admin, is_team_admin
 from ..guardrails.call import Principal
 from ..store.database import Row, membership_id
-from .bodies import Body
+from .bodies import Body, Reply
 from .budgets import (BudgetFields, all_rows, budget_view, create_budget, linked_budgets,
                       update_budget)
 from .context import ADMIN, Admin
@@ -32,6 +32,17 @@ class NamesUser(Body):
         if self.user_id is None and self.user_email is None:
             raise ValueError("Either user id or user email must be provided")
         return self
+
+
+class MembershipView(Reply):
+    """A user's membership of a team or an organization, as answers show it."""
+
+    user_id: str
+    budget_id: str | None
+    spend: float
+    litellm_budget_table: dict[str, Any] | None = Field(
+        description="The member's own budget there (max_budget_in_team / "
+                    "max_budget_in_organization)")
 
 
 def user_view(row: Row) -> dict[str, Any]:

@@ -7,7 +7,11 @@ prices, context sizes and capabilities, for anyone -- ``GET /public/model_hub``,
 Changes through the API are kept in the database (with ``store_model_in_db``, as LiteLLM
 requires) and so reach every gateway sharing it; they override the config file's lists. The
 hub's routes are public, so the database is read at most once per ``REREAD_EVERY`` seconds
-however often they are asked."""
+however often they are asked.
+
+``general_settings.enable_public_model_hub`` is LiteLLM's older switch, from before groups were
+chosen one by one: it made the whole hub public. So with it on and no groups chosen (in the
+config or through the API), every model group served is listed."""
 
 from __future__ import annotations
 
@@ -16,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
 
+from ..access.roles import Rule, is_proxy_admin, role_of
 from ..errors import ClientError, json_response
 from ..proxy.headers import LITELLM_VERSION
 from ..store.config_rows import ConfigRows
 from ..ui import render
-from .bodies import Body, parse_body
-from .context import ADMIN, Admin, admin_route
+from .bodies import Body, Reply, parse_body, reply
+from .context import ADMIN, Admin, gated
 from .models import MODELS, STORE_OFF, Models, _refused, group_info
 from .tables import actor
 
@@ -41,7 +45,7 @@ class UsefulLinks(Body):
     useful_links: dict[str, str]
 
 
-class HubInfo(BaseModel):
+class HubInfo(Reply):
     docs_title: str
     custom_docs_description: str | None
     litellm_version: str
@@ -58,8 +62,12 @@ class Branding:
 class ModelHub:
     """What is public: the config's lists, overridden by what the API stored."""
 
-    def __init__(self, groups: list[str], links: dict[str, str], rows: ConfigRows | None):
-        self.configured = {GROUPS: list(groups), LINKS: dict(links)}
+    def __init__(self, groups: list[str], links: dict[str, str], rows: ConfigRows | None, *,
+                 everything: bool = False):
+        # None: every group (enable_public_model_hub, with none chosen in the config); a list
+        # stored through the API overrides it, even an empty one.
+        chosen = list(groups) if groups or not everything else None
+        self.configured: dict[str, Any] = {GROUPS: chosen, LINKS: dict(links)}
         self.rows = rows
         self._read: tuple[float, dict[str, Any]] = (-REREAD_EVERY, self.configured)
 
@@ -80,12 +88,14 @@ HUB = web.AppKey("model_hub", ModelHub)
 BRANDING = web.AppKey("model_hub_branding", Branding)
 
 
-def setup(app: web.Application, admin: Admin, models: Models,
-          branding: Branding) -> frozenset[str]:
-    """Register the hub's routes; return those that need no key."""
+def setup(app: web.Application, admin: Admin, models: Models, branding: Branding, *,
+          everything: bool = False) -> frozenset[str]:
+    """Register the hub's routes; return those that need no key. ``everything``:
+    ``enable_public_model_hub``."""
     app[HUB] = ModelHub(admin.settings.public_model_groups,
                         admin.settings.public_model_groups_links,
-                        ConfigRows(admin.store) if models.stored is not None else None)
+                        ConfigRows(admin.store) if models.stored is not None else None,
+                        everything=everything)
     app[BRANDING] = branding
     app.router.add_post("/model_group/make_public", make_public)
     app.router.add_post("/model_hub/update_useful_links", update_useful_links)
@@ -102,8 +112,17 @@ def _rows(request: web.Request) -> ConfigRows:
     return rows
 
 
-@admin_route
+def _require_proxy_admin(request: web.Request, what: str) -> None:
+    # LiteLLM's own check, with its 403, rather than the gate's 401 for admin routes.
+    principal = request["principal"]
+    if not is_proxy_admin(principal):
+        raise _refused(403, f"{{'error': 'Only proxy admins can update {what}. Your role="
+                            f"{role_of(principal)}'}}")
+
+
+@gated(Rule.SELF)
 async def make_public(request: web.Request, admin: Admin) -> web.Response:
+    _require_proxy_admin(request, "public model groups")
     rows = _rows(request)
     body = await parse_body(request, MakePublic)
     served = request.app[MODELS].router.routes.groups
@@ -117,8 +136,9 @@ async def make_public(request: web.Request, admin: Admin) -> web.Response:
                           GROUPS: body.model_groups, "updated_by": actor(request)})
 
 
-@admin_route
+@gated(Rule.SELF)
 async def update_useful_links(request: web.Request, admin: Admin) -> web.Response:
+    _require_proxy_admin(request, "useful links")
     rows = _rows(request)
     body = await parse_body(request, UsefulLinks)
     await rows.put(LINKS, body.useful_links, actor(request))
@@ -131,8 +151,9 @@ async def _listed(request: web.Request) -> tuple[list[dict[str, Any]], dict[str,
     """The public groups that are served, as ``/model_group/info`` shows them, and the links."""
     groups = request.app[MODELS].router.routes.groups
     public = await request.app[HUB].current()
+    names = list(groups) if public[GROUPS] is None else public[GROUPS]
     return ([group_info(request.app[ADMIN], name, groups[name], public=True)
-             for name in public[GROUPS] if name in groups], public[LINKS])
+             for name in names if name in groups], public[LINKS])
 
 
 async def public_model_hub(request: web.Request) -> web.Response:
@@ -143,14 +164,10 @@ async def public_model_hub(request: web.Request) -> web.Response:
 
 async def public_model_hub_info(request: web.Request) -> web.Response:
     branding = request.app[BRANDING]
-    return json_response(HubInfo(
-        docs_title=branding.title, custom_docs_description=branding.description,
-        litellm_version=LITELLM_VERSION,
-        useful_links=(await request.app[HUB].current())[LINKS]).model_dump())
-
-
-# What the API docs show as its answer (ops/docs.py).
-public_model_hub_info.response_model = HubInfo  # type: ignore[attr-defined]
+    return reply(HubInfo, {
+        "docs_title": branding.title, "custom_docs_description": branding.description,
+        "litellm_version": LITELLM_VERSION,
+        "useful_links": (await request.app[HUB].current())[LINKS]})
 
 
 async def model_hub_page(request: web.Request) -> web.Response:

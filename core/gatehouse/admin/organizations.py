@@ -15,7 +15,7 @@ import uuid
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from ..access.roles import (
     INTERNAL_USER,
@@ -28,11 +28,12 @@ from ..access.roles import (
 )
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row, membership_id
-from .bodies import Body, parse_body, query_str
+from .bodies import Body, Query, Reply, parse_body, parse_query, reply
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
-                      linked_budget, linked_budgets, update_budget)
+                      linked_budget, linked_budgets, rows_where_in, update_budget)
 from .context import Admin, gated
 from .memberships import (
+    MembershipView,
     NamesUser,
     ensure_membership,
     is_org_admin,
@@ -41,7 +42,7 @@ from .memberships import (
     user_view,
 )
 from .tables import Table, actor, wire_view
-from .teams import delete_teams, team_view
+from .teams import TeamView, delete_teams, team_view
 
 
 
@@ -61,6 +62,10 @@ class UpdateOrg(OrgFields):
     organization_id: str = Field(min_length=1)
     spend: float | None = Field(default=None, ge=0)
     litellm_budget_table: BudgetFields | None = None
+
+
+class OrgQuery(Query):
+    organization_id: str
 
 
 class DeleteOrgs(Body):
@@ -84,6 +89,29 @@ class MemberRef(NamesUser):
     organization_id: str = Field(min_length=1)
     role: OrgRole | None = None
     max_budget_in_organization: float | None = Field(default=None, ge=0)
+
+
+class OrgMemberView(MembershipView):
+    organization_id: str
+    user_role: OrgRole
+
+
+class OrgView(Reply):
+    organization_id: str
+    organization_alias: str | None
+    budget_id: str | None
+    models: list[str] = Field(description="Models its teams may use; [] is every model")
+    spend: float
+    metadata: dict[str, Any]
+    litellm_budget_table: dict[str, Any] | None
+    members: list[OrgMemberView]
+    teams: list[TeamView]
+    created_at: str
+    updated_at: str
+
+
+class OrgList(RootModel[list[OrgView]]):
+    pass
 
 
 def org_view(row: Row) -> dict[str, Any]:
@@ -161,10 +189,10 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    org_id = query_str(request, "organization_id")
+    org_id = parse_query(request, OrgQuery).organization_id
     org = await _org(admin, org_id)
     await _require_org_admin(request, org_id, "/organization/info")
-    return json_response(await _full_view(admin, org))
+    return reply(OrgView, await _full_view(admin, org))
 
 
 @gated(Rule.SELF)
@@ -176,7 +204,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
             admin, "organization_members", {"user_id": principal.user_id})} \
             if principal.user_id else set()
         orgs = [o for o in orgs if o["organization_id"] in mine]
-    return json_response([await _full_view(admin, org) for org in orgs])
+    return reply(OrgList, await _full_views(admin, orgs))
 
 
 @gated(Rule.SELF)
@@ -249,13 +277,22 @@ async def _org(admin: Admin, org_id: str) -> Row:
 
 
 async def _full_view(admin: Admin, org: Row) -> dict[str, Any]:
-    org_id = org["organization_id"]
-    members = await all_rows(admin, "organization_members", {"organization_id": org_id})
-    budgets = await linked_budgets(admin, [org, *members])
-    return {**org_view(org), "litellm_budget_table": budget_view(budgets.get(org["budget_id"])),
-            "members": [member_view(m, budgets.get(m["budget_id"])) for m in members],
-            "teams": [team_view(t) for t in await all_rows(
-                admin, "teams", {"organization_id": org_id})]}
+    return (await _full_views(admin, [org]))[0]
+
+
+async def _full_views(admin: Admin, orgs: list[Row]) -> list[dict[str, Any]]:
+    """Organizations with their budgets, members and teams, in a few queries whatever their
+    number."""
+    ids = {org["organization_id"] for org in orgs}
+    members = await rows_where_in(admin, "organization_members", "organization_id", ids)
+    teams = await rows_where_in(admin, "teams", "organization_id", ids)
+    budgets = await linked_budgets(admin, [*orgs, *members])
+    return [{**org_view(org), "litellm_budget_table": budget_view(budgets.get(org["budget_id"])),
+             "members": [member_view(m, budgets.get(m["budget_id"])) for m in members
+                         if m["organization_id"] == org["organization_id"]],
+             "teams": [team_view(t) for t in teams
+                       if t["organization_id"] == org["organization_id"]]}
+            for org in orgs]
 
 
 async def _member_view(admin: Admin, row: Row) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import uuid
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from ..access.roles import (
     Rule,
@@ -29,12 +29,13 @@ from ..access.roles import (
 from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import Principal
 from ..store.database import Row, membership_id
-from .bodies import Body, Duration, Limit, Update, parse_body
+from .bodies import Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query, reply
 from .budgets import BudgetFields, all_rows, linked_budget, rows_where_in, with_reset
 from .context import ADMIN, Admin, check_guardrails, gated
-from .keys import KEYS, key_view
+from .keys import KEYS, KeyView, key_view
 from .memberships import (
     TEAM_MEMBERS,
+    MembershipView,
     NamesUser,
     administers_org,
     is_org_admin,
@@ -110,6 +111,60 @@ class TeamModels(Body):
     models: list[str] = Field(min_length=1)
 
 
+class TeamInfoQuery(Query):
+    team_id: str | None = Field(default=None, description="Without it, the calling key's team")
+
+
+class TeamListQuery(Query):
+    user_id: str | None = Field(default=None, description="Teams this user is a member of")
+    organization_id: str | None = Field(
+        default=None, description="default_organization: the teams in no organization")
+
+
+class TeamMember(Reply):
+    user_id: str | None
+    user_email: str | None
+    role: Literal["admin", "user"]
+
+
+class TeamMembership(MembershipView):
+    team_id: str
+
+
+class TeamView(Reply):
+    team_id: str
+    team_alias: str | None
+    organization_id: str | None
+    members_with_roles: list[TeamMember]
+    models: list[str] = Field(description="Models the team's keys may call; [] is every model")
+    max_budget: float | None
+    spend: float
+    tpm_limit: int | None
+    rpm_limit: int | None
+    budget_duration: str | None
+    blocked: bool
+    metadata: dict[str, Any]
+    team_member_permissions: list[str]
+    created_at: str
+    updated_at: str
+
+
+class TeamInfo(Reply):
+    team_id: str
+    team_info: TeamView
+    keys: list[KeyView]
+    team_memberships: list[TeamMembership]
+
+
+class ListedTeam(TeamView):
+    team_memberships: list[TeamMembership]
+    keys: list[KeyView]
+
+
+class TeamList(RootModel[list[ListedTeam]]):
+    pass
+
+
 def team_view(row: Row) -> dict[str, Any]:
     return {**wire_view(row, {"members": "members_with_roles"}), "admins": [], "members": []}
 
@@ -136,7 +191,7 @@ def setup(app: web.Application) -> None:
 async def new(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
     await _require_some_admin(request)
-    body = await parse_body(request, NewTeam)
+    body = _with_defaults(admin, await parse_body(request, NewTeam))
     if not is_proxy_admin(principal):
         await _require_org_admin_of(request, body.organization_id)
         _check_within_own_key(principal, body)
@@ -182,7 +237,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    team_id = request.query.get("team_id") or request["principal"].team_id
+    team_id = parse_query(request, TeamInfoQuery).team_id or request["principal"].team_id
     if not team_id:
         raise ClientError(422, "{'message': 'Malformed request. No team id passed in.'}",
                           kind="auth_error", param="None")
@@ -196,20 +251,20 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
             and await administers_org(admin, principal, row["organization_id"])):
         raise ClientError(403, f"{{'error': 'User={principal.user_id} not authorized to access "
                                f"this team={team_id}'}}", kind="auth_error", param="None")
-    return json_response({"team_id": team_id, "team_info": team_view(row),
-                          "keys": [key_view(k) for k in await _team_keys(admin, team_id)],
-                          "team_memberships": await memberships_view(request,
-                                                                     {"team_id": team_id})})
+    return reply(TeamInfo, {"team_id": team_id, "team_info": team_view(row),
+                            "keys": [key_view(k) for k in await _team_keys(admin, team_id)],
+                            "team_memberships": await memberships_view(request,
+                                                                       {"team_id": team_id})})
 
 
 @gated(Rule.SELF)
 async def listing(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
-    user_id = request.query.get("user_id")
+    query = parse_query(request, TeamListQuery)
+    user_id, org = query.user_id, query.organization_id
     if not reads_everything(principal) and (user_id is None or user_id != principal.user_id):
         raise DetailError(401, {"error": f"Only admin users can query all teams/other teams. "
                                          f"Your user role={role_of(principal)}"})
-    org = request.query.get("organization_id")
     rows = [row for row in await all_rows(admin, "teams")
             if (user_id is None or any(m.get("user_id") == user_id for m in row["members"]))
             and (org is None or row["organization_id"] == (
@@ -226,7 +281,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
     teams = [{**team_view(row), "team_memberships": memberships[row["team_id"]],
               "keys": keys[row["team_id"]]} for row in rows]
     teams.sort(key=lambda t: t["team_alias"] or "")
-    return json_response(teams)
+    return reply(TeamList, teams)
 
 
 @gated(Rule.MEMBERS)
@@ -373,6 +428,15 @@ async def _member_request(request: web.Request, admin: Admin, model: type[M]
     # Quirk (LiteLLM's): member_update's refusal names /team/member_delete too.
     await _require_team_admin(request, team, "/team/member_delete")
     return body, team, _find(team, body)
+
+
+def _with_defaults(admin: Admin, body: NewTeam) -> NewTeam:
+    """``default_team_settings``: as in LiteLLM, the first entry's ``max_budget`` is a new
+    team's when it names none (and, for a non-admin, must fit within their own key too)."""
+    defaults = admin.settings.default_team_settings
+    if body.max_budget is None and defaults and defaults[0].max_budget is not None:
+        return body.model_copy(update={"max_budget": defaults[0].max_budget})
+    return body
 
 
 async def _require_org_admin_of(request: web.Request, org_id: str | None) -> None:

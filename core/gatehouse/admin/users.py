@@ -23,12 +23,12 @@ from ..access.credentials import hash_key, key_name, new_key
 from ..access.roles import Rule, is_proxy_admin, reads_everything
 from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
-from .bodies import Body, Duration, Limit, parse_body, query_int
+from .bodies import Body, Duration, Limit, Query, Reply, parse_body, parse_query, reply
 from .budgets import all_rows, rows_where_in, with_reset
 from .context import Admin, gated
-from .keys import KEYS, key_view
+from .keys import KEYS, KeyView, key_view
 from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
-from .teams import TEAMS, team_view
+from .teams import TEAMS, ListedTeam, TeamView, team_view
 
 SORTABLE = ("user_id", "user_email", "created_at", "spend", "user_alias", "user_role")
 MAX_PAGE_SIZE = 100
@@ -73,6 +73,65 @@ class DeleteUsers(Body):
 
 
 USER_COLUMNS = set(UserFields.model_fields)
+
+
+class UserInfoQuery(Query):
+    user_id: str | None = Field(default=None, description="Without it, the calling key's user "
+                                                          "(a proxy admin: everything)")
+
+
+class UserListQuery(Query):
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    page_size: int = Field(default=25, ge=1, le=MAX_PAGE_SIZE)
+    sort_by: str | None = Field(default=None, description=f"One of {', '.join(SORTABLE)}; "
+                                                          f"created_at when not given")
+    sort_order: Literal["asc", "desc", "ASC", "DESC"] | None = Field(
+        default=None, description="desc when sort_by is not given, else asc")
+    role: Role | None = None
+    user_ids: str | None = Field(default=None, description="Comma-separated user ids")
+    user_email: str | None = Field(default=None, description="Part of the email, any case")
+    team: str | None = Field(default=None, description="Members of this team")
+
+
+class UserView(Reply):
+    user_id: str
+    user_email: str | None
+    user_alias: str | None
+    user_role: str | None
+    teams: list[str]
+    models: list[str]
+    spend: float
+    max_budget: float | None
+    tpm_limit: int | None
+    rpm_limit: int | None
+    budget_duration: str | None
+    metadata: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+
+
+class UserKey(KeyView):
+    team_alias: str | None
+
+
+class UserInfo(Reply):
+    user_id: str | None
+    user_info: UserView | dict[str, Any] | None = Field(
+        description="{\"spend\": 0} for a user with keys but no user row")
+    keys: list[UserKey] | list[KeyView]
+    teams: list[ListedTeam] | list[TeamView]
+
+
+class ListedUser(UserView):
+    key_count: int
+
+
+class UserList(Reply):
+    users: list[ListedUser]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
 
 
 def setup(app: web.Application) -> None:
@@ -121,7 +180,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
 @gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
     principal = request["principal"]
-    asked = request.query.get("user_id")
+    asked = parse_query(request, UserInfoQuery).user_id
     reader = reads_everything(principal)
     if not reader and asked is not None and asked != principal.user_id:
         raise ClientError(403, f"key not allowed to access this user's info. user_id={asked}, "
@@ -132,23 +191,22 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
         if not reader:
             raise ClientError(403, "No 'user_id' is associated with your API key.",
                               kind="auth_error", param="None")
-        return json_response({
+        return reply(UserInfo, {
             "user_id": None, "user_info": None,
             "keys": [key_view(k) for k in await all_rows(admin, "keys")],
             "teams": [team_view(t) for t in await all_rows(admin, "teams")]})
     user = await admin.store.get_row("users", user_id)
     keys = await all_rows(admin, "keys", {"user_id": user_id})
-    teams = []
-    for team_id in (user or {}).get("teams") or ():
-        team = await admin.store.get_row("teams", team_id)
-        if team is not None:
-            teams.append({**team_view(team),
-                          "team_memberships": await memberships_view(
-                              request, {"team_id": team_id, "user_id": user_id}),
-                          "keys": [key_view(k) for k in await all_rows(
-                              admin, "keys", {"team_id": team_id, "user_id": user_id})]})
+    # The user's teams, memberships and keys in a few queries, not a few per team.
+    team_ids = list((user or {}).get("teams") or ())
+    found = {t["team_id"]: t for t in await rows_where_in(admin, "teams", "team_id", team_ids)}
+    memberships = await memberships_view(request, {"user_id": user_id})
+    teams = [{**team_view(found[team_id]),
+              "team_memberships": [m for m in memberships if m["team_id"] == team_id],
+              "keys": [key_view(k) for k in keys if k["team_id"] == team_id]}
+             for team_id in team_ids if team_id in found]
     aliases = {t["team_id"]: t["team_alias"] for t in teams}
-    return json_response({
+    return reply(UserInfo, {
         "user_id": user_id,
         "user_info": user_view(user) if user else {"spend": 0},
         "keys": [{**key_view(k), "team_alias": aliases.get(k["team_id"])} for k in keys],
@@ -218,22 +276,21 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.ADMIN_READ)
 async def listing(request: web.Request, admin: Admin) -> web.Response:
-    page = query_int(request, "page", 1, low=1, high=1_000_000)
-    size = query_int(request, "page_size", 25, low=1, high=MAX_PAGE_SIZE)
-    sort_by = request.query.get("sort_by", "created_at")
+    query = parse_query(request, UserListQuery)
+    page, size = query.page, query.page_size
+    sort_by = query.sort_by or "created_at"
     if sort_by not in SORTABLE:
         raise ClientError(400, f"Invalid sort column. Must be one of: {', '.join(SORTABLE)}",
                           param="sort_by")
-    role = request.query.get("role")
-    ids = set(filter(None, request.query.get("user_ids", "").split(",")))
-    email = request.query.get("user_email", "").lower()
-    team = request.query.get("team")
+    ids = set(filter(None, (query.user_ids or "").split(",")))
+    email = (query.user_email or "").lower()
     users = [u for u in await all_rows(admin, "users")
-             if (role is None or u["user_role"] == role) and (not ids or u["user_id"] in ids)
+             if (query.role is None or u["user_role"] == query.role)
+             and (not ids or u["user_id"] in ids)
              and email in (u["user_email"] or "").lower()
-             and (team is None or team in u["teams"])]
-    descending = request.query.get("sort_order", "desc" if "sort_by" not in request.query
-                                   else "asc").lower() == "desc"
+             and (query.team is None or query.team in u["teams"])]
+    descending = (query.sort_order or ("desc" if query.sort_by is None else "asc")
+                  ).lower() == "desc"
     users.sort(key=lambda u: (u[sort_by] is not None, u[sort_by] or 0)
                if sort_by in ("created_at", "spend") else str(u[sort_by] or ""),
                reverse=descending)
@@ -241,7 +298,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
     # The page's key counts in one query, not one per user.
     counts = Counter(key["user_id"] for key in await rows_where_in(
         admin, "keys", "user_id", {u["user_id"] for u in shown}))
-    return json_response({
+    return reply(UserList, {
         "users": [{**user_view(u), "key_count": counts[u["user_id"]]} for u in shown],
         "total": len(users), "page": page, "page_size": size,
         "total_pages": math.ceil(len(users) / size)})

@@ -5,7 +5,9 @@ OpenAI-compatible routes (the others still work), ``NO_DOCS`` / ``NO_REDOC`` / `
 turn each off. With the Swagger UI off or elsewhere, ``GET /`` answers as LiteLLM's does.
 
 The document is generated from the application itself: every route aiohttp has, and the
-pydantic models its handler reads (see :func:`body_model`), whose JSON schemas pydantic writes.
+pydantic models its handler reads its body and query string with and builds its answer through
+(see :func:`body_model`, :func:`query_model`, :func:`response_model`), whose JSON schemas
+pydantic writes.
 The pages' scripts and styles are served by the gateway from the files the
 ``drf-spectacular-sidecar`` distribution ships, never from a CDN: gateways often run offline.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 from pydantic.json_schema import models_json_schema
 
 from ..config import ConfigError
@@ -183,30 +185,80 @@ class ErrorResponse(BaseModel):
     error: OpenAIError
 
 
+Kind = Callable[[type[BaseModel]], bool]
+
+
+# What a model describes, by its ``openapi_in`` class attribute (admin/bodies.py's Query and
+# Reply set it): the query string, the answer, or else (the default) the body. A root model
+# (a list) is always an answer.
+def _is_query(model: type[BaseModel]) -> bool:
+    return getattr(model, "openapi_in", "body") == "query"
+
+
+def _is_reply(model: type[BaseModel]) -> bool:
+    return issubclass(model, RootModel) or getattr(model, "openapi_in", "body") == "response"
+
+
+def _is_body(model: type[BaseModel]) -> bool:
+    return not _is_query(model) and not _is_reply(model)
+
+
 def body_model(handler: Callable[..., Any]) -> type[BaseModel] | None:
     """The pydantic model a handler reads its body with: its ``body_model`` attribute, else
     the first model its code names (``parse_body(request, NewTeam)`` names ``NewTeam``), else
     the first one a helper of its module that it calls names."""
     handler = inspect.unwrap(handler)
     declared = getattr(handler, "body_model", None)
-    return declared if declared is not None else _named_model(handler, helpers=True)
+    return declared if declared is not None else _named_model(handler, _is_body, helpers=True)
 
 
-def _named_model(function: Callable[..., Any], *, helpers: bool) -> type[BaseModel] | None:
+def query_model(handler: Callable[..., Any]) -> type[BaseModel] | None:
+    """The model a handler reads its query string with (``parse_query``)."""
+    return _named_model(inspect.unwrap(handler), _is_query, helpers=True)
+
+
+def response_model(handler: Callable[..., Any]) -> type[BaseModel] | None:
+    """The model a handler builds its answer through (``reply``)."""
+    return _named_model(inspect.unwrap(handler), _is_reply, helpers=True)
+
+
+def _named_model(function: Callable[..., Any], kind: Kind, *,
+                 helpers: bool) -> type[BaseModel] | None:
     code = getattr(function, "__code__", None)
     if code is None:
         return None
     scope = getattr(function, "__globals__", {})
     named = [scope.get(name) for name in code.co_names]
-    model = next((v for v in named if isinstance(v, type) and issubclass(v, BaseModel)), None)
+    model = next((v for v in named if isinstance(v, type) and issubclass(v, BaseModel)
+                  and kind(v)), None)
     if model is not None or not helpers:
         return model
     called = (v for v in named if inspect.isfunction(v) and v.__module__ == function.__module__)
-    return next(filter(None, (_named_model(v, helpers=False) for v in called)), None)
+    return next(filter(None, (_named_model(v, kind, helpers=False) for v in called)), None)
 
 
-def response_model(handler: Callable[..., Any]) -> type[BaseModel] | None:
-    return getattr(inspect.unwrap(handler), "response_model", None)
+def _given(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without the null a model's optional field admits: a query
+    string has no null, only a parameter left out."""
+    branches = [b for b in schema.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) != 1:
+        return schema
+    return {**{k: v for k, v in schema.items() if k not in ("anyOf", "default")}, **branches[0]}
+
+
+def _parameters(path: str, query: type[BaseModel] | None) -> list[dict[str, Any]]:
+    """The path's parameters, then the query model's: a field each, with its schema."""
+    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in PATH_PARAM.findall(path)]
+    if query is not None:
+        properties = query.model_json_schema()["properties"]
+        for name, field in query.model_fields.items():
+            parameter = {"name": name, "in": "query", "required": field.is_required(),
+                         "schema": _given(properties[name])}
+            if field.description:
+                parameter["description"] = field.description
+            parameters.append(parameter)
+    return parameters
 
 
 def _documented(app: web.Application, filtered: bool):
@@ -253,10 +305,9 @@ def build_document(app: web.Application, settings: DocsSettings) -> dict[str, An
         if body is not None:
             operation["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": refs[(body, "validation")]}}}
-        names = PATH_PARAM.findall(path)
-        if names:
-            operation["parameters"] = [{"name": name, "in": "path", "required": True,
-                                        "schema": {"type": "string"}} for name in names]
+        parameters = _parameters(path, query_model(handler))
+        if parameters:
+            operation["parameters"] = parameters
         paths.setdefault(PATH_PARAM.sub(r"{\1}", path), {})[method] = operation
     return {
         "openapi": "3.1.0",
