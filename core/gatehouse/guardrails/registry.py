@@ -186,10 +186,11 @@ def shadow_problem(built: GuardrailSet, name: str) -> str | None:
     if target == name:
         return f"{name!r} cannot shadow itself; name the guardrail it runs beside"
     if target not in built.by_name:
-        return (f"unknown guardrail {target!r}; configured guardrails: "
+        return (f"{name!r} shadows an unknown guardrail {target!r}; configured guardrails: "
                 f"{', '.join(n for n in built.by_name if n != name) or 'none'}")
     if built.by_name[target].params.shadow_of is not None:
-        return f"{target!r} is itself a shadow; a shadow runs beside an enforcing guardrail"
+        return (f"{name!r} shadows {target!r}, itself a shadow; a shadow runs beside an "
+                f"enforcing guardrail")
     return None
 
 
