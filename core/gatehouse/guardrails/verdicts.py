@@ -48,7 +48,7 @@ Entry = dict[str, Any]
 def params_hash(params: GuardrailParams) -> str:
     """The params that decide a verdict, hashed (credentials included: another key may be
     another policy at the vendor)."""
-    effective = params.model_dump(mode="json", exclude=set(OPERATIONAL))
+    effective = params.model_dump(exclude=set(OPERATIONAL), warnings=False)
     if params.api_key is not None:
         effective["api_key"] = params.api_key.get_secret_value()
     return hashlib.sha256(orjson.dumps(effective, option=orjson.OPT_SORT_KEYS,
