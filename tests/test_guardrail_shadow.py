@@ -7,24 +7,11 @@ import logging
 
 import pytest
 
+from test_guardrail_monitoring import by_name as entries, record_of, start
+
 from doubles import EVENTS, PLUGINS, RECORDS, guardrail
 from gatehouse.app import GATEWAY, create_app
 from gatehouse.config import ConfigError, config_from_dict
-
-
-async def start(gateway, *guardrails, **config):
-    return await gateway({"guardrails": list(guardrails), **config}, plugins=PLUGINS)
-
-
-async def record_of(client):
-    await client.app[GATEWAY].call_log.drain()
-    [record] = RECORDS
-    return record
-
-
-def entries(record):
-    return {(e["guardrail_name"], e["guardrail_mode"]): e
-            for e in record["guardrail_information"]}
 
 
 async def scrape(client):
