@@ -130,3 +130,17 @@ async def test_the_added_latency_of_each_guardrail_is_a_metric(gateway, chat, fa
     # The call was held for the budget, not for the whole check.
     assert ('gatehouse_guardrail_added_latency_seconds_sum{guardrail_name="check",'
             'hook_type="pre_call"} 0.05') in await scrape(client)
+
+
+async def test_a_shadow_of_a_demoted_check_is_compared_with_its_late_verdict(
+        gateway, chat, fake_vendor):
+    vendor = await slow_vendor(fake_vendor, {"flagged": True})
+    client = await start(gateway, guardrail(
+        "check", type_="vendor_check", vendor=vendor.url, default_on=True,
+        latency_budget_ms=50, on_budget_exceeded="demote"),
+        guardrail("candidate", block_word="bomb", shadow_of="check"))
+    assert (await client.post("/v1/chat/completions", json=chat("a bomb"))).status == 200
+    vendor.release.set()
+    shadow = await entry_of(client, "candidate")
+    assert (shadow["verdict"], shadow["target_verdict"], shadow["verdicts_differ"]) == (
+        "blocked", "blocked", False)

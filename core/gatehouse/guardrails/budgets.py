@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import TYPE_CHECKING, Coroutine, Any
+from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
 from . import monitoring
 from .judging import REWROTE, Isolated, Verdict
@@ -23,10 +22,12 @@ log = logging.getLogger("gatehouse.guardrails")
 
 
 async def within_budget(impl: HookImpl, call: Call, run: monitoring.GuardrailRun,
-                        judging: Coroutine[Any, Any, Verdict], isolated: Isolated | None
+                        judging: Coroutine[Any, Any, Verdict], isolated: Isolated | None,
+                        ended: Callable[[monitoring.GuardrailRun], None] | None
                         ) -> Verdict | None:
     """The run's verdict if it comes within the budget; past it, a failure to handle, or None
-    when the run was demoted to finish off the request path."""
+    when the run was demoted to finish off the request path (``ended`` is then told of the
+    finished run)."""
     guardrail = impl.guardrail
     assert guardrail is not None and guardrail.params.latency_budget_ms is not None
     params = guardrail.params
@@ -45,7 +46,7 @@ async def within_budget(impl: HookImpl, call: Call, run: monitoring.GuardrailRun
     reason = f"no verdict within its latency budget of {params.latency_budget_ms:g}ms"
     if policy == "demote" and guardrail.engine is not None and isolated is not None:
         call.mark(guardrail.name, "demoted")
-        guardrail.engine.background(call, _finish(impl, call, run, task, isolated))
+        guardrail.engine.background(call, _finish(impl, call, run, task, isolated, ended))
         return None
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -53,7 +54,8 @@ async def within_budget(impl: HookImpl, call: Call, run: monitoring.GuardrailRun
 
 
 async def _finish(impl: HookImpl, call: Call, run: monitoring.GuardrailRun,
-                  task: asyncio.Future[Verdict], isolated: Isolated) -> None:
+                  task: asyncio.Future[Verdict], isolated: Isolated,
+                  ended: Callable[[monitoring.GuardrailRun], None] | None) -> None:
     """A demoted run's end: recorded as a run that did not enforce."""
     assert impl.guardrail is not None and run.start_time is not None
     name = impl.guardrail.name
@@ -75,3 +77,5 @@ async def _finish(impl: HookImpl, call: Call, run: monitoring.GuardrailRun,
     finally:
         # Its duration is the whole check; ``added`` stays the budget it held the call for.
         run.finish(run.start_time, status, reason)
+        if ended is not None:
+            ended(run)

@@ -70,8 +70,8 @@ async def run_one(impl: HookImpl, call: Call, args: dict[str, Any]) -> None:
         isolated = Isolated(impl, call, args, keep_before=demotes) if not enforced or demotes \
             else None
         judging = judge(impl, call, isolated.args if isolated else args, run)
-        verdict = await (judging if budget is None else
-                         within_budget(impl, call, run, judging, isolated))
+        verdict = await (judging if budget is None else within_budget(
+            impl, call, run, judging, isolated, watch.finished if watch else None))
         if verdict is None:
             demoted = True  # it finishes, and records itself, off the request path
             return
@@ -80,17 +80,18 @@ async def run_one(impl: HookImpl, call: Call, args: dict[str, Any]) -> None:
                 verdict = Verdict("rewrote", reason=REWROTE)
             elif enforced:
                 isolated.adopt()
-        status, reason, stop = settle(call, guardrail, verdict, enforced)
+        status, reason, stop = _apply(call, guardrail, verdict, enforced)
     finally:
+        # A demoted run finishes off the request path, and tells its shadows then.
         if not demoted:
             run.finish(began, status, reason)
-        if watch is not None:
-            watch.finished(run)
+            if watch is not None:
+                watch.finished(run)
     if stop is not None:
         raise stop
 
 
-def settle(call: Call, guardrail: Guardrail, verdict: Verdict, enforced: bool
+def _apply(call: Call, guardrail: Guardrail, verdict: Verdict, enforced: bool
            ) -> tuple[monitoring.RunStatus, str | None, Exception | None]:
     """Mark the call with a run's verdict: the run's status and reason, and what stops the
     call (a block, a closed failure) when the guardrail enforces."""

@@ -18,14 +18,16 @@ stream hooks and logging hooks are never cached. A failed vendor call is never c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import orjson
 
+from ..store.cache import RedisCache
 from .base import GuardrailAnswered, GuardrailBlocked
 from .text import Group, joined, message_groups, replace_group, request_groups, response_groups
 
@@ -63,15 +65,11 @@ class VerdictStore:
         self._local: OrderedDict[str, tuple[float, Entry]] = OrderedDict()
 
     def share(self, cache: Cache) -> None:
-        from ..store.cache import RedisCache
-
         if isinstance(cache, RedisCache):
             self._shared = cache
 
     async def get(self, keys: list[str]) -> list[Entry | None]:
         if self._shared is not None:
-            import asyncio
-
             return list(await asyncio.gather(*(self._shared.get_json(k) for k in keys)))
         now = time.monotonic()
         found: list[Entry | None] = []
@@ -85,8 +83,8 @@ class VerdictStore:
 
     async def put(self, items: dict[str, Entry], ttl: float) -> None:
         if self._shared is not None:
-            for key, entry in items.items():
-                await self._shared.set_json(key, entry, ttl)
+            await asyncio.gather(*(self._shared.set_json(key, entry, ttl)
+                                   for key, entry in items.items()))
             return
         expires = time.monotonic() + ttl
         for key, entry in items.items():
@@ -103,7 +101,7 @@ class Item:
     key: str
     groups: list[Group]
     message: Any = None  # the chat message, for a per-message item
-    entry: Entry | None = field(default=None)
+    entry: Entry | None = None
 
 
 def _digest(*parts: Any) -> str:
