@@ -7,7 +7,9 @@ import logging
 
 import pytest
 
-from test_guardrail_monitoring import by_name as entries, record_of, start
+from admin_kit import ADMIN, admin_post
+from test_guardrail_monitoring import by_name as entries, record_of
+from test_guardrail_monitoring import start as with_guardrails
 
 from doubles import EVENTS, PLUGINS, RECORDS, guardrail
 from gatehouse.app import GATEWAY, create_app
@@ -20,7 +22,7 @@ async def scrape(client):
 
 async def test_a_monitored_guardrail_records_a_block_and_the_call_goes_on(gateway, chat,
                                                                          fake_upstream):
-    client = await start(gateway, guardrail("watcher", block_word="plan", default_on=True,
+    client = await with_guardrails(gateway, guardrail("watcher", block_word="plan", default_on=True,
                                             enforce=False), callbacks=["prometheus"])
     resp = await client.post("/v1/chat/completions", json=chat("a secret plan"))
     assert resp.status == 200
@@ -35,7 +37,7 @@ async def test_a_monitored_guardrail_records_a_block_and_the_call_goes_on(gatewa
 
 async def test_a_monitored_rewrite_reaches_neither_upstream_nor_client(gateway, chat,
                                                                       fake_upstream):
-    client = await start(
+    client = await with_guardrails(
         gateway, guardrail("pre", append=" [checked]", default_on=True, enforce=False),
         guardrail("post", mode="post_call", append=" [checked]", default_on=True,
                   enforce=False))
@@ -50,7 +52,7 @@ async def test_a_monitored_rewrite_reaches_neither_upstream_nor_client(gateway, 
 
 
 async def test_a_monitored_guardrail_that_crashes_never_fails_the_call(gateway, chat):
-    client = await start(gateway, guardrail("flaky", fail="crash", default_on=True,
+    client = await with_guardrails(gateway, guardrail("flaky", fail="crash", default_on=True,
                                             enforce=False))
     resp = await client.post("/v1/chat/completions", json=chat("hello"))
     assert resp.status == 200
@@ -60,7 +62,7 @@ async def test_a_monitored_guardrail_that_crashes_never_fails_the_call(gateway, 
 
 async def test_a_monitored_stream_check_never_cuts_the_stream(gateway, chat, fake_upstream):
     fake_upstream.reply = "the secret plan is here"
-    client = await start(gateway, guardrail("watcher", mode="post_call", type_="stream_probe",
+    client = await with_guardrails(gateway, guardrail("watcher", mode="post_call", type_="stream_probe",
                                             block_word="plan", default_on=True, enforce=False))
     resp = await client.post("/v1/chat/completions", json=chat("hi", stream=True))
     text = await resp.text()
@@ -71,7 +73,7 @@ async def test_a_monitored_stream_check_never_cuts_the_stream(gateway, chat, fak
 
 async def test_a_shadow_runs_beside_its_target_and_its_disagreement_is_recorded(
         gateway, chat, fake_upstream, caplog):
-    client = await start(
+    client = await with_guardrails(
         gateway, guardrail("current", block_word="bomb", default_on=True),
         guardrail("candidate", block_word="plan", shadow_of="current"),
         callbacks=["prometheus"])
@@ -92,7 +94,7 @@ async def test_a_shadow_runs_beside_its_target_and_its_disagreement_is_recorded(
 
 
 async def test_a_shadow_that_agrees_and_one_that_would_rewrite(gateway, chat, fake_upstream):
-    client = await start(
+    client = await with_guardrails(
         gateway, guardrail("current", block_word="bomb", default_on=True),
         guardrail("same", block_word="bomb", shadow_of="current"),
         guardrail("masker", append="!", shadow_of="current"))
@@ -107,7 +109,7 @@ async def test_a_shadow_that_agrees_and_one_that_would_rewrite(gateway, chat, fa
 
 async def test_a_shadow_sees_what_its_target_saw_not_what_it_made_of_it(gateway, chat):
     # The target rewrites; the shadow still judges the text as the target was handed it.
-    client = await start(
+    client = await with_guardrails(
         gateway, guardrail("current", append=" plan", default_on=True),
         guardrail("candidate", block_word="plan", shadow_of="current"))
     resp = await client.post("/v1/chat/completions", json=chat("hello"))
@@ -117,7 +119,7 @@ async def test_a_shadow_sees_what_its_target_saw_not_what_it_made_of_it(gateway,
 
 
 async def test_a_shadow_is_never_selected_on_its_own(gateway, chat):
-    client = await start(gateway, guardrail("current"),
+    client = await with_guardrails(gateway, guardrail("current"),
                          guardrail("candidate", block_word="hello", shadow_of="current",
                                    default_on=True))
     resp = await client.post("/v1/chat/completions", json=chat("hello"))
@@ -153,7 +155,7 @@ def test_a_shadow_of_a_shadow_stops_the_start():
 
 
 async def test_shadow_runs_past_the_concurrency_limit_are_skipped_and_say_so(gateway, chat):
-    client = await start(
+    client = await with_guardrails(
         gateway, guardrail("current", default_on=True),
         guardrail("slow", fail="stall", timeout=1, shadow_of="current", shadow_concurrency=1))
     first = await client.post("/v1/chat/completions", json=chat("one"))
@@ -165,3 +167,23 @@ async def test_shadow_runs_past_the_concurrency_limit_are_skipped_and_say_so(gat
     assert shadows == [
         ("guardrail_failed_to_respond", "no verdict within 1s"),
         ("not_run", "skipped: 1 shadow runs already in flight")]
+
+
+async def test_a_stored_guardrail_may_shadow_a_configured_one_but_not_an_unknown_one(
+        start, chat):
+    client = await start({"guardrails": [guardrail("current", default_on=True)]},
+                         plugins=PLUGINS)
+    unknown = await client.post("/guardrails", headers=ADMIN, json={"guardrail": {
+        "guardrail_name": "candidate", "litellm_params": {
+            "guardrail": "probe", "shadow_of": "nobody"}}})
+    assert unknown.status == 400
+    assert "'candidate' shadows an unknown guardrail 'nobody'" in \
+        (await unknown.json())["error"]["message"]
+    await admin_post(client, "/guardrails", {"guardrail": {
+        "guardrail_name": "candidate", "litellm_params": {
+            "guardrail": "probe", "block_word": "plan", "shadow_of": "current"}}})
+    resp = await client.post("/v1/chat/completions", json=chat("a plan"), headers=ADMIN)
+    assert resp.status == 200
+    await client.app[GATEWAY].call_log.drain()
+    shadow = entries(RECORDS[-1])["candidate", "pre_call"]
+    assert (shadow["verdict"], shadow["target_verdict"]) == ("blocked", "passed")

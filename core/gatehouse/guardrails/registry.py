@@ -177,18 +177,18 @@ def build_guardrails(config: Config, plugins: Plugins, source: str) -> Guardrail
     return built
 
 
-def shadow_problem(built: GuardrailSet, name: str) -> str | None:
-    """What is wrong with guardrail ``name``'s ``shadow_of``, if anything."""
-    guardrail = built.by_name.get(name)
+def shadow_problem(built: Mapping[str, Guardrail], name: str) -> str | None:
+    """What is wrong with guardrail ``name``'s ``shadow_of`` among ``built``, if anything."""
+    guardrail = built.get(name)
     target = guardrail.params.shadow_of if guardrail is not None else None
     if target is None:
         return None
     if target == name:
         return f"{name!r} cannot shadow itself; name the guardrail it runs beside"
-    if target not in built.by_name:
+    if target not in built:
         return (f"{name!r} shadows an unknown guardrail {target!r}; configured guardrails: "
-                f"{', '.join(n for n in built.by_name if n != name) or 'none'}")
-    if built.by_name[target].params.shadow_of is not None:
+                f"{', '.join(n for n in built if n != name) or 'none'}")
+    if built[target].params.shadow_of is not None:
         return (f"{name!r} shadows {target!r}, itself a shadow; a shadow runs beside an "
                 f"enforcing guardrail")
     return None
