@@ -7,7 +7,8 @@ import asyncio
 from typing import Any, Literal
 
 from gatehouse import Guardrail, GuardrailAnswered, GuardrailBlocked, GuardrailParams, hookimpl
-from gatehouse.guardrails.text import request_slots, response_slots, rewrite
+from gatehouse.guardrails.text import (request_slots, request_texts, response_slots,
+                                       response_texts, rewrite)
 
 EVENTS: list[tuple[str, str]] = []
 RECORDS: list[dict[str, Any]] = []
@@ -155,6 +156,34 @@ class CallbackPlugin:
         RECORDS.append({"outcome": "failure", "error": error, **record})
 
 
+class VendorCheck(Guardrail):
+    """A vendor guardrail whose verdict depends only on its input (``cacheable``): it sends
+    its vendor (``vendor`` param) the texts it is handed and the request's extra_body, blocks
+    when the vendor answers ``flagged``, and masks the word the vendor names in ``mask``."""
+
+    Params = ProbeParams
+    cacheable = True
+    vendor = "Check"
+
+    async def _ask(self, texts: list[str], extra_body: Any) -> Any:
+        answer = await self.post_json(self.params.vendor, {"texts": texts, "extra": extra_body})
+        if answer.get("flagged"):
+            raise GuardrailBlocked("Check flagged it", detail={"check_response": answer})
+        return answer.get("mask")
+
+    @hookimpl
+    async def pre_call(self, call, extra_body):
+        mask = await self._ask(list(request_texts(call.body)), extra_body)
+        if mask:
+            rewrite(request_slots(call.body), lambda text: text.replace(mask, "****"))
+
+    @hookimpl
+    async def post_call(self, response, extra_body):
+        mask = await self._ask(list(response_texts(response)), extra_body)
+        if mask:
+            rewrite(response_slots(response), lambda text: text.replace(mask, "****"))
+
+
 class ProbePlugin:
     @hookimpl
     def register_guardrails(self, register):
@@ -163,6 +192,7 @@ class ProbePlugin:
         register("chunk_only", ChunkOnly)
         register("new_texts", NewTexts)
         register("pre_only", PreOnly)
+        register("vendor_check", VendorCheck)
 
 
 PLUGINS = [("probe-plugin", ProbePlugin()), ("callbacks", CallbackPlugin())]

@@ -96,6 +96,7 @@ class Gateway:
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
             settings.redis_namespace)
+        self.guardrails.engine.share(self.cache)
         self.principals = Principals(master, self.store, self.cache, blocked_users,
                                      key_header=settings.litellm_key_header_name)
         self.budget_resets = BudgetResets(self.principals)

@@ -14,6 +14,16 @@ Every event-mode hook and callback may be ``async def``; the core awaits it. Gua
 one guardrail at a time in config order (``during_call``: all at once, concurrently with the
 upstream call), each under its own ``timeout`` and ``on_error`` policy. A hook implementation may
 declare any subset of a hook's arguments, as pluggy allows.
+
+What a hook is handed may be a copy, and no hook can tell: for a guardrail with
+``enforce: false``, a shadow (``shadow_of``) or one that may be demoted past its
+``latency_budget_ms``, ``call`` (its ``body``), ``response``, ``chunk`` and ``record`` are copies
+whose changes the core compares and records, or adopts when the run is let to enforce. A hook
+must therefore write only into what it is handed and ``call.scratch``, never keep references
+into the body between hooks, and may run off the request path after the client got its reply.
+For a guardrail class with ``cacheable = True`` and ``cache_ttl`` set, ``pre_call`` and
+``during_call`` on a chat request see ``call.body`` with only the messages whose verdicts are
+not cached (the rest of the body as sent), and may not be called at all when every message is.
 """
 
 from __future__ import annotations
@@ -90,7 +100,8 @@ def pre_call(call: Call, extra_body: dict[str, Any]) -> None:
     """Mode ``pre_call``: runs before the upstream call, one guardrail at a time in config order.
 
     May rewrite the request in place (``call.body``: messages, prompt, input); the next guardrail
-    and the upstream see the change. ``extra_body`` is what the request passed for this guardrail
+    and the upstream see the change (unless the guardrail does not enforce; see above). With
+    the verdict cache, ``call.body["messages"]`` holds only the messages not judged before. ``extra_body`` is what the request passed for this guardrail
     in ``"guardrails": {name: {"extra_body": {...}}}`` (empty dict otherwise). Raise
     :class:`gatehouse.GuardrailBlocked` to refuse the call, or
     :class:`gatehouse.GuardrailAnswered` to answer it with the guardrail's own text instead of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Collection, Mapping
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -14,6 +14,9 @@ from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError,
                       field_validator, model_validator)
 from ..errors import error_body
 from . import monitoring
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 Mode = Literal["pre_call", "during_call", "post_call", "logging_only"]
 MODES: tuple[str, ...] = ("pre_call", "during_call", "post_call", "logging_only")
@@ -102,6 +105,18 @@ class GuardrailParams(BaseModel):
     api_base: str | None = None
     on_error: Literal["fail_closed", "fail_open"] = "fail_closed"
     timeout: float = Field(default=10.0, gt=0)
+    #: False: run, record the verdict it would have given, never block or rewrite.
+    enforce: bool = True
+    #: Run as a candidate beside this enforcing guardrail, off the request path, on the same
+    #: calls; never enforces. Checked against the other guardrails at start-up.
+    shadow_of: str | None = None
+    #: Shadow runs of this guardrail in flight at once; beyond it a run is skipped.
+    shadow_concurrency: int = Field(default=16, gt=0)
+    #: Seconds a verdict is cached (only for a type that declares ``cacheable``).
+    cache_ttl: float | None = Field(default=None, gt=0)
+    latency_budget_ms: float | None = Field(default=None, gt=0)
+    #: What a run over its budget does; unset, it follows ``on_error``.
+    on_budget_exceeded: Literal["fail_open", "fail_closed", "demote"] | None = None
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -126,6 +141,11 @@ class GuardrailParams(BaseModel):
                     else ""
                 raise ValueError(missing or
                                  f"{field} is required: set it in the guardrail's params{where}")
+        if data.get("shadow_of") is not None and data.get("enforce") is True:
+            raise ValueError("enforce: a guardrail with shadow_of never enforces; drop "
+                             "enforce: true or shadow_of")
+        if data.get("on_budget_exceeded") is not None and data.get("latency_budget_ms") is None:
+            raise ValueError("on_budget_exceeded needs latency_budget_ms")
         base = data.get("api_base")
         if base is not None and not str(base).startswith(("http://", "https://")):
             raise ValueError(f"api_base must be an http(s) URL, got {base!r}")
@@ -185,11 +205,18 @@ class Guardrail:
     #: The vendor's name, put before the URL path in what ``post_json`` reports, so an error
     #: and its log line say which service failed (e.g. ``"OpenAI moderation"``).
     vendor: ClassVar[str] = ""
+    #: The verdict depends only on the text the hooks see (and the params and extra_body):
+    #: no per-call state, no headers. Only such a type may set ``cache_ttl``.
+    cacheable: ClassVar[bool] = False
 
     def __init__(self, name: str, params: GuardrailParams):
         self.name = name
         self.params = params
         self._http: aiohttp.ClientSession | None = None
+        # The gateway's verdict cache and background runs, set when the guardrail is built.
+        self.engine: Engine | None = None
+        # The hash of the params that decide a verdict, made on the first cached run.
+        self.params_digest: str | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -199,7 +226,10 @@ class Guardrail:
         Override to prepare; raise to refuse the start with a message for the operator."""
 
     async def stop(self) -> None:
-        """Called once at shutdown; closes the guardrail's HTTP session."""
+        """Called once at shutdown; closes the guardrail's HTTP session (once the runs left
+        off the request path, which may use it, have ended)."""
+        if self.engine is not None:
+            await self.engine.drain()
         if self._http is not None:
             await self._http.close()
             self._http = None

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .monitoring import GuardrailRun
 
 # "moderation" is only made by guardrails asking a model_list model (Models.moderate);
@@ -96,6 +98,9 @@ class Call:
     # once the call has ended, one ``not_run`` per guardrail and mode selected but never
     # reached. None until a guardrail runs: a call without guardrails allocates nothing.
     guardrail_runs: list[GuardrailRun] | None = None
+    # Guardrail runs going on off the request path (shadows, demoted checks): the call's
+    # record waits for them.
+    background: list[asyncio.Task[None]] | None = None
 
     @property
     def user(self) -> str | None:

@@ -1,5 +1,6 @@
 """Running guardrail hooks: one at a time or all at once, each under its own timeout and
-``on_error`` policy, so one guardrail's failure is handled by that guardrail's settings alone.
+``on_error`` policy, so one guardrail's failure is handled by that guardrail's settings alone;
+and what a guardrail's ``enforce``, ``latency_budget_ms`` and shadows change about a run.
 
 pluggy validates and holds the hook implementations; the core calls each one itself rather than
 through ``pm.hook.<name>(...)`` because every guardrail needs its own timeout, error policy and
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import GuardrailFailed
 from . import monitoring
-from .base import GuardrailBlocked, GuardrailError
+from .budgets import within_budget
+from .judging import REWROTE, Isolated, Verdict, judge
+from .shadows import start_shadows
 
 if TYPE_CHECKING:
     from .call import Call
@@ -30,70 +33,100 @@ log = logging.getLogger("gatehouse.guardrails")
 class HookImpl:
     """One implementation of one hook, with the arguments it asked for. ``name`` is the
     guardrail's name, or the plugin's for a plugin-module callback (``guardrail`` is None);
-    ``mode`` the guardrail mode the hook runs in (empty for callbacks)."""
+    ``mode`` the guardrail mode the hook runs in (empty for callbacks); ``shadows`` the hooks
+    of the guardrails whose ``shadow_of`` is this one, in the same mode."""
 
     name: str
     function: Callable[..., Any]
     argnames: tuple[str, ...]
     guardrail: Guardrail | None = None
     mode: str = ""
+    shadows: tuple[HookImpl, ...] = ()
 
 
 async def run_one(impl: HookImpl, call: Call, args: dict[str, Any]) -> None:
     """Run one hook; a block propagates, a vendor failure or timeout goes through ``on_error``,
-    and a crash always fails closed. Each run is recorded on the call (``monitoring``)."""
+    and a crash always fails closed. Each run is recorded on the call (``monitoring``).
+
+    With ``enforce: false`` the hook runs on copies and its run only records what it would
+    have done. Past its ``latency_budget_ms`` a run gives up, fails the call, or (``demote``)
+    finishes off the request path. Shadows start beside it, on copies, off the request
+    path."""
     guardrail = impl.guardrail
     assert guardrail is not None
     params = guardrail.params
     began = time.time()
     run = monitoring.begin(call, impl, began)
-    token = monitoring.CURRENT.set(run)
-    status, reason = monitoring.SUCCESS, None
+    enforced = params.enforce
+    if not enforced:
+        run.note(enforced=False)
+    budget = params.latency_budget_ms
+    demotes = budget is not None and params.on_budget_exceeded == "demote"
+    status, reason = monitoring.NOT_RUN, "cancelled before it reached a verdict"
+    stop: Exception | None = None
+    demoted = False
+    watch = start_shadows(impl, call, args) if impl.shadows else None
     try:
-        result = impl.function(*[args[name] for name in impl.argnames])
-        # A sync hook has already finished here, so only an awaitable needs a timeout.
-        if inspect.isawaitable(result):
-            async with asyncio.timeout(params.timeout):
-                await result
-    except GuardrailBlocked as blocked:
-        status, reason = monitoring.INTERVENED, blocked.message
-        call.mark(guardrail.name, "blocked")
-        raise
-    except TimeoutError:
-        source = f" from {guardrail.vendor}" if guardrail.vendor else ""
-        status = monitoring.FAILED
-        reason = f"no verdict{source} within {params.timeout:g}s"
-        _failed(call, guardrail, reason, timeout=True)
-    except GuardrailError as exc:
-        status, reason = monitoring.FAILED, str(exc)
-        _failed(call, guardrail, reason, timeout=exc.timeout)
-    except Exception as exc:  # noqa: BLE001 - whatever a guardrail raises is contained here
-        log.error("guardrail %r crashed in %s", guardrail.name, impl.function.__name__,
-                  exc_info=exc)
-        # fail_open is for a vendor that cannot answer. A crash may have been provoked by the
-        # request itself, and failing open on it would let a client switch the guardrail off.
-        status, reason = monitoring.FAILED, f"internal error ({type(exc).__name__})"
-        _failed(call, guardrail, reason, timeout=False, may_open=False)
-    except BaseException:
-        # Cancelled: another guardrail blocked alongside it, or the client left.
-        status, reason = monitoring.NOT_RUN, "cancelled before it reached a verdict"
-        raise
-    else:
-        call.mark(guardrail.name, "passed")
+        isolated = Isolated(impl, call, args, keep_before=demotes) if not enforced or demotes \
+            else None
+        judging = judge(impl, call, isolated.args if isolated else args, run)
+        verdict = await (judging if budget is None else within_budget(
+            impl, call, run, judging, isolated, watch.finished if watch else None))
+        if verdict is None:
+            demoted = True  # it finishes, and records itself, off the request path
+            return
+        if verdict.kind == "passed" and isolated is not None:
+            if not enforced and isolated.changed():
+                verdict = Verdict("rewrote", reason=REWROTE)
+            elif enforced:
+                isolated.adopt()
+        status, reason, stop = _apply(call, guardrail, verdict, enforced)
     finally:
-        monitoring.CURRENT.reset(token)
-        run.finish(began, status, reason)
+        # A demoted run finishes off the request path, and tells its shadows then.
+        if not demoted:
+            run.finish(began, status, reason)
+            if watch is not None:
+                watch.finished(run)
+    if stop is not None:
+        raise stop
+
+
+def _apply(call: Call, guardrail: Guardrail, verdict: Verdict, enforced: bool
+           ) -> tuple[monitoring.RunStatus, str | None, Exception | None]:
+    """Mark the call with a run's verdict: the run's status and reason, and what stops the
+    call (a block, a closed failure) when the guardrail enforces."""
+    name = guardrail.name
+    if verdict.kind == "failed":
+        assert verdict.reason is not None
+        if not enforced:
+            log.warning("guardrail %r (not enforced) failed: %s", name, verdict.reason)
+            call.mark(name, "failed_open")
+            return monitoring.FAILED, verdict.reason, None
+        fail_open = verdict.may_open and (verdict.fail_open if verdict.fail_open is not None
+                                          else guardrail.params.on_error == "fail_open")
+        return monitoring.FAILED, verdict.reason, _failed(call, guardrail, verdict.reason,
+                                                          timeout=verdict.timeout,
+                                                          fail_open=fail_open)
+    if verdict.kind == "passed":
+        call.mark(name, "passed" if enforced else "monitored")
+        return monitoring.SUCCESS, None, None
+    if not enforced:
+        call.mark(name, "would_have_blocked" if verdict.kind == "blocked"
+                  else "would_have_rewritten")
+        return monitoring.WOULD_HAVE, verdict.reason, None
+    call.mark(name, "blocked")
+    return monitoring.INTERVENED, verdict.reason, verdict.blocked
 
 
 def _failed(call: Call, guardrail: Guardrail, reason: str, *, timeout: bool,
-            may_open: bool = True) -> None:
-    if may_open and guardrail.params.on_error == "fail_open":
+            fail_open: bool) -> GuardrailFailed | None:
+    if fail_open:
         log.warning("guardrail %r failed open: %s", guardrail.name, reason)
         call.mark(guardrail.name, "failed_open")
-        return
+        return None
     log.warning("guardrail %r failed closed: %s", guardrail.name, reason)
     call.mark(guardrail.name, "failed_closed")
-    raise GuardrailFailed(guardrail.name, reason, timeout=timeout)
+    return GuardrailFailed(guardrail.name, reason, timeout=timeout)
 
 
 async def run_in_order(impls: Sequence[HookImpl], call: Call, args: dict[str, Any]) -> None:
@@ -127,10 +160,16 @@ async def run_callbacks(impls: Sequence[HookImpl], args: dict[str, Any]) -> bool
             run = monitoring.begin(args["call"], impl, began)
             token = monitoring.CURRENT.set(run)
         status, reason = monitoring.SUCCESS, None
+        # A logging hook that does not enforce masks a copy of the record.
+        isolated = None if impl.guardrail is None or impl.guardrail.params.enforce else \
+            Isolated(impl, args["call"], args)
         try:
-            result = impl.function(*[args[name] for name in impl.argnames])
+            result = impl.function(*[(isolated.args if isolated else args)[name]
+                                     for name in impl.argnames])
             if inspect.isawaitable(result):
                 await result
+            if isolated is not None and isolated.changed():
+                status, reason = monitoring.WOULD_HAVE, "would have masked the record"
         except Exception as exc:  # noqa: BLE001 - one callback must not stop the others
             ok = False
             status, reason = monitoring.FAILED, f"internal error ({type(exc).__name__})"

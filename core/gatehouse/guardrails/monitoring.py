@@ -23,14 +23,17 @@ if TYPE_CHECKING:
     from .dispatch import HookImpl
     from .selection import Selection
 
-RunStatus = Literal["success", "guardrail_intervened", "guardrail_failed_to_respond",
-                    "not_run"]
+RunStatus = Literal["success", "guardrail_intervened", "would_have_intervened",
+                    "guardrail_failed_to_respond", "not_run"]
 SUCCESS: RunStatus = "success"
 INTERVENED: RunStatus = "guardrail_intervened"
+# A guardrail that does not enforce (enforce: false, a shadow, a demoted run) would have
+# blocked or rewritten the call.
+WOULD_HAVE: RunStatus = "would_have_intervened"
 FAILED: RunStatus = "guardrail_failed_to_respond"
 NOT_RUN: RunStatus = "not_run"
 # When a stream's chunks end differently, the record keeps the most telling outcome.
-_RANK = {NOT_RUN: 0, SUCCESS: 1, INTERVENED: 2, FAILED: 3}
+_RANK = {NOT_RUN: 0, SUCCESS: 1, WOULD_HAVE: 2, INTERVENED: 2, FAILED: 3}
 
 STOPPED = ("blocked", "failed_closed")
 
@@ -57,6 +60,12 @@ class GuardrailRun:
     ``duration`` is the seconds spent inside the guardrail (over all of a stream's chunks).
     ``masked_entity_count`` is entity type -> how many were masked; ``response`` the vendor's
     last answer with credentials removed (or what the guardrail reported instead).
+
+    ``added`` is the seconds the run held the call up (None: as long as ``duration``): less
+    for a run demoted past its latency budget, nothing for a shadow. ``cache_hits`` /
+    ``cache_misses`` count texts whose verdict came from the verdict cache / from the vendor.
+    ``notes`` holds what the entry shows besides LiteLLM's fields (``enforced``,
+    ``shadow_of`` and whether the verdicts differ, ``latency_budget``).
     """
 
     name: str
@@ -69,22 +78,45 @@ class GuardrailRun:
     masked_entity_count: dict[str, int] | None = None
     response: Any = None
     reason: str | None = None
+    added: float | None = None
+    cache_hits: int = 0
+    cache_misses: int = 0
+    notes: dict[str, Any] | None = None
 
     def logged(self) -> dict[str, Any]:
-        """LiteLLM's ``guardrail_information`` entry, plus ``status_reason``."""
-        return {"guardrail_name": self.name, "guardrail_provider": self.provider,
-                "guardrail_mode": self.mode, "guardrail_status": self.status,
-                "guardrail_response": self.response, "start_time": self.start_time,
-                "end_time": self.end_time, "duration": self.duration,
-                "masked_entity_count": dict(self.masked_entity_count or {}),
-                "status_reason": self.reason}
+        """LiteLLM's ``guardrail_information`` entry, plus ``status_reason`` and the notes."""
+        entry = {"guardrail_name": self.name, "guardrail_provider": self.provider,
+                 "guardrail_mode": self.mode, "guardrail_status": self.status,
+                 "guardrail_response": self.response, "start_time": self.start_time,
+                 "end_time": self.end_time, "duration": self.duration,
+                 "masked_entity_count": dict(self.masked_entity_count or {}),
+                 "status_reason": self.reason}
+        if self.cache_hits or self.cache_misses:
+            entry["cache"] = {"hits": self.cache_hits, "misses": self.cache_misses}
+        if self.notes:
+            entry.update(self.notes)
+        return entry
+
+    def count_cache(self, hits: int, misses: int) -> None:
+        self.cache_hits += hits
+        self.cache_misses += misses
+
+    @property
+    def added_latency(self) -> float:
+        return self.duration if self.added is None else self.added
+
+    def note(self, **notes: Any) -> None:
+        if self.notes is None:
+            self.notes = {}
+        self.notes.update(notes)
 
     def finish(self, began: float, status: RunStatus, reason: str | None) -> None:
         now = time.time()
         self.end_time = now
         self.duration += now - began
         if status == SUCCESS and self.masked_entity_count:
-            status = INTERVENED
+            status = INTERVENED if self.notes is None or self.notes.get("enforced", True) \
+                else WOULD_HAVE
         if _RANK[status] >= _RANK[self.status]:
             self.status = status
             self.reason = reason if reason is not None else self.reason

@@ -18,6 +18,7 @@ from ..config import (Config, ConfigError, Problems, format_path, model_keys,
 from ..plugins import PluginError, PluginInfo, Plugins, Registered
 from .base import Guardrail, GuardrailParams
 from .dispatch import HookImpl
+from .engine import Engine
 
 if TYPE_CHECKING:
     from .selection import Selection
@@ -49,6 +50,8 @@ class GuardrailSet(Mapping[str, Guardrail]):
         self.stored: dict[str, dict[str, Any]] = {}
         # The Selector's plans for this set, so a set and its plans are replaced together.
         self.selections: dict[tuple[str, ...], Selection] = {}
+        # Shared by every set made from this one: the verdict cache and background runs.
+        self.engine = Engine()
 
     def with_stored(self, config: Config, plugins: Plugins,
                     entries: list[tuple[dict[str, Any], dict[str, Any]]],
@@ -63,6 +66,11 @@ class GuardrailSet(Mapping[str, Guardrail]):
                 if name in built.by_name:
                     raise ConfigError(f"the name {name!r} is taken by a configured guardrail")
                 add_stored(built, config, plugins, name, params, row.get("guardrail_info"))
+                problem = shadow_problem(built, name)
+                if problem is not None:
+                    for held in (built.by_name, built.info, built.hooks):
+                        held.pop(name)
+                    raise ConfigError(f"litellm_params.shadow_of: {problem}")
             except Exception as exc:  # noqa: BLE001 - a type's own __init__ may raise anything
                 refused(name, exc)
                 continue
@@ -77,6 +85,7 @@ class GuardrailSet(Mapping[str, Guardrail]):
         """A new set of these guardrails (the same instances), with no cached plans."""
         built = GuardrailSet()
         built.callbacks = self.callbacks
+        built.engine = self.engine
         for name in names:
             built.by_name[name] = self.by_name[name]
             built.info[name] = self.info[name]
@@ -157,10 +166,32 @@ def build_guardrails(config: Config, plugins: Plugins, source: str) -> Guardrail
             # Its params are the settings beside the callback, so errors point there.
             _add(built, config, plugins, source, callback, params, None, at=(settings,),
                  note=f" (read by callback {callback!r} at {where})")
+    for i, entry in enumerate(config.guardrails):
+        problem = shadow_problem(built, entry.guardrail_name)
+        if problem is not None:
+            problems.found.append(f"guardrails[{i}].{entry.written('params')}.shadow_of: "
+                                  f"{problem}")
     problems.check()
     built.default_on = tuple(n for n, g in built.by_name.items() if g.params.default_on)
     built.callbacks = _plugin_callbacks(plugins)
     return built
+
+
+def shadow_problem(built: Mapping[str, Guardrail], name: str) -> str | None:
+    """What is wrong with guardrail ``name``'s ``shadow_of`` among ``built``, if anything."""
+    guardrail = built.get(name)
+    target = guardrail.params.shadow_of if guardrail is not None else None
+    if target is None:
+        return None
+    if target == name:
+        return f"{name!r} cannot shadow itself; name the guardrail it runs beside"
+    if target not in built:
+        return (f"{name!r} shadows an unknown guardrail {target!r}; configured guardrails: "
+                f"{', '.join(n for n in built if n != name) or 'none'}")
+    if built[target].params.shadow_of is not None:
+        return (f"{name!r} shadows {target!r}, itself a shadow; a shadow runs beside an "
+                f"enforcing guardrail")
+    return None
 
 
 # The callbacks: shorthand sets these itself, whatever settings say.
@@ -237,7 +268,13 @@ def _add(built: GuardrailSet, config: Config, plugins: Plugins, source: str, nam
             exc, model=cls.Params, prefix=at))) from None
     if not params.mode:
         params.mode = list(cls.default_modes)
+    if params.cache_ttl is not None and not cls.cacheable:
+        raise refuse((*at, "cache_ttl"),
+                     f"guardrail type {registered.name!r} does not declare that its verdict "
+                     f"depends only on its input (Guardrail.cacheable), so its verdicts cannot "
+                     f"be cached")
     guardrail = cls(name, params)
+    guardrail.engine = built.engine
     try:
         plugins.pm.register(guardrail, name=plugin_name or f"guardrail:{name}")
         plugins.pm.check_pending()

@@ -5,7 +5,7 @@ guardrails and cached."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ClientError
@@ -60,9 +60,10 @@ class Selector:
         names = set(current.default_on)
         names.update(principal.guardrails)
         names.update(wanted)
+        # A shadow never runs on its own: it comes with its target (build_selection).
         chosen = tuple(
             name for name, guardrail in guardrails.items()
-            if name in names and not (
+            if name in names and guardrail.params.shadow_of is None and not (
                 guardrail.permission is not None
                 and principal.permissions.get(guardrail.permission) is False)
         )
@@ -78,20 +79,35 @@ class Selector:
 
 def build_selection(guardrails: GuardrailSet, names: tuple[str, ...]) -> Selection:
     hooks = guardrails.hooks
+    shadows = _shadows_by_target(guardrails)
+
+    def with_shadows(impl: HookImpl) -> HookImpl:
+        """``impl`` with the hooks its guardrail's shadows have for the same mode."""
+        found = []
+        for name in shadows.get(impl.name, ()):
+            own = hooks[name]
+            if impl.mode not in guardrails[name].params.mode:
+                continue
+            if impl.mode == "post_call":
+                found.append(reply_hook(own))
+            elif impl.mode in own:
+                found.append(own[impl.mode])
+        return replace(impl, shadows=tuple(found)) if found else impl
 
     def mode_hooks(mode: str, hook: str) -> tuple[HookImpl, ...]:
         return tuple(
-            hooks[n][hook] for n in names
+            with_shadows(hooks[n][hook]) for n in names
             if mode in guardrails[n].params.mode and hook in hooks[n]
         )
 
-    per_chunk = mode_hooks("post_call", "post_call_stream")
+    # Shadows see whole requests and replies, never a stream's chunks one by one.
+    per_chunk = tuple(replace(i, shadows=()) for i in mode_hooks("post_call",
+                                                                  "post_call_stream"))
     chunked = {impl.name for impl in per_chunk}
     assembled = tuple(i for i in mode_hooks("post_call", "post_call") if i.name not in chunked)
     # On whole replies, a guardrail that only checks streams sees the reply as one chunk.
     post_call = tuple(
-        hooks[n]["post_call"] if "post_call" in hooks[n] else reply_as_stream(
-            hooks[n]["post_call_stream"])
+        with_shadows(reply_hook(hooks[n]))
         for n in names if "post_call" in guardrails[n].params.mode)
     holdback = max((guardrails[i.name].stream_holdback for i in per_chunk), default=0)
     if assembled:
@@ -117,6 +133,22 @@ def build_selection(guardrails: GuardrailSet, names: tuple[str, ...]) -> Selecti
         on_failure=callbacks("on_failure"),
         planned=(*pre_call, *during_call, *post_call, *logging),
     )
+
+
+def reply_hook(hooks: Mapping[str, HookImpl]) -> HookImpl:
+    """A guardrail's hook on a whole reply: its ``post_call``, else its per-chunk hook run on
+    the reply as one chunk."""
+    return hooks["post_call"] if "post_call" in hooks else reply_as_stream(
+        hooks["post_call_stream"])
+
+
+def _shadows_by_target(guardrails: GuardrailSet) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, guardrail in guardrails.items():
+        target = guardrail.params.shadow_of
+        if target is not None:
+            found.setdefault(target, []).append(name)
+    return found
 
 
 def parse_requested(value: Any, configured: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

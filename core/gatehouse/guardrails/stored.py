@@ -18,7 +18,7 @@ from ..config import ConfigError
 from ..plugins import PluginError
 from ..store.models import POLL_INTERVAL, Reloader
 from ..store.sealed import Unsealable
-from .registry import GuardrailSet, add_stored
+from .registry import GuardrailSet, add_stored, shadow_problem
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -130,6 +130,9 @@ class StoredGuardrails(Reloader):
             raise ConfigError(f"litellm_params: the guardrail type refused these params "
                               f"({type(exc).__name__}: {exc})") from None
         self._unregister(scratch.by_name[name])
+        problem = shadow_problem({**self.live.current.by_name, **scratch.by_name}, name)
+        if problem is not None:
+            raise ConfigError(f"litellm_params.shadow_of: {problem}")
 
     async def add(self, name: str, params: dict[str, Any], info: dict[str, Any],
                   by: str | None) -> Row:

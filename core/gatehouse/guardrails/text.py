@@ -88,7 +88,8 @@ def _content_group(message: dict[str, Any]) -> Group:
     return []
 
 
-def _message_groups(message: Any) -> Iterator[Group]:
+def message_groups(message: Any) -> Iterator[Group]:
+    """One chat message's texts: its content, refusal, name and tool-call arguments."""
     if not isinstance(message, dict):
         return
     content = _content_group(message)
@@ -110,7 +111,7 @@ def _one(slot: Slot) -> Group:
 
 
 def _message_slots(message: Any) -> Iterator[Slot]:
-    return chain.from_iterable(_message_groups(message))
+    return chain.from_iterable(message_groups(message))
 
 
 def _str_or_list_slots(container: Any, key: str) -> Iterator[Slot]:
@@ -152,11 +153,11 @@ def request_groups(body: dict[str, Any]) -> Iterator[Group]:
     """The request's slots, those the model reads as one text together (one message's content
     parts); messages first, then ``prompt`` / ``input``, then the rest."""
     for message in body.get("messages") or ():
-        yield from _message_groups(message)
+        yield from message_groups(message)
     yield from map(_one, chain(_str_or_list_slots(body, "prompt"),
                                _str_or_list_slots(body, "input")))
     # Shaped as a message's content: a string or text parts.
-    yield from _message_groups(body.get("prediction"))
+    yield from message_groups(body.get("prediction"))
     yield from map(_one, chain(_str_or_list_slots(body, "suffix"), _instruction_slots(body),
                                _str_or_list_slots(body, "user")))
 
@@ -166,8 +167,8 @@ def response_groups(response: dict[str, Any]) -> Iterator[Group]:
     for choice in response.get("choices") or ():
         if not isinstance(choice, dict):
             continue
-        yield from _message_groups(choice.get("message"))
-        yield from _message_groups(choice.get("delta"))
+        yield from message_groups(choice.get("message"))
+        yield from message_groups(choice.get("delta"))
         if isinstance(choice.get("text"), str):
             yield [(choice, "text")]
 
@@ -237,7 +238,7 @@ def message_role_texts(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
     ``("user", prompt)``."""
     for message in body.get("messages") or ():
         if isinstance(message, dict):
-            text = "\n".join(map(joined, _message_groups(message)))
+            text = "\n".join(map(joined, message_groups(message)))
             yield str(message.get("role", "user")), text
     for container, key in _str_or_list_slots(body, "prompt"):
         yield "user", container[key]

@@ -23,6 +23,7 @@ from .routes import STATUS
 if TYPE_CHECKING:
     from ..access.prices import Prices
     from ..guardrails.call import Call
+    from ..guardrails.monitoring import GuardrailRun
     from ..guardrails.selection import Selection
     from ..proxy.calllog import Outcome
     from ..proxy.router import Deployment, Router
@@ -142,6 +143,21 @@ class Metrics:
         self.guardrail_latency = histogram("litellm_guardrail_latency_seconds",
                                            "Seconds a guardrail run took", GUARDRAIL,
                                            SHORT_BUCKETS)
+        self.guardrail_added_latency = histogram(
+            "gatehouse_guardrail_added_latency_seconds",
+            "Seconds a guardrail run held the call up (a demoted run: its budget; a shadow: "
+            "none)", ["guardrail_name", "hook_type"], SHORT_BUCKETS)
+        self.guardrail_cache = counter(
+            "gatehouse_guardrail_verdict_cache", "Texts whose verdict came from the verdict "
+            "cache (hit) or from the guardrail (miss)", ["guardrail_name", "result"])
+        self.guardrail_shadow_disagreements = counter(
+            "gatehouse_guardrail_shadow_disagreements",
+            "Shadow runs whose verdict differed from their target's",
+            ["guardrail_name", "shadow_of", "hook_type"])
+        self.guardrail_budget_exceeded = counter(
+            "gatehouse_guardrail_budget_exceeded",
+            "Guardrail runs past their latency budget, by what was done about it",
+            ["guardrail_name", "hook_type", "action"])
         self.redis_latency = histogram("litellm_redis_latency", "Seconds a Redis ping took",
                                        [], SHORT_BUCKETS)
         self.redis_fails = counter("litellm_redis_fails", "Redis pings that failed", [])
@@ -211,6 +227,26 @@ class Metrics:
                 child(self.guardrail_errors, labels).inc()
             if run.status != NOT_RUN:
                 child(self.guardrail_latency, labels).observe(run.duration)
+                child(self.guardrail_added_latency, (run.name, run.mode)).observe(
+                    run.added_latency)
+            self._guardrail_extras(run)
+
+    def _guardrail_extras(self, run: GuardrailRun) -> None:
+        """The verdict cache, shadows and latency budgets, from one run's record."""
+        child = self._child
+        if run.cache_hits:
+            child(self.guardrail_cache, (run.name, "hit")).inc(run.cache_hits)
+        if run.cache_misses:
+            child(self.guardrail_cache, (run.name, "miss")).inc(run.cache_misses)
+        notes = run.notes
+        if not notes:
+            return
+        if notes.get("verdicts_differ"):
+            child(self.guardrail_shadow_disagreements,
+                  (run.name, notes["shadow_of"], run.mode)).inc()
+        if "latency_budget" in notes:
+            child(self.guardrail_budget_exceeded,
+                  (run.name, run.mode, notes["latency_budget"])).inc()
 
     def _spend(self, call: Call, outcome: Outcome, counters: list[Any]) -> None:
         """``counters``: input, output and total tokens, and spend, of the call's series."""

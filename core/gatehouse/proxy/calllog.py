@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from ..guardrails.dispatch import run_callbacks
+from ..guardrails.engine import pending
 from ..guardrails.monitoring import information, settle
 from .providers import Reply, UpstreamError
 
@@ -78,12 +79,16 @@ class CallLog:
         self._queue: asyncio.Queue[tuple[Call, Selection, Outcome, float]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._warned = -WARN_EVERY
+        # Records waiting for their call's background guardrail runs.
+        self._waiting: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._queue = asyncio.Queue(QUEUE_LIMIT)
         self._worker = asyncio.create_task(self._run(), name="gatehouse-call-log")
 
     async def stop(self) -> None:
+        while self._waiting:
+            await asyncio.gather(*self._waiting, return_exceptions=True)
         if self._queue is not None:
             await self._queue.join()
         if self._worker is not None:
@@ -99,6 +104,24 @@ class CallLog:
         if self.capture is not None:
             outcome.context = self.capture()
         item = (call, selection, outcome, time.time())
+        running = pending(call)
+        if running:
+            # Shadow and demoted guardrail runs finish off the request path; the record waits
+            # for their verdicts (each is bounded by its guardrail's timeout).
+            task = asyncio.create_task(self._after(running, item))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+            return
+        await self._put(item)
+
+    async def _after(self, running: list[asyncio.Task[None]],
+                     item: tuple[Call, Selection, Outcome, float]) -> None:
+        await asyncio.wait(running)
+        await self._put(item)
+
+    async def _put(self, item: tuple[Call, Selection, Outcome, float]) -> None:
+        queue = self._queue
+        assert queue is not None
         backlog = queue.qsize()
         if backlog >= WARN_BACKLOG:
             self._warn(backlog)
@@ -118,6 +141,8 @@ class CallLog:
 
     async def drain(self) -> None:
         """Wait until every record submitted so far has been handled (tests, shutdown)."""
+        while self._waiting:
+            await asyncio.gather(*self._waiting, return_exceptions=True)
         if self._queue is not None:
             await self._queue.join()
 

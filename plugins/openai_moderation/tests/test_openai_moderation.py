@@ -170,3 +170,16 @@ async def test_missing_key_is_refused_in_the_references_words(moderated, monkeyp
     assert ("guardrails[0].litellm_params: Value error, OpenAI Moderation: api_key is required. "
             "Set OPENAI_API_KEY environment variable or pass it in configuration."
             ) in str(error.value)
+
+
+async def test_with_cache_ttl_earlier_turns_are_not_sent_again(moderated, openai_api,
+                                                               send_chat):
+    # Its verdict depends only on the text, so the type is cacheable (Guardrail.cacheable).
+    client = await moderated(mode="pre_call", cache_ttl=60)
+    first = [{"role": "user", "content": "first question"}]
+    second = [*first, {"role": "assistant", "content": "an answer"},
+              {"role": "user", "content": "second question"}]
+    for messages in (first, second, second):
+        assert (await send_chat(client, messages)).status == 200
+    assert [body["input"] for body in openai_api.received] == [
+        "first question", "second question"]

@@ -53,6 +53,9 @@ class AimParams(GuardrailParams):
 
 
 class Aim(Guardrail):
+    #: Not cacheable: its verdict also depends on the caller's x-aim-user-email header, and a
+    #: mask it makes is undone in the reply from per-call state.
+    cacheable = False
     Params = AimParams
     params: AimParams
     vendor = "Aim"

@@ -34,6 +34,8 @@ class Verdict(BaseModel):
 
 
 class Aporia(Guardrail):
+    #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
+    cacheable = True
     vendor = "Aporia"
     Params = AporiaParams
     params: AporiaParams

@@ -75,6 +75,8 @@ class ApplyReply(_Reply):
 
 
 class Bedrock(Guardrail):
+    #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
+    cacheable = True
     vendor = "Bedrock"
     Params = BedrockParams
     params: BedrockParams

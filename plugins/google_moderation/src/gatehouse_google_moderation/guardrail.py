@@ -43,6 +43,8 @@ class Moderation(_Strict):
 
 
 class GoogleTextModeration(Guardrail):
+    #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
+    cacheable = True
     Params = GoogleModerationParams
     params: GoogleModerationParams
     vendor = "Google text moderation"

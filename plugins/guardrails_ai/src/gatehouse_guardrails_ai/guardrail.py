@@ -64,6 +64,8 @@ class Inference(_Reply):
 
 
 class GuardrailsAI(Guardrail):
+    #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
+    cacheable = True
     vendor = "Guardrails AI"
     Params = GuardrailsAIParams
     params: GuardrailsAIParams

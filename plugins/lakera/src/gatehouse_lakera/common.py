@@ -30,6 +30,9 @@ class LakeraParams(GuardrailParams):
 class LakeraGuardrail(Guardrail):
     """A guardrail that posts to one Lakera endpoint, ``path`` under ``api_base``."""
 
+    #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
+    cacheable = True
+
     vendor = "Lakera"
     Params = LakeraParams
     params: LakeraParams

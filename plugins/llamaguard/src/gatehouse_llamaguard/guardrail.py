@@ -37,6 +37,9 @@ class LlamaGuardParams(gatehouse.GuardrailParams):
 class LlamaGuard(gatehouse.Guardrail):
     """Judges the caller's turn before or during the upstream call, and the reply after it."""
 
+    #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
+    cacheable = True
+
     Params = LlamaGuardParams
     # LiteLLM runs its Llama Guard check alongside the upstream call; the shorthand does too.
     default_modes: ClassVar[tuple[str, ...]] = ("during_call",)

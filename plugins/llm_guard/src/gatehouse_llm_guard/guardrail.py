@@ -44,6 +44,9 @@ class Analysis(BaseModel):
 
 
 class LLMGuard(Guardrail):
+    #: Not cacheable: in its key-specific modes the verdict depends on the key's or the request's
+    #: permissions, not only on the text.
+    cacheable = False
     Params = LLMGuardParams
     params: LLMGuardParams
     vendor = "LLM Guard"

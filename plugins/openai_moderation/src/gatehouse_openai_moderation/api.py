@@ -34,6 +34,8 @@ class OpenAIModerationParams(GuardrailParams):
 
 
 class OpenAIModeration(Guardrail):
+    #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
+    cacheable = True
     Params = OpenAIModerationParams
     params: OpenAIModerationParams
     vendor = "OpenAI moderation"

@@ -27,6 +27,8 @@ class ModerationsCallbackParams(GuardrailParams):
 
 
 class ModerationsCallback(Guardrail):
+    #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
+    cacheable = True
     Params = ModerationsCallbackParams
     params: ModerationsCallbackParams
     vendor = "OpenAI moderation"

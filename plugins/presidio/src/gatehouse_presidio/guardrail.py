@@ -43,6 +43,9 @@ class Anonymized(BaseModel):
 
 
 class Presidio(Guardrail):
+    #: Not cacheable: a mask it makes is undone in the reply from per-call state the cache
+    #: cannot replay.
+    cacheable = False
     vendor = "Presidio"
     Params: ClassVar[type[GuardrailParams]] = PresidioParams
     params: PresidioParams
