@@ -242,6 +242,10 @@ class GeneralSettings(BaseModel):
     store_model_in_db: bool = False
     # Seconds GET /health reuses its last probe of the upstreams before probing them again.
     health_check_interval: float = Field(default=300.0, gt=0)
+    # Where alerts go; gatehouse sends "email" (ops/email.py) and warns about the others. One
+    # version of LiteLLM's docs spells it `alerts`.
+    alerting: list[str] = Field(default_factory=list,
+                                validation_alias=AliasChoices("alerting", "alerts"))
 
     @property
     def models_in_db(self) -> bool:
@@ -306,6 +310,12 @@ class Config(_Model):
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
     @property
+    def sends_email(self) -> bool:
+        """Whether the config turns on email notifications, as either LiteLLM version asks."""
+        return bool(EMAIL_CALLBACKS & {*self.callbacks, *self.settings.callbacks}) or \
+            "email" in self.general_settings.alerting
+
+    @property
     def all_callbacks(self) -> list[str]:
         return [name for _, name in self.callback_entries()]
 
@@ -320,7 +330,8 @@ class Config(_Model):
         for where, name in places:
             first.setdefault(name, where)
         return [(where, name) for name, where in first.items()
-                if (name in LITELLM_LOGGING_CALLBACKS) == logging_only]
+                if name not in EMAIL_CALLBACKS
+                and (name in LITELLM_LOGGING_CALLBACKS) == logging_only]
 
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
         path = Path(value).expanduser()
@@ -331,7 +342,7 @@ class Config(_Model):
 # section name. Ignoring one of these loses a feature, not a protection: a warning says so.
 LITELLM_IGNORED = {
     "general_settings": frozenset("""
-        alerting alerting_threshold alert_types alert_to_webhook_url alerting_args
+        alerting_threshold alert_types alert_to_webhook_url alerting_args
         allow_client_side_credentials allow_requests_on_db_unavailable background_health_checks
         health_check_details database_connection_pool_limit database_connection_timeout
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
@@ -369,8 +380,11 @@ LITELLM_LOGGING_CALLBACKS = frozenset("""
     datadog_llm_observability s3 s3_v2 gcs_bucket gcs_pubsub azure_storage dynamodb sqs
     helicone lunary sentry slack arize arize_phoenix braintrust mlflow athina greenscale
     openmeter logfire literalai humanloop galileo opik posthog generic_api webhook email
-    supabase traceloop wandb promptlayer weave cloudzero agentops deepeval
+    supabase traceloop wandb promptlayer weave cloudzero agentops deepeval resend_email
+    sendgrid_email
 """.split())
+# The callbacks that turn on email notifications (ops/email.py), sent over SMTP.
+EMAIL_CALLBACKS = frozenset({"smtp_email"})
 # Ignoring one of these would leave the gateway more open than the file asks for, so unless it
 # is switched off it stops the start, saying what ignoring it would do.
 LITELLM_REFUSED = {
@@ -408,6 +422,11 @@ def check_setting_keys(config: Config, source: str, plugin_options: Collection[s
     for where, name in config.callback_entries(logging_only=True):
         log.warning("%s: %s: gatehouse does not implement LiteLLM's %r callback; ignored",
                     source, where, name)
+    if others := [a for a in config.general_settings.alerting if a != "email"]:
+        log.warning("%s: %s.alerting: gatehouse does not implement LiteLLM's alerting%s; "
+                    "ignored", source, config.written("general_settings"),
+                    f" to {', '.join(others)}" if len(others) < len(
+                        config.general_settings.alerting) else "")
     for section, model, known in (
             ("general_settings", config.general_settings, model_keys(GeneralSettings)),
             ("settings", config.settings, [*model_keys(Settings), *plugin_options])):

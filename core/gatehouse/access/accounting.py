@@ -24,6 +24,7 @@ from ..guardrails.monitoring import information
 from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable
 from . import durations
+from .notices import NO_NOTICES, Notifier
 from .parallel import ParallelLimits, rate_limited
 from .prices import Prices, usage
 
@@ -47,8 +48,10 @@ WARN_PENDING = 10_000  # the backlog first worth a warning; then at every doubli
 
 
 class Accounting:
-    def __init__(self, store: Store, cache: Cache, prices: Prices, *, flush_interval: float):
+    def __init__(self, store: Store, cache: Cache, prices: Prices, *, flush_interval: float,
+                 notices: Notifier = NO_NOTICES):
         self.store = store
+        self.notices = notices  # told where a key's or team's spend moved (budget alerts)
         self.cache = cache
         self.prices = prices
         self.flush_interval = flush_interval
@@ -205,6 +208,7 @@ class Accounting:
                 soft = (row or {}).get("soft_budget")
                 if soft is not None and total - spend < soft <= total:
                     self._soft_budget_crossed(kind, ident, row or {}, total, soft)
+                self.notices.spend_moved(kind, row or {}, total - spend, total)
             if tokens:
                 await cache.incr(f"tpm:{SCOPES[kind]}:{ident}:{window}", tokens,
                                  ttl=WINDOW * 2)
