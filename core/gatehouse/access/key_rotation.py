@@ -73,7 +73,7 @@ class KeyRotations(Periodic):
                 changed_by=ROTATOR)
             if after.get("user_id") and self.notices.enabled:
                 self.notices.key_rotated(after, secret)
-                log.info("key %s (alias %r) rotated: its new secret goes to its user by email "
+                log.info("key %s (alias %r) rotated: its user is mailed the new secret "
                          "(new token %s)", old, key["key_alias"], new)
             else:
                 log.warning("key %s (alias %r) rotated: its old secret no longer works and "

@@ -162,7 +162,7 @@ class EmailNotifier(Notifier):
                 ("max_budget", None if budget is None
                  else budget * self.settings.alert_fraction)):
             if crossed(threshold, before, after):
-                self._track(self._budget_alert(alert, row, after))
+                self._track(alert, row["user_id"], self._budget_alert(alert, row, after))
 
     async def _budget_alert(self, alert: str, key: Row, spend: float) -> None:
         # The first gateway to count the alert in its period sends it.
@@ -195,20 +195,21 @@ class EmailNotifier(Notifier):
 
     def _spawn(self, event: str, user_id: str, facts: list[tuple[str, Any]],
                *paragraphs: str) -> None:
-        self._track(self._send(event, user_id, (self.settings.subjects or {})[event], facts,
-                               *paragraphs))
+        self._track(event, user_id, self._send(
+            event, user_id, (self.settings.subjects or {})[event], facts, *paragraphs))
 
-    def _track(self, job: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(self._guarded(job))
+    def _track(self, event: str, user_id: str, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(self._guarded(event, user_id, job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, job: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, event: str, user_id: str, job: Coroutine[Any, Any, None]) -> None:
         try:
             await job
         except Exception as exc:  # noqa: BLE001 - a notice never fails what caused it
             # The type and the server's answer only: a traceback could carry the mail's text.
-            log.warning("email not sent: %s: %s", type(exc).__name__, exc)
+            log.warning("email not sent: %s email to user %s: %s: %s", event, user_id,
+                        type(exc).__name__, exc)
 
     async def _send(self, event: str, user_id: str, subject: str,
                     facts: list[tuple[str, Any]], *paragraphs: str) -> None:
