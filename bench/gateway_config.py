@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 from gatehouse.plugins import (
@@ -92,8 +92,10 @@ def find_guardrails() -> Guardrails:
 
 
 def write_config(workdir: Path, model: str, upstream_port: int, guardrails: Guardrails,
-                 master_key: str | None = None) -> Path:
-    """With ``master_key``, virtual keys are on, kept in a SQLite file in ``workdir``."""
+                 master_key: str | None = None, callbacks: Sequence[str] = (),
+                 name: str = "config.yaml") -> Path:
+    """With ``master_key``, virtual keys are on, kept in a SQLite file in ``workdir``;
+    ``callbacks`` (prometheus, otel) go in ``litellm_settings``."""
     config: dict[str, Any] = {
         "model_list": [{"model_name": model, "params": {
             "model": f"openai/{model}", "api_base": f"http://127.0.0.1:{upstream_port}/v1",
@@ -103,6 +105,8 @@ def write_config(workdir: Path, model: str, upstream_port: int, guardrails: Guar
     if master_key is not None:
         config["general_settings"] = {"master_key": master_key,
                                       "database_path": str(workdir / "gatehouse.db")}
-    path = workdir / "config.yaml"
+    if callbacks:
+        config["litellm_settings"] = {"callbacks": list(callbacks)}
+    path = workdir / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -73,6 +73,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     keys.add_argument("--master-key", action="store_true",
                       help="run with a master key and call with it: the baseline --virtual-key "
                            "is held to")
+    parser.add_argument("--callbacks", nargs="+", default=[], metavar="NAME",
+                        help="measure the gateway with these callbacks (prometheus, otel) "
+                             "against the same gateway without them")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (default: wrk when installed, else python)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
@@ -110,10 +113,18 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     body = request_body(args.stream)
 
     upstream_port, upstream_pid = start_upstream(procs, workdir)
-    config = write_config(workdir, MODEL, upstream_port, guardrails, master)
+    config = write_config(workdir, MODEL, upstream_port, guardrails, master, args.callbacks)
     gateway_port = free_port()
     gateway = start_gateway(procs, config, gateway_port, args.workers, guardrails.plugins_env(),
                             workdir)
+    if args.callbacks:
+        # The baseline is the same gateway without the callbacks, not the upstream: what they
+        # cost a call is the ratio.
+        plain_config = write_config(workdir, MODEL, upstream_port, guardrails, master,
+                                    name="plain.yaml")
+        plain_port = free_port()
+        plain = start_gateway(procs, plain_config, plain_port, args.workers,
+                              guardrails.plugins_env(), workdir, "plain.log")
     headers: dict[str, str] = {}
     notes = list(guardrails.notes)
     if args.virtual_key:
@@ -125,12 +136,17 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     load = pick_load_generator(args.loadgen, body, workdir, headers)
     urls = {"direct": f"http://127.0.0.1:{upstream_port}{CHAT_PATH}",
             "gateway": f"http://127.0.0.1:{gateway_port}{CHAT_PATH}"}
+    # Each server leads its own process group (see Processes), so its pid is the group id.
+    servers = {"direct": upstream_pid, "gateway": gateway.pid}
+    if args.callbacks:
+        urls["direct"] = f"http://127.0.0.1:{plain_port}{CHAT_PATH}"
+        servers["direct"] = plain.pid
+        notes.append(f"direct = the gateway without callbacks; gateway = the gateway with "
+                     f"callbacks: {', '.join(args.callbacks)}; the targets do not apply")
     check_reply(urls["direct"], body, headers)
     applied = check_reply(urls["gateway"], body, headers)
     print_setup(args, load.name, guardrails.describe(), notes, applied)
 
-    # Each server leads its own process group (see Processes), so its pid is the group id.
-    servers = {"direct": upstream_pid, "gateway": gateway.pid}
     cells = measure(load, urls, servers, args.connections, args.duration, args.warmup,
                     args.rounds)
     report(cells, args.rounds, args.workers, args.stream)

@@ -123,9 +123,10 @@ def free_port() -> int:
 
 
 def start_gateway(procs: Processes, config: Path, port: int, workers: int,
-                  env: Mapping[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+                  env: Mapping[str, str], workdir: Path, log_name: str = "gateway.log"
+                  ) -> subprocess.Popen[bytes]:
     """``env`` is added to this process's environment for the gateway."""
-    log = workdir / "gateway.log"
+    log = workdir / log_name
     # `-m gatehouse.cli` is the `gatehouse` command of this very interpreter, whatever PATH says.
     proc = procs.start([sys.executable, "-m", "gatehouse.cli", "--config", str(config),
                         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),

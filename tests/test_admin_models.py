@@ -117,7 +117,11 @@ async def test_model_routes_answer_as_litellm_does(start, gateway, fake_upstream
     key = (await admin_post(client, "/key/generate", {}))["key"]
     resp = await client.post("/model/new", json=upstream_model(fake_upstream),
                              headers=bearer(key))
-    assert resp.status == 401
+    assert resp.status == 403
+    assert (await resp.json())["error"]["message"] == (
+        "{'error': 'User does not have permission to make this model call. Your role=unknown. "
+        "You can only make model calls if you are a PROXY_ADMIN or if you are a team admin, "
+        "by specifying a team_id in the model_info.'}")
 
 
 async def test_a_changed_master_key_leaves_stored_models_unserved_not_the_gateway(

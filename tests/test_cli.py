@@ -370,3 +370,37 @@ def test_a_misspelt_master_key_never_serves(tmp_path):
         assert (f"gatehouse: error: {path}: general_settings.master_kye: unknown setting; "
                 f"did you mean `master_key`?") in result.stderr
         assert STRONG_KEY not in result.stderr
+
+
+async def test_sigterm_lets_a_call_in_flight_finish(tmp_path, fake_upstream):
+    """Stopping drains: a call the upstream is still answering gets its reply, then the
+    gateway exits 0."""
+    import asyncio
+
+    import aiohttp
+
+    fake_upstream.delay = 1.0
+    path = tmp_path / "config.yaml"
+    path.write_text(orjson.dumps({"model_list": [fake_upstream.model_entry("gpt-4o")]}).decode())
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gatehouse.cli", "--config", str(path), "--host", "127.0.0.1",
+        "--port", str(port), stderr=asyncio.subprocess.PIPE)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
+        for _ in range(300):
+            try:
+                async with session.get("/health/readiness") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)
+        calling = asyncio.ensure_future(session.post("/v1/chat/completions", json={
+            "model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+        await asyncio.wait_for(fake_upstream.request_seen.wait(), 10)
+        proc.send_signal(signal.SIGTERM)
+        resp = await asyncio.wait_for(calling, 10)
+        assert resp.status == 200
+        assert (await resp.json())["choices"][0]["message"]["content"] == fake_upstream.reply
+    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr

@@ -24,9 +24,9 @@ finetune_settings:
   - custom_llm_provider: azure
 files_settings:
   - custom_llm_provider: openai
-callbacks: [prometheus]
+callbacks: [langfuse]
 litellm_settings:
-  callbacks: [otel]
+  callbacks: [datadog]
   drop_params: true
 """
 IGNORED = [
@@ -35,8 +35,8 @@ IGNORED = [
     "router_settings.num_retries: gatehouse does not implement LiteLLM's num_retries; ignored",
     "finetune_settings: gatehouse does not implement LiteLLM's finetune_settings; ignored",
     "files_settings: gatehouse does not implement LiteLLM's files_settings; ignored",
-    "callbacks[0]: gatehouse does not implement LiteLLM's 'prometheus' callback; ignored",
-    "litellm_settings.callbacks[0]: gatehouse does not implement LiteLLM's 'otel' callback; "
+    "callbacks[0]: gatehouse does not implement LiteLLM's 'langfuse' callback; ignored",
+    "litellm_settings.callbacks[0]: gatehouse does not implement LiteLLM's 'datadog' callback; "
     "ignored",
     "litellm_settings.drop_params: gatehouse does not implement LiteLLM's drop_params; ignored",
 ]

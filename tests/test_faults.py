@@ -151,3 +151,51 @@ async def test_redis_outage_falls_back_and_replays_counts(
     assert status == 400 and body["error"]["type"] == "budget_exceeded", body
     assert (await call(client_b, secret))[0] == 400
     assert no_tracebacks(caplog) == []
+
+
+async def readiness(client):
+    resp = await asyncio.wait_for(client.get("/health/readiness"), CALL_TIMEOUT)
+    return resp.status, await resp.json()
+
+
+async def readiness_turns(client, wanted):
+    """Readiness's answer once its status is ``wanted`` (probes are reused for a second)."""
+    for _ in range(100):
+        status, body = await readiness(client)
+        if status == wanted:
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"readiness still {status}: {body}")
+
+
+@pytest.fixture
+async def behind_lines(postgres_url, redis_url, redis_namespace, proxy, start):
+    """A gateway whose database and Redis are reached through proxies: (client, lines)."""
+    db_line, db_url = proxy(postgres_url)
+    redis_line, through_redis = proxy(redis_url)
+    client, _ = await start(database_url=db_url, redis_url=through_redis,
+                            redis_namespace=redis_namespace)
+    return client, {"database": db_line, "redis": redis_line}
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+async def test_readiness_fails_while_a_backend_is_down_and_recovers(behind_lines, backend):
+    client, lines = behind_lines
+    assert (await readiness(client))[0] == 200
+    lines[backend].cut()
+    body = await readiness_turns(client, 503)
+    assert body["detail"] == f"Service Unhealthy ({backend} unreachable)"
+    lines[backend].restore()
+    await readiness_turns(client, 200)
+
+
+async def test_liveness_answers_with_every_backend_down(behind_lines):
+    client, lines = behind_lines
+    for line in lines.values():
+        line.cut()
+    status, body = await readiness(client)
+    assert status == 503
+    assert body["detail"] == "Service Unhealthy (database, redis unreachable)"
+    # Liveness never asks either of them: restarting would not bring them back.
+    live = await asyncio.wait_for(client.get("/health/liveliness"), CALL_TIMEOUT)
+    assert (live.status, await live.json()) == (200, "I'm alive!")

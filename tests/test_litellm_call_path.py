@@ -6,7 +6,7 @@ deployment routes, access groups, wildcard and aliased models -- driven by the o
 import openai
 import pytest
 
-from admin_kit import ADMIN, PRICED, admin_post, bearer
+from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer
 from gatehouse.errors import ClientError
 from gatehouse.guardrails.call import Call, Principal
 from gatehouse.testing import GATEWAY
@@ -103,6 +103,30 @@ async def test_success_headers(start, fake_upstream):
     assert headers["x-litellm-attempted-fallbacks"] == "0"
 
 
+async def test_upstream_headers_are_passed_on_with_the_llm_provider_prefix(gateway,
+                                                                           fake_upstream):
+    fake_upstream.response_headers = {"x-request-id": "req-123", "openai-processing-ms": "12",
+                                      "Set-Cookie": "upstream-session=abc"}
+    client = await gateway()
+    async with oai(client, "anything") as api:
+        raw = await api.chat.completions.with_raw_response.create(model="gpt-4o",
+                                                                  messages=CHAT)
+        assert raw.headers["llm_provider-x-request-id"] == "req-123"
+        assert raw.headers["llm_provider-openai-processing-ms"] == "12"
+        assert raw.headers["llm_provider-content-type"] == "application/json"
+        # Neither the upstream's cookies nor what it runs on.
+        assert "llm_provider-set-cookie" not in raw.headers
+        assert "llm_provider-server" not in raw.headers
+        stream = await api.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=CHAT, stream=True)
+        assert stream.headers["llm_provider-x-request-id"] == "req-123"
+        # Only a success carries them.
+        fake_upstream.fail(500)
+        with pytest.raises(openai.InternalServerError) as err:
+            await api.chat.completions.create(model="gpt-4o", messages=CHAT)
+        assert not [h for h in err.value.response.headers if h.startswith("llm_provider-")]
+
+
 async def test_error_headers_after_auth(start):
     client = await start()
     key = await new_key(client, models=["mock-echo"])
@@ -172,6 +196,19 @@ async def test_wildcard_deployments_send_the_name_each_star_captured(start, fake
                 "openai/*", "llmengine/*", "team-*", "gpt-4o")
     assert [body["model"] for body in fake_upstream.received] == [
         "gpt-4.1", "foo", "gpt-4o-mini", "gpt-4o", "gpt-4o"]
+
+
+async def test_wildcard_groups_are_listed_with_the_catalogues_models(start, fake_upstream):
+    base = {"api_base": fake_upstream.url, "api_key": "sk-up"}
+    client = await start({"model_list": [
+        {"model_name": "openai/gpt-4o*", "params": {"model": "openai/*", **base}},
+        {"model_name": "llmengine/*", "params": {"model": "openai/*", **base}},
+    ]})
+    listed = [m["id"] for m in (await admin_get(client, "/v1/models"))["data"]]
+    assert listed == ["openai/gpt-4o*", "llmengine/*", "openai/gpt-4o", "openai/gpt-4o-mini"]
+    groups = {g["model_group"]: g["providers"]
+              for g in (await admin_get(client, "/model_group/info"))["data"]}
+    assert groups == {"openai/gpt-4o*": ["openai"], "llmengine/*": ["openai"]}
 
 
 @pytest.mark.parametrize("model_name,model,requested,upstream", [

@@ -54,6 +54,41 @@ async def test_health_probes_again_after_the_interval(start, fake_upstream):
     assert probes(fake_upstream) == 2
 
 
+async def test_background_health_checks_are_answered_without_probing(start, fake_upstream):
+    client = await start({"general_settings": {"background_health_checks": True,
+                                               "health_check_interval": 3600}})
+
+    async def first_round():
+        while probes(fake_upstream) == 0:
+            await asyncio.sleep(0.01)
+
+    # The first round runs at start, off the request path.
+    await asyncio.wait_for(first_round(), 10)
+    fake_upstream.fail(500)
+    for _ in range(3):
+        body = await (await client.get("/health", headers=ADMIN)).json()
+        assert body["healthy_count"] == 2 and body["unhealthy_count"] == 0
+    assert probes(fake_upstream) == 1
+
+
+async def test_background_health_checks_probe_again_every_interval(start, fake_upstream):
+    client = await start({"general_settings": {"background_health_checks": True,
+                                               "health_check_interval": 0.05}})
+    fake_upstream.fail(500)
+    fake_upstream.received.clear()
+
+    async def probed_twice():
+        # Nothing asks for /health meanwhile: the rounds run by themselves.
+        while probes(fake_upstream) < 2:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(probed_twice(), 10)
+    body = await (await client.get("/health", params={"model": "gpt-4o"},
+                                   headers=ADMIN)).json()
+    assert body["unhealthy_count"] == 1
+    assert "upstream says no" in body["unhealthy_endpoints"][0]["error"]
+
+
 @both_databases
 async def test_readiness_names_database_and_cache(start, database, request):
     config = {}

@@ -5,9 +5,11 @@ Each route family gets its services from its own typed app key, set by its ``set
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import secrets
+import time
 from typing import Any, Awaitable, Callable, Iterable
 
 from aiohttp import http_exceptions, web
@@ -21,10 +23,13 @@ from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
 from .guardrails.call import ANONYMOUS
 from .ops import docs
+from .ops import logs
+from .ops import metrics as ops_metrics
 from .ops import routes as ops_routes
 from .plugins import Plugins, load_plugins
 from .proxy import routes as proxy_routes
 from .proxy.headers import VERSION_HEADER, call_id
+from .proxy.pipeline import CLIENT_CLOSED
 from .proxy.schemas import BODY_TIMEOUT
 
 log = logging.getLogger("gatehouse")
@@ -50,7 +55,8 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     gateway = Gateway(config, plugins, source=source)
     app = web.Application(
         client_max_size=int(config.general_settings.max_request_size_mb * MB),
-        middlewares=[request_id_middleware(), error_middleware, auth_middleware],
+        middlewares=[request_id_middleware(), access_log_middleware,
+                     *gateway.tracing_middlewares(), error_middleware, auth_middleware],
         handler_args={"max_field_size": 16384},
     )
     app[GATEWAY] = gateway
@@ -58,6 +64,8 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
     app.on_response_prepare.append(id_headers)
     proxy_routes.setup(app, gateway.pipeline)
     ops_routes.setup(app, gateway.status)
+    if gateway.metrics is not None:
+        ops_metrics.setup(app, gateway.metrics)
     admin_routes.setup(app, gateway.admin, gateway.models)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
     branding = docs.DocsSettings.from_env()
@@ -88,10 +96,33 @@ def request_id_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request["request_id"] = f"{prefix}{next(counter):010x}"
+        request["request_id"] = request_id = f"{prefix}{next(counter):010x}"
+        # Every log line written while the request is served names it.
+        logs.REQUEST_ID.set(request_id)
         return await handler(request)
 
     return middleware
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    began = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except (ConnectionResetError, asyncio.CancelledError):
+        status = CLIENT_CLOSED
+        raise
+    finally:
+        # The route's pattern, not the path: a path may carry a key (/key/{key}).
+        resource = request.match_info.route.resource
+        call = request.get("call")
+        principal = request.get("principal")
+        logs.log_access(request.get("request_id"), request.method, resource.canonical if resource else request.path,
+                        status, began, call.model if call is not None else None,
+                        principal.key_alias if principal is not None else None)
 
 
 async def id_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -9,13 +9,16 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from importlib import metadata
+from pathlib import Path
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import orjson
 from aiohttp import web
@@ -23,6 +26,8 @@ from aiohttp import web
 from .app import GATEWAY, Runner, create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError
+from .ops import logs
+from .ops.metrics import MULTIPROC_DIR
 from .plugins import CORE_DISTRIBUTION, PluginError, load_plugins
 
 log = logging.getLogger("gatehouse")
@@ -32,8 +37,7 @@ DEFAULT_CONFIG = "config.yaml"
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv, argparse.Namespace(**_defaults()))
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(args.log_level, json_lines=logs.json_logs_wanted(False))
     log.debug("%s; options: %s", _version(), vars(args))
     if args.command == "plugins":
         return _list_plugins(args.json)
@@ -43,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.dont_write_bytecode = True
     try:
         config = load_config(args.config)
+        if config.settings.json_logs:
+            logs.setup(args.log_level, json_lines=True)
         if args.command == "check-config":
             asyncio.run(_check(create_app(config, source=args.config)))
             print(f"{args.config}: OK ({len(config.model_list)} models, "
@@ -135,11 +141,36 @@ def _list_plugins(as_json: bool) -> int:
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
-    # Build once up front so a bad set-up fails here, before any worker starts.
-    app = create_app(config, source=args.config)
-    if args.workers <= 1:
-        return _serve(config, args, app)
-    return _Supervisor(config, args).run()
+    with _metrics_dir(args.workers > 1 and config.wants("prometheus")):
+        # Build once up front so a bad set-up fails here, before any worker starts.
+        app = create_app(config, source=args.config)
+        if args.workers <= 1:
+            return _serve(config, args, app)
+        return _Supervisor(config, args).run()
+
+
+@contextlib.contextmanager
+def _metrics_dir(workers_share: bool) -> Iterator[None]:
+    """Where every worker's Prometheus values are kept for one scrape to add up: the
+    operator's ``PROMETHEUS_MULTIPROC_DIR``, emptied of a previous run's values, or, for
+    workers, a folder of the run's own, removed at the end. Set before prometheus-client is
+    first imported, which is when it picks its mode."""
+    given = os.environ.get(MULTIPROC_DIR)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    if not workers_share:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="gatehouse-metrics-")
+    os.environ[MULTIPROC_DIR] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_DIR]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # A worker that dies this soon after it started most likely failed to start, and its
@@ -212,6 +243,11 @@ class _Supervisor:
         """Schedule a replacement for a worker that died; or, when too many died just after
         starting, return the exit code to end with."""
         code = worker.exitcode or 0
+        if os.environ.get(MULTIPROC_DIR):
+            # Its gauges go from the scrape; its counts stay.
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid)
         how = f"exited with code {code}"
         if code < 0:
             how += f" (killed by {signal.Signals(-code).name})"

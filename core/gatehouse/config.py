@@ -172,14 +172,33 @@ class KeyGenerationSettings(BaseModel):
     personal_key_generation: KeyGenerationRule | None = None
 
 
-class Settings(BaseModel):
+class FallbackSettings(BaseModel):
+    """The models a call falls back to when its own fails, as ``router_settings`` and
+    ``litellm_settings`` both take them: ``[{"<model>": ["<fallback>", ...]}, ...]``, and
+    ``default_fallbacks`` for a model without its own."""
+
+    fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    context_window_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    content_policy_fallbacks: list[dict[str, list[str]]] = Field(default_factory=list)
+    default_fallbacks: list[str] = Field(default_factory=list)
+
+
+class Settings(FallbackSettings):
     """``settings`` / ``litellm_settings``: the ``callbacks`` shorthand and the plugin-wide
-    options the shorthand passes on (``banned_keywords_list``, ``llamaguard_model_name``, ...)."""
+    options the shorthand passes on (``banned_keywords_list``, ``llamaguard_model_name``, ...),
+    and fallbacks."""
 
     model_config = ConfigDict(extra="allow")
 
     callbacks: list[str] = Field(default_factory=list)
     store_audit_logs: bool = False
+    # Every log line as one JSON object (also JSON_LOGS=True in the environment).
+    json_logs: bool = False
+    # GET /metrics is public unless this asks for a key (LiteLLM's default).
+    require_auth_for_metrics_endpoint: bool = False
+    # The end_user label of the Prometheus metrics is filled in only when asked for: one
+    # series per end user can be many.
+    enable_end_user_cost_tracking_prometheus_only: bool = False
     # User ids refused outright: a list, or a path to a .txt file with one id per line.
     blocked_user_list: list[str] | str | None = None
     # What /key/generate fills in when a field is not given, and the most it may ask for.
@@ -242,6 +261,9 @@ class GeneralSettings(BaseModel):
     store_model_in_db: bool = False
     # Seconds GET /health reuses its last probe of the upstreams before probing them again.
     health_check_interval: float = Field(default=300.0, gt=0)
+    # Probe the deployments every health_check_interval off the request path; GET /health
+    # then answers with the last round's results and never probes itself.
+    background_health_checks: bool = False
     # Where alerts go; gatehouse sends "email" (ops/email.py) and warns about the others. One
     # version of LiteLLM's docs spells it `alerts`.
     alerting: list[str] = Field(default_factory=list,
@@ -278,9 +300,9 @@ class ModelGroupAlias(BaseModel):
     hidden: bool = False
 
 
-class RouterSettings(BaseModel):
-    """``router_settings``: the model group aliases; LiteLLM's other router settings (routing
-    strategy, retries, cooldowns, ...) are warned about and ignored."""
+class RouterSettings(FallbackSettings):
+    """``router_settings``: the model group aliases and fallbacks; LiteLLM's other router
+    settings (routing strategy, retries, cooldowns, ...) are warned about and ignored."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -312,8 +334,7 @@ class Config(_Model):
     @property
     def sends_email(self) -> bool:
         """Whether the config turns on email notifications, as either LiteLLM version asks."""
-        return bool(EMAIL_CALLBACKS & {*self.callbacks, *self.settings.callbacks}) or \
-            "email" in self.general_settings.alerting
+        return self.wants("smtp_email") or "email" in self.general_settings.alerting
 
     @property
     def all_callbacks(self) -> list[str]:
@@ -330,8 +351,11 @@ class Config(_Model):
         for where, name in places:
             first.setdefault(name, where)
         return [(where, name) for name, where in first.items()
-                if name not in EMAIL_CALLBACKS
-                and (name in LITELLM_LOGGING_CALLBACKS) == logging_only]
+                if (name in LITELLM_LOGGING_CALLBACKS) == logging_only]
+
+    def wants(self, *callbacks: str) -> bool:
+        """Whether ``callbacks`` names any of these logging callbacks."""
+        return any(name in callbacks for _, name in self.callback_entries(logging_only=True))
 
     def resolve_path(self, value: str | os.PathLike[str]) -> Path:
         path = Path(value).expanduser()
@@ -343,7 +367,7 @@ class Config(_Model):
 LITELLM_IGNORED = {
     "general_settings": frozenset("""
         alerting_threshold alert_types alert_to_webhook_url alerting_args
-        allow_client_side_credentials allow_requests_on_db_unavailable background_health_checks
+        allow_client_side_credentials allow_requests_on_db_unavailable
         health_check_details database_connection_pool_limit database_connection_timeout
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
         disable_retry_on_max_parallel_request_limit_error enable_public_model_hub
@@ -355,8 +379,7 @@ LITELLM_IGNORED = {
     """.split()),
     "settings": frozenset("""
         success_callback failure_callback service_callback drop_params modify_params set_verbose
-        json_logs num_retries request_timeout fallbacks default_fallbacks
-        context_window_fallbacks content_policy_fallbacks cache cache_params
+        num_retries request_timeout cache cache_params
         enable_preview_features telemetry ssl_verify force_ipv4 return_response_headers
         budget_duration max_end_user_budget default_team_settings
         default_internal_user_params max_internal_user_budget internal_user_budget_duration
@@ -380,11 +403,12 @@ LITELLM_LOGGING_CALLBACKS = frozenset("""
     datadog_llm_observability s3 s3_v2 gcs_bucket gcs_pubsub azure_storage dynamodb sqs
     helicone lunary sentry slack arize arize_phoenix braintrust mlflow athina greenscale
     openmeter logfire literalai humanloop galileo opik posthog generic_api webhook email
-    supabase traceloop wandb promptlayer weave cloudzero agentops deepeval resend_email
-    sendgrid_email
+    supabase traceloop wandb promptlayer weave cloudzero agentops deepeval smtp_email
+    resend_email sendgrid_email
 """.split())
-# The callbacks that turn on email notifications (ops/email.py), sent over SMTP.
-EMAIL_CALLBACKS = frozenset({"smtp_email"})
+# The logging callbacks gatehouse implements itself (ops/metrics.py, ops/tracing.py,
+# ops/email.py).
+OBSERVER_CALLBACKS = frozenset({"prometheus", "otel", "opentelemetry", "smtp_email"})
 # Ignoring one of these would leave the gateway more open than the file asks for, so unless it
 # is switched off it stops the start, saying what ignoring it would do.
 LITELLM_REFUSED = {
@@ -420,6 +444,8 @@ def check_setting_keys(config: Config, source: str, plugin_options: Collection[s
     to some installed guardrail type."""
     problems = []
     for where, name in config.callback_entries(logging_only=True):
+        if name in OBSERVER_CALLBACKS:
+            continue
         log.warning("%s: %s: gatehouse does not implement LiteLLM's %r callback; ignored",
                     source, where, name)
     if others := [a for a in config.general_settings.alerting if a != "email"]:

@@ -54,3 +54,19 @@ def error_body(message: str, *, kind: str, param: str | None = None, code: str |
 def json_response(body: Any, status: int = 200, headers: Any = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, headers=headers,
                         content_type="application/json")
+
+
+def error_message(body: dict[str, Any]) -> str:
+    """The message of an OpenAI-shaped error body, or the body itself when it has none."""
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message"))
+    return str(body)
+
+
+def error_type(body: dict[str, Any]) -> str:
+    """The ``type`` of an OpenAI-shaped error body ("Error" when it names none)."""
+    error = body.get("error")
+    if isinstance(error, dict) and error.get("type"):
+        return str(error["type"])
+    return "Error"

@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import logging
 import os
+from typing import Any
 
 import aiohttp
 import orjson
@@ -29,15 +30,18 @@ from .guardrails.registry import LiveGuardrails, build_guardrails, shorthand_opt
 from .guardrails.selection import Selector
 from .guardrails.stored import StoredGuardrails
 from .ops.email import EmailNotifier, EmailSettings
-from .ops.health import Health
-from .ops.routes import DatabaseProbe, Status
+from .ops.health import BackendProbe, Health
+from .ops.metrics import Metrics
+from .ops.routes import Status
+from .ops.tracing import Tracing
 from .plugins import Plugins
 from .proxy.calllog import CallLog
+from .proxy.fallbacks import Fallbacks
 from .proxy.pipeline import Pipeline
 from .proxy.router import Router
 from .proxy.stored_models import StoredModels
 from .store.audit import AuditLog
-from .store.cache import make_cache
+from .store.cache import RedisCache, make_cache
 from .store.database import StoreUnavailable, open_store
 from .store.models import GuardrailRows, ModelRows
 from .store.sealed import Sealer
@@ -106,7 +110,16 @@ class Gateway:
                                      flush_interval=settings.spend_flush_interval,
                                      notices=self.notices)
         self.public_paths = public_paths(settings.public_routes)
-        self.call_log = CallLog(self.accounting if self.tracks_spend else None)
+        self.metrics = Metrics(
+            self.router, prices,
+            end_user_labels=config.settings.enable_end_user_cost_tracking_prometheus_only,
+        ) if config.wants("prometheus") else None
+        if self.metrics is not None and not config.settings.require_auth_for_metrics_endpoint:
+            self.public_paths |= {"/metrics", "/metrics/"}
+        self.tracing = Tracing() if config.wants("otel", "opentelemetry") else None
+        observers = [o for o in (self.metrics, self.tracing) if o is not None]
+        self.call_log = CallLog(self.accounting if self.tracks_spend else None, observers,
+                                self.tracing.capture if self.tracing is not None else None)
         # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
         # rotated), else with the master key, as LiteLLM does.
         sealer = Sealer(os.environ.get("LITELLM_SALT_KEY") or master or "")
@@ -118,7 +131,9 @@ class Gateway:
         self.pipeline = Pipeline(self.router, Selector(self.live_guardrails),
                                  CallGate(self.principals, self.accounting, self.model_access),
                                  self.call_log,
-                                 settings)
+                                 settings,
+                                 Fallbacks(self.router, self.model_access, config.settings,
+                                           config.router_settings))
         self.admin = Admin(
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
@@ -130,9 +145,14 @@ class Gateway:
         self.stored_models = StoredModels(ModelRows(self.store), self.router, sealer,
                                           prices) if settings.models_in_db else None
         self.models = Models(self.router, self.model_access, self.stored_models)
-        self.status = Status(self.router, self.live_guardrails, plugins,
-                             Health(self.router, settings.health_check_interval), self.cache,
-                             DatabaseProbe(self.store) if self.tracks_spend else None)
+        probed = self.metrics.probed if self.metrics is not None else None
+        self.health = Health(self.router, settings.health_check_interval,
+                             background=settings.background_health_checks)
+        self.status = Status(
+            self.router, self.live_guardrails, plugins, self.health, self.cache,
+            BackendProbe("database", self.store.ping, probed) if self.tracks_spend else None,
+            BackendProbe("redis", self.cache.ping, probed)
+            if isinstance(self.cache, RedisCache) else None)
         self.http: aiohttp.ClientSession | None = None
 
     async def start(self, *, check_only: bool = False) -> None:
@@ -171,6 +191,8 @@ class Gateway:
                 except Exception as exc:
                     raise StartupError(
                         f"startup hook of plugin {impl.plugin_name!r} failed: {exc}") from exc
+            if not check_only:
+                self.health.start()
         except StartupError:
             # Nothing will call stop() for a start that never finished.
             await self.stop()
@@ -178,6 +200,7 @@ class Gateway:
         self.call_log.start()
 
     async def stop(self) -> None:
+        await self.health.stop()
         await self.call_log.stop()
         if self.stored_models is not None:
             await self.stored_models.stop()
@@ -207,3 +230,8 @@ class Gateway:
             await asyncio.sleep(0)
         await self.store.close()
         await self.cache.close()
+        if self.tracing is not None:
+            await self.tracing.close()
+
+    def tracing_middlewares(self) -> list[Any]:
+        return [self.tracing.middleware] if self.tracing is not None else []

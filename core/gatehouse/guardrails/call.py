@@ -72,6 +72,9 @@ class Call:
     # Headers the reply carries besides the gateway's own: the caller's rate-limit state and
     # the upstream's rate-limit advice.
     response_headers: dict[str, str] = field(default_factory=dict)
+    # The upstream's own x-ratelimit-remaining-* values by unit (requests, tokens), for
+    # metrics: the reply's headers may carry the gateway's tighter limits instead.
+    upstream_remaining: dict[str, str] | None = None
     # The estimated cost held on each budget's spend counter until the call is priced.
     reserved: dict[str, float] | None = None
     # The end user the call is made for (its row and budget), once the gate has looked it up.

@@ -4,9 +4,7 @@ installed plugins, what they implement and register)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,36 +15,9 @@ from ..plugins import Plugins
 from ..proxy.headers import LITELLM_VERSION
 from ..proxy.router import Router
 from ..store.cache import Cache, RedisCache
-from ..store.database import Store, StoreUnavailable
-from .health import Health
+from .health import BackendProbe, Health
 
-# Seconds readiness waits for the database to answer before calling it disconnected, and
-# how long its answer is reused.
-DB_PROBE_TIMEOUT = 2.0
-DB_PROBE_EVERY = 1.0
 PROBE_PATHS = ("/health/liveliness", "/health/liveness", "/health/readiness")
-
-
-class DatabaseProbe:
-    """Whether the database answers, asked at most once per ``DB_PROBE_EVERY``: readiness is
-    public, and a flood of probes must not become a flood of queries."""
-
-    def __init__(self, store: Store):
-        self.store = store
-        self._known: tuple[float, str] = (-DB_PROBE_EVERY, "")
-
-    async def state(self) -> str:
-        checked, state = self._known
-        if time.monotonic() - checked < DB_PROBE_EVERY:
-            return state
-        try:
-            async with asyncio.timeout(DB_PROBE_TIMEOUT), self.store.transaction() as tx:
-                await tx.fetchall("SELECT 1")
-            state = "connected"
-        except (StoreUnavailable, TimeoutError):
-            state = "disconnected"
-        self._known = (time.monotonic(), state)
-        return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +28,13 @@ class Status:
     health: Health
     cache: Cache
     # None when the gateway keeps no database (no master key).
-    database: DatabaseProbe | None = None
+    database: BackendProbe | None = None
+    # None without a redis_url.
+    redis: BackendProbe | None = None
+
+    @property
+    def backends(self) -> tuple[BackendProbe, ...]:
+        return tuple(probe for probe in (self.database, self.redis) if probe is not None)
 
 
 STATUS = web.AppKey("status", Status)
@@ -77,6 +54,8 @@ def setup(app: web.Application, status: Status) -> None:
 
 
 async def liveliness(request: web.Request) -> web.Response:
+    """Never touches the database or Redis: a gateway that cannot reach them is not ready,
+    but restarting it would not bring them back."""
     return json_response("I'm alive!")
 
 
@@ -99,8 +78,15 @@ async def readiness(request: web.Request) -> web.Response:
         "use_aiohttp_transport": True,
     }
     if status.database is not None:
-        body["status"] = body["db"] = await status.database.state()
+        body["status"] = body["db"] = (
+            "connected" if await status.database.reachable() else "disconnected")
         body["last_updated"] = datetime.datetime.now(datetime.UTC).isoformat()
+    # An orchestrator sends no traffic to a gateway that cannot reach the database or Redis
+    # it was set up with, and sends it again once they answer: each probe asks afresh.
+    down = [probe.name for probe in status.backends if not await probe.reachable()]
+    if down:
+        return json_response({**body, "detail": f"Service Unhealthy ({', '.join(down)} "
+                                                f"unreachable)"}, status=503)
     return json_response(body)
 
 

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from ..guardrails.dispatch import run_callbacks
 from ..guardrails.monitoring import information, settle
@@ -47,12 +47,34 @@ class Outcome:
     error: dict[str, Any] | None = None
     # A stream that ended in an error: what the upstream had produced by then, to bill.
     billed: dict[str, Any] | None = None
+    # When the upstream call began and ended, and a stream's first chunk came (time.time()).
+    upstream_began: float | None = None
+    upstream_ended: float | None = None
+    first_chunk: float | None = None
+    # The error is the upstream's (or its being unreachable), not the gateway's refusal.
+    upstream_failed: bool = False
+    # What the observers' ``capture`` took from the request's context when it was submitted.
+    context: Any = None
+    # When the spend was priced and its row queued.
+    billed_between: tuple[float, float] | None = None
+
+
+class Observer(Protocol):
+    """Metrics and traces: shown every call's outcome off the request path, after billing."""
+
+    def observe(self, call: Call, selection: Selection, outcome: Outcome,
+                ended: float) -> None: ...
 
 
 class CallLog:
-    def __init__(self, accounting: Accounting | None):
+    def __init__(self, accounting: Accounting | None, observers: Sequence[Observer] = (),
+                 capture: Callable[[], Any] | None = None):
         # None: the gateway keeps no spend (no master key), so only hooks want records.
         self.accounting = accounting
+        self.observers = tuple(observers)
+        # Called on the request path as a record is submitted: what an observer needs from
+        # the request's context (the trace a call belongs to).
+        self.capture = capture
         self._queue: asyncio.Queue[tuple[Call, Selection, Outcome, float]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._warned = -WARN_EVERY
@@ -71,8 +93,11 @@ class CallLog:
     async def submit(self, call: Call, selection: Selection, outcome: Outcome) -> None:
         """Queue the call's record; while the queue is full, wait for room."""
         queue = self._queue
-        if queue is None or not (self.accounting is not None or selection.wants_record):
+        if queue is None or not (self.accounting is not None or selection.wants_record
+                                 or self.observers):
             return
+        if self.capture is not None:
+            outcome.context = self.capture()
         item = (call, selection, outcome, time.time())
         backlog = queue.qsize()
         if backlog >= WARN_BACKLOG:
@@ -123,9 +148,17 @@ class CallLog:
             settle(call, selection, outcome.status)
         if self.accounting is not None:
             billed = outcome.response if outcome.billed is None else outcome.billed
+            began = time.time()
             await self.accounting.account(
                 call, started=outcome.started, status=outcome.status, response=billed,
                 failed=outcome.error is not None and outcome.billed is None)
+            outcome.billed_between = (began, time.time())
+        for observer in self.observers:
+            try:
+                observer.observe(call, selection, outcome, ended)
+            except Exception:  # noqa: BLE001 - a view of the call must not stop its record
+                log.exception("%s failed on request %s", type(observer).__name__,
+                              call.request_id)
         if record is None:
             return
         if not masked:

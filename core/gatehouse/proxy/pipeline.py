@@ -8,6 +8,7 @@ callbacks off the request path.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
@@ -16,12 +17,13 @@ import orjson
 from aiohttp import web
 
 from ..access.gate import check_enforced_params
-from ..errors import ClientError, error_body, json_response
+from ..errors import ClientError, error_body, error_message, json_response
 from ..guardrails.base import GuardrailAnswered, GuardrailBlocked
 from ..guardrails.call import Call
 from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
+from .fan_out import fan_out, fan_out_models
 from .headers import FAILED, key_headers, succeeded
 from .providers import UpstreamError, wants_usage
 from .providers.mock import GuardrailAnswer
@@ -33,10 +35,13 @@ if TYPE_CHECKING:
     from ..guardrails.call import CallType, Principal
     from ..guardrails.selection import Selection, Selector
     from .calllog import CallLog
+    from .fallbacks import Fallbacks
     from .providers import Provider, Reply
     from .router import Router
 
 T = TypeVar("T")
+
+log = logging.getLogger("gatehouse.pipeline")
 
 APPLIED_HEADERS = ("x-gatehouse-applied-guardrails", "x-litellm-applied-guardrails")
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache",
@@ -60,12 +65,14 @@ class Served:
 
     reply: Reply
     seconds: float
+    began: float
 
 
 class Pipeline:
     def __init__(self, router: Router, selector: Selector, gate: CallGate, call_log: CallLog,
-                 settings: GeneralSettings):
+                 settings: GeneralSettings, fallbacks: Fallbacks):
         self.router = router
+        self.fallbacks = fallbacks
         self.selector = selector
         self.gate = gate
         self.call_log = call_log
@@ -90,16 +97,29 @@ class Pipeline:
             await self.gate.fill_default_model(body, header_user)
         check_body(call_type, body)
         check_enforced_params(self.enforced_params, body)
+        if call_type == "chat_completion" and (models := fan_out_models(body)) is not None:
+            return await fan_out(self.gate.models, principal, body, models, lambda one, i: (
+                self.serve_body(request, call_type, principal, one, started, header_user,
+                                f"{request['request_id']}-{i}")))
+        return await self.serve_body(request, call_type, principal, body, started,
+                                     header_user, request["request_id"])
+
+    async def serve_body(self, request: web.Request, call_type: CallType,
+                         principal: Principal, body: dict[str, Any], started: float,
+                         header_user: str | None, request_id: str) -> web.StreamResponse:
+        """One call of a checked ``body``."""
         requested = body.pop("guardrails", None)
         mock_response = body.pop("mock_response", None)
         call = Call(
-            request_id=request["request_id"], call_type=call_type, model=body["model"],
+            request_id=request_id, call_type=call_type, model=body["model"],
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
             client_ip=request["client_ip"], response_headers=key_headers(principal),
             header_user=header_user,
             headers=request.headers,
         )
+        # For the access log line, which names the model.
+        request["call"] = call
         if call.stream and self.tracks_spend and not wants_usage(body):
             # Priced from the upstream's own count: ask for the usage chunk, and keep it from a
             # client that did not ask for it.
@@ -121,10 +141,13 @@ class Pipeline:
             # A model the caller may not use is refused before any question of whether it
             # exists (LiteLLM's order).
             await self.gate.check(call, requested)
+            fallbacks = self.fallbacks.requested(call, call.body.pop("fallbacks", None))
             provider = self.router.provider_for(call, mock_response)
             try:
                 await run_in_order(selection.pre_call, call, {"call": call})
-                served = await self._upstream(request, call, selection, provider)
+                served = await self.fallbacks.serve(
+                    call, selection, provider, fallbacks,
+                    lambda chosen, to: self._upstream(request, call, chosen, to))
             except GuardrailAnswered as answered:
                 # The guardrail's answer takes the upstream's place; the guardrails that check
                 # replies still see it.
@@ -137,7 +160,10 @@ class Pipeline:
             return await self._refuse(call, selection, started, exc.status, exc.body,
                                       exc.headers)
         except UpstreamError as exc:
-            return await self._refuse(call, selection, started, exc.status, exc.body)
+            log.warning("upstream error %d for model %r: %s", exc.status, call.model,
+                        error_message(exc.body))
+            return await self._refuse(call, selection, started, exc.status, exc.body,
+                                      upstream_failed=True)
         except (ConnectionResetError, asyncio.CancelledError):
             # The client left (or the gateway is stopping) before a byte of the reply was
             # sent: still one record, so that the call is billed for what it cost and the
@@ -150,14 +176,17 @@ class Pipeline:
         reply, upstream_seconds = served.reply, served.seconds
         succeeded(call, reply, started, upstream_seconds, self.prices)
         body = reply.raw
-        await self.call_log.submit(call, selection, Outcome(started, 200, response=reply))
+        await self.call_log.submit(call, selection, Outcome(
+            started, 200, response=reply, upstream_began=served.began,
+            upstream_ended=served.began + upstream_seconds))
         return web.Response(body=body, content_type="application/json",
                             headers=reply_headers(call))
 
     async def _refuse(self, call: Call, selection: Selection, started: float, status: int,
-                      body: dict[str, Any], headers: dict[str, str] | None = None
-                      ) -> web.Response:
-        await self.call_log.submit(call, selection, Outcome(started, status, error=body))
+                      body: dict[str, Any], headers: dict[str, str] | None = None, *,
+                      upstream_failed: bool = False) -> web.Response:
+        await self.call_log.submit(call, selection, Outcome(
+            started, status, error=body, upstream_failed=upstream_failed))
         return json_response(body, status=status,
                              headers={**reply_headers(call), **FAILED, **(headers or {})})
 
@@ -173,15 +202,15 @@ class Pipeline:
                         provider: Provider) -> Served | tuple[Any, ...]:
         """The reply, checked by the post_call guardrails; for a stream, what ``_relay``
         needs."""
-        if call.stream:
-            return await self._open_stream(request, call, selection, provider)
         began = time.time()
+        if call.stream:
+            return (*await self._open_stream(request, call, selection, provider), began)
         reply = await _alongside_during(selection, call, provider.complete(call))
         seconds = time.time() - began
         self._check_response_size(len(reply.raw))
         if selection.post_call:
             await run_in_order(selection.post_call, call, {"call": call, "response": reply.data})
-        return Served(reply, seconds)
+        return Served(reply, seconds, began)
 
     async def _open_stream(self, request: web.Request, call: Call, selection: Selection,
                            provider: Provider
@@ -207,12 +236,15 @@ class Pipeline:
 
     async def _relay(self, call: Call, selection: Selection, started: float,
                      chunks: AsyncIterator[Reply], response: web.StreamResponse,
-                     guard: StreamGuard | None) -> web.StreamResponse:
+                     guard: StreamGuard | None, began: float) -> web.StreamResponse:
         outcome = Outcome(started, 200)
         received = relayed = 0
+        first_chunk = None
         try:
             async for chunk in chunks:
                 relayed += 1
+                if relayed == 1:
+                    first_chunk = time.time()
                 if relayed % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
                 if self.max_response_bytes is not None:
@@ -231,6 +263,9 @@ class Pipeline:
         except GuardrailBlocked as blocked:
             outcome = Outcome(started, blocked.status, error=blocked.body())
         except (ClientError, UpstreamError) as exc:
+            if isinstance(exc, UpstreamError):
+                log.warning("upstream error %d mid-stream for model %r: %s", exc.status,
+                            call.model, error_message(exc.body))
             outcome = Outcome(started, exc.status, error=exc.body)
         except (ConnectionResetError, asyncio.CancelledError):
             outcome = Outcome(started, CLIENT_CLOSED, error=CLIENT_CLOSED_BODY)
@@ -240,6 +275,8 @@ class Pipeline:
         finally:
             # Submitted here, so a call is logged and billed however it ended -- a client
             # hanging up (or the task cancelled) included.
+            outcome.upstream_began, outcome.first_chunk = began, first_chunk
+            outcome.upstream_ended = time.time()
             if guard is not None and outcome.error is None:
                 outcome.response = guard.response_for_log()
             elif guard is not None:

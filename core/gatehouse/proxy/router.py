@@ -3,9 +3,13 @@
 Each ``model_list`` entry (and each model stored through ``/model/new``) is a deployment with
 an id; the deployments sharing a ``model_name`` form a group, taken in turn (round-robin). A
 requested name is resolved in LiteLLM's order (see :meth:`Routes.resolve`): the caller's team
-alias, a group name or deployment id, a ``router_settings.model_group_alias``, a deployment's
-own ``litellm_params.model``, then the wildcard groups (``*``, ``openai/*``, ``openai/gpt-4*``),
-most specific first.
+alias or team-scoped model, a group name or deployment id, a
+``router_settings.model_group_alias``, a deployment's own ``litellm_params.model``, then the
+wildcard groups (``*``, ``openai/*``, ``openai/gpt-4*``), most specific first.
+
+A team-scoped model (``model_info.team_id``, made by a team admin through ``/model/new``) is
+stored under an internal name and called by its team's keys under its
+``team_public_model_name``; no one else but an admin may call it, by either name.
 
 The whole table is rebuilt and swapped in one assignment when the stored models change, so a
 call sees either the old models or the new, never half of each.
@@ -24,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Iterator
 import orjson
 
 from ..access.model_access import ModelAccess, glob, team_aliases
+from ..access.prices import bundled_prices
 from ..config import ConfigError, ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
-from ..guardrails.call import Call
+from ..guardrails.call import Call, Principal
 from ..guardrails.monitoring import looks_secret
 from .providers import Provider
 from .providers.mock import FixedReplyProvider
@@ -86,6 +91,11 @@ class Deployment:
         return (self.params.model_extra or {}).get("region_name")
 
     @property
+    def team_id(self) -> str | None:
+        team = self.model_info.get("team_id")
+        return str(team) if team else None
+
+    @property
     def catch_all(self) -> bool:
         return "*" in self.params.model
 
@@ -141,6 +151,22 @@ def deployment_headers(deployment: Deployment) -> dict[str, str]:
     return headers
 
 
+def known_models(pattern: re.Pattern[str], group: str) -> list[str]:
+    provider = group.split("/", 1)[0] if "/" in group else None
+    if provider is None or "*" in provider:
+        return []
+    return [name for model in bundled_prices() if provider_of(model) == provider
+            and pattern.match(name := f"{provider}/{model}")]
+
+
+def may_call(principal: Principal, deployment: Deployment) -> bool:
+    """A team-scoped deployment serves its team's keys and admins (and the gateway's own calls,
+    which have no key); any other caller is told it does not exist."""
+    team = deployment.team_id
+    return (team is None or team == principal.team_id or principal.is_admin
+            or principal.key is None)
+
+
 class Routes:
     """One immutable routing table: what a requested name resolves to."""
 
@@ -161,6 +187,10 @@ class Routes:
         self.wildcards = sorted(((pattern, name) for name in self.groups
                                  if (pattern := wildcard(name)) is not None),
                                 key=lambda item: -len(item[1]))
+        # What /v1/models lists beside each wildcard group: the bundled catalogue's models of
+        # the provider its name names, where the name matches them (openai/* -> openai/gpt-4o).
+        self.known: dict[str, list[str]] = {name: known_models(pattern, name)
+                                            for pattern, name in self.wildcards}
         self.rotation: dict[str, Iterator[Deployment]] = {
             name: itertools.cycle(group) for name, group in self.groups.items()}
         self.model_names = tuple(self.groups)
@@ -169,6 +199,25 @@ class Routes:
             for group in deployment.model_info.get("access_groups") or ():
                 groups.setdefault(str(group), set()).add(deployment.model_name)
         self.access_groups = {name: frozenset(members) for name, members in groups.items()}
+        # Team-scoped groups: internal name -> owning team; (team, public name) -> group.
+        self.team_owned: dict[str, str] = {}
+        self.team_public: dict[tuple[str, str], str] = {}
+        for deployment in deployments:
+            if (team := deployment.team_id) is not None:
+                self.team_owned[deployment.model_name] = team
+                public = deployment.model_info.get("team_public_model_name")
+                if isinstance(public, str):
+                    self.team_public[(team, public)] = deployment.model_name
+
+    def names_for(self, principal: Principal) -> list[str]:
+        """The served model names as a caller sees them: other teams' models left out, its
+        own team's under their public names."""
+        if principal.is_admin or not self.team_owned:
+            return list(self.model_names)
+        public = {group: name for (team, name), group in self.team_public.items()
+                  if team == principal.team_id}
+        return [public.get(name, name) for name in self.model_names
+                if self.team_owned.get(name, principal.team_id) == principal.team_id]
 
     def resolve(self, model: str) -> tuple[str, Deployment, tuple[str, ...]] | None:
         """``(group, deployment, wildcard captures)`` for a requested name, or None."""
@@ -307,9 +356,11 @@ class Router:
         """The provider for ``call``, team and group aliases resolved (``call.model`` becomes
         the name a team alias stands for); 400 when nothing serves the name. The reply will
         name the deployment in its ``x-litellm-model-*`` headers."""
-        call.model = team_aliases(call.principal).get(call.model, call.model)
-        found = self.routes.resolve(call.model)
-        if found is None:
+        principal, routes = call.principal, self.routes
+        call.model = team_aliases(principal).get(call.model) or routes.team_public.get(
+            (principal.team_id or "", call.model), call.model)
+        found = routes.resolve(call.model)
+        if found is None or not may_call(principal, found[1]):
             raise unknown_model(call.model)
         group, deployment, captured = found
         region = (call.end_user or {}).get("allowed_model_region")

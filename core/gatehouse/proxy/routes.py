@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..access.roles import is_team_member
 from ..config import provider_of
 from ..errors import ClientError, json_response
 from ..guardrails.call import Principal
+from .fallbacks import KINDS
 from .pipeline import Pipeline
 from .schemas import BODIES
 
@@ -46,7 +48,7 @@ def _call_handler(call_type, *, model_in_path=False):
 def visible_models(request: web.Request, principal: Principal) -> list[str]:
     pipeline = request.app[PIPELINE]
     router = pipeline.router
-    served = [*router.model_names, *router.routes.shown_aliases]
+    served = [*router.routes.names_for(principal), *router.routes.shown_aliases]
     return pipeline.gate.models.visible(principal, served)
 
 
@@ -57,18 +59,30 @@ def _entry(request: web.Request, name: str) -> dict:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    """The models the caller may use: its key's, else its team's, else all (LiteLLM's rules);
-    ``team_id`` lists that team's, for its members. Access groups are named with
+    """The models the caller may use: its key's, else its team's, else all (LiteLLM's rules),
+    each wildcard followed by the catalogue's models it matches; ``team_id`` lists that
+    team's, for its members. Access groups are named with
     ``include_model_access_groups``, alone with ``only_model_access_groups`` too."""
     principal = await _listing_principal(request)
     names = visible_models(request, principal)
+    known = request.app[PIPELINE].router.routes.known
+    names = list(dict.fromkeys([*names, *(model for name in names
+                                           for model in known.get(name, ()))]))
     query = request.query
     groups = request.app[PIPELINE].gate.models.groups_of(names) \
         if query.get("include_model_access_groups", "").lower() in TRUE else []
     if query.get("only_model_access_groups", "").lower() in TRUE:
         names = []
-    return json_response({"data": [_entry(request, name) for name in [*names, *groups]],
-                          "object": "list"})
+    data = [_entry(request, name) for name in [*names, *groups]]
+    if query.get("include_metadata", "").lower() in TRUE:
+        fallbacks = request.app[PIPELINE].fallbacks
+        kind = query.get("fallback_type", "general")
+        if kind not in KINDS:
+            raise ClientError(400, f"Invalid fallback_type={kind}. Must be one of: "
+                                   f"{', '.join(KINDS)}", param="fallback_type")
+        for entry in data:
+            entry["metadata"] = {"fallbacks": list(fallbacks.of(entry["id"], kind))}
+    return json_response({"data": data, "object": "list"})
 
 
 async def _listing_principal(request: web.Request) -> Principal:
@@ -76,10 +90,11 @@ async def _listing_principal(request: web.Request) -> Principal:
     team_id = request.query.get("team_id")
     if not team_id:
         return principal
-    if not principal.is_admin and principal.team_id != team_id:
-        raise ClientError(403, f"User is not a member of team_id={team_id}",
-                          kind="auth_error", param="team_id")
     team = await request.app[PIPELINE].gate.principals.record("team", team_id)
+    # Whether a team exists is no business of someone outside it.
+    if not principal.is_admin and (team is None or not is_team_member(principal, team)):
+        raise ClientError(403, f"{{'error': 'User={principal.user_id} not authorized to access "
+                               f"this team={team_id}'}}", kind="auth_error", param="None")
     if team is None:
         raise ClientError(404, f"Team not found, passed team_id={team_id}",
                           kind="not_found_error", param="team_id")

@@ -220,6 +220,10 @@ class RedisCache:
         if not ok:
             self._missed_invalidations.add(key)
 
+    async def ping(self) -> None:
+        """Raise when Redis does not answer (readiness asks, whatever the fallback does)."""
+        await self._redis.ping()
+
     async def close(self) -> None:
         if self._probe is not None:
             self._probe.cancel()

@@ -115,6 +115,11 @@ class Store(abc.ABC):
     def transaction(self) -> AsyncContextManager[Tx]:
         """A transaction; raises StoreUnavailable when the database cannot be reached."""
 
+    async def ping(self) -> None:
+        """Raise when the database does not answer a query."""
+        async with self.transaction() as tx:
+            await tx.fetchall("SELECT 1")
+
     @abc.abstractmethod
     async def migration_lock(self, tx: Tx) -> None:
         """Keep other gateways from migrating at the same time, until ``tx`` ends."""

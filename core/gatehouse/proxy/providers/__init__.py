@@ -8,6 +8,7 @@ handing it the entry's params and the gateway's one shared, pooled HTTP session.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import orjson
@@ -18,18 +19,42 @@ if TYPE_CHECKING:
     from ...guardrails.call import Call
     from ...config import ModelParams
 
+# Headers the call's trace adds to its upstream request (the traceparent), set by the tracing
+# middleware in the request's context; None when calls are not traced.
+UPSTREAM_HEADERS: ContextVar[Mapping[str, str] | None] = ContextVar("gatehouse_upstream_headers",
+                                                                      default=None)
+REMAINING = "x-ratelimit-remaining-"
 RETRY_HEADERS = frozenset({"retry-after", "retry-after-ms"})
+# Every upstream header is passed on under this prefix on a success, as LiteLLM does, within
+# this many bytes: the reply's headers must stay small enough for any client to read.
+PROVIDER_PREFIX = "llm_provider-"
+MAX_PROVIDER_HEADER_BYTES = 2048
+# Not passed on: how the upstream's connection was carried, which says nothing about the reply,
+# the upstream's cookies (its sessions, not the client's), and what software it runs.
+UNPASSED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
+                      "content-encoding", "set-cookie", "server"})
 PATHS = {"chat_completion": "/chat/completions", "completion": "/completions",
          "embedding": "/embeddings", "moderation": "/moderations"}
 
 
-def pass_through_headers(call: Call, headers: Mapping[str, str]) -> None:
+def pass_through_headers(call: Call, headers: Mapping[str, str], *, ok: bool = True) -> None:
     """Give the client the upstream's rate-limit advice, where the gateway's own limits (set
-    before the upstream was called) have not already said more."""
+    before the upstream was called) have not already said more; and when the upstream
+    answered ``ok``, each of its headers as ``llm_provider-<name>``."""
+    room = MAX_PROVIDER_HEADER_BYTES if ok else 0
     for name, value in headers.items():
         lower = name.lower()
         if lower.startswith("x-ratelimit-") or lower in RETRY_HEADERS:
             call.response_headers.setdefault(lower, value)
+            if lower.startswith(REMAINING):
+                if call.upstream_remaining is None:
+                    call.upstream_remaining = {}
+                call.upstream_remaining[lower[len(REMAINING):]] = value
+        if lower in UNPASSED:
+            continue
+        room -= len(PROVIDER_PREFIX) + len(lower) + len(value)
+        if room >= 0:
+            call.response_headers[PROVIDER_PREFIX + lower] = value
 
 
 def wants_usage(body: dict[str, Any]) -> bool:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import aiohttp
 import orjson
 
 from ...plugins import hookimpl
-from . import PATHS, Provider, Reply, UpstreamError, pass_through_headers
+from ..router import mask
+from . import PATHS, UPSTREAM_HEADERS, Provider, Reply, UpstreamError, pass_through_headers
 
 if TYPE_CHECKING:
     from ...guardrails.call import Call
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
+# Headers --detailed_debug shows as they are; any other may carry a credential, and is masked.
+PLAIN_HEADERS = frozenset({"content-type", "traceparent"})
+
+log = logging.getLogger("gatehouse.upstream")
 
 
 class OpenAIProvider(Provider):
@@ -31,10 +37,15 @@ class OpenAIProvider(Provider):
 
     async def _post(self, call: Call, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
         body = orjson.dumps({**call.body, "model": self._upstream_model})
+        url, headers = self._urls[call.call_type], self._headers
+        if (traced := UPSTREAM_HEADERS.get()) is not None:
+            headers = {**headers, **traced}
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("POST %s headers=%s body=%s", url,
+                      {k: v if k in PLAIN_HEADERS else mask(v) for k, v in headers.items()},
+                      body.decode(errors="replace"))
         try:
-            resp = await self.http.post(
-                self._urls[call.call_type], data=body, headers=self._headers, timeout=timeout
-            )
+            resp = await self.http.post(url, data=body, headers=headers, timeout=timeout)
         except TimeoutError:
             raise UpstreamError.make(504, f"upstream for model {self.model_name!r} timed out",
                                      "timeout") from None
@@ -43,7 +54,7 @@ class OpenAIProvider(Provider):
                 502, f"upstream for model {self.model_name!r} is unreachable "
                      f"({type(exc).__name__})"
             ) from None
-        pass_through_headers(call, resp.headers)
+        pass_through_headers(call, resp.headers, ok=resp.status < 400)
         if resp.status >= 400:
             raw = await _read(resp, self.model_name)
             resp.release()

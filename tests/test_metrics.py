@@ -1,0 +1,249 @@
+"""Prometheus metrics: scraped from a real ``gatehouse run --workers 2`` after real calls, the
+counts exact across both workers; and the parts of ``/metrics`` a scrape of one process shows
+(auth, labels, the backends' latency)."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+
+import aiohttp
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from gatehouse.app import GATEWAY
+
+from admin_kit import ADMIN, MASTER, PRICED, admin_post, bearer
+
+# The fake upstream answers with 5 prompt tokens and one completion token per word.
+REPLY = "four words of reply"
+PROMPT_TOKENS, COMPLETION_TOKENS = 5, 4
+COST = PROMPT_TOKENS * PRICED["input_cost_per_token"] + \
+    COMPLETION_TOKENS * PRICED["output_cost_per_token"]
+UPSTREAM_LIMITS = {"x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "9000"}
+GUARD = {"guardrail_name": "no-forbidden", "params": {
+    "guardrail": "banned_keywords", "mode": "pre_call", "banned_keywords_list": ["forbidden"],
+    "default_on": True}}
+
+
+def samples(text, name, **labels):
+    """Every sample called ``name`` whose labels include ``labels``."""
+    found = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v
+                                           for k, v in labels.items()):
+                found.append(sample)
+    return found
+
+
+def total(text, name, **labels):
+    return sum(sample.value for sample in samples(text, name, **labels))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def closed_base():
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
+async def wait_until(check, what):
+    """Poll ``check()`` (a coroutine function) until it returns a truthy value."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if result := await check():
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never: {what}")
+
+
+@pytest.fixture
+def multiproc_env():
+    """The environment the gateway runs in: no PROMETHEUS_MULTIPROC_DIR of the test run's."""
+    return {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+
+
+@pytest.fixture
+async def two_workers(tmp_path, fake_upstream, multiproc_env):
+    """``gatehouse run --workers 2`` on the fake upstream, as a subprocess; its stderr in
+    ``tmp_path / "gateway.log"``."""
+    fake_upstream.reply = REPLY
+    fake_upstream.response_headers = dict(UPSTREAM_LIMITS)
+    config = {
+        "model_list": [fake_upstream.model_entry("gpt-4o", **PRICED),
+                       {"model_name": "down", "params": {
+                           "model": "openai/gpt-4o", "api_base": closed_base(),
+                           "api_key": "sk-unused"}}],
+        "guardrails": [GUARD],
+        "litellm_settings": {"callbacks": ["prometheus"]},
+        "general_settings": {"master_key": MASTER, "database_path": str(tmp_path / "g.db")},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    log = tmp_path / "gateway.log"
+    with open(log, "w") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gatehouse.cli", "run", "--config", str(path), "--host",
+            "127.0.0.1", "--port", str(port), "--workers", "2", stderr=stderr, env=multiproc_env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(
+                base, connector=aiohttp.TCPConnector(force_close=True)) as session:
+            async def ready():
+                assert proc.returncode is None, log.read_text()
+                try:
+                    async with session.get("/health/readiness") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientError:
+                    return False
+            await wait_until(ready, "the gateway answered")
+            yield session
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+async def test_one_scrape_counts_every_workers_calls_exactly(two_workers):
+    session = two_workers
+    async with session.post("/key/generate", headers=ADMIN, json={
+            "key_alias": "grafana-key", "max_budget": 5}) as resp:
+        key = (await resp.json())["key"]
+    headers = bearer(key)
+    served_by = set()
+
+    async def chat(model="gpt-4o", text="hello", **extra):
+        async with session.post("/v1/chat/completions", headers=headers, json={
+                "model": model, "messages": [{"role": "user", "content": text}],
+                **extra}) as resp:
+            # Each worker draws its own request-id prefix.
+            served_by.add(resp.headers["x-request-id"][:12])
+            return resp.status, await resp.read()
+
+    # Each call on a connection of its own: the kernel spreads them over both workers.
+    results = [await chat() for _ in range(6)]
+    results += [await chat(stream=True, stream_options={"include_usage": True})
+                for _ in range(2)]
+    results += [await chat(text="something forbidden"), await chat(model="down")]
+    assert [status for status, _ in results] == [200] * 8 + [400, 502]
+    assert len(served_by) == 2, "both workers must have served calls"
+
+    async def scraped():
+        async with session.get("/metrics") as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        counted = total(text, "litellm_proxy_total_requests_metric_total",
+                        api_key_alias="grafana-key")
+        return text if counted == 10 else None
+    text = await wait_until(scraped, "every call counted")
+
+    mine = {"api_key_alias": "grafana-key"}
+    requests = "litellm_proxy_total_requests_metric_total"
+    assert total(text, requests, **mine, status_code="200", requested_model="gpt-4o") == 8
+    assert total(text, requests, **mine, status_code="400") == 1
+    assert total(text, requests, **mine, status_code="502", requested_model="down") == 1
+    failed = "litellm_proxy_failed_requests_metric_total"
+    assert total(text, failed, **mine) == 2
+    assert total(text, failed, **mine, exception_status="502") == 1
+
+    assert total(text, "litellm_input_tokens_metric_total", **mine) == 8 * PROMPT_TOKENS
+    assert total(text, "litellm_output_tokens_metric_total", **mine) == 8 * COMPLETION_TOKENS
+    assert total(text, "litellm_total_tokens_metric_total", **mine) == \
+        8 * (PROMPT_TOKENS + COMPLETION_TOKENS)
+    assert total(text, "litellm_spend_metric_total", **mine) == pytest.approx(8 * COST)
+
+    assert total(text, "litellm_request_total_latency_metric_count", **mine) == 10
+    assert total(text, "litellm_llm_api_latency_metric_count", **mine) == 8
+    assert total(text, "litellm_overhead_latency_metric_count", **mine) == 8
+    # Time to first token: streams only.
+    assert total(text, "litellm_llm_api_time_to_first_token_metric_count", **mine) == 2
+
+    deployment = {"api_key_alias": "grafana-key", "litellm_model_name": "openai/gpt-4o"}
+    assert total(text, "litellm_deployment_total_requests_total", **deployment,
+                 requested_model="gpt-4o") == 8
+    assert total(text, "litellm_deployment_success_responses_total", **deployment) == 8
+    assert total(text, "litellm_deployment_failure_responses_total", **deployment,
+                 requested_model="down", exception_status="502") == 1
+    states = {s.labels["api_base"]: s.value for s in samples(text, "litellm_deployment_state")}
+    assert sorted(states.values()) == [0, 1]
+
+    limits = {"model_group": "gpt-4o", "api_key_alias": "grafana-key"}
+    assert total(text, "litellm_remaining_requests_metric", **limits) == 99
+    assert total(text, "litellm_remaining_tokens_metric", **limits) == 9000
+
+    assert total(text, "litellm_api_key_max_budget_metric", **mine) == 5
+    [remaining] = samples(text, "litellm_remaining_api_key_budget_metric", **mine)
+    assert 5 - 8 * COST <= remaining.value <= 5
+
+    guard = {"guardrail_name": "no-forbidden", "hook_type": "pre_call"}
+    assert total(text, "litellm_guardrail_requests_total", **guard, status="success") == 9
+    assert total(text, "litellm_guardrail_requests_total", **guard,
+                 status="guardrail_intervened") == 1
+    assert total(text, "litellm_guardrail_errors_total", **guard) == 0
+    # Every run of the guardrail is timed, whatever its verdict.
+    assert total(text, "litellm_guardrail_latency_seconds_count", **guard) == 10
+
+
+async def test_metrics_is_public_unless_the_config_asks_for_a_key(start):
+    client = await start({"litellm_settings": {"callbacks": ["prometheus"]}})
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.headers["content-type"].startswith("text/plain")
+
+    guarded = await start({"litellm_settings": {
+        "callbacks": ["prometheus"], "require_auth_for_metrics_endpoint": True}})
+    assert (await guarded.get("/metrics")).status == 401
+    assert (await guarded.get("/metrics", headers=ADMIN)).status == 200
+
+
+async def test_no_metrics_route_without_the_callback(start):
+    assert (await (await start()).get("/metrics", headers=ADMIN)).status == 404
+
+
+async def test_a_scrape_times_the_database_and_redis(start, redis_url, redis_namespace):
+    client = await start({"litellm_settings": {"callbacks": ["prometheus"]},
+                          "general_settings": {"redis_url": redis_url,
+                                               "redis_namespace": redis_namespace}})
+    text = await (await client.get("/metrics")).text()
+    assert total(text, "litellm_redis_latency_count") == 1
+    assert total(text, "litellm_postgres_latency_count") == 1
+    assert total(text, "litellm_redis_fails_total") == 0
+
+
+async def test_end_users_are_labelled_only_when_asked(start, send_chat):
+    async def end_users(settings):
+        client = await start({"litellm_settings": {"callbacks": ["prometheus"], **settings}})
+        assert (await send_chat(client, "hi", headers=ADMIN, user="alice")).status == 200
+        await client.app[GATEWAY].call_log.drain()
+        text = await (await client.get("/metrics")).text()
+        return {s.labels["end_user"] for s in samples(
+            text, "litellm_proxy_total_requests_metric_total")}
+
+    assert await end_users({}) == {""}
+    assert await end_users({"enable_end_user_cost_tracking_prometheus_only": True}) == {"alice"}
+
+
+@pytest.fixture
+def given_dir(tmp_path, multiproc_env):
+    """An operator's PROMETHEUS_MULTIPROC_DIR holding a previous run's (here: corrupt) file."""
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    (folder / "counter_99999.db").write_bytes(b"left over from the last run")
+    multiproc_env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return folder
+
+
+async def test_the_operators_multiproc_dir_is_emptied_at_start(given_dir, two_workers):
+    async with two_workers.get("/metrics") as resp:
+        assert resp.status == 200
+        # Multiprocess values exist once written: the scrape's own database probe is.
+        assert "litellm_postgres_latency_count 1.0" in await resp.text()
+    assert not (given_dir / "counter_99999.db").exists()
