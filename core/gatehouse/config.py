@@ -307,6 +307,10 @@ class GeneralSettings(BaseModel):
     background_health_checks: bool = False
     # Routes forwarded to other APIs (proxy/passthrough.py).
     pass_through_endpoints: list[PassThroughEndpoint] = Field(default_factory=list)
+    # Where alerts go; gatehouse sends "email" (ops/email.py) and warns about the others. One
+    # version of LiteLLM's docs spells it `alerts`.
+    alerting: list[str] = Field(default_factory=list,
+                                validation_alias=AliasChoices("alerting", "alerts"))
 
     @property
     def models_in_db(self) -> bool:
@@ -371,6 +375,11 @@ class Config(_Model):
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
     @property
+    def sends_email(self) -> bool:
+        """Whether the config turns on email notifications, as either LiteLLM version asks."""
+        return self.wants("smtp_email") or "email" in self.general_settings.alerting
+
+    @property
     def all_callbacks(self) -> list[str]:
         return [name for _, name in self.callback_entries()]
 
@@ -400,7 +409,7 @@ class Config(_Model):
 # section name. Ignoring one of these loses a feature, not a protection: a warning says so.
 LITELLM_IGNORED = {
     "general_settings": frozenset("""
-        alerting alerting_threshold alert_types alert_to_webhook_url alerting_args
+        alerting_threshold alert_types alert_to_webhook_url alerting_args
         allow_client_side_credentials allow_requests_on_db_unavailable
         health_check_details database_connection_pool_limit database_connection_timeout
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
@@ -437,10 +446,12 @@ LITELLM_LOGGING_CALLBACKS = frozenset("""
     datadog_llm_observability s3 s3_v2 gcs_bucket gcs_pubsub azure_storage dynamodb sqs
     helicone lunary sentry slack arize arize_phoenix braintrust mlflow athina greenscale
     openmeter logfire literalai humanloop galileo opik posthog generic_api webhook email
-    supabase traceloop wandb promptlayer weave cloudzero agentops deepeval
+    supabase traceloop wandb promptlayer weave cloudzero agentops deepeval smtp_email
+    resend_email sendgrid_email
 """.split())
-# The logging callbacks gatehouse implements itself (ops/metrics.py, ops/tracing.py).
-OBSERVER_CALLBACKS = frozenset({"prometheus", "otel", "opentelemetry"})
+# The logging callbacks gatehouse implements itself (ops/metrics.py, ops/tracing.py,
+# ops/email.py).
+OBSERVER_CALLBACKS = frozenset({"prometheus", "otel", "opentelemetry", "smtp_email"})
 # Ignoring one of these would leave the gateway more open than the file asks for, so unless it
 # is switched off it stops the start, saying what ignoring it would do.
 LITELLM_REFUSED = {
@@ -480,6 +491,11 @@ def check_setting_keys(config: Config, source: str, plugin_options: Collection[s
             continue
         log.warning("%s: %s: gatehouse does not implement LiteLLM's %r callback; ignored",
                     source, where, name)
+    if others := [a for a in config.general_settings.alerting if a != "email"]:
+        log.warning("%s: %s.alerting: gatehouse does not implement LiteLLM's alerting%s; "
+                    "ignored", source, config.written("general_settings"),
+                    f" to {', '.join(others)}" if len(others) < len(
+                        config.general_settings.alerting) else "")
     for section, model, known in (
             ("general_settings", config.general_settings, model_keys(GeneralSettings)),
             ("settings", config.settings, [*model_keys(Settings), *plugin_options])):

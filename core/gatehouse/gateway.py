@@ -19,6 +19,7 @@ from .access.credentials import master_key, public_paths
 from .access.gate import CallGate, IpAllowList
 from .access.key_rotation import KeyRotations
 from .access.model_access import ModelAccess
+from .access.notices import NO_NOTICES, Notifier
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
 from .admin.context import Admin
@@ -28,6 +29,7 @@ from .config import Config, ConfigError, Problems, check_setting_keys
 from .guardrails.registry import LiveGuardrails, build_guardrails, shorthand_options
 from .guardrails.selection import Selector
 from .guardrails.stored import StoredGuardrails
+from .ops.email import EmailNotifier, EmailSettings
 from .ops.health import BackendProbe, Health
 from .ops.metrics import Metrics
 from .ops.routes import Status
@@ -92,11 +94,17 @@ class Gateway:
         pass_through_endpoints = []
         with problems.gather():
             pass_through_endpoints = build_all(settings.pass_through_endpoints)
+        email = None
+        with problems.gather():
+            email = EmailSettings.from_env(os.environ, source) if config.sends_email else None
         problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
             settings.redis_namespace)
         self.guardrails.engine.share(self.cache)
+        # Invitations, keys and budget alerts by email; told to nobody without it.
+        self.notices: Notifier = NO_NOTICES if email is None else EmailNotifier(
+            email, self.store, self.cache)
         self.principals = Principals(master, self.store, self.cache, blocked_users,
                                      key_header=settings.litellm_key_header_name)
         self.budget_resets = BudgetResets(self.principals)
@@ -105,7 +113,8 @@ class Gateway:
         self.tracks_spend = self.principals.enabled
         prices = Prices(config.model_list)
         self.accounting = Accounting(self.store, self.cache, prices,
-                                     flush_interval=settings.spend_flush_interval)
+                                     flush_interval=settings.spend_flush_interval,
+                                     notices=self.notices)
         self.public_paths = public_paths(settings.public_routes)
         self.metrics = Metrics(
             self.router, prices,
@@ -141,8 +150,10 @@ class Gateway:
             store=self.store, principals=self.principals,
             audit=AuditLog(self.store, enabled=config.settings.store_audit_logs),
             prices=prices, guardrails=self.live_guardrails, master_key=master,
-            settings=config.settings, stored_guardrails=self.stored_guardrails)
-        self.key_rotations = KeyRotations(self.principals, self.admin.audit)
+            settings=config.settings, stored_guardrails=self.stored_guardrails,
+            notices=self.notices)
+        self.key_rotations = KeyRotations(self.principals, self.admin.audit,
+                                          notices=self.notices)
         self.stored_models = StoredModels(ModelRows(self.store), self.router, sealer,
                                           prices) if settings.models_in_db else None
         self.models = Models(self.router, self.model_access, self.stored_models)
@@ -213,6 +224,8 @@ class Gateway:
         await self.key_rotations.stop()
         await self.budget_resets.stop()
         await self.accounting.stop()
+        # The mails under way need the database and the cache, closed below.
+        await self.notices.drain()
         for impl in reversed(self.plugins.pm.hook.shutdown.get_hookimpls()):
             try:
                 result = impl.function(gateway=self)

@@ -25,7 +25,7 @@ from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable
 from . import durations
 from .limits import Limits, Rate, Scope, end_user_limits, per_model
-# admin/keys.py names spend counters from here (it drops a key's on a spend reset).
+from .notices import NO_NOTICES, Notifier
 from .parallel import ParallelLimits, rate_limited
 from .prices import Prices, usage
 
@@ -49,8 +49,10 @@ WARN_PENDING = 10_000  # the backlog first worth a warning; then at every doubli
 
 
 class Accounting:
-    def __init__(self, store: Store, cache: Cache, prices: Prices, *, flush_interval: float):
+    def __init__(self, store: Store, cache: Cache, prices: Prices, *, flush_interval: float,
+                 notices: Notifier = NO_NOTICES):
         self.store = store
+        self.notices = notices  # told where a key's or team's spend moved (budget alerts)
         self.cache = cache
         self.prices = prices
         self.flush_interval = flush_interval
@@ -227,6 +229,8 @@ class Accounting:
             for (scope, _), total in zip(owed, totals):
                 if scope.soft is not None and total - spend < scope.soft[2] <= total:
                     self._soft_budget_crossed(*scope.soft, total)
+                if scope is limits.key_spender:
+                    self.notices.spend_moved("key", principal.key or {}, total - spend, total)
         if limits.per_model and spend and principal.key is not None:
             budget = model_budget(principal.key, call.model, started)
             if budget is not None:

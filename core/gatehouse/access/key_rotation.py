@@ -4,8 +4,8 @@ gateway within a second; the key keeps everything else (spend, limits, alias), t
 secret's hash as its ``token`` / ``token_id`` and counts the rotation (``rotation_count``,
 ``last_rotation_at``, the next ``key_rotation_at`` one interval later).
 
-The new secret is made here and kept nowhere -- LiteLLM hands it to a secret manager or an
-email, neither of which Gatehouse has yet -- so the owner gets a working secret with
+The new secret is kept nowhere. With email on (``ops/email.py``) it is mailed to the key's
+user, or they are told to fetch it; otherwise the owner gets a working secret with
 ``/key/regenerate``, finding the key by its alias. Each rotation is logged (never the secret)
 and audited.
 
@@ -21,6 +21,7 @@ import time
 from ..store.audit import AuditLog
 from . import durations
 from .credentials import hash_key, key_name, new_key
+from .notices import NO_NOTICES, Notifier
 from .periodic import Periodic
 from .principals import Principals
 
@@ -35,10 +36,11 @@ class KeyRotations(Periodic):
     name = "key-rotation"
 
     def __init__(self, principals: Principals, audit: AuditLog, *,
-                 interval: float = INTERVAL):
+                 interval: float = INTERVAL, notices: Notifier = NO_NOTICES):
         super().__init__(interval)
         self.principals = principals
         self.audit = audit
+        self.notices = notices
 
     async def run_once(self, now: float | None = None) -> dict[str, str]:
         """Rotate the keys that are due; return their new hashes by their old ones."""
@@ -69,8 +71,14 @@ class KeyRotations(Periodic):
                  "rotation_count": after.get("rotation_count"),
                  "last_rotation_at": now, "key_rotation_at": next_at},
                 changed_by=ROTATOR)
-            log.warning("key %s (alias %r) rotated: its old secret no longer works and its "
-                        "new one is not delivered anywhere; the owner gets a usable secret "
-                        "with /key/regenerate (new token %s)", old, key["key_alias"], new)
+            if after.get("user_id") and self.notices.enabled:
+                self.notices.key_rotated(after, secret)
+                log.info("key %s (alias %r) rotated: its user is mailed the new secret "
+                         "(new token %s)", old, key["key_alias"], new)
+            else:
+                log.warning("key %s (alias %r) rotated: its old secret no longer works and "
+                            "its new one is not delivered anywhere; the owner gets a usable "
+                            "secret with /key/regenerate (new token %s)", old,
+                            key["key_alias"], new)
             rotated[old] = new
         return rotated

@@ -77,6 +77,8 @@ class Limits:
     per_model: bool = False  # the key has per-model rpm, tpm or budgets
     parallel: int | None = None
     spenders: tuple[Scope, ...] = ()
+    # The key's own spend counter, among the spenders (its budget alerts are mailed).
+    key_spender: Scope | None = None
     # The counters of tokens used (key, team, and limits above them with a tpm limit).
     token_counters: tuple[str, ...] = ()
 
@@ -91,7 +93,7 @@ class Limits:
             return NONE
         models = model_scopes(principal)
         spenders, rates, tokens = [], [], []
-        key_budget = team_budget = None
+        key_budget = team_budget = key_spender = None
         for kind, row, ident in (("key", key, principal.key_hash),
                                  ("team", team, principal.team_id)):
             if row is None or ident is None:
@@ -102,6 +104,8 @@ class Limits:
                           row.get("max_budget"), label,
                           soft=None if soft is None else (kind, ident_label(kind, row), soft))
             spenders.append(scope)
+            if kind == "key":
+                key_spender = scope
             if scope.max_budget is not None:
                 if kind == "key":
                     key_budget = scope
@@ -128,6 +132,7 @@ class Limits:
             rates=tuple(r for r in rates if r.rpm is not None or r.tpm is not None),
             per_model=any(metadata.get(f) or key.get(f) for f in PER_MODEL_FIELDS),
             parallel=key.get("max_parallel_requests"), spenders=tuple(spenders),
+            key_spender=key_spender,
             token_counters=tuple(tokens))
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from ..access.notices import NO_NOTICES, Notifier
 from ..access.prices import Prices
 from ..access.principals import Principals
 from ..access.roles import Rule, check_route
@@ -35,6 +36,8 @@ class Admin:
     settings: Settings = field(default_factory=Settings)
     # Guardrails kept in the database (POST /guardrails); None without one.
     stored_guardrails: StoredGuardrails | None = None
+    # Told of invitations, new keys and new secrets (email, when on).
+    notices: Notifier = NO_NOTICES
 
 
 ADMIN = web.AppKey("admin", Admin)
@@ -69,6 +72,15 @@ def gated(rule: Rule) -> Callable[[AdminHandler], Handler]:
 
 # Proxy admins only.
 admin_route = gated(Rule.ADMIN)
+
+
+def check_email(admin: Admin, asked: bool | None) -> None:
+    """Refuse ``send_invite_email`` while no email can be sent, rather than drop it unsaid."""
+    if asked and not admin.notices.enabled:
+        raise ClientError(400, "send_invite_email: email is not set up; set "
+                               "general_settings.alerting: [\"email\"] (or litellm_settings."
+                               "callbacks: [\"smtp_email\"]) and the SMTP_* environment "
+                               "variables", param="send_invite_email")
 
 
 def check_guardrails(admin: Admin, names: list[str], param: str) -> None:

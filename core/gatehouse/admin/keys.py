@@ -29,7 +29,7 @@ from ..store.database import Row
 from .bodies import (Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query,
                      reply)
 from .budgets import BudgetFields, budget_view, create_budget
-from .context import Admin, admin_route, check_guardrails, gated
+from .context import Admin, admin_route, check_email, check_guardrails, gated
 from .key_owners import (
     administered_teams,
     check_generation_rules,
@@ -264,6 +264,7 @@ async def generate_service_account(request: web.Request, admin: Admin) -> web.Re
 
 
 async def _generate(request: web.Request, admin: Admin, body: GenerateKey) -> web.Response:
+    check_email(admin, body.send_invite_email)
     _apply_config_bounds(admin, body)
     secret = body.key if body.key is not None else new_key()
     if body.key is not None:
@@ -283,6 +284,8 @@ async def _generate(request: web.Request, admin: Admin, body: GenerateKey) -> we
     row = {"key_hash": token, "key_name": key_name(secret), **columns,
            "created_by": who, "updated_by": who, "created_at": now, "updated_at": now}
     created = await KEYS.create(request, token, row)
+    if body.send_invite_email and created.get("user_id"):
+        admin.notices.key_created(created, secret)
     return json_response({**await shown_key(admin, created), "key": secret,
                           "duration": body.duration})
 
@@ -523,6 +526,8 @@ async def regenerate(request: web.Request, admin: Admin) -> web.Response:
     row = await KEYS.update(request, token, shown, {
         **changes, "key_name": key_name(secret), "updated_by": actor(request)},
         new_ident=new_token)
+    if row.get("user_id"):
+        admin.notices.key_rotated(row, secret)
     return json_response({**await shown_key(admin, row), "key": secret, "token": None,
                           "token_id": new_token})
 

@@ -25,7 +25,7 @@ from ..errors import ClientError, DetailError, json_response
 from ..store.database import Row
 from .bodies import Body, Duration, Limit, Query, Reply, parse_body, parse_query, reply
 from .budgets import all_rows, rows_where_in, with_reset
-from .context import Admin, gated
+from .context import Admin, check_email, gated
 from .keys import KEYS, KeyView, key_view
 from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
 from .teams import TEAMS, ListedTeam, TeamView, team_view
@@ -61,6 +61,8 @@ class NewUser(UserFields):
     # The auto-created key's own settings.
     key_alias: str | None = None
     duration: Duration | None = None
+    # Mail the user an invitation (with the key made for them, if any).
+    send_invite_email: bool | None = None
 
 
 class UpdateUser(UserFields, NamesUser):
@@ -145,6 +147,7 @@ def setup(app: web.Application) -> None:
 @gated(Rule.ADMIN)
 async def new(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, NewUser)
+    check_email(admin, body.send_invite_email)
     user_id = body.user_id or str(uuid.uuid4())
     user = await admin.store.get_row("users", user_id)
     if user is None:
@@ -172,6 +175,8 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
             "user_id": user_id, "models": user["models"], "created_at": now,
             "updated_at": now,
             "expires": durations.after(body.duration, now) if body.duration else None})
+    if body.send_invite_email:
+        admin.notices.user_invited(user, secret or None)
     key_fields = key_view(key) if key else {"expires": None}
     return json_response({**key_fields, **user_view(user), "key": secret, "token": None,
                           "token_id": None})

@@ -1,6 +1,6 @@
-"""The pages the gateway serves, rendered from the templates beside this module with every
-value escaped. A page loads nothing from outside the gateway: the machines that run gateways
-are often offline."""
+"""The pages the gateway serves and the emails it sends, rendered from the templates beside
+this module with every value escaped (``.txt`` templates, plain text, excepted). A page loads
+nothing from outside the gateway: the machines that run gateways are often offline."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 @functools.cache
 def _environment() -> Environment:
     return Environment(loader=PackageLoader("gatehouse.ui", "templates"),
-                       autoescape=select_autoescape(default=True))
+                       autoescape=select_autoescape(disabled_extensions=("txt",), default=True))
+
+
+def text(template: str, **context: Any) -> str:
+    return _environment().get_template(template).render(**context)
 
 
 def render(template: str, **context: Any) -> web.Response:
-    return web.Response(text=_environment().get_template(template).render(**context),
-                        content_type="text/html")
+    return web.Response(text=text(template, **context), content_type="text/html")
