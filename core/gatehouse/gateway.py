@@ -21,6 +21,7 @@ from .access.key_rotation import KeyRotations
 from .access.model_access import ModelAccess
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
+from .access.retention import RetentionJob, retention_periods
 from .admin.context import Admin
 from .admin.keys import check_key_settings
 from .admin.models import Models
@@ -41,6 +42,7 @@ from .proxy.stored_models import StoredModels
 from .store.audit import AuditLog
 from .store.cache import RedisCache, make_cache
 from .store.database import StoreUnavailable, open_store
+from .store.retention import Retention
 from .store.models import GuardrailRows, ModelRows
 from .store.sealed import Sealer
 
@@ -87,6 +89,9 @@ class Gateway:
                 "the gateway keeps only with general_settings.master_key; set one")
         with problems.gather():
             check_key_settings(config.settings, source)
+        retention = None
+        with problems.gather():
+            retention = retention_periods(settings, source)
         problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
@@ -94,6 +99,7 @@ class Gateway:
         self.principals = Principals(master, self.store, self.cache, blocked_users,
                                      key_header=settings.litellm_key_header_name)
         self.budget_resets = BudgetResets(self.principals)
+        self.retention = RetentionJob(Retention(self.store, **retention)) if retention else None
         # Keys, teams and spend exist only behind a master key; without one the gateway is a
         # plain proxy that needs no database.
         self.tracks_spend = self.principals.enabled
@@ -165,6 +171,8 @@ class Gateway:
                 if not check_only:
                     self.budget_resets.start()
                     self.key_rotations.start()
+                    if self.retention is not None:
+                        self.retention.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self.router)
@@ -193,6 +201,8 @@ class Gateway:
         await self.call_log.stop()
         if self.stored_models is not None:
             await self.stored_models.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.key_rotations.stop()
         await self.budget_resets.stop()
         await self.accounting.stop()

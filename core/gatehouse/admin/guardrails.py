@@ -24,7 +24,7 @@ from ..store.audit import Action
 from ..store.database import Row
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, gated
-from .tables import actor, audit_actor, iso
+from .tables import actor, iso, record_change
 
 # Always listed, whether config wrote them or not: what a reader needs to know what runs.
 SHOWN_ALWAYS = ("guardrail", "mode", "default_on")
@@ -233,5 +233,4 @@ async def delete_guardrail(request: web.Request, admin: Admin) -> web.Response:
 
 async def _audit(request: web.Request, admin: Admin, action: Action, guardrail_id: str,
                  before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-    await admin.audit.record("guardrails", action, guardrail_id, before, after,
-                             changed_by=audit_actor(request))
+    await record_change(request, "guardrails", action, guardrail_id, before, after)

@@ -30,7 +30,7 @@ from ..store.database import Row
 from ..store.models import COLUMNS
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, gated
-from .tables import actor, audit_actor
+from .tables import actor, record_change
 from .teams import TEAMS
 
 # What LiteLLM answers when models are not kept in the database.
@@ -253,8 +253,7 @@ async def delete_model(request: web.Request, admin: Admin) -> web.Response:
 
 async def _audit(request: web.Request, admin: Admin, action: Action, model_id: str,
                  before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-    await admin.audit.record("models", action, model_id, before, after,
-                             changed_by=audit_actor(request))
+    await record_change(request, "models", action, model_id, before, after)
 
 
 def _audited(model_name: str, params: ModelParams, info: dict[str, Any]) -> dict[str, Any]:
