@@ -57,7 +57,7 @@ async def report(request: web.Request, admin: Admin) -> web.Response:
                                                                           where or {})))
     if group_by not in GROUPS:
         raise ClientError(400, f"group_by must be one of team, customer, api_key; got "
-                               f"{group_by!r}", param="group_by")
+                               f"{group_by!r}", kind="bad_request", param="group_by")
     column, plural, label = GROUPS[group_by]
     rows = await admin.store.spend_by_day(column, start, end)
     if group_by == "team":
