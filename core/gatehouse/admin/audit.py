@@ -5,13 +5,13 @@ object), for proxy admins and their viewers."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
 from ..access.roles import Rule
 from ..errors import ClientError, json_response
-from .bodies import query_int
+from .bodies import query_day, query_int
 from .context import Admin, gated
 
 MAX_LIMIT = 1000
@@ -43,7 +43,8 @@ async def audit_page(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(400, "sort_order must be asc or desc", param="sort_order")
     rows, total = await admin.store.audit_page(
         {name: query[name] for name in COLUMNS if query.get(name)},
-        since=_day(request, "start_date"), before=_day(request, "end_date", after=True),
+        since=_iso(query_day(request, "start_date")),
+        before=_iso(query_day(request, "end_date"), days=1),
         inside={field: query[name] for name, field in INSIDE.items() if query.get(name)},
         order_by=sort_by, descending=order == "desc", limit=size, offset=(page - 1) * size)
     return json_response({"audit_logs": rows, "total": total, "page": page, "page_size": size,
@@ -67,16 +68,7 @@ async def audit_logs(request: web.Request, admin: Admin) -> web.Response:
         object_id=request.query.get("object_id") or None, limit=limit))
 
 
-def _day(request: web.Request, name: str, *, after: bool = False) -> str | None:
-    """A ``YYYY-MM-DD`` query value as the ISO text audit times are compared with: its start
-    (or, ``after``, the next day's, so an end date is included whole)."""
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        raise ClientError(400, f"{name} must be a date, YYYY-MM-DD; got {raw!r}",
-                          param=name) from None
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return (start + timedelta(days=1 if after else 0)).isoformat()
+def _iso(day: datetime | None, *, days: int = 0) -> str | None:
+    """A day's start (or, ``days`` later, the next's: an end date counts whole) as the ISO
+    text audit times are compared with."""
+    return None if day is None else (day + timedelta(days=days)).isoformat()

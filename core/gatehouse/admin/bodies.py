@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import types
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import orjson
@@ -184,6 +185,20 @@ def query_int(request: web.Request, name: str, default: int, *, low: int, high: 
         raise Invalid([problem("less_than_equal", ["query", name],
                                f"Input should be less than or equal to {high}", raw)])
     return value
+
+
+def query_day(request: web.Request, name: str) -> datetime | None:
+    """A ``YYYY-MM-DD`` query value as the start of that day in UTC; a 400 naming the
+    parameter if it is not a date."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ClientError(400, f"{name} must be a date, YYYY-MM-DD; got {raw!r}",
+                          kind="bad_request", param=name) from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def query_bool(request: web.Request, name: str) -> bool:

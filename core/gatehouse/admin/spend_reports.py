@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +19,7 @@ from aiohttp import web
 from ..access.roles import Rule
 from ..errors import ClientError, json_response
 from ..store.database import Row
-from .bodies import query_int
+from .bodies import query_day, query_int
 from .budgets import rows_where_in
 from .context import Admin, gated
 from .keys import key_ident
@@ -112,23 +112,13 @@ async def tags(request: web.Request, admin: Admin) -> web.Response:
 
 def date_range(request: web.Request) -> tuple[float, float]:
     """``[start_date 00:00, the day after end_date 00:00)`` in UTC epoch seconds."""
-    raw_start, raw_end = request.query.get("start_date"), request.query.get("end_date")
-    if not raw_start or not raw_end:
+    first, last = query_day(request, "start_date"), query_day(request, "end_date")
+    if first is None or last is None:
         raise ClientError(400, "Please provide start_date and end_date", kind="bad_request")
-    days = []
-    for name, raw in (("start_date", raw_start), ("end_date", raw_end)):
-        try:
-            days.append(date.fromisoformat(raw))
-        except ValueError:
-            raise ClientError(400, f"{name} must be a date, YYYY-MM-DD; got {raw!r}",
-                              kind="bad_request", param=name) from None
-    first, last = days
     if last < first:
         raise ClientError(400, "end_date is before start_date", kind="bad_request",
                           param="end_date")
-    return (datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp(),
-            (datetime(last.year, last.month, last.day, tzinfo=UTC)
-             + timedelta(days=1)).timestamp())
+    return first.timestamp(), (last + timedelta(days=1)).timestamp()
 
 
 def day_of(day: int) -> datetime:
