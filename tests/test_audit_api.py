@@ -79,6 +79,7 @@ async def test_audit_pages_filters_and_sorts(start):
                         end_date=today.isoformat()))["total"] == total
     yesterday = (today - timedelta(days=1)).isoformat()
     assert (await audit(client, start_date=yesterday, end_date=yesterday))["total"] == 0
+    assert (await audit(client, start_date="0001-01-01", end_date="9999-12-31"))["total"] == total
 
     one = everything["audit_logs"][0]
     assert await admin_get(client, f"/audit/{one['id']}") == one

@@ -103,6 +103,10 @@ async def test_report_by_key_and_its_filters(start):
     assert await admin_get(client, "/global/spend/report", team_id=team, customer_id="acme",
                            **RANGE) == [per_key(a2, 1.0, 1, 1, "gpt-4o")]
     assert await admin_get(client, "/global/spend/report", api_key="sk-nobody", **RANGE) == []
+    # To the last day a date can name: the row after the range counts too.
+    [later] = await admin_get(client, "/global/spend/report", api_key=a,
+                              start_date="2024-04-30", end_date="9999-12-31")
+    assert later["total_cost"] == 100.75
 
 
 @both_databases

@@ -70,5 +70,8 @@ async def audit_logs(request: web.Request, admin: Admin) -> web.Response:
 
 def _iso(day: datetime | None, *, days: int = 0) -> str | None:
     """A day's start (or, ``days`` later, the next's: an end date counts whole) as the ISO
-    text audit times are compared with."""
-    return None if day is None else (day + timedelta(days=days)).isoformat()
+    text audit times are compared with; None past the last day a date can name."""
+    try:
+        return None if day is None else (day + timedelta(days=days)).isoformat()
+    except OverflowError:
+        return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -118,7 +118,7 @@ def date_range(request: web.Request) -> tuple[float, float]:
     if last < first:
         raise ClientError(400, "end_date is before start_date", kind="bad_request",
                           param="end_date")
-    return first.timestamp(), (last + timedelta(days=1)).timestamp()
+    return first.timestamp(), last.timestamp() + DAY
 
 
 def day_of(day: int) -> datetime:
