@@ -285,10 +285,11 @@ async def test_audit_rows_record_every_change_to_keys_and_teams(start):
     rows = by_action(await resp.json())
     assert set(rows) == {"created", "updated", "deleted"}
     for row in rows.values():
-        assert set(row) == {"id", "updated_at", "changed_by", "action", "table_name",
-                            "object_id", "before_value", "updated_values"}
-        assert (row["table_name"], row["object_id"], row["changed_by"]) == (
-            "LiteLLM_VerificationToken", key["token"], "master_key")
+        assert set(row) == {"id", "updated_at", "changed_by", "changed_by_api_key", "action",
+                            "table_name", "object_id", "before_value", "updated_values"}
+        assert (row["table_name"], row["object_id"], row["changed_by"],
+                row["changed_by_api_key"]) == ("LiteLLM_VerificationToken", key["token"],
+                                               "master_key", None)
         assert uuid.UUID(row["id"])
         assert row["updated_at"].endswith("+00:00")
     assert rows["created"]["before_value"] is None

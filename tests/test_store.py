@@ -154,8 +154,8 @@ async def test_spend_by_tag(store):
                              spend_row(spend=2.0, tags=["prod"]),
                              spend_row(spend=4.0)])
     assert await store.spend_by_tag() == [
-        {"individual_request_tag": "prod", "log_count": 2, "total_spend": 3.0},
-        {"individual_request_tag": "team-a", "log_count": 1, "total_spend": 1.0},
+        {"tag": "prod", "log_count": 2, "spend": 3.0},
+        {"tag": "team-a", "log_count": 1, "spend": 1.0},
     ]
 
 

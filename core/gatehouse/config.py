@@ -311,6 +311,11 @@ class GeneralSettings(BaseModel):
     # version of LiteLLM's docs spells it `alerts`.
     alerting: list[str] = Field(default_factory=list,
                                 validation_alias=AliasChoices("alerting", "alerts"))
+    # Spend and audit rows older than these durations ("30d") are deleted, every interval;
+    # unset, every row is kept. (LiteLLM has no audit retention; the name follows its spend one.)
+    maximum_spend_logs_retention_period: str | None = None
+    maximum_spend_logs_retention_interval: str = "1d"
+    maximum_audit_logs_retention_period: str | None = None
 
     @property
     def models_in_db(self) -> bool:
@@ -415,8 +420,7 @@ LITELLM_IGNORED = {
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
         disable_retry_on_max_parallel_request_limit_error
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
-        key_management_settings litellm_jwtauth
-        maximum_spend_logs_retention_period maximum_spend_logs_retention_interval
+        key_management_settings litellm_jwtauth maximum_spend_logs_cleanup_cron
         proxy_batch_write_at spend_report_frequency
         store_prompts_in_spend_logs ui_access_mode
     """.split()),

@@ -22,6 +22,7 @@ from .access.model_access import ModelAccess
 from .access.notices import NO_NOTICES, Notifier
 from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
+from .access.retention import RetentionJob, retention_periods
 from .admin.context import Admin
 from .admin.keys import check_key_settings
 from .admin.models import Models
@@ -46,6 +47,7 @@ from .store.audit import AuditLog
 from .store.cache import RedisCache, make_cache
 from .store.database import StoreUnavailable, open_store
 from .store.models import GuardrailRows, ModelRows, PassThroughRows
+from .store.retention import Retention
 from .store.sealed import Sealer
 
 log = logging.getLogger("gatehouse")
@@ -97,6 +99,9 @@ class Gateway:
         email = None
         with problems.gather():
             email = EmailSettings.from_env(os.environ, source) if config.sends_email else None
+        retention = None
+        with problems.gather():
+            retention = retention_periods(settings, source)
         problems.check()
         self.cache = make_cache(
             settings.redis_url.get_secret_value() if settings.redis_url else None,
@@ -108,6 +113,7 @@ class Gateway:
         self.principals = Principals(master, self.store, self.cache, blocked_users,
                                      key_header=settings.litellm_key_header_name)
         self.budget_resets = BudgetResets(self.principals)
+        self.retention = RetentionJob(Retention(self.store, **retention)) if retention else None
         # Keys, teams and spend exist only behind a master key; without one the gateway is a
         # plain proxy that needs no database.
         self.tracks_spend = self.principals.enabled
@@ -191,6 +197,8 @@ class Gateway:
                 if not check_only:
                     self.budget_resets.start()
                     self.key_rotations.start()
+                    if self.retention is not None:
+                        self.retention.start()
             for name, guardrail in self.guardrails.items():
                 try:
                     await guardrail.start(self.router)
@@ -221,6 +229,8 @@ class Gateway:
             await self.stored_models.stop()
         if self.stored_pass_through is not None:
             await self.stored_pass_through.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.key_rotations.stop()
         await self.budget_resets.stop()
         await self.accounting.stop()

@@ -32,6 +32,8 @@ class Rule(enum.Enum):
     SELF = "any key, for what is its own"
     OWN_KEYS = "proxy admins and internal users, on their own keys"
     MEMBERS = "proxy admins and team or organization admins"
+    SPEND = "proxy admins, their viewers and keys with permissions.get_spend_routes"
+    MASTER_KEY = "the master key alone"
 
 
 def role_of(principal: Principal) -> str:
@@ -66,11 +68,18 @@ def mask(user_id: str | None) -> str:
 
 def check_route(principal: Principal, rule: Rule, route: str) -> None:
     """Refuse a caller whose role the route's rule does not let in, with LiteLLM's words."""
+    if rule is Rule.MASTER_KEY:
+        if not principal.is_admin:
+            raise ClientError(401, f"Authentication Error, Tried to access route={route}, "
+                                   f"which is only for MASTER KEY", kind="auth_error",
+                              param="None")
+        return
     role = role_of(principal)
-    if role == PROXY_ADMIN or rule is Rule.SELF:
+    if role == PROXY_ADMIN or rule is Rule.SELF or (
+            rule is Rule.SPEND and principal.permissions.get("get_spend_routes") is True):
         return
     if role == PROXY_ADMIN_VIEWER:
-        if rule is Rule.ADMIN_READ:
+        if rule in (Rule.ADMIN_READ, Rule.SPEND):
             return
         raise ClientError(403, f"user not allowed to access this route, role= {role}. "
                                f"Trying to access: {route}", kind="auth_error", param="None")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import types
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import orjson
@@ -225,3 +226,21 @@ def reply(model: type[BaseModel], value: Any) -> web.Response:
     it is: no field is added that ``value`` does not have."""
     checked = model.model_validate(value)
     return json_response(checked.model_dump(mode="json", exclude_unset=True))
+
+
+def query_day(request: web.Request, name: str) -> datetime | None:
+    """A ``YYYY-MM-DD`` query value as the start of that day in UTC; a 400 naming the
+    parameter if it is not a date."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ClientError(400, f"{name} must be a date, YYYY-MM-DD; got {raw!r}",
+                          kind="bad_request", param=name) from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def query_bool(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1", "yes", "on")

@@ -23,7 +23,7 @@ from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_vie
                       linked_budget, update_budget)
 from .context import Admin, gated
 from .models import MODELS
-from .tables import Table
+from .tables import Table, record_change
 
 UserId = Annotated[str, Field(min_length=1)]
 
@@ -169,9 +169,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
 @gated(Rule.ADMIN)
 async def block(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, UserIds)
-    rows = await admin.store.set_end_users_blocked(body.user_ids, True)
-    for user_id in body.user_ids:
-        await admin.principals.forget("end_user", user_id)
+    rows = await _set_blocked(request, admin, body.user_ids, True)
     return json_response({"blocked_users": [await _view(admin, row) for row in rows]})
 
 
@@ -180,14 +178,30 @@ async def unblock(request: web.Request, admin: Admin) -> web.Response:
     """Clears the end users' block. (LiteLLM's only edits its in-memory list and leaves the
     stored flag set; a script calling unblock means it.)"""
     body = await parse_body(request, UserIds)
-    await admin.store.set_end_users_blocked(body.user_ids, False)
-    for user_id in body.user_ids:
-        await admin.principals.forget("end_user", user_id)
+    await _set_blocked(request, admin, body.user_ids, False)
     # The config's blocked_user_list is not the API's to lift; say so rather than pretend.
     from_config = sorted(set(body.user_ids) & admin.principals.config_blocked)
     return json_response({"blocked_users": sorted(admin.principals.config_blocked),
                           "unblocked_users": body.user_ids,
                           "still_blocked_by_config": from_config})
+
+
+async def _set_blocked(request: web.Request, admin: Admin, user_ids: list[str],
+                       blocked: bool) -> list[Row]:
+    """Block or unblock end users (making those not seen yet), each change audited."""
+    before = {row["user_id"]: row for row in await all_rows(admin, "end_users",
+                                                            {"user_id": user_ids})}
+    rows = await admin.store.set_end_users_blocked(user_ids, blocked)
+    for row in rows:
+        await admin.principals.forget("end_user", row["user_id"])
+        old = before.get(row["user_id"])
+        if old is None:
+            await record_change(request, "end_users", "created", row["user_id"], None,
+                                customer_view(row))
+        elif old["blocked"] != blocked:
+            await record_change(request, "end_users", "updated", row["user_id"],
+                                customer_view(old), {"blocked": blocked})
+    return rows
 
 
 def _check_default_model(request: web.Request, name: str | None) -> None:

@@ -20,11 +20,10 @@ from ..guardrails.monitoring import looks_secret
 from ..guardrails.registry import GuardrailSet
 from ..guardrails.streaming import reply_as_stream
 from ..guardrails.stored import StoredGuardrails
-from ..store.audit import Action
 from ..store.database import Row
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, gated
-from .tables import actor, audit_actor, iso
+from .tables import actor, iso, record_change
 
 # Always listed, whether config wrote them or not: what a reader needs to know what runs.
 SHOWN_ALWAYS = ("guardrail", "mode", "default_on")
@@ -195,7 +194,7 @@ async def create_guardrail(request: web.Request, admin: Admin) -> web.Response:
     row = await stored.add(fields.guardrail_name, fields.litellm_params,
                            fields.guardrail_info or {}, actor(request))
     view = _row_view(row, fields.litellm_params)
-    await _audit(request, admin, "created", row["guardrail_id"], None, view)
+    await record_change(request, "guardrails", "created", row["guardrail_id"], None, view)
     return json_response(view)
 
 
@@ -213,7 +212,7 @@ async def update_guardrail(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(404, f"Guardrail with ID {guardrail_id} not found",
                           kind="not_found_error")
     view = _row_view(row, fields.litellm_params)
-    await _audit(request, admin, "updated", guardrail_id,
+    await record_change(request, "guardrails", "updated", guardrail_id,
                  _row_view(before, before["litellm_params"]), view)
     return json_response(view)
 
@@ -227,11 +226,5 @@ async def delete_guardrail(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(404, f"Guardrail with ID {guardrail_id} not found",
                           kind="not_found_error")
     view = _row_view(row, row["litellm_params"])
-    await _audit(request, admin, "deleted", guardrail_id, view, {})
+    await record_change(request, "guardrails", "deleted", guardrail_id, view, {})
     return json_response(view)
-
-
-async def _audit(request: web.Request, admin: Admin, action: Action, guardrail_id: str,
-                 before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-    await admin.audit.record("guardrails", action, guardrail_id, before, after,
-                             changed_by=audit_actor(request))

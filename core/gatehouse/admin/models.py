@@ -25,12 +25,11 @@ from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import Principal
 from ..proxy.router import Deployment, Router, may_call, shown_params
 from ..proxy.stored_models import StoredModels
-from ..store.audit import Action
 from ..store.database import Row
 from ..store.models import COLUMNS
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, gated
-from .tables import actor, audit_actor
+from .tables import actor, record_change
 from .teams import TEAMS
 
 # What LiteLLM answers when models are not kept in the database.
@@ -142,8 +141,8 @@ async def new_model(request: web.Request, admin: Admin) -> web.Response:
                      or await stored.rows.get(model_id) is not None):
         raise _refused(400, f"{{'error': 'Model with id={model_id} already exists'}}")
     row = await stored.add(model_name, body.litellm_params, info, actor(request))
-    await _audit(request, admin, "created", row["model_id"], None,
-                 _audited(model_name, params, info))
+    await record_change(request, "models", "created", row["model_id"], None,
+                        _audited(model_name, params, info))
     if team is not None:
         await _publish(request, team, body.model_name, model_name)
     return json_response(_row_out(row))
@@ -210,8 +209,8 @@ async def _save(request: web.Request, stored: StoredModels, row: Row, model_name
                                 actor(request))
     if saved is None:  # deleted meanwhile
         raise _refused(400, "Authentication Error, model not found")
-    await _audit(request, request.app[ADMIN], "updated", row["model_id"], _audited_row(row),
-                 _audited(model_name, checked, info))
+    await record_change(request, "models", "updated", row["model_id"], _audited_row(row),
+                        _audited(model_name, checked, info))
     return json_response(_row_out(saved))
 
 
@@ -245,16 +244,10 @@ async def delete_model(request: web.Request, admin: Admin) -> web.Response:
     await _team_managed(request, admin, row and row["model_info"].get("team_id"))
     if row is None or not await stored.delete(body.id):
         raise _refused(400, f"{{'error': 'Model with id={body.id} not found in db'}}")
-    await _audit(request, admin, "deleted", body.id, _audited_row(row), {})
+    await record_change(request, "models", "deleted", body.id, _audited_row(row), {})
     if row["model_info"].get("team_id"):
         await _unpublish(request, admin, row)
     return json_response({"message": f"Model: {body.id} deleted successfully"})
-
-
-async def _audit(request: web.Request, admin: Admin, action: Action, model_id: str,
-                 before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-    await admin.audit.record("models", action, model_id, before, after,
-                             changed_by=audit_actor(request))
 
 
 def _audited(model_name: str, params: ModelParams, info: dict[str, Any]) -> dict[str, Any]:

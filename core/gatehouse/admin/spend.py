@@ -1,5 +1,7 @@
-"""Spend: ``GET /spend/tags`` and ``GET /spend/logs`` (master key), and ``POST /spend/calculate``
-(any caller the gateway lets in; public when listed in ``general_settings.public_routes``).
+"""Spend: ``GET /spend/tags``, ``/spend/logs``, ``/spend/keys``, ``/spend/users`` (proxy
+admins, their viewers, keys with ``permissions.get_spend_routes``), ``POST /global/spend/reset``
+(the master key alone) and ``POST /spend/calculate`` (any caller the gateway lets in; public
+when listed in ``general_settings.public_routes``).
 
 Logs and totals come from the database, which the gateway writes about once a second, so a
 call shows up there shortly after it ends.
@@ -12,13 +14,17 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..access.limits import spend_counter
 from ..access.prices import usage
+from ..access.roles import Rule
 from ..errors import ClientError, json_response
 from ..proxy.schemas import check_body
 from ..store.database import Row
 from .bodies import Body, parse_body, query_int
-from .context import ADMIN, Admin, admin_route
-from .keys import key_ident
+from .budgets import all_rows
+from .context import ADMIN, Admin, gated
+from .keys import key_ident, key_view
+from .memberships import user_view
 from .tables import iso
 
 MAX_LIMIT = 1000
@@ -55,14 +61,48 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/spend/tags", spend_tags)
     app.router.add_get("/spend/logs", spend_logs)
     app.router.add_post("/spend/calculate", calculate)
+    app.router.add_get("/spend/keys", spend_keys)
+    app.router.add_get("/spend/users", spend_users)
+    app.router.add_post("/global/spend/reset", reset)
 
 
-@admin_route
+@gated(Rule.SPEND)
 async def spend_tags(request: web.Request, admin: Admin) -> web.Response:
-    return json_response(await admin.store.spend_by_tag())
+    """Every tag's calls and spend, all time (LiteLLM takes dates here and ignores them)."""
+    return json_response([{"individual_request_tag": row["tag"], "log_count": row["log_count"],
+                           "total_spend": row["spend"]}
+                          for row in await admin.store.spend_by_tag()])
 
 
-@admin_route
+@gated(Rule.SPEND)
+async def spend_keys(request: web.Request, admin: Admin) -> web.Response:
+    return json_response([key_view(row) for row in await all_rows(admin, "keys")])
+
+
+@gated(Rule.SPEND)
+async def spend_users(request: web.Request, admin: Admin) -> web.Response:
+    where = {"user_id": request.query["user_id"]} if request.query.get("user_id") else None
+    return json_response([user_view(row) for row in await all_rows(admin, "users", where)])
+
+
+# The rows /global/spend/reset zeroes: (store kind, what the caches call one).
+RESET = (("keys", "key"), ("teams", "team"))
+
+
+@gated(Rule.MASTER_KEY)
+async def reset(request: web.Request, admin: Admin) -> web.Response:
+    """Zero every key's and team's spend. The cached rows and the shared spend counters go
+    too, or budgets would go on counting from the old figures."""
+    principals = admin.principals
+    for kind, noun in RESET:
+        for row in await admin.store.reset_spend(kind):
+            await principals.cache.drop(spend_counter(noun, row["ident"], row))
+            await principals.forget(noun, row["ident"])
+    return json_response({"message": "Spend for all API Keys and Teams reset successfully",
+                          "status": "success"})
+
+
+@gated(Rule.SPEND)
 async def spend_logs(request: web.Request, admin: Admin) -> web.Response:
     api_key = request.query.get("api_key")
     rows = await admin.store.spend_logs(

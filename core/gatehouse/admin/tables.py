@@ -119,9 +119,7 @@ class Table:
 
     async def _audit(self, request: web.Request, action: Action, ident: str,
                      before: dict[str, Any] | None, updated: dict[str, Any]) -> None:
-        await request.app[ADMIN].audit.record(
-            self.kind, action, ident, before, updated,
-            changed_by=audit_actor(request))
+        await record_change(request, self.kind, action, ident, before, updated)
 
     def _not_found(self, shown: list[str]) -> ClientError:
         return ClientError(404, f"{self.noun.capitalize()} not found: {', '.join(shown)}",
@@ -132,3 +130,12 @@ def audit_actor(request: web.Request) -> str:
     """Who an audit row says made a change: the ``litellm-changed-by`` header, as LiteLLM
     reads it, else the master key."""
     return request.headers.get(CHANGED_BY_HEADER) or "master_key"
+
+
+async def record_change(request: web.Request, kind: str, action: Action, ident: str,
+                        before: dict[str, Any] | None, updated: dict[str, Any]) -> None:
+    """The audit row of a change the caller made: who (``audit_actor``) and with which key
+    (its hash; none for the master key)."""
+    await request.app[ADMIN].audit.record(
+        kind, action, ident, before, updated, changed_by=audit_actor(request),
+        changed_by_api_key=request["principal"].key_hash)

@@ -28,6 +28,7 @@ from .budgets import all_rows, rows_where_in, with_reset
 from .context import Admin, check_email, gated
 from .keys import KEYS, KeyView, key_view
 from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
+from .organizations import ORG_MEMBERS
 from .teams import TEAMS, ListedTeam, TeamView, team_view
 
 SORTABLE = ("user_id", "user_email", "created_at", "spend", "user_alias", "user_role")
@@ -271,10 +272,8 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
                 await TEAMS.update(request, team_id, team_id, {"members": [
                     m for m in team["members"] if m.get("user_id") != user_id]})
             await leave_team(request, team_id, user_id)
-        for membership in await all_rows(admin, "organization_members", {"user_id": user_id}):
-            await admin.store.delete_rows("organization_members",
-                                          [membership["membership_id"]])
-            await admin.principals.forget("organization_member", membership["membership_id"])
+        await ORG_MEMBERS.remove(request, await all_rows(admin, "organization_members",
+                                                         {"user_id": user_id}))
     await USERS.remove(request, users)
     return json_response(len(users))
 

@@ -39,13 +39,14 @@ class AuditLog:
 
     async def record(self, kind: str, action: Action, object_id: str,
                      before: dict[str, Any] | None, updated: dict[str, Any], *,
-                     changed_by: str) -> None:
+                     changed_by: str, changed_by_api_key: str | None = None) -> None:
         if not self.enabled:
             return
         row = {
             "id": str(uuid.uuid4()),
             "updated_at": datetime.now(UTC).isoformat(),
             "changed_by": changed_by,
+            "changed_by_api_key": changed_by_api_key,
             "action": action,
             "table_name": TABLE_NAMES[kind],
             "object_id": object_id,

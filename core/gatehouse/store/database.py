@@ -339,21 +339,101 @@ class Store(abc.ABC):
             rows = await tx.fetchall(sql, (*params, limit))
         return [decode(r) for r in rows]
 
-    async def spend_by_tag(self) -> list[Row]:
-        # Tags are a JSON list per row; folding them here keeps the SQL the same for both
-        # back ends.
+    # --- spend reports: aggregated by the database, never row by row here ------------------
+
+    #: A FROM-clause item giving each tag of spend row ``l`` as ``tag.value``: the one thing
+    #: the back ends say differently (tags are a JSON list in a text column).
+    each_tag = ""
+
+    async def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         async with self.transaction() as tx:
-            rows = await tx.fetchall(
-                "SELECT tags, spend FROM gatehouse_spend_logs WHERE tags <> '[]'")
-        totals: dict[str, list[float]] = {}
-        for row in rows:
-            for tag in orjson.loads(row["tags"]):
-                entry = totals.setdefault(str(tag), [0, 0.0])
-                entry[0] += 1
-                entry[1] += row["spend"]
-        return sorted(({"individual_request_tag": tag, "log_count": count, "total_spend": spend}
-                       for tag, (count, spend) in totals.items()),
-                      key=lambda r: -r["total_spend"])
+            return await tx.fetchall(sql, params)
+
+    async def spend_by_day(self, column: str, start: float, end: float) -> list[Row]:
+        """Spend and tokens per UTC day (``day``: days since the epoch), ``column``
+        (``team_id`` or ``end_user``, as ``grp``), model and key, for rows started in
+        ``[start, end)``."""
+        return await self._query(
+            f"SELECT {_DAY} AS day, {column} AS grp, model, key_hash, SUM(spend) AS spend, "
+            f"{_total('total_tokens')} FROM gatehouse_spend_logs "
+            f"WHERE start_time >= ? AND start_time < ? GROUP BY 1, 2, 3, 4", (start, end))
+
+    async def spend_by_key_model(self, start: float, end: float, where: Row) -> list[Row]:
+        """Spend and tokens per key and model for rows started in ``[start, end)`` that match
+        ``where`` (column filters, as list_rows takes them)."""
+        clauses, params = _conditions(where)
+        extra = "".join(f" AND {clause}" for clause in clauses)
+        return await self._query(
+            f"SELECT key_hash, model, SUM(spend) AS spend, {_total('prompt_tokens')}, "
+            f"{_total('completion_tokens')} FROM gatehouse_spend_logs "
+            f"WHERE start_time >= ? AND start_time < ?{extra} GROUP BY key_hash, model",
+            (start, end, *params))
+
+    async def top_keys(self, since: float, limit: int) -> list[Row]:
+        """The ``limit`` keys that spent most since ``since``, with their alias, name and
+        team (null for a key deleted since)."""
+        return await self._query(
+            "SELECT s.key_hash, s.spend, k.key_alias, k.key_name, k.team_id FROM ("
+            "SELECT key_hash, SUM(spend) AS spend FROM gatehouse_spend_logs "
+            "WHERE start_time >= ? AND key_hash IS NOT NULL GROUP BY key_hash "
+            "ORDER BY spend DESC, key_hash LIMIT ?) s "
+            "LEFT JOIN gatehouse_keys k ON k.key_hash = s.key_hash "
+            "ORDER BY s.spend DESC, s.key_hash", (since, limit))
+
+    async def team_spend_by_day(self, since: float) -> list[Row]:
+        """Spend per UTC day and team since ``since``, with the team's alias."""
+        return await self._query(
+            f"SELECT s.day, s.team_id, t.team_alias, s.spend FROM ("
+            f"SELECT {_DAY} AS day, team_id, SUM(spend) AS spend FROM gatehouse_spend_logs "
+            f"WHERE start_time >= ? GROUP BY 1, 2) s "
+            f"LEFT JOIN gatehouse_teams t ON t.team_id = s.team_id", (since,))
+
+    async def spend_by_tag(self, start: float | None = None, end: float | None = None,
+                           tags: list[str] | None = None) -> list[Row]:
+        """Calls and spend per request tag (``tag``, ``log_count``, ``spend``), most spent
+        first; optionally for rows started in ``[start, end)`` and for some tags only."""
+        clauses, params = ["l.tags <> '[]'"], []
+        if start is not None and end is not None:
+            clauses.append("l.start_time >= ? AND l.start_time < ?")
+            params += [start, end]
+        if tags:
+            clauses.append(f"tag.value IN ({', '.join('?' for _ in tags)})")
+            params += tags
+        return await self._query(
+            f"SELECT tag.value AS tag, COUNT(*) AS log_count, SUM(l.spend) AS spend "
+            f"FROM gatehouse_spend_logs l, {self.each_tag} WHERE {' AND '.join(clauses)} "
+            f"GROUP BY tag.value ORDER BY spend DESC, tag.value", params)
+
+    async def reset_spend(self, kind: str) -> list[Row]:
+        """Zero the spend of every row of ``kind`` that has any; return those rows as they
+        were (id as ``ident``, and ``budget_reset_at``, which names their spend counters)."""
+        table, pk = TABLES[kind]
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT {pk} AS ident, budget_reset_at FROM {table} "
+                                     f"WHERE spend <> 0")
+            await tx.execute(f"UPDATE {table} SET spend = 0 WHERE spend <> 0")
+        return rows
+
+    # --- retention ------------------------------------------------------------------------------
+
+    async def delete_older(self, table: str, column: str, cutoff: Any, limit: int) -> int:
+        """Delete at most ``limit`` rows of ``table`` whose ``column`` is before ``cutoff``,
+        oldest first, in one short transaction; return how many went."""
+        async with self.transaction() as tx:
+            return await tx.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < ? "
+                f"ORDER BY {column} LIMIT ?)", (cutoff, limit))
+
+    async def take_lease(self, name: str, holder: str, now: float, until: float) -> bool:
+        """Hold the lease ``name`` until ``until`` if it is free (never taken, lapsed, or
+        already ``holder``'s); False if another holder has it. Of several gateways asking at
+        once, one gets it: the row's unique name decides."""
+        async with self.transaction() as tx:
+            return bool(await tx.execute(
+                "INSERT INTO gatehouse_leases (name, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                "expires_at = excluded.expires_at WHERE gatehouse_leases.expires_at <= ? "
+                "OR gatehouse_leases.holder = excluded.holder", (name, holder, until, now)))
 
     # --- audit ---------------------------------------------------------------------------------
 
@@ -366,11 +446,60 @@ class Store(abc.ABC):
                              tuple(encoded.values()))
 
     async def audit_logs(self, *, object_id: str | None = None, limit: int = 100) -> list[Row]:
-        clause, params = ("WHERE object_id = ? ", (object_id,)) if object_id else ("", ())
+        return (await self.audit_page({"object_id": object_id}, limit=limit))[0]
+
+    async def audit_page(self, where: Row, *, since: str | None = None,
+                         before: str | None = None, inside: dict[str, str] | None = None,
+                         order_by: str = "updated_at", descending: bool = True,
+                         limit: int = 100, offset: int = 0) -> tuple[list[Row], int]:
+        """A page of audit rows and how many match in all: ``where`` column filters,
+        ``updated_at`` in ``[since, before)`` (ISO 8601 text, which sorts as time does),
+        ``inside`` fields the row's before or updated values hold (name -> value); ordered
+        by ``order_by`` -- a column the caller has checked -- then by id."""
+        clauses, params = _conditions(where)
+        if since is not None:
+            clauses.append("updated_at >= ?")
+            params.append(since)
+        if before is not None:
+            clauses.append("updated_at < ?")
+            params.append(before)
+        for name, value in (inside or {}).items():
+            # The JSON is written by orjson (no spaces), so a field is found by its text.
+            clauses.append("(before_value LIKE ? ESCAPE '!' OR updated_values LIKE ? "
+                           "ESCAPE '!')")
+            pattern = f"%{_like(orjson.dumps({name: value}).decode()[1:-1])}%"
+            params += [pattern, pattern]
+        clause = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        direction = " DESC" if descending else ""
         async with self.transaction() as tx:
-            rows = await tx.fetchall(f"SELECT * FROM gatehouse_audit_logs {clause}"
-                                     f"ORDER BY updated_at DESC LIMIT ?", (*params, limit))
-        return [decode(r) for r in rows]
+            rows = await tx.fetchall(
+                f"SELECT * FROM gatehouse_audit_logs{clause} "
+                f"ORDER BY {order_by}{direction}, id{direction} LIMIT ? OFFSET ?",
+                (*params, limit, offset))
+            total = await tx.fetchall(f"SELECT COUNT(*) AS n FROM gatehouse_audit_logs{clause}",
+                                      params)
+        return [decode(r) for r in rows], int(total[0]["n"])
+
+    async def audit_row(self, audit_id: str) -> Row | None:
+        rows, _ = await self.audit_page({"id": audit_id}, limit=1)
+        return rows[0] if rows else None
+
+
+# The UTC day a spend row started on, in days since the epoch. FLOOR is missing from some
+# SQLite builds, and CAST truncates on SQLite but rounds on Postgres: taking one off where the
+# cast went past the value gives the floor on both.
+_DAY = ("(CAST(start_time / 86400 AS INTEGER) - CASE WHEN CAST(start_time / 86400 AS INTEGER) "
+        "> start_time / 86400 THEN 1 ELSE 0 END)")
+
+
+def _total(column: str) -> str:
+    # Postgres sums BIGINTs as NUMERIC, which arrives as a Decimal; tokens are whole numbers.
+    return f"CAST(SUM({column}) AS BIGINT) AS {column}"
+
+
+def _like(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '!'."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 def _spenders(row: Row) -> Iterable[tuple[str, str]]:

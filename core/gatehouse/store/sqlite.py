@@ -35,6 +35,8 @@ class _SqliteTx:
 
 
 class SqliteStore(Store):
+    each_tag = "json_each(l.tags) AS tag"
+
     def __init__(self, path: str):
         self.path = path
         self.description = f"sqlite {path}"
