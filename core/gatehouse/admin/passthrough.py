@@ -16,7 +16,7 @@ from ..proxy.passthrough import ENV_REF, Endpoint, PassThrough, build
 from ..proxy.stored_passthrough import StoredPassThrough
 from ..store.database import Row
 from ..store.sealed import Unsealable
-from .bodies import parse_body, query_str
+from .bodies import Query, parse_body, parse_query
 from .context import Admin, admin_route, gated
 from .guardrails import mask
 from .tables import actor, audit_actor
@@ -108,10 +108,14 @@ async def _row_view(stored: StoredPassThrough, row: Row) -> dict[str, Any]:
         return {"id": row["endpoint_id"], "path": row["path"]}
 
 
+class DeleteQuery(Query):
+    endpoint_id: str
+
+
 @admin_route
 async def delete_endpoint(request: web.Request, admin: Admin) -> web.Response:
     stored = _stored(request)
-    endpoint_id = query_str(request, "endpoint_id")
+    endpoint_id = parse_query(request, DeleteQuery).endpoint_id
     config_endpoints = request.app[SERVED].config_endpoints
     row = await _row(stored, endpoint_id)
     if row is None:
