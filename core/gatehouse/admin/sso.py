@@ -202,8 +202,9 @@ class OidcClient:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = await self._key(provider, kid)
+            # A minute's leeway: the provider's clock and the gateway's are never quite one.
             claims = jwt.decode(token, key, algorithms=ALGORITHMS, audience=provider.client_id,
-                                issuer=provider.issuer, options={
+                                issuer=provider.issuer, leeway=60, options={
                                     "verify_iss": provider.issuer is not None})
         except jwt.PyJWTError as exc:
             raise sso_error(401, f"SSO login failed: the id_token is not valid ({exc})") from None

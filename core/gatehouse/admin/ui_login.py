@@ -9,6 +9,7 @@ import hmac
 import os
 import secrets
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -122,7 +123,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 async def _landing(request: web.Request, user_id: str, method: str) -> web.Response:
     login = request.app[LOGIN]
-    response = _redirect(f"/ui/?userID={user_id}")
+    response = _redirect(f"/ui/?userID={urllib.parse.quote(user_id, safe='')}")
     await request.app[SESSIONS].start(request, response, user_id, method,
                                       https=secure(request, login.base_url))
     return response
