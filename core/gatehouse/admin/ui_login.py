@@ -54,6 +54,7 @@ class UiLogin:
 
 LOGIN = web.AppKey("ui_login", UiLogin)
 
+
 def login_from_env(env: Mapping[str, str], master_key: str | None, general: Any,
                    http: Callable[[], aiohttp.ClientSession]) -> UiLogin:
     """The login settings; a set-up that would let anyone in, or no one, stops the start."""
