@@ -16,8 +16,11 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 
 from .access.credentials import presented_key
+from .access.key_routes import is_model_call
+from .access.sessions import session_principal
 from .admin import model_hub
 from .admin import routes as admin_routes
+from .admin import ui_login
 from .config import Config
 from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
@@ -71,6 +74,10 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         ops_metrics.setup(app, gateway.metrics)
     admin_routes.setup(app, gateway.admin, gateway.models, gateway.pass_through,
                        gateway.stored_pass_through)
+    general = config.general_settings
+    gateway.public_paths |= ui_login.setup(
+        app, general, general.master_key.get_secret_value() if general.master_key else None,
+        gateway.cache, lambda: gateway.http)
     plugins.pm.hook.register_routes(app=app, gateway=gateway)
     branding = docs.DocsSettings.from_env()
     gateway.public_paths |= docs.setup(app, branding) | model_hub.setup(
@@ -181,8 +188,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.path in gateway.public_paths or gateway.pass_through.is_open(request):
         request["principal"] = ANONYMOUS
     else:
-        request["principal"] = await gateway.principals.authenticate(
-            presented_key(request, gateway.principals.key_header), request.path)
+        key = presented_key(request, gateway.principals.key_header)
+        # The admin UI's session cookie stands for a key on every route but the models':
+        # a session has no key for spend and limits to be counted against.
+        session = (await session_principal(request, request.app[ui_login.SESSIONS],
+                                           gateway.principals)
+                   if key is None and gateway.principals.enabled
+                   and not is_model_call(request.path) else None)
+        request["principal"] = session or await gateway.principals.authenticate(
+            key, request.path)
     return await handler(request)
 
 
