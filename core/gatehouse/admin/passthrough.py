@@ -16,7 +16,7 @@ from ..proxy.passthrough import ENV_REF, Endpoint, PassThrough, build
 from ..proxy.stored_passthrough import StoredPassThrough
 from ..store.database import Row
 from ..store.sealed import Unsealable
-from .bodies import parse_body, query_str
+from .bodies import Query, parse_body, parse_query
 from .context import Admin, admin_route, gated
 from .guardrails import mask
 from .tables import actor, audit_actor
@@ -48,13 +48,22 @@ def view(entry: PassThroughEndpoint, endpoint_id: str | None) -> dict[str, Any]:
     return shown
 
 
+class EndpointQuery(Query):
+    # A stored endpoint's id, or a config endpoint's path.
+    endpoint_id: str | None = None
+
+
+class NamedEndpoint(Query):
+    endpoint_id: str
+
+
 def _named(endpoint_id: str, path: str, row_id: str | None) -> bool:
     return endpoint_id in (path, row_id)
 
 
 @gated(Rule.ADMIN_READ)
 async def list_endpoints(request: web.Request, admin: Admin) -> web.Response:
-    wanted = request.query.get("endpoint_id")
+    wanted = parse_query(request, EndpointQuery).endpoint_id
     endpoints: list[Endpoint] = list(request.app[SERVED].table.endpoints)
     return json_response({"endpoints": [
         view(e.entry, e.endpoint_id) for e in endpoints
@@ -111,7 +120,7 @@ async def _row_view(stored: StoredPassThrough, row: Row) -> dict[str, Any]:
 @admin_route
 async def delete_endpoint(request: web.Request, admin: Admin) -> web.Response:
     stored = _stored(request)
-    endpoint_id = query_str(request, "endpoint_id")
+    endpoint_id = parse_query(request, NamedEndpoint).endpoint_id
     config_endpoints = request.app[SERVED].config_endpoints
     row = await _row(stored, endpoint_id)
     if row is None:
