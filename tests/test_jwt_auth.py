@@ -241,3 +241,17 @@ async def test_jwt_config_mistakes_stop_the_start(start, provider, monkeypatch):
     with pytest.raises(ConfigError) as err:
         await start(jwt_config())
     assert "Missing JWT Public Key URL from environment." in str(err.value)
+
+
+async def test_a_team_token_is_held_to_its_teams_models_and_budget(start, provider, chat):
+    client = await start(jwt_config())
+    narrow = await admin_post(client, "/team/new", {"models": ["mock-echo"]})
+    error = await error_of(await client.post(
+        "/v1/chat/completions", json=chat(),
+        headers=bearer(provider.token(client_id=narrow["team_id"]))), 401)
+    assert error["type"] == "team_model_access_denied"
+    spent = await admin_post(client, "/team/new", {"max_budget": 0})
+    error = await error_of(await client.post(
+        "/v1/chat/completions", json=chat(),
+        headers=bearer(provider.token(client_id=spent["team_id"]))), 400)
+    assert "Budget has been exceeded" in error["message"]
