@@ -255,3 +255,20 @@ async def test_a_team_token_is_held_to_its_teams_models_and_budget(start, provid
         "/v1/chat/completions", json=chat(),
         headers=bearer(provider.token(client_id=spent["team_id"]))), 400)
     assert "Budget has been exceeded" in error["message"]
+
+
+@pytest.mark.parametrize("jwtauth, role_permissions, needle", [
+    ({"enforce_scope_based_access": True,
+      "scope_mappings": [{"scope": "a", "models": ["gpt-4o"]}]}, [],
+     "litellm_jwtauth.enforce_scope_based_access: not supported"),
+    ({"end_user_id_jwt_field": "customer_id"}, [], "end_user_id_jwt_field: not supported"),
+    ({}, [{"role": "team", "models": ["gpt-4o"]}], "role_permissions: per-role models"),
+    ({"user_roles_jwt_field": "roles"}, [], "must be set together"),
+])
+async def test_jwt_settings_gatehouse_cannot_honour_stop_the_start(
+        start, provider, jwtauth, role_permissions, needle):
+    config = jwt_config(**jwtauth)
+    config["general_settings"]["role_permissions"] = role_permissions
+    with pytest.raises(ConfigError) as err:
+        await start(config)
+    assert needle in str(err.value)

@@ -124,6 +124,14 @@ def load_settings(settings: GeneralSettings, source: str) -> JwtSettings | None:
         problems.append(f"{where}.object_id_jwt_field: requires role_mappings")
     if jwt_settings.scope_mappings and not jwt_settings.enforce_scope_based_access:
         problems.append(f"{where}.scope_mappings: requires enforce_scope_based_access: true")
+    # Accepted by LiteLLM but not implemented here: ignoring them would let tokens call what
+    # the file means to keep from them, so they stop the start instead.
+    for name in ("enforce_scope_based_access", "end_user_id_jwt_field", "object_id_jwt_field"):
+        if getattr(jwt_settings, name):
+            problems.append(f"{where}.{name}: not supported by gatehouse yet; remove it")
+    if any(entry.get("models") for entry in settings.role_permissions):
+        problems.append("general_settings.role_permissions: per-role models are not supported "
+                        "by gatehouse yet; list routes only")
     if problems:
         raise ConfigError.in_file(source, *problems)
     return jwt_settings
@@ -232,7 +240,6 @@ class Identity:
     user_id: str | None
     user_email: str | None
     org_id: str | None
-    end_user_id: str | None
     expires: float  # time.monotonic()
 
 
@@ -317,9 +324,7 @@ class JwtAuth:
         left = IDENTITY_TTL if not isinstance(exp, (int, float)) else min(
             IDENTITY_TTL, exp - time.time())
         return Identity(role, _text(team_id), _text(user_id), _text(email),
-                        _text(claim(claims, s.org_id_jwt_field)),
-                        _text(claim(claims, s.end_user_id_jwt_field)),
-                        time.monotonic() + left)
+                        _text(claim(claims, s.org_id_jwt_field)), time.monotonic() + left)
 
     async def _principal(self, identity: Identity, route: str) -> Principal:
         s = self.settings
