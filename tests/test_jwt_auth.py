@@ -272,3 +272,11 @@ async def test_jwt_settings_gatehouse_cannot_honour_stop_the_start(
     with pytest.raises(ConfigError) as err:
         await start(config)
     assert needle in str(err.value)
+
+
+async def test_a_role_mapped_to_team_still_needs_a_team_id(start, provider, chat):
+    client = await start(jwt_config(roles_jwt_field="roles", role_mappings=[
+        {"role": "app", "internal_role": "team"}]))
+    error = await error_of(await client.post("/v1/chat/completions", json=chat(),
+                                             headers=bearer(provider.token(roles=["app"]))), 401)
+    assert "No team id passed in." in error["message"]

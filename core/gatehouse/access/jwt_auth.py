@@ -209,7 +209,10 @@ class Jwks:
         except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWKSetError) as exc:
             log.warning("cannot fetch the JWKS from %s: %s", ", ".join(self.urls), exc)
             if self._keys:
-                return  # the keys held stay in use, and the fetch is tried again on next call
+                # The keys held stay in use; the fetch is tried again after REFETCH_INTERVAL,
+                # not on every call while the provider is down.
+                self._fetched = time.monotonic() - max(0.0, self.ttl - self.REFETCH_INTERVAL)
+                return
             raise ClientError(503, "Authentication service unavailable: the JWT public keys "
                                    "cannot be fetched", kind="service_unavailable") from None
         self._keys = keys
@@ -328,8 +331,8 @@ class JwtAuth:
 
     async def _principal(self, identity: Identity, route: str) -> Principal:
         s = self.settings
-        if identity.role is None:
-            if s.enforce_rbac:
+        if identity.role is None or (identity.role == "team" and identity.team_id is None):
+            if s.enforce_rbac and identity.role is None:
                 raise ClientError(403, "Unmatched token passed in. enforce_rbac is set to True. "
                                        "Token must belong to a proxy admin, team, or user.",
                                   kind="auth_error", param="None")
