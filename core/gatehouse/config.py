@@ -316,6 +316,12 @@ class GeneralSettings(BaseModel):
     maximum_spend_logs_retention_period: str | None = None
     maximum_spend_logs_retention_interval: str = "1d"
     maximum_audit_logs_retention_period: str | None = None
+    # Bearer tokens signed by an identity provider (access/jwt_auth.py), beside virtual keys.
+    enable_jwt_auth: bool = False
+    # Checked field by field by access/jwt_auth.JwtSettings, in LiteLLM's words.
+    litellm_jwtauth: dict[str, Any] = Field(default_factory=dict)
+    # [{role, models, routes}]: what a JWT's role may call under litellm_jwtauth.enforce_rbac.
+    role_permissions: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def models_in_db(self) -> bool:
@@ -420,7 +426,7 @@ LITELLM_IGNORED = {
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
         disable_retry_on_max_parallel_request_limit_error
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
-        key_management_settings litellm_jwtauth maximum_spend_logs_cleanup_cron
+        key_management_settings maximum_spend_logs_cleanup_cron
         proxy_batch_write_at spend_report_frequency
         store_prompts_in_spend_logs ui_access_mode
     """.split()),
@@ -461,7 +467,6 @@ OBSERVER_CALLBACKS = frozenset({"prometheus", "otel", "opentelemetry", "smtp_ema
 LITELLM_REFUSED = {
     "general_settings": {
         "custom_auth": "skip your own authentication",
-        "enable_jwt_auth": "skip JWT authentication and the role checks that come with it",
         "enable_oauth2_auth": "skip OAuth2 authentication",
         "enable_oauth2_proxy_auth": "skip OAuth2 proxy authentication",
         "allowed_routes": "serve routes it leaves out",

@@ -18,6 +18,7 @@ from .access.budget_resets import BudgetResets
 from .access.credentials import master_key, public_paths
 from .access.gate import CallGate, IpAllowList
 from .access.key_rotation import KeyRotations
+from .access.jwt_auth import JwtAuth, load_settings as load_jwt_settings
 from .access.model_access import ModelAccess
 from .access.notices import NO_NOTICES, Notifier
 from .access.prices import Prices
@@ -93,6 +94,9 @@ class Gateway:
                 "the gateway keeps only with general_settings.master_key; set one")
         with problems.gather():
             check_key_settings(config.settings, source)
+        jwt_settings = None
+        with problems.gather():
+            jwt_settings = load_jwt_settings(settings, source)
         pass_through_endpoints = []
         with problems.gather():
             pass_through_endpoints = build_all(settings.pass_through_endpoints)
@@ -112,6 +116,9 @@ class Gateway:
             email, self.store, self.cache)
         self.principals = Principals(master, self.store, self.cache, blocked_users,
                                      key_header=settings.litellm_key_header_name)
+        if jwt_settings is not None:
+            self.principals.jwt = JwtAuth(jwt_settings, self.principals, self._session,
+                                          settings.role_permissions)
         self.budget_resets = BudgetResets(self.principals)
         self.retention = RetentionJob(Retention(self.store, **retention)) if retention else None
         # Keys, teams and spend exist only behind a master key; without one the gateway is a
@@ -172,6 +179,10 @@ class Gateway:
             BackendProbe("redis", self.cache.ping, probed)
             if isinstance(self.cache, RedisCache) else None)
         self.http: aiohttp.ClientSession | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        assert self.http is not None, "the gateway has not started"
+        return self.http
 
     async def start(self, *, check_only: bool = False) -> None:
         """Start every part. ``check_only`` checks that the database can be opened instead of

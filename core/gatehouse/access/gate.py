@@ -15,7 +15,7 @@ from ..config import ConfigError
 from ..errors import ClientError
 from ..guardrails.base import GuardrailBlocked
 from .key_routes import check_route
-from .limits import Limits, Scope, end_user_limits
+from .limits import NONE, Limits, Scope, end_user_limits
 from ..guardrails.call import end_user_of
 from .model_access import ModelAccess
 from .principals import check_expiry, check_team_blocked
@@ -141,7 +141,8 @@ class CallGate:
             end_user_budget, end_user_rate = end_user_limits(call)
         limits = accounting.limits_of(principal)
         steps: list[Scope | None] = [end_user_budget]
-        refusal = self._key_checks(call, limits, steps) if principal.key is not None else None
+        # NONE: a caller with no key, team, user or organization (master key, no keys at all).
+        refusal = self._key_checks(call, limits, steps) if limits is not NONE else None
         budgets = [step for step in steps if step is not None and step is not MODEL_BUDGET]
         estimate = accounting.estimate(call) if budgets else 0.0
         spent = iter(await accounting.hold(call, budgets, estimate))

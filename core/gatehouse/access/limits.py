@@ -89,8 +89,12 @@ class Limits:
     @staticmethod
     def of(principal: Principal) -> Limits:
         key, team = principal.key, principal.team
-        if key is None:
+        # A JWT's principal (access/jwt_auth.py) has no key, but is held to its team, user
+        # and organization as a key of theirs would be.
+        if key is None and team is None and principal.user is None \
+                and principal.organization is None:
             return NONE
+        key = key or {}
         models = model_scopes(principal)
         spenders, rates, tokens = [], [], []
         key_budget = team_budget = key_spender = None

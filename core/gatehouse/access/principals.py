@@ -146,6 +146,8 @@ class Principals:
         self._filling: dict[str, asyncio.Future[_Entry]] = {}
         self._reading: dict[str, asyncio.Future[tuple[Row | None, float]]] = {}
         self._generation = 0
+        # access/jwt_auth.JwtAuth with enable_jwt_auth: bearer tokens that are JWTs go to it.
+        self.jwt: Any = None
 
     @property
     def enabled(self) -> bool:
@@ -168,6 +170,8 @@ class Principals:
                              ) from None
         if hmac.compare_digest(raw, self._master):
             return ADMIN
+        if self.jwt is not None and self.jwt.looks_like_jwt(token):
+            return await self.jwt.authenticate(token, route)
         if not token.startswith(KEY_PREFIX):
             # LiteLLM echoes the whole value; it may be a mistyped master key, so only its
             # display form is shown.
