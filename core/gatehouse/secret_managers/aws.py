@@ -12,7 +12,7 @@ import base64
 import binascii
 import os
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, ClassVar
 
 from . import SecretManager, SecretManagerError
 
@@ -46,17 +46,22 @@ def decrypt_environment() -> list[str]:
     return sorted(plain)
 
 
-class AwsKms(SecretManager):
-    """``aws_kms``: the hosted variables hold KMS ciphertexts (base64, ``aws_kms/`` optional)."""
-
-    name = "aws_kms"
+class _AwsManager(SecretManager):
+    service: ClassVar[str]  # botocore's name for it
 
     def __init__(self, client: Any) -> None:
         self.client = client
 
     @classmethod
-    def from_environment(cls) -> AwsKms:
-        return cls(_client("kms", "key_management_system: aws_kms"))
+    def from_environment(cls) -> _AwsManager:
+        return cls(_client(cls.service, f"key_management_system: {cls.name}"))
+
+
+class AwsKms(_AwsManager):
+    """``aws_kms``: the hosted variables hold KMS ciphertexts (base64, ``aws_kms/`` optional)."""
+
+    name = "aws_kms"
+    service = "kms"
 
     def read(self, name: str) -> str | None:
         value = os.environ.get(name)
@@ -74,17 +79,11 @@ class AwsKms(SecretManager):
             raise SecretManagerError("it decrypts to bytes that are not UTF-8 text") from None
 
 
-class AwsSecretsManager(SecretManager):
+class AwsSecretsManager(_AwsManager):
     """``aws_secret_manager``: ``os.environ/NAME`` is the secret named NAME, as a string."""
 
     name = "aws_secret_manager"
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    @classmethod
-    def from_environment(cls) -> AwsSecretsManager:
-        return cls(_client("secretsmanager", "key_management_system: aws_secret_manager"))
+    service = "secretsmanager"
 
     def read(self, name: str) -> str | None:
         reply = _call(lambda: self.client.get_secret_value(SecretId=name),
