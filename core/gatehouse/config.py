@@ -3,9 +3,10 @@
 LiteLLM's section names are accepted as aliases of ours (``litellm_params`` for ``params``,
 ``litellm_settings`` for ``settings``) so its config files load unchanged. ``os.environ/NAME``
 strings are resolved while loading, from the environment or, with
-``general_settings.key_management_system``, from the key manager it names. Every problem is a :class:`ConfigError` naming the file, the
-field path as the file spells it and what was expected; the mistakes of a file are gathered and
-refused together (:class:`Problems`), so one run names them all.
+``general_settings.key_management_system``, from the key manager it names. Every problem is a
+:class:`ConfigError` naming the file, the field path as the file spells it and what was
+expected; the mistakes of a file are gathered and refused together (:class:`Problems`), so one
+run names them all.
 """
 
 from __future__ import annotations
