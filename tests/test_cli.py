@@ -32,9 +32,12 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def post(port, path, body):
+def post(port, path, body, key=None):
+    headers = {"content-type": "application/json"}
+    if key is not None:
+        headers["authorization"] = f"Bearer {key}"
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=orjson.dumps(body),
-                                     headers={"content-type": "application/json"})
+                                     headers=headers)
     with urllib.request.urlopen(request, timeout=10) as resp:
         return orjson.loads(resp.read())
 

@@ -29,6 +29,8 @@ from .gateway import StartupError
 from .ops import logs
 from .ops.metrics import MULTIPROC_DIR
 from .plugins import CORE_DISTRIBUTION, PluginError, load_plugins
+from .secret_managers import SecretManagerError
+from .secret_managers.aws import decrypt_environment
 
 log = logging.getLogger("gatehouse")
 
@@ -46,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # leave a __pycache__ folder there.
         sys.dont_write_bytecode = True
     try:
+        # As LiteLLM: the exact string, and before the config, whose os.environ/ references
+        # may name what it decrypts.
+        if os.environ.get("USE_AWS_KMS") == "True":
+            log.info("USE_AWS_KMS: decrypted %s", ", ".join(decrypt_environment()) or "nothing")
         config = load_config(args.config)
         if config.settings.json_logs:
             logs.setup(args.log_level, json_lines=True)
@@ -55,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{len(config.guardrails) + len(config.all_callbacks)} guardrails)")
             return 0
         return _run(config, args)
-    except (ConfigError, PluginError, StartupError) as exc:
+    except (ConfigError, PluginError, StartupError, SecretManagerError) as exc:
         print(f"gatehouse: error: {exc}", file=sys.stderr)
         return 2
 

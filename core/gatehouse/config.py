@@ -2,9 +2,11 @@
 
 LiteLLM's section names are accepted as aliases of ours (``litellm_params`` for ``params``,
 ``litellm_settings`` for ``settings``) so its config files load unchanged. ``os.environ/NAME``
-strings are resolved while loading. Every problem is a :class:`ConfigError` naming the file, the
-field path as the file spells it and what was expected; the mistakes of a file are gathered and
-refused together (:class:`Problems`), so one run names them all.
+strings are resolved while loading, from the environment or, with
+``general_settings.key_management_system``, from the key manager it names. Every problem is a
+:class:`ConfigError` naming the file, the field path as the file spells it and what was
+expected; the mistakes of a file are gathered and refused together (:class:`Problems`), so one
+run names them all.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import logging
 import os
 import typing
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ import yaml
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr,
                       ValidationError, field_validator, model_validator)
 from pydantic.fields import FieldInfo
+
+from .secret_managers import MANAGERS, SecretManagerError, open_manager
 
 log = logging.getLogger("gatehouse.config")
 
@@ -259,7 +263,39 @@ class UserHeaderMapping(BaseModel):
     litellm_user_role: typing.Literal["customer", "internal_user"]
 
 
-class GeneralSettings(BaseModel):
+class KeyManagementSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The os.environ/ names read from the key manager; unset: every one.
+    hosted_keys: list[str] | None = None
+    # Generated keys written to the manager: not done by gatehouse (warned).
+    store_virtual_keys: bool = False
+    prefix_for_stored_virtual_keys: str = "litellm/"
+    # write_only: the manager is written, never read (os.environ/ reads the environment).
+    access_mode: typing.Literal["read_only", "write_only", "read_and_write"] = "read_only"
+
+
+SecretSystem = typing.Literal[tuple(MANAGERS)]  # type: ignore[valid-type]
+
+
+class KeyManagement(BaseModel):
+    """Where ``os.environ/`` references are read from. Read from the raw file, before the rest
+    of ``general_settings``, since every reference depends on it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key_management_system: SecretSystem | None = None
+    key_management_settings: KeyManagementSettings = Field(
+        default_factory=KeyManagementSettings)
+
+    def hosts(self, name: str) -> bool:
+        """Whether ``os.environ/<name>`` is read from the key manager."""
+        settings = self.key_management_settings
+        return (self.key_management_system is not None and settings.access_mode != "write_only"
+                and (settings.hosted_keys is None or name in settings.hosted_keys))
+
+
+class GeneralSettings(KeyManagement):
     model_config = ConfigDict(extra="allow")
 
     master_key: SecretStr | None = None
@@ -337,7 +373,10 @@ class GeneralSettings(BaseModel):
         return self.user_header_name
 
     @model_validator(mode="after")
-    def _warn_unused_mappings(self) -> GeneralSettings:
+    def _warn_unused(self) -> GeneralSettings:
+        if self.key_management_settings.store_virtual_keys:
+            log.warning("general_settings.key_management_settings.store_virtual_keys: "
+                        "gatehouse does not write generated keys to a key manager; ignored")
         for mapping in self.user_header_mappings:
             if mapping.litellm_user_role == "internal_user":
                 log.warning("general_settings.user_header_mappings: the internal_user "
@@ -426,7 +465,7 @@ LITELLM_IGNORED = {
         default_team_disabled disable_master_key_return disable_reset_budget disable_spend_logs
         disable_retry_on_max_parallel_request_limit_error
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
-        key_management_settings maximum_spend_logs_cleanup_cron
+        maximum_spend_logs_cleanup_cron
         proxy_batch_write_at spend_report_frequency
         store_prompts_in_spend_logs ui_access_mode
     """.split()),
@@ -476,8 +515,6 @@ LITELLM_REFUSED = {
         "max_parallel_requests": "leave parallel calls unlimited",
         "global_max_parallel_requests": "leave parallel calls unlimited",
         "custom_key_generate": "skip your checks on new keys",
-        "key_management_system": "use the encrypted values as they are, so a ciphertext would "
-                                 "work as the key itself",
     },
     "settings": {
         "guardrails": "run none of the guardrails it lists (gatehouse reads them from the "
@@ -556,9 +593,8 @@ def config_from_dict(
     for name, value in (data.get("environment_variables") or {}).items():
         os.environ.setdefault(str(name), str(value))
     unset: dict[str, str] = {}
-    data = _resolve_env(data, (), unset)
-    problems = [f"{where}: environment variable {name} is not set"
-                for where, name in unset.items()]
+    data = _resolve_env(data, (), unset, _secret_reader(data, source))
+    problems = [f"{where}: {problem}" for where, problem in unset.items()]
     try:
         config = Config.model_validate({**data, "base_dir": base_dir or Path.cwd()})
     except ValidationError as exc:
@@ -701,19 +737,76 @@ def format_path(loc: tuple) -> str:
     return out or "<top level>"
 
 
-def _resolve_env(value: Any, path: tuple, unset: dict[str, str]) -> Any:
-    """``value`` with every ``os.environ/NAME`` replaced by the variable's value; the ones not
-    set are left as they are and noted in ``unset`` (path -> name)."""
+# A value still holding this is a KMS ciphertext the CLI did not decrypt (no USE_AWS_KMS).
+KMS_VALUE_PREFIX = "aws_kms/"
+
+
+def _secret_reader(data: dict[str, Any], source: str) -> Callable[[str], str | None]:
+    """How ``os.environ/NAME`` is read: from the key manager ``general_settings`` names, for
+    the names it hosts, else from the environment. A manager that cannot be set up stops the
+    load here: every reference it hosts would fail."""
+    general = data.get("general_settings")
+    try:
+        chosen = KeyManagement.model_validate(general if isinstance(general, dict) else {})
+    except ValidationError:  # refused with the rest of general_settings
+        chosen = KeyManagement()
+    system = chosen.key_management_system
+    if system is None or not any(map(chosen.hosts, _env_names(data))):
+        return os.environ.get
+    try:
+        manager = open_manager(system)
+    except SecretManagerError as exc:
+        raise ConfigError.in_file(
+            source, f"general_settings.key_management_system: {system}: {exc}") from None
+    read: dict[str, str | None] = {}
+
+    def reader(name: str) -> str | None:
+        if not chosen.hosts(name):
+            return os.environ.get(name)
+        if name not in read:
+            try:
+                read[name] = manager.read(name)
+            except SecretManagerError as exc:
+                raise SecretManagerError(f"cannot read {name} from {system}: {exc}") from None
+        if read[name] is None:
+            raise SecretManagerError(f"{system} has no secret {name}")
+        return read[name]
+
+    return reader
+
+
+def _env_names(value: Any) -> Iterator[str]:
+    """The NAME of every ``os.environ/NAME`` in ``value``."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        yield value[len(ENV_PREFIX):]
+    elif isinstance(value, (dict, list)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _env_names(item)
+
+
+def _resolve_env(value: Any, path: tuple, unset: dict[str, str],
+                 read: Callable[[str], str | None]) -> Any:
+    """``value`` with every ``os.environ/NAME`` replaced by what ``read(NAME)`` gives; the
+    ones it cannot give are left as they are and noted in ``unset`` (path -> problem)."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         name = value[len(ENV_PREFIX):]
-        if name not in os.environ:
-            unset[format_path(path)] = name
+        try:
+            found = read(name)
+        except SecretManagerError as exc:
+            unset[format_path(path)] = str(exc)
             return value
-        return os.environ[name]
+        if found is None:
+            unset[format_path(path)] = f"environment variable {name} is not set"
+            return value
+        if found.startswith(KMS_VALUE_PREFIX):
+            unset[format_path(path)] = (f"{name} holds an {KMS_VALUE_PREFIX} ciphertext; set "
+                                        f"USE_AWS_KMS=True to have it decrypted at start")
+            return value
+        return found
     if isinstance(value, dict):
-        return {k: _resolve_env(v, (*path, k), unset) for k, v in value.items()}
+        return {k: _resolve_env(v, (*path, k), unset, read) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_env(v, (*path, i), unset) for i, v in enumerate(value)]
+        return [_resolve_env(v, (*path, i), unset, read) for i, v in enumerate(value)]
     return value
 
 

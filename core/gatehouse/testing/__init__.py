@@ -15,11 +15,18 @@ settings); installing the gateway alone changes no project's pytest. It gives th
   client for it (``client.app[GATEWAY]`` is the :class:`~gatehouse.gateway.Gateway`;
   ``GATEWAY`` is importable from here).
 
-They need ``pytest-aiohttp`` (the ``gatehouse-proxy[test]`` extra).
+* ``aws_env`` -- no AWS credentials, region or profile from the machine running the tests,
+  so only what a test sets is used (the ``monkeypatch`` that set it up).
+* ``aws_server`` -- moto's server playing AWS (KMS, Secrets Manager, STS, ...) on a free port
+  of 127.0.0.1; its base URL. Its state is moto's, shared by the process.
+
+They need ``pytest-aiohttp`` and, for ``aws_server``, ``moto[server]`` (both in the
+``gatehouse-proxy[test]`` extra).
 """
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -91,6 +98,32 @@ class _Served(TestServer):
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
         return Runner(self.app, **kwargs)
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_REGION_NAME",
+                 "AWS_DEFAULT_REGION", "AWS_BEARER_TOKEN_BEDROCK", "AWS_ROLE_ARN",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
+
+
+@pytest.fixture
+def aws_server():
+    from moto.server import ThreadedMotoServer  # only the tests that use it need moto
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
 
 
 @pytest.fixture

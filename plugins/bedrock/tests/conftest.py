@@ -92,19 +92,6 @@ async def bedrock(fake_vendor):
 
 
 @pytest.fixture
-def aws_env(monkeypatch, tmp_path):
-    """No AWS credentials or region from this machine: only what a test configures."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_REGION_NAME",
-                 "AWS_BEARER_TOKEN_BEDROCK", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    return monkeypatch
-
-
-@pytest.fixture
 def signed_params(bedrock, aws_env):
     return {"guardrailIdentifier": "gr-test-1", "guardrailVersion": "DRAFT",
             "aws_region_name": REGION, "aws_access_key_id": ACCESS_KEY,

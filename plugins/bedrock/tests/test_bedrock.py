@@ -4,13 +4,11 @@ ways of authenticating."""
 from __future__ import annotations
 
 import re
-import socket
 from typing import Any
 
 import gatehouse_bedrock
 import pytest
 from gatehouse.gateway import StartupError
-from moto.server import ThreadedMotoServer
 from moto.sts.models import sts_backends
 
 CONVERSATION = [
@@ -185,18 +183,6 @@ async def test_region_and_keys_come_from_the_environment(gateway, bedrock, aws_e
     assert credential_scope(bedrock.headers[0])[2] == "ap-south-1"
 
 
-@pytest.fixture
-def sts():
-    """moto's server playing STS."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 def sts_secret(access_key: str) -> str | None:
     """The secret moto's STS issued with an access key."""
     for account in sts_backends.values():
@@ -208,11 +194,11 @@ def sts_secret(access_key: str) -> str | None:
 
 
 async def test_an_assumed_role_signs_with_its_own_session_credentials(
-        bedrock_gateway, bedrock, sts, signed_params):
+        bedrock_gateway, bedrock, aws_server, signed_params):
     bedrock.secret_for = sts_secret
     client = await bedrock_gateway(
         aws_role_name="arn:aws:iam::123456789012:role/guardrails",
-        aws_session_name="gatehouse-test", aws_sts_endpoint=sts)
+        aws_session_name="gatehouse-test", aws_sts_endpoint=aws_server)
     resp = await client.post("/v1/chat/completions", json=chat("hello"))
     assert resp.status == 200, await resp.text()
     headers = bedrock.headers[0]
