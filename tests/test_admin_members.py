@@ -450,3 +450,11 @@ async def test_an_org_admin_lists_the_keys_of_their_organizations_teams(start):
     resp = await client.get("/key/list", params={"organization_id": mine}, headers=member)
     assert resp.status == 200
     assert theirs not in (await resp.json())["keys"]
+
+
+async def test_an_empty_team_id_in_user_new_is_a_422_not_a_server_error(start):
+    client = await start()
+    for body in ({"teams": [""]}, {"team_id": ""}):
+        resp = await client.post("/user/new", json=body, headers=ADMIN)
+        assert resp.status == 422, await resp.text()
+        assert (await resp.json())["detail"][0]["loc"][:2] == ["body", next(iter(body))]

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -38,15 +39,22 @@ class Gatehouse:
 
     def __init__(self, config_path):
         self.port = free_port()
+        # Its output goes to files: a pipe nobody reads until the end fills up, and a gateway
+        # that logs a lot (an API fuzzer's requests) then stops dead on its next log line.
+        self.stderr = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gatehouse.cli", "--config", str(config_path),
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=self.stderr, text=True)
+
+    def _stderr(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()
 
     def wait_ready(self):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stderr.read()
+            assert self.proc.poll() is None, self._stderr()
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health/readiness",
                                        timeout=1)
@@ -71,8 +79,8 @@ class Gatehouse:
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
-        _, stderr = self.proc.communicate(timeout=30)
-        return self.proc.returncode, stderr
+        self.proc.wait(timeout=30)
+        return self.proc.returncode, self._stderr()
 
 
 @pytest.fixture(scope="module")

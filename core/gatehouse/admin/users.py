@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -56,8 +56,10 @@ class UserFields(Body):
 
 class NewUser(UserFields):
     user_id: str | None = Field(default=None, min_length=1)
-    teams: list[str] | list[TeamSeat] | None = None
-    team_id: str | None = None
+    # Team ids, or seats with a budget and role; an empty id is refused here (a 422), as a
+    # seat's is.
+    teams: list[Annotated[str, Field(min_length=1)]] | list[TeamSeat] | None = None
+    team_id: str | None = Field(default=None, min_length=1)
     auto_create_key: bool = True
     # The auto-created key's own settings.
     key_alias: str | None = None
