@@ -201,3 +201,45 @@ async def two_gateways(postgres_url, redis_url, redis_namespace, gateway, fake_u
               "general_settings": {"master_key": MASTER, "database_url": postgres_url,
                                    "redis_url": redis_url, "redis_namespace": redis_namespace}}
     return await gateway(config), await gateway(config)
+
+
+# --- the admin UI in that browser ----------------------------------------------------------------
+@pytest.fixture
+async def provider(aiohttp_server):
+    """The OIDC provider of oidc_kit, served."""
+    from oidc_kit import Provider
+
+    made = Provider()
+    server = await aiohttp_server(made.app())
+    made.base = str(server.make_url("")).rstrip("/")
+    return made
+
+
+@pytest.fixture
+def sso_env(monkeypatch, provider):
+    """The gateway's generic-OIDC settings for ``provider``, before the gateway starts."""
+    from oidc_kit import CLIENT_ID, CLIENT_SECRET
+
+    monkeypatch.setenv("GENERIC_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("GENERIC_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("GENERIC_DISCOVERY_URL",
+                       f"{provider.base}/.well-known/openid-configuration")
+    return monkeypatch
+
+
+@pytest.fixture
+async def ui(start, browser, provider, sso_env, tmp_path):
+    """Factory: ``await ui(config=None)`` starts a gateway (master key, SSO through the test's
+    provider, password login) and returns a :class:`ui_kit.Ui`. A script error on any page
+    fails the test."""
+    from ui_kit import Ui
+
+    made = []
+
+    async def make(config=None, **kwargs):
+        made.append(Ui(await start(config, **kwargs), browser, provider, tmp_path))
+        return made[-1]
+
+    yield make
+    for one in made:
+        assert not one.errors, one.errors

@@ -2,105 +2,14 @@
 authorize, token with PKCE, userinfo, JWKS, an RS256 id_token), and UI_USERNAME/UI_PASSWORD;
 either leaves an HttpOnly session cookie the admin API accepts as it accepts a key."""
 
-import hashlib
-import base64
-import secrets
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-import jwt
 import pytest
-from aiohttp import web
 from admin_kit import ADMIN, MASTER, admin_get, both_databases
-from cryptography.hazmat.primitives.asymmetric import rsa
+from oidc_kit import rsa_key
 
 from gatehouse.config import ConfigError
-
-CLIENT_ID, CLIENT_SECRET = "gatehouse-ui", "s3cret-of-the-client"
-
-
-def _rsa():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-class Provider:
-    """An OIDC provider: each authorization code works once, for the PKCE verifier it was
-    issued for."""
-
-    def __init__(self):
-        self.key, self.kid = _rsa(), "k1"
-        self.signing_key = self.key  # a test swaps it to sign with a key the JWKS lacks
-        self.user = {"preferred_username": "ada", "email": "ada@corp.io", "sub": "u-1"}
-        self.codes, self.tokens = {}, {}
-        self.base = None
-
-    def app(self):
-        app = web.Application()
-        app.router.add_get("/.well-known/openid-configuration", self.discovery)
-        app.router.add_get("/authorize", self.authorize)
-        app.router.add_post("/token", self.token)
-        app.router.add_get("/userinfo", self.userinfo)
-        app.router.add_get("/jwks", self.jwks)
-        return app
-
-    async def discovery(self, request):
-        return web.json_response({
-            "issuer": self.base, "authorization_endpoint": f"{self.base}/authorize",
-            "token_endpoint": f"{self.base}/token", "userinfo_endpoint": f"{self.base}/userinfo",
-            "jwks_uri": f"{self.base}/jwks"})
-
-    async def authorize(self, request):
-        q = request.query
-        assert q["client_id"] == CLIENT_ID and q["response_type"] == "code"
-        assert q["code_challenge_method"] == "S256"
-        code = secrets.token_urlsafe(8)
-        self.codes[code] = {"challenge": q["code_challenge"], "nonce": q["nonce"],
-                            "redirect_uri": q["redirect_uri"], "user": dict(self.user)}
-        raise web.HTTPFound(f"{q['redirect_uri']}?code={code}&state={q['state']}")
-
-    async def token(self, request):
-        form = await request.post()
-        issued = self.codes.pop(form["code"], None)
-        verifier = form.get("code_verifier", "")
-        challenge = base64.urlsafe_b64encode(
-            hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        if (issued is None or challenge != issued["challenge"]
-                or form["redirect_uri"] != issued["redirect_uri"]
-                or (form["client_id"], form["client_secret"]) != (CLIENT_ID, CLIENT_SECRET)):
-            return web.json_response({"error": "invalid_grant"}, status=400)
-        access = secrets.token_urlsafe(8)
-        self.tokens[access] = issued["user"]
-        now = int(time.time())
-        id_token = jwt.encode({"iss": self.base, "aud": CLIENT_ID, "iat": now,
-                               "exp": now + 300, "nonce": issued["nonce"], **issued["user"]},
-                              self.signing_key, algorithm="RS256", headers={"kid": self.kid})
-        return web.json_response({"access_token": access, "token_type": "Bearer",
-                                  "id_token": id_token})
-
-    async def userinfo(self, request):
-        user = self.tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
-        return web.json_response(user) if user else web.json_response({}, status=401)
-
-    async def jwks(self, request):
-        public = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-        return web.json_response({"keys": [{**public, "kid": self.kid, "use": "sig"}]})
-
-
-@pytest.fixture
-async def provider(aiohttp_server):
-    made = Provider()
-    server = await aiohttp_server(made.app())
-    made.base = str(server.make_url("")).rstrip("/")
-    return made
-
-
-@pytest.fixture
-def sso_env(monkeypatch, provider):
-    monkeypatch.setenv("GENERIC_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("GENERIC_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("GENERIC_DISCOVERY_URL", f"{provider.base}/.well-known/openid-configuration")
-    return monkeypatch
 
 
 async def begin(client):
@@ -200,7 +109,7 @@ async def test_a_replayed_callback_or_code_and_a_foreign_state_are_refused(start
 
 
 async def test_an_id_token_signed_by_another_key_is_refused(start, sso_env, provider):
-    provider.signing_key = _rsa()
+    provider.signing_key = rsa_key()
     client = await start()
     resp = await client.get(await begin(client))
     assert "the id_token is not valid" in await error_of(resp, 401)

@@ -34,6 +34,7 @@ from .proxy import routes as proxy_routes
 from .proxy.headers import VERSION_HEADER, call_id
 from .proxy.pipeline import CLIENT_CLOSED
 from .proxy.schemas import BODY_TIMEOUT
+from .ui import pages as ui_pages
 
 log = logging.getLogger("gatehouse")
 
@@ -84,6 +85,8 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         app, gateway.admin, gateway.models,
         model_hub.Branding(branding.title, branding.description),
         everything=config.general_settings.enable_public_model_hub)
+    if not app[ui_login.LOGIN].ui_disabled:
+        ui_pages.setup(app, app[ui_login.SESSIONS], gateway.principals)
     # Once every route is in: no pass-through endpoint may shadow one.
     gateway.pass_through.check_routes(app.router, source)
     app.cleanup_ctx.append(_gateway_lifetime)
@@ -185,7 +188,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     gateway = request.app[GATEWAY]
     request["client_ip"] = ip = gateway.ip_allow_list.client_ip(request)
     gateway.ip_allow_list.check(ip)
-    if request.path in gateway.public_paths or gateway.pass_through.is_open(request):
+    if (request.path in gateway.public_paths or ui_pages.is_ui_page(request.path)
+            or gateway.pass_through.is_open(request)):
         request["principal"] = ANONYMOUS
     else:
         key = presented_key(request, gateway.principals.key_header)

@@ -112,8 +112,17 @@ def _redirect(location: str, status: int = 303) -> web.Response:
     return web.Response(status=status, headers={"Location": location})
 
 
-def _page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
-    response = render("login.html", error=error, sso=request.app[LOGIN].sso is not None)
+def _next_page(value: object) -> str | None:
+    """Where the browser was going when it was sent to log in: a page of the UI only, so a
+    link to /login cannot send someone who logs in to another site."""
+    target = str(value or "")
+    return target if target.startswith("/ui/") and "\\" not in target else None
+
+
+def _page(request: web.Request, error: str | None = None, status: int = 200,
+          next_page: str | None = None) -> web.Response:
+    response = render("login.html", error=error, sso=request.app[LOGIN].sso is not None,
+                      next_page=next_page or _next_page(request.query.get("next")))
     response.set_status(status)
     return response
 
@@ -122,9 +131,10 @@ async def login_page(request: web.Request) -> web.Response:
     return _page(request)
 
 
-async def _landing(request: web.Request, user_id: str, method: str) -> web.Response:
+async def _landing(request: web.Request, user_id: str, method: str,
+                   next_page: str | None = None) -> web.Response:
     login = request.app[LOGIN]
-    response = _redirect(f"/ui/?userID={urllib.parse.quote(user_id, safe='')}")
+    response = _redirect(next_page or f"/ui/?userID={urllib.parse.quote(user_id, safe='')}")
     await request.app[SESSIONS].start(request, response, user_id, method,
                                       https=secure(request, login.base_url))
     return response
@@ -137,13 +147,14 @@ async def password_login(request: web.Request) -> web.Response:
                               "or general_settings.master_key", status=500)
     form = await request.post()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
+    next_page = _next_page(form.get("next"))
     # Both compared, always: which one was wrong is not told by the time taken.
     right = hmac.compare_digest(username.encode(errors="replace"), login.username.encode())
     right &= hmac.compare_digest(password.encode(errors="replace"), login.password.encode())
     if not right:
         return _page(request, "Invalid credentials used to access UI. Check UI_USERNAME and "
-                              "UI_PASSWORD.", status=401)
-    return await _landing(request, PASSWORD_USER_ID, PASSWORD)
+                              "UI_PASSWORD.", status=401, next_page=next_page)
+    return await _landing(request, PASSWORD_USER_ID, PASSWORD, next_page)
 
 
 async def logout(request: web.Request) -> web.Response:

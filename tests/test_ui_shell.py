@@ -1,0 +1,91 @@
+"""The admin UI's shell: a browser without a session is sent to log in and comes back where it
+was going; each role sees only its pages, and a page it may not open answers 403; the scripts
+and styles come from the gateway alone."""
+
+from admin_kit import ADMIN, MASTER, admin_post
+from ui_kit import PHONE
+
+
+async def test_a_browser_without_a_session_logs_in_and_lands_on_the_page_it_asked_for(ui):
+    gateway = await ui({"litellm_settings": {"store_audit_logs": True}})
+    page = await gateway._page({"width": 1280, "height": 800})
+    await page.goto(f"{gateway.base}/ui/audit?table_name=x")
+    assert "/login?next=" in page.url
+    await page.get_by_label("Username").fill("admin")
+    await page.get_by_label("Password").fill("wrong")
+    await page.get_by_role("button", name="Log in").click()
+    assert "Invalid credentials" in await page.locator(".error").inner_text()
+    await page.get_by_label("Username").fill("admin")
+    await page.get_by_label("Password").fill(MASTER)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(lambda url: url.endswith("/ui/audit?table_name=x"))
+    assert await page.get_by_role("heading", level=1).inner_text() == "Audit log"
+
+
+async def test_a_login_never_sends_the_browser_to_another_site(ui):
+    gateway = await ui()
+    for target in ("https://evil.example/ui/", "//evil.example/ui/", "/ui/\\\\evil.example"):
+        resp = await gateway.client.post("/login", data={
+            "username": "admin", "password": MASTER, "next": target},
+            allow_redirects=False)
+        assert resp.status == 303
+        assert resp.headers["Location"].startswith("/ui/?userID="), target
+
+
+async def test_pages_carry_a_script_policy_and_assets_come_from_the_gateway(ui):
+    gateway = await ui()
+    page = await gateway.login()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    response = await page.goto(f"{gateway.base}/ui/audit")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+    assert all(url.startswith(gateway.base) for url in requested), requested
+    for missing in ("../pages.py", ".hidden", "nope.js"):
+        resp = await gateway.client.get(f"/ui/static/{missing}", headers=ADMIN)
+        assert resp.status == 404, missing
+
+
+async def test_a_viewer_sees_only_its_pages_and_is_refused_the_others(ui):
+    gateway = await ui()
+    page = await gateway.login_sso("vera", role="internal_user_viewer")
+    response = await page.goto(f"{gateway.base}/ui/audit")
+    assert response.status == 403
+    assert "may not open this page" in await page.locator("main").inner_text()
+    titles = await page.locator("nav.sidebar").get_by_role("link").all_inner_texts()
+    assert "Keys" in titles and "Usage" in titles
+    assert "Audit log" not in titles and "Settings" not in titles
+
+
+async def test_the_menu_works_on_a_phone(ui):
+    gateway = await ui()
+    page = await gateway.login(viewport=PHONE)
+    await gateway.open(page, "audit")
+    assert not await page.locator("nav.sidebar").is_visible()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"]
+    await page.get_by_text("Menu").click()
+    await page.locator("details.menu").get_by_role("link", name="Settings").click()
+    await page.wait_for_url(f"{gateway.base}/ui/settings")
+
+
+async def test_the_audit_log_shows_who_changed_what_with_before_and_after(ui):
+    gateway = await ui({"litellm_settings": {"store_audit_logs": True}})
+    await admin_post(gateway.client, "/team/new", {"team_id": "t-audit", "team_alias": "before"})
+    await admin_post(gateway.client, "/team/update", {"team_id": "t-audit", "team_alias": "after"})
+    page = await gateway.login()
+    await gateway.open(page, "audit")
+    rows = page.locator("#audit-table tbody tr")
+    await page.get_by_label("Object id").fill("t-audit")
+    await page.get_by_role("button", name="Filter").click()
+    await page.wait_for_function(
+        "document.querySelectorAll('#audit-table tbody tr').length === 2")
+    await page.get_by_label("Action").select_option("updated")
+    await page.get_by_role("button", name="Filter").click()
+    await page.wait_for_function(
+        "document.querySelectorAll('#audit-table tbody tr').length === 1")
+    await rows.first.click()
+    dialog = page.locator("#audit-row")
+    assert '"team_alias": "before"' in await dialog.locator("#audit-before").inner_text()
+    assert '"team_alias": "after"' in await dialog.locator("#audit-after").inner_text()
+    await gateway.shot(page, "audit")

@@ -1,0 +1,66 @@
+"""Driving the admin UI in Debian's chromium: a gateway with the admin kit's master key, a
+password or SSO login through the login page, screenshots under the test's tmp dir, and every
+script error on a page failing the test."""
+
+from pathlib import Path
+
+from admin_kit import MASTER, admin_post
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+class Ui:
+    def __init__(self, client, browser, provider, shots: Path):
+        self.client = client  # the gateway, for admin API calls made by the test itself
+        self.base = str(client.make_url("/")).rstrip("/")
+        self._browser = browser
+        self._provider = provider
+        self._shots = shots
+        self.errors: list[str] = []
+
+    async def _page(self, viewport):
+        context = await self._browser.new_context(viewport=viewport,
+                                                  is_mobile=viewport["width"] < 600)
+        page = await context.new_page()
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        # A refused request is the browser's console error too; the tests check statuses
+        # themselves, so only what the scripts themselves report counts here.
+        page.on("console", lambda message: message.type == "error" and not message.text
+                .startswith("Failed to load resource") and self.errors.append(
+                    f"{page.url}: {message.text}"))
+        return page
+
+    async def login(self, viewport=DESKTOP):
+        """A page logged in as the proxy admin with UI_USERNAME/UI_PASSWORD (the master key
+        when UI_PASSWORD is unset)."""
+        page = await self._page(viewport)
+        await page.goto(f"{self.base}/login")
+        await page.get_by_label("Username").fill("admin")
+        await page.get_by_label("Password").fill(MASTER)
+        await page.get_by_role("button", name="Log in").click()
+        await page.wait_for_url(f"{self.base}/ui/**")
+        return page
+
+    async def login_sso(self, user_id: str, role: str | None = None, viewport=DESKTOP):
+        """A page logged in through the test's OIDC provider as ``user_id``, made with ``role``
+        by the admin API first when given."""
+        if role is not None:
+            await admin_post(self.client, "/user/new", {"user_id": user_id, "user_role": role,
+                                                        "user_email": f"{user_id}@corp.io"})
+        self._provider.user = {"preferred_username": user_id, "email": f"{user_id}@corp.io",
+                               "sub": user_id}
+        page = await self._page(viewport)
+        await page.goto(f"{self.base}/login")
+        await page.get_by_role("link", name="Log in with SSO").click()
+        await page.wait_for_url(f"{self.base}/ui/**")
+        return page
+
+    async def open(self, page, name: str):
+        await page.goto(f"{self.base}/ui/{name}")
+        await page.wait_for_load_state("networkidle")
+
+    async def shot(self, page, name: str) -> Path:
+        path = self._shots / f"{name}.png"
+        await page.screenshot(path=path, full_page=True)
+        return path
