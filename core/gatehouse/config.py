@@ -356,7 +356,7 @@ class GeneralSettings(KeyManagement):
     enable_jwt_auth: bool = False
     # Checked field by field by access/jwt_auth.JwtSettings, in LiteLLM's words.
     litellm_jwtauth: dict[str, Any] = Field(default_factory=dict)
-    # [{role, models, routes}]: what a JWT's role may call under litellm_jwtauth.enforce_rbac.
+    # [{role, models, routes}]: what a JWT's role may call (access/jwt_auth.RolePermission).
     role_permissions: list[dict[str, Any]] = Field(default_factory=list)
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import provider_of
@@ -21,6 +22,16 @@ if TYPE_CHECKING:
 
 EVERY_MODEL = frozenset({"*", "all-proxy-models"})
 TEAM_MODELS = "all-team-models"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelGrant:
+    """Models a caller is granted beyond its key's and team's lists (a JWT's role or scopes):
+    any other is refused with 403 and ``refusal``, whose ``{model}`` names the model asked
+    for. Unlike a key's list, an empty one grants nothing."""
+
+    allowed: tuple[str, ...]
+    refusal: str
 
 
 def scopes(principal: Principal) -> list[tuple[str, Sequence[str]]]:
@@ -55,7 +66,15 @@ class ModelAccess:
     def check(self, principal: Principal, model: str) -> None:
         """Refuse a model the caller's key or team may not use: 401, before any question of
         whether the model exists, as LiteLLM answers."""
+        self.check_grants(principal, model)
         self.check_scopes(principal, scopes(principal), model)
+
+    def check_grants(self, principal: Principal, model: str) -> None:
+        """Refuse a model outside one of the caller's :class:`ModelGrant`: 403."""
+        for grant in principal.model_grants:
+            if not self.allows(grant.allowed, model):
+                raise ClientError(403, grant.refusal.replace("{model}", model),
+                                  kind="auth_error", param="None")
 
     def check_scopes(self, principal: Principal, checked: Iterable[tuple[str, Sequence[str]]],
                      model: str) -> None:
@@ -88,10 +107,13 @@ class ModelAccess:
     def visible(self, principal: Principal, served: Sequence[str]) -> list[str]:
         """The names ``/v1/models`` shows the caller: its key's models, else its team's, else
         every served model -- access groups and the special names expanded. Key and team
-        lists are not intersected here (LiteLLM lists either)."""
+        lists are not intersected here (LiteLLM lists either); the caller's grants are: a
+        name must be in each."""
         team_models = (principal.team or {}).get("models") or ()
         listed = (principal.key or {}).get("models") or team_models
-        return list(dict.fromkeys(self._names(listed, team_models, served)))
+        names = dict.fromkeys(self._names(listed, team_models, served))
+        return [name for name in names
+                if all(self.allows(grant.allowed, name) for grant in principal.model_grants)]
 
     def _names(self, listed: Sequence[str], team_models: Sequence[str],
                served: Sequence[str]) -> Iterable[str]:
