@@ -270,6 +270,8 @@ async def test_a_team_token_is_held_to_its_teams_models_and_budget(start, provid
     ({}, [{"role": "team", "models": ["a"]}, {"role": "team", "routes": ["/v1/models"]}],
      "role 'team' is listed more than once"),
     ({"user_roles_jwt_field": "roles"}, [], "must be set together"),
+    ({"enforce_team_based_model_access": True}, [],
+     "litellm_jwtauth.enforce_team_based_model_access: not supported"),
 ])
 async def test_jwt_settings_that_cannot_be_honoured_as_written_stop_the_start(
         start, provider, jwtauth, role_permissions, needle):
@@ -497,3 +499,14 @@ async def test_the_object_id_is_the_teams_or_the_users_as_the_mapped_role_says(
         401)
     assert error["message"] == ("Authentication Error, No team id passed in. Field checked "
                                 "in jwt token - 'oid'")
+
+
+async def test_a_token_of_no_known_role_may_call_the_public_allowed_routes_only(
+        start, provider, chat):
+    client = await start(jwt_config(public_allowed_routes=["public_routes", "/v1/models"]))
+    nobody = bearer(provider.token(email="x@example.com"))
+    assert sorted(await listed(client, nobody)) == ["gpt-4o", "mock-echo"]
+    error = await error_of(await client.post("/v1/chat/completions", json=chat(),
+                                             headers=nobody), 401)
+    assert error["message"] == ("Authentication Error, No team id passed in. Field checked in "
+                                "jwt token - 'client_id'")

@@ -44,7 +44,9 @@ _M = TypeVar("_M", bound=BaseModel)
 EXTRA_GROUPS: dict[str, tuple[str, ...]] = {
     "spend_tracking_routes": ("/spend/*", "/key/info", "/user/info", "/team/info"),
     "global_spend_tracking_routes": ("/global/spend/*",),
-    "public_routes": ("/health/*", "/routes", "/"),
+    # Exact paths: "/" or "/health/*" would match far more (every route; /health itself).
+    "public_routes": ("/health/liveliness", "/health/liveness", "/health/readiness",
+                      "/routes"),
 }
 
 
@@ -152,6 +154,14 @@ def load_settings(settings: GeneralSettings, source: str) -> JwtConfig | None:
     if jwt_settings.enforce_scope_based_access and not jwt_settings.scope_mappings:
         problems.append(f"{where}.enforce_scope_based_access: requires scope_mappings (the "
                         f"models each scope grants)")
+    if jwt_settings.enforce_team_based_model_access:
+        # LiteLLM picks, among the token's teams, the first that may use the requested model;
+        # here a token's team is settled before its body is read, so the file's promise that
+        # each call goes to a team allowed its model could not be kept.
+        problems.append(f"{where}.enforce_team_based_model_access: not supported (a token's "
+                        f"team is its team_id_jwt_field claim, else the first of "
+                        f"team_ids_jwt_field, whatever the model); give the token the team "
+                        f"to use and list the team's models on the team")
     roles = [p.role for p in permissions]
     problems += [f"general_settings.role_permissions: role {role!r} is listed more than once"
                  for role in sorted({r for r in roles if roles.count(r) > 1})]
@@ -407,6 +417,9 @@ class JwtAuth:
                 raise ClientError(403, "Unmatched token passed in. enforce_rbac is set to True. "
                                        "Token must belong to a proxy admin, team, or user.",
                                   kind="auth_error", param="None")
+            if identity.role is None and route_allowed(route, s.public_allowed_routes):
+                # A valid token of no known role: the public routes, as nobody in particular.
+                return Principal(model_grants=identity.grants)
             field = s.object_id_jwt_field if identity.role == "team" and \
                 s.object_id_jwt_field else s.team_id_jwt_field or s.team_ids_jwt_field
             raise auth_error(f"No team id passed in. Field checked in jwt token - '{field}'")
