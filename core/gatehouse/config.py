@@ -276,6 +276,9 @@ class KeyManagementSettings(BaseModel):
 
 
 SecretSystem = typing.Literal[tuple(MANAGERS)]  # type: ignore[valid-type]
+# LiteLLM's other managers: refused by name, so the operator learns why rather than only
+# what is allowed.
+UNSUPPORTED_SYSTEMS = ("azure_key_vault", "google_secret_manager", "google_kms")
 
 
 class KeyManagement(BaseModel):
@@ -287,6 +290,16 @@ class KeyManagement(BaseModel):
     key_management_system: SecretSystem | None = None
     key_management_settings: KeyManagementSettings = Field(
         default_factory=KeyManagementSettings)
+
+    @field_validator("key_management_system", mode="before")
+    @classmethod
+    def _supported(cls, system: Any) -> Any:
+        if system in UNSUPPORTED_SYSTEMS:
+            raise ValueError(
+                f"{system} is not supported by gatehouse, which reads secrets from "
+                f"{', '.join(MANAGERS)} only; keep these secrets in the environment or "
+                f"move them to one of those")
+        return system
 
     def hosts(self, name: str) -> bool:
         """Whether ``os.environ/<name>`` is read from the key manager."""
@@ -642,7 +655,8 @@ def validation_problems(exc: ValidationError, *, model: type[BaseModel],
             problems.append(f"{where}: {unknown_key(str(err['loc'][-1]), known)}")
             continue
         got = err.get("input")
-        detail = err["msg"]
+        # A validator's own words, without pydantic's label for how they were raised.
+        detail = err["msg"].removeprefix("Value error, ")
         leaf = str(err["loc"][-1]).lower() if err["loc"] else ""
         # Echo the offending value to help, unless the field could hold a secret.
         secretish = any(word in leaf for word in ("key", "secret", "password", "token"))
