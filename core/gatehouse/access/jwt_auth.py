@@ -26,10 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import ConfigError, GeneralSettings
 from ..errors import ClientError
-from ..guardrails.call import Principal
+from ..guardrails.call import ModelGrant, Principal
 from ..store.database import Row
 from .key_routes import matches
-from .model_access import ModelGrant
 from .principals import Principals, auth_error
 
 log = logging.getLogger("gatehouse.auth")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import provider_of
@@ -22,16 +21,6 @@ if TYPE_CHECKING:
 
 EVERY_MODEL = frozenset({"*", "all-proxy-models"})
 TEAM_MODELS = "all-team-models"
-
-
-@dataclass(frozen=True, slots=True)
-class ModelGrant:
-    """Models a caller is granted beyond its key's and team's lists (a JWT's role or scopes):
-    any other is refused with 403 and ``refusal``, whose ``{model}`` names the model asked
-    for. Unlike a key's list, an empty one grants nothing."""
-
-    allowed: tuple[str, ...]
-    refusal: str
 
 
 def scopes(principal: Principal) -> list[tuple[str, Sequence[str]]]:

@@ -9,13 +9,22 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import asyncio
 
-    from ..access.model_access import ModelGrant
     from .monitoring import GuardrailRun
 
 # "moderation" is only made by guardrails asking a model_list model (Models.moderate);
 # "pass_through_endpoint" by the routes forwarded to other APIs (proxy/passthrough.py).
 CallType = Literal["chat_completion", "completion", "embedding", "moderation",
                    "pass_through_endpoint"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelGrant:
+    """Models a caller is granted beyond its key's and team's lists (a JWT's role or scopes):
+    any other is refused with 403 and ``refusal``, whose ``{model}`` names the model asked
+    for. Unlike a key's list, an empty one grants nothing."""
+
+    allowed: tuple[str, ...]
+    refusal: str
 
 
 @dataclass(frozen=True, slots=True)
