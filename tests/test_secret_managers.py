@@ -389,7 +389,8 @@ async def test_vault_login_with_a_client_certificate(tmp_path, aiohttp_server, m
 def test_a_litellm_manager_gatehouse_lacks_is_refused_saying_so(system):
     with pytest.raises(ConfigError) as caught:
         config_from_dict({"general_settings": {"key_management_system": system}})
-    assert f"general_settings.key_management_system: {system} is not supported by gatehouse, " \
+    assert f"general_settings.key_management_system: Value error, {system} is not supported " \
+           f"by gatehouse, " \
            f"which reads secrets from aws_kms, aws_secret_manager, hashicorp_vault only" \
         in str(caught.value)
 

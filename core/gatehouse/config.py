@@ -655,8 +655,7 @@ def validation_problems(exc: ValidationError, *, model: type[BaseModel],
             problems.append(f"{where}: {unknown_key(str(err['loc'][-1]), known)}")
             continue
         got = err.get("input")
-        # A validator's own words, without pydantic's label for how they were raised.
-        detail = err["msg"].removeprefix("Value error, ")
+        detail = err["msg"]
         leaf = str(err["loc"][-1]).lower() if err["loc"] else ""
         # Echo the offending value to help, unless the field could hold a secret.
         secretish = any(word in leaf for word in ("key", "secret", "password", "token"))
