@@ -97,6 +97,14 @@ async def test_edit_block_regenerate_and_delete_show_in_the_list_and_on_the_call
     await form.get_by_role("button", name="Save").click()
     await row(page, "$12.50").wait_for()
     assert "1,000 tpm" in await row(page, "ops-bot").inner_text()
+    # Emptying a field clears it; what was not touched stays.
+    details = await open_key(page, "ops-bot")
+    await details.get_by_role("button", name="Edit").click()
+    await form.get_by_label("Tokens per minute (TPM)").fill("")
+    await form.get_by_role("button", name="Save").click()
+    await page.get_by_text("Key ops-bot saved.").wait_for()
+    stored = (await admin_get(gateway.client, "/key/info", key=old))["info"]
+    assert stored["tpm_limit"] is None and stored["max_budget"] == 12.5
 
     details = await open_key(page, "ops-bot")
     await details.get_by_role("button", name="Block", exact=True).click()
@@ -165,6 +173,21 @@ async def test_search_finds_a_key_by_alias_by_its_secret_and_pages_through_the_r
     await filters.get_by_label("Team").fill("t-a")
     await filters.get_by_role("button", name="Search").click()
     await page.get_by_text("11 in all").wait_for()
+    # Rows open from the keyboard too.
+    await page.locator("#key-table tbody tr").first.focus()
+    await page.keyboard.press("Enter")
+    await page.locator("#key-details").get_by_text("t-a", exact=True).wait_for()
+    await page.keyboard.press("Escape")
+    await page.locator("#key-details").wait_for(state="hidden")
+
+
+async def test_a_page_whose_session_has_ended_sends_the_browser_to_log_in(ui):
+    gateway = await ui()
+    page = await gateway.login()
+    await gateway.open(page, "keys")
+    await page.context.clear_cookies()
+    await page.locator("#key-filters").get_by_role("button", name="Search").click()
+    await page.wait_for_url(f"{gateway.base}/login?next=%2Fui%2Fkeys")
 
 
 async def test_the_api_errors_show_next_to_the_field_they_are_about(ui):
