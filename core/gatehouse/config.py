@@ -276,6 +276,9 @@ class KeyManagementSettings(BaseModel):
 
 
 SecretSystem = typing.Literal[tuple(MANAGERS)]  # type: ignore[valid-type]
+# LiteLLM's other managers: refused by name, so the operator learns why rather than only
+# what is allowed.
+UNSUPPORTED_SYSTEMS = ("azure_key_vault", "google_secret_manager", "google_kms")
 
 
 class KeyManagement(BaseModel):
@@ -287,6 +290,16 @@ class KeyManagement(BaseModel):
     key_management_system: SecretSystem | None = None
     key_management_settings: KeyManagementSettings = Field(
         default_factory=KeyManagementSettings)
+
+    @field_validator("key_management_system", mode="before")
+    @classmethod
+    def _supported(cls, system: Any) -> Any:
+        if system in UNSUPPORTED_SYSTEMS:
+            raise ValueError(
+                f"{system} is not supported by gatehouse, which reads secrets from "
+                f"{', '.join(MANAGERS)} only; keep these secrets in the environment or "
+                f"move them to one of those")
+        return system
 
     def hosts(self, name: str) -> bool:
         """Whether ``os.environ/<name>`` is read from the key manager."""
@@ -356,7 +369,7 @@ class GeneralSettings(KeyManagement):
     enable_jwt_auth: bool = False
     # Checked field by field by access/jwt_auth.JwtSettings, in LiteLLM's words.
     litellm_jwtauth: dict[str, Any] = Field(default_factory=dict)
-    # [{role, models, routes}]: what a JWT's role may call under litellm_jwtauth.enforce_rbac.
+    # [{role, models, routes}]: what a JWT's role may call (access/jwt_auth.RolePermission).
     role_permissions: list[dict[str, Any]] = Field(default_factory=list)
 
     @property

@@ -117,8 +117,7 @@ class Gateway:
         self.principals = Principals(master, self.store, self.cache, blocked_users,
                                      key_header=settings.litellm_key_header_name)
         if jwt_settings is not None:
-            self.principals.jwt = JwtAuth(jwt_settings, self.principals, self._session,
-                                          settings.role_permissions)
+            self.principals.jwt = JwtAuth(jwt_settings, self.principals, self._session)
         self.budget_resets = BudgetResets(self.principals)
         self.retention = RetentionJob(Retention(self.store, **retention)) if retention else None
         # Keys, teams and spend exist only behind a master key; without one the gateway is a

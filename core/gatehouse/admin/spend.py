@@ -120,6 +120,7 @@ def log_view(row: Row) -> dict[str, Any]:
         "model": row["model"],
         "api_key": row["key_hash"],
         "user": row["user_id"],
+        "end_user": row["end_user"],
         "team_id": row["team_id"],
         "spend": row["spend"],
         "prompt_tokens": row["prompt_tokens"],
