@@ -133,7 +133,20 @@ def log_view(row: Row) -> dict[str, Any]:
         "request_tags": row["tags"],
         "requester_ip_address": row["request_ip"],
         "guardrails": row["guardrails"],
+        **stored_texts(row),
     }
+
+
+def stored_texts(row: Row) -> dict[str, Any]:
+    """The call's text as LiteLLM's spend logs give it: ``{}`` where none was stored
+    (``store_prompts_in_spend_logs`` off), else the request body, its messages, and the
+    reply."""
+    request = row.get("proxy_server_request")
+    if request is None:
+        return {"messages": {}, "response": {}, "proxy_server_request": {}}
+    messages = request.get("messages") if isinstance(request, dict) else None
+    return {"messages": messages if messages is not None else {},
+            "response": row.get("response") or {}, "proxy_server_request": request}
 
 
 async def calculate(request: web.Request) -> web.Response:

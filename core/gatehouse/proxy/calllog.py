@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from ..guardrails.dispatch import run_callbacks
 from ..guardrails.engine import pending
-from ..guardrails.monitoring import information, settle
+from ..guardrails.monitoring import WOULD_HAVE, information, settle
 from .providers import Reply, UpstreamError
 
 if TYPE_CHECKING:
@@ -69,9 +69,12 @@ class Observer(Protocol):
 
 class CallLog:
     def __init__(self, accounting: Accounting | None, observers: Sequence[Observer] = (),
-                 capture: Callable[[], Any] | None = None):
+                 capture: Callable[[], Any] | None = None, *, store_prompts: bool = False):
         # None: the gateway keeps no spend (no master key), so only hooks want records.
         self.accounting = accounting
+        # general_settings.store_prompts_in_spend_logs: the spend row keeps the record's
+        # request and reply, as the logging_only guardrails left them.
+        self.store_prompts = store_prompts and accounting is not None
         self.observers = tuple(observers)
         # Called on the request path as a record is submitted: what an observer needs from
         # the request's context (the trace a call belongs to).
@@ -164,7 +167,8 @@ class CallLog:
                 outcome.response = outcome.response.data
             except UpstreamError:
                 outcome.response = None
-        record = _record(call, outcome, ended) if selection.wants_record else None
+        wanted = selection.wants_record or self.store_prompts
+        record = _record(call, outcome, ended) if wanted else None
         masked = True
         if record is not None and selection.logging_only:
             masked = await run_callbacks(selection.logging_only, {"call": call, "record": record})
@@ -174,9 +178,12 @@ class CallLog:
         if self.accounting is not None:
             billed = outcome.response if outcome.billed is None else outcome.billed
             began = time.time()
+            texts = None
+            if self.store_prompts and record is not None and masked and not _unmasked(call):
+                texts = (record["request"], record["response"])
             await self.accounting.account(
                 call, started=outcome.started, status=outcome.status, response=billed,
-                failed=outcome.error is not None and outcome.billed is None)
+                failed=outcome.error is not None and outcome.billed is None, texts=texts)
             outcome.billed_between = (began, time.time())
         for observer in self.observers:
             try:
@@ -184,7 +191,7 @@ class CallLog:
             except Exception:  # noqa: BLE001 - a view of the call must not stop its record
                 log.exception("%s failed on request %s", type(observer).__name__,
                               call.request_id)
-        if record is None:
+        if record is None or not selection.wants_record:
             return
         if not masked:
             log.error("record of request %s dropped: a logging_only guardrail failed",
@@ -197,6 +204,13 @@ class CallLog:
             error = {"status": outcome.status, "body": outcome.error}
             await run_callbacks(selection.on_failure,
                                 {"call": call, "record": record, "error": error})
+
+
+def _unmasked(call: Call) -> bool:
+    """Whether a logging_only guardrail that does not enforce left text in the record that it
+    would have masked: text never kept in a spend row."""
+    return any(run.mode == "logging_only" and run.status == WOULD_HAVE
+               for run in call.guardrail_runs or ())
 
 
 def _record(call: Call, outcome: Outcome, ended: float) -> dict[str, Any]:
