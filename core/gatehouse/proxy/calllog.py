@@ -199,7 +199,6 @@ class CallLog:
             await run_callbacks(selection.on_failure,
                                 {"call": call, "record": record, "error": error})
 
-
     def _observed(self, call: Call, selection: Selection, outcome: Outcome,
                   ended: float) -> None:
         """What ``_handle`` does for a call that only the observers want."""
@@ -223,8 +222,8 @@ class CallLog:
 
 
 def _parse_reply(outcome: Outcome) -> None:
-    """The reply as an object (None when the upstream's bytes were not one): the reply has
-    been sent, so nothing needs its bytes any more."""
+    """The reply as an object (None when the upstream's bytes were not one): the bytes the
+    client gets were taken before the call was submitted, so nothing needs them any more."""
     if isinstance(outcome.response, Reply):
         try:
             outcome.response = outcome.response.data
