@@ -406,6 +406,8 @@ class _Answered:
 
 @dataclass(slots=True)
 class _RunCells:
+    """The cells of a guardrail run with the same name, status, error type and mode."""
+
     requests: Callable[[float], None]
     errors: Callable[[float], None] | None
     latency: Timing | None
