@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gatehouse.app import GATEWAY
 
-from admin_kit import ADMIN, MASTER, PRICED, admin_post, bearer
+from admin_kit import ADMIN, MASTER, PRICED, bearer
 
 # The fake upstream answers with 5 prompt tokens and one completion token per word.
 REPLY = "four words of reply"
