@@ -176,7 +176,8 @@ class CallLog:
             began = time.time()
             await self.accounting.account(
                 call, started=outcome.started, status=outcome.status, response=billed,
-                failed=outcome.error is not None and outcome.billed is None)
+                failed=outcome.error is not None and outcome.billed is None,
+                first_chunk=outcome.first_chunk, error=outcome.error)
             outcome.billed_between = (began, time.time())
         for observer in self.observers:
             try:
