@@ -138,8 +138,8 @@ async def test_an_internal_user_sees_only_the_calls_of_their_own_keys(start, fak
     otto_call = (await call(client, keys["otto"], "hello"))[1]
     await settle(client)
 
-    async def seen(user_id, **query):
-        resp = await client.get("/spend/logs/ui", params=query, headers=bearer(keys[user_id]))
+    async def seen(who, **query):
+        resp = await client.get("/spend/logs/ui", params=query, headers=bearer(keys[who]))
         assert resp.status == 200, await resp.text()
         return ids_of(await resp.json())
 

@@ -66,9 +66,13 @@ async def test_logs_show_each_call_with_its_guardrail_verdicts(ui, fake_upstream
     assert "failure" in summary and "400" in summary and "Probe blocker saw forbidden" in summary
     assert "Duration" in summary and " ms" in summary
     guardrails = page.locator("#log-call-guardrails tbody tr")
-    blocker = await guardrails.filter(has_text="blocker").inner_text()
+
+    def run_of(name):
+        return guardrails.filter(has=page.get_by_role("cell", name=name, exact=True))
+
+    blocker = await run_of("blocker").inner_text()
     assert "pre_call" in blocker and "intervened" in blocker and " ms" in blocker
-    watcher = await guardrails.filter(has_text="watcher").inner_text()
+    watcher = await run_of("watcher").inner_text()
     assert "not run" in watcher and "ended the call" in watcher
     assert "Not stored" in await page.locator("#log-call-request").inner_text()
     await gateway.shot(page, "logs-call")
