@@ -329,6 +329,7 @@ class Store(abc.ABC):
     async def spend_logs(self, *, request_id: str | None = None, key_hash: str | None = None,
                          limit: int = 100) -> list[Row]:
         """Rows newest first; ``request_id`` is the gateway's id or the upstream reply's."""
+        # Imported here: the filter module builds on this one's SQL helpers.
         from .spend_filters import SpendLogFilter
         return await self.spend_log_page(
             SpendLogFilter(columns={"key_hash": key_hash}, request_id=request_id), limit=limit)
