@@ -4,6 +4,7 @@ user sees only the calls of their own keys, and no page ever shows a key."""
 
 from admin_kit import PRICED, admin_post, bearer, settle
 from doubles import PLUGINS, guardrail
+from playwright.async_api import expect
 from ui_kit import PHONE
 
 GUARDRAILS = [guardrail("blocker", block_word="forbidden", default_on=True),
@@ -21,11 +22,14 @@ async def call(gateway, key, content):
     return resp.status
 
 
-async def filter_by(page, **choices):
+async def filter_by(page, rows, first_row, count, **choices):
+    """Filter the list and wait until it shows ``count`` rows, the first holding
+    ``first_row`` (while a page loads, its one row says so)."""
     for label, option in choices.items():
         await page.get_by_label(label).select_option(label=option)
     await page.get_by_role("button", name="Filter").click()
-    await page.wait_for_load_state("networkidle")
+    await expect(rows.first).to_contain_text(first_row)
+    await expect(rows).to_have_count(count)
 
 
 async def test_logs_show_each_call_with_its_guardrail_verdicts(ui, fake_upstream):
@@ -39,7 +43,7 @@ async def test_logs_show_each_call_with_its_guardrail_verdicts(ui, fake_upstream
     page = await gateway.login()
     await gateway.open(page, "logs")
     rows = page.locator("#logs-table tbody tr")
-    assert await rows.count() == 3
+    await expect(rows).to_have_count(3)
     listed = await page.locator("#logs-table").inner_text()
     assert listed.count("growth-app") == 3
     assert "3 in all" in listed
@@ -49,15 +53,10 @@ async def test_logs_show_each_call_with_its_guardrail_verdicts(ui, fake_upstream
     assert "failure" in await rows.nth(1).inner_text()
     await gateway.shot(page, "logs-list")
 
-    await filter_by(page, Status="Failure")
-    assert await rows.count() == 1
-    assert "blocker intervened" in await rows.first.inner_text()
-
-    await filter_by(page, **{"Status": "All", "Guardrail verdict": "Would have intervened"})
-    assert await rows.count() == 1
-    assert "watcher would have intervened" in await rows.first.inner_text()
-
-    await filter_by(page, **{"Status": "Failure", "Guardrail verdict": "Any"})
+    await filter_by(page, rows, "blocker intervened", 1, Status="Failure")
+    await filter_by(page, rows, "watcher would have intervened", 1,
+                    **{"Status": "All", "Guardrail verdict": "Would have intervened"})
+    await filter_by(page, rows, "failure", 1, **{"Status": "Failure", "Guardrail verdict": "Any"})
     await rows.first.focus()
     await page.keyboard.press("Enter")
     shown = page.locator("#log-call")
@@ -92,8 +91,8 @@ async def test_an_internal_user_sees_only_their_own_calls_and_the_page_fits_a_ph
     await settle(gateway.client)
 
     await gateway.open(page, "logs")
+    await expect(page.locator("#logs-table")).to_contain_text("1 in all")
     listed = await page.locator("#logs-table").inner_text()
     assert "ivy-app" in listed and "someone-else" not in listed
-    assert await page.locator("#logs-table tbody tr").count() == 1
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await gateway.shot(page, "logs-phone")
