@@ -133,7 +133,7 @@ async def spend_logs(request: web.Request, admin: Admin) -> web.Response:
     return json_response([log_view(row) for row in rows])
 
 
-class SpendLogsQuery(Query):
+class SpendLogsUiQuery(Query):
     """LiteLLM's filters of its dashboard's request log, and two of ours: ``key_alias`` and
     ``guardrail_status`` (calls on which at least one guardrail ended with that status --
     ``would_have_intervened`` finds what an ``enforce: false`` guardrail or a shadow would have
@@ -161,7 +161,7 @@ class SpendLogsQuery(Query):
 
 @gated(Rule.SELF)
 async def spend_logs_ui(request: web.Request, admin: Admin) -> web.Response:
-    query = parse_query(request, SpendLogsQuery)
+    query = parse_query(request, SpendLogsUiQuery)
     columns = {"team_id": query.team_id, "user_id": query.user_id,
                "end_user": query.end_user, "model": query.model,
                "key_hash": key_ident(query.api_key)[0] if query.api_key else None}
