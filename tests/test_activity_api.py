@@ -3,27 +3,16 @@ ones too) in all and by model, key, team, tag and customer, summed exactly from 
 were seeded or made by real calls; paging by day; and who sees whose calls."""
 
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
-from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer, both_databases
+from admin_kit import (ADMIN, PRICED, admin_get, admin_post, bearer, both_databases,
+                       spend_row)
 from gatehouse.app import GATEWAY
 
 DAY = 86400
 MIDNIGHT = datetime(2024, 5, 1, tzinfo=UTC).timestamp()
 RANGE = {"start_date": "2024-04-30", "end_date": "2024-05-01"}
-
-
-def spend_row(start_time, *, key, owner, team=None, model="gpt-4", spend, prompt, completion,
-              status=200, end_user=None, tags=()):
-    """A spend row as the gateway writes one: the key's user is kept in its metadata."""
-    return {"id": uuid.uuid4().hex, "request_id": uuid.uuid4().hex,
-            "call_type": "chat_completion", "model": model, "key_hash": key, "team_id": team,
-            "user_id": end_user or owner, "end_user": end_user, "tags": list(tags),
-            "metadata": {"user_api_key_user_id": owner}, "prompt_tokens": prompt,
-            "completion_tokens": completion, "total_tokens": prompt + completion,
-            "spend": spend, "start_time": start_time, "end_time": start_time, "status": status}
 
 
 def metrics(spend, prompt, completion, requests, failed=0):
