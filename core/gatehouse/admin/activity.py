@@ -20,20 +20,64 @@ from collections import defaultdict
 from typing import Any
 
 from aiohttp import web
+from pydantic import Field
 
 from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, json_response
 from ..guardrails.call import Principal
 from ..store.database import Row
-from .bodies import query_int
+from .bodies import Query, parse_query
 from .budgets import rows_where_in
 from .context import Admin, gated
 from .keys import key_ident
 from .spend_reports import date_range, day_of
 
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 COUNTS = ("spend", "prompt_tokens", "completion_tokens", "api_requests", "successful_requests")
+
+
+class ActivityQuery(Query):
+    # YYYY-MM-DD, UTC; both required (checked with LiteLLM's message by date_range).
+    start_date: str | None = None
+    end_date: str | None = None
+    model: str | None = None
+    # A key or its hash.
+    api_key: str | None = None
+    # Days per page.
+    page: int = Field(default=1, ge=1)
+    page_size: int = Field(default=50, ge=1, le=1000)
+
+    def ids(self) -> list[str]:
+        """The entity ids asked for (a comma list); none is every one."""
+        return []
+
+
+class UserActivityQuery(ActivityQuery):
+    user_id: str | None = None
+
+
+class TeamActivityQuery(ActivityQuery):
+    team_ids: str | None = None
+
+    def ids(self) -> list[str]:
+        return _split(self.team_ids)
+
+
+class TagActivityQuery(ActivityQuery):
+    tags: str | None = None
+
+    def ids(self) -> list[str]:
+        return _split(self.tags)
+
+
+class CustomerActivityQuery(ActivityQuery):
+    end_user_ids: str | None = None
+
+    def ids(self) -> list[str]:
+        return _split(self.end_user_ids)
+
+
+def _split(listed: str | None) -> list[str]:
+    return [part for part in (listed or "").split(",") if part]
 
 
 def setup(app: web.Application) -> None:
@@ -48,22 +92,22 @@ def setup(app: web.Application) -> None:
 async def user_activity(request: web.Request, admin: Admin) -> web.Response:
     """One user's calls (``user_id``; a caller who is no admin may name only themselves), or
     everyone's for an admin who names nobody."""
+    query = parse_query(request, UserActivityQuery)
     principal: Principal = request["principal"]
-    asked = request.query.get("user_id") or None
-    if not reads_everything(principal) and asked is not None and asked != principal.user_id:
+    if not reads_everything(principal) and query.user_id not in (None, principal.user_id):
         raise ClientError(403, "Non-admin users can only view their own spend data",
                           kind="auth_error", param="user_id")
-    return await activity(request, admin, None, owner=asked)
+    return await activity(request, admin, None, query, owner=query.user_id)
 
 
 @gated(Rule.SELF)
 async def team_activity(request: web.Request, admin: Admin) -> web.Response:
-    return await activity(request, admin, "team", ids_param="team_ids")
+    return await activity(request, admin, "team", parse_query(request, TeamActivityQuery))
 
 
 @gated(Rule.SELF)
 async def tag_activity(request: web.Request, admin: Admin) -> web.Response:
-    return await activity(request, admin, "tag", ids_param="tags")
+    return await activity(request, admin, "tag", parse_query(request, TagActivityQuery))
 
 
 @gated(Rule.SELF)
@@ -72,33 +116,30 @@ async def customer_activity(request: web.Request, admin: Admin) -> web.Response:
     if not reads_everything(principal):
         raise ClientError(403, f"Admin-only endpoint. Your user role={role_of(principal)}",
                           kind="auth_error")
-    return await activity(request, admin, "customer", ids_param="end_user_ids")
+    return await activity(request, admin, "customer",
+                          parse_query(request, CustomerActivityQuery))
 
 
-async def activity(request: web.Request, admin: Admin, entity: str | None, *,
-                   ids_param: str | None = None, owner: str | None = None) -> web.Response:
+async def activity(request: web.Request, admin: Admin, entity: str | None,
+                   query: ActivityQuery, *, owner: str | None = None) -> web.Response:
     start, end = date_range(request)
-    page = query_int(request, "page", 1, low=1, high=1_000_000)
-    page_size = query_int(request, "page_size", PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
-    query = request.query
     principal: Principal = request["principal"]
-    key_hash = key_ident(query["api_key"])[0] if query.get("api_key") else None
+    key_hash = key_ident(query.api_key)[0] if query.api_key else None
     if not reads_everything(principal):
         # Their own calls only: those of their keys, or of this key when it has no user.
         owner = principal.user_id
         if owner is None:
             if key_hash not in (None, principal.key_hash):
-                return json_response(shaped([], {}, {}, page, page_size))
+                return json_response(shaped([], {}, {}, query.page, query.page_size))
             key_hash = principal.key_hash
-    ids = [part for part in query.get(ids_param, "").split(",") if part] if ids_param else []
     rows = await admin.store.activity_by_day(
-        start, end, entity=entity, entity_ids=ids or None, model=query.get("model") or None,
+        start, end, entity=entity, entity_ids=query.ids() or None, model=query.model,
         key_hash=key_hash, owner=owner)
     keys = {row["key_hash"]: {"key_alias": row["key_alias"], "team_id": row["team_id"]}
             for row in await rows_where_in(admin, "keys", "key_hash",
                                            {r["key_hash"] for r in rows if r["key_hash"]})}
     names = await entity_metadata(admin, entity, {r["entity"] for r in rows} if entity else set())
-    return json_response(shaped(rows, keys, names, page, page_size))
+    return json_response(shaped(rows, keys, names, query.page, query.page_size))
 
 
 async def entity_metadata(admin: Admin, entity: str | None, ids: set[str]
