@@ -106,6 +106,12 @@ async def test_totals_bars_per_day_dimensions_and_csv(ui, fake_upstream, chat, t
     titles = await bar_titles(page)
     assert len(titles) == 2 * len(months)
     assert sum(int(t.rsplit(": ", 1)[1]) for t in titles if "gpt-4o-mini" in t) == 6
+    # Per week: each bar is labelled with the Monday its week starts on.
+    await page.get_by_label("Per").select_option("week")
+    await page.get_by_role("heading", name="Requests per week by model").wait_for()
+    titles = await bar_titles(page)
+    assert all(datetime.fromisoformat(t.split(" · ")[0]).weekday() == 0 for t in titles)
+    assert sum(int(t.rsplit(": ", 1)[1]) for t in titles if "gpt-4o: " in t) == 7
 
     await page.get_by_label("Per").select_option("day")
     await page.get_by_role("heading", name="Requests per day by model").wait_for()
