@@ -435,6 +435,42 @@ class Store(abc.ABC):
             f"FROM gatehouse_spend_logs l, {self.each_tag} WHERE {' AND '.join(clauses)} "
             f"GROUP BY tag.value ORDER BY spend DESC, tag.value", params)
 
+    #: The user whose key made spend row ``l``: kept in its metadata, since ``user_id`` holds
+    #: the request's ``user`` when one was sent.
+    key_owner = ""
+
+    async def activity_by_day(self, start: float, end: float, *, entity: str | None = None,
+                              entity_ids: list[str] | None = None, model: str | None = None,
+                              key_hash: str | None = None, owner: str | None = None
+                              ) -> list[Row]:
+        """Spend, tokens and calls (all, and those that succeeded) per UTC day (``day``),
+        key and model for rows started in ``[start, end)``; with ``entity`` (a key of
+        ACTIVITY_ENTITIES) per that too (``entity``), leaving out rows without one. Filters:
+        the entity's ids, the model, the key, and ``owner``, the user whose key made the call."""
+        columns = [f"{_DAY} AS day", "l.key_hash", "l.model"]
+        tables = ["gatehouse_spend_logs l"]
+        clauses, params = ["l.start_time >= ?", "l.start_time < ?"], [start, end]
+        if entity is not None:
+            column = ACTIVITY_ENTITIES[entity]
+            columns.append(f"{column} AS entity")
+            if entity == "tag":
+                tables.append(self.each_tag)
+            clauses.append(f"{column} IS NOT NULL")
+            if entity_ids:
+                clauses.append(f"{column} IN ({', '.join('?' for _ in entity_ids)})")
+                params += entity_ids
+        for column, value in (("l.model", model), ("l.key_hash", key_hash),
+                              (self.key_owner, owner)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return await self._query(
+            f"SELECT {', '.join(columns)}, SUM(spend) AS spend, {_total('prompt_tokens')}, "
+            f"{_total('completion_tokens')}, COUNT(*) AS api_requests, "
+            f"SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END) AS successful_requests "
+            f"FROM {', '.join(tables)} WHERE {' AND '.join(clauses)} "
+            f"GROUP BY {', '.join(str(n + 1) for n in range(len(columns)))}", params)
+
     async def reset_spend(self, kind: str) -> list[Row]:
         """Zero the spend of every row of ``kind`` that has any; return those rows as they
         were (id as ``ident``, and ``budget_reset_at``, which names their spend counters)."""
@@ -515,6 +551,10 @@ class Store(abc.ABC):
         rows, _ = await self.audit_page({"id": audit_id}, limit=1)
         return rows[0] if rows else None
 
+
+# What the daily activity views group by, beside day, key and model: the spend row's column
+# (tags: each tag of the row, from Store.each_tag).
+ACTIVITY_ENTITIES = {"team": "l.team_id", "customer": "l.end_user", "tag": "tag.value"}
 
 # The UTC day a spend row started on, in days since the epoch. FLOOR is missing from some
 # SQLite builds, and CAST truncates on SQLite but rounds on Postgres: taking one off where the

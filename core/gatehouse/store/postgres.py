@@ -50,6 +50,7 @@ class _PgTx:
 
 class PostgresStore(Store):
     each_tag = "jsonb_array_elements_text(l.tags::jsonb) AS tag(value)"
+    key_owner = "(l.metadata::jsonb ->> 'user_api_key_user_id')"
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
                  timeout: float = 3.0):

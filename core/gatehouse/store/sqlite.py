@@ -36,6 +36,7 @@ class _SqliteTx:
 
 class SqliteStore(Store):
     each_tag = "json_each(l.tags) AS tag"
+    key_owner = "json_extract(l.metadata, '$.user_api_key_user_id')"
 
     def __init__(self, path: str):
         self.path = path
