@@ -17,12 +17,25 @@ const gh = (() => {
     return found ? decodeURIComponent(found.slice(name.length + 1)) : null;
   }
 
+  // A validation answer (422: {detail: [{loc: ["body", field, ...], msg}]}) names its field by
+  // the last name in loc: the field a form shows the error next to.
+  function validationProblem(detail) {
+    const first = Array.isArray(detail) && detail[0];
+    if (!first || !Array.isArray(first.loc)) return null;
+    const names = first.loc.slice(1).filter((part) => typeof part === "string");
+    return { message: first.msg, param: names.length ? names[names.length - 1] : null };
+  }
+
   class ApiError extends Error {
     constructor(status, error) {
-      const message = (error && (error.message || error.detail)) || `HTTP ${status}`;
+      const problem = error && validationProblem(error.detail);
+      // LiteLLM's raw answers: {detail: "text"} or {detail: {error: "text"}}.
+      const raw = error && error.detail && (error.detail.error || error.detail);
+      const message = (problem && problem.message) || (error && error.message) || raw || `HTTP ${status}`;
       super(typeof message === "string" ? message : JSON.stringify(message));
       this.status = status;
-      this.param = error && error.param && error.param !== "None" ? error.param : null;
+      const param = problem ? problem.param : error && error.param;
+      this.param = param && param !== "None" ? param : null;
     }
   }
 
