@@ -204,6 +204,8 @@ async def test_a_customer_made_and_blocked_in_the_ui_is_refused(ui, priced):
     async def refused():
         return (await _status_of(client, key, user="cust-1"))[0] != 200
     await until(refused)
+    await gateway.shot(page, "customer-detail")
+    await detail.get_by_role("button", name="Close").click()
     await gateway.shot(page, "customers")
 
 
