@@ -14,7 +14,7 @@ gh.directory = (() => {
 
   // One form field. spec: {name, label, type: text|number|list|json|bool|select|textarea,
   // options: [[value, label]], hint, required, fixed (shown but not editable once made),
-  // on: "create"|"edit" (only then), get(row) (the value an edit starts from)}.
+  // createOnly (left out of an edit), get(row) (the value an edit starts from)}.
   function field(spec, formId) {
     const id = `${formId}-${spec.name}`;
     const hint = spec.hint || (spec.type === "list" ? "Comma separated" : null);
@@ -77,7 +77,7 @@ gh.directory = (() => {
         button.textContent = editing ? "Save" : createLabel;
         for (const f of fields) {
           const node = form.elements.namedItem(f.name);
-          const hidden = (f.on === "create" && editing) || (f.on === "edit" && !editing);
+          const hidden = Boolean(f.createOnly && editing);
           node.closest(".field").hidden = hidden;
           node.disabled = hidden || Boolean(editing && f.fixed);
         }
@@ -166,7 +166,7 @@ gh.directory = (() => {
     if (toolbar) toolbar.addEventListener("submit", (event) => { event.preventDefault(); rows.first(); });
 
     // --- making and changing ---------------------------------------------------------------
-    const editor = formDialog(`${slug}-form`, spec.fields, {
+    const editor = formDialog(`${slug}-editor`, spec.fields, {
       createTitle: `New ${spec.noun}`, editTitle: `Edit ${spec.noun}`,
       submit: (body, editing) => editing ? spec.update(editing, body) : spec.create(body),
       async done(result, editing) {
@@ -206,7 +206,7 @@ gh.directory = (() => {
     const detailDialog = gh.dialog(`${slug}-detail`);
     let current = null;  // the row shown, as its info route last answered
 
-    const members = spec.members && formDialog(`${slug}-member-form`, spec.members.fields, {
+    const members = spec.members && formDialog(`${slug}-member-editor`, spec.members.fields, {
       createTitle: "Add member", editTitle: "Change member", createLabel: "Add",
       submit: (body, member) => member ? spec.members.update(current, member, body)
                                        : spec.members.add(current, body),

@@ -58,7 +58,7 @@
       ],
       fields: [
         { name: "user_id", label: "User id", fixed: true },
-        { name: "user_email", label: "Email", fixed: true, on: "create" },
+        { name: "user_email", label: "Email", createOnly: true },
         { name: "role", label: "Role", type: "select", options: ROLES, get: (m) => m.user_role },
         { name: "max_budget_in_organization", label: "Their budget here (USD)", type: "number",
           get: (m) => budget(m, "max_budget") },
