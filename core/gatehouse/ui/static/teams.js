@@ -56,7 +56,7 @@
         row,
         pairs: [
           ["Id", el("code", { text: row.team_id })], ["Status", gh.directory.status(row.blocked)],
-          ["Organization", row.organization_id], ["Models", fmt.list(row.models) === "—" ? "every model" : fmt.list(row.models)],
+          ["Organization", row.organization_id], ["Models", row.models.length ? fmt.list(row.models) : "every model"],
           ["Spend / budget", fmt.budget(row.spend, row.max_budget)], ["Budget resets every", row.budget_duration],
           ["Limits", `${fmt.num(row.tpm_limit)} tokens/min · ${fmt.num(row.rpm_limit)} requests/min`],
           ["Keys", answer.keys.length ? answer.keys.map((k) => k.key_alias || k.key_name).join(", ") : null],
