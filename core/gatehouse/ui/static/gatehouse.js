@@ -53,14 +53,17 @@ const gh = (() => {
       method, headers, credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (response.status === 401) {
-      location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
-      throw new ApiError(401, { message: "Your session has ended; log in again." });
-    }
     const text = await response.text();
     let parsed = null;
     try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { message: text }; }
-    if (!response.ok) throw new ApiError(response.status, (parsed && (parsed.error || parsed)) || null);
+    const error = !response.ok ? new ApiError(response.status, (parsed && (parsed.error || parsed)) || null) : null;
+    // Several admin routes refuse a role with a 401 too (as LiteLLM does); only an ended
+    // session (access/sessions.py names it) sends the browser to log in again.
+    if (error && error.status === 401 && error.message.includes("UI session")) {
+      location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+      throw new ApiError(401, { message: "Your session has ended; log in again." });
+    }
+    if (error) throw error;
     return parsed;
   }
 
