@@ -258,14 +258,22 @@ async def test_a_team_token_is_held_to_its_teams_models_and_budget(start, provid
 
 
 @pytest.mark.parametrize("jwtauth, role_permissions, needle", [
-    ({"enforce_scope_based_access": True,
-      "scope_mappings": [{"scope": "a", "models": ["gpt-4o"]}]}, [],
-     "litellm_jwtauth.enforce_scope_based_access: not supported"),
-    ({"end_user_id_jwt_field": "customer_id"}, [], "end_user_id_jwt_field: not supported"),
-    ({}, [{"role": "team", "models": ["gpt-4o"]}], "role_permissions: per-role models"),
+    ({"scope_mappings": [{"scope": "a", "models": ["gpt-4o"]}]}, [],
+     "litellm_jwtauth.scope_mappings: requires enforce_scope_based_access: true"),
+    ({"enforce_scope_based_access": True}, [],
+     "litellm_jwtauth.enforce_scope_based_access: requires scope_mappings"),
+    ({"object_id_jwt_field": "oid"}, [], "litellm_jwtauth.object_id_jwt_field: requires "
+                                         "role_mappings"),
+    ({}, [{"role": "team", "model": ["gpt-4o"]}],
+     "general_settings.role_permissions[0].model: Extra inputs are not permitted"),
+    ({}, [{"role": "viewer", "models": ["gpt-4o"]}], "general_settings.role_permissions[0].role"),
+    ({}, [{"role": "team", "models": ["a"]}, {"role": "team", "routes": ["/v1/models"]}],
+     "role 'team' is listed more than once"),
     ({"user_roles_jwt_field": "roles"}, [], "must be set together"),
+    ({"enforce_team_based_model_access": True}, [],
+     "litellm_jwtauth.enforce_team_based_model_access: not supported"),
 ])
-async def test_jwt_settings_gatehouse_cannot_honour_stop_the_start(
+async def test_jwt_settings_that_cannot_be_honoured_as_written_stop_the_start(
         start, provider, jwtauth, role_permissions, needle):
     config = jwt_config(**jwtauth)
     config["general_settings"]["role_permissions"] = role_permissions
@@ -274,9 +282,231 @@ async def test_jwt_settings_gatehouse_cannot_honour_stop_the_start(
     assert needle in str(err.value)
 
 
+async def test_role_permissions_without_jwt_auth_stop_the_start(start):
+    # Roles are a JWT's: without JWTs the list would narrow nobody.
+    with pytest.raises(ConfigError) as err:
+        await start({"general_settings": {"role_permissions": [
+            {"role": "internal_user", "models": ["gpt-4o"]}]}})
+    assert "general_settings.role_permissions: applies to JWT callers only" in str(err.value)
+
+
 async def test_a_role_mapped_to_team_still_needs_a_team_id(start, provider, chat):
     client = await start(jwt_config(roles_jwt_field="roles", role_mappings=[
         {"role": "app", "internal_role": "team"}]))
     error = await error_of(await client.post("/v1/chat/completions", json=chat(),
                                              headers=bearer(provider.token(roles=["app"]))), 401)
     assert "No team id passed in." in error["message"]
+
+
+async def settle(client):
+    gw = client.app[GATEWAY]
+    await gw.call_log.drain()
+    await gw.accounting.flush()
+
+
+async def listed(client, headers):
+    resp = await client.get("/v1/models", headers=headers)
+    assert resp.status == 200, await resp.text()
+    return [entry["id"] for entry in (await resp.json())["data"]]
+
+
+SCOPES = [{"scope": "llm.chat", "models": ["gpt-4o"]},
+          {"scope": "llm.echo", "models": ["mock-echo"]}]
+
+
+async def test_scopes_grant_models_and_a_model_no_scope_grants_is_refused(
+        start, provider, chat):
+    client = await start(jwt_config(enforce_scope_based_access=True, scope_mappings=SCOPES))
+    team = await admin_post(client, "/team/new", {})
+
+    def token(**claims):
+        return bearer(provider.token(client_id=team["team_id"], **claims))
+
+    chat_only = token(scope="openid llm.chat")
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=chat_only)
+    assert resp.status == 200, await resp.text()
+    error = await error_of(await client.post("/v1/chat/completions", headers=chat_only,
+                                             json=chat(model="mock-echo")), 403)
+    assert (error["message"], error["type"]) == (
+        "model=mock-echo not allowed. Allowed_models=['gpt-4o']", "auth_error")
+    assert await listed(client, chat_only) == ["gpt-4o"]
+    # A list claim works as a space-separated one; each scope adds its models.
+    both = token(scope=["llm.chat", "llm.echo"])
+    resp = await client.post("/v1/chat/completions", json=chat(model="mock-echo"), headers=both)
+    assert resp.status == 200, await resp.text()
+    assert sorted(await listed(client, both)) == ["gpt-4o", "mock-echo"]
+    # No scope claim, or one no mapping knows: no model at all.
+    for bare in (token(), token(scope="openid profile")):
+        error = await error_of(await client.post("/v1/chat/completions", json=chat(),
+                                                 headers=bare), 403)
+        assert error["message"] == "model=gpt-4o not allowed. Allowed_models=[]"
+        assert await listed(client, bare) == []
+    # Keys are not JWTs: no scope narrows them.
+    key = await admin_post(client, "/key/generate", {})
+    for headers in (ADMIN, bearer(key["key"])):
+        resp = await client.post("/v1/chat/completions", json=chat(model="mock-echo"),
+                                 headers=headers)
+        assert resp.status == 200, await resp.text()
+
+
+async def test_scope_mappings_with_routes_hold_a_token_to_its_scopes_routes(
+        start, provider, chat):
+    client = await start(jwt_config(enforce_scope_based_access=True, scope_mappings=[
+        {"scope": "llm.chat", "models": ["gpt-4o"], "routes": ["/v1/chat/completions"]},
+        {"scope": "llm.embed", "models": ["gpt-4o"], "routes": ["/v1/embeddings"]}]))
+    team = await admin_post(client, "/team/new", {})
+    token = bearer(provider.token(client_id=team["team_id"], scope="llm.chat"))
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=token)
+    assert resp.status == 200, await resp.text()
+    error = await error_of(await client.post("/v1/embeddings", headers=token,
+                                             json={"model": "gpt-4o", "input": "hi"}), 403)
+    assert error["message"] == ("route=/v1/embeddings not allowed. "
+                                "Allowed_routes=['/v1/chat/completions']")
+
+
+async def test_a_roles_models_bind_its_tokens_calls_and_listing(start, provider, chat):
+    config = jwt_config()
+    config["general_settings"]["role_permissions"] = [{"role": "team", "models": ["gpt-4o"]}]
+    client = await start(config)
+    team = await admin_post(client, "/team/new", {})
+    token = bearer(provider.token(client_id=team["team_id"]))
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=token)
+    assert resp.status == 200, await resp.text()
+    error = await error_of(await client.post("/v1/chat/completions", headers=token,
+                                             json=chat(model="mock-echo")), 403)
+    assert (error["message"], error["type"]) == (
+        "Role=team not allowed to call model=mock-echo. Allowed models=['gpt-4o']",
+        "auth_error")
+    # Naming it beside an allowed one does not get it through.
+    error = await error_of(await client.post("/v1/chat/completions", headers=token,
+                                             json=chat(model="gpt-4o,mock-echo")), 403)
+    assert "model=mock-echo" in error["message"]
+    assert await listed(client, token) == ["gpt-4o"]
+    resp = await client.get("/v1/models/mock-echo", headers=token)
+    assert resp.status == 404
+    info = await client.get("/model/info", headers=token)
+    assert info.status == 200, await info.text()
+    assert [d["model_name"] for d in (await info.json())["data"]] == ["gpt-4o"]
+    # Another role is not narrowed, nor is a key.
+    user_token = bearer(provider.token(sub="someone"))
+    resp = await client.post("/v1/chat/completions", json=chat(model="mock-echo"),
+                             headers=user_token)
+    assert resp.status == 200, await resp.text()
+    key = await admin_post(client, "/key/generate", {})
+    assert sorted(await listed(client, bearer(key["key"]))) == ["gpt-4o", "mock-echo"]
+
+
+@both_databases
+async def test_the_end_user_claim_drives_the_end_users_budget_and_spend(
+        start, provider, fake_upstream, chat):
+    client = await start(jwt_config(fake_upstream, end_user_id_jwt_field="customer_id"))
+    team = await admin_post(client, "/team/new", {})
+    await admin_post(client, "/customer/new", {"user_id": "cust-jwt", "max_budget": 0.01})
+    token = bearer(provider.token(client_id=team["team_id"], customer_id="cust-jwt"))
+
+    # The body names someone else: the end user the identity provider vouched for stands.
+    resp = await client.post("/v1/chat/completions", json=chat(user="someone-else"),
+                             headers=token)
+    assert resp.status == 200, await resp.text()
+    await settle(client)
+    [log] = await admin_get(client, "/spend/logs", request_id=resp.headers["x-request-id"])
+    assert log["end_user"] == "cust-jwt"
+    assert log["spend"] > 0.01
+    info = await admin_get(client, "/customer/info", end_user_id="cust-jwt")
+    assert info["spend"] == pytest.approx(log["spend"])
+
+    error = await error_of(await client.post("/v1/chat/completions", json=chat(),
+                                             headers=token), 400)
+    assert error["type"] == "budget_exceeded"
+    # A body naming a fresh end user does not escape it either.
+    error = await error_of(await client.post("/v1/chat/completions", json=chat(user="fresh"),
+                                             headers=token), 400)
+    assert error["type"] == "budget_exceeded"
+
+    # Without the claim the body's user is the end user, as for a key.
+    plain = bearer(provider.token(client_id=team["team_id"]))
+    resp = await client.post("/v1/chat/completions", json=chat(user="cust-free"),
+                             headers=plain)
+    assert resp.status == 200, await resp.text()
+    await settle(client)
+    [log] = await admin_get(client, "/spend/logs", request_id=resp.headers["x-request-id"])
+    assert log["end_user"] == "cust-free"
+
+
+async def test_an_end_user_blocked_by_the_admin_is_refused_through_the_claim(
+        start, provider, chat):
+    client = await start(jwt_config(end_user_id_jwt_field="customer_id"))
+    team = await admin_post(client, "/team/new", {})
+    await admin_post(client, "/customer/block", {"user_ids": ["cust-blocked"]})
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(
+        provider.token(client_id=team["team_id"], customer_id="cust-blocked")))
+    assert resp.status == 400, await resp.text()
+    assert "User blocked from making LLM API Calls. User=cust-blocked" in await resp.text()
+
+
+@pytest.mark.parametrize("claims, shown", [
+    ({"customer_id": ["a", "b"]}, "claim 'customer_id' must be a string, not list"),
+    ({"customer_id": True}, "claim 'customer_id' must be a string, not bool"),
+    ({"client_id": {"id": "t"}}, "claim 'client_id' must be a string, not dict"),
+])
+async def test_an_id_claim_of_the_wrong_type_refuses_the_token(
+        start, provider, chat, claims, shown):
+    client = await start(jwt_config(end_user_id_jwt_field="customer_id", team_id_upsert=True))
+    token = bearer(provider.token(**{"client_id": "team-x", **claims}))
+    error = await error_of(await client.post("/v1/chat/completions", json=chat(),
+                                             headers=token), 401)
+    assert (error["message"], error["type"]) == (
+        f"Authentication Error, Validation fails: {shown}", "auth_error")
+
+
+async def test_the_object_id_is_the_teams_or_the_users_as_the_mapped_role_says(
+        start, provider, chat):
+    config = jwt_config(
+        user_id_upsert=True, roles_jwt_field="roles", object_id_jwt_field="oid",
+        role_mappings=[{"role": "app", "internal_role": "team"},
+                       {"role": "person", "internal_role": "internal_user"}])
+    config["general_settings"]["role_permissions"] = [
+        {"role": "internal_user", "models": ["mock-echo"]}]
+    client = await start(config)
+    team = await admin_post(client, "/team/new", {})
+
+    # An application: its oid is a team's id, though the token also carries a sub.
+    app = bearer(provider.token(roles=["app"], oid=team["team_id"], sub="svc-1"))
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=app)
+    assert resp.status == 200, await resp.text()
+    await settle(client)
+    [log] = await admin_get(client, "/spend/logs", request_id=resp.headers["x-request-id"])
+    assert log["team_id"] == team["team_id"]
+
+    # A person: the oid is their user id, over the sub claim; their role's models bind.
+    person = bearer(provider.token(roles=["person"], oid="oid-bob", sub="sub-bob"))
+    resp = await client.post("/v1/chat/completions", json=chat(model="mock-echo"),
+                             headers=person)
+    assert resp.status == 200, await resp.text()
+    await settle(client)
+    [log] = await admin_get(client, "/spend/logs", request_id=resp.headers["x-request-id"])
+    assert (log["user"], log["team_id"]) == ("oid-bob", None)
+    assert (await admin_get(client, "/user/info", user_id="oid-bob"))["user_info"]["user_id"] \
+        == "oid-bob"
+    error = await error_of(await client.post("/v1/chat/completions", json=chat(),
+                                             headers=person), 403)
+    assert error["message"] == ("Role=internal_user not allowed to call model=gpt-4o. "
+                                "Allowed models=['mock-echo']")
+
+    # An application's token without its oid names no team.
+    error = await error_of(await client.post(
+        "/v1/chat/completions", json=chat(), headers=bearer(provider.token(roles=["app"]))),
+        401)
+    assert error["message"] == ("Authentication Error, No team id passed in. Field checked "
+                                "in jwt token - 'oid'")
+
+
+async def test_a_token_of_no_known_role_may_call_the_public_allowed_routes_only(
+        start, provider, chat):
+    client = await start(jwt_config(public_allowed_routes=["public_routes", "/v1/models"]))
+    nobody = bearer(provider.token(email="x@example.com"))
+    assert sorted(await listed(client, nobody)) == ["gpt-4o", "mock-echo"]
+    error = await error_of(await client.post("/v1/chat/completions", json=chat(),
+                                             headers=nobody), 401)
+    assert error["message"] == ("Authentication Error, No team id passed in. Field checked in "
+                                "jwt token - 'client_id'")

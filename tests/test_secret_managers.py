@@ -385,12 +385,21 @@ async def test_vault_login_with_a_client_certificate(tmp_path, aiohttp_server, m
 
 # -- settings ------------------------------------------------------------------------------------
 
-def test_a_manager_gatehouse_lacks_is_refused_naming_those_it_has():
+@pytest.mark.parametrize("system", ["azure_key_vault", "google_secret_manager", "google_kms"])
+def test_a_litellm_manager_gatehouse_lacks_is_refused_saying_so(system):
     with pytest.raises(ConfigError) as caught:
-        config_from_dict({"general_settings": {"key_management_system": "azure_key_vault"}})
-    message = str(caught.value)
+        config_from_dict({"general_settings": {"key_management_system": system}})
+    assert f"general_settings.key_management_system: Value error, {system} is not supported " \
+           f"by gatehouse, " \
+           f"which reads secrets from aws_kms, aws_secret_manager, hashicorp_vault only" \
+        in str(caught.value)
+
+
+def test_an_unknown_manager_is_refused_naming_those_gatehouse_has():
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"general_settings": {"key_management_system": "keepass"}})
     assert "general_settings.key_management_system: Input should be 'aws_kms', " \
-           "'aws_secret_manager' or 'hashicorp_vault'" in message
+           "'aws_secret_manager' or 'hashicorp_vault'" in str(caught.value)
 
 
 def test_store_virtual_keys_is_warned_about_as_not_done(caplog, monkeypatch):

@@ -39,7 +39,7 @@ async def _open_row(page, text: str):
 
 
 async def _confirm(page, action: str):
-    await page.get_by_role("alertdialog", name=action).get_by_role("button", name=action).click()
+    await page.get_by_role("dialog", name=action).get_by_role("button", name=action).click()
 
 
 async def _status_of(client, key, **extra):

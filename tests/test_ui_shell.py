@@ -89,3 +89,27 @@ async def test_the_audit_log_shows_who_changed_what_with_before_and_after(ui):
     assert '"team_alias": "before"' in await dialog.locator("#audit-before").inner_text()
     assert '"team_alias": "after"' in await dialog.locator("#audit-after").inner_text()
     await gateway.shot(page, "audit")
+
+
+async def test_settings_show_the_effective_config_with_every_secret_masked(ui, monkeypatch):
+    monkeypatch.setenv("UPSTREAM_KEY", "sk-upstream-6d1f0b2c9e8a7d5f")
+    secrets = ["sk-upstream-6d1f0b2c9e8a7d5f", "vendor-secret-5c3e1a9b7d", "hunter2-db-pass",
+               "env-value-4f2a8c", "Bearer hdr-7e1c5a"]
+    gateway = await ui({
+        "model_list": [{"model_name": "gpt-4o-settings", "litellm_params": {
+            "model": "openai/gpt-4o", "api_key": "os.environ/UPSTREAM_KEY",
+            "api_base": "http://127.0.0.1:9/v1", "headers": {"X-Extra": "Bearer hdr-7e1c5a"}}}],
+        "guardrails": [{"guardrail_name": "kw", "litellm_params": {
+            "guardrail": "banned_keywords", "mode": "pre_call",
+            "banned_keywords_list": ["zebra"], "api_key": "vendor-secret-5c3e1a9b7d"}}],
+        "environment_variables": {"SOME_SETTING": "env-value-4f2a8c"},
+        "general_settings": {"redis_url": "redis://:hunter2-db-pass@127.0.0.1:6399/0"},
+    }, load=["banned_keywords"])
+    page = await gateway.login()
+    await gateway.open(page, "settings")
+    text = await page.locator("main").inner_text()
+    assert "gpt-4o-settings" in text and "zebra" in text
+    html = await page.content()
+    for secret in secrets:
+        assert secret not in html, secret
+    await gateway.shot(page, "settings")

@@ -86,7 +86,7 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         model_hub.Branding(branding.title, branding.description),
         everything=config.general_settings.enable_public_model_hub)
     if not app[ui_login.LOGIN].ui_disabled:
-        ui_pages.setup(app, app[ui_login.SESSIONS], gateway.principals)
+        ui_pages.setup(app, app[ui_login.SESSIONS], gateway.principals, config)
     # Once every route is in: no pass-through endpoint may shadow one.
     gateway.pass_through.check_routes(app.router, source)
     app.cleanup_ctx.append(_gateway_lifetime)

@@ -276,6 +276,9 @@ class KeyManagementSettings(BaseModel):
 
 
 SecretSystem = typing.Literal[tuple(MANAGERS)]  # type: ignore[valid-type]
+# LiteLLM's other managers: refused by name, so the operator learns why rather than only
+# what is allowed.
+UNSUPPORTED_SYSTEMS = ("azure_key_vault", "google_secret_manager", "google_kms")
 
 
 class KeyManagement(BaseModel):
@@ -287,6 +290,16 @@ class KeyManagement(BaseModel):
     key_management_system: SecretSystem | None = None
     key_management_settings: KeyManagementSettings = Field(
         default_factory=KeyManagementSettings)
+
+    @field_validator("key_management_system", mode="before")
+    @classmethod
+    def _supported(cls, system: Any) -> Any:
+        if system in UNSUPPORTED_SYSTEMS:
+            raise ValueError(
+                f"{system} is not supported by gatehouse, which reads secrets from "
+                f"{', '.join(MANAGERS)} only; keep these secrets in the environment or "
+                f"move them to one of those")
+        return system
 
     def hosts(self, name: str) -> bool:
         """Whether ``os.environ/<name>`` is read from the key manager."""
@@ -331,6 +344,9 @@ class GeneralSettings(KeyManagement):
     trusted_proxies: list[str] = Field(default_factory=list)
     # Seconds between spend-log writes; rows wait in memory (and survive a database outage).
     spend_flush_interval: float = Field(default=1.0, gt=0)
+    # Keep each call's request and reply in its spend row, masked by the logging_only
+    # guardrails first (what `gatehouse replay` reads). Off: no text is stored.
+    store_prompts_in_spend_logs: bool = False
     # The one header keys are read from, instead of Authorization, x-api-key and the others.
     litellm_key_header_name: str | None = None
     # Models added through /model/new are kept in the database and served by every gateway
@@ -356,7 +372,7 @@ class GeneralSettings(KeyManagement):
     enable_jwt_auth: bool = False
     # Checked field by field by access/jwt_auth.JwtSettings, in LiteLLM's words.
     litellm_jwtauth: dict[str, Any] = Field(default_factory=dict)
-    # [{role, models, routes}]: what a JWT's role may call under litellm_jwtauth.enforce_rbac.
+    # [{role, models, routes}]: what a JWT's role may call (access/jwt_auth.RolePermission).
     role_permissions: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
@@ -467,7 +483,7 @@ LITELLM_IGNORED = {
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
         maximum_spend_logs_cleanup_cron
         proxy_batch_write_at spend_report_frequency
-        store_prompts_in_spend_logs ui_access_mode
+        ui_access_mode
     """.split()),
     "settings": frozenset("""
         success_callback failure_callback service_callback drop_params modify_params set_verbose

@@ -117,8 +117,7 @@ class Gateway:
         self.principals = Principals(master, self.store, self.cache, blocked_users,
                                      key_header=settings.litellm_key_header_name)
         if jwt_settings is not None:
-            self.principals.jwt = JwtAuth(jwt_settings, self.principals, self._session,
-                                          settings.role_permissions)
+            self.principals.jwt = JwtAuth(jwt_settings, self.principals, self._session)
         self.budget_resets = BudgetResets(self.principals)
         self.retention = RetentionJob(Retention(self.store, **retention)) if retention else None
         # Keys, teams and spend exist only behind a master key; without one the gateway is a
@@ -138,7 +137,8 @@ class Gateway:
         self.tracing = Tracing() if config.wants("otel", "opentelemetry") else None
         observers = [o for o in (self.metrics, self.tracing) if o is not None]
         self.call_log = CallLog(self.accounting if self.tracks_spend else None, observers,
-                                self.tracing.capture if self.tracing is not None else None)
+                                self.tracing.capture if self.tracing is not None else None,
+                                store_prompts=settings.store_prompts_in_spend_logs)
         # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
         # rotated), else with the master key, as LiteLLM does.
         sealer = Sealer(os.environ.get("LITELLM_SALT_KEY") or master or "")

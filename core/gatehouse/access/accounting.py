@@ -196,8 +196,10 @@ class Accounting:
     # --- after a call ----------------------------------------------------------------------------
 
     async def account(self, call: Call, *, started: float, status: int, response: Any,
-                      failed: bool) -> None:
-        """Price a finished call, move its counters, and queue its spend row."""
+                      failed: bool, texts: tuple[Any, Any] | None = None) -> None:
+        """Price a finished call, move its counters, and queue its spend row. ``texts``: the
+        request body and the reply to keep in the row (``store_prompts_in_spend_logs``),
+        already masked for the log."""
         prompt_tokens, completion_tokens = usage(call.body, response, failed=failed)
         spend = 0.0 if failed else call.cost_per_request if call.cost_per_request is not None \
             else self.prices.cost(call.model, prompt_tokens, completion_tokens)
@@ -265,6 +267,10 @@ class Accounting:
             "request_ip": call.client_ip, "status": status,
             "guardrails": dict(call.verdicts),
         })
+        if texts is not None:
+            request, reply = texts
+            self.pending[-1].update(proxy_server_request=request,
+                                    response=reply if isinstance(reply, dict) else None)
         backlog = len(self.pending)
         if backlog >= BATCH:
             self._wake.set()
@@ -328,9 +334,10 @@ class Accounting:
         """A row the database refused, without the fields a client or plugin wrote: the call
         is billed though its metadata, tags and user are lost."""
         log.exception("spend row of request %s refused by the database; stored without its "
-                      "metadata, tags and user", row["request_id"])
+                      "metadata, tags, user and text", row["request_id"])
         plain = {**row, "user_id": None, "tags": [],
-                 "metadata": {**row["metadata"], "spend_logs_metadata": None}}
+                 "metadata": {**row["metadata"], "spend_logs_metadata": None},
+                 "proxy_server_request": None, "response": None}
         try:
             await self.store.write_spend([plain])
         except StoreUnavailable:

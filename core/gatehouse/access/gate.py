@@ -23,7 +23,7 @@ from .roles import check_llm_route
 
 if TYPE_CHECKING:
     from ..config import GeneralSettings
-    from ..guardrails.call import Call
+    from ..guardrails.call import Call, Principal
     from .accounting import Accounting
     from .principals import Principals
 
@@ -134,6 +134,8 @@ class CallGate:
         principal = call.principal
         principals, accounting = self.principals, self.accounting
         accounting.check_backlog()
+        # A JWT's role and scopes are checked as it is authenticated in LiteLLM: first.
+        self.models.check_grants(principal, call.model)
         end_user_budget = end_user_rate = None
         if call.user is not None and principals.enabled:
             call.end_user = await principals.end_user(call.user)
@@ -209,13 +211,15 @@ class CallGate:
             return refused
         return None
 
-    async def fill_default_model(self, body: dict[str, Any], header_user: str | None) -> None:
+    async def fill_default_model(self, body: dict[str, Any], header_user: str | None,
+                                 principal: Principal) -> None:
         """A call that names no model goes to its end user's ``default_model``, if they have
         one (the end user is read as :attr:`Call.user` reads it)."""
         if not self.principals.enabled:
             return
         metadata = body.get("metadata")
-        user = end_user_of(header_user, body, metadata if isinstance(metadata, dict) else {})
+        user = principal.end_user_id or end_user_of(
+            header_user, body, metadata if isinstance(metadata, dict) else {})
         row = await self.principals.end_user(user) if user is not None else None
         if row is not None and row.get("default_model"):
             body["model"] = row["default_model"]

@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 import jwt
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import ConfigError, GeneralSettings
 from ..errors import ClientError
-from ..guardrails.call import Principal
+from ..guardrails.call import ModelGrant, Principal
 from ..store.database import Row
 from .key_routes import matches
 from .principals import Principals, auth_error
@@ -38,11 +38,14 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 IDENTITY_TTL = 60.0
 MAX_IDENTITIES = 50_000
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=10)
+_M = TypeVar("_M", bound=BaseModel)
 # LiteLLM's route group names beyond those a key's allowed_routes knows (key_routes.py).
 EXTRA_GROUPS: dict[str, tuple[str, ...]] = {
     "spend_tracking_routes": ("/spend/*", "/key/info", "/user/info", "/team/info"),
     "global_spend_tracking_routes": ("/global/spend/*",),
-    "public_routes": ("/health/*", "/routes", "/"),
+    # Exact paths: "/" or "/health/*" would match far more (every route; /health itself).
+    "public_routes": ("/health/liveliness", "/health/liveness", "/health/readiness",
+                      "/routes"),
 }
 
 
@@ -53,9 +56,23 @@ class RoleMapping(BaseModel):
 
 
 class ScopeMapping(BaseModel):
+    """What a token carrying ``scope`` may call: ``models`` (none unless listed) and, once
+    any mapping lists ``routes``, only the routes its scopes list."""
+
     model_config = ConfigDict(extra="forbid")
     scope: str
-    models: list[str]
+    models: list[str] | None = None
+    routes: list[str] | None = None
+
+
+class RolePermission(BaseModel):
+    """``general_settings.role_permissions``: the models and routes a JWT's role is held to
+    (unset: not narrowed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["proxy_admin", "team", "internal_user"]
+    models: list[str] | None = None
+    routes: list[str] | None = None
 
 
 class JwtSettings(BaseModel):
@@ -92,9 +109,21 @@ class JwtSettings(BaseModel):
     enforce_team_based_model_access: bool = False
 
 
-def load_settings(settings: GeneralSettings, source: str) -> JwtSettings | None:
+@dataclass(frozen=True, slots=True)
+class JwtConfig:
+    settings: JwtSettings
+    role_permissions: dict[str, RolePermission]
+
+
+def load_settings(settings: GeneralSettings, source: str) -> JwtConfig | None:
     """The JWT settings, or None without ``enable_jwt_auth``; a mistake stops the start."""
     if not settings.enable_jwt_auth:
+        if settings.role_permissions:
+            # Roles here are a JWT's; without JWTs the list would narrow nobody, though it
+            # reads as if it narrowed the internal users of virtual keys.
+            raise ConfigError.in_file(
+                source, "general_settings.role_permissions: applies to JWT callers only; set "
+                        "general_settings.enable_jwt_auth: true, or remove it")
         return None
     where = "general_settings.litellm_jwtauth"
     raw = settings.litellm_jwtauth
@@ -103,12 +132,9 @@ def load_settings(settings: GeneralSettings, source: str) -> JwtSettings | None:
         raise ConfigError.in_file(
             source, f"{where}: Invalid arguments provided: {', '.join(unknown)}. Allowed "
                     f"arguments are: {', '.join(JwtSettings.model_fields)}")
-    try:
-        jwt_settings = JwtSettings.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError.in_file(source, *(
-            f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        ) from None
+    jwt_settings = _validated(JwtSettings, raw, where, source)
+    permissions = [_validated(RolePermission, entry, f"general_settings.role_permissions[{i}]",
+                              source) for i, entry in enumerate(settings.role_permissions)]
     problems = []
     if not os.environ.get("JWT_PUBLIC_KEY_URL"):
         problems.append("general_settings.enable_jwt_auth: Missing JWT Public Key URL from "
@@ -124,17 +150,32 @@ def load_settings(settings: GeneralSettings, source: str) -> JwtSettings | None:
         problems.append(f"{where}.object_id_jwt_field: requires role_mappings")
     if jwt_settings.scope_mappings and not jwt_settings.enforce_scope_based_access:
         problems.append(f"{where}.scope_mappings: requires enforce_scope_based_access: true")
-    # Accepted by LiteLLM but not implemented here: ignoring them would let tokens call what
-    # the file means to keep from them, so they stop the start instead.
-    for name in ("enforce_scope_based_access", "end_user_id_jwt_field", "object_id_jwt_field"):
-        if getattr(jwt_settings, name):
-            problems.append(f"{where}.{name}: not supported by gatehouse yet; remove it")
-    if any(entry.get("models") for entry in settings.role_permissions):
-        problems.append("general_settings.role_permissions: per-role models are not supported "
-                        "by gatehouse yet; list routes only")
+    if jwt_settings.enforce_scope_based_access and not jwt_settings.scope_mappings:
+        problems.append(f"{where}.enforce_scope_based_access: requires scope_mappings (the "
+                        f"models each scope grants)")
+    if jwt_settings.enforce_team_based_model_access:
+        # LiteLLM picks, among the token's teams, the first that may use the requested model;
+        # here a token's team is settled before its body is read, so the file's promise that
+        # each call goes to a team allowed its model could not be kept.
+        problems.append(f"{where}.enforce_team_based_model_access: not supported (a token's "
+                        f"team is its team_id_jwt_field claim, else the first of "
+                        f"team_ids_jwt_field, whatever the model); give the token the team "
+                        f"to use and list the team's models on the team")
+    roles = [p.role for p in permissions]
+    problems += [f"general_settings.role_permissions: role {role!r} is listed more than once"
+                 for role in sorted({r for r in roles if roles.count(r) > 1})]
     if problems:
         raise ConfigError.in_file(source, *problems)
-    return jwt_settings
+    return JwtConfig(jwt_settings, {p.role: p for p in permissions})
+
+
+def _validated(model: type[_M], raw: Any, where: str, source: str) -> _M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError.in_file(source, *(
+            f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}".replace(".: ", ": ")
+            for e in exc.errors())) from None
 
 
 def claim(claims: dict[str, Any], path: str | None) -> Any:
@@ -243,20 +284,30 @@ class Identity:
     user_id: str | None
     user_email: str | None
     org_id: str | None
+    end_user_id: str | None
+    # The models its role and scopes are held to.
+    grants: tuple[ModelGrant, ...]
+    # The routes its scopes allow; None: not narrowed (no scope mapping lists routes).
+    scope_routes: tuple[str, ...] | None
     expires: float  # time.monotonic()
 
 
 class JwtAuth:
-    def __init__(self, settings: JwtSettings, principals: Principals,
-                 session: Callable[[], aiohttp.ClientSession],
-                 role_permissions: list[dict[str, Any]]):
-        self.settings = settings
+    def __init__(self, config: JwtConfig, principals: Principals,
+                 session: Callable[[], aiohttp.ClientSession]):
+        settings = self.settings = config.settings
         self.principals = principals
         urls = [u.strip() for u in os.environ["JWT_PUBLIC_KEY_URL"].split(",") if u.strip()]
         self.jwks = Jwks(urls, settings.public_key_ttl, session)
         self.audience = os.environ.get("JWT_AUDIENCE") or None
         self.issuer = os.environ.get("JWT_ISSUER") or None
-        self.role_routes = {p.get("role"): p.get("routes") for p in role_permissions}
+        self.role_routes = {role: p.routes for role, p in config.role_permissions.items()
+                            if p.routes is not None}
+        self.role_grants = {
+            role: ModelGrant(tuple(p.models), f"Role={role} not allowed to call "
+                                              f"model={{model}}. Allowed models={p.models}")
+            for role, p in config.role_permissions.items() if p.models is not None}
+        self.scope_routes = any(m.routes is not None for m in settings.scope_mappings)
         self._identities: dict[str, Identity] = {}
 
     @staticmethod
@@ -297,17 +348,18 @@ class JwtAuth:
     def _identity(self, claims: dict[str, Any]) -> Identity:
         s = self.settings
         scopes = _as_list(claims.get("scope"))
-        mapped = {m.internal_role for m in s.role_mappings
-                  if m.role in _as_list(claim(claims, s.roles_jwt_field))}
-        team_id = claim(claims, s.team_id_jwt_field)
+        roles = _as_list(claim(claims, s.roles_jwt_field))
+        # The first mapping in the file's order that the token's roles match, as LiteLLM.
+        mapped = next((m.internal_role for m in s.role_mappings if m.role in roles), None)
+        team_id = id_claim(claims, s.team_id_jwt_field)
         if team_id is None:
             team_id = next(iter(_as_list(claim(claims, s.team_ids_jwt_field))), None)
         team_id = team_id if team_id is not None else s.team_id_default
-        user_id = claim(claims, s.user_id_jwt_field)
-        email = claim(claims, s.user_email_jwt_field)
+        user_id = id_claim(claims, s.user_id_jwt_field)
+        email = id_claim(claims, s.user_email_jwt_field)
         if s.user_allowed_email_domain and email is not None and \
-                not str(email).endswith("@" + s.user_allowed_email_domain):
-            raise ClientError(403, f"Authentication Error - User's email domain={email!s}, not "
+                not email.endswith("@" + s.user_allowed_email_domain):
+            raise ClientError(403, f"Authentication Error - User's email domain={email}, not "
                                    f"in allowed domain={s.user_allowed_email_domain}",
                               kind="auth_error", param="None")
         if s.user_roles_jwt_field is not None and not set(
@@ -315,19 +367,47 @@ class JwtAuth:
             raise ClientError(403, f"Authentication Error - User's roles are not in allowed "
                                    f"roles={s.user_allowed_roles}", kind="auth_error",
                               param="None")
-        if s.admin_jwt_scope in scopes or "proxy_admin" in mapped:
-            role: str | None = "proxy_admin"
-        elif team_id is not None or "team" in mapped:
+        # A role mapping is the operator's word on what a token is, so it comes before what
+        # incidental claims (a `sub` every token carries) suggest.
+        role: str | None
+        if s.admin_jwt_scope in scopes or mapped == "proxy_admin":
+            role = "proxy_admin"
+        elif mapped is not None:
+            role = mapped
+        elif team_id is not None:
             role = "team"
-        elif user_id is not None or "internal_user" in mapped:
+        elif user_id is not None or s.user_roles_jwt_field is not None:
+            # Past the check above, a token with user_roles_jwt_field holds an allowed role.
             role = "internal_user"
         else:
             role = None
+        # The object id (Azure AD's `oid`) is the team's or the user's id, as the role says.
+        object_id = id_claim(claims, s.object_id_jwt_field)
+        if object_id is not None and role == "team":
+            team_id = object_id
+        elif object_id is not None and role == "internal_user":
+            user_id = object_id
         exp = claims.get("exp")
         left = IDENTITY_TTL if not isinstance(exp, (int, float)) else min(
             IDENTITY_TTL, exp - time.time())
-        return Identity(role, _text(team_id), _text(user_id), _text(email),
-                        _text(claim(claims, s.org_id_jwt_field)), time.monotonic() + left)
+        return Identity(role, team_id, user_id, email, id_claim(claims, s.org_id_jwt_field),
+                        id_claim(claims, s.end_user_id_jwt_field), self._grants(role, scopes),
+                        self._scope_routes(scopes), time.monotonic() + left)
+
+    def _grants(self, role: str | None, scopes: list[str]) -> tuple[ModelGrant, ...]:
+        grants = [self.role_grants[role]] if role in self.role_grants else []
+        if self.settings.scope_mappings:
+            models = list(dict.fromkeys(model for m in self.settings.scope_mappings
+                                        if m.scope in scopes for model in m.models or ()))
+            grants.append(ModelGrant(tuple(models), f"model={{model}} not allowed. "
+                                                    f"Allowed_models={models}"))
+        return tuple(grants)
+
+    def _scope_routes(self, scopes: list[str]) -> tuple[str, ...] | None:
+        if not self.scope_routes:
+            return None
+        return tuple(dict.fromkeys(route for m in self.settings.scope_mappings
+                                   if m.scope in scopes for route in m.routes or ()))
 
     async def _principal(self, identity: Identity, route: str) -> Principal:
         s = self.settings
@@ -336,16 +416,29 @@ class JwtAuth:
                 raise ClientError(403, "Unmatched token passed in. enforce_rbac is set to True. "
                                        "Token must belong to a proxy admin, team, or user.",
                                   kind="auth_error", param="None")
-            field = s.team_id_jwt_field or s.team_ids_jwt_field
+            if identity.role is None and route_allowed(route, s.public_allowed_routes):
+                # A valid token of no known role: the public routes, as nobody in particular.
+                return Principal(model_grants=identity.grants)
+            field = s.object_id_jwt_field if identity.role == "team" and \
+                s.object_id_jwt_field else s.team_id_jwt_field or s.team_ids_jwt_field
             raise auth_error(f"No team id passed in. Field checked in jwt token - '{field}'")
-        if s.enforce_rbac:
-            self._check_role_route(identity.role, route)
+        # Unlike LiteLLM, role_permissions hold without enforce_rbac too: the file lists
+        # them to narrow the role, and ignoring them would let it call more than it says.
+        allowed = self.role_routes.get(identity.role)
+        if allowed is not None and not route_allowed(route, allowed):
+            raise ClientError(403, f"Role={identity.role} not allowed to call route={route}. "
+                                   f"Allowed routes={allowed}", kind="auth_error", param="None")
+        if identity.scope_routes is not None and \
+                not route_allowed(route, list(identity.scope_routes)):
+            raise ClientError(403, f"route={route} not allowed. Allowed_routes="
+                                   f"{list(identity.scope_routes)}", kind="auth_error",
+                              param="None")
         if identity.role == "proxy_admin":
             if not route_allowed(route, s.admin_allowed_routes):
                 raise auth_error(f"Admin not allowed to access this route. Route={route}, "
                                  f"Allowed Routes={s.admin_allowed_routes}")
             return Principal(is_admin=True, user_id=identity.user_id,
-                             team_id=identity.team_id)
+                             team_id=identity.team_id, model_grants=identity.grants)
         team = user = organization = None
         if identity.team_id is not None:
             if not route_allowed(route, s.team_allowed_routes):
@@ -367,13 +460,8 @@ class JwtAuth:
         return Principal(
             team_id=identity.team_id, user_id=identity.user_id, team=team, user=user,
             organization=organization,
-            organization_budget=await principals.budget_of(organization))
-
-    def _check_role_route(self, role: str, route: str) -> None:
-        allowed = self.role_routes.get(role)
-        if allowed and not route_allowed(route, allowed):
-            raise ClientError(403, f"Role={role} not allowed to call route={route}. Allowed "
-                                   f"routes={allowed}", kind="auth_error", param="None")
+            organization_budget=await principals.budget_of(organization),
+            end_user_id=identity.end_user_id, model_grants=identity.grants)
 
     async def _row(self, kind: str, ident: str, upsert: bool, new: Row) -> Row | None:
         row = await self.principals.record(kind, ident)
@@ -390,5 +478,16 @@ class JwtAuth:
         return row
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+def id_claim(claims: dict[str, Any], path: str | None) -> str | None:
+    """An id (or email) claim: a string, or a whole number taken as one. Absent or empty,
+    None; any other type is the identity provider's mistake and refuses the token rather
+    than naming a team or user no one meant."""
+    value = claim(claims, path)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise auth_error(f"Validation fails: claim '{path}' must be a string, not "
+                     f"{type(value).__name__}")

@@ -55,7 +55,15 @@ class ModelAccess:
     def check(self, principal: Principal, model: str) -> None:
         """Refuse a model the caller's key or team may not use: 401, before any question of
         whether the model exists, as LiteLLM answers."""
+        self.check_grants(principal, model)
         self.check_scopes(principal, scopes(principal), model)
+
+    def check_grants(self, principal: Principal, model: str) -> None:
+        """Refuse a model outside one of the caller's :class:`ModelGrant`: 403."""
+        for grant in principal.model_grants:
+            if not self.allows(grant.allowed, model):
+                raise ClientError(403, grant.refusal.replace("{model}", model),
+                                  kind="auth_error", param="None")
 
     def check_scopes(self, principal: Principal, checked: Iterable[tuple[str, Sequence[str]]],
                      model: str) -> None:
@@ -88,10 +96,13 @@ class ModelAccess:
     def visible(self, principal: Principal, served: Sequence[str]) -> list[str]:
         """The names ``/v1/models`` shows the caller: its key's models, else its team's, else
         every served model -- access groups and the special names expanded. Key and team
-        lists are not intersected here (LiteLLM lists either)."""
+        lists are not intersected here (LiteLLM lists either); the caller's grants are: a
+        name must be in each."""
         team_models = (principal.team or {}).get("models") or ()
         listed = (principal.key or {}).get("models") or team_models
-        return list(dict.fromkeys(self._names(listed, team_models, served)))
+        names = dict.fromkeys(self._names(listed, team_models, served))
+        return [name for name in names
+                if all(self.allows(grant.allowed, name) for grant in principal.model_grants)]
 
     def _names(self, listed: Sequence[str], team_models: Sequence[str],
                served: Sequence[str]) -> Iterable[str]:

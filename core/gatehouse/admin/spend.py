@@ -20,14 +20,13 @@ from ..access.roles import Rule
 from ..errors import ClientError, json_response
 from ..proxy.schemas import check_body
 from ..store.database import Row
-from .bodies import Body, parse_body, query_int
+from .bodies import Body, Query, RowsQuery, parse_body, parse_query
 from .budgets import all_rows
 from .context import ADMIN, Admin, gated
 from .keys import key_ident, key_view
 from .memberships import user_view
 from .tables import iso
 
-MAX_LIMIT = 1000
 # LiteLLM's names for the call types, which its spend-log readers expect.
 CALL_TYPES = {"chat_completion": "acompletion", "completion": "atext_completion",
               "embedding": "aembedding"}
@@ -49,6 +48,15 @@ class CompletionResponse(BaseModel):
     model: str | None = None
     usage: Usage | None = None
     choices: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SpendLogsQuery(RowsQuery):
+    api_key: str | None = Field(default=None, description="Only this key's calls")
+    request_id: str | None = Field(default=None, description="Only this call")
+
+
+class SpendUsersQuery(Query):
+    user_id: str | None = Field(default=None, description="Only this user")
 
 
 class Calculate(Body):
@@ -81,7 +89,8 @@ async def spend_keys(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SPEND)
 async def spend_users(request: web.Request, admin: Admin) -> web.Response:
-    where = {"user_id": request.query["user_id"]} if request.query.get("user_id") else None
+    user_id = parse_query(request, SpendUsersQuery).user_id
+    where = {"user_id": user_id} if user_id else None
     return json_response([user_view(row) for row in await all_rows(admin, "users", where)])
 
 
@@ -104,11 +113,10 @@ async def reset(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SPEND)
 async def spend_logs(request: web.Request, admin: Admin) -> web.Response:
-    api_key = request.query.get("api_key")
+    query = parse_query(request, SpendLogsQuery)
     rows = await admin.store.spend_logs(
-        request_id=request.query.get("request_id") or None,
-        key_hash=key_ident(api_key)[0] if api_key else None,
-        limit=query_int(request, "limit", 100, low=1, high=MAX_LIMIT))
+        request_id=query.request_id, limit=query.limit,
+        key_hash=key_ident(query.api_key)[0] if query.api_key else None)
     return json_response([log_view(row) for row in rows])
 
 
@@ -120,6 +128,7 @@ def log_view(row: Row) -> dict[str, Any]:
         "model": row["model"],
         "api_key": row["key_hash"],
         "user": row["user_id"],
+        "end_user": row["end_user"],
         "team_id": row["team_id"],
         "spend": row["spend"],
         "prompt_tokens": row["prompt_tokens"],
@@ -132,7 +141,20 @@ def log_view(row: Row) -> dict[str, Any]:
         "request_tags": row["tags"],
         "requester_ip_address": row["request_ip"],
         "guardrails": row["guardrails"],
+        **stored_texts(row),
     }
+
+
+def stored_texts(row: Row) -> dict[str, Any]:
+    """The call's text as LiteLLM's spend logs give it: ``{}`` where none was stored
+    (``store_prompts_in_spend_logs`` off), else the request body, its messages, and the
+    reply."""
+    request = row.get("proxy_server_request")
+    if request is None:
+        return {"messages": {}, "response": {}, "proxy_server_request": {}}
+    messages = request.get("messages") if isinstance(request, dict) else None
+    return {"messages": messages if messages is not None else {},
+            "response": row.get("response") or {}, "proxy_server_request": request}
 
 
 async def calculate(request: web.Request) -> web.Response:

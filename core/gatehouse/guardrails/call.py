@@ -18,6 +18,16 @@ CallType = Literal["chat_completion", "completion", "embedding", "moderation",
 
 
 @dataclass(frozen=True, slots=True)
+class ModelGrant:
+    """Models a caller is granted beyond its key's and team's lists (a JWT's role or scopes):
+    any other is refused with 403 and ``refusal``, whose ``{model}`` names the model asked
+    for. Unlike a key's list, an empty one grants nothing."""
+
+    allowed: tuple[str, ...]
+    refusal: str
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling. Without virtual keys every caller is the anonymous principal."""
 
@@ -40,6 +50,11 @@ class Principal:
     member_budget: dict[str, Any] | None = None
     organization: dict[str, Any] | None = None
     organization_budget: dict[str, Any] | None = None
+    # The end user a JWT's claim names: the call is made for them whatever the body says.
+    end_user_id: str | None = None
+    # Lists of models the caller is held to beyond its team's and user's (a JWT's role and
+    # scopes): a model must be in each.
+    model_grants: tuple[ModelGrant, ...] = ()
 
 
 ANONYMOUS = Principal()
@@ -106,8 +121,10 @@ class Call:
     def user(self) -> str | None:
         """The end user the call is made for: the ``user_header_name`` header, else the body's
         ``user``, else ``litellm_metadata.user``, else ``metadata.user_id`` (LiteLLM's
-        order)."""
-        return end_user_of(self.header_user, self.body, self.metadata)
+        order) -- unless the caller's JWT names its end user, which the request cannot
+        change: the identity provider vouched for it, and its budget must hold."""
+        return self.principal.end_user_id or end_user_of(self.header_user, self.body,
+                                                         self.metadata)
 
     def mark(self, name: str, verdict: str) -> None:
         if verdict in ("passed", "blocked") and name not in self.applied_guardrails:

@@ -94,7 +94,7 @@ class Pipeline:
             body["model"] = model
         header_user = request.headers.get(self.user_header) if self.user_header else None
         if isinstance(body, dict) and body.get("model") is None:
-            await self.gate.fill_default_model(body, header_user)
+            await self.gate.fill_default_model(body, header_user, principal)
         check_body(call_type, body)
         check_enforced_params(self.enforced_params, body)
         if call_type == "chat_completion" and (models := fan_out_models(body)) is not None:

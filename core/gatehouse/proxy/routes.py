@@ -98,7 +98,7 @@ async def _listing_principal(request: web.Request) -> Principal:
     if team is None:
         raise ClientError(404, f"Team not found, passed team_id={team_id}",
                           kind="not_found_error", param="team_id")
-    return Principal(team_id=team_id, team=team)
+    return Principal(team_id=team_id, team=team, model_grants=principal.model_grants)
 
 
 async def show_model(request: web.Request) -> web.Response:

@@ -25,7 +25,8 @@ Row = dict[str, Any]
 JSON_COLUMNS = frozenset({"models", "metadata", "permissions", "guardrails", "members", "tags",
                           "before_value", "updated_values", "teams", "team_member_permissions",
                           "model_aliases", "aliases", "config", "model_max_budget",
-                          "allowed_cache_controls", "allowed_routes", "object_permission"})
+                          "allowed_cache_controls", "allowed_routes", "object_permission",
+                          "proxy_server_request", "response"})
 BOOL_COLUMNS = frozenset({"blocked", "auto_rotate"})
 TABLES = {"keys": ("gatehouse_keys", "key_hash"), "teams": ("gatehouse_teams", "team_id"),
           "users": ("gatehouse_users", "user_id"),
@@ -338,6 +339,26 @@ class Store(abc.ABC):
         async with self.transaction() as tx:
             rows = await tx.fetchall(sql, (*params, limit))
         return [decode(r) for r in rows]
+
+    async def stored_calls(self, *, since: float, key_hash: str | None = None,
+                           team_id: str | None = None, limit: int | None = None
+                           ) -> tuple[list[Row], int]:
+        """The spend rows since ``since`` that hold their call's request text, newest first,
+        and how many rows the same filters find in all (with text or without)."""
+        clauses, params = ["start_time >= ?"], [since]
+        for column, value in (("key_hash", key_hash), ("team_id", team_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = " AND ".join(clauses)
+        sql = (f"SELECT * FROM gatehouse_spend_logs WHERE {where} "
+               f"AND proxy_server_request IS NOT NULL ORDER BY start_time DESC")
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(sql + (" LIMIT ?" if limit is not None else ""),
+                                     (*params, limit) if limit is not None else params)
+            total = await tx.fetchall(
+                f"SELECT COUNT(*) AS n FROM gatehouse_spend_logs WHERE {where}", params)
+        return [decode(r) for r in rows], total[0]["n"]
 
     # --- spend reports: aggregated by the database, never row by row here ------------------
 

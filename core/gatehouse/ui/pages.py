@@ -22,8 +22,9 @@ from ..access.roles import (INTERNAL_USER, PROXY_ADMIN, PROXY_ADMIN_VIEWER, read
 from ..access.sessions import CSRF_COOKIE, Sessions, session_principal
 from ..errors import ClientError
 from ..guardrails.call import Principal
+from ..config import Config
 from ..store.audit import TABLE_NAMES, Action
-from . import render
+from . import render, settings
 
 PREFIX = "/ui"
 # Scripts and styles come from the gateway alone: an injected tag could load nothing.
@@ -67,7 +68,7 @@ PAGES: dict[str, Page] = {page.name: page for page in (
     Page("guardrails", "Guardrails"),
     Page("models", "Models"),
     Page("audit", "Audit log", ADMINS, _audit_filters),
-    Page("settings", "Settings", ADMINS),
+    Page("settings", "Settings", ADMINS, settings.context),
 )}
 HOME = "keys"
 
@@ -94,9 +95,11 @@ SESSIONS = web.AppKey("ui_sessions", Sessions)
 PRINCIPALS = web.AppKey("ui_principals", Principals)
 
 
-def setup(app: web.Application, sessions: Sessions, principals: Principals) -> None:
+def setup(app: web.Application, sessions: Sessions, principals: Principals,
+          config: Config) -> None:
     app[SESSIONS] = sessions
     app[PRINCIPALS] = principals
+    app[settings.CONFIG] = config
     app[ASSETS] = _load_assets()
     app.router.add_get(PREFIX, home)
     app.router.add_get(f"{PREFIX}/", home)

@@ -29,13 +29,9 @@
         options: [["", "any"], ["eu", "eu"], ["us", "us"]] },
     ],
     create: (body) => api("POST", "/customer/new", { body }),
-    update(customer, body) {
-      // The API takes a budget id or budget fields, not both: an unchanged id is left out
-      // (the fields then change the linked budget), a new one links another budget.
-      if (!body.budget_id || body.budget_id === customer.budget_id) delete body.budget_id;
-      else if (body.max_budget === budget(customer, "max_budget")) delete body.max_budget;
-      return api("POST", "/customer/update", { body: { ...body, user_id: customer.user_id } });
-    },
+    // An edit sends only what changed: a new max budget changes the linked budget, a new
+    // budget id links another one.
+    update: (customer, body) => api("POST", "/customer/update", { body: { ...body, user_id: customer.user_id } }),
     remove: (customer) => api("POST", "/customer/delete", { body: { user_ids: [customer.user_id] } }),
     actions: [{
       label: (c) => c.blocked ? "Unblock" : "Block",

@@ -55,16 +55,11 @@ gh.directory = (() => {
 
     gh.bindForm(form, {
       async submit(body) {
-        if (editing) {
-          // An emptied field is cleared rather than left as it was.
-          for (const f of fields) {
-            const node = form.elements.namedItem(f.name);
-            if (!node.disabled && f.type !== "bool" && !empty(initial[f.name]) && !(f.name in body)) {
-              body[f.name] = f.type === "list" ? [] : null;
-            }
-          }
-        }
-        return submit(body, editing);
+        if (!editing) return submit(body, null);
+        // An edit sends what changed; an emptied list is an empty one, not a missing one.
+        const changes = gh.formChanges(form, initial);
+        for (const f of fields) if (f.type === "list" && changes[f.name] === null) changes[f.name] = [];
+        return Object.keys(changes).length ? submit(changes, editing) : null;
       },
       async done(result) { const was = editing; shown.close(); await done(result, was); },
     });
@@ -88,24 +83,6 @@ gh.directory = (() => {
 
   function valuesOf(fields, row) {
     return Object.fromEntries(fields.map((f) => [f.name, f.get ? f.get(row) : row[f.name]]));
-  }
-
-  // A yes/no question in a dialog; resolves true when the person confirms.
-  function confirm(message, action) {
-    return new Promise((resolve) => {
-      const yes = el("button", { type: "button", class: "danger", text: action });
-      const no = el("button", { type: "button", text: "Cancel" });
-      const box = el("dialog", { role: "alertdialog", "aria-label": action },
-                     el("div", { class: "body" }, el("p", { text: message }),
-                        el("div", { class: "dialog-actions" }, no, yes)));
-      const finish = (answer) => { box.close(); box.remove(); resolve(answer); };
-      yes.addEventListener("click", () => finish(true));
-      no.addEventListener("click", () => finish(false));
-      box.addEventListener("cancel", (event) => { event.preventDefault(); finish(false); });
-      document.body.append(box);
-      box.showModal();
-      no.focus();
-    });
   }
 
   // A small table of a thing's members, each with its own buttons.
@@ -221,7 +198,7 @@ gh.directory = (() => {
     // A button that runs an API call and then shows the result (or why it was refused).
     function act(label, run, { danger, confirmText } = {}) {
       return el("button", { type: "button", class: danger ? "danger" : null, text: label, async onclick() {
-        if (confirmText && !await confirm(confirmText, label)) return;
+        if (confirmText && !await gh.confirm(confirmText, { action: label, danger: true })) return;
         detailError.hidden = true;
         try { await run(); } catch (error) { failed(error); }
       } });

@@ -17,26 +17,25 @@ const gh = (() => {
     return found ? decodeURIComponent(found.slice(name.length + 1)) : null;
   }
 
-  // A validation answer (422: {detail: [{loc: ["body", field, ...], msg}]}) names its field by
-  // the last name in loc: the field a form shows the error next to.
-  function validationProblem(detail) {
-    const first = Array.isArray(detail) && detail[0];
-    if (!first || !Array.isArray(first.loc)) return null;
-    const names = first.loc.slice(1).filter((part) => typeof part === "string");
-    return { message: first.msg, param: names.length ? names[names.length - 1] : null };
-  }
-
   class ApiError extends Error {
     constructor(status, error) {
-      const problem = error && validationProblem(error.detail);
-      // LiteLLM's raw answers: {detail: "text"} or {detail: {error: "text"}}.
+      // A 422 names the field in its first problem's loc: ["body", "<field>", ...].
+      const problem = error && Array.isArray(error.detail) ? error.detail[0] : null;
+      // LiteLLM answers some refusals raw: {detail: "text"} or {detail: {error: "text"}}.
       const raw = error && error.detail && (error.detail.error || error.detail);
-      const message = (problem && problem.message) || (error && error.message) || raw || `HTTP ${status}`;
+      const message = (problem && problem.msg) || (error && error.message) || raw || `HTTP ${status}`;
       super(typeof message === "string" ? message : JSON.stringify(message));
       this.status = status;
-      const param = problem ? problem.param : error && error.param;
-      this.param = param && param !== "None" ? param : null;
+      const named = problem && Array.isArray(problem.loc) && problem.loc.length > 1 ? String(problem.loc[1]) : null;
+      this.param = error && error.param && error.param !== "None" ? error.param : named;
     }
+  }
+
+  // A 401 is also LiteLLM's answer to a role that may not call a route; only when the page
+  // itself would now send the browser to log in has the session ended.
+  async function sessionEnded() {
+    const probe = await fetch(location.pathname, { credentials: "same-origin", redirect: "manual" });
+    return probe.type === "opaqueredirect";
   }
 
   // One admin-API call with the session cookie; changes carry the session's CSRF token.
@@ -53,17 +52,14 @@ const gh = (() => {
       method, headers, credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const text = await response.text();
-    let parsed = null;
-    try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { message: text }; }
-    const error = !response.ok ? new ApiError(response.status, (parsed && (parsed.error || parsed)) || null) : null;
-    // Several admin routes refuse a role with a 401 too (as LiteLLM does); only an ended
-    // session (access/sessions.py names it) sends the browser to log in again.
-    if (error && error.status === 401 && error.message.includes("UI session")) {
+    if (response.status === 401 && await sessionEnded()) {
       location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
       throw new ApiError(401, { message: "Your session has ended; log in again." });
     }
-    if (error) throw error;
+    const text = await response.text();
+    let parsed = null;
+    try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { message: text }; }
+    if (!response.ok) throw new ApiError(response.status, (parsed && (parsed.error || parsed)) || null);
     return parsed;
   }
 
@@ -259,6 +255,41 @@ const gh = (() => {
     };
   }
 
+  // The named fields whose value differs from `before` (what the form was filled with), a
+  // cleared one as null: an update body that changes only what the user changed.
+  function formChanges(form, before) {
+    const after = formData(form), out = {};
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    for (const field of form.elements) {
+      const name = field.name;
+      if (!name || field.disabled || field.type === "submit" || name in out) continue;
+      if (name in after) {
+        if (!same(after[name], before[name])) out[name] = after[name];
+      } else if (before[name] !== null && before[name] !== undefined && before[name] !== ""
+                 && !same(before[name], []) && !same(before[name], {})) {
+        out[name] = null;
+      }
+    }
+    return out;
+  }
+
+  // A yes/no question in a modal dialog; resolves true when the user confirms.
+  function confirm(message, { action = "OK", danger = false } = {}) {
+    return new Promise((resolve) => {
+      let answer = false;
+      const yes = el("button", { type: "submit", class: danger ? "danger" : "primary", text: action });
+      const node = el("dialog", { class: "confirm", "aria-label": action },
+        el("form", { method: "dialog", onsubmit: () => { answer = true; } },
+           el("p", { text: message }),
+           el("div", { class: "dialog-actions" },
+              el("button", { type: "button", text: "Cancel", onclick: () => node.close() }), yes)));
+      node.addEventListener("close", () => { node.remove(); resolve(answer); });
+      document.body.append(node);
+      node.showModal();
+      yes.focus();
+    });
+  }
+
   function copyButton(text, label = "Copy") {
     const button = el("button", { type: "button", text: label });
     button.addEventListener("click", async () => {
@@ -334,5 +365,5 @@ const gh = (() => {
   }
 
   return { viewer, api, ApiError, el, fmt, badge, notice, failed, table, formData, fill, bindForm,
-           showError, dialog, copyButton, barChart, downloadCsv, details };
+           showError, dialog, copyButton, formChanges, confirm, barChart, downloadCsv, details };
 })();

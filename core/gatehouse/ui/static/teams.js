@@ -82,10 +82,13 @@
       ],
       add: (team, { max_budget_in_team, ...member }) => api("POST", "/team/member_add",
         { body: { team_id: team.team_id, member, max_budget_in_team } }),
-      // The route lifts every limit of the member it is not given: keep the ones not shown.
-      update: (team, m, body) => api("POST", "/team/member_update", { body: {
-        tpm_limit: m.seat?.litellm_budget_table?.tpm_limit, rpm_limit: m.seat?.litellm_budget_table?.rpm_limit,
-        ...body, team_id: team.team_id, user_id: m.user_id } }),
+      // The route lifts every limit of the member it is not given: the unchanged ones go too.
+      update: (team, m, changes) => {
+        const limits = m.seat?.litellm_budget_table || {};
+        return api("POST", "/team/member_update", { body: {
+          max_budget_in_team: limits.max_budget, tpm_limit: limits.tpm_limit, rpm_limit: limits.rpm_limit,
+          ...changes, team_id: team.team_id, user_id: m.user_id } });
+      },
       remove: (team, m) => api("POST", "/team/member_delete", { body: { team_id: team.team_id, user_id: m.user_id } }),
     },
     may: {
