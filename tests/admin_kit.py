@@ -35,3 +35,12 @@ async def until(check, seconds=3.0):
     while not await check():
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
+
+
+async def settle(client):
+    """Wait for the calls made so far to be priced and written to the database."""
+    from gatehouse.app import GATEWAY
+
+    gw = client.app[GATEWAY]
+    await gw.call_log.drain()
+    await gw.accounting.flush()

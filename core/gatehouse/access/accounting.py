@@ -196,10 +196,13 @@ class Accounting:
     # --- after a call ----------------------------------------------------------------------------
 
     async def account(self, call: Call, *, started: float, status: int, response: Any,
-                      failed: bool, texts: tuple[Any, Any] | None = None) -> None:
-        """Price a finished call, move its counters, and queue its spend row. ``texts``: the
-        request body and the reply to keep in the row (``store_prompts_in_spend_logs``),
-        already masked for the log."""
+                      failed: bool, texts: tuple[Any, Any] | None = None,
+                      first_chunk: float | None = None,
+                      error: dict[str, Any] | None = None) -> None:
+        """Price a finished call, move its counters, and queue its spend row (with when a
+        stream's first chunk came, and the error the client was answered, if any).
+        ``texts``: the request body and the reply to keep in the row
+        (``store_prompts_in_spend_logs``), already masked for the log."""
         prompt_tokens, completion_tokens = usage(call.body, response, failed=failed)
         spend = 0.0 if failed else call.cost_per_request if call.cost_per_request is not None \
             else self.prices.cost(call.model, prompt_tokens, completion_tokens)
@@ -260,6 +263,7 @@ class Accounting:
                 "user_api_key_team_alias": (principal.team or {}).get("team_alias"),
                 # LiteLLM's spend logs keep the guardrail runs here too.
                 "guardrail_information": information(call),
+                **outcome_metadata(status, first_chunk, error),
             },
             "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens, "spend": spend,
@@ -358,6 +362,24 @@ class Accounting:
                 await self.flush()
             except Exception:  # noqa: BLE001 - keep the loop (and the rows) alive
                 log.exception("writing spend rows failed")
+
+
+def outcome_metadata(status: int, first_chunk: float | None,
+                     error: dict[str, Any] | None) -> dict[str, Any]:
+    """A spend row's ``completion_start_time`` (a stream's first chunk) and LiteLLM's
+    ``error_information`` (from the OpenAI-shaped error the client got, so it holds nothing
+    the client was not shown), each only when there is one."""
+    out: dict[str, Any] = {}
+    if first_chunk is not None:
+        out["completion_start_time"] = first_chunk
+    if error is not None:
+        inner = error.get("error") if isinstance(error.get("error"), dict) else error
+        message = inner.get("message")
+        out["error_information"] = {
+            "error_code": str(status), "error_class": inner.get("type"),
+            "error_message": message if isinstance(message, str) or message is None
+            else str(message)}
+    return out
 
 
 # Seconds a held parallel-call slot outlives the last call of its key: a gateway stopped in

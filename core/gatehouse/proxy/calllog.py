@@ -189,7 +189,8 @@ class CallLog:
                 texts = (record["request"], record["response"])
             await self.accounting.account(
                 call, started=outcome.started, status=outcome.status, response=billed,
-                failed=outcome.error is not None and outcome.billed is None, texts=texts)
+                failed=outcome.error is not None and outcome.billed is None, texts=texts,
+                first_chunk=outcome.first_chunk, error=outcome.error)
             outcome.billed_between = (began, time.time())
         self._observe(call, selection, outcome, ended)
         if record is None or not selection.wants_record:

@@ -14,9 +14,12 @@ import logging
 import time
 from collections import defaultdict
 from importlib import resources
-from typing import Any, AsyncContextManager, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, AsyncContextManager, Callable, Iterable, Protocol
 
 import orjson
+
+if TYPE_CHECKING:
+    from .spend_filters import SpendLogFilter
 
 log = logging.getLogger("gatehouse.store")
 
@@ -327,17 +330,18 @@ class Store(abc.ABC):
     async def spend_logs(self, *, request_id: str | None = None, key_hash: str | None = None,
                          limit: int = 100) -> list[Row]:
         """Rows newest first; ``request_id`` is the gateway's id or the upstream reply's."""
-        clauses, params = [], []
-        if request_id is not None:
-            clauses.append("(request_id = ? OR response_id = ?)")
-            params += [request_id, request_id]
-        if key_hash is not None:
-            clauses.append("key_hash = ?")
-            params.append(key_hash)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT * FROM gatehouse_spend_logs{where} ORDER BY start_time DESC LIMIT ?"
-        async with self.transaction() as tx:
-            rows = await tx.fetchall(sql, (*params, limit))
+        # Imported here: the filter module builds on this one's SQL helpers.
+        from .spend_filters import SpendLogFilter
+        return await self.spend_log_page(
+            SpendLogFilter(columns={"key_hash": key_hash}, request_id=request_id), limit=limit)
+
+    async def spend_log_page(self, chosen: SpendLogFilter, *, limit: int,
+                             offset: int = 0) -> list[Row]:
+        """A page of the rows ``chosen`` picks, newest first."""
+        clause, params = chosen.where()
+        rows = await self._query(
+            f"SELECT * FROM gatehouse_spend_logs{clause} ORDER BY start_time DESC, id DESC "
+            f"LIMIT ? OFFSET ?", (*params, limit, offset))
         return [decode(r) for r in rows]
 
     async def stored_calls(self, *, since: float, key_hash: str | None = None,
@@ -359,6 +363,12 @@ class Store(abc.ABC):
             total = await tx.fetchall(
                 f"SELECT COUNT(*) AS n FROM gatehouse_spend_logs WHERE {where}", params)
         return [decode(r) for r in rows], total[0]["n"]
+
+    async def count_spend_logs(self, chosen: SpendLogFilter) -> int:
+        clause, params = chosen.where()
+        rows = await self._query(f"SELECT COUNT(*) AS n FROM gatehouse_spend_logs{clause}",
+                                 params)
+        return int(rows[0]["n"])
 
     # --- spend reports: aggregated by the database, never row by row here ------------------
 

@@ -125,7 +125,9 @@ const gh = (() => {
   // load({page, pageSize}) -> {rows, total} (total optional: then "next" shows while pages are full).
   function table(container, { columns, load, pageSize = 25, onRow, empty = "Nothing here yet." }) {
     let page = 1;
-    const head = el("tr", null, columns.map((c) => el("th", { class: c.num ? "num" : c.class, scope: "col", text: c.label })));
+    // A column's classes: "num" for numbers, plus its own (hide-narrow, say).
+    const classOf = (c) => [c.num && "num", c.class].filter(Boolean).join(" ") || null;
+    const head = el("tr", null, columns.map((c) => el("th", { class: classOf(c), scope: "col", text: c.label })));
     const tbody = el("tbody");
     const status = el("span", { "aria-live": "polite" });
     const prev = el("button", { type: "button", text: "Previous", onclick: () => go(page - 1) });
@@ -136,7 +138,7 @@ const gh = (() => {
     function row(item) {
       const cells = columns.map((c) => {
         const value = c.value(item);
-        return el("td", { class: c.num ? "num" : c.class }, value === null || value === undefined || value === "" ? "—" : value);
+        return el("td", { class: classOf(c) }, value === null || value === undefined || value === "" ? "—" : value);
       });
       if (!onRow) return el("tr", null, cells);
       const open = () => onRow(item);
