@@ -21,7 +21,9 @@ const gh = (() => {
     constructor(status, error) {
       // A 422 names the field in its first problem's loc: ["body", "<field>", ...].
       const problem = error && Array.isArray(error.detail) ? error.detail[0] : null;
-      const message = (problem && problem.msg) || (error && (error.message || error.detail)) || `HTTP ${status}`;
+      // LiteLLM answers some refusals raw: {detail: "text"} or {detail: {error: "text"}}.
+      const raw = error && error.detail && (error.detail.error || error.detail);
+      const message = (problem && problem.msg) || (error && error.message) || raw || `HTTP ${status}`;
       super(typeof message === "string" ? message : JSON.stringify(message));
       this.status = status;
       const named = problem && Array.isArray(problem.loc) && problem.loc.length > 1 ? String(problem.loc[1]) : null;
