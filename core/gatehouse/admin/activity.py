@@ -26,19 +26,16 @@ from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, json_response
 from ..guardrails.call import Principal
 from ..store.database import Row
-from .bodies import Query, parse_query
+from .bodies import parse_query
 from .budgets import rows_where_in
 from .context import Admin, gated
 from .keys import key_ident
-from .spend_reports import date_range, day_of
+from .spend_reports import DateRange, date_range, day_of
 
 COUNTS = ("spend", "prompt_tokens", "completion_tokens", "api_requests", "successful_requests")
 
 
-class ActivityQuery(Query):
-    # YYYY-MM-DD, UTC; both required (checked with LiteLLM's message by date_range).
-    start_date: str | None = None
-    end_date: str | None = None
+class ActivityQuery(DateRange):
     model: str | None = None
     # A key or its hash.
     api_key: str | None = None
@@ -122,7 +119,7 @@ async def customer_activity(request: web.Request, admin: Admin) -> web.Response:
 
 async def activity(request: web.Request, admin: Admin, entity: str | None,
                    query: ActivityQuery, *, owner: str | None = None) -> web.Response:
-    start, end = date_range(request)
+    start, end = date_range(query)
     principal: Principal = request["principal"]
     key_hash = key_ident(query.api_key)[0] if query.api_key else None
     if not reads_everything(principal):
