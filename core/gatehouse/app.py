@@ -85,9 +85,10 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         app, gateway.admin, gateway.models,
         model_hub.Branding(branding.title, branding.description),
         everything=config.general_settings.enable_public_model_hub)
-    if not app[ui_login.LOGIN].ui_disabled:
+    login = app[ui_login.LOGIN]
+    if not login.ui_disabled:
         ui_pages.setup(app, app[ui_login.SESSIONS], gateway.principals, config,
-                       app[ui_login.LOGIN])
+                       admin_only=login.admin_only, logout_url=login.logout_url)
     # Once every route is in: no pass-through endpoint may shadow one.
     gateway.pass_through.check_routes(app.router, source)
     app.cleanup_ctx.append(_gateway_lifetime)

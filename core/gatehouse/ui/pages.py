@@ -20,7 +20,6 @@ from ..access.principals import Principals
 from ..access.roles import (INTERNAL_USER, PROXY_ADMIN, PROXY_ADMIN_VIEWER, reads_everything,
                             role_of)
 from ..access.sessions import CSRF_COOKIE, Sessions, session_principal
-from ..admin.ui_login import LOGIN, UiLogin
 from ..errors import ClientError
 from ..guardrails.call import Principal
 from ..config import Config
@@ -106,16 +105,18 @@ class Viewer:
 
 SESSIONS = web.AppKey("ui_sessions", Sessions)
 HEADERS = web.AppKey("ui_headers", dict)
+# general_settings.ui_access_mode: admin_only
+ADMIN_ONLY = web.AppKey("ui_admin_only", bool)
 PRINCIPALS = web.AppKey("ui_principals", Principals)
 
 
 def setup(app: web.Application, sessions: Sessions, principals: Principals,
-          config: Config, login: UiLogin) -> None:
+          config: Config, *, admin_only: bool, logout_url: str | None) -> None:
     app[SESSIONS] = sessions
     app[PRINCIPALS] = principals
-    app[LOGIN] = login
+    app[ADMIN_ONLY] = admin_only
     app[HEADERS] = {**SECURITY_HEADERS,
-                    "Content-Security-Policy": content_policy(login.logout_url)}
+                    "Content-Security-Policy": content_policy(logout_url)}
     app[settings.CONFIG] = config
     app[ASSETS] = _load_assets()
     app.router.add_get(PREFIX, home)
@@ -159,7 +160,7 @@ async def page(request: web.Request) -> web.Response:
     viewer = Viewer.of(principal)
     # ui_access_mode: admin_only holds for the whole session, not only at login: a user
     # re-roled since is out on their next page.
-    if viewer.role not in found.roles or (request.app[LOGIN].admin_only
+    if viewer.role not in found.roles or (request.app[ADMIN_ONLY]
                                           and viewer.role not in ADMINS):
         response = _render("ui/forbidden.html", request, found, viewer)
         response.set_status(403)
