@@ -120,11 +120,15 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     # One process's metrics: no multiprocess files, whatever this shell has set.
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(guardrails.plugins_env())
-    sides = {"this tree": Counting(procs, counted, env, workdir / "counting.log")}
+    # The installed gatehouse, the one the gateway runs.
+    sides = {"installed": Counting(procs, counted, env, workdir / "counting.log")}
     if args.baseline_ref:
         commit, path = exported(args.baseline_ref, workdir)
-        sides[commit] = Counting(procs, counted, {**env, "PYTHONPATH": path},
-                                 workdir / "baseline.log")
+        baseline = sides[commit] = Counting(procs, counted, {**env, "PYTHONPATH": path},
+                                            workdir / "baseline.log")
+        if not baseline.setup["gatehouse"].startswith(str(workdir)):
+            raise BenchError(f"the baseline imported gatehouse from "
+                             f"{baseline.setup['gatehouse']}, not from the export of {commit}")
     gateway_port = free_port()
     gateway = start_gateway(procs, plain, gateway_port, 1, guardrails.plugins_env(), workdir)
     url = f"http://127.0.0.1:{gateway_port}{CHAT_PATH}"
@@ -136,9 +140,8 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
     print(f"guardrails on: {guardrails.describe()}; applied per the reply header: "
           f"{', '.join(applied) or 'none'}; no master key")
     for name, side in sides.items():
-        print(f"counting ({name}): gatehouse from {side.setup['gatehouse']}; the call counted: "
-              f"status {side.setup['status']}, guardrail runs: "
-              f"{', '.join(side.setup['guardrail_runs']) or 'none'}")
+        print(f"counting ({name}): the call counted: status {side.setup['status']}, "
+              f"guardrail runs: {', '.join(side.setup['guardrail_runs']) or 'none'}")
     print(f"gateway: one process, no callbacks, {args.connections} connection(s), "
           f"{load.name}")
     print(f"{args.rounds} rounds of {args.calls:,} calls per way of counting and "
@@ -149,25 +152,28 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
         side.round(max(args.calls // 10, 1))
     counting: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
     gateway_us: list[float] = []
+
+    def count(round_no: int) -> None:
+        for name, side in sides.items():
+            figures = side.round(args.calls)
+            counting[name].append(figures)
+            print(f"  round {round_no + 1}/{args.rounds}  counting ({name})  observe "
+                  f"{figures['observe']:5.1f} us  call log {figures['unlogged']:5.1f} -> "
+                  f"{figures['logged']:5.1f} us  counting {figures['counting']:5.1f} us",
+                  flush=True)
+
+    def call(round_no: int) -> None:
+        before = group_cpu_seconds(gateway.pid)
+        sample = load.run(url, args.connections, args.duration)
+        gateway_us.append(1e6 * (group_cpu_seconds(gateway.pid) - before)
+                          / max(sample.requests, 1))
+        print_sample(round_no, args.rounds, args.connections, "gateway",
+                     dataclasses.replace(sample, cpu_us=gateway_us[-1]))
+
     for round_no in range(args.rounds):
         # Every other round the gateway first, so a busy spell falls on both parts.
-        steps = ["count", "load"] if round_no % 2 == 0 else ["load", "count"]
-        for step in steps:
-            if step == "count":
-                for name, side in sides.items():
-                    counting[name].append(side.round(args.calls))
-                    figures = counting[name][-1]
-                    print(f"  round {round_no + 1}/{args.rounds}  counting ({name})  observe "
-                          f"{figures['observe']:5.1f} us  call log {figures['unlogged']:5.1f} "
-                          f"-> {figures['logged']:5.1f} us  counting {figures['counting']:5.1f}"
-                          f" us", flush=True)
-            else:
-                before = group_cpu_seconds(gateway.pid)
-                sample = load.run(url, args.connections, args.duration)
-                gateway_us.append(1e6 * (group_cpu_seconds(gateway.pid) - before)
-                                  / max(sample.requests, 1))
-                print_sample(round_no, args.rounds, args.connections, "gateway",
-                             dataclasses.replace(sample, cpu_us=gateway_us[-1]))
+        for step in (count, call) if round_no % 2 == 0 else (call, count):
+            step(round_no)
     report(counting, gateway_us)
 
 
