@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
+import platform
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
@@ -86,6 +88,14 @@ def megabytes(texts: Iterable[str]) -> float:
 
 
 # --- output ----------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    """The setup line every bench prints first: the load average says how much of the machine
+    other work held when it ran."""
+    return (f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}, "
+            f"{platform.python_implementation()} {platform.python_version()}, "
+            f"{platform.system()} {platform.machine()}")
 
 
 class Table:

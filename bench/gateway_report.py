@@ -5,13 +5,11 @@ the rounds, the gateway/direct ratios, the added p50 and the targets with pass o
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from benchkit import Table
+from benchkit import Table, machine
 from gateway_load import Sample
 
 # The targets, for a 2-core machine and one gateway process.
@@ -46,9 +44,7 @@ class Cell:
 def print_setup(args: argparse.Namespace, load: str, guardrails: str, notes: Sequence[str],
                 applied: Sequence[str]) -> None:
     # The load average says how much of the machine other work held when this ran.
-    print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}, "
-          f"{platform.python_implementation()} {platform.python_version()}, "
-          f"{platform.system()} {platform.machine()}")
+    print(machine())
     print(f"load generator: {load}")
     print(f"gateway: {args.workers} process(es); upstream: aiohttp, one process; replies "
           f"{'streamed' if args.stream else 'whole'}")

@@ -43,10 +43,10 @@ class Processes:
         self.stop_all()
 
     def start(self, argv: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None,
-              stdout_pipe: bool = False) -> subprocess.Popen[bytes]:
+              stdout_pipe: bool = False, stdin_pipe: bool = False) -> subprocess.Popen[bytes]:
         with log.open("wb") as log_file:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL,
+                argv, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if stdout_pipe else log_file, stderr=log_file,
                 env=env, start_new_session=True)
         self._started.append(proc)
@@ -64,8 +64,9 @@ class Processes:
             # Forked workers may outlive their parent; the group signal reaches them too.
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
         self._started.clear()
 
 
@@ -104,16 +105,23 @@ def _log_tail(log: Path, lines: int = 20) -> str:
         return ""
 
 
+def expect_line(proc: subprocess.Popen[bytes], prefix: str, log: Path, failed: str,
+                timeout: float = READY_TIMEOUT_S) -> str:
+    """The next line a process started with ``stdout_pipe`` prints, after ``prefix``; when it
+    prints something else, or nothing within ``timeout``, ``failed`` and its log's tail."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().decode() if ready else ""
+    if not line.startswith(prefix):
+        raise BenchError(f"{failed}:\n{line}{_log_tail(log)}")
+    return line[len(prefix):].strip()
+
+
 def start_upstream(procs: Processes, workdir: Path) -> tuple[int, int]:
     """Returns the upstream's port and process id."""
     log = workdir / "upstream.log"
     proc = procs.start([sys.executable, str(HERE / "gateway_upstream.py")], log, stdout_pipe=True)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT_S)
-    line = proc.stdout.readline().decode() if ready else ""
-    if not line.startswith("PORT "):
-        raise BenchError(f"the upstream did not start:\n{_log_tail(log)}")
-    return int(line.split()[1]), proc.pid
+    return int(expect_line(proc, "PORT ", log, "the upstream did not start")), proc.pid
 
 
 def free_port() -> int:
