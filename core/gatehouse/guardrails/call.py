@@ -204,9 +204,10 @@ class Unsent(Mapping[TextKey, str]):
 
     def hold(self, key: TextKey, chars: float = math.inf) -> None:
         """Keep at least the last ``chars`` characters of ``key``'s text from the client after
-        this chunk (all of it by default), besides the guardrails' ``stream_holdback``. Asked
-        per chunk: a hold lasts until the next chunk's hooks run. Everything is sent once the
-        stream ends (after the ``done`` call), held or not."""
+        this chunk (all of it by default), besides the guardrails' ``stream_holdback``. A hold
+        lasts until the hooks are next handed new text of ``key`` (``new_texts``), when it
+        must be asked again: nothing of a text is sent before then. Everything is sent once
+        the stream ends (after the ``done`` call), held or not."""
         if chars > self._holds.get(key, 0):
             self._holds[key] = chars
 

@@ -80,12 +80,18 @@ class StreamGuard:
             return []
         if math.isinf(self.holdback):
             return [] if _says_nothing(chunk) else [orjson.dumps(chunk)]
+        # A text goes out only after the hooks have seen new text of it: a hook holds what it
+        # must when it is handed something new, and the hold lasts until then.
+        brought = self.state.new_texts
         for key, (holder, name) in slots:
-            keep = max(self.holdback, self.unsent.kept(key))
-            if math.isinf(keep):
+            if key not in brought:
                 continue
-            # At most what is held and this chunk's text: joining it costs no more.
-            pending = "".join(self.pending.get(key, ()))
+            keep = max(self.holdback, self.unsent.kept(key))
+            pieces = self.pending.get(key, ())
+            if keep >= sum(map(len, pieces)):
+                continue
+            # Joined only when some of it goes out, and the rest kept as one piece.
+            pending = "".join(pieces)
             out_now = len(pending) - keep
             if out_now > 0:
                 cut = int(out_now)
