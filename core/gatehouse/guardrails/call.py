@@ -215,6 +215,16 @@ class Unsent(Mapping[TextKey, str]):
         return {key: slot for choice in self._chunk.get("choices") or ()
                 for key, slot in stream_slots(choice)}
 
+    def _slot(self, key: TextKey) -> Slot | None:
+        """Where the chunk carries ``key``'s text, if it does. Looked up on every use: a hook
+        may have replaced the chunk's dicts since."""
+        for choice in self._chunk.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("index", 0) == key[0]:
+                for found, slot in stream_slots(choice):
+                    if found == key:
+                        return slot
+        return None
+
     def _head(self, key: TextKey) -> str:
         pieces = self._held.get(key)
         if not pieces:
@@ -224,7 +234,7 @@ class Unsent(Mapping[TextKey, str]):
         return pieces[0]
 
     def __getitem__(self, key: TextKey) -> str:
-        slot = self._carried().get(key)
+        slot = self._slot(key)
         if slot is None and not self._held.get(key):
             raise KeyError(key)
         return self._head(key) + (slot[0][slot[1]] if slot is not None else "")
@@ -232,7 +242,7 @@ class Unsent(Mapping[TextKey, str]):
     def __setitem__(self, key: TextKey, text: str) -> None:
         if not isinstance(text, str):
             raise TypeError(f"unsent text must be a str, not {type(text).__name__}")
-        slot = self._carried().get(key)
+        slot = self._slot(key)
         keep = len(text)
         if slot is not None:
             head = self._head(key)

@@ -48,6 +48,8 @@ class StreamGuard:
             self.usage = usage
             if self.call.hide_usage and not chunk.get("choices"):
                 return []
+        # The texts this chunk brought: only they may go out after it (see _release).
+        brought: set[TextKey] = set()
         if self.selection.post_call_stream:
             # Only the per-chunk hooks read the stream's state.
             state = self.state
@@ -56,14 +58,15 @@ class StreamGuard:
                 for (index, tool), (holder, key) in stream_slots(choice):
                     if holder[key]:
                         state.add(index, holder[key], tool)
+                        brought.add((index, tool))
             self.unsent.start(chunk)
             await run_in_order(self.selection.post_call_stream, self.call,
                                {"call": self.call, "chunk": chunk, "stream": state})
         if self.template is None:
             self.template = chunk
-        return self._release(chunk)
+        return self._release(chunk, brought)
 
-    def _release(self, chunk: dict[str, Any]) -> list[bytes]:
+    def _release(self, chunk: dict[str, Any], brought: set[TextKey]) -> list[bytes]:
         choices = chunk.get("choices") or []
         slots = [slot for choice in choices for slot in stream_slots(choice)]
         self._remember_tools(choices)
@@ -82,7 +85,6 @@ class StreamGuard:
             return [] if _says_nothing(chunk) else [orjson.dumps(chunk)]
         # A text goes out only after the hooks have seen new text of it: a hook holds what it
         # must when it is handed something new, and the hold lasts until then.
-        brought = self.state.new_texts
         for key, (holder, name) in slots:
             if key not in brought:
                 continue

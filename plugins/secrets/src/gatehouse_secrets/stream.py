@@ -59,13 +59,15 @@ class StreamRedactor:
         secret types redacted."""
         unsent, new = stream.unsent, stream.new_texts
         found: set[str] = set()
-        for key in list(unsent) if stream.done else [k for k in new if k in unsent]:
+        for key in list(unsent) if stream.done else new:
             progress = self.progress.setdefault(key, _Progress())
             progress.grown += len(new.get(key, ""))
             if not stream.done and progress.grown < max(STEP, progress.scanned // 4):
                 unsent.hold(key)
                 continue
-            text = unsent[key]
+            text = unsent.get(key)
+            if text is None:  # an earlier hook took the text out of the stream
+                continue
             findings = self.scanner.find(text)
             cut = len(text) if stream.done else _cut(text, findings)
             progress.grown, progress.scanned = 0, len(text)
