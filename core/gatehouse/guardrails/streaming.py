@@ -90,7 +90,7 @@ class StreamGuard:
                 continue
             keep = max(self.holdback, self.unsent.kept(key))
             pieces = self.pending.get(key, ())
-            if keep >= sum(map(len, pieces)):
+            if not _longer_than(pieces, keep):
                 continue
             # Joined only when some of it goes out, and the rest kept as one piece.
             pending = "".join(pieces)
@@ -205,6 +205,19 @@ class StreamGuard:
         for key, text in pending.items():
             self.sent.setdefault(key, []).append(text)
         self.pending.clear()
+
+
+def _longer_than(pieces: list[str], chars: float) -> bool:
+    """Whether the pieces hold more than ``chars`` characters, counted from the end and only
+    until past it: a text held back by a few characters costs each chunk about that many, and
+    one held whole (``hold(key)``) nothing, however long it grows."""
+    if math.isinf(chars):
+        return False
+    for piece in reversed(pieces):
+        chars -= len(piece)
+        if chars < 0:
+            return True
+    return False
 
 
 def _joined(pieces: dict[TextKey, list[str]]) -> dict[TextKey, str]:
