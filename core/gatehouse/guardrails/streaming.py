@@ -121,11 +121,11 @@ class StreamGuard:
         """After the upstream's last chunk: the final checks, then everything still held."""
         self.state.done = True
         self.state.next_chunk()
-        self.unsent.start({"choices": []})
+        last: dict[str, Any] = {"choices": []}
+        self.unsent.start(last)
         if self.selection.post_call_stream:
             await run_in_order(self.selection.post_call_stream, self.call,
-                               {"call": self.call, "chunk": {"choices": []},
-                                "stream": self.state})
+                               {"call": self.call, "chunk": last, "stream": self.state})
         if self.selection.post_call_assembled:
             assembled = self._assembled(self._received())
             await run_in_order(self.selection.post_call_assembled, self.call,
