@@ -1,13 +1,15 @@
 """How the stream hooks of the bundled guardrails scale with the length of a streamed reply made
 to be hard: zero-width spaces, combining marks, long runs of one character.
 
-Each reply is fed in 3-character chunks, as the core does it: each chunk starts afresh
-(``StreamState.next_chunk``), its text joins the ``StreamState`` (``new_texts``) and the chunk
-goes through the guardrail's ``post_call_stream`` hook; the last chunk carries the
-``finish_reason``, and the ``done`` call follows. Only the hook calls are timed (CPU time). When
-a hook reads the whole text so far (``stream.text``, ``texts``, ``all_texts``, ...), the core
-joins it for it; that join is timed apart, on its own lines, because it is the core's cost, not
-the guardrail's; a hook that reads only ``new_texts`` has no such line.
+Each reply is fed in 3-character chunks through the core's own stream checks (``StreamGuard``,
+as ``gatehouse.testing.streams`` builds it for one guardrail): each chunk's text joins the
+``StreamState``, the guardrail's ``post_call_stream`` hook runs (under its timeout, recorded),
+the hold-back and ``stream.unsent`` decide what is sent; the last chunk carries the
+``finish_reason``, and the ``done`` call follows. The whole stream is timed (CPU time): the
+hook and the core's work for it, hold-back included, since a guardrail that rewrites across
+chunks has the core hold its text. When a hook reads the whole text so far (``stream.text``,
+``texts``, ``all_texts``, ...), the core joins it for it; that join is timed apart, on its own
+lines; a hook that reads only ``new_texts`` has no such line.
 
 Figures are microseconds of CPU per kB (of UTF-8) of the reply, the best of a few runs, and each
 as a ratio to the 10 kB figure of the same run: a scan linear in the text stays near 1.0 as the
@@ -19,17 +21,16 @@ reply grows; a quadratic one grows with it (about 10x at 100 kB).
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from gatehouse import Call, Guardrail, StreamState
+from gatehouse import Guardrail, StreamState
 from gatehouse.guardrails.call import TextKey
+from gatehouse.testing.streams import stream_guard
 from gatehouse_banned_keywords import BannedKeywords
 from gatehouse_secrets.guardrail import HideSecrets
 
-from benchkit import Table, arguments, count, cpu_seconds
+from benchkit import Table, arguments, count, cpu_seconds, run_async
 
 CHUNK = 3
 
@@ -59,14 +60,10 @@ def chunk(piece: str, finish: str | None = None) -> dict[str, Any]:
             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}
 
 
-def build(name: str) -> Callable[..., Any]:
-    """A fresh guardrail's ``post_call_stream`` hook, called with the arguments it names."""
+def build(name: str) -> Guardrail:
     kind, params = GUARDRAILS[name]
-    guardrail = kind(name, kind.Params.model_validate(
+    return kind(name, kind.Params.model_validate(
         {"guardrail": name, "mode": ["post_call"], **params}))
-    hook = guardrail.post_call_stream
-    names = list(inspect.signature(hook).parameters)
-    return lambda **args: hook(*[args[n] for n in names])
 
 
 class TimedState(StreamState):
@@ -76,8 +73,8 @@ class TimedState(StreamState):
 
     __slots__ = ("joining",)
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
         self.joining = 0.0
 
     def _text(self, key: TextKey) -> str:
@@ -87,24 +84,19 @@ class TimedState(StreamState):
 
 
 def stream_seconds(name: str, text: str) -> tuple[float, float]:
-    """CPU seconds in ``name``'s hook over one stream of ``text``, and of that, how much the
-    core spent joining the text so far for it."""
-    hook = build(name)
-    call = Call(request_id="bench", call_type="chat_completion", model="bench", body={},
-                stream=True)
-    state = TimedState()
-    total = 0.0
-    for start in range(0, len(text), CHUNK):
-        piece = text[start:start + CHUNK]
-        state.next_chunk()
-        state.add(0, piece)
-        each = chunk(piece, "stop" if start + CHUNK >= len(text) else None)
-        total += cpu_seconds(partial(hook, call=call, chunk=each, stream=state,
-                                     extra_body={}))[0]
-    state.done = True
-    state.next_chunk()
-    total += cpu_seconds(partial(hook, call=call, chunk={"choices": []}, stream=state,
-                                 extra_body={}))[0]
+    """CPU seconds for one stream of ``text`` through the core's checks with ``name``'s hook,
+    and of that, how much the core spent joining the text so far for the hook."""
+    guard = stream_guard([build(name)])
+    state = guard.state = TimedState(guard.unsent)
+    chunks = [chunk(text[start:start + CHUNK], "stop" if start + CHUNK >= len(text) else None)
+              for start in range(0, len(text), CHUNK)]
+
+    async def stream() -> None:
+        for each in chunks:
+            await guard.feed(each)
+        await guard.finish()
+
+    total = cpu_seconds(partial(run_async, stream()))[0]
     return total - state.joining, state.joining
 
 

@@ -5,7 +5,7 @@ The names a plugin author needs are importable from here.
 
 from .guardrails.base import (Guardrail, GuardrailAnswered, GuardrailBlocked, GuardrailError,
                               GuardrailParams)
-from .guardrails.call import Call, Principal, StreamState
+from .guardrails.call import Call, Principal, StreamState, Unsent
 from .plugins import hookimpl
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "GuardrailParams",
     "Principal",
     "StreamState",
+    "Unsent",
     "hookimpl",
 ]

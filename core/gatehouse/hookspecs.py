@@ -140,24 +140,38 @@ def post_call_stream(
     call: Call, chunk: dict[str, Any], stream: StreamState, extra_body: dict[str, Any]
 ) -> None:
     """Mode ``post_call`` on a streamed call: runs for every chunk, in config order, before the
-    chunk is sent.
+    chunk is sent, then once more after the upstream finished, with an empty chunk and
+    ``stream.done`` true.
 
-    ``chunk`` is the parsed SSE chunk (rewrite ``choices[i]["delta"]["content"]`` in place to
-    change what is sent). ``stream.new_texts`` holds the text this chunk brought to each choice's
-    content, refusal and tool calls' arguments; ``stream.done`` is true on the last call, which comes with
-    an empty chunk (and empty ``new_texts``) after the upstream finished. To scan in time linear
-    in the reply, read ``new_texts`` and keep what must carry over between chunks (a tail of
-    ``stream_holdback`` characters per text) in ``stream.scratch[<guardrail name>]``.
-    ``stream.text``, ``texts`` and ``all_texts`` hold the whole text so far, this chunk included,
-    but join it again on each read: quadratic if read on every chunk. Content within
-    ``Guardrail.stream_holdback`` characters of the end is not yet sent to the client, so a match
-    that spans chunks can still be stopped. Raise
-    :class:`gatehouse.GuardrailBlocked` to end the stream with an error event; nothing more is
-    sent. May be async.
+    Reading: ``stream.new_texts`` holds the text this chunk brought to each choice's content,
+    refusal and tool calls' arguments, keyed ``(choice index, tool-call index, None for content
+    or "refusal")`` (empty on the ``done`` call). To scan in time linear in the reply, read
+    ``new_texts`` and keep what must carry over between chunks (a tail of ``stream_holdback``
+    characters per text) in ``stream.scratch[<guardrail name>]``. ``stream.text``, ``texts``
+    and ``all_texts`` hold the whole text so far, this chunk included, as received, but join
+    it again on each read: quadratic if read on every chunk.
+
+    Rewriting: ``stream.unsent`` (:class:`gatehouse.Unsent`) maps each text's
+    key to what has been received and not yet sent to the client, as the hooks before this
+    one left it, this chunk's text at its end. Assign ``stream.unsent[key] = text`` to replace
+    it: a match that spans chunks is rewritten whole, as long as none of it was sent. The core
+    sends all but the last ``Guardrail.stream_holdback`` characters of each text the chunk
+    brought, less what a hook holds for the chunk with ``stream.unsent.hold(key, chars)``
+    (``hold(key)``: all of it), so hold what a later rewrite could still change; a hold lasts
+    until the hooks are next handed new text of that key. On the ``done`` call all of
+    ``stream.unsent`` is final and is sent after it. Rewriting ``chunk`` in place
+    (``choices[i]["delta"]["content"]``) still changes what is sent, but only the chunk's own
+    text; after an earlier hook's rewrite the chunk carries the rewritten text from its first
+    changed character on. The chunk's ids, role, ``finish_reason`` and usage are the
+    gateway's to frame: change only texts.
+
+    Raise :class:`gatehouse.GuardrailBlocked` to end the stream with an error event; nothing
+    more is sent, held text included. Any other exception or a timeout is handled by the
+    guardrail's ``on_error``. May be async (awaited before the chunk is sent).
 
     A guardrail in ``post_call`` mode without a ``post_call`` hook gets non-streamed replies here
     too, as one chunk holding the whole reply followed by the ``done`` call; what it writes into
-    that chunk's content is written into the reply.
+    that chunk's texts or ``stream.unsent`` is written into the reply.
     """
 
 

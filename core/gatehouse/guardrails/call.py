@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from .text import Slot
 
 if TYPE_CHECKING:
     import asyncio
@@ -154,6 +157,161 @@ TextKey = tuple[int, "int | str | None"]
 REFUSAL = "refusal"
 
 
+def _content_holder(choice: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        return delta, "content"
+    if "text" in choice:
+        return choice, "text"
+    return None
+
+
+def stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
+    """A chunk choice's text: its content, its refusal, then each tool call's arguments piece,
+    each keyed by where it goes."""
+    if not isinstance(choice, dict):
+        return
+    index = choice.get("index", 0)
+    holder = _content_holder(choice)
+    if holder is not None and isinstance(holder[0].get(holder[1]), str):
+        yield (index, None), holder
+    delta = choice.get("delta")
+    if isinstance(delta, dict) and isinstance(delta.get("refusal"), str):
+        yield (index, REFUSAL), (delta, "refusal")
+    tool_calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+    for position, tool_call in enumerate(tool_calls if isinstance(tool_calls, list) else ()):
+        function = tool_call.get("function") if isinstance(tool_call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            yield (index, tool_call.get("index", position)), (function, "arguments")
+
+class Unsent(Mapping[TextKey, str]):
+    """Each text of a stream that has been received and not yet sent to the client, keyed as
+    ``StreamState.new_texts``: what the core holds back, the current chunk's text included (at
+    the end), as the hooks before have left it.
+
+    A ``post_call_stream`` hook may replace a text (``unsent[key] = text``): what the client
+    is sent from then on is the new text. It may also keep more of a text back than the
+    guardrails' ``stream_holdback`` (``hold``), for as long as a match may still grow. What it
+    writes must be final for everything it does not hold: the core sends the rest.
+    """
+
+    __slots__ = ("_held", "_chunk", "_holds")
+
+    def __init__(self, held: dict[TextKey, list[str]] | None = None) -> None:
+        # Text out of earlier chunks (or out of this one, after a rewrite), as pieces joined
+        # only when read, so that holding a long text costs each chunk only its own text.
+        self._held: dict[TextKey, list[str]] = {} if held is None else held
+        self._chunk: dict[str, Any] = {}
+        self._holds: dict[TextKey, float] = {}
+
+    def start(self, chunk: dict[str, Any]) -> None:
+        """The core starts checking ``chunk`` (its texts not yet taken into the held text);
+        the holds asked for the chunk before end."""
+        self._chunk = chunk
+        self._holds = {}
+
+    @property
+    def holding(self) -> bool:
+        """Whether a hook asked to hold anything this chunk."""
+        return bool(self._holds)
+
+    def kept(self, key: TextKey) -> float:
+        """The characters at the end of ``key``'s text that a hook asked to hold, this chunk."""
+        return self._holds.get(key, 0)
+
+    def hold(self, key: TextKey, chars: float = math.inf) -> None:
+        """Keep at least the last ``chars`` characters of ``key``'s text from the client after
+        this chunk (all of it by default), besides the guardrails' ``stream_holdback``. A hold
+        lasts until the hooks are next handed new text of ``key`` (``new_texts``), when it
+        must be asked again: nothing of a text is sent before then. Everything is sent once
+        the stream ends (after the ``done`` call), held or not."""
+        if chars > self._holds.get(key, 0):
+            self._holds[key] = chars
+
+    def _carried(self) -> dict[TextKey, Slot]:
+        return {key: slot for choice in self._chunk.get("choices") or ()
+                for key, slot in stream_slots(choice)}
+
+    def _slot(self, key: TextKey) -> Slot | None:
+        """Where the chunk carries ``key``'s text, if it does. Looked up on every use: a hook
+        may have replaced the chunk's dicts since."""
+        for choice in self._chunk.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("index", 0) == key[0]:
+                for found, slot in stream_slots(choice):
+                    if found == key:
+                        return slot
+        return None
+
+    def _head(self, key: TextKey) -> str:
+        pieces = self._held.get(key)
+        if not pieces:
+            return ""
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0]
+
+    def __getitem__(self, key: TextKey) -> str:
+        slot = self._slot(key)
+        if slot is None and not self._held.get(key):
+            raise KeyError(key)
+        return self._head(key) + (slot[0][slot[1]] if slot is not None else "")
+
+    def __setitem__(self, key: TextKey, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"unsent text must be a str, not {type(text).__name__}")
+        slot = self._slot(key)
+        keep = len(text)
+        if slot is not None:
+            head = self._head(key)
+            # The chunk goes on carrying everything from the first character changed, so that
+            # a later hook that rewrites the chunk sees every unsent character it has not seen
+            # as it now is; what is left unchanged before it stays held.
+            keep = min(len(head), _common_prefix(head + slot[0][slot[1]], text))
+            slot[0][slot[1]] = text[keep:]
+        if keep:
+            self._held[key] = [text[:keep]]
+        else:
+            self._held.pop(key, None)
+
+    def __iter__(self) -> Iterator[TextKey]:
+        carried = self._carried()
+        yield from (key for key, pieces in self._held.items() if any(pieces) or key in carried)
+        yield from (key for key in carried if not self._held.get(key))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def detached(self, chunk: dict[str, Any]) -> Unsent:
+        """A copy working on ``chunk`` (a copy of the one being checked), for a run whose
+        rewrites must not reach the client, or not before it is let to."""
+        copy = Unsent({key: [self._head(key)] for key in self._held})
+        copy._chunk = chunk
+        return copy
+
+    def adopt(self, other: Unsent) -> None:
+        """Take what a detached copy's hook left: its held text and its holds."""
+        self._held.clear()
+        self._held.update(other._held)
+        for key, chars in other._holds.items():
+            self.hold(key, chars)
+
+    def held_text(self) -> dict[TextKey, str]:
+        """The held text by key (not the current chunk's): to tell whether a hook changed it."""
+        return {key: self._head(key) for key in self._held}
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix, by halving: each step is one C comparison."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 class StreamState:
     """What a ``post_call_stream`` hook knows about the stream so far.
 
@@ -163,15 +321,19 @@ class StreamState:
     reply. ``text_of``, ``texts``, ``arguments_of`` and ``all_texts`` give the whole text so
     far, the current chunk included, for a hook that needs all of it at once; each read joins
     every piece received, so reading them on every chunk costs time quadratic in the reply.
+    All of these are the text as received from the upstream. ``unsent`` is the text not yet
+    sent to the client, as the hooks have rewritten it, for a hook to rewrite (see
+    :class:`Unsent`).
     """
 
-    __slots__ = ("done", "scratch", "_pieces", "_joined", "_new")
+    __slots__ = ("done", "scratch", "unsent", "_pieces", "_joined", "_new")
 
-    def __init__(self) -> None:
+    def __init__(self, unsent: Unsent | None = None) -> None:
         # True on the final call, made with an empty chunk after the upstream finished.
         self.done = False
         # Free space for a guardrail's own per-stream state, keyed by guardrail name.
         self.scratch: dict[str, Any] = {}
+        self.unsent = Unsent() if unsent is None else unsent
         self._pieces: dict[TextKey, list[str]] = {}
         self._joined: dict[TextKey, str] = {}
         self._new: dict[TextKey, str] = {}
@@ -229,3 +391,11 @@ class StreamState:
         tool-call index, None for content or "refusal")``: what a check that must see all of
         a stream at once reads."""
         return {key: self._text(key) for key in self._pieces}
+
+    def detached(self, chunk: dict[str, Any]) -> StreamState:
+        """This state with a detached copy of ``unsent`` on ``chunk`` (see
+        :meth:`Unsent.detached`); what was received and ``scratch`` are shared."""
+        copy = StreamState(self.unsent.detached(chunk))
+        copy.done, copy.scratch = self.done, self.scratch
+        copy._pieces, copy._joined, copy._new = self._pieces, self._joined, self._new
+        return copy

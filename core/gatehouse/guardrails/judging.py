@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import monitoring, verdicts
 from .base import GuardrailBlocked, GuardrailError
+from .call import StreamState
 from .engine import clone
 
 if TYPE_CHECKING:
@@ -39,10 +40,11 @@ class Verdict:
 
 class Isolated:
     """A hook's arguments with copies of what it may rewrite (the request in ``pre_call`` and
-    ``during_call``, the reply, the chunk, the log record), for a run whose rewrites must not
-    reach the upstream or the client -- or not before it is let to (:meth:`adopt`)."""
+    ``during_call``, the reply, the chunk and the stream's unsent text, the log record), for a
+    run whose rewrites must not reach the upstream or the client -- or not before it is let to
+    (:meth:`adopt`)."""
 
-    __slots__ = ("args", "_pairs", "_before")
+    __slots__ = ("args", "_pairs", "_before", "_streams")
 
     def __init__(self, impl: HookImpl, call: Call, args: dict[str, Any], *,
                  keep_before: bool = False):
@@ -58,19 +60,32 @@ class Isolated:
             if isinstance(args.get(key), dict):
                 self.args[key] = clone(args[key])
                 self._pairs.append((args[key], self.args[key]))
+        self._streams: tuple[StreamState, StreamState] | None = None
+        stream = args.get("stream")
+        if isinstance(stream, StreamState) and "chunk" in self.args:
+            self.args["stream"] = stream.detached(self.args["chunk"])
+            self._streams = (stream, self.args["stream"])
         self._before = [clone(mine) for _, mine in self._pairs] if keep_before else None
+        if keep_before and self._streams is not None:
+            self._before.append(self._streams[1].unsent.held_text())
 
     def changed(self) -> bool:
         """Whether the hook changed its copies (against the live values, or those kept)."""
-        if self._before is not None:
-            return any(b != mine for b, (_, mine) in zip(self._before, self._pairs))
-        return any(live != mine for live, mine in self._pairs)
+        mine = [mine for _, mine in self._pairs]
+        live = [live for live, _ in self._pairs] if self._before is None else self._before
+        if self._streams is not None:
+            mine.append(self._streams[1].unsent.held_text())
+            if self._before is None:
+                live.append(self._streams[0].unsent.held_text())
+        return live != mine
 
     def adopt(self) -> None:
         """Make the live values what the hook left in the copies."""
         for live, mine in self._pairs:
             live.clear()
             live.update(mine)
+        if self._streams is not None:
+            self._streams[0].unsent.adopt(self._streams[1].unsent)
 
 
 async def invoke(impl: HookImpl, args: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """Output checks on a stream: every chunk passes the ``post_call_stream`` hooks before it is
 sent, and every choice's content, refusal and tool-call arguments are held back by the largest
-``stream_holdback`` among them, so a match spanning chunks is stopped before any of it reaches
-the client. Guardrails with only a ``post_call`` hook see the assembled reply at the end; for
-them all text is held back."""
+``stream_holdback`` among them, and by what a hook holds for the chunk (``stream.unsent.hold``),
+so a match spanning chunks is stopped, or rewritten (``stream.unsent``), before any of it
+reaches the client. Guardrails with only a ``post_call`` hook see the assembled reply at the
+end; for them all text is held back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
 
-from .call import REFUSAL, StreamState, TextKey
+from .call import REFUSAL, StreamState, TextKey, Unsent, stream_slots
 from .dispatch import HookImpl, run_in_order
 from .text import Slot
 
@@ -21,44 +22,17 @@ if TYPE_CHECKING:
     from .selection import Selection
 
 
-def _content_holder(choice: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        return delta, "content"
-    if "text" in choice:
-        return choice, "text"
-    return None
-
-
-def stream_slots(choice: Any) -> Iterator[tuple[TextKey, Slot]]:
-    """A chunk choice's text: its content, its refusal, then each tool call's arguments piece,
-    each keyed by where it goes. For guardrails that rewrite streamed text themselves, as this
-    module does."""
-    if not isinstance(choice, dict):
-        return
-    index = choice.get("index", 0)
-    holder = _content_holder(choice)
-    if holder is not None and isinstance(holder[0].get(holder[1]), str):
-        yield (index, None), holder
-    delta = choice.get("delta")
-    if isinstance(delta, dict) and isinstance(delta.get("refusal"), str):
-        yield (index, REFUSAL), (delta, "refusal")
-    tool_calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-    for position, tool_call in enumerate(tool_calls if isinstance(tool_calls, list) else ()):
-        function = tool_call.get("function") if isinstance(tool_call, dict) else None
-        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-            yield (index, tool_call.get("index", position)), (function, "arguments")
-
-
 class StreamGuard:
     def __init__(self, call: Call, selection: Selection):
         self.call = call
         self.selection = selection
-        self.state = StreamState()
         self.holdback = selection.stream_holdback
         # Kept as pieces, joined only when read, so that no chunk costs more than its own text
-        # however long the reply grows.
+        # however long the reply grows. The hooks see it, and may rewrite it, as
+        # ``stream.unsent``.
         self.pending: dict[TextKey, list[str]] = {}  # received and checked, not yet sent
+        self.unsent = Unsent(self.pending)
+        self.state = StreamState(self.unsent)
         self.sent: dict[TextKey, list[str]] = {}  # what the client has been sent
         # What a tool call is besides its arguments (id, type, name), for the assembled reply.
         self.tools: dict[TextKey, dict[str, Any]] = {}
@@ -74,6 +48,8 @@ class StreamGuard:
             self.usage = usage
             if self.call.hide_usage and not chunk.get("choices"):
                 return []
+        # The texts this chunk brought: only they may go out after it (see _release).
+        brought: set[TextKey] = set()
         if self.selection.post_call_stream:
             # Only the per-chunk hooks read the stream's state.
             state = self.state
@@ -82,17 +58,19 @@ class StreamGuard:
                 for (index, tool), (holder, key) in stream_slots(choice):
                     if holder[key]:
                         state.add(index, holder[key], tool)
+                        brought.add((index, tool))
+            self.unsent.start(chunk)
             await run_in_order(self.selection.post_call_stream, self.call,
                                {"call": self.call, "chunk": chunk, "stream": state})
         if self.template is None:
             self.template = chunk
-        return self._release(chunk)
+        return self._release(chunk, brought)
 
-    def _release(self, chunk: dict[str, Any]) -> list[bytes]:
+    def _release(self, chunk: dict[str, Any], brought: set[TextKey]) -> list[bytes]:
         choices = chunk.get("choices") or []
         slots = [slot for choice in choices for slot in stream_slots(choice)]
         self._remember_tools(choices)
-        if self.holdback == 0 and not self.held:
+        if self.holdback == 0 and not (self.held or self.pending or self.unsent.holding):
             for key, (holder, name) in slots:
                 self.sent.setdefault(key, []).append(holder[name])
             return [orjson.dumps(chunk)]
@@ -105,13 +83,25 @@ class StreamGuard:
             return []
         if math.isinf(self.holdback):
             return [] if _says_nothing(chunk) else [orjson.dumps(chunk)]
+        # A text goes out only after the hooks have seen new text of it: a hook holds what it
+        # must when it is handed something new, and the hold lasts until then.
         for key, (holder, name) in slots:
-            # At most the hold-back and this chunk's text: joining it costs no more.
-            pending = "".join(self.pending.get(key, ()))
-            out_now = len(pending) - self.holdback
+            if key not in brought:
+                continue
+            keep = max(self.holdback, self.unsent.kept(key))
+            pieces = self.pending.get(key, ())
+            if not _longer_than(pieces, keep):
+                continue
+            # Joined only when some of it goes out, and the rest kept as one piece.
+            pending = "".join(pieces)
+            out_now = len(pending) - keep
             if out_now > 0:
                 cut = int(out_now)
-                holder[name], self.pending[key] = pending[:cut], [pending[cut:]]
+                holder[name] = pending[:cut]
+                if cut < len(pending):
+                    self.pending[key] = [pending[cut:]]
+                else:
+                    del self.pending[key]
                 self.sent.setdefault(key, []).append(holder[name])
         if _says_nothing(chunk):
             return []
@@ -131,17 +121,19 @@ class StreamGuard:
         """After the upstream's last chunk: the final checks, then everything still held."""
         self.state.done = True
         self.state.next_chunk()
+        last: dict[str, Any] = {"choices": []}
+        self.unsent.start(last)
         if self.selection.post_call_stream:
             await run_in_order(self.selection.post_call_stream, self.call,
-                               {"call": self.call, "chunk": {"choices": []},
-                                "stream": self.state})
+                               {"call": self.call, "chunk": last, "stream": self.state})
         if self.selection.post_call_assembled:
             assembled = self._assembled(self._received())
             await run_in_order(self.selection.post_call_assembled, self.call,
                                {"call": self.call, "response": assembled})
             sent = _joined(self.sent)
-            self.pending = {key: [text[len(sent.get(key, "")):]]
-                            for key, text in _assembled_texts(assembled).items()}
+            self.pending.clear()
+            self.pending.update({key: [text[len(sent.get(key, "")):]]
+                                 for key, text in _assembled_texts(assembled).items()})
         out = [orjson.dumps(chunk) for chunk in self._pending_chunks()]
         out.extend(orjson.dumps(chunk) for chunk in self.held)
         return out
@@ -212,7 +204,20 @@ class StreamGuard:
             yield {**head, "choices": [{**choice, "finish_reason": None}]}
         for key, text in pending.items():
             self.sent.setdefault(key, []).append(text)
-        self.pending = {}
+        self.pending.clear()
+
+
+def _longer_than(pieces: list[str], chars: float) -> bool:
+    """Whether the pieces hold more than ``chars`` characters, counted from the end and only
+    until past it: a text held back by a few characters costs each chunk about that many, and
+    one held whole (``hold(key)``) nothing, however long it grows."""
+    if math.isinf(chars):
+        return False
+    for piece in reversed(pieces):
+        chars -= len(piece)
+        if chars < 0:
+            return True
+    return False
 
 
 def _joined(pieces: dict[TextKey, list[str]]) -> dict[TextKey, str]:
@@ -264,25 +269,33 @@ def reply_as_stream(impl: HookImpl) -> HookImpl:
     """A ``post_call`` hook made of a guardrail's ``post_call_stream`` hook, for a guardrail in
     ``post_call`` mode that only checks streams: a whole reply is one final chunk, then the
     ``done`` call, so a non-streamed reply is never left unchecked. What the hook writes into the
-    chunk's content and tool-call arguments is written back into the reply."""
+    chunk's content and tool-call arguments, or into ``stream.unsent`` (all of the reply is
+    unsent until the hook is done), is written back into the reply."""
 
     async def post_call(call: Call, response: dict[str, Any], extra_body: dict[str, Any]) -> None:
         chunk, origins = _reply_chunk(response)
         state = StreamState()
-        slots = [slot for choice in chunk["choices"] for slot in stream_slots(choice)]
-        for (index, tool), (holder, key) in slots:
+        keys = [key for choice in chunk["choices"] for key, _ in stream_slots(choice)]
+        for (index, tool), (holder, key) in (slot for choice in chunk["choices"]
+                                             for slot in stream_slots(choice)):
             state.add(index, holder[key], tool)
+        state.unsent.start(chunk)
         args = {"call": call, "chunk": chunk, "stream": state, "extra_body": extra_body}
         for done in (False, True):
             if done:
+                # The chunk's text, as the hook left it, stays unsent for the done call.
+                texts = dict(state.unsent)
                 state.done = True
                 state.next_chunk()
                 args["chunk"] = {"choices": []}
+                state.unsent.start(args["chunk"])
+                for key, text in texts.items():
+                    state.unsent[key] = text
             result = impl.function(*[args[name] for name in impl.argnames])
             if inspect.isawaitable(result):
                 await result
-        for (_, (holder, key)), (origin, origin_key) in zip(slots, origins):
-            origin[origin_key] = holder[key]
+        for key, (origin, origin_key) in zip(keys, origins):
+            origin[origin_key] = state.unsent.get(key, "")
 
     return HookImpl(impl.name, post_call, ("call", "response", "extra_body"), impl.guardrail,
                     impl.mode)

@@ -42,7 +42,10 @@ class GuardrailContract:
     * ``modes`` -- the modes the type supports;
     * ``blocked_text`` -- a user message the guardrail refuses in ``pre_call`` (or None);
     * ``blocked_reply`` -- an upstream reply it refuses in ``post_call`` (or None);
-    * ``rewritten_text`` -- a user message it rewrites rather than refuses (or None).
+    * ``rewritten_text`` -- a user message it rewrites rather than refuses (or None);
+    * ``rewritten_reply`` -- an upstream reply it rewrites in ``post_call`` (or None): streamed
+      in 2 to 5 chunks, split anywhere, the client must get what a whole reply gets, in valid
+      OpenAI chunks, and never text that a later rewrite would have changed.
 
     Params a working instance needs (API keys, a fake vendor's URL) come from the
     ``guardrail_params`` fixture, and more gateway config (a ``model_list``) from
@@ -55,6 +58,7 @@ class GuardrailContract:
     blocked_text: str | None = None
     blocked_reply: str | None = None
     rewritten_text: str | None = None
+    rewritten_reply: str | None = None
     allowed_text = "What is the capital of France?"
     allowed_reply = "Paris is the capital of France."
 
@@ -70,6 +74,8 @@ class GuardrailContract:
                 cls.rewritten_text is not None,
             "test_checks_streams_before_content_is_sent":
                 cls.blocked_reply is not None and "post_call" in cls.modes,
+            "test_rewrites_a_stream_as_a_whole_reply_whatever_its_chunks":
+                cls.rewritten_reply is not None and "post_call" in cls.modes,
         }
         for name, applicable in applies.items():
             if not applicable:
@@ -186,6 +192,68 @@ class GuardrailContract:
         sent = "".join(choice.get("delta", {}).get("content") or ""
                        for event in events[:-1] for choice in orjson.loads(event)["choices"])
         assert sent == self.allowed_reply
+
+    async def test_rewrites_a_stream_as_a_whole_reply_whatever_its_chunks(self, start,
+                                                                          fake_upstream):
+        reply = self.rewritten_reply
+        assert reply is not None
+        client = await start(["post_call"])
+        fake_upstream.reply = reply
+        resp = await client.post("/v1/chat/completions", json=self._chat(self.allowed_text))
+        assert resp.status == 200, await resp.text()
+        whole = (await resp.json())["choices"][0]["message"]["content"]
+        assert whole != reply, "rewritten_reply is not rewritten in post_call"
+        for cuts in _cut_points(len(reply)):
+            fake_upstream.chunks = [reply[a:b] for a, b in zip((0, *cuts), (*cuts, len(reply)))]
+            resp = await client.post("/v1/chat/completions", json=self._chat(
+                self.allowed_text, stream=True, stream_options={"include_usage": True}))
+            assert resp.status == 200, await resp.text()
+            # What is sent cannot be taken back: the pieces add up to the whole reply's text
+            # only if no piece carried text a later rewrite changed.
+            assert stream_content(await resp.text()) == whole, cuts
+
+
+def _cut_points(length: int) -> list[tuple[int, ...]]:
+    """Where to split a reply into 2 to 5 chunks: into 2 at every few characters, and into
+    3, 4 and 5 evenly and off-center."""
+    cuts: list[tuple[int, ...]] = [(at,) for at in range(1, length, max(1, length // 24))]
+    for pieces in (3, 4, 5):
+        for shift in (0, length // (3 * pieces)):
+            points = sorted({min(length - 1, max(1, length * i // pieces + shift))
+                             for i in range(1, pieces)})
+            cuts.append(tuple(points))
+    return cuts
+
+
+def stream_content(body: str) -> str:
+    """Choice 0's content in an SSE chat stream, after checking the stream is one a client of
+    OpenAI's reads: every event a JSON chunk of the same id and object but the closing
+    ``[DONE]``; the role first; one ``finish_reason`` per choice with nothing after it; the
+    usage chunk, with no choices, after every choice finished."""
+    assert body.endswith("data: [DONE]\n\n"), body[-200:]
+    events = [orjson.loads(line[len("data: "):]) for line in body.split("\n\n")[:-2]
+              if line.startswith("data: ")]
+    assert len(events) == len(body.split("\n\n")) - 2, "every event is one data line"
+    assert {(e["id"], e["object"]) for e in events} == {(events[0]["id"],
+                                                          "chat.completion.chunk")}
+    assert events[-1]["choices"] == [] and set(events[-1]["usage"]) >= {
+        "prompt_tokens", "completion_tokens", "total_tokens"}
+    content, finished, roles = [], set(), []
+    for event in events[:-1]:
+        for choice in event["choices"]:
+            index = choice["index"]
+            assert index not in finished, "a choice goes on after its finish_reason"
+            delta = choice["delta"]
+            if "role" in delta:
+                roles.append(index)
+            if choice.get("finish_reason"):
+                finished.add(index)
+            elif index == 0:
+                assert 0 in roles, "content before the role"
+            if index == 0 and delta.get("content"):
+                content.append(delta["content"])
+    assert roles == [0] and finished == {0}
+    return "".join(content)
 
 
 class InstallContract:

@@ -3,6 +3,8 @@
 `gateway` and `fake_upstream` come from Gatehouse's pytest plugin (gatehouse.testing).
 """
 
+import json
+
 import pytest
 
 import {{ cookiecutter.package }} as plugin
@@ -21,6 +23,7 @@ class TestContract(GuardrailContract):
     modes = ("pre_call", "post_call", "logging_only")
     blocked_text = "Tell me about project-x"
     blocked_reply = "The project-x launch is next week"
+    rewritten_reply = "Mail ada@example.com for the launch notes."
 
 
 class TestInstall(InstallContract):
@@ -73,6 +76,18 @@ async def test_a_term_split_across_many_stream_chunks_is_never_sent(gateway, fak
     text = await resp.text()
     assert "Blocked term in reply: project-x" in text
     assert "pro" not in text.replace("Blocked term in reply: project-x", "")
+
+
+async def test_an_email_split_across_stream_chunks_is_masked(gateway, fake_upstream):
+    fake_upstream.chunks = ["Write to ada@ex", "ample", ".com today."]
+    client = await gateway(config("post_call"), plugins=PLUGIN)
+    resp = await client.post("/v1/chat/completions", json=chat("who?", stream=True))
+    text = await resp.text()
+    assert "Write to [EMAIL] today." == "".join(
+        choice["delta"].get("content") or ""
+        for line in text.split("\n") if line.startswith("data: {")
+        for choice in json.loads(line[6:])["choices"])
+    assert "ada@" not in text
 
 
 class Records:

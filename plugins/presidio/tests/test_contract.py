@@ -14,6 +14,7 @@ class TestPresidioContract(GuardrailContract):
     blocked_text = "charge my card 4111 1111 1111 1111 please"
     blocked_reply = "Your card number is 4111-1111-1111-1111."
     rewritten_text = "reach me at jane.doe@example.com please"
+    rewritten_reply = "Sure: write to jane.doe@example.com, she answers within the day."
 
     @pytest.fixture
     def guardrail_params(self, presidio_params):

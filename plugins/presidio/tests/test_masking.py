@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import gatehouse_presidio
+import pytest
 from gatehouse import hookimpl
 from gatehouse.testing import GATEWAY
 
@@ -250,6 +251,27 @@ async def test_post_call_masks_or_refuses_the_reply(presidio_gateway, presidio, 
     resp = await client.post("/v1/chat/completions", json=chat("a card to test with?"))
     assert resp.status == 400
     assert (await resp.json())["error"]["message"] == BLOCKED
+
+
+MAIL_REPLY = "Write to ada.lovelace@example.com, she answers."
+
+
+@pytest.mark.parametrize("cuts", [(20,), (12, 26), (11, 19, 30), (9, 15, 22, 31)])
+async def test_an_address_split_across_two_to_five_chunks_reaches_the_client_masked(
+        presidio_gateway, presidio, fake_upstream, cuts):
+    client = await presidio_gateway(mode="post_call",
+                                    pii_entities_config={"EMAIL_ADDRESS": "MASK"})
+    fake_upstream.chunks = [MAIL_REPLY[a:b] for a, b in
+                            zip((0, *cuts), (*cuts, len(MAIL_REPLY)))]
+    resp = await client.post("/v1/chat/completions", json=chat(
+        "how do I reach her?", stream=True, stream_options={"include_usage": True}))
+    events = [line[6:] for line in (await resp.text()).split("\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    pieces = [choice["delta"].get("content") or ""
+              for event in events[:-1] for choice in json.loads(event)["choices"]]
+    assert "".join(pieces) == "Write to <EMAIL_ADDRESS>, she answers."
+    # Presidio saw the whole reply once, not a piece of it per chunk.
+    assert [body["text"] for body in calls_to(presidio, "/analyze")] == [MAIL_REPLY]
 
 
 async def test_filter_scope_picks_the_side_of_the_call(presidio_gateway, presidio,

@@ -11,3 +11,4 @@ class TestHideSecretsContract(GuardrailContract):
     guardrail_type = "hide-secrets"
     modes = ("pre_call", "post_call", "logging_only")
     rewritten_text = "My AWS key id is AKIAIOSFODNN7EXAMPLE, is that fine?"
+    rewritten_reply = "Your AWS key id is AKIAIOSFODNN7EXAMPLE; keep it safe and rotate it."

@@ -208,6 +208,31 @@ async def test_a_streamed_secret_split_across_chunks_is_never_sent(start, fake_u
         assert not any(leaked in piece for piece in pieces), leaked
 
 
+SPLIT_REPLY = f"Sure! Your key id is {AWS_ID}, keep it safe."
+
+
+def split(text: str, cuts: tuple[int, ...]) -> list[str]:
+    return [text[a:b] for a, b in zip((0, *cuts), (*cuts, len(text)))]
+
+
+@pytest.mark.parametrize("cuts", [
+    (24,),  # two chunks, the key cut in half
+    (22, 30),  # three
+    (21, 25, 33),  # four: the key in three pieces
+    (20, 23, 27, 38),  # five: the key in four pieces
+])
+async def test_a_key_split_across_two_to_five_chunks_reaches_the_client_redacted(
+        start, fake_upstream, cuts):
+    fake_upstream.chunks = split(SPLIT_REPLY, cuts)
+    client = await start(guardrail("post_call"))
+    resp = await client.post("/v1/chat/completions", json=chat(
+        user("remind me"), stream=True, stream_options={"include_usage": True}))
+    assert resp.status == 200
+    pieces, last = sse_content(await resp.text())
+    assert last == "[DONE]"
+    assert "".join(pieces) == "Sure! Your key id is [REDACTED], keep it safe."
+
+
 async def test_a_streamed_completion_is_redacted_too(start, fake_upstream):
     fake_upstream.chunks = ["token: ghp_FAKEfake0123", "456789FAKEfake0123456789 ok"]
     client = await start(guardrail("post_call"))

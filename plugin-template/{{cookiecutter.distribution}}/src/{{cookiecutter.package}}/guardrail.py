@@ -14,6 +14,8 @@ from gatehouse import Guardrail, GuardrailBlocked, GuardrailParams, hookimpl
 from gatehouse.guardrails.text import request_slots, request_texts, response_slots, rewrite
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+# The end of a streamed text after its last space: maybe an email address still arriving.
+LAST_WORD = re.compile(r"\S*\Z")
 LONG_NUMBER = re.compile(r"\d(?:[ -]?\d){11,18}")
 
 
@@ -63,13 +65,17 @@ class {{ cookiecutter.class_name }}(Guardrail):
 
     @hookimpl
     def post_call_stream(self, stream) -> None:
-        """Stream check: stop before a term is sent.
+        """Stream check: stop before a term is sent, and mask emails as post_call does.
 
-        Only each chunk's new text is scanned (`stream.new_texts`, by choice and tool call),
-        after the last `stream_holdback` characters of the text before it, kept in
+        Only each chunk's new text is scanned for terms (`stream.new_texts`, by choice and
+        tool call), after the last `stream_holdback` characters of the text before it, kept in
         `stream.scratch`, so a term split across chunks is found and the work stays linear in
         the reply. (`stream.text` is the whole reply so far, but re-reading it every chunk is
-        quadratic.)"""
+        quadratic.)
+
+        Emails are masked in `stream.unsent`: the text the gateway has received and not yet
+        sent. What follows the last space may be an address still arriving, so it is held
+        (`stream.unsent.hold`) until a space or the end of the stream (`stream.done`) comes."""
         tails: dict[Any, str] = stream.scratch.setdefault(self.name, {})
         for key, new in stream.new_texts.items():
             window = tails.get(key, "") + new
@@ -77,6 +83,14 @@ class {{ cookiecutter.class_name }}(Guardrail):
             if term:
                 raise GuardrailBlocked(f"Blocked term in reply: {term}")
             tails[key] = window[-self.stream_holdback:] if self.stream_holdback else ""
+        unsent = stream.unsent
+        for key in list(unsent) if stream.done else [k for k in stream.new_texts if k in unsent]:
+            text = unsent[key]
+            final = len(text) if stream.done else LAST_WORD.search(text).start()
+            masked = EMAIL.sub(self.params.email_mask, text[:final])
+            if masked != text[:final]:
+                unsent[key] = masked + text[final:]
+            unsent.hold(key, len(text) - final)
 
     @hookimpl
     def logging_only(self, record: dict[str, Any]) -> None:

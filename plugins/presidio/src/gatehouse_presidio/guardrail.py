@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .detections import Detection, Detections, Policy, disjoint
 from .params import PresidioParams
-from .stream import StreamMasker
+from .stream import mask_stream
 from .tokens import Tokens
 
 log = logging.getLogger("gatehouse.presidio")
@@ -49,7 +49,8 @@ class Presidio(Guardrail):
     vendor = "Presidio"
     Params: ClassVar[type[GuardrailParams]] = PresidioParams
     params: PresidioParams
-    # StreamMasker holds back what it must itself; see stream.py.
+    # Nothing fixed: a stream's texts are held, chunk by chunk, as long as they may still need
+    # masking or restoring (stream.unsent.hold); see stream.py.
     stream_holdback: ClassVar[int] = 0
 
     def __init__(self, name: str, params: GuardrailParams) -> None:
@@ -95,25 +96,17 @@ class Presidio(Guardrail):
             rewrite(response_slots(response), tokens.restore)
 
     @hookimpl
-    async def post_call_stream(self, call: Call, chunk: dict[str, Any], stream: StreamState,
+    async def post_call_stream(self, call: Call, stream: StreamState,
                                extra_body: dict[str, Any]) -> None:
-        masker = stream.scratch.get(self.name)
-        if masker is None:
-            tokens = call.scratch.get(self.name)
-            if not self.params.checks_output and tokens is None:
-                return
+        tokens = call.scratch.get(self.name)
+        if not self.params.checks_output and tokens is None:
+            return
 
-            async def finish(texts: list[str]) -> list[str]:
-                return await self._final_reply(texts, call, extra_body, tokens)
+        async def finish(texts: list[str]) -> list[str]:
+            return await self._final_reply(texts, call, extra_body, tokens)
 
-            masker = stream.scratch[self.name] = StreamMasker(
-                hold_all=self.params.checks_output, tokens=tokens, finish=finish)
-        await masker.feed(chunk)
-        if stream.done and masker.holding:
-            # Held text goes out with the finishing chunk; without one it cannot go out at all.
-            log.warning("stream of request %s ended without a finish_reason; %d characters "
-                        "held back for PII masking were not sent", call.request_id,
-                        masker.holding)
+        await mask_stream(stream, hold_all=self.params.checks_output, tokens=tokens,
+                          finish=finish)
 
     @hookimpl
     async def logging_only(self, call: Call, record: dict[str, Any]) -> None:

@@ -61,8 +61,8 @@ class HideSecrets(Guardrail):
     Params: ClassVar[type[GuardrailParams]] = HideSecretsParams
     default_modes: ClassVar[tuple[str, ...]] = ("pre_call",)
     permission: ClassVar[str | None] = "hide_secrets"
-    # The core's hold-back only delays text it can no longer let us rewrite; StreamRedactor
-    # holds back what it needs itself, so the core need not add more.
+    # Nothing fixed: StreamRedactor asks the core to hold, chunk by chunk, what may still be
+    # part of a secret (stream.unsent.hold), which is often less than a fixed window would be.
     stream_holdback: ClassVar[int] = 0
 
     def __init__(self, name: str, params: GuardrailParams):
@@ -79,16 +79,11 @@ class HideSecrets(Guardrail):
         await self._redact(response_groups(response))
 
     @hookimpl
-    def post_call_stream(self, call: Call, chunk: dict[str, Any], stream: StreamState) -> None:
+    def post_call_stream(self, stream: StreamState) -> None:
         redactor = stream.scratch.get(self.name)
         if redactor is None:
             redactor = stream.scratch[self.name] = StreamRedactor(self.scanner)
-        self._report(Counter(redactor.feed(chunk)))
-        if stream.done and redactor.holding:
-            # Held text goes out with the finishing chunk; without one it cannot go out at all.
-            log.warning("stream of request %s ended without a finish_reason; %d characters "
-                        "held back for secret redaction were not sent", call.request_id,
-                        redactor.holding)
+        self._report(Counter(redactor.feed(stream)))
 
     @hookimpl
     async def logging_only(self, record: dict[str, Any]) -> None:
@@ -111,7 +106,6 @@ class HideSecrets(Guardrail):
 
     def _find_all(self, texts: list[str]) -> list[list[Finding]]:
         return [self.scanner.find(text) if text else [] for text in texts]
-
 
     def _report(self, types: Counter[str]) -> None:
         # Types only: the values are what this guardrail exists to keep out of logs.
