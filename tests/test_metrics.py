@@ -142,14 +142,22 @@ async def test_one_scrape_counts_every_workers_calls_exactly(two_workers):
     assert [status for status, _ in results] == [200] * 8 + [400, 502]
     assert len(served_by) == 2, "both workers must have served calls"
 
+    last = []
+
     async def scraped():
         async with session.get("/metrics") as resp:
             assert resp.status == 200
             text = await resp.text()
+        last[:] = [line for line in text.splitlines()
+                   if line.startswith("litellm_proxy_total_requests_metric_total{")]
         counted = total(text, "litellm_proxy_total_requests_metric_total",
                         api_key_alias="grafana-key")
         return text if counted == 10 else None
-    text = await wait_until(scraped, "every call counted")
+    try:
+        text = await wait_until(scraped, "every call counted")
+    except AssertionError:
+        # Which call went uncounted, for whoever reads a failed run.
+        raise AssertionError(f"never every call counted; last scrape: {last}") from None
 
     mine = {"api_key_alias": "grafana-key"}
     requests = "litellm_proxy_total_requests_metric_total"
