@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import asyncio
 
+    from ..access.jwt_auth import Identity
     from .monitoring import GuardrailRun
 
 # "moderation" is only made by guardrails asking a model_list model (Models.moderate);
@@ -55,9 +56,17 @@ class Principal:
     # Lists of models the caller is held to beyond its team's and user's (a JWT's role and
     # scopes): a model must be in each.
     model_grants: tuple[ModelGrant, ...] = ()
+    # Calls and sees every team's team-scoped deployments without being an admin (OPEN).
+    all_teams: bool = False
+    # A JWT naming several teams (team_ids_jwt_field): its identity, whose teams a model call
+    # chooses among once its model is known (CallGate.team_for). None: the team is settled.
+    team_choice: Identity | None = None
 
 
 ANONYMOUS = Principal()
+# The gateway's own calls (a guardrail asking a model), and any caller of a gateway without a
+# master key, where no caller is told from another and so no team's models are kept from it.
+OPEN = Principal(all_teams=True)
 
 
 @dataclass(slots=True)
