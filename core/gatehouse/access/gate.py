@@ -180,10 +180,11 @@ class CallGate:
         ``serves(team's principal, model)``, so another team's private model does not pick a
         team it is hidden from -- failing that the first whose list lets it (the call then
         fails as that team's would); none: 403. Any other caller is itself."""
-        if principal.team_choice is None:
+        choice = principal.team_choice
+        if choice is None:
             return principal
         listed = None
-        async for member in self.principals.jwt.teams_of(principal):
+        async for member in self.principals.jwt.teams_of(choice):
             allowed = (member.team or {}).get("models") or ()
             if allowed and not self.models.allows(allowed, model, team_aliases(member)):
                 continue
@@ -193,7 +194,7 @@ class CallGate:
         if listed is not None:
             return listed
         raise ClientError(403, f"No team has access to the requested model: {model}. Checked "
-                               f"teams={list(principal.team_choice.team_ids)}. Check `/models` "
+                               f"teams={list(choice.team_ids)}. Check `/models` "
                                f"to see all available models.", kind="auth_error", param="None")
 
     async def admit(self, call: Call) -> None:

@@ -450,17 +450,19 @@ class JwtAuth:
                                  f"Allowed Routes={s.team_allowed_routes}")
             team = await self._row("team", identity.team_id, s.team_id_upsert, {
                 "team_id": identity.team_id, "members": []})
+            if team is None and identity.team_ids:
+                async for member in self.teams_of(identity):
+                    return replace(member, team_choice=identity)
             if team is None:
                 raise auth_error(f"Team doesn't exist in db. Team={identity.team_id}. Create "
                                  f"team via `/team/new` call.")
         return await self._as_member(identity, team,
                                      identity if identity.team_ids else None)
 
-    async def teams_of(self, principal: Principal) -> AsyncIterator[Principal]:
-        """A caller whose token names several teams as each of them the gateway knows, in the
-        token's order (LiteLLM passes over a team it cannot find)."""
-        identity = principal.team_choice
-        for team_id in identity.team_ids if identity is not None else ():
+    async def teams_of(self, identity: Identity) -> AsyncIterator[Principal]:
+        """The caller of a token naming several teams as each of them the gateway knows, in
+        the token's order (LiteLLM passes over a team it cannot find)."""
+        for team_id in identity.team_ids:
             team = await self.principals.record("team", team_id)
             if team is not None:
                 yield await self._as_member(replace(identity, team_id=team_id), team, None)
