@@ -394,7 +394,8 @@ class JwtAuth:
         exp = claims.get("exp")
         left = IDENTITY_TTL if not isinstance(exp, (int, float)) else min(
             IDENTITY_TTL, exp - time.time())
-        return Identity(role, team_id, team_ids if len(team_ids) > 1 else (), user_id, email, id_claim(claims, s.org_id_jwt_field),
+        return Identity(role, team_id, team_ids if len(team_ids) > 1 else (), user_id, email,
+                        id_claim(claims, s.org_id_jwt_field),
                         id_claim(claims, s.end_user_id_jwt_field), self._grants(role, scopes),
                         self._scope_routes(scopes), time.monotonic() + left)
 
