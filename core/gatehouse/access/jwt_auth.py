@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import ConfigError, GeneralSettings
 from ..errors import ClientError
-from ..guardrails.call import ModelGrant, Principal
+from ..guardrails.call import ModelGrant, Principal, TeamChoice
 from ..store.database import Row
 from .key_routes import matches
 from .principals import Principals, auth_error
@@ -460,9 +460,11 @@ class JwtAuth:
         return await self._as_member(identity, team,
                                      identity if identity.team_ids else None)
 
-    async def teams_of(self, identity: Identity) -> AsyncIterator[Principal]:
+    async def teams_of(self, identity: TeamChoice) -> AsyncIterator[Principal]:
         """The caller of a token naming several teams as each of them the gateway knows, in
         the token's order (LiteLLM passes over a team it cannot find)."""
+        if not isinstance(identity, Identity):
+            return
         for team_id in identity.team_ids:
             team = await self.principals.record("team", team_id)
             if team is not None:

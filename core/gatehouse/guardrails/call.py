@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     import asyncio
 
-    from ..access.jwt_auth import Identity
     from .monitoring import GuardrailRun
 
 # "moderation" is only made by guardrails asking a model_list model (Models.moderate);
 # "pass_through_endpoint" by the routes forwarded to other APIs (proxy/passthrough.py).
 CallType = Literal["chat_completion", "completion", "embedding", "moderation",
                    "pass_through_endpoint"]
+
+
+class TeamChoice(Protocol):
+    """The teams a caller calls as, one chosen per call by its model (a JWT naming several:
+    access/jwt_auth.Identity)."""
+
+    team_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +66,7 @@ class Principal:
     all_teams: bool = False
     # A JWT naming several teams (team_ids_jwt_field): its identity, whose teams a model call
     # chooses among once its model is known (CallGate.team_for). None: the team is settled.
-    team_choice: Identity | None = None
+    team_choice: TeamChoice | None = None
 
 
 ANONYMOUS = Principal()
