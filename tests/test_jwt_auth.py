@@ -6,7 +6,7 @@ import uuid
 
 import jwt
 import pytest
-from admin_kit import ADMIN, PRICED, admin_get, admin_post, bearer, both_databases
+from admin_kit import ADMIN, MASTER, PRICED, admin_get, admin_post, bearer, both_databases
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from gatehouse.access.jwt_auth import Jwks
@@ -510,3 +510,108 @@ async def test_a_token_of_no_known_role_may_call_the_public_allowed_routes_only(
                                              headers=nobody), 401)
     assert error["message"] == ("Authentication Error, No team id passed in. Field checked in "
                                 "jwt token - 'client_id'")
+
+
+def private_config(fake_upstream, **jwtauth):
+    """gpt-4o for all, and b-private: a deployment of team t-b alone."""
+    config = jwt_config(fake_upstream, **jwtauth)
+    config["model_list"].append({**fake_upstream.model_entry("b-private", **PRICED),
+                                 "model_info": {"team_id": "t-b"}})
+    return config
+
+
+async def team_of_call(client, resp):
+    """The team a successful call was made as, by its spend log."""
+    assert resp.status == 200, await resp.text()
+    gw = client.app[GATEWAY]
+    await gw.call_log.drain()
+    await gw.accounting.flush()
+    [log] = await admin_get(client, "/spend/logs", request_id=resp.headers["x-request-id"])
+    return log["team_id"]
+
+
+async def listed_models(client, credential):
+    resp = await client.get("/v1/models", headers=bearer(credential))
+    assert resp.status == 200, await resp.text()
+    return [m["id"] for m in (await resp.json())["data"]]
+
+
+async def test_a_teams_private_deployment_serves_its_own_tokens_and_keys_and_the_admin(
+        start, provider, fake_upstream, chat):
+    client = await start(private_config(fake_upstream))
+    keys, tokens = {}, {}
+    for team in ("t-a", "t-b"):
+        await admin_post(client, "/team/new", {"team_id": team})
+        keys[team] = (await admin_post(client, "/key/generate", {"team_id": team}))["key"]
+        tokens[team] = provider.token(client_id=team, sub=f"user-{team}")
+
+    async def call(credential):
+        return await client.post("/v1/chat/completions", headers=bearer(credential),
+                                 json=chat(model="b-private"))
+
+    # Team A's token is told what team A's key is told: no such model.
+    refused_key = await error_of(await call(keys["t-a"]), 400)
+    refused_token = await error_of(await call(tokens["t-a"]), 400)
+    assert refused_token == refused_key
+    assert "b-private" in refused_token["message"]
+    assert "b-private" not in await listed_models(client, tokens["t-a"])
+    resp = await client.get("/model/info", headers=bearer(tokens["t-a"]))
+    assert "b-private" not in [d["model_name"] for d in (await resp.json())["data"]]
+    assert not any(body["model"] == "b-private" for body in fake_upstream.received)
+
+    # Team B's token and key, and the master key, reach it.
+    assert await team_of_call(client, await call(tokens["t-b"])) == "t-b"
+    assert await team_of_call(client, await call(keys["t-b"])) == "t-b"
+    assert (await call(MASTER)).status == 200
+    assert "b-private" in await listed_models(client, tokens["t-b"])
+    assert "b-private" in await listed_models(client, MASTER)
+    # The shared model stays open to both teams.
+    resp = await client.post("/v1/chat/completions", headers=bearer(tokens["t-a"]),
+                             json=chat())
+    assert await team_of_call(client, resp) == "t-a"
+
+
+async def test_a_token_naming_several_teams_calls_as_the_first_allowed_the_model(
+        start, provider, fake_upstream, chat):
+    client = await start(private_config(fake_upstream, team_id_jwt_field=None,
+                                        team_ids_jwt_field="groups"))
+    # t-a may use every model, yet b-private is t-b's alone; t-c lists gpt-4o only.
+    await admin_post(client, "/team/new", {"team_id": "t-a"})
+    await admin_post(client, "/team/new", {"team_id": "t-b"})
+    await admin_post(client, "/team/new", {"team_id": "t-c", "models": ["gpt-4o"]})
+
+    async def team_calling(groups, model):
+        return await team_of_call(client, await client.post(
+            "/v1/chat/completions", headers=bearer(provider.token(groups=groups)),
+            json=chat(model=model)))
+
+    assert await team_calling(["t-a", "t-b"], "gpt-4o") == "t-a"
+    assert await team_calling(["t-a", "t-b"], "b-private") == "t-b"
+    # A team whose list leaves the model out is passed over, as is a team the gateway does
+    # not know.
+    assert await team_calling(["t-c", "t-b"], "b-private") == "t-b"
+    assert await team_calling(["t-none", "t-c", "t-b"], "gpt-4o") == "t-c"
+    # Listing models (no model asked for) is done as the first team known.
+    assert "b-private" not in await listed_models(client, provider.token(groups=["t-a",
+                                                                                 "t-b"]))
+    assert "b-private" in await listed_models(client, provider.token(groups=["t-none",
+                                                                             "t-b"]))
+    # A call naming several models calls each as its own team.
+    resp = await client.post("/v1/chat/completions",
+                             headers=bearer(provider.token(groups=["t-c", "t-b"])),
+                             json=chat(model="gpt-4o,b-private"))
+    assert resp.status == 200, await resp.text()
+    assert [reply["model"] for reply in await resp.json()] == ["gpt-4o", "b-private"]
+
+    # No team of the token may use it: refused, naming the teams tried.
+    error = await error_of(await client.post(
+        "/v1/chat/completions", headers=bearer(provider.token(groups=["t-c", "t-a"])),
+        json=chat(model="b-private")), 400)
+    assert "b-private" in error["message"]
+    error = await error_of(await client.post(
+        "/v1/chat/completions", headers=bearer(provider.token(groups=["t-c", "t-none"])),
+        json=chat(model="mock-echo")), 403)
+    assert error["message"] == ("No team has access to the requested model: mock-echo. "
+                                "Checked teams=['t-c', 't-none']. Check `/models` to see all "
+                                "available models.")
+    assert error["type"] == "auth_error"

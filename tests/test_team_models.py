@@ -6,6 +6,7 @@ members."""
 
 import openai
 import pytest
+from gatehouse.app import GATEWAY
 
 from admin_kit import ADMIN, MASTER, admin_get, admin_post, bearer, both_databases
 
@@ -135,3 +136,34 @@ async def test_listing_a_teams_models_is_for_its_members(teams):
             f"{{'error': 'User=bob not authorized to access this team={team_id}'}}")
     resp = await client.get("/v1/models", params={"team_id": "t-none"}, headers=ADMIN)
     assert resp.status == 404
+
+
+def with_private(fake_upstream, **settings):
+    """gpt-4o for all, and b-private: a deployment of team t-b alone."""
+    return {**({"general_settings": settings} if settings else {}), "model_list": [
+        fake_upstream.model_entry("gpt-4o"), team_model(fake_upstream, "t-b", "b-private")]}
+
+
+async def test_callers_with_no_key_are_not_of_the_team(start, fake_upstream):
+    """A route made public is called by nobody in particular: a team's deployment stays
+    hidden from it as from another team's key, while the gateway's own calls reach it."""
+    client = await start(with_private(fake_upstream, public_routes=[
+        "LiteLLMRoutes.public_routes", "/v1/chat/completions"]))
+    async with oai(client, "no-key") as api:
+        await api.chat.completions.create(model="gpt-4o", messages=CHAT)
+        with pytest.raises(openai.BadRequestError) as refused:
+            await api.chat.completions.create(model="b-private", messages=CHAT)
+    assert "b-private" in refused.value.message
+    assert [body["model"] for body in fake_upstream.received] == ["gpt-4o"]
+
+    # A guardrail asking a model is the gateway itself.
+    await client.app[GATEWAY].router.complete("b-private", {"messages": CHAT})
+    assert [body["model"] for body in fake_upstream.received] == ["gpt-4o", "gpt-4o-mini"]
+
+
+async def test_without_a_master_key_every_caller_reaches_every_teams_models(
+        gateway, fake_upstream):
+    client = await gateway(with_private(fake_upstream))
+    async with oai(client, "anything") as api:
+        await api.chat.completions.create(model="b-private", messages=CHAT)
+        assert "b-private" in [m.id async for m in api.models.list()]

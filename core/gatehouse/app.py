@@ -24,7 +24,6 @@ from .admin import ui_login
 from .config import Config
 from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
-from .guardrails.call import ANONYMOUS
 from .ops import docs
 from .ops import logs
 from .ops import metrics as ops_metrics
@@ -192,7 +191,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     gateway.ip_allow_list.check(ip)
     if (request.path in gateway.public_paths or ui_pages.is_ui_page(request)
             or gateway.pass_through.is_open(request)):
-        request["principal"] = ANONYMOUS
+        request["principal"] = gateway.principals.anonymous
     else:
         key = presented_key(request, gateway.principals.key_header)
         # The admin UI's session cookie stands for a key on every route but the models':

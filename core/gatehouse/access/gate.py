@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from ..guardrails.base import GuardrailBlocked
 from .key_routes import check_route
 from .limits import NONE, Limits, Scope, end_user_limits
 from ..guardrails.call import end_user_of
-from .model_access import ModelAccess
+from .model_access import ModelAccess, team_aliases
 from .principals import check_expiry, check_team_blocked
 from .roles import check_llm_route
 
@@ -171,6 +172,30 @@ class CallGate:
             if user is not None and await self._blocked(user, call):
                 raise GuardrailBlocked(f"User blocked from making LLM API Calls. User={user}")
         await accounting.take_slot(call, limits)
+
+    async def team_for(self, principal: Principal, model: str,
+                       serves: Callable[[Principal, str], bool]) -> Principal:
+        """The caller of ``model``: a JWT naming several teams calls as the first of them
+        allowed the model (LiteLLM's rule) -- one whose models list lets it and that
+        ``serves(team's principal, model)``, so another team's private model does not pick a
+        team it is hidden from -- failing that the first whose list lets it (the call then
+        fails as that team's would); none: 403. Any other caller is itself."""
+        choice = principal.team_choice
+        if choice is None:
+            return principal
+        listed = None
+        async for member in self.principals.jwt.teams_of(choice):
+            allowed = (member.team or {}).get("models") or ()
+            if allowed and not self.models.allows(allowed, model, team_aliases(member)):
+                continue
+            if serves(member, model):
+                return member
+            listed = listed or member
+        if listed is not None:
+            return listed
+        raise ClientError(403, f"No team has access to the requested model: {model}. Checked "
+                               f"teams={list(choice.team_ids)}. Check `/models` "
+                               f"to see all available models.", kind="auth_error", param="None")
 
     async def admit(self, call: Call) -> None:
         """The checks of :meth:`check` that do not depend on a model, for a call that names

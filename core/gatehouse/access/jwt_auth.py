@@ -16,8 +16,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 import aiohttp
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import ConfigError, GeneralSettings
 from ..errors import ClientError
-from ..guardrails.call import ModelGrant, Principal
+from ..guardrails.call import ModelGrant, Principal, TeamChoice
 from ..store.database import Row
 from .key_routes import matches
 from .principals import Principals, auth_error
@@ -154,13 +154,12 @@ def load_settings(settings: GeneralSettings, source: str) -> JwtConfig | None:
         problems.append(f"{where}.enforce_scope_based_access: requires scope_mappings (the "
                         f"models each scope grants)")
     if jwt_settings.enforce_team_based_model_access:
-        # LiteLLM picks, among the token's teams, the first that may use the requested model;
-        # here a token's team is settled before its body is read, so the file's promise that
-        # each call goes to a team allowed its model could not be kept.
-        problems.append(f"{where}.enforce_team_based_model_access: not supported (a token's "
-                        f"team is its team_id_jwt_field claim, else the first of "
-                        f"team_ids_jwt_field, whatever the model); give the token the team "
-                        f"to use and list the team's models on the team")
+        # What the flag adds to the choice among a token's teams (CallGate.team_for), which
+        # is made without it, is not known well enough to promise it.
+        problems.append(f"{where}.enforce_team_based_model_access: not supported; a token "
+                        f"naming several teams (team_ids_jwt_field) already calls as the "
+                        f"first of them whose models include the one requested, and a team's "
+                        f"models list holds its token to those models: remove the flag")
     roles = [p.role for p in permissions]
     problems += [f"general_settings.role_permissions: role {role!r} is listed more than once"
                  for role in sorted({r for r in roles if roles.count(r) > 1})]
@@ -281,6 +280,9 @@ class Identity:
 
     role: str | None  # proxy_admin | team | internal_user
     team_id: str | None
+    # The teams of team_ids_jwt_field when it names several (team_id is the first): a model
+    # call goes to the first of them allowed its model. Empty: team_id is the only one.
+    team_ids: tuple[str, ...]
     user_id: str | None
     user_email: str | None
     org_id: str | None
@@ -352,8 +354,10 @@ class JwtAuth:
         # The first mapping in the file's order that the token's roles match, as LiteLLM.
         mapped = next((m.internal_role for m in s.role_mappings if m.role in roles), None)
         team_id = id_claim(claims, s.team_id_jwt_field)
+        team_ids: tuple[str, ...] = ()
         if team_id is None:
-            team_id = next(iter(_as_list(claim(claims, s.team_ids_jwt_field))), None)
+            team_ids = tuple(dict.fromkeys(_as_list(claim(claims, s.team_ids_jwt_field))))
+            team_id = next(iter(team_ids), None)
         team_id = team_id if team_id is not None else s.team_id_default
         user_id = id_claim(claims, s.user_id_jwt_field)
         email = id_claim(claims, s.user_email_jwt_field)
@@ -384,13 +388,14 @@ class JwtAuth:
         # The object id (Azure AD's `oid`) is the team's or the user's id, as the role says.
         object_id = id_claim(claims, s.object_id_jwt_field)
         if object_id is not None and role == "team":
-            team_id = object_id
+            team_id, team_ids = object_id, ()
         elif object_id is not None and role == "internal_user":
             user_id = object_id
         exp = claims.get("exp")
         left = IDENTITY_TTL if not isinstance(exp, (int, float)) else min(
             IDENTITY_TTL, exp - time.time())
-        return Identity(role, team_id, user_id, email, id_claim(claims, s.org_id_jwt_field),
+        return Identity(role, team_id, team_ids if len(team_ids) > 1 else (), user_id, email,
+                        id_claim(claims, s.org_id_jwt_field),
                         id_claim(claims, s.end_user_id_jwt_field), self._grants(role, scopes),
                         self._scope_routes(scopes), time.monotonic() + left)
 
@@ -439,29 +444,49 @@ class JwtAuth:
                                  f"Allowed Routes={s.admin_allowed_routes}")
             return Principal(is_admin=True, user_id=identity.user_id,
                              team_id=identity.team_id, model_grants=identity.grants)
-        team = user = organization = None
+        team = None
         if identity.team_id is not None:
             if not route_allowed(route, s.team_allowed_routes):
                 raise auth_error(f"Team not allowed to access this route. Route={route}, "
                                  f"Allowed Routes={s.team_allowed_routes}")
             team = await self._row("team", identity.team_id, s.team_id_upsert, {
                 "team_id": identity.team_id, "members": []})
+            if team is None and identity.team_ids:
+                async for member in self.teams_of(identity):
+                    return replace(member, team_choice=identity)
             if team is None:
                 raise auth_error(f"Team doesn't exist in db. Team={identity.team_id}. Create "
                                  f"team via `/team/new` call.")
+        return await self._as_member(identity, team,
+                                     identity if identity.team_ids else None)
+
+    async def teams_of(self, identity: TeamChoice) -> AsyncIterator[Principal]:
+        """The caller of a token naming several teams as each of them the gateway knows, in
+        the token's order (LiteLLM passes over a team it cannot find)."""
+        if not isinstance(identity, Identity):
+            return
+        for team_id in identity.team_ids:
+            team = await self.principals.record("team", team_id)
+            if team is not None:
+                yield await self._as_member(replace(identity, team_id=team_id), team, None)
+
+    async def _as_member(self, identity: Identity, team: Row | None,
+                         choice: Identity | None) -> Principal:
+        """The caller ``identity`` names, calling as a member of ``team``."""
+        user = organization = None
         if identity.user_id is not None:
-            user = await self._row("user", identity.user_id, s.user_id_upsert, {
+            user = await self._row("user", identity.user_id, self.settings.user_id_upsert, {
                 "user_id": identity.user_id, "user_email": identity.user_email,
                 "user_role": "internal_user"})
         org_id = identity.org_id or (team or {}).get("organization_id")
         if org_id is not None:
             organization = await self.principals.record("organization", org_id)
-        principals = self.principals
         return Principal(
             team_id=identity.team_id, user_id=identity.user_id, team=team, user=user,
             organization=organization,
-            organization_budget=await principals.budget_of(organization),
-            end_user_id=identity.end_user_id, model_grants=identity.grants)
+            organization_budget=await self.principals.budget_of(organization),
+            end_user_id=identity.end_user_id, model_grants=identity.grants,
+            team_choice=choice)
 
     async def _row(self, kind: str, ident: str, upsert: bool, new: Row) -> Row | None:
         row = await self.principals.record(kind, ident)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from ..config import Config, ConfigError
 from ..errors import ClientError
-from ..guardrails.call import ANONYMOUS, Principal
+from ..guardrails.call import ANONYMOUS, OPEN, Principal
 from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable, membership_id
 from .credentials import KEY_PREFIX, hash_key, key_name
@@ -153,11 +153,17 @@ class Principals:
     def enabled(self) -> bool:
         return self._master is not None
 
+    @property
+    def anonymous(self) -> Principal:
+        """Who a caller of a public route is: nobody in particular, or, on a gateway without a
+        master key, anybody (see OPEN)."""
+        return ANONYMOUS if self._master is not None else OPEN
+
     async def authenticate(self, token: str | None, route: str = "") -> Principal:
         """The caller of ``route`` with ``token`` (None: no key sent; ``""``: a malformed
         Authorization header), or the call-path error LiteLLM gives."""
         if self._master is None:
-            return ANONYMOUS
+            return OPEN
         if token is None:
             raise auth_error("No api key passed in.")
         if not token:

@@ -262,14 +262,14 @@ def _audited_row(row: Row) -> dict[str, Any]:
 
 
 def _visible(request: web.Request) -> list[Deployment]:
-    """The deployments the caller may see: every one for an admin (or a caller held to no
-    list), else those of the models its key, team or JWT grants may use."""
+    """The deployments the caller may see: every one it may call for an admin or a caller held
+    to no list, else those of the models its key, team or JWT grants may use."""
     models = request.app[MODELS]
     principal: Principal = request["principal"]
     deployments = models.router.routes.deployments
     if principal.is_admin or (principal.key is None and principal.team is None
                               and not principal.model_grants):
-        return list(deployments)
+        return [d for d in deployments if may_call(principal, d)]
     names = set(models.access.visible(principal,
                                       models.router.routes.names_for(principal)))
     return [d for d in deployments if may_call(principal, d) and (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .text import Slot
 
@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 # "pass_through_endpoint" by the routes forwarded to other APIs (proxy/passthrough.py).
 CallType = Literal["chat_completion", "completion", "embedding", "moderation",
                    "pass_through_endpoint"]
+
+
+class TeamChoice(Protocol):
+    """The teams a caller calls as, one chosen per call by its model (a JWT naming several:
+    access/jwt_auth.Identity)."""
+
+    team_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +65,17 @@ class Principal:
     # Lists of models the caller is held to beyond its team's and user's (a JWT's role and
     # scopes): a model must be in each.
     model_grants: tuple[ModelGrant, ...] = ()
+    # Calls and sees every team's team-scoped deployments without being an admin (OPEN).
+    all_teams: bool = False
+    # A JWT naming several teams (team_ids_jwt_field): its identity, whose teams a model call
+    # chooses among once its model is known (CallGate.team_for). None: the team is settled.
+    team_choice: TeamChoice | None = None
 
 
 ANONYMOUS = Principal()
+# The gateway's own calls (a guardrail asking a model), and any caller of a gateway without a
+# master key, where no caller is told from another and so no team's models are kept from it.
+OPEN = Principal(all_teams=True)
 
 
 @dataclass(slots=True)

@@ -37,16 +37,17 @@ def fan_out_models(body: dict[str, Any]) -> list[str] | None:
     return [name for name in (part.strip() for part in model.split(",")) if name]
 
 
-async def fan_out(access: ModelAccess, principal: Principal, body: dict[str, Any],
+async def fan_out(access: ModelAccess, callers: list[Principal], body: dict[str, Any],
                   models: list[str],
                   serve: Callable[[dict[str, Any], int], Awaitable[web.StreamResponse]]
                   ) -> web.Response:
-    """``serve(body, i)`` for each model's copy of ``body``, answered together."""
+    """``serve(body, i)`` for each model's copy of ``body``, answered together; ``callers[i]``
+    is who calls ``models[i]``."""
     if body.get("stream") is True:
         raise ClientError(400, "stream is not supported for a call naming several models",
                           param="stream")
-    for model in models:
-        access.check(principal, model)
+    for caller, model in zip(callers, models):
+        access.check(caller, model)
     fastest = body.pop("fastest_response", None) is True
     # Each call gets its own copy: guardrails may rewrite the one they are handed.
     raw = orjson.dumps(body)

@@ -97,12 +97,15 @@ class Pipeline:
             await self.gate.fill_default_model(body, header_user, principal)
         check_body(call_type, body)
         check_enforced_params(self.enforced_params, body)
+        serves = self.router.serves
         if call_type == "chat_completion" and (models := fan_out_models(body)) is not None:
-            return await fan_out(self.gate.models, principal, body, models, lambda one, i: (
-                self.serve_body(request, call_type, principal, one, started, header_user,
+            callers = [await self.gate.team_for(principal, model, serves) for model in models]
+            return await fan_out(self.gate.models, callers, body, models, lambda one, i: (
+                self.serve_body(request, call_type, callers[i], one, started, header_user,
                                 f"{request['request_id']}-{i}")))
-        return await self.serve_body(request, call_type, principal, body, started,
-                                     header_user, request["request_id"])
+        return await self.serve_body(
+            request, call_type, await self.gate.team_for(principal, body["model"], serves),
+            body, started, header_user, request["request_id"])
 
     async def serve_body(self, request: web.Request, call_type: CallType,
                          principal: Principal, body: dict[str, Any], started: float,

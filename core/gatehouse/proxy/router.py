@@ -9,7 +9,8 @@ wildcard groups (``*``, ``openai/*``, ``openai/gpt-4*``), most specific first.
 
 A team-scoped model (``model_info.team_id``, made by a team admin through ``/model/new``) is
 stored under an internal name and called by its team's keys under its
-``team_public_model_name``; no one else but an admin may call it, by either name.
+``team_public_model_name``; no one else but an admin (or the gateway itself) may call it, by
+either name (:func:`may_reach`).
 
 The whole table is rebuilt and swapped in one assignment when the stored models change, so a
 call sees either the old models or the new, never half of each.
@@ -30,7 +31,7 @@ from ..access.model_access import Glob, ModelAccess, glob, team_aliases
 from ..access.prices import bundled_prices
 from ..config import ConfigError, ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
-from ..guardrails.call import Call, Principal
+from ..guardrails.call import OPEN, Call, Principal
 from ..guardrails.monitoring import looks_secret
 from .providers import Provider
 from .providers.mock import FixedReplyProvider
@@ -158,12 +159,18 @@ def known_models(pattern: Glob, group: str) -> list[str]:
             and pattern.match(name := f"{provider}/{model}") is not None]
 
 
+def may_reach(principal: Principal, team: str | None) -> bool:
+    """Whether ``principal`` may call a deployment owned by ``team`` (None: by no team).
+
+    A team-scoped deployment serves callers of its team -- its virtual keys, JWTs naming it --
+    admins, and the gateway itself (OPEN: its own calls, or a gateway without a master key);
+    anyone else is told it does not exist."""
+    return team is None or team == principal.team_id or principal.is_admin \
+        or principal.all_teams
+
+
 def may_call(principal: Principal, deployment: Deployment) -> bool:
-    """A team-scoped deployment serves its team's keys and admins (and the gateway's own calls,
-    which have no key); any other caller is told it does not exist."""
-    team = deployment.team_id
-    return (team is None or team == principal.team_id or principal.is_admin
-            or principal.key is None)
+    return may_reach(principal, deployment.team_id)
 
 
 class Routes:
@@ -211,7 +218,7 @@ class Routes:
     def names_for(self, principal: Principal) -> list[str]:
         """The served model names as a caller sees them: other teams' models left out, its
         own team's under their public names."""
-        if principal.is_admin or not self.team_owned:
+        if principal.is_admin or principal.all_teams or not self.team_owned:
             return list(self.model_names)
         public = {group: name for (team, name), group in self.team_public.items()
                   if team == principal.team_id}
@@ -220,19 +227,29 @@ class Routes:
 
     def resolve(self, model: str) -> tuple[str, Deployment, tuple[str, ...]] | None:
         """``(group, deployment, wildcard captures)`` for a requested name, or None."""
+        found = self.group_of(model)
+        if found is None:
+            return None
+        group, captured = found
+        # A deployment named by its id is that one; a group's are taken in turn.
+        named = self.by_id.get(model) if model not in self.groups else None
+        return group, named or next(self.rotation[group]), captured
+
+    def group_of(self, model: str) -> tuple[str, tuple[str, ...]] | None:
+        """``(group, wildcard captures)`` a requested name resolves to, or None."""
         if model in self.groups:
-            return model, next(self.rotation[model]), ()
+            return model, ()
         if (by_id := self.by_id.get(model)) is not None:
-            return by_id.model_name, by_id, ()
+            return by_id.model_name, ()
         group = self.aliases.get(model) or self.by_params_model.get(model)
         if group is not None:
-            return group, next(self.rotation[group]), ()
+            return group, ()
         # A bare name is also tried with the provider it implies (gpt-4o as openai/gpt-4o).
         names = (model,) if "/" in model else (model, f"{provider_of(model)}/{model}")
         for name in names:
             for pattern, group in self.wildcards:
                 if (found := pattern.match(name)) is not None:
-                    return group, next(self.rotation[group]), found
+                    return group, found
         return None
 
     def in_region(self, group: str, chosen: Deployment, region: str,
@@ -356,8 +373,7 @@ class Router:
         the name a team alias stands for); 400 when nothing serves the name. The reply will
         name the deployment in its ``x-litellm-model-*`` headers."""
         principal, routes = call.principal, self.routes
-        call.model = team_aliases(principal).get(call.model) or routes.team_public.get(
-            (principal.team_id or "", call.model), call.model)
+        call.model = self.named(principal, call.model)
         found = routes.resolve(call.model)
         if found is None or not may_call(principal, found[1]):
             raise unknown_model(call.model)
@@ -375,6 +391,19 @@ class Router:
             return FixedReplyProvider(mock_response, provider.model_name, provider.params,
                                       provider.http)
         return provider
+
+    def named(self, principal: Principal, model: str) -> str:
+        """The name ``model`` stands for when ``principal`` asks for it: its team's alias or
+        team-scoped model, else itself."""
+        return team_aliases(principal).get(model) or self.routes.team_public.get(
+            (principal.team_id or "", model), model)
+
+    def serves(self, principal: Principal, model: str) -> bool:
+        """Whether ``model`` names a deployment ``principal`` may call (as :meth:`provider_for`
+        resolves it, without taking a group's turn)."""
+        routes = self.routes
+        found = routes.group_of(self.named(principal, model))
+        return found is not None and may_reach(principal, routes.team_owned.get(found[0]))
 
     def provider_at(self, deployment: Deployment, upstream: str, requested: str) -> Provider:
         """The provider of a wildcard deployment for one resolved upstream name."""
@@ -397,7 +426,7 @@ class Router:
         """A chat completion on one of the gateway's own models, without guardrails -- for
         plugins that ask a model (e.g. a Llama Guard deployment). Raises UpstreamError."""
         call = Call(request_id=request_id, call_type="chat_completion", model=model_name,
-                    body={**body, "stream": False})
+                    body={**body, "stream": False}, principal=OPEN)
         return (await self.provider_for(call).complete(call)).data
 
     async def moderate(self, model_name: str, body: dict[str, Any], *,
@@ -406,5 +435,5 @@ class Router:
         gateway's own models -- for plugins that ask a moderation model. Raises
         UpstreamError."""
         call = Call(request_id=request_id, call_type="moderation", model=model_name,
-                    body=dict(body))
+                    body=dict(body), principal=OPEN)
         return (await self.provider_for(call).complete(call)).data
