@@ -533,6 +533,11 @@ async def test_an_allowed_email_domain_refuses_tokens_without_one_and_makes_no_u
     assert resp.status == 200, await resp.text()
     users = await admin_get(client, "/user/list")
     assert [u["user_id"] for u in users["users"]] == ["ann"]
+    # A team's token names no user: the rule on users' emails is not for it.
+    team = await admin_post(client, "/team/new", {})
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(
+        provider.token(client_id=team["team_id"])))
+    assert resp.status == 200, await resp.text()
 
 
 async def test_without_jwt_audience_tokens_for_any_audience_pass_and_the_start_says_so(
