@@ -1,6 +1,7 @@
 """JWT auth: tokens signed by an identity provider whose JWKS a real HTTP server in the test
 serves, beside the master key and virtual keys."""
 
+import logging
 import time
 import uuid
 
@@ -615,3 +616,46 @@ async def test_a_token_naming_several_teams_calls_as_the_first_allowed_the_model
                                 "Checked teams=['t-c', 't-none']. Check `/models` to see all "
                                 "available models.")
     assert error["type"] == "auth_error"
+
+
+async def test_an_allowed_email_domain_refuses_tokens_without_one_and_makes_no_user(
+        start, provider, chat):
+    client = await start(jwt_config(user_allowed_email_domain="my-co.com", user_id_upsert=True,
+                                    user_email_jwt_field="email"))
+    for claims, shown in (({"sub": "mallory"}, "None"),
+                          ({"sub": "eve", "email": "eve@evil.io"}, "eve@evil.io"),
+                          ({"sub": "tricky", "email": "tricky@my-co.com.evil.io"},
+                           "tricky@my-co.com.evil.io")):
+        resp = await client.post("/v1/chat/completions", headers=bearer(provider.token(**claims)),
+                                 json=chat())
+        error = await error_of(resp, 403)
+        assert (error["message"], error["type"]) == (
+            f"Authentication Error - User's email domain={shown}, not in allowed "
+            f"domain=my-co.com", "auth_error")
+    # The domain is compared as domains are: whatever the case.
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(
+        provider.token(sub="ann", email="Ann@My-Co.COM")))
+    assert resp.status == 200, await resp.text()
+    users = await admin_get(client, "/user/list")
+    assert [u["user_id"] for u in users["users"]] == ["ann"]
+    # A team's token names no user: the rule on users' emails is not for it.
+    team = await admin_post(client, "/team/new", {})
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(
+        provider.token(client_id=team["team_id"])))
+    assert resp.status == 200, await resp.text()
+
+
+async def test_without_jwt_audience_tokens_for_any_audience_pass_and_the_start_says_so(
+        start, provider, chat, monkeypatch, caplog):
+    monkeypatch.delenv("JWT_AUDIENCE")
+    caplog.set_level(logging.WARNING, logger="gatehouse")
+    client = await start(jwt_config())
+    team = await admin_post(client, "/team/new", {})
+    for audience in ("another-app", AUDIENCE):
+        resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(
+            provider.token(client_id=team["team_id"], aud=audience)))
+        assert resp.status == 200, await resp.text()
+    warnings = [r.getMessage() for r in caplog.records if "JWT_AUDIENCE" in r.getMessage()]
+    assert warnings == ["JWT_AUDIENCE is not set: tokens the identity provider issued for any "
+                        "of its applications are accepted; set it to this gateway's audience "
+                        "(client id) so only tokens meant for it pass"]

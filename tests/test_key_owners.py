@@ -281,3 +281,79 @@ async def test_a_non_admin_moves_keys_only_into_teams_they_run(start):
     status, _ = await post(client, "/key/update", {"key": theirs["key"], "team_id": "ghost"},
                            ADMIN)
     assert status == 200
+
+
+SPEND_GRANT = ("Only a proxy admin may set or change a key's permissions.get_spend_routes: it "
+               "opens every caller's spend logs, prompts included")
+
+
+async def test_only_a_proxy_admin_opens_the_spend_routes_to_a_key(start):
+    client = await start()
+    ada = await user_key(client, "ada", "internal_user")
+    own = await admin_post(client, "/key/generate", {"user_id": "ada"})
+    grant = {"permissions": {"get_spend_routes": True}}
+    for path, body in (("/key/generate", grant), ("/key/update", {"key": own["key"], **grant}),
+                       ("/key/regenerate", {"key": own["key"], **grant})):
+        status, answer = await post(client, path, body, ada)
+        assert status == 403, (path, answer)
+        assert answer["error"]["type"] == "auth_error" and message(answer) == SPEND_GRANT
+    # Refused, the key reads no one's spend logs.
+    resp = await client.get("/spend/logs", headers=bearer(own["key"]))
+    assert resp.status == 401
+    info = await admin_get(client, "/key/info", key=own["key"])
+    assert info["info"]["permissions"] == {}
+
+    # A proxy admin's grant works, and its holder cannot take it further or away.
+    status, _ = await post(client, "/key/update", {"key": own["key"], **grant}, ADMIN)
+    assert status == 200
+    assert (await client.get("/spend/logs", headers=bearer(own["key"]))).status == 200
+    status, answer = await post(client, "/key/update", {
+        "key": own["key"], "permissions": {}}, ada)
+    assert (status, message(answer)) == (403, SPEND_GRANT)
+    # Other permissions that switch nothing off stay the owner's to set.
+    status, _ = await post(client, "/key/update", {"key": own["key"], "permissions": {
+        "get_spend_routes": True, "enable_llm_guard_check": True}}, ada)
+    assert status == 200
+
+
+SWITCH_OFF = ("Only a proxy admin, or an admin of the key's team, may set key permissions that "
+              "switch a guardrail off: hide_secrets")
+HIDE_SECRETS = {"guardrails": [{"guardrail_name": "mask", "litellm_params": {
+    "guardrail": "hide-secrets", "mode": "pre_call", "default_on": True}}]}
+
+
+async def test_only_admins_switch_a_guardrail_off_through_key_permissions(start, chat):
+    client = await start(HIDE_SECRETS, load=["secrets"])
+    await admin_post(client, "/team/new", {"team_id": "crew", "members_with_roles": [
+        {"role": "admin", "user_id": "boss"}, {"role": "user", "user_id": "ada"}]})
+    await admin_post(client, "/team/new", {
+        "team_id": "locked", "metadata": {"guardrails": {"modify_guardrails": False}},
+        "members_with_roles": [{"role": "admin", "user_id": "boss"}]})
+    ada = await user_key(client, "ada", "internal_user")
+    boss = await user_key(client, "boss", "internal_user")
+    own = await admin_post(client, "/key/generate", {"user_id": "ada"})
+    off = {"permissions": {"hide_secrets": False}}
+    for path, body in (("/key/generate", off), ("/key/update", {"key": own["key"], **off}),
+                       ("/key/regenerate", {"key": own["key"], **off})):
+        status, answer = await post(client, path, body, ada)
+        assert status == 403, (path, answer)
+        assert answer["error"]["type"] == "auth_error" and message(answer) == SWITCH_OFF
+    # The guardrail still runs on the key's calls.
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(own["key"]))
+    assert resp.status == 200 and resp.headers["x-gatehouse-applied-guardrails"] == "mask"
+
+    # A team's admin may, on the team's keys, unless the team's guardrails are locked.
+    status, made = await post(client, "/key/generate", {"team_id": "crew", **off}, boss)
+    assert status == 200, made
+    resp = await client.post("/v1/chat/completions", json=chat(), headers=bearer(made["key"]))
+    assert resp.status == 200 and "x-gatehouse-applied-guardrails" not in resp.headers
+    status, answer = await post(client, "/key/generate", {"team_id": "locked", **off}, boss)
+    assert (status, message(answer)) == (403, SWITCH_OFF)
+
+    # Taking away a switch an admin turned on is switching it off too.
+    await admin_post(client, "/key/update", {"key": own["key"], "permissions": {
+        "enable_llm_guard_check": True}})
+    status, answer = await post(client, "/key/update", {"key": own["key"], "permissions": {}},
+                                ada)
+    assert (status, message(answer)) == (403, SWITCH_OFF.replace("hide_secrets",
+                                                                 "enable_llm_guard_check"))

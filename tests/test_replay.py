@@ -160,6 +160,26 @@ async def test_spend_logs_return_the_stored_text_masked_by_logging_only_guardrai
     assert row["response"] == {}
 
 
+async def test_a_call_that_switched_its_log_masking_off_keeps_no_text(
+        start, fake_upstream, send_chat):
+    client = await start(gateway_config(), load=LOADED)
+    # A proxy admin may exempt a key from hide-secrets; its calls' text is then never stored.
+    exempt = await client.post("/key/generate", json={"permissions": {"hide_secrets": False}},
+                               headers=ADMIN)
+    assert exempt.status == 200
+    resp = await send_chat(client, f"my access key id is {SECRET} ok",
+                           headers=bearer((await exempt.json())["key"]))
+    assert resp.status == 200
+    gateway = client.app[GATEWAY]
+    await gateway.call_log.drain()
+    assert await gateway.accounting.flush()
+    request_id = resp.headers["x-litellm-call-id"]
+    resp = await client.get("/spend/logs", params={"request_id": request_id}, headers=ADMIN)
+    [row] = await resp.json()
+    assert SECRET not in orjson.dumps(row).decode()
+    assert (row["messages"], row["response"], row["proxy_server_request"]) == ({}, {}, {})
+
+
 async def test_without_store_prompts_nothing_is_kept_and_replay_says_how_to_turn_it_on(
         start, database, tmp_path, fake_upstream, send_chat):
     client = await start(gateway_config(store_prompts=False), load=LOADED)

@@ -124,6 +124,7 @@ async def test_an_id_token_signed_by_another_key_is_refused(start, sso_env, prov
 
 async def test_allowed_email_domains_and_admin_only_mode(start, sso_env, provider):
     sso_env.setenv("ALLOWED_EMAIL_DOMAINS", "corp.io, other.org")
+    sso_env.setenv("GENERIC_USER_ROLE_ATTRIBUTE", "role")
     provider.user = {"preferred_username": "mal", "email": "mal@evil.io"}
     client = await start({"general_settings": {"ui_access_mode": "admin_only"}})
     resp = await client.get(await begin(client))
@@ -134,11 +135,24 @@ async def test_allowed_email_domains_and_admin_only_mode(start, sso_env, provide
     resp = await client.get(await begin(client))
     assert await error_of(resp, 401) == (
         "User not allowed to access proxy. User role=internal_user, proxy mode=admin_only")
-    # The provider's role claim set the stored role; a viewer of admins may enter.
+    # The provider's role claim, named by GENERIC_USER_ROLE_ATTRIBUTE, set the stored role; a
+    # viewer of admins may enter.
     provider.user = {"preferred_username": "vi", "email": "vi@corp.io",
                      "role": "proxy_admin_viewer"}
     await sso_login(client)
     assert (await client.get("/user/list")).status == 200
+
+
+async def test_a_role_claim_counts_only_when_the_role_attribute_names_it(
+        start, sso_env, provider):
+    # Users may edit some attributes at some providers: an unnamed "role" claim is theirs.
+    provider.user = {"preferred_username": "mal", "email": "mal@corp.io", "role": "proxy_admin"}
+    client = await start()
+    await sso_login(client)
+    user = (await admin_get(client, "/user/info", user_id="mal"))["user_info"]
+    assert user["user_role"] == "internal_user_viewer"
+    resp = await client.post("/user/new", json={"user_id": "eve"}, headers=csrf(client))
+    assert "Your role=internal_user_viewer" in await error_of(resp, 401)
 
 
 async def test_username_and_password_log_in_as_the_proxy_admin(start, monkeypatch):

@@ -302,6 +302,11 @@ class JwtAuth:
         urls = [u.strip() for u in os.environ["JWT_PUBLIC_KEY_URL"].split(",") if u.strip()]
         self.jwks = Jwks(urls, settings.public_key_ttl, session)
         self.audience = os.environ.get("JWT_AUDIENCE") or None
+        if self.audience is None:
+            # Accepted as LiteLLM accepts them, but the operator should know.
+            log.warning("JWT_AUDIENCE is not set: tokens the identity provider issued for any "
+                        "of its applications are accepted; set it to this gateway's audience "
+                        "(client id) so only tokens meant for it pass")
         self.issuer = os.environ.get("JWT_ISSUER") or None
         self.role_routes = {role: p.routes for role, p in config.role_permissions.items()
                             if p.routes is not None}
@@ -361,11 +366,6 @@ class JwtAuth:
         team_id = team_id if team_id is not None else s.team_id_default
         user_id = id_claim(claims, s.user_id_jwt_field)
         email = id_claim(claims, s.user_email_jwt_field)
-        if s.user_allowed_email_domain and email is not None and \
-                not email.endswith("@" + s.user_allowed_email_domain):
-            raise ClientError(403, f"Authentication Error - User's email domain={email}, not "
-                                   f"in allowed domain={s.user_allowed_email_domain}",
-                              kind="auth_error", param="None")
         if s.user_roles_jwt_field is not None and not set(
                 _as_list(claim(claims, s.user_roles_jwt_field))) & set(s.user_allowed_roles or ()):
             raise ClientError(403, f"Authentication Error - User's roles are not in allowed "
@@ -391,6 +391,12 @@ class JwtAuth:
             team_id, team_ids = object_id, ()
         elif object_id is not None and role == "internal_user":
             user_id = object_id
+        if s.user_allowed_email_domain and (user_id is not None or email is not None) and \
+                not _in_domain(email, s.user_allowed_email_domain):
+            # A user without an email is refused too, as in LiteLLM: never made a user.
+            raise ClientError(403, f"Authentication Error - User's email domain={email}, not "
+                                   f"in allowed domain={s.user_allowed_email_domain}",
+                              kind="auth_error", param="None")
         exp = claims.get("exp")
         left = IDENTITY_TTL if not isinstance(exp, (int, float)) else min(
             IDENTITY_TTL, exp - time.time())
@@ -501,6 +507,12 @@ class JwtAuth:
             await self.principals.forget(kind, ident)
             row = await self.principals.record(kind, ident)
         return row
+
+
+def _in_domain(email: str | None, domain: str) -> bool:
+    """``email`` is an address at ``domain``; domains are compared regardless of case."""
+    local, at, host = (email or "").rpartition("@")
+    return bool(local and at) and host.casefold() == domain.casefold()
 
 
 def id_claim(claims: dict[str, Any], path: str | None) -> str | None:

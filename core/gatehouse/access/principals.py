@@ -27,6 +27,7 @@ from ..store.cache import Cache
 from ..store.database import Row, Store, StoreUnavailable, membership_id
 from .credentials import KEY_PREFIX, hash_key, key_name
 from .key_routes import check_route, is_model_call
+from .roles import guardrails_locked
 
 log = logging.getLogger("gatehouse.auth")
 T = TypeVar("T")
@@ -234,12 +235,11 @@ class Principals:
         # LiteLLM, {"modify_guardrails": false} to lock its keys' guardrails.
         team_guardrails = ((team or {}).get("metadata") or {}).get("guardrails")
         listed = team_guardrails if isinstance(team_guardrails, list) else []
-        lock = team_guardrails if isinstance(team_guardrails, dict) else {}
         guardrails = dict.fromkeys([*listed, *key_guardrails(key)])
         principal = Principal(
             key_hash=key["key_hash"], key_alias=key["key_alias"], team_id=key["team_id"],
             user_id=key["user_id"], permissions=key["permissions"], guardrails=tuple(guardrails),
-            team_locked=lock.get("modify_guardrails") is False, key=key, team=team, user=user,
+            team_locked=guardrails_locked(team), key=key, team=team, user=user,
             member=member, member_budget=await rows.budget_of(member),
             organization=organization, organization_budget=await rows.budget_of(organization))
         # A temporary budget increase ends at a time of its own: such keys are not kept.

@@ -108,6 +108,13 @@ def is_team_admin(principal: Principal, team: dict[str, Any]) -> bool:
         for member in team.get("members") or ())
 
 
+def guardrails_locked(team: dict[str, Any] | None) -> bool:
+    """The team's ``metadata.guardrails`` is, as in LiteLLM, ``{"modify_guardrails": false}``:
+    its keys may not change which guardrails run."""
+    lock = ((team or {}).get("metadata") or {}).get("guardrails")
+    return isinstance(lock, dict) and lock.get("modify_guardrails") is False
+
+
 def is_team_member(principal: Principal, team: dict[str, Any]) -> bool:
     return principal.team_id == team["team_id"] or (principal.user_id is not None and any(
         member.get("user_id") == principal.user_id for member in team.get("members") or ()))

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..access.roles import (
     ORG_ADMIN,
+    guardrails_locked,
     is_proxy_admin,
     is_team_admin,
     is_team_member,
@@ -26,6 +27,8 @@ from .context import Admin
 from .memberships import administers_org, manages_team
 
 GENERATE = "/key/generate"
+# The key permission that opens every caller's spend logs (access/roles.py, Rule.SPEND).
+SPEND_PERMISSION = "get_spend_routes"
 # Who may make a team key when key_generation_settings does not say: any member.
 TEAM_ROLES = ["admin", "user"]
 
@@ -93,6 +96,36 @@ async def check_generation_rules(admin: Admin, principal: Principal, team_id: st
     for name in (rule.required_params or []) if rule else []:
         if name not in given:
             raise ClientError(400, f"Required param {name} not in data", param=name)
+
+
+async def check_permissions(admin: Admin, principal: Principal, before: dict[str, Any] | None,
+                            after: dict[str, Any] | None, team_id: str | None) -> None:
+    """Refuse key ``permissions`` (``before`` -> ``after``) the caller may not give.
+
+    ``get_spend_routes`` opens every caller's spend logs, stored prompts included: a proxy
+    admin's alone to set or change. A permission set ``false`` switches a guardrail off for the
+    key (``{"hide_secrets": false}``), and one that was on, taken away, may too (a key-specific
+    ``enable_llm_guard_check``): a proxy admin's, or, on a team's key, the team's admin's
+    unless the team's guardrails are locked. Any other change is the key owner's to make.
+    """
+    if is_proxy_admin(principal):
+        return
+    before, after = before or {}, after or {}
+    changed = [name for name in {**before, **after} if before.get(name) != after.get(name)]
+    if SPEND_PERMISSION in changed:
+        raise ClientError(403, f"Only a proxy admin may set or change a key's permissions."
+                               f"{SPEND_PERMISSION}: it opens every caller's spend logs, prompts "
+                               f"included", kind="auth_error", param="permissions")
+    switched_off = [name for name in changed if after.get(name) is False or before.get(name)]
+    if not switched_off:
+        return
+    team = await admin.store.get_row("teams", team_id) if team_id is not None else None
+    if team is None or guardrails_locked(team) or not await manages_team(admin, principal,
+                                                                          team):
+        raise ClientError(403, f"Only a proxy admin, or an admin of the key's team, may set key "
+                               f"permissions that switch a guardrail off: "
+                               f"{', '.join(switched_off)}", kind="auth_error",
+                          param="permissions")
 
 
 async def owns(admin: Admin, principal: Principal, key: Row) -> bool:

@@ -24,6 +24,7 @@ from ..access.key_routes import KEY_TYPES
 from ..access.roles import Rule, reads_everything, role_of
 from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
+from ..guardrails.call import Principal
 from ..proxy.schemas import refuse_nul
 from ..store.database import Row
 from .bodies import (Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query,
@@ -33,6 +34,7 @@ from .context import Admin, admin_route, check_email, check_guardrails, gated
 from .key_owners import (
     administered_teams,
     check_generation_rules,
+    check_permissions,
     check_new_key,
     check_owner,
     listed_user,
@@ -246,6 +248,7 @@ async def generate(request: web.Request, admin: Admin) -> web.Response:
     await check_generation_rules(admin, request["principal"], body.team_id,
                                  body.model_fields_set)
     body.user_id = await check_new_key(admin, request["principal"], body.user_id, body.team_id)
+    await check_permissions(admin, request["principal"], {}, body.permissions, body.team_id)
     return await _generate(request, admin, body)
 
 
@@ -475,6 +478,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
                                f"exist in db. User Key={shown}", kind="auth_error",
                           param="None")
     await check_owner(admin, request["principal"], current, body.model_dump(include=fields))
+    await _check_changed_permissions(admin, request["principal"], body, fields, current)
     if "key_alias" in fields:
         await _check_alias(admin, body.key_alias, token)
     changes = _columns(admin, body, fields, current, time.time(), calendar_expiry=False)
@@ -492,6 +496,14 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
         for period in (current, row):
             await admin.principals.cache.drop(spend_counter("key", token, period))
     return json_response({**await shown_key(admin, row), "key": token})
+
+
+async def _check_changed_permissions(admin: Admin, principal: Principal, body: KeyFields,
+                                     fields: set[str], current: Row) -> None:
+    if "permissions" in fields:
+        team_id = body.team_id if "team_id" in fields else current.get("team_id")
+        await check_permissions(admin, principal, current.get("permissions"), body.permissions,
+                                team_id)
 
 
 @gated(Rule.OWN_KEYS)
@@ -513,6 +525,7 @@ async def regenerate(request: web.Request, admin: Admin) -> web.Response:
                           kind="not_found_error", param="key")
     fields = body.model_fields_set - {"key", "new_key", "new_master_key"}
     await check_owner(admin, request["principal"], current, body.model_dump(include=fields))
+    await _check_changed_permissions(admin, request["principal"], body, fields, current)
     secret = body.new_key if body.new_key is not None else new_key()
     if body.new_key is not None:
         _check_chosen_key(admin, body.new_key)

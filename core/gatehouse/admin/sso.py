@@ -89,8 +89,10 @@ def provider_from_env(env: Mapping[str, str] = os.environ) -> Provider | None:
     if discovery is None:
         for name in endpoints:
             _need(env, f"GENERIC_{name.upper()}")
+    # No role claim unless GENERIC_USER_ROLE_ATTRIBUTE names one: where users may edit their
+    # own attributes, a "role" read by default would let them make themselves proxy admins.
     default = Claims(user_id="preferred_username", email="email", display_name="sub",
-                     first_name="first_name", last_name="last_name", role="role")
+                     first_name="first_name", last_name="last_name")
     claims = Claims(**{name: env.get(f"GENERIC_USER_{name.upper()}_ATTRIBUTE") or value
                        for name, value in asdict(default).items()})
     return Provider("generic", env["GENERIC_CLIENT_ID"], secret, discovery_url=discovery,

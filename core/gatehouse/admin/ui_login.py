@@ -241,7 +241,8 @@ def _check_domain(login: UiLogin, email: str | None) -> None:
 async def _upsert(request: web.Request, login: UiLogin, user_id: str, email: str | None,
                   claimed_role: str | None) -> dict[str, Any]:
     """The user's row, made at their first login: PROXY_ADMIN_ID is a proxy admin, anyone else
-    takes the role the provider claims, else internal_user_viewer. A stored role is kept."""
+    takes the role the provider claims (only read when GENERIC_USER_ROLE_ATTRIBUTE names its
+    claim), else internal_user_viewer. A stored role is kept."""
     admin = request.app[ADMIN]
     wanted = PROXY_ADMIN if user_id == login.admin_id else None
     user = await admin.store.get_row("users", user_id)

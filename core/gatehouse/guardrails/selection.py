@@ -36,6 +36,9 @@ class Selection:
     # One hook per guardrail and mode the call may run: what its records are checked against
     # when it ends (``monitoring.settle``).
     planned: tuple[HookImpl, ...] = ()
+    # A default_on logging_only guardrail is not among ``names`` (a key's permissions switched
+    # it off): the record keeps what it would have masked, so its text is never stored.
+    unmasked_log: bool = False
 
     @property
     def checks_stream(self) -> bool:
@@ -132,6 +135,9 @@ def build_selection(guardrails: GuardrailSet, names: tuple[str, ...]) -> Selecti
         on_success=callbacks("on_success"),
         on_failure=callbacks("on_failure"),
         planned=(*pre_call, *during_call, *post_call, *logging),
+        unmasked_log=any(
+            name not in names and "logging_only" in guardrails[name].params.mode
+            and guardrails[name].params.shadow_of is None for name in guardrails.default_on),
     )
 
 

@@ -185,7 +185,8 @@ class CallLog:
             billed = outcome.response if outcome.billed is None else outcome.billed
             began = time.time()
             texts = None
-            if self.store_prompts and record is not None and masked and not _unmasked(call):
+            if self.store_prompts and record is not None and masked and not _unmasked(
+                    call, selection):
                 texts = (record["request"], record["response"])
             await self.accounting.account(
                 call, started=outcome.started, status=outcome.status, response=billed,
@@ -239,11 +240,13 @@ def _parse_reply(outcome: Outcome) -> None:
             outcome.response = None
 
 
-def _unmasked(call: Call) -> bool:
-    """Whether a logging_only guardrail that does not enforce left text in the record that it
-    would have masked: text never kept in a spend row."""
-    return any(run.mode == "logging_only" and run.status == WOULD_HAVE
-               for run in call.guardrail_runs or ())
+def _unmasked(call: Call, selection: Selection) -> bool:
+    """Whether the record may hold text a logging_only guardrail would have masked: one that
+    does not enforce left it, or the key's permissions switched a default_on one off. Such
+    text is never kept in a spend row."""
+    return selection.unmasked_log or any(
+        run.mode == "logging_only" and run.status == WOULD_HAVE
+        for run in call.guardrail_runs or ())
 
 
 def _record(call: Call, outcome: Outcome, ended: float) -> dict[str, Any]:
