@@ -243,3 +243,30 @@ async def ui(start, browser, provider, sso_env, tmp_path):
     yield make
     for one in made:
         assert not one.errors, one.errors
+
+
+# --- a store on either back end, without a gateway ----------------------------------------------
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+async def make_store(request, backend, tmp_path):
+    """``await make_store()`` opens a store on this test's database; a second call is a
+    second gateway on the same database. All are closed after the test."""
+    from gatehouse.store.postgres import PostgresStore
+    from gatehouse.store.sqlite import SqliteStore
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    opened = []
+
+    async def make():
+        store = PostgresStore(url) if url else SqliteStore(str(tmp_path / "gatehouse.db"))
+        opened.append(store)
+        await store.open()
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()

@@ -14,7 +14,7 @@ from gatehouse.config import ConfigError, config_from_dict
 from gatehouse.gateway import Gateway
 from gatehouse.plugins import load_plugins
 from gatehouse.store.retention import Pruned, Retention
-from test_store import make_store, backend, spend_row  # noqa: F401 - fixtures
+from test_store import spend_row
 
 DAY = 86400
 

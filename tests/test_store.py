@@ -14,29 +14,6 @@ from gatehouse.store.postgres import PostgresStore
 from gatehouse.store.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request):
-    return request.param
-
-
-@pytest.fixture
-async def make_store(request, backend, tmp_path):
-    """``await make_store()`` opens a store on this test's database; a second call is a
-    second gateway on the same database. All are closed after the test."""
-    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
-    opened = []
-
-    async def make():
-        store = PostgresStore(url) if url else SqliteStore(str(tmp_path / "gatehouse.db"))
-        opened.append(store)
-        await store.open()
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
-
-
 @pytest.fixture
 async def store(make_store):
     return await make_store()
