@@ -36,6 +36,10 @@ class _SqliteTx:
 
 class SqliteStore(Store):
     each_tag = "json_each(l.tags) AS tag"
+    each_run = "json_each(l.metadata, '$.guardrail_information') AS run"
+
+    def run_field(self, *path: str) -> str:
+        return f"json_extract(run.value, '$.{'.'.join(path)}')"
 
     def __init__(self, path: str):
         self.path = path
