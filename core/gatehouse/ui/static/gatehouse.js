@@ -23,6 +23,8 @@ const gh = (() => {
       super(typeof message === "string" ? message : JSON.stringify(message));
       this.status = status;
       this.param = error && error.param && error.param !== "None" ? error.param : null;
+      // The error's `type` (e.g. "guardrail_violation"), to tell a refusal from a failure.
+      this.kind = (error && error.type) || null;
     }
   }
 
