@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+import uuid
 
 import pytest
 
@@ -35,3 +36,23 @@ async def until(check, seconds=3.0):
     while not await check():
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
+
+
+async def settle(client):
+    """Wait for the calls made so far to be priced and written to the database."""
+    from gatehouse.app import GATEWAY
+
+    gw = client.app[GATEWAY]
+    await gw.call_log.drain()
+    await gw.accounting.flush()
+
+
+def spend_row(start_time, *, key, owner, team=None, model="gpt-4", spend, prompt, completion,
+              status=200, end_user=None, tags=()):
+    """A spend row as the gateway writes one: the key's user is kept in its metadata."""
+    return {"id": uuid.uuid4().hex, "request_id": uuid.uuid4().hex,
+            "call_type": "chat_completion", "model": model, "key_hash": key, "team_id": team,
+            "user_id": end_user or owner, "end_user": end_user, "tags": list(tags),
+            "metadata": {"user_api_key_user_id": owner}, "prompt_tokens": prompt,
+            "completion_tokens": completion, "total_tokens": prompt + completion,
+            "spend": spend, "start_time": start_time, "end_time": start_time, "status": status}

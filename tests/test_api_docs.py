@@ -124,6 +124,19 @@ async def test_admin_reads_document_their_queries_and_answers(start):
     assert [(p["name"], p["required"]) for p in org_info] == [("organization_id", True)]
     user_list = {p["name"]: p for p in paths["/user/list"]["get"]["parameters"]}
     assert "internal_user" in user_list["role"]["schema"]["enum"]
+    # The spend and audit reports: dates are days, limits and pages bounded.
+    report = {p["name"]: p["schema"]
+              for p in paths["/global/spend/report"]["get"]["parameters"]}
+    assert (report["start_date"]["type"], report["start_date"]["format"]) == ("string", "date")
+    assert {"group_by", "api_key", "customer_id"} <= report.keys()
+    for path, limit in (("/spend/logs", "limit"), ("/global/spend/keys", "limit"),
+                        ("/audit/logs", "limit"), ("/audit", "page_size")):
+        shown = {p["name"]: p["schema"] for p in paths[path]["get"]["parameters"]}
+        assert shown[limit]["type"] == "integer" and shown[limit]["minimum"] == 1, path
+    audit = {p["name"] for p in paths["/audit"]["get"]["parameters"]}
+    assert {"sort_by", "sort_order", "end_date", "object_team_id"} <= audit
+    assert [p["name"] for p in paths["/global/spend/tags"]["get"]["parameters"]] == [
+        "start_date", "end_date", "tags"]
 
     await admin_post(client, "/team/new", {"team_id": "docs-team", "members_with_roles": [
         {"role": "user", "user_id": "docs-user"}]})

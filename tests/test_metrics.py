@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gatehouse.app import GATEWAY
 
-from admin_kit import ADMIN, MASTER, PRICED, admin_post, bearer
+from admin_kit import ADMIN, MASTER, PRICED, bearer
 
 # The fake upstream answers with 5 prompt tokens and one completion token per word.
 REPLY = "four words of reply"
@@ -254,3 +254,88 @@ async def test_the_operators_multiproc_dir_is_emptied_at_start(given_dir, two_wo
         # any readiness probe the start-up wait made, in either worker).
         assert total(await resp.text(), "litellm_postgres_latency_count") >= 1
     assert not (given_dir / "counter_99999.db").exists()
+
+
+async def test_a_gateway_without_keys_counts_every_call_and_guardrail_step(
+        gateway, fake_upstream, send_chat):
+    """No master key: nothing is billed or logged, so only the metrics want each call."""
+    fake_upstream.reply = REPLY
+    both_ways = {**GUARD, "params": {**GUARD["params"], "mode": ["pre_call", "post_call"]}}
+    client = await gateway({
+        "model_list": [fake_upstream.model_entry("gpt-4o", **PRICED),
+                       {"model_name": "down", "params": {
+                           "model": "openai/gpt-4o", "api_base": closed_base(),
+                           "api_key": "sk-unused"}}],
+        "guardrails": [both_ways], "litellm_settings": {"callbacks": ["prometheus"]}},
+        load=["banned_keywords"])
+    statuses = [(await send_chat(client, "hello")).status for _ in range(3)]
+    statuses.append((await send_chat(client, "something forbidden")).status)
+    statuses.append((await client.post("/v1/chat/completions", json={
+        "model": "down", "messages": [{"role": "user", "content": "hi"}]})).status)
+    assert statuses == [200, 200, 200, 400, 502]
+    await client.app[GATEWAY].call_log.drain()
+    text = await (await client.get("/metrics")).text()
+
+    requests = "litellm_proxy_total_requests_metric_total"
+    assert total(text, requests, status_code="200", requested_model="gpt-4o") == 3
+    assert total(text, requests, status_code="400") == 1
+    assert total(text, requests, status_code="502", requested_model="down") == 1
+    assert total(text, "litellm_proxy_failed_requests_metric_total") == 2
+    assert total(text, "litellm_input_tokens_metric_total") == 3 * PROMPT_TOKENS
+    assert total(text, "litellm_spend_metric_total") == pytest.approx(3 * COST)
+    # Every observation lands in exactly one bucket: the +Inf bucket is the count.
+    for histogram in ("litellm_request_total_latency_metric", "litellm_overhead_latency_metric",
+                      "litellm_guardrail_latency_seconds"):
+        assert total(text, f"{histogram}_bucket", le="+Inf") == total(text, f"{histogram}_count")
+    assert total(text, "litellm_request_total_latency_metric_count") == 5
+    assert total(text, "litellm_overhead_latency_metric_count") == 3
+    assert total(text, "litellm_deployment_success_responses_total") == 3
+    assert total(text, "litellm_deployment_failure_responses_total", requested_model="down",
+                 exception_status="502") == 1
+
+    runs = "litellm_guardrail_requests_total"
+    name = {"guardrail_name": "no-forbidden"}
+    # The down model's call passed pre_call and never reached post_call; nor did the refused
+    # one.
+    assert total(text, runs, **name, hook_type="pre_call", status="success") == 4
+    assert total(text, runs, **name, hook_type="pre_call", status="guardrail_intervened") == 1
+    assert total(text, runs, **name, hook_type="post_call", status="success") == 3
+    assert total(text, runs, **name, hook_type="post_call", status="not_run") == 2
+    # A run that never happened is not timed.
+    assert total(text, "litellm_guardrail_latency_seconds_count", **name,
+                 hook_type="post_call") == 3
+
+
+@pytest.mark.parametrize("amounts", [
+    # On each bound, just past it, zero, past the last finite bound, negative.
+    [0.0005, 0.00050001, 0.0, 5.0, 10.0, 11.0, 1e9, -1.0],
+    [0.005, 0.01, 0.025, 120.0, 300.0, 300.5, 1e-9],
+])
+def test_counting_cells_show_what_the_librarys_own_calls_show(amounts):
+    """The cells metrics count through add to prometheus-client's own values: a scrape shows
+    exactly what the library's ``observe`` and ``inc`` would have."""
+    import prometheus_client as prom
+
+    from gatehouse.ops.metric_cells import Timing, counting
+    from gatehouse.ops.metrics import LATENCY_BUCKETS, SHORT_BUCKETS
+
+    def scraped(through_cells):
+        registry = prom.CollectorRegistry()
+        counter = prom.Counter("calls", "", ["key"], registry=registry)
+        histograms = [prom.Histogram(f"h{i}", "", ["key"], buckets=buckets, registry=registry)
+                      for i, buckets in enumerate((LATENCY_BUCKETS, SHORT_BUCKETS))]
+        for amount in amounts:
+            for histogram in histograms:
+                child = histogram.labels("k")
+                if through_cells:
+                    Timing(child).observe(amount)
+                else:
+                    child.observe(amount)
+            if amount >= 0:
+                (counting(counter.labels("k")) if through_cells
+                 else counter.labels("k").inc)(amount)
+        # All but the time each series was made.
+        return [line for line in prom.generate_latest(registry).decode().splitlines()
+                if "_created" not in line]
+
+    assert scraped(through_cells=True) == scraped(through_cells=False)

@@ -83,7 +83,11 @@ async def test_proxy_admin_id_is_an_admin_and_changes_need_the_csrf_token(
         "user_role"] == "proxy_admin"
     # After logout the old cookie is refused, even if the browser sends it again.
     old = client.session.cookie_jar.filter_cookies(client.make_url("/"))["gatehouse_session"]
+    # A link to /logout (from any site) only asks; the POST logs out.
     resp = await client.get("/logout", allow_redirects=False)
+    assert resp.status == 200 and "Log out?" in await resp.text()
+    assert (await client.get("/user/list")).status == 200
+    resp = await client.post("/logout", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/login"
     resp = await client.get("/user/list", cookies={"gatehouse_session": old.value})
     assert "expired or ended" in await error_of(resp, 401)

@@ -140,8 +140,8 @@ async def test_a_database_guardrail_added_in_the_browser_applies_to_the_next_cal
     # Config guardrails have no buttons: they are changed in the config file.
     assert await page.get_by_role("button", name="Edit kw").count() == 0
     await recorded(gateway)
-    page.once("dialog", lambda confirm: confirm.accept())
     await page.get_by_role("button", name="Delete no-tigers").click()
+    await page.locator("dialog.confirm").get_by_role("button", name="Delete").click()
     await page.get_by_text("Deleted no-tigers").wait_for()
     assert await chat(gateway, "a bear") == 200
     # Its verdicts stay on the page, for the period they fall in.

@@ -93,8 +93,8 @@ async def test_a_model_added_in_the_browser_is_served_edited_and_deleted(ui, fak
     assert key_of_last_call(fake_upstream) == f"Bearer {UPSTREAM_KEY}"
     assert UPSTREAM_KEY not in await page.content()
 
-    page.once("dialog", lambda confirm: confirm.accept())
     await page.get_by_role("button", name="Delete my-model").click()
+    await page.locator("dialog.confirm").get_by_role("button", name="Delete").click()
     await page.get_by_text("Deleted my-model").wait_for()
     assert "my-model" not in await rows(page)
     assert await chat(gateway, "my-model") == 400

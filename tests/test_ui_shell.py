@@ -113,3 +113,34 @@ async def test_settings_show_the_effective_config_with_every_secret_masked(ui, m
     for secret in secrets:
         assert secret not in html, secret
     await gateway.shot(page, "settings")
+
+
+async def test_logging_out_reaches_the_identity_providers_logout_page(ui, sso_env, provider):
+    sso_env.setenv("PROXY_LOGOUT_URL", f"{provider.base}/logout")
+    gateway = await ui()
+    page = await gateway.login()
+    await gateway.open(page, "audit")
+    async with page.expect_request(f"{provider.base}/logout"):
+        await page.get_by_role("button", name="Log out").click()
+    resp = await page.request.get(f"{gateway.base}/ui/audit", max_redirects=0)
+    assert resp.status == 303 and "/login" in resp.headers["location"]
+
+
+async def test_only_the_uis_own_routes_are_left_to_the_ui_to_guard(ui, fake_upstream):
+    gateway = await ui({"general_settings": {"pass_through_endpoints": [
+        {"path": "/ui/tools/upstream", "target": fake_upstream.url, "auth": True}]}})
+    resp = await gateway.client.get("/ui/tools/upstream/models")
+    assert resp.status == 401
+    resp = await gateway.client.get("/ui/audit", allow_redirects=False)
+    assert resp.status == 303
+
+
+async def test_admin_only_mode_holds_for_a_user_re_roled_after_login(ui):
+    gateway = await ui({"general_settings": {"ui_access_mode": "admin_only"}})
+    page = await gateway.login_sso("ana", role="proxy_admin_viewer")
+    await gateway.open(page, "audit")
+    assert await page.get_by_role("heading", level=1).inner_text() == "Audit log"
+    await admin_post(gateway.client, "/user/update",
+                     {"user_id": "ana", "user_role": "internal_user"})
+    response = await page.goto(f"{gateway.base}/ui/audit")
+    assert response.status == 403

@@ -86,7 +86,8 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         model_hub.Branding(branding.title, branding.description),
         everything=config.general_settings.enable_public_model_hub)
     if not app[ui_login.LOGIN].ui_disabled:
-        ui_pages.setup(app, app[ui_login.SESSIONS], gateway.principals, config)
+        ui_pages.setup(app, app[ui_login.SESSIONS], gateway.principals, config,
+                       app[ui_login.LOGIN])
     # Once every route is in: no pass-through endpoint may shadow one.
     gateway.pass_through.check_routes(app.router, source)
     app.cleanup_ctx.append(_gateway_lifetime)
@@ -188,7 +189,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     gateway = request.app[GATEWAY]
     request["client_ip"] = ip = gateway.ip_allow_list.client_ip(request)
     gateway.ip_allow_list.check(ip)
-    if (request.path in gateway.public_paths or ui_pages.is_ui_page(request.path)
+    if (request.path in gateway.public_paths or ui_pages.is_ui_page(request)
             or gateway.pass_through.is_open(request)):
         request["principal"] = ANONYMOUS
     else:

@@ -1,4 +1,5 @@
-"""``gatehouse``: run the gateway, or check a config file."""
+"""``gatehouse``: run the gateway, check a config file, or replay stored calls through a
+candidate config's guardrails."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ from typing import Any, Iterator, Sequence
 import orjson
 from aiohttp import web
 
+from .access import durations
+from .admin.keys import key_ident
 from .app import GATEWAY, Runner, create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError
+from .guardrails.replay import DEFAULT_RATE, Filters, ReplayError, open_database, replay
 from .ops import logs
 from .ops.metrics import MULTIPROC_DIR
 from .plugins import CORE_DISTRIBUTION, PluginError, load_plugins
@@ -55,13 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if config.settings.json_logs:
             logs.setup(args.log_level, json_lines=True)
+        if args.command == "replay":
+            return asyncio.run(_replay(create_app(config, source=args.config), args))
         if args.command == "check-config":
             asyncio.run(_check(create_app(config, source=args.config)))
             print(f"{args.config}: OK ({len(config.model_list)} models, "
                   f"{len(config.guardrails) + len(config.all_callbacks)} guardrails)")
             return 0
         return _run(config, args)
-    except (ConfigError, PluginError, StartupError, SecretManagerError) as exc:
+    except (ConfigError, PluginError, StartupError, SecretManagerError, ReplayError) as exc:
         print(f"gatehouse: error: {exc}", file=sys.stderr)
         return 2
 
@@ -88,7 +94,46 @@ def _parser() -> argparse.ArgumentParser:
                      version)
     sub.choices["plugins"].add_argument("--json", action="store_true", default=False,
                                         help="print JSON")
+    _add_replay(sub)
     return parser
+
+
+def _add_replay(sub: Any) -> None:
+    replay = sub.add_parser(
+        "replay", argument_default=argparse.SUPPRESS,
+        help="run the --config file's guardrails over the calls stored in its database "
+             "(store_prompts_in_spend_logs) and report what they would have done")
+    _add_options(replay, _version())
+    replay.add_argument("--since", default="7d", type=_since,
+                        help="replay the calls of this last while: 24h, 7d, ... (default 7d)")
+    replay.add_argument("--key", default=None,
+                        help="only the calls of this key (sk-... or its hash)")
+    replay.add_argument("--team", default=None, help="only the calls of this team id")
+    replay.add_argument("--limit", default=None, type=_positive(int),
+                        help="only the newest N calls")
+    replay.add_argument("--rate", default=DEFAULT_RATE, type=_positive(float),
+                        help=f"at most this many vendor calls a second (default "
+                             f"{DEFAULT_RATE:g})")
+    replay.add_argument("--json", action="store_true", default=False, help="print JSON")
+
+
+def _since(value: str) -> float:
+    try:
+        return time.time() - durations.seconds(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(value: str) -> int | float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"{value!r}: must be more than 0")
+        return number
+    return parse
 
 
 def _add_options(parser: argparse.ArgumentParser, version: str) -> None:
@@ -124,6 +169,23 @@ async def _check(app: web.Application) -> None:
     gateway = app[GATEWAY]
     await gateway.start(check_only=True)
     await gateway.stop()
+
+
+async def _replay(app: web.Application, args: argparse.Namespace) -> int:
+    """Start the candidate's guardrails as a check does (no port, no background jobs), open
+    the database it names, and replay."""
+    gateway = app[GATEWAY]
+    await gateway.start(check_only=True)
+    try:
+        await open_database(gateway.store)
+        filters = Filters(since=args.since, key_hash=key_ident(args.key)[0] if args.key else None,
+                          team_id=args.team, limit=args.limit)
+        report = await replay(gateway.guardrails, gateway.store, filters, rate=args.rate)
+    finally:
+        await gateway.stop()
+    print(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode() if args.json
+          else report.text())
+    return 0
 
 
 def _list_plugins(as_json: bool) -> int:

@@ -344,6 +344,9 @@ class GeneralSettings(KeyManagement):
     trusted_proxies: list[str] = Field(default_factory=list)
     # Seconds between spend-log writes; rows wait in memory (and survive a database outage).
     spend_flush_interval: float = Field(default=1.0, gt=0)
+    # Keep each call's request and reply in its spend row, masked by the logging_only
+    # guardrails first (what `gatehouse replay` reads). Off: no text is stored.
+    store_prompts_in_spend_logs: bool = False
     # The one header keys are read from, instead of Authorization, x-api-key and the others.
     litellm_key_header_name: str | None = None
     # Models added through /model/new are kept in the database and served by every gateway
@@ -480,7 +483,7 @@ LITELLM_IGNORED = {
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
         maximum_spend_logs_cleanup_cron
         proxy_batch_write_at spend_report_frequency
-        store_prompts_in_spend_logs ui_access_mode
+        ui_access_mode
     """.split()),
     "settings": frozenset("""
         success_callback failure_callback service_callback drop_params modify_params set_verbose

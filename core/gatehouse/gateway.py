@@ -137,7 +137,8 @@ class Gateway:
         self.tracing = Tracing() if config.wants("otel", "opentelemetry") else None
         observers = [o for o in (self.metrics, self.tracing) if o is not None]
         self.call_log = CallLog(self.accounting if self.tracks_spend else None, observers,
-                                self.tracing.capture if self.tracing is not None else None)
+                                self.tracing.capture if self.tracing is not None else None,
+                                store_prompts=settings.store_prompts_in_spend_logs)
         # Stored params are sealed with LITELLM_SALT_KEY where set (so the master key can be
         # rotated), else with the master key, as LiteLLM does.
         sealer = Sealer(os.environ.get("LITELLM_SALT_KEY") or master or "")

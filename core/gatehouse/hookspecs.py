@@ -168,7 +168,8 @@ def logging_only(call: Call, record: dict[str, Any]) -> None:
 
     Mask what must not be logged by rewriting ``record`` in place; the client and the upstream
     are not affected. Exceptions are logged and the record is dropped (fail closed: an unmasked
-    record is never passed on). May be async.
+    record is never passed on). With ``store_prompts_in_spend_logs`` the masked request and
+    response are also what the call's spend row keeps. May be async.
     """
 
 

@@ -196,8 +196,13 @@ class Accounting:
     # --- after a call ----------------------------------------------------------------------------
 
     async def account(self, call: Call, *, started: float, status: int, response: Any,
-                      failed: bool) -> None:
-        """Price a finished call, move its counters, and queue its spend row."""
+                      failed: bool, texts: tuple[Any, Any] | None = None,
+                      first_chunk: float | None = None,
+                      error: dict[str, Any] | None = None) -> None:
+        """Price a finished call, move its counters, and queue its spend row (with when a
+        stream's first chunk came, and the error the client was answered, if any).
+        ``texts``: the request body and the reply to keep in the row
+        (``store_prompts_in_spend_logs``), already masked for the log."""
         prompt_tokens, completion_tokens = usage(call.body, response, failed=failed)
         spend = 0.0 if failed else call.cost_per_request if call.cost_per_request is not None \
             else self.prices.cost(call.model, prompt_tokens, completion_tokens)
@@ -258,6 +263,7 @@ class Accounting:
                 "user_api_key_team_alias": (principal.team or {}).get("team_alias"),
                 # LiteLLM's spend logs keep the guardrail runs here too.
                 "guardrail_information": information(call),
+                **outcome_metadata(status, first_chunk, error),
             },
             "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens, "spend": spend,
@@ -265,6 +271,10 @@ class Accounting:
             "request_ip": call.client_ip, "status": status,
             "guardrails": dict(call.verdicts),
         })
+        if texts is not None:
+            request, reply = texts
+            self.pending[-1].update(proxy_server_request=request,
+                                    response=reply if isinstance(reply, dict) else None)
         backlog = len(self.pending)
         if backlog >= BATCH:
             self._wake.set()
@@ -328,9 +338,10 @@ class Accounting:
         """A row the database refused, without the fields a client or plugin wrote: the call
         is billed though its metadata, tags and user are lost."""
         log.exception("spend row of request %s refused by the database; stored without its "
-                      "metadata, tags and user", row["request_id"])
+                      "metadata, tags, user and text", row["request_id"])
         plain = {**row, "user_id": None, "tags": [],
-                 "metadata": {**row["metadata"], "spend_logs_metadata": None}}
+                 "metadata": {**row["metadata"], "spend_logs_metadata": None},
+                 "proxy_server_request": None, "response": None}
         try:
             await self.store.write_spend([plain])
         except StoreUnavailable:
@@ -351,6 +362,24 @@ class Accounting:
                 await self.flush()
             except Exception:  # noqa: BLE001 - keep the loop (and the rows) alive
                 log.exception("writing spend rows failed")
+
+
+def outcome_metadata(status: int, first_chunk: float | None,
+                     error: dict[str, Any] | None) -> dict[str, Any]:
+    """A spend row's ``completion_start_time`` (a stream's first chunk) and LiteLLM's
+    ``error_information`` (from the OpenAI-shaped error the client got, so it holds nothing
+    the client was not shown), each only when there is one."""
+    out: dict[str, Any] = {}
+    if first_chunk is not None:
+        out["completion_start_time"] = first_chunk
+    if error is not None:
+        inner = error.get("error") if isinstance(error.get("error"), dict) else error
+        message = inner.get("message")
+        out["error_information"] = {
+            "error_code": str(status), "error_class": inner.get("type"),
+            "error_message": message if isinstance(message, str) or message is None
+            else str(message)}
+    return out
 
 
 # Seconds a held parallel-call slot outlives the last call of its key: a gateway stopped in

@@ -5,22 +5,44 @@ object), for proxy admins and their viewers."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 
 from aiohttp import web
+from pydantic import Field
 
 from ..access.roles import Rule
 from ..errors import ClientError, json_response
-from .bodies import query_day, query_int
+from .bodies import Day, Query, RowsQuery, day_start, parse_query
 from .context import Admin, gated
 
-MAX_LIMIT = 1000
 MAX_PAGE_SIZE = 100
 # Filters that match a column exactly.
 COLUMNS = ("changed_by", "changed_by_api_key", "action", "table_name", "object_id")
 # Filters that match a field of the row's before or updated values: query name -> field.
 INSIDE = {"object_team_id": "team_id", "object_key_hash": "token"}
 SORTABLE = ("updated_at", "changed_by", "action", "table_name", "object_id")
+
+
+class AuditPageQuery(Query):
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    page_size: int = Field(default=10, ge=1, le=MAX_PAGE_SIZE)
+    sort_by: str = Field(default="updated_at", description=f"One of {', '.join(SORTABLE)}")
+    sort_order: str = Field(default="desc", description="asc or desc")
+    start_date: Day | None = Field(default=None, description="Changes from this day on")
+    end_date: Day | None = Field(default=None, description="Changes up to this day, included")
+    changed_by: str | None = None
+    changed_by_api_key: str | None = None
+    action: str | None = Field(default=None, description="created, updated, deleted, ...")
+    table_name: str | None = None
+    object_id: str | None = None
+    object_team_id: str | None = Field(default=None, description="Changes of rows whose "
+                                                                  "team_id was this")
+    object_key_hash: str | None = Field(default=None, description="Changes of rows whose "
+                                                                   "token was this key hash")
+
+
+class AuditLogsQuery(RowsQuery):
+    object_id: str | None = Field(default=None, description="Only this object's changes")
 
 
 def setup(app: web.Application) -> None:
@@ -31,21 +53,20 @@ def setup(app: web.Application) -> None:
 
 @gated(Rule.ADMIN_READ)
 async def audit_page(request: web.Request, admin: Admin) -> web.Response:
-    query = request.query
-    page = query_int(request, "page", 1, low=1, high=1_000_000)
-    size = query_int(request, "page_size", 10, low=1, high=MAX_PAGE_SIZE)
-    sort_by = query.get("sort_by", "updated_at")
+    query = parse_query(request, AuditPageQuery)
+    page, size, sort_by = query.page, query.page_size, query.sort_by
     if sort_by not in SORTABLE:
         raise ClientError(400, f"Invalid sort column. Must be one of: {', '.join(SORTABLE)}",
                           param="sort_by")
-    order = query.get("sort_order", "desc").lower()
+    order = query.sort_order.lower()
     if order not in ("asc", "desc"):
         raise ClientError(400, "sort_order must be asc or desc", param="sort_order")
+    given = query.model_dump(exclude_none=True)
     rows, total = await admin.store.audit_page(
-        {name: query[name] for name in COLUMNS if query.get(name)},
-        since=_iso(query_day(request, "start_date")),
-        before=_iso(query_day(request, "end_date"), days=1),
-        inside={field: query[name] for name, field in INSIDE.items() if query.get(name)},
+        {name: given[name] for name in COLUMNS if name in given},
+        since=_iso(query.start_date),
+        before=_iso(query.end_date, days=1),
+        inside={field: given[name] for name, field in INSIDE.items() if name in given},
         order_by=sort_by, descending=order == "desc", limit=size, offset=(page - 1) * size)
     return json_response({"audit_logs": rows, "total": total, "page": page, "page_size": size,
                           "total_pages": math.ceil(total / size)})
@@ -63,15 +84,15 @@ async def audit_row(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.ADMIN_READ)
 async def audit_logs(request: web.Request, admin: Admin) -> web.Response:
-    limit = query_int(request, "limit", 100, low=1, high=MAX_LIMIT)
-    return json_response(await admin.store.audit_logs(
-        object_id=request.query.get("object_id") or None, limit=limit))
+    query = parse_query(request, AuditLogsQuery)
+    return json_response(await admin.store.audit_logs(object_id=query.object_id,
+                                                      limit=query.limit))
 
 
-def _iso(day: datetime | None, *, days: int = 0) -> str | None:
+def _iso(day: date | None, *, days: int = 0) -> str | None:
     """A day's start (or, ``days`` later, the next's: an end date counts whole) as the ISO
     text audit times are compared with; None past the last day a date can name."""
     try:
-        return None if day is None else (day + timedelta(days=days)).isoformat()
+        return None if day is None else (day_start(day) + timedelta(days=days)).isoformat()
     except OverflowError:
         return None

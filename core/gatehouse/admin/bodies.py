@@ -24,8 +24,8 @@ from typing import Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origi
 
 import orjson
 from aiohttp import web
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      ValidationError, ValidationInfo, model_validator)
 
 from ..access import durations
 from ..access.credentials import key_name
@@ -37,6 +37,8 @@ log = logging.getLogger("gatehouse.admin")
 M = TypeVar("M", bound=BaseModel)
 Q = TypeVar("Q", bound="Query")
 
+# The most rows a listing route (``limit``) answers with.
+MAX_ROWS = 1000
 # A count the databases can store: a signed 64-bit integer.
 Limit = Annotated[int, Field(ge=0, le=2 ** 63 - 1)]
 
@@ -184,6 +186,33 @@ class Query(BaseModel):
         return {name: value for name, value in data.items() if value != ""}
 
 
+def _day(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        # Not a ValueError: pydantic lets it through as it is, so a bad date is LiteLLM's 400
+        # naming the parameter rather than a 422.
+        raise ClientError(400, f"{info.field_name} must be a date, YYYY-MM-DD; got {value!r}",
+                          kind="bad_request", param=info.field_name) from None
+
+
+# A day, ``YYYY-MM-DD`` (UTC).
+Day = Annotated[date, BeforeValidator(_day)]
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of ``day`` in UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class RowsQuery(Query):
+    """A route that lists rows, most recent or most spent first."""
+
+    limit: int = Field(default=100, ge=1, le=MAX_ROWS)
+
+
 def parse_query(request: web.Request, model: type[Q]) -> Q:
     try:
         return model.model_validate(dict(request.query))
@@ -192,24 +221,6 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
         raise Invalid([problem(err["type"], ["query", *err["loc"]], err["msg"],
                                None if err["type"] == "missing" else err["input"])
                        for err in exc.errors(include_url=False)]) from None
-
-
-def query_int(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid([problem("int_parsing", ["query", name], "Input should be a valid "
-                               "integer, unable to parse string as an integer", raw)]) from None
-    if value < low:
-        raise Invalid([problem("greater_than_equal", ["query", name],
-                               f"Input should be greater than or equal to {low}", raw)])
-    if value > high:
-        raise Invalid([problem("less_than_equal", ["query", name],
-                               f"Input should be less than or equal to {high}", raw)])
-    return value
 
 
 class Reply(BaseModel):
@@ -226,21 +237,3 @@ def reply(model: type[BaseModel], value: Any) -> web.Response:
     it is: no field is added that ``value`` does not have."""
     checked = model.model_validate(value)
     return json_response(checked.model_dump(mode="json", exclude_unset=True))
-
-
-def query_day(request: web.Request, name: str) -> datetime | None:
-    """A ``YYYY-MM-DD`` query value as the start of that day in UTC; a 400 naming the
-    parameter if it is not a date."""
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        raise ClientError(400, f"{name} must be a date, YYYY-MM-DD; got {raw!r}",
-                          kind="bad_request", param=name) from None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def query_bool(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("true", "1", "yes", "on")

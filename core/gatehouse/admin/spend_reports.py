@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from pydantic import Field
 
 from ..access.roles import Rule
 from ..errors import ClientError, json_response
 from ..store.database import Row
-from .bodies import query_day, query_int
+from .bodies import Day, Query, RowsQuery, day_start, parse_query
 from .budgets import rows_where_in
 from .context import Admin, gated
 from .keys import key_ident
@@ -29,6 +30,26 @@ RECENT = 30 * DAY  # what /global/spend/keys and /global/spend/teams look back o
 TOP_TEAMS = 10
 GROUPS = {"team": ("team_id", "teams", "team_name"),
           "customer": ("end_user", "customers", "customer")}
+
+
+class DateRange(Query):
+    start_date: Day | None = Field(default=None, description="The first day (required)")
+    end_date: Day | None = Field(default=None, description="The last day, included "
+                                                           "(required)")
+
+
+class ReportQuery(DateRange):
+    api_key: str | None = Field(default=None, description="Only this key's spend")
+    internal_user_id: str | None = Field(default=None, description="Only this user's spend")
+    team_id: str | None = Field(default=None, description="With customer_id: only this "
+                                                          "team's spend on that customer")
+    customer_id: str | None = None
+    group_by: str = Field(default="team", description="team, customer or api_key")
+
+
+class TagsQuery(DateRange):
+    tags: str | None = Field(default=None, description="Comma-separated tags; all when not "
+                                                       "given")
 
 
 def setup(app: web.Application) -> None:
@@ -42,16 +63,16 @@ def setup(app: web.Application) -> None:
 async def report(request: web.Request, admin: Admin) -> web.Response:
     """A filter, in LiteLLM's order -- ``api_key``, ``internal_user_id``, ``team_id`` with
     ``customer_id`` -- answers per key and model; otherwise ``group_by`` decides."""
-    start, end = date_range(request)
-    query = request.query
+    query = parse_query(request, ReportQuery)
+    start, end = date_range(query)
     where: Row | None = None
-    if query.get("api_key"):
-        where = {"key_hash": key_ident(query["api_key"])[0]}
-    elif query.get("internal_user_id"):
-        where = {"user_id": query["internal_user_id"]}
-    elif query.get("team_id") and query.get("customer_id"):
-        where = {"team_id": query["team_id"], "end_user": query["customer_id"]}
-    group_by = query.get("group_by", "team")
+    if query.api_key:
+        where = {"key_hash": key_ident(query.api_key)[0]}
+    elif query.internal_user_id:
+        where = {"user_id": query.internal_user_id}
+    elif query.team_id and query.customer_id:
+        where = {"team_id": query.team_id, "end_user": query.customer_id}
+    group_by = query.group_by
     if where is not None or group_by == "api_key":
         return json_response(per_key(await admin.store.spend_by_key_model(start, end,
                                                                           where or {})))
@@ -71,7 +92,7 @@ async def report(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SPEND)
 async def top_keys(request: web.Request, admin: Admin) -> web.Response:
-    limit = query_int(request, "limit", 100, low=1, high=1000)
+    limit = parse_query(request, RowsQuery).limit
     rows = await admin.store.top_keys(time.time() - RECENT, limit)
     return json_response([{"api_key": row["key_hash"], "total_spend": row["spend"],
                             "key_alias": row["key_alias"], "key_name": row["key_name"],
@@ -102,23 +123,24 @@ async def teams(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SPEND)
 async def tags(request: web.Request, admin: Admin) -> web.Response:
-    start, end = date_range(request)
-    wanted = [tag for tag in request.query.get("tags", "").split(",") if tag]
+    query = parse_query(request, TagsQuery)
+    start, end = date_range(query)
+    wanted = [tag for tag in (query.tags or "").split(",") if tag]
     rows = await admin.store.spend_by_tag(start, end, wanted or None)
     return json_response({"spend_per_tag": [
         {"name": row["tag"], "spend": row["spend"], "log_count": row["log_count"]}
         for row in rows]})
 
 
-def date_range(request: web.Request) -> tuple[float, float]:
+def date_range(query: DateRange) -> tuple[float, float]:
     """``[start_date 00:00, the day after end_date 00:00)`` in UTC epoch seconds."""
-    first, last = query_day(request, "start_date"), query_day(request, "end_date")
+    first, last = query.start_date, query.end_date
     if first is None or last is None:
         raise ClientError(400, "Please provide start_date and end_date", kind="bad_request")
     if last < first:
         raise ClientError(400, "end_date is before start_date", kind="bad_request",
                           param="end_date")
-    return first.timestamp(), last.timestamp() + DAY
+    return day_start(first).timestamp(), day_start(last).timestamp() + DAY
 
 
 def day_of(day: int) -> datetime:

@@ -99,7 +99,7 @@ def setup(app: web.Application, general: Any, master_key: str | None, cache: Cac
     app.router.add_get("/login", login_page)
     app.router.add_get("/fallback/login", login_page)
     app.router.add_post("/login", password_login)
-    app.router.add_get("/logout", logout)
+    app.router.add_get("/logout", logout_page)
     app.router.add_post("/logout", logout)
     app.router.add_get("/sso/key/generate", sso_start)
     app.router.add_get("/sso/callback", sso_callback)
@@ -155,6 +155,12 @@ async def password_login(request: web.Request) -> web.Response:
         return _page(request, "Invalid credentials used to access UI. Check UI_USERNAME and "
                               "UI_PASSWORD.", status=401, next_page=next_page)
     return await _landing(request, PASSWORD_USER_ID, PASSWORD, next_page)
+
+
+async def logout_page(request: web.Request) -> web.Response:
+    """A link to /logout asks first: a GET that ended the session would let any site end it
+    (the Lax cookie is sent on a cross-site link)."""
+    return render("logout.html")
 
 
 async def logout(request: web.Request) -> web.Response:

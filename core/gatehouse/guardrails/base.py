@@ -203,7 +203,8 @@ class Guardrail:
     #: (e.g. ``"hide_secrets"``).
     permission: ClassVar[str | None] = None
     #: The vendor's name, put before the URL path in what ``post_json`` reports, so an error
-    #: and its log line say which service failed (e.g. ``"OpenAI moderation"``).
+    #: and its log line say which service failed (e.g. ``"OpenAI moderation"``). A type that
+    #: names one has its runs paced by ``gatehouse replay --rate``.
     vendor: ClassVar[str] = ""
     #: The verdict depends only on the text the hooks see (and the params and extra_body):
     #: no per-call state, no headers. Only such a type may set ``cache_ttl``.

@@ -118,12 +118,32 @@ async def judge(impl: HookImpl, call: Call, args: dict[str, Any],
 REWROTE = "would have rewritten the call"
 
 
+async def trial(impl: HookImpl, call: Call, isolated: Isolated, run: monitoring.GuardrailRun
+                ) -> tuple[monitoring.RunStatus, str | None]:
+    """Run ``impl`` on ``isolated``'s copies, for what it would have done (a shadow, a
+    replay): the status and reason its run records."""
+    verdict = await judge(impl, call, isolated.args, run)
+    if verdict.kind == "failed":
+        return monitoring.FAILED, verdict.reason
+    if verdict.kind == "blocked":
+        return monitoring.WOULD_HAVE, verdict.reason
+    if isolated.changed():
+        return monitoring.WOULD_HAVE, REWROTE
+    return monitoring.SUCCESS, verdict.reason
+
+
 def kind_of(run: monitoring.GuardrailRun) -> str:
     """A finished run's verdict as a shadow's is compared with its target's: passed, rewrote,
     blocked, failed or not_run (a rewrite of a run on the live call is told by the caller)."""
-    if run.status in (monitoring.FAILED, monitoring.NOT_RUN):
-        return "failed" if run.status == monitoring.FAILED else "not_run"
-    if run.status == monitoring.SUCCESS:
+    return verdict_kind(run.status, run.reason)
+
+
+def verdict_kind(status: str, reason: str | None) -> str:
+    """:func:`kind_of` a run's status and reason, as a ``guardrail_information`` entry holds
+    them (``guardrail_status``, ``status_reason``)."""
+    if status in (monitoring.FAILED, monitoring.NOT_RUN):
+        return "failed" if status == monitoring.FAILED else "not_run"
+    if status == monitoring.SUCCESS:
         return "passed"
     # Intervened: a block gives its message as the reason, a mask none.
-    return "blocked" if run.reason is not None and run.reason != REWROTE else "rewrote"
+    return "blocked" if reason is not None and reason != REWROTE else "rewrote"

@@ -177,10 +177,13 @@ def settle(call: Call, selection: Selection, status: int) -> None:
     if runs is None:
         runs = call.guardrail_runs = []
     done = {(run.name, run.mode) for run in runs}
+    missed = [impl for impl in selection.planned if (impl.name, impl.mode) not in done]
+    if not missed:
+        return  # most calls: every step ran
     # The guardrail that blocked, answered or failed closed, if one did.
     stopper = next((r for r in runs if r.status in (INTERVENED, FAILED)
                     and call.verdicts.get(r.name) in STOPPED), None)
-    for impl in selection.planned:
+    for impl in missed:
         if (impl.name, impl.mode) in done:
             continue
         done.add((impl.name, impl.mode))

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import monitoring
-from .judging import REWROTE, Isolated, judge, kind_of
+from .judging import Isolated, kind_of, trial
 
 if TYPE_CHECKING:
     from .call import Call
@@ -80,16 +80,7 @@ async def _shadow(shadow: HookImpl, call: Call, mine: Isolated, watch: Watch,
     run = _record(shadow, call, target, began)
     status, reason = monitoring.NOT_RUN, "cancelled before it reached a verdict"
     try:
-        verdict = await judge(shadow, call, mine.args, run)
-        reason = verdict.reason
-        if verdict.kind == "failed":
-            status = monitoring.FAILED
-        elif verdict.kind == "blocked":
-            status = monitoring.WOULD_HAVE
-        elif mine.changed():
-            status, reason = monitoring.WOULD_HAVE, REWROTE
-        else:
-            status = monitoring.SUCCESS
+        status, reason = await trial(shadow, call, mine, run)
     finally:
         run.finish(began, status, reason)
         shadow.guardrail.engine.release(shadow.name)

@@ -169,6 +169,8 @@ async def openapi_json(request: web.Request) -> web.Response:
 # --- the document ----------------------------------------------------------------------------
 
 NOT_DOCUMENTED = frozenset({"docs_asset", "swagger_page", "redoc_page", "openapi_json"})
+# The admin UI's pages are for a browser, not an API client.
+UNDOCUMENTED_MODULES = frozenset({"gatehouse.ui.pages"})
 
 
 class OpenAIError(BaseModel):
@@ -265,7 +267,8 @@ def _documented(app: web.Application, filtered: bool):
     for resource in app.router.resources():
         for route in resource:
             handler = inspect.unwrap(route.handler)
-            if route.method in ("HEAD", "OPTIONS") or handler.__name__ in NOT_DOCUMENTED:
+            if (route.method in ("HEAD", "OPTIONS") or handler.__name__ in NOT_DOCUMENTED
+                    or handler.__module__ in UNDOCUMENTED_MODULES):
                 continue
             if filtered and handler.__module__ not in OPENAI_MODULES:
                 continue

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import web
 
 from ..access.prices import usage
 from ..errors import error_type
 from ..guardrails.monitoring import FAILED, NOT_RUN
+from .metric_cells import Timing, counting
 from .routes import STATUS
 
 if TYPE_CHECKING:
@@ -166,8 +168,12 @@ class Metrics:
         self.postgres_fails = counter("litellm_postgres_fails",
                                       "Database probes that failed", [])
         self._children: dict[int, dict[tuple[str, ...], Any]] = {}
-        # (request and model labels, status) -> the children every call of that kind counts in
-        self._series: dict[tuple[tuple[str, ...], int], tuple[Any, ...]] = {}
+        # (request and model labels, status) -> the cells every call of that kind counts in
+        self._series: dict[tuple[tuple[str, ...], int], _Series] = {}
+        # deployment labels -> the cells of a call the deployment answered
+        self._answered: dict[tuple[str, ...], _Answered] = {}
+        # guardrail labels -> the cells of a run with that name, status, error type and mode
+        self._runs: dict[tuple[str, ...], _RunCells] = {}
         # deployment id -> its labels: litellm_model_name, model_id, api_base, api_provider
         self._where: dict[str, tuple[str, str, str, str]] = {}
 
@@ -189,47 +195,71 @@ class Metrics:
                team.get("team_alias") or "", principal.user_id or "",
                (call.user or "") if self.end_user_labels else "")
         request = (*key, call.model)
-        child = self._child
         status = outcome.status
         deployment = self.router.routes.by_id.get(
             call.response_headers.get("x-litellm-model-id", ""))
         timed = (*request, deployment.params.model if deployment is not None else call.model)
         series = self._series.get((timed, status))
         if series is None:
-            series = self._series[(timed, status)] = (
-                child(self.requests, (*request, str(status))),
-                *(child(metric, timed) for metric in (
-                    self.total_latency, self.api_latency, self.overhead, self.ttft,
-                    self.input_tokens, self.output_tokens, self.total_tokens, self.spend)))
-        requests, total_latency, api_latency, overhead, ttft, *spent = series
-        requests.inc()
+            series = self._series[(timed, status)] = self._new_series(request, timed, status)
+        series.requests(1)
         if outcome.error is not None:
-            child(self.failures, (*request, str(status), error_type(outcome.error))).inc()
-        total_latency.observe(max(0.0, ended - outcome.started))
+            self._child(self.failures, (*request, str(status), error_type(outcome.error))).inc()
+        series.total_latency.observe(max(0.0, ended - outcome.started))
         if outcome.upstream_began is not None and outcome.upstream_ended is not None:
             upstream = outcome.upstream_ended - outcome.upstream_began
-            api_latency.observe(upstream)
-            overhead.observe(max(0.0, ended - outcome.started - upstream))
+            series.api_latency.observe(upstream)
+            series.overhead.observe(max(0.0, ended - outcome.started - upstream))
             if outcome.first_chunk is not None:
-                ttft.observe(outcome.first_chunk - outcome.upstream_began)
-        self._spend(call, outcome, spent)
+                series.ttft.observe(outcome.first_chunk - outcome.upstream_began)
+        self._spend(call, outcome, series)
         if principal.key is not None or principal.team is not None:
             self._budgets(call)
         if deployment is not None:
             self._deployment(call, outcome, deployment, key)
-        for run in call.guardrail_runs or ():
-            failed = run.status == FAILED
+        runs = call.guardrail_runs
+        if runs:
+            self._guardrails(call, runs)
+
+    def _new_series(self, request: tuple[str, ...], timed: tuple[str, ...], status: int
+                    ) -> _Series:
+        child = self._child
+        return _Series(
+            counting(child(self.requests, (*request, str(status)))),
+            *(Timing(child(metric, timed)) for metric in (
+                self.total_latency, self.api_latency, self.overhead, self.ttft)),
+            *(counting(child(metric, timed)) for metric in (
+                self.input_tokens, self.output_tokens, self.total_tokens, self.spend)))
+
+    def _guardrails(self, call: Call, runs: list[GuardrailRun]) -> None:
+        for run in runs:
+            status = run.status
             # error_type: how the failure was handled (failed_open / failed_closed).
-            labels = (run.name, run.status, call.verdicts.get(run.name, "") if failed else "",
-                      run.mode)
-            child(self.guardrail_requests, labels).inc()
-            if failed:
-                child(self.guardrail_errors, labels).inc()
-            if run.status != NOT_RUN:
-                child(self.guardrail_latency, labels).observe(run.duration)
-                child(self.guardrail_added_latency, (run.name, run.mode)).observe(
-                    run.added_latency)
-            self._guardrail_extras(run)
+            labels = (run.name, status, call.verdicts.get(run.name, "") if status == FAILED
+                      else "", run.mode)
+            cells = self._runs.get(labels)
+            if cells is None:
+                cells = self._runs[labels] = self._run_cells(labels)
+            cells.requests(1)
+            if cells.errors is not None:
+                cells.errors(1)
+            if cells.latency is not None:
+                cells.latency.observe(run.duration)
+                cells.added_latency.observe(run.added_latency)
+            if run.cache_hits or run.cache_misses or run.notes:
+                self._guardrail_extras(run)
+
+    def _run_cells(self, labels: tuple[str, ...]) -> _RunCells:
+        """Only the children a run with these labels moves: a run that did not fail has no
+        error series, one that did not run no latency."""
+        name, status, _, mode = labels
+        child = self._child
+        ran = status != NOT_RUN
+        return _RunCells(
+            counting(child(self.guardrail_requests, labels)),
+            counting(child(self.guardrail_errors, labels)) if status == FAILED else None,
+            Timing(child(self.guardrail_latency, labels)) if ran else None,
+            Timing(child(self.guardrail_added_latency, (name, mode))) if ran else None)
 
     def _guardrail_extras(self, run: GuardrailRun) -> None:
         """The verdict cache, shadows and latency budgets, from one run's record."""
@@ -248,17 +278,17 @@ class Metrics:
             child(self.guardrail_budget_exceeded,
                   (run.name, run.mode, notes["latency_budget"])).inc()
 
-    def _spend(self, call: Call, outcome: Outcome, counters: list[Any]) -> None:
-        """``counters``: input, output and total tokens, and spend, of the call's series."""
+    def _spend(self, call: Call, outcome: Outcome, series: _Series) -> None:
         response = outcome.response if outcome.billed is None else outcome.billed
         failed = outcome.error is not None and outcome.billed is None
         prompt, completion = usage(call.body, response, failed=failed)
+        # An upstream's negative count would move the counters backwards.
+        prompt, completion = max(prompt, 0), max(completion, 0)
         if prompt or completion:
-            input_tokens, output_tokens, total_tokens, spend = counters
-            input_tokens.inc(prompt)
-            output_tokens.inc(completion)
-            total_tokens.inc(prompt + completion)
-            spend.inc(self.prices.cost(call.model, prompt, completion))
+            series.input_tokens(prompt)
+            series.output_tokens(completion)
+            series.total_tokens(prompt + completion)
+            series.spend(max(self.prices.cost(call.model, prompt, completion), 0.0))
 
     def _budgets(self, call: Call) -> None:
         """Budgets left as known when the call was authenticated (the principal's rows), and
@@ -300,12 +330,19 @@ class Metrics:
         # hash and alias, team and team alias.
         labels = (call.model, *where, *key[:4])
         child = self._child
-        child(self.deployment_total, labels).inc()
         status = outcome.status
         if outcome.error is None:
-            child(self.deployment_success, labels).inc()
-            child(self.deployment_state, where).set(HEALTHY)
+            answered = self._answered.get(labels)
+            if answered is None:
+                answered = self._answered[labels] = _Answered(
+                    counting(child(self.deployment_total, labels)),
+                    counting(child(self.deployment_success, labels)),
+                    child(self.deployment_state, where))
+            answered.total(1)
+            answered.success(1)
+            answered.state.set(HEALTHY)
         else:
+            child(self.deployment_total, labels).inc()
             child(self.deployment_failure,
                   (*labels, str(status), error_type(outcome.error))).inc()
             if status in UPSTREAM_FAULTS:
@@ -341,6 +378,40 @@ class Metrics:
         registry = prom.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
         return prom.generate_latest(registry)
+
+
+@dataclass(slots=True)
+class _Series:
+    """The cells every call with the same key, team, user, models and status counts in."""
+
+    requests: Callable[[float], None]
+    total_latency: Timing
+    api_latency: Timing
+    overhead: Timing
+    ttft: Timing
+    input_tokens: Callable[[float], None]
+    output_tokens: Callable[[float], None]
+    total_tokens: Callable[[float], None]
+    spend: Callable[[float], None]
+
+
+@dataclass(slots=True)
+class _Answered:
+    """The cells of a call a deployment answered, per deployment and key."""
+
+    total: Callable[[float], None]
+    success: Callable[[float], None]
+    state: Any
+
+
+@dataclass(slots=True)
+class _RunCells:
+    """The cells of a guardrail run with the same name, status, error type and mode."""
+
+    requests: Callable[[float], None]
+    errors: Callable[[float], None] | None
+    latency: Timing | None
+    added_latency: Timing | None
 
 
 def _number(value: Any) -> float | None:

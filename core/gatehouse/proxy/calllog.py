@@ -4,7 +4,10 @@ The request path only enqueues ``(call, selection, outcome)``; a background task
 record, lets ``logging_only`` guardrails mask it, adds a ``not_run`` entry for each selected
 guardrail the call never reached, bills the call (the spend row's metadata carries the
 ``guardrail_information``), then hands the record to ``on_success`` / ``on_failure``. Nothing
-is enqueued for a call with no such hooks selected.
+is enqueued for a call with no such hooks selected; a call that only the observers (metrics,
+traces) want is not enqueued either: they are shown it from a callback the event loop runs
+once the request's task yields, which costs a fraction of the queue's round trip through the
+worker.
 
 A record is never dropped: each is what bills a call and gives back the budget it held. The
 queue is bounded (``QUEUE_LIMIT``), and when it is full the call that ends waits for room
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from ..guardrails.dispatch import run_callbacks
 from ..guardrails.engine import pending
-from ..guardrails.monitoring import information, settle
+from ..guardrails.monitoring import WOULD_HAVE, information, settle
 from .providers import Reply, UpstreamError
 
 if TYPE_CHECKING:
@@ -69,9 +72,12 @@ class Observer(Protocol):
 
 class CallLog:
     def __init__(self, accounting: Accounting | None, observers: Sequence[Observer] = (),
-                 capture: Callable[[], Any] | None = None):
+                 capture: Callable[[], Any] | None = None, *, store_prompts: bool = False):
         # None: the gateway keeps no spend (no master key), so only hooks want records.
         self.accounting = accounting
+        # general_settings.store_prompts_in_spend_logs: the spend row keeps the record's
+        # request and reply, as the logging_only guardrails left them.
+        self.store_prompts = store_prompts and accounting is not None
         self.observers = tuple(observers)
         # Called on the request path as a record is submitted: what an observer needs from
         # the request's context (the trace a call belongs to).
@@ -87,10 +93,7 @@ class CallLog:
         self._worker = asyncio.create_task(self._run(), name="gatehouse-call-log")
 
     async def stop(self) -> None:
-        while self._waiting:
-            await asyncio.gather(*self._waiting, return_exceptions=True)
-        if self._queue is not None:
-            await self._queue.join()
+        await self.drain()
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
@@ -120,6 +123,13 @@ class CallLog:
         await self._put(item)
 
     async def _put(self, item: tuple[Call, Selection, Outcome, float]) -> None:
+        if self.accounting is None and not item[1].wants_record:
+            # Nothing to bill or log: only the observers want the call.
+            asyncio.get_running_loop().call_soon(self._observed, *item)
+            return
+        await self._queued(item)
+
+    async def _queued(self, item: tuple[Call, Selection, Outcome, float]) -> None:
         queue = self._queue
         assert queue is not None
         backlog = queue.qsize()
@@ -145,6 +155,9 @@ class CallLog:
             await asyncio.gather(*self._waiting, return_exceptions=True)
         if self._queue is not None:
             await self._queue.join()
+        # The observers' callbacks scheduled so far run before this task resumes: the event
+        # loop runs what is ready in the order it was scheduled.
+        await asyncio.sleep(0)
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -159,12 +172,9 @@ class CallLog:
 
     async def _handle(self, call: Call, selection: Selection, outcome: Outcome,
                       ended: float) -> None:
-        if isinstance(outcome.response, Reply):
-            try:
-                outcome.response = outcome.response.data
-            except UpstreamError:
-                outcome.response = None
-        record = _record(call, outcome, ended) if selection.wants_record else None
+        _parse_reply(outcome)
+        wanted = selection.wants_record or self.store_prompts
+        record = _record(call, outcome, ended) if wanted else None
         masked = True
         if record is not None and selection.logging_only:
             masked = await run_callbacks(selection.logging_only, {"call": call, "record": record})
@@ -174,17 +184,16 @@ class CallLog:
         if self.accounting is not None:
             billed = outcome.response if outcome.billed is None else outcome.billed
             began = time.time()
+            texts = None
+            if self.store_prompts and record is not None and masked and not _unmasked(call):
+                texts = (record["request"], record["response"])
             await self.accounting.account(
                 call, started=outcome.started, status=outcome.status, response=billed,
-                failed=outcome.error is not None and outcome.billed is None)
+                failed=outcome.error is not None and outcome.billed is None, texts=texts,
+                first_chunk=outcome.first_chunk, error=outcome.error)
             outcome.billed_between = (began, time.time())
-        for observer in self.observers:
-            try:
-                observer.observe(call, selection, outcome, ended)
-            except Exception:  # noqa: BLE001 - a view of the call must not stop its record
-                log.exception("%s failed on request %s", type(observer).__name__,
-                              call.request_id)
-        if record is None:
+        self._observe(call, selection, outcome, ended)
+        if record is None or not selection.wants_record:
             return
         if not masked:
             log.error("record of request %s dropped: a logging_only guardrail failed",
@@ -197,6 +206,44 @@ class CallLog:
             error = {"status": outcome.status, "body": outcome.error}
             await run_callbacks(selection.on_failure,
                                 {"call": call, "record": record, "error": error})
+
+    def _observed(self, call: Call, selection: Selection, outcome: Outcome,
+                  ended: float) -> None:
+        """What ``_handle`` does for a call that only the observers want."""
+        try:
+            _parse_reply(outcome)
+            if selection.names:
+                settle(call, selection, outcome.status)
+        except Exception:  # noqa: BLE001 - as in the worker: one call must not stop the rest
+            log.exception("call log record failed")
+            return
+        self._observe(call, selection, outcome, ended)
+
+    def _observe(self, call: Call, selection: Selection, outcome: Outcome,
+                 ended: float) -> None:
+        for observer in self.observers:
+            try:
+                observer.observe(call, selection, outcome, ended)
+            except Exception:  # noqa: BLE001 - a view of the call must not stop its record
+                log.exception("%s failed on request %s", type(observer).__name__,
+                              call.request_id)
+
+
+def _parse_reply(outcome: Outcome) -> None:
+    """The reply as an object (None when the upstream's bytes were not one): the bytes the
+    client gets were taken before the call was submitted, so nothing needs them any more."""
+    if isinstance(outcome.response, Reply):
+        try:
+            outcome.response = outcome.response.data
+        except UpstreamError:
+            outcome.response = None
+
+
+def _unmasked(call: Call) -> bool:
+    """Whether a logging_only guardrail that does not enforce left text in the record that it
+    would have masked: text never kept in a spend row."""
+    return any(run.mode == "logging_only" and run.status == WOULD_HAVE
+               for run in call.guardrail_runs or ())
 
 
 def _record(call: Call, outcome: Outcome, ended: float) -> dict[str, Any]:

@@ -14,9 +14,12 @@ import logging
 import time
 from collections import defaultdict
 from importlib import resources
-from typing import Any, AsyncContextManager, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, AsyncContextManager, Callable, Iterable, Protocol
 
 import orjson
+
+if TYPE_CHECKING:
+    from .spend_filters import SpendLogFilter
 
 log = logging.getLogger("gatehouse.store")
 
@@ -25,7 +28,8 @@ Row = dict[str, Any]
 JSON_COLUMNS = frozenset({"models", "metadata", "permissions", "guardrails", "members", "tags",
                           "before_value", "updated_values", "teams", "team_member_permissions",
                           "model_aliases", "aliases", "config", "model_max_budget",
-                          "allowed_cache_controls", "allowed_routes", "object_permission"})
+                          "allowed_cache_controls", "allowed_routes", "object_permission",
+                          "proxy_server_request", "response"})
 BOOL_COLUMNS = frozenset({"blocked", "auto_rotate"})
 TABLES = {"keys": ("gatehouse_keys", "key_hash"), "teams": ("gatehouse_teams", "team_id"),
           "users": ("gatehouse_users", "user_id"),
@@ -326,18 +330,45 @@ class Store(abc.ABC):
     async def spend_logs(self, *, request_id: str | None = None, key_hash: str | None = None,
                          limit: int = 100) -> list[Row]:
         """Rows newest first; ``request_id`` is the gateway's id or the upstream reply's."""
-        clauses, params = [], []
-        if request_id is not None:
-            clauses.append("(request_id = ? OR response_id = ?)")
-            params += [request_id, request_id]
-        if key_hash is not None:
-            clauses.append("key_hash = ?")
-            params.append(key_hash)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT * FROM gatehouse_spend_logs{where} ORDER BY start_time DESC LIMIT ?"
-        async with self.transaction() as tx:
-            rows = await tx.fetchall(sql, (*params, limit))
+        # Imported here: the filter module builds on this one's SQL helpers.
+        from .spend_filters import SpendLogFilter
+        return await self.spend_log_page(
+            SpendLogFilter(columns={"key_hash": key_hash}, request_id=request_id), limit=limit)
+
+    async def spend_log_page(self, chosen: SpendLogFilter, *, limit: int,
+                             offset: int = 0) -> list[Row]:
+        """A page of the rows ``chosen`` picks, newest first."""
+        clause, params = chosen.where()
+        rows = await self._query(
+            f"SELECT * FROM gatehouse_spend_logs{clause} ORDER BY start_time DESC, id DESC "
+            f"LIMIT ? OFFSET ?", (*params, limit, offset))
         return [decode(r) for r in rows]
+
+    async def stored_calls(self, *, since: float, key_hash: str | None = None,
+                           team_id: str | None = None, limit: int | None = None
+                           ) -> tuple[list[Row], int]:
+        """The spend rows since ``since`` that hold their call's request text, newest first,
+        and how many rows the same filters find in all (with text or without)."""
+        clauses, params = ["start_time >= ?"], [since]
+        for column, value in (("key_hash", key_hash), ("team_id", team_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = " AND ".join(clauses)
+        sql = (f"SELECT * FROM gatehouse_spend_logs WHERE {where} "
+               f"AND proxy_server_request IS NOT NULL ORDER BY start_time DESC")
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(sql + (" LIMIT ?" if limit is not None else ""),
+                                     (*params, limit) if limit is not None else params)
+            total = await tx.fetchall(
+                f"SELECT COUNT(*) AS n FROM gatehouse_spend_logs WHERE {where}", params)
+        return [decode(r) for r in rows], total[0]["n"]
+
+    async def count_spend_logs(self, chosen: SpendLogFilter) -> int:
+        clause, params = chosen.where()
+        rows = await self._query(f"SELECT COUNT(*) AS n FROM gatehouse_spend_logs{clause}",
+                                 params)
+        return int(rows[0]["n"])
 
     # --- spend reports: aggregated by the database, never row by row here ------------------
 
@@ -403,6 +434,42 @@ class Store(abc.ABC):
             f"SELECT tag.value AS tag, COUNT(*) AS log_count, SUM(l.spend) AS spend "
             f"FROM gatehouse_spend_logs l, {self.each_tag} WHERE {' AND '.join(clauses)} "
             f"GROUP BY tag.value ORDER BY spend DESC, tag.value", params)
+
+    #: The user whose key made spend row ``l``: kept in its metadata, since ``user_id`` holds
+    #: the request's ``user`` when one was sent.
+    key_owner = ""
+
+    async def activity_by_day(self, start: float, end: float, *, entity: str | None = None,
+                              entity_ids: list[str] | None = None, model: str | None = None,
+                              key_hash: str | None = None, owner: str | None = None
+                              ) -> list[Row]:
+        """Spend, tokens and calls (all, and those that succeeded) per UTC day (``day``),
+        key and model for rows started in ``[start, end)``; with ``entity`` (a key of
+        ACTIVITY_ENTITIES) per that too (``entity``), leaving out rows without one. Filters:
+        the entity's ids, the model, the key, and ``owner``, the user whose key made the call."""
+        columns = [f"{_DAY} AS day", "l.key_hash", "l.model"]
+        tables = ["gatehouse_spend_logs l"]
+        clauses, params = ["l.start_time >= ?", "l.start_time < ?"], [start, end]
+        if entity is not None:
+            column = ACTIVITY_ENTITIES[entity]
+            columns.append(f"{column} AS entity")
+            if entity == "tag":
+                tables.append(self.each_tag)
+            clauses.append(f"{column} IS NOT NULL")
+            if entity_ids:
+                clauses.append(f"{column} IN ({', '.join('?' for _ in entity_ids)})")
+                params += entity_ids
+        for column, value in (("l.model", model), ("l.key_hash", key_hash),
+                              (self.key_owner, owner)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return await self._query(
+            f"SELECT {', '.join(columns)}, SUM(spend) AS spend, {_total('prompt_tokens')}, "
+            f"{_total('completion_tokens')}, COUNT(*) AS api_requests, "
+            f"SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END) AS successful_requests "
+            f"FROM {', '.join(tables)} WHERE {' AND '.join(clauses)} "
+            f"GROUP BY {', '.join(str(n + 1) for n in range(len(columns)))}", params)
 
     #: A FROM-clause item giving each entry of spend row ``l``'s
     #: ``metadata.guardrail_information`` as ``run.value`` (none where the call ran no
@@ -514,6 +581,10 @@ class Store(abc.ABC):
         rows, _ = await self.audit_page({"id": audit_id}, limit=1)
         return rows[0] if rows else None
 
+
+# What the daily activity views group by, beside day, key and model: the spend row's column
+# (tags: each tag of the row, from Store.each_tag).
+ACTIVITY_ENTITIES = {"team": "l.team_id", "customer": "l.end_user", "tag": "tag.value"}
 
 # The UTC day a spend row started on, in days since the epoch. FLOOR is missing from some
 # SQLite builds, and CAST truncates on SQLite but rounds on Postgres: taking one off where the

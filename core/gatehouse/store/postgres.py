@@ -50,6 +50,8 @@ class _PgTx:
 
 class PostgresStore(Store):
     each_tag = "jsonb_array_elements_text(l.tags::jsonb) AS tag(value)"
+    key_owner = "(l.metadata::jsonb ->> 'user_api_key_user_id')"
+
     # A call that ran no guardrail keeps null there, which has no elements to expand.
     each_run = ("jsonb_array_elements(CASE WHEN jsonb_typeof(l.metadata::jsonb -> "
                 "'guardrail_information') = 'array' THEN l.metadata::jsonb -> "

@@ -36,6 +36,8 @@ class _SqliteTx:
 
 class SqliteStore(Store):
     each_tag = "json_each(l.tags) AS tag"
+    key_owner = "json_extract(l.metadata, '$.user_api_key_user_id')"
+
     each_run = "json_each(l.metadata, '$.guardrail_information') AS run"
 
     def run_field(self, *path: str) -> str:

@@ -20,6 +20,7 @@ from ..access.principals import Principals
 from ..access.roles import (INTERNAL_USER, PROXY_ADMIN, PROXY_ADMIN_VIEWER, reads_everything,
                             role_of)
 from ..access.sessions import CSRF_COOKIE, Sessions, session_principal
+from ..admin.ui_login import LOGIN, UiLogin
 from ..errors import ClientError
 from ..guardrails.call import Principal
 from ..config import Config
@@ -29,12 +30,23 @@ from . import render, settings
 PREFIX = "/ui"
 # Scripts and styles come from the gateway alone: an injected tag could load nothing.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+def content_policy(logout_url: str | None) -> str:
+    """The pages' CSP. Forms post to the gateway alone -- and to where logging out sends the
+    browser on (PROXY_LOGOUT_URL): the policy covers the redirect after a form's post."""
+    targets = "'self'"
+    if logout_url:
+        parts = urllib.parse.urlsplit(logout_url)
+        targets += f" {parts.scheme}://{parts.netloc}"
+    return (f"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+            f"form-action {targets}; base-uri 'none'")
+
+
 EVERYONE = frozenset({PROXY_ADMIN, PROXY_ADMIN_VIEWER, INTERNAL_USER, "internal_user_viewer"})
 ADMINS = frozenset({PROXY_ADMIN, PROXY_ADMIN_VIEWER})
 
@@ -73,7 +85,8 @@ PAGES: dict[str, Page] = {page.name: page for page in (
     Page("guardrails", "Guardrails"),
     Page("models", "Models", context=_models_settings),
     Page("audit", "Audit log", ADMINS, _audit_filters),
-    Page("settings", "Settings", ADMINS, settings.context),
+    # The proxy admin alone: LiteLLM shows its viewers no settings.
+    Page("settings", "Settings", frozenset({PROXY_ADMIN}), settings.context),
 )}
 HOME = "keys"
 
@@ -97,13 +110,17 @@ class Viewer:
 
 
 SESSIONS = web.AppKey("ui_sessions", Sessions)
+HEADERS = web.AppKey("ui_headers", dict)
 PRINCIPALS = web.AppKey("ui_principals", Principals)
 
 
 def setup(app: web.Application, sessions: Sessions, principals: Principals,
-          config: Config) -> None:
+          config: Config, login: UiLogin) -> None:
     app[SESSIONS] = sessions
     app[PRINCIPALS] = principals
+    app[LOGIN] = login
+    app[HEADERS] = {**SECURITY_HEADERS,
+                    "Content-Security-Policy": content_policy(login.logout_url)}
     app[settings.CONFIG] = config
     app[ASSETS] = _load_assets()
     app.router.add_get(PREFIX, home)
@@ -112,10 +129,12 @@ def setup(app: web.Application, sessions: Sessions, principals: Principals,
     app.router.add_get(f"{PREFIX}/{{page}}", page)
 
 
-def is_ui_page(path: str) -> bool:
-    """Paths whose handlers find the caller themselves: a browser without a session is sent
-    to the login page rather than answered with a JSON 401."""
-    return path == PREFIX or path.startswith(f"{PREFIX}/")
+def is_ui_page(request: web.Request) -> bool:
+    """Whether the request reached one of the UI's own routes, whose handlers find the caller
+    themselves: a browser without a session is sent to the login page rather than answered
+    with a JSON 401. Decided by the matched route, not the path: anything else under /ui/
+    (a pass-through endpoint, a plugin's route) keeps the gateway's own auth."""
+    return request.match_info.handler in _UI_HANDLERS
 
 
 def _to_login(request: web.Request) -> web.Response:
@@ -143,7 +162,10 @@ async def page(request: web.Request) -> web.Response:
     if principal is None:
         return _to_login(request)
     viewer = Viewer.of(principal)
-    if viewer.role not in found.roles:
+    # ui_access_mode: admin_only holds for the whole session, not only at login: a user
+    # re-roled since is out on their next page.
+    if viewer.role not in found.roles or (request.app[LOGIN].admin_only
+                                          and viewer.role not in ADMINS):
         response = _render("ui/forbidden.html", request, found, viewer)
         response.set_status(403)
         return response
@@ -156,7 +178,7 @@ def _render(template: str, request: web.Request, current: Page, viewer: Viewer,
     nav = [p for p in PAGES.values() if viewer.role in p.roles]
     response = render(template, page=current, nav=nav, viewer=viewer,
                       has_csrf=CSRF_COOKIE in request.cookies, **extra)
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(request.app[HEADERS])
     return response
 
 
@@ -180,3 +202,6 @@ async def static(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=kind,
                         headers={"Cache-Control": "public, max-age=300",
                                  "X-Content-Type-Options": "nosniff"})
+
+
+_UI_HANDLERS = frozenset({home, page, static})

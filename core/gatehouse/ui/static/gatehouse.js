@@ -19,13 +19,25 @@ const gh = (() => {
 
   class ApiError extends Error {
     constructor(status, error) {
-      const message = (error && (error.message || error.detail)) || `HTTP ${status}`;
+      // A 422 names the field in its first problem's loc: ["body", "<field>", ...].
+      const problem = error && Array.isArray(error.detail) ? error.detail[0] : null;
+      // LiteLLM answers some refusals raw: {detail: "text"} or {detail: {error: "text"}}.
+      const raw = error && error.detail && (error.detail.error || error.detail);
+      const message = (problem && problem.msg) || (error && error.message) || raw || `HTTP ${status}`;
       super(typeof message === "string" ? message : JSON.stringify(message));
       this.status = status;
-      this.param = error && error.param && error.param !== "None" ? error.param : null;
+      const named = problem && Array.isArray(problem.loc) && problem.loc.length > 1 ? String(problem.loc[1]) : null;
+      this.param = error && error.param && error.param !== "None" ? error.param : named;
       // The error's `type` (e.g. "guardrail_violation"), to tell a refusal from a failure.
       this.kind = (error && error.type) || null;
     }
+  }
+
+  // A 401 is also LiteLLM's answer to a role that may not call a route; only when the page
+  // itself would now send the browser to log in has the session ended.
+  async function sessionEnded() {
+    const probe = await fetch(location.pathname, { credentials: "same-origin", redirect: "manual" });
+    return probe.type === "opaqueredirect";
   }
 
   // One admin-API call with the session cookie; changes carry the session's CSRF token.
@@ -42,7 +54,7 @@ const gh = (() => {
       method, headers, credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (response.status === 401) {
+    if (response.status === 401 && await sessionEnded()) {
       location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
       throw new ApiError(401, { message: "Your session has ended; log in again." });
     }
@@ -115,7 +127,9 @@ const gh = (() => {
   // load({page, pageSize}) -> {rows, total} (total optional: then "next" shows while pages are full).
   function table(container, { columns, load, pageSize = 25, onRow, empty = "Nothing here yet." }) {
     let page = 1;
-    const head = el("tr", null, columns.map((c) => el("th", { class: c.num ? "num" : c.class, scope: "col", text: c.label })));
+    // A column's classes: "num" for numbers, plus its own (hide-narrow, say).
+    const classOf = (c) => [c.num && "num", c.class].filter(Boolean).join(" ") || null;
+    const head = el("tr", null, columns.map((c) => el("th", { class: classOf(c), scope: "col", text: c.label })));
     const tbody = el("tbody");
     const status = el("span", { "aria-live": "polite" });
     const prev = el("button", { type: "button", text: "Previous", onclick: () => go(page - 1) });
@@ -126,7 +140,7 @@ const gh = (() => {
     function row(item) {
       const cells = columns.map((c) => {
         const value = c.value(item);
-        return el("td", { class: c.num ? "num" : c.class }, value === null || value === undefined || value === "" ? "—" : value);
+        return el("td", { class: classOf(c) }, value === null || value === undefined || value === "" ? "—" : value);
       });
       if (!onRow) return el("tr", null, cells);
       const open = () => onRow(item);
@@ -245,6 +259,41 @@ const gh = (() => {
     };
   }
 
+  // The named fields whose value differs from `before` (what the form was filled with), a
+  // cleared one as null: an update body that changes only what the user changed.
+  function formChanges(form, before) {
+    const after = formData(form), out = {};
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    for (const field of form.elements) {
+      const name = field.name;
+      if (!name || field.disabled || field.type === "submit" || name in out) continue;
+      if (name in after) {
+        if (!same(after[name], before[name])) out[name] = after[name];
+      } else if (before[name] !== null && before[name] !== undefined && before[name] !== ""
+                 && !same(before[name], []) && !same(before[name], {})) {
+        out[name] = null;
+      }
+    }
+    return out;
+  }
+
+  // A yes/no question in a modal dialog; resolves true when the user confirms.
+  function confirm(message, { action = "OK", danger = false } = {}) {
+    return new Promise((resolve) => {
+      let answer = false;
+      const yes = el("button", { type: "submit", class: danger ? "danger" : "primary", text: action });
+      const node = el("dialog", { class: "confirm", "aria-label": action },
+        el("form", { method: "dialog", onsubmit: () => { answer = true; } },
+           el("p", { text: message }),
+           el("div", { class: "dialog-actions" },
+              el("button", { type: "button", text: "Cancel", onclick: () => node.close() }), yes)));
+      node.addEventListener("close", () => { node.remove(); resolve(answer); });
+      document.body.append(node);
+      node.showModal();
+      yes.focus();
+    });
+  }
+
   function copyButton(text, label = "Copy") {
     const button = el("button", { type: "button", text: label });
     button.addEventListener("click", async () => {
@@ -320,5 +369,5 @@ const gh = (() => {
   }
 
   return { viewer, api, ApiError, el, fmt, badge, notice, failed, table, formData, fill, bindForm,
-           showError, dialog, copyButton, barChart, downloadCsv, details };
+           showError, dialog, copyButton, formChanges, confirm, barChart, downloadCsv, details };
 })();

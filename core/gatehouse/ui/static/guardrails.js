@@ -3,7 +3,7 @@
 // PUT/DELETE /guardrails/{id}), and a playground (POST /guardrails/apply_guardrail).
 "use strict";
 (() => {
-  const { api, el, fmt, badge, table, dialog, bindForm, failed, notice } = gh;
+  const { api, el, fmt, badge, table, dialog, bindForm, failed, notice, confirm } = gh;
   // Only proxy admins manage guardrails (the API refuses everyone else).
   const manages = gh.viewer.role === "proxy_admin";
   // Params with a field of their own in the form; the others are edited as JSON.
@@ -52,7 +52,7 @@
 
   function rowActions(row) {
     if (!manages || row.guardrail_definition_location !== "db") return null;
-    return el("span", { class: "row-actions" },
+    return el("span", { class: "item-actions" },
       el("button", { type: "button", text: "Edit", "aria-label": `Edit ${row.guardrail_name}`,
                      onclick: () => openEditor(row) }),
       el("button", { type: "button", class: "danger", text: "Delete",
@@ -155,7 +155,7 @@
   }
 
   async function remove(row) {
-    if (!confirm(`Delete the guardrail ${row.guardrail_name}? Calls stop running it at once.`)) return;
+    if (!await confirm(`Delete the guardrail ${row.guardrail_name}? Calls stop running it at once.`, { action: "Delete", danger: true })) return;
     try {
       await api("DELETE", `/guardrails/${encodeURIComponent(row.guardrail_id)}`);
       notice(`Deleted ${row.guardrail_name}.`);

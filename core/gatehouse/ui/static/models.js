@@ -4,7 +4,7 @@
 // POST /model/delete). Upstream keys are write-only: the API never returns them.
 "use strict";
 (() => {
-  const { api, el, fmt, badge, table, dialog, bindForm, failed, notice } = gh;
+  const { api, el, fmt, badge, table, dialog, bindForm, failed, notice, confirm } = gh;
   const PER_MILLION = 1e6;
   // The page offers "Add model" only where the database keeps models and the viewer may add.
   const add = document.getElementById("model-add");
@@ -21,7 +21,7 @@
     return el("span", null,
       el("strong", { class: "nowrap", text: row.model_name }), " ",
       stored ? badge("database", "info") : badge("config file"),
-      add && stored ? el("span", { class: "row-actions" },
+      add && stored ? el("span", { class: "item-actions" },
         el("button", { type: "button", text: "Edit", "aria-label": `Edit ${row.model_name}`, onclick: () => openEditor(row) }),
         el("button", { type: "button", class: "danger", text: "Delete", "aria-label": `Delete ${row.model_name}`, onclick: () => remove(row) }))
         : null);
@@ -102,7 +102,7 @@
   }
 
   async function remove(row) {
-    if (!confirm(`Delete the model ${row.model_name}? Calls to it fail from now on.`)) return;
+    if (!await confirm(`Delete the model ${row.model_name}? Calls to it fail from now on.`, { action: "Delete", danger: true })) return;
     try {
       await api("POST", "/model/delete", { body: { id: row.model_info.id } });
       notice(`Deleted ${row.model_name}.`);

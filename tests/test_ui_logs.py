@@ -1,0 +1,98 @@
+"""The admin UI's Logs page: the calls made through the gateway, filtered by status and by
+guardrail verdict, each opening with its guardrails' records, status and timings; an internal
+user sees only the calls of their own keys, and no page ever shows a key."""
+
+from admin_kit import PRICED, admin_post, bearer, settle
+from doubles import PLUGINS, guardrail
+from playwright.async_api import expect
+from ui_kit import PHONE
+
+GUARDRAILS = [guardrail("blocker", block_word="forbidden", default_on=True),
+              guardrail("watcher", block_word="plan", default_on=True, enforce=False)]
+
+
+async def logs_gateway(ui, fake_upstream):
+    return await ui({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                     "guardrails": GUARDRAILS}, plugins=PLUGINS)
+
+
+async def call(gateway, key, content):
+    resp = await gateway.client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "gpt-4o", "messages": [{"role": "user", "content": content}]})
+    return resp.status
+
+
+async def filter_by(page, rows, first_row, count, **choices):
+    """Filter the list and wait until it shows ``count`` rows, the first holding
+    ``first_row`` (while a page loads, its one row says so)."""
+    for label, option in choices.items():
+        await page.get_by_label(label).select_option(label=option)
+    await page.get_by_role("button", name="Filter").click()
+    await expect(rows.first).to_contain_text(first_row)
+    await expect(rows).to_have_count(count)
+
+
+async def test_logs_show_each_call_with_its_guardrail_verdicts(ui, fake_upstream):
+    gateway = await logs_gateway(ui, fake_upstream)
+    key = await admin_post(gateway.client, "/key/generate", {"key_alias": "growth-app"})
+    statuses = [await call(gateway, key["key"], text)
+                for text in ("hello", "a forbidden word", "the plan")]
+    assert statuses == [200, 400, 200]
+    await settle(gateway.client)
+
+    page = await gateway.login()
+    await gateway.open(page, "logs")
+    rows = page.locator("#logs-table tbody tr")
+    await expect(rows).to_have_count(3)
+    listed = await page.locator("#logs-table").inner_text()
+    assert listed.count("growth-app") == 3
+    assert "3 in all" in listed
+    assert key["key"] not in await page.content()
+    # Newest first: the monitored call, then the blocked one.
+    assert "would have intervened" in await rows.nth(0).inner_text()
+    assert "failure" in await rows.nth(1).inner_text()
+    await gateway.shot(page, "logs-list")
+
+    await filter_by(page, rows, "blocker intervened", 1, Status="Failure")
+    await filter_by(page, rows, "watcher would have intervened", 1,
+                    **{"Status": "All", "Guardrail verdict": "Would have intervened"})
+    await filter_by(page, rows, "failure", 1, **{"Status": "Failure", "Guardrail verdict": "Any"})
+    await rows.first.focus()
+    await page.keyboard.press("Enter")
+    shown = page.locator("#log-call")
+    await shown.get_by_role("heading", name="Guardrails").wait_for()
+    summary = await page.locator("#log-call-summary").inner_text()
+    assert "failure" in summary and "400" in summary and "Probe blocker saw forbidden" in summary
+    assert "Duration" in summary and " ms" in summary
+    guardrails = page.locator("#log-call-guardrails tbody tr")
+
+    def run_of(name):
+        return guardrails.filter(has=page.get_by_role("cell", name=name, exact=True))
+
+    blocker = await run_of("blocker").inner_text()
+    assert "pre_call" in blocker and "intervened" in blocker and " ms" in blocker
+    watcher = await run_of("watcher").inner_text()
+    assert "not run" in watcher and "ended the call" in watcher
+    assert "Not stored" in await page.locator("#log-call-request").inner_text()
+    await gateway.shot(page, "logs-call")
+    await shown.get_by_role("button", name="Close").click()
+    assert not await shown.is_visible()
+
+
+async def test_an_internal_user_sees_only_their_own_calls_and_the_page_fits_a_phone(
+        ui, fake_upstream):
+    gateway = await logs_gateway(ui, fake_upstream)
+    others = await admin_post(gateway.client, "/key/generate", {"key_alias": "someone-else"})
+    page = await gateway.login_sso("ivy", role="internal_user", viewport=PHONE)
+    mine = await admin_post(gateway.client, "/key/generate", {"key_alias": "ivy-app",
+                                                              "user_id": "ivy"})
+    assert await call(gateway, mine["key"], "hello") == 200
+    assert await call(gateway, others["key"], "hello") == 200
+    await settle(gateway.client)
+
+    await gateway.open(page, "logs")
+    await expect(page.locator("#logs-table")).to_contain_text("1 in all")
+    listed = await page.locator("#logs-table").inner_text()
+    assert "ivy-app" in listed and "someone-else" not in listed
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await gateway.shot(page, "logs-phone")
