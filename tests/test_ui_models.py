@@ -4,6 +4,7 @@ browser is served to the next call, its price edited and the model deleted -- wi
 page says models come from the config file and offers no buttons."""
 
 from admin_kit import ADMIN
+from ui_kit import PHONE
 
 UPSTREAM_KEY = "sk-new-upstream-5e8c1a7d3b9f"
 
@@ -54,6 +55,11 @@ async def test_config_models_show_prices_limits_and_health_and_no_buttons(ui, fa
     assert await page.get_by_role("button", name="Add model").count() == 0
     assert "sk-fake-upstream-key" not in await page.content()
     await gateway.shot(page, "models")
+
+    phone = await gateway.login(viewport=PHONE)
+    await gateway.open(phone, "models")
+    await rows(phone)
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
 async def test_a_model_added_in_the_browser_is_served_edited_and_deleted(ui, fake_upstream):
