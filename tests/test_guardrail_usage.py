@@ -129,7 +129,9 @@ async def test_only_admins_and_their_viewers_may_read_it_and_dates_are_checked(s
     assert "Only proxy admin" in (await resp.json())["error"]["message"]
     for params, param in (({"start_date": "2024-05-01"}, "end_date"),
                           ({**period, "start_date": "yesterday"}, "start_date"),
-                          ({**period, "end_date": "2024-04-01"}, "end_date")):
+                          ({**period, "end_date": "2024-04-01"}, "end_date"),
+                          ({**period, "end_date": "9999-12-31"}, "end_date"),
+                          ({**period, "start_date": "2024-05-01T25:00:00"}, "start_date")):
         resp = await client.get("/guardrails/usage", params=params, headers=ADMIN)
         assert resp.status == 400, params
         error = (await resp.json())["error"]

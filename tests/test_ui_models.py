@@ -89,6 +89,7 @@ async def test_a_model_added_in_the_browser_is_served_edited_and_deleted(ui, fak
     assert key_of_last_call(fake_upstream) == f"Bearer {UPSTREAM_KEY}"
 
     await page.get_by_role("button", name="Edit my-model").click()
+    assert await dialog.get_by_label("Output price ($ per 1M tokens)").input_value() == "2"
     # The key is never sent back to the page: the field starts empty and keeps the key.
     assert await dialog.get_by_label("API key").input_value() == ""
     await dialog.get_by_label("Input price ($ per 1M tokens)").fill("3")

@@ -8,7 +8,7 @@ comes back is one row per guardrail and verdict, only arranged here.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, get_args
 
 from aiohttp import web
@@ -21,7 +21,6 @@ from ..store.database import Row
 from .bodies import Query, Reply, parse_query, reply
 from .context import Admin, gated
 
-DAY = 86400
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 
@@ -68,29 +67,25 @@ async def usage(request: web.Request, admin: Admin) -> web.Response:
     if end <= start:
         raise ClientError(400, "end_date is before start_date", kind="bad_request",
                           param="end_date")
-    rows = await admin.store.guardrail_usage(start, end)
-    return reply(UsageReply, {"start_date": _iso(start), "end_date": _iso(end),
+    rows = await admin.store.guardrail_usage(start.timestamp(), end.timestamp())
+    return reply(UsageReply, {"start_date": start.isoformat(), "end_date": end.isoformat(),
                               "guardrails": per_guardrail(rows)})
 
 
-def _instant(raw: str | None, name: str, *, end: bool) -> float:
+def _instant(raw: str | None, name: str, *, end: bool) -> datetime:
     if not raw:
         raise ClientError(400, "Please provide start_date and end_date", kind="bad_request",
                           param=name)
     try:
         if len(raw) == len("YYYY-MM-DD"):
             day = date.fromisoformat(raw)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() + (
-                DAY if end else 0)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC) + (
+                timedelta(days=1) if end else timedelta())
         when = datetime.fromisoformat(raw)
-    except ValueError:
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # not a date, or past the calendar's last day
         raise ClientError(400, f"{name} must be a date (YYYY-MM-DD) or an ISO date-time; got "
                                f"{raw!r}", kind="bad_request", param=name) from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 def per_guardrail(rows: list[Row]) -> list[dict[str, Any]]:

@@ -13,8 +13,11 @@
   let shown = [];
   let editing = null;  // the deployment the dialog changes; null: a new one
 
-  const price = (perToken) => (perToken === null || perToken === undefined ? "—" : fmt.money(perToken * PER_MILLION));
-  const perToken = (perMillion) => (perMillion === undefined ? undefined : perMillion / PER_MILLION);
+  // Rounded to 12 digits: 2.5e-6 * 1e6 is 2.4999999999999996 in floating point.
+  const perMillion = (perToken) => (perToken === null || perToken === undefined ? undefined
+    : Number((perToken * PER_MILLION).toPrecision(12)));
+  const perToken = (perMillionTokens) => (perMillionTokens === undefined ? undefined : perMillionTokens / PER_MILLION);
+  const price = (value) => { const shown = perMillion(value); return shown === undefined ? "—" : fmt.money(shown); };
 
   function name(row) {
     const stored = row.model_info.db_model;
@@ -86,7 +89,7 @@
     const params = row.litellm_params, info = row.model_info;
     editor.open({
       model_name: row.model_name, model: params.model, api_base: params.api_base,
-      input_price: info.input_cost_per_token * PER_MILLION, output_price: info.output_cost_per_token * PER_MILLION,
+      input_price: perMillion(info.input_cost_per_token), output_price: perMillion(info.output_cost_per_token),
       rpm: params.rpm, tpm: params.tpm, max_input_tokens: info.max_input_tokens,
     });
   }
