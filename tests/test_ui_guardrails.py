@@ -9,6 +9,7 @@ import time
 from admin_kit import ADMIN, admin_post, until
 from doubles import PLUGINS, guardrail
 from gatehouse.app import GATEWAY
+from playwright.async_api import expect
 from ui_kit import PHONE
 
 KEYWORDS = {"guardrail_name": "kw", "litellm_params": {
@@ -41,7 +42,10 @@ async def recorded(gateway):
 
 async def rows(page):
     """The guardrail table as the user sees it: name -> {column: text}."""
-    await page.wait_for_selector("#guardrail-table tbody tr td:not(.empty)")
+    body = page.locator("#guardrail-table tbody")
+    await expect(body).not_to_contain_text("Loading…", timeout=30000)
+    # A failed load shows its reason in the table: say it rather than time out.
+    assert await body.locator("td.empty").count() == 0, await body.inner_text()
     headers = await page.locator("#guardrail-table thead th").all_inner_texts()
     found = {}
     for row in await page.locator("#guardrail-table tbody tr").all():

@@ -4,6 +4,7 @@ browser is served to the next call, its price edited and the model deleted -- wi
 page says models come from the config file and offers no buttons."""
 
 from admin_kit import ADMIN
+from playwright.async_api import expect
 from ui_kit import PHONE
 
 UPSTREAM_KEY = "sk-new-upstream-5e8c1a7d3b9f"
@@ -11,7 +12,10 @@ UPSTREAM_KEY = "sk-new-upstream-5e8c1a7d3b9f"
 
 async def rows(page):
     """The model table as the user sees it: model name -> {column: text}."""
-    await page.wait_for_selector("#model-table tbody tr td:not(.empty)")
+    body = page.locator("#model-table tbody")
+    await expect(body).not_to_contain_text("Loading…", timeout=30000)
+    # A failed load shows its reason in the table: say it rather than time out.
+    assert await body.locator("td.empty").count() == 0, await body.inner_text()
     headers = await page.locator("#model-table thead th").all_inner_texts()
     found = {}
     for row in await page.locator("#model-table tbody tr").all():
