@@ -180,3 +180,19 @@ async def test_apply_guardrail_blocks_masks_or_passes_a_text(gateway, fake_upstr
         "Guardrail 'nobody' not found. Please ensure the guardrail is configured in your "
         "LiteLLM proxy.")
     assert fake_upstream.received == []
+
+
+async def test_a_guardrail_edited_as_listed_keeps_its_masked_secret(start):
+    """A client (the admin UI) edits what the list shows: a credential sent back masked keeps
+    its stored value rather than becoming the mask; a new value replaces it."""
+    client = await start(plugins=PLUGINS)
+    created = await admin_post(client, "/guardrails", stored("edited", block_word="x"))
+    [listed] = (await admin_get(client, "/v2/guardrails/list"))["guardrails"]
+    params = {**listed["litellm_params"], "block_word": "y", "access_token": "at-0123456789ab"}
+    resp = await client.put(f"/guardrails/{created['guardrail_id']}", headers=ADMIN, json={
+        "guardrail": {"guardrail_name": "edited", "litellm_params": params}})
+    assert resp.status == 200, await resp.text()
+    served = client.app[GATEWAY].live_guardrails.current.by_name["edited"].params
+    assert served.api_key.get_secret_value() == SECRET
+    assert served.block_word == "y"
+    assert served.access_token == "at-0123456789ab"

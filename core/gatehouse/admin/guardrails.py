@@ -205,6 +205,8 @@ async def update_guardrail(request: web.Request, admin: Admin) -> web.Response:
     guardrail_id = request.match_info["guardrail_id"]
     fields = (await parse_body(request, GuardrailBody)).guardrail
     before = await _opened(stored, guardrail_id)
+    fields.litellm_params = _kept_secrets(fields.litellm_params, before["litellm_params"],
+                                          _shown_now(request, before["guardrail_name"]))
     _checked(stored, fields, replacing=before["guardrail_name"])
     row = await stored.replace(guardrail_id, fields.guardrail_name, fields.litellm_params,
                                fields.guardrail_info or {}, actor(request))
@@ -215,6 +217,24 @@ async def update_guardrail(request: web.Request, admin: Admin) -> web.Response:
     await record_change(request, "guardrails", "updated", guardrail_id,
                  _row_view(before, before["litellm_params"]), view)
     return json_response(view)
+
+
+def _shown_now(request: web.Request, name: str) -> dict[str, Any]:
+    served = _served(request).by_name.get(name)
+    return shown_params(served) if served is not None else {}
+
+
+def _kept_secrets(sent: dict[str, Any], stored: dict[str, Any],
+                  shown: dict[str, Any]) -> dict[str, Any]:
+    """``sent`` with each credential sent back as the lists show it (masked) replaced by the
+    stored value: a client that edits what it read must not overwrite a secret with its
+    mask."""
+    kept = dict(sent)
+    for name, value in sent.items():
+        if (name in stored and looks_secret(name) and isinstance(value, str)
+                and value in (mask(str(stored[name])), shown.get(name))):
+            kept[name] = stored[name]
+    return kept
 
 
 @manage

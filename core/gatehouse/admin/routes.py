@@ -6,8 +6,8 @@ from aiohttp import web
 
 from ..proxy.passthrough import PassThrough
 from ..proxy.stored_passthrough import StoredPassThrough
-from . import (activity, audit, budgets, customers, guardrails, keys, models, organizations,
-               passthrough, spend, spend_reports, teams, users)
+from . import (activity, audit, budgets, customers, guardrail_usage, guardrails, keys, models,
+               organizations, passthrough, spend, spend_reports, teams, users)
 from .context import ADMIN, Admin
 
 
@@ -16,6 +16,6 @@ def setup(app: web.Application, admin: Admin, served: models.Models,
     app[ADMIN] = admin
     passthrough.setup(app, pass_through, stored_pass_through)
     for module in (keys, teams, customers, spend, spend_reports, activity, audit,
-                   budgets, users, organizations, guardrails):
+                   budgets, users, organizations, guardrails, guardrail_usage):
         module.setup(app)
     models.setup(app, served)

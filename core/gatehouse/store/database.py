@@ -471,6 +471,36 @@ class Store(abc.ABC):
             f"FROM {', '.join(tables)} WHERE {' AND '.join(clauses)} "
             f"GROUP BY {', '.join(str(n + 1) for n in range(len(columns)))}", params)
 
+    #: A FROM-clause item giving each entry of spend row ``l``'s
+    #: ``metadata.guardrail_information`` as ``run.value`` (none where the call ran no
+    #: guardrail), and the SQL text of one field of that entry.
+    each_run = ""
+
+    @abc.abstractmethod
+    def run_field(self, *path: str) -> str: ...
+
+    async def guardrail_usage(self, start: float, end: float) -> list[Row]:
+        """Guardrail runs of the calls started in ``[start, end)``, per guardrail and status
+        (``guardrail_name``, ``status``, ``runs``), with their shadow disagreements, verdict
+        cache hits and misses, and seconds spent (``duration``)."""
+        name, status = self.run_field("guardrail_name"), self.run_field("guardrail_status")
+        # A JSON true is 1 to SQLite and 'true' to Postgres.
+        differ = f"CAST({self.run_field('verdicts_differ')} AS TEXT) IN ('1', 'true')"
+
+        def total(path: tuple[str, ...], kind: str, label: str) -> str:
+            return (f"CAST(SUM(COALESCE(CAST({self.run_field(*path)} AS {kind}), 0)) "
+                    f"AS {kind}) AS {label}")
+
+        return await self._query(
+            f"SELECT {name} AS guardrail_name, {status} AS status, COUNT(*) AS runs, "
+            f"SUM(CASE WHEN {differ} THEN 1 ELSE 0 END) AS disagreements, "
+            f"{total(('cache', 'hits'), 'BIGINT', 'cache_hits')}, "
+            f"{total(('cache', 'misses'), 'BIGINT', 'cache_misses')}, "
+            f"{total(('duration',), 'DOUBLE PRECISION', 'duration')} "
+            f"FROM gatehouse_spend_logs l, {self.each_run} "
+            f"WHERE l.start_time >= ? AND l.start_time < ? AND {name} IS NOT NULL "
+            f"GROUP BY 1, 2 ORDER BY 1, 2", (start, end))
+
     async def reset_spend(self, kind: str) -> list[Row]:
         """Zero the spend of every row of ``kind`` that has any; return those rows as they
         were (id as ``ident``, and ``budget_reset_at``, which names their spend counters)."""

@@ -52,6 +52,14 @@ class PostgresStore(Store):
     each_tag = "jsonb_array_elements_text(l.tags::jsonb) AS tag(value)"
     key_owner = "(l.metadata::jsonb ->> 'user_api_key_user_id')"
 
+    # A call that ran no guardrail keeps null there, which has no elements to expand.
+    each_run = ("jsonb_array_elements(CASE WHEN jsonb_typeof(l.metadata::jsonb -> "
+                "'guardrail_information') = 'array' THEN l.metadata::jsonb -> "
+                "'guardrail_information' ELSE '[]'::jsonb END) AS run(value)")
+
+    def run_field(self, *path: str) -> str:
+        return f"(run.value #>> '{{{','.join(path)}}}')"
+
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
                  timeout: float = 3.0):
         self.url = url

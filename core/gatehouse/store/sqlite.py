@@ -38,6 +38,11 @@ class SqliteStore(Store):
     each_tag = "json_each(l.tags) AS tag"
     key_owner = "json_extract(l.metadata, '$.user_api_key_user_id')"
 
+    each_run = "json_each(l.metadata, '$.guardrail_information') AS run"
+
+    def run_field(self, *path: str) -> str:
+        return f"json_extract(run.value, '$.{'.'.join(path)}')"
+
     def __init__(self, path: str):
         self.path = path
         self.description = f"sqlite {path}"

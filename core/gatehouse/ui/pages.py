@@ -67,6 +67,11 @@ async def _audit_filters(request: web.Request, principal: Principal) -> dict[str
     return {"tables": sorted(set(TABLE_NAMES.values())), "actions": get_args(Action)}
 
 
+async def _models_settings(request: web.Request, principal: Principal) -> dict[str, Any]:
+    # Whether models can be added here: the admin API answers only by refusing the change.
+    return {"models_in_db": request.app[settings.CONFIG].general_settings.models_in_db}
+
+
 PAGES: dict[str, Page] = {page.name: page for page in (
     Page("keys", "Keys"),
     Page("teams", "Teams"),
@@ -77,7 +82,7 @@ PAGES: dict[str, Page] = {page.name: page for page in (
     Page("usage", "Usage"),
     Page("logs", "Logs"),
     Page("guardrails", "Guardrails"),
-    Page("models", "Models"),
+    Page("models", "Models", context=_models_settings),
     Page("audit", "Audit log", ADMINS, _audit_filters),
     # The proxy admin alone: LiteLLM shows its viewers no settings.
     Page("settings", "Settings", frozenset({PROXY_ADMIN}), settings.context),

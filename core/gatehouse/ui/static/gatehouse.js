@@ -28,6 +28,8 @@ const gh = (() => {
       this.status = status;
       const named = problem && Array.isArray(problem.loc) && problem.loc.length > 1 ? String(problem.loc[1]) : null;
       this.param = error && error.param && error.param !== "None" ? error.param : named;
+      // The error's `type` (e.g. "guardrail_violation"), to tell a refusal from a failure.
+      this.kind = (error && error.type) || null;
     }
   }
 
