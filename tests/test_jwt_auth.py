@@ -271,8 +271,6 @@ async def test_a_team_token_is_held_to_its_teams_models_and_budget(start, provid
     ({}, [{"role": "team", "models": ["a"]}, {"role": "team", "routes": ["/v1/models"]}],
      "role 'team' is listed more than once"),
     ({"user_roles_jwt_field": "roles"}, [], "must be set together"),
-    ({"enforce_team_based_model_access": True}, [],
-     "litellm_jwtauth.enforce_team_based_model_access: not supported"),
 ])
 async def test_jwt_settings_that_cannot_be_honoured_as_written_stop_the_start(
         start, provider, jwtauth, role_permissions, needle):
@@ -659,3 +657,15 @@ async def test_without_jwt_audience_tokens_for_any_audience_pass_and_the_start_s
     assert warnings == ["JWT_AUDIENCE is not set: tokens the identity provider issued for any "
                         "of its applications are accepted; set it to this gateway's audience "
                         "(client id) so only tokens meant for it pass"]
+
+
+async def test_a_litellm_config_with_enforce_team_based_model_access_starts(
+        start, provider, fake_upstream, chat):
+    client = await start(private_config(fake_upstream, enforce_team_based_model_access=True))
+    await admin_post(client, "/team/new", {"team_id": "t-a", "models": ["gpt-4o"]})
+    token = provider.token(client_id="t-a", sub="user-t-a")
+    resp = await client.post("/v1/chat/completions", headers=bearer(token), json=chat())
+    assert resp.status == 200, await resp.text()
+    resp = await client.post("/v1/chat/completions", headers=bearer(token),
+                             json=chat(model="b-private"))
+    assert resp.status in (400, 401, 403)

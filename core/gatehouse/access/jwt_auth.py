@@ -106,6 +106,9 @@ class JwtSettings(BaseModel):
     object_id_jwt_field: str | None = None
     scope_mappings: list[ScopeMapping] = Field(default_factory=list)
     enforce_scope_based_access: bool = False
+    # Accepted either way: a team token is always held to its team's models, and a token of
+    # several teams always calls as the first allowed the model (CallGate.team_for) -- what
+    # LiteLLM does with the flag on. Enforcing with it off too is the side that fails closed.
     enforce_team_based_model_access: bool = False
 
 
@@ -153,13 +156,6 @@ def load_settings(settings: GeneralSettings, source: str) -> JwtConfig | None:
     if jwt_settings.enforce_scope_based_access and not jwt_settings.scope_mappings:
         problems.append(f"{where}.enforce_scope_based_access: requires scope_mappings (the "
                         f"models each scope grants)")
-    if jwt_settings.enforce_team_based_model_access:
-        # What the flag adds to the choice among a token's teams (CallGate.team_for), which
-        # is made without it, is not known well enough to promise it.
-        problems.append(f"{where}.enforce_team_based_model_access: not supported; a token "
-                        f"naming several teams (team_ids_jwt_field) already calls as the "
-                        f"first of them whose models include the one requested, and a team's "
-                        f"models list holds its token to those models: remove the flag")
     roles = [p.role for p in permissions]
     problems += [f"general_settings.role_permissions: role {role!r} is listed more than once"
                  for role in sorted({r for r in roles if roles.count(r) > 1})]
