@@ -33,9 +33,9 @@ async def chat(gateway, key, content):
         "model": "gpt-4o", "messages": [{"role": "user", "content": content}]})
 
 
-async def filter_logs(page, count, **fields):
+async def filter_logs(page, count, first, **fields):
     """Set the Logs filters (text fields by label; selects by option label) and wait until
-    ``count`` rows show."""
+    ``count`` rows show, the first holding ``first`` (the list before may have as many)."""
     for label, value in fields.items():
         field = page.locator("#logs-filters").get_by_label(label)
         if await field.evaluate("node => node.tagName") == "SELECT":
@@ -43,8 +43,10 @@ async def filter_logs(page, count, **fields):
         else:
             await field.fill(value)
     await page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#logs-table tbody tr")
+    await expect(rows.first).to_contain_text(first)
     await expect(page.locator("#logs-table")).to_contain_text(f"{count} in all")
-    return page.locator("#logs-table tbody tr")
+    return rows
 
 
 async def open_call(page, row):
@@ -120,7 +122,7 @@ async def test_a_team_key_with_a_guardrail_made_in_the_ui_shows_its_calls_in_log
 
     # Logs: both calls, the newest (blocked) first with its verdict in the list.
     await gateway.open(page, "logs")
-    rows = await filter_logs(page, 2, **{"Team id": "t-platform"})
+    rows = await filter_logs(page, 2, "checkout-app", **{"Team id": "t-platform"})
     await expect(rows).to_have_count(2)
     assert (await page.locator("#logs-table").inner_text()).count("checkout-app") == 2
     newest = await rows.nth(0).inner_text()
@@ -128,7 +130,8 @@ async def test_a_team_key_with_a_guardrail_made_in_the_ui_shows_its_calls_in_log
     assert "success" in await rows.nth(1).inner_text()
     await gateway.shot(page, "journey-logs")
 
-    rows = await filter_logs(page, 1, **{"Guardrail verdict": "Intervened"})
+    rows = await filter_logs(page, 1, "no-codenames intervened",
+                             **{"Guardrail verdict": "Intervened"})
     guardrails = await open_call(page, rows.first)
     summary = await page.locator("#log-call-summary").inner_text()
     assert "failure" in summary and "400" in summary and "Keyword banned" in summary
@@ -140,7 +143,7 @@ async def test_a_team_key_with_a_guardrail_made_in_the_ui_shows_its_calls_in_log
     await gateway.shot(page, "journey-logs-blocked-call")
     await page.locator("#log-call").get_by_role("button", name="Close").click()
 
-    rows = await filter_logs(page, 1, **{"Guardrail verdict": "Passed"})
+    rows = await filter_logs(page, 1, "success", **{"Guardrail verdict": "Passed"})
     guardrails = await open_call(page, rows.first)
     assert "success" in await page.locator("#log-call-summary").inner_text()
     run = guardrails.filter(has=page.get_by_role("cell", name="no-codenames", exact=True))
