@@ -29,21 +29,6 @@ async def open_key(page, alias):
     return details
 
 
-async def shown_secret(gateway, page):
-    """The secret the shown-once dialog holds, as its copy button puts it on the clipboard."""
-    dialog = page.locator("#key-secret")
-    await dialog.wait_for()
-    assert "You will not see it again" in await dialog.inner_text()
-    await page.context.grant_permissions(["clipboard-read", "clipboard-write"],
-                                         origin=gateway.base)
-    await dialog.get_by_role("button", name="Copy key").click()
-    await dialog.get_by_role("button", name="Copied").wait_for()
-    secret = await page.evaluate("navigator.clipboard.readText()")
-    assert secret.startswith("sk-")
-    assert secret == await dialog.locator("code").inner_text()
-    return secret
-
-
 async def close_secret(page, secret):
     await page.locator("#key-secret").get_by_role("button", name="I have saved it").click()
     await page.locator("#key-secret").wait_for(state="hidden")
@@ -64,7 +49,7 @@ async def test_an_admin_creates_a_key_in_the_browser_and_calls_the_gateway_with_
     await form.get_by_label("Expires after").fill("30d")
     await form.get_by_label("Metadata (JSON)").fill('{"owner": "billing"}')
     await form.get_by_role("button", name="Create key").click()
-    secret = await shown_secret(gateway, page)
+    secret = await gateway.copied_key(page)
     await gateway.shot(page, "keys-secret-shown-once")
     assert await call(gateway, secret) == 200
 
@@ -116,7 +101,7 @@ async def test_edit_block_regenerate_and_delete_show_in_the_list_and_on_the_call
 
     await details.get_by_role("button", name="Regenerate").click()
     await page.locator("dialog.confirm").get_by_role("button", name="Regenerate").click()
-    new = await shown_secret(gateway, page)
+    new = await gateway.copied_key(page)
     assert new != old
     assert await call(gateway, old) == 401
     assert await call(gateway, new) == 200
@@ -272,7 +257,7 @@ async def test_an_internal_user_sees_and_makes_only_their_own_keys(ui):
     assert await owner.input_value() == "ian" and await owner.is_disabled()
     await form.get_by_label("Key alias").fill("ian-new")
     await form.get_by_role("button", name="Create key").click()
-    secret = await shown_secret(gateway, page)
+    secret = await gateway.copied_key(page)
     await close_secret(page, secret)
     await row(page, "ian-new").wait_for()
     assert (await admin_get(gateway.client, "/key/info", key=secret))["info"]["user_id"] == "ian"

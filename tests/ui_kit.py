@@ -60,6 +60,21 @@ class Ui:
         await page.goto(f"{self.base}/ui/{name}")
         await page.wait_for_load_state("networkidle")
 
+    async def copied_key(self, page) -> str:
+        """The new key the Keys page's shown-once dialog holds, as its copy button puts it on
+        the clipboard."""
+        dialog = page.locator("#key-secret")
+        await dialog.wait_for()
+        assert "You will not see it again" in await dialog.inner_text()
+        await page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                             origin=self.base)
+        await dialog.get_by_role("button", name="Copy key").click()
+        await dialog.get_by_role("button", name="Copied").wait_for()
+        secret = await page.evaluate("navigator.clipboard.readText()")
+        assert secret.startswith("sk-")
+        assert secret == await dialog.locator("code").inner_text()
+        return secret
+
     async def shot(self, page, name: str) -> Path:
         path = self._shots / f"{name}.png"
         await page.screenshot(path=path, full_page=True)
