@@ -668,4 +668,4 @@ async def test_a_litellm_config_with_enforce_team_based_model_access_starts(
     assert resp.status == 200, await resp.text()
     resp = await client.post("/v1/chat/completions", headers=bearer(token),
                              json=chat(model="b-private"))
-    assert "b-private" in (await error_of(resp, 400))["message"]
+    assert "team not allowed to access model" in (await error_of(resp, 401))["message"]
