@@ -232,8 +232,12 @@ async def ui(start, browser, provider, sso_env, tmp_path):
     """Factory: ``await ui(config=None)`` starts a gateway (master key, SSO through the test's
     provider, password login) and returns a :class:`ui_kit.Ui`. A script error on any page
     fails the test."""
+    from playwright.async_api import expect
     from ui_kit import Ui
 
+    # expect() waits 5 s by default, actions 30 s: on a loaded machine a page's API round
+    # trip can outlast the first, and the test would fail on how busy the machine was.
+    expect.set_options(timeout=30_000)
     made = []
 
     async def make(config=None, **kwargs):

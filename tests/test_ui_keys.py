@@ -7,7 +7,7 @@ them); an internal user sees and makes only their own keys."""
 import pytest
 
 from admin_kit import admin_get, admin_post, bearer
-from ui_kit import PHONE
+from ui_kit import PHONE, gone_from_page
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -33,7 +33,7 @@ async def close_secret(page, secret):
     await page.locator("#key-secret").get_by_role("button", name="I have saved it").click()
     await page.locator("#key-secret").wait_for(state="hidden")
     # Gone from the page once the dialog closes: nothing left to read it from later.
-    assert secret not in await page.content()
+    await gone_from_page(page, secret)
 
 
 async def test_an_admin_creates_a_key_in_the_browser_and_calls_the_gateway_with_it(ui):

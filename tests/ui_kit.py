@@ -79,3 +79,10 @@ class Ui:
         path = self._shots / f"{name}.png"
         await page.screenshot(path=path, full_page=True)
         return path
+
+
+async def gone_from_page(page, text: str):
+    """Wait until ``text`` is nowhere in the page: a dialog's close event, which clears what it
+    showed, comes a task after the dialog is hidden."""
+    await page.wait_for_function("text => !document.documentElement.outerHTML.includes(text)",
+                                 arg=text)
