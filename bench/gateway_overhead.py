@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
-import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchkit import BenchError, arguments, at_least_zero, count, positive
+from benchkit import arguments, at_least_zero, count, positive
 from gateway_config import Guardrails, find_guardrails, write_config
 from gateway_identity import master_key, virtual_key
 from gateway_load import CHAT_PATH, MODEL, LoadGenerator, pick_load_generator, request_body
@@ -47,6 +44,7 @@ from gateway_servers import (
     group_cpu_seconds,
     start_gateway,
     start_upstream,
+    serve_bench,
 )
 
 
@@ -172,23 +170,7 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C does, so the servers are stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    try:
-        with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as tmp, Processes() as procs:
-            run(args, procs, Path(tmp))
-    except BenchError as exc:
-        print(f"gateway_overhead: {exc}", file=sys.stderr)
-        return 1
-    except subprocess.CalledProcessError as exc:
-        print(f"gateway_overhead: {exc.cmd[0]} failed ({exc.returncode}):\n{exc.stderr}",
-              file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    # A benchmark reports; missing a target is in the output, not in the exit code.
-    return 0
+    return serve_bench("gateway_overhead", run, parse_args(argv))
 
 
 if __name__ == "__main__":

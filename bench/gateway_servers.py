@@ -13,12 +13,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from benchkit import BenchError
 
@@ -177,3 +179,23 @@ def check_reply(url: str, body: bytes, headers: Mapping[str, str]) -> list[str]:
     if not ok:
         raise BenchError(f"{url} did not answer with a chat completion: {raw[:500]!r}")
     return [name for name in applied.split(",") if name]
+
+
+def serve_bench(name: str, run: Callable[[Any, Processes, Path], None], args: Any) -> int:
+    """A process-driving bench's main: ``run(args, procs, tmp)`` with its processes stopped
+    on the way out however it ends (SIGTERM unwinds as Ctrl-C does), failures printed as one
+    line. A benchmark reports; a missed target is in its output, not in the exit code."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as tmp, Processes() as procs:
+            run(args, procs, Path(tmp))
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(f"{name}: {exc.cmd[0]} failed ({exc.returncode}):\n{exc.stderr}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -29,11 +29,9 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,6 +48,7 @@ from gateway_servers import (
     group_cpu_seconds,
     start_gateway,
     start_upstream,
+    serve_bench,
 )
 
 REPO = HERE.parent
@@ -213,22 +212,7 @@ def report(counting: dict[str, list[dict[str, float]]], gateway_us: list[float])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C does, so the processes are stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    try:
-        with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as tmp, Processes() as procs:
-            run(args, procs, Path(tmp))
-    except BenchError as exc:
-        print(f"metrics_cost: {exc}", file=sys.stderr)
-        return 1
-    except subprocess.CalledProcessError as exc:
-        print(f"metrics_cost: {exc.cmd[0]} failed ({exc.returncode}):\n{exc.stderr}",
-              file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return serve_bench("metrics_cost", run, parse_args(argv))
 
 
 if __name__ == "__main__":
