@@ -5,6 +5,7 @@ errors next to the field; a viewer gets no buttons that change keys (and the API
 them); an internal user sees and makes only their own keys."""
 
 import pytest
+from playwright.async_api import expect
 
 from admin_kit import admin_get, admin_post, bearer
 from ui_kit import PHONE, gone_from_page
@@ -131,33 +132,33 @@ async def test_search_finds_a_key_by_alias_by_its_secret_and_pages_through_the_r
     page = await gateway.login()
     await gateway.open(page, "keys")
     pager = page.locator("#key-table .pager")
-    assert "Page 1 of 2 · 23 in all" in await pager.inner_text()
+    await expect(pager).to_contain_text("Page 1 of 2 · 23 in all")
     await pager.get_by_role("button", name="Next").click()
-    await page.get_by_text("Page 2 of 2").wait_for()
+    await expect(pager).to_contain_text("Page 2 of 2")
     assert await page.locator("#key-table tbody tr").count() == 3
 
     filters = page.locator("#key-filters")
-    await filters.get_by_label("Key alias").fill("svc-07")
-    await filters.get_by_role("button", name="Search").click()
-    await page.get_by_text("1 in all").wait_for()
-    assert "svc-07" in await page.locator("#key-table tbody").inner_text()
+    listed = page.locator("#key-table tbody")
 
-    await filters.get_by_role("button", name="Clear").click()
-    await filters.get_by_label("Key", exact=True).fill(secrets[12])
-    await filters.get_by_role("button", name="Search").click()
-    await page.get_by_text("1 in all").wait_for()
-    assert "svc-12" in await page.locator("#key-table tbody").inner_text()
+    async def search(label, text, exact=False):
+        await filters.get_by_role("button", name="Clear").click()
+        await filters.get_by_label(label, exact=exact).fill(text)
+        await filters.get_by_role("button", name="Search").click()
 
-    await filters.get_by_role("button", name="Clear").click()
-    await filters.get_by_label("User").fill("una")
-    await filters.get_by_role("button", name="Search").click()
-    await page.get_by_text("1 in all").wait_for()
-    assert "svc-05" in await page.locator("#key-table tbody").inner_text()
+    await search("Key alias", "svc-07")
+    await expect(pager).to_contain_text("1 in all")
+    await expect(listed).to_contain_text("svc-07")
 
-    await filters.get_by_role("button", name="Clear").click()
-    await filters.get_by_label("Team").fill("t-a")
-    await filters.get_by_role("button", name="Search").click()
-    await page.get_by_text("11 in all").wait_for()
+    await search("Key", secrets[12], exact=True)
+    await expect(pager).to_contain_text("1 in all")
+    await expect(listed).to_contain_text("svc-12")
+
+    await search("User", "una")
+    await expect(pager).to_contain_text("1 in all")
+    await expect(listed).to_contain_text("svc-05")
+
+    await search("Team", "t-a")
+    await expect(pager).to_contain_text("11 in all")
     # Rows open from the keyboard too.
     await page.locator("#key-table tbody tr").first.focus()
     await page.keyboard.press("Enter")

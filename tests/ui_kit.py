@@ -4,6 +4,8 @@ script error on a page failing the test."""
 
 from pathlib import Path
 
+from playwright.async_api import expect
+
 from admin_kit import MASTER, admin_post
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -57,8 +59,11 @@ class Ui:
         return page
 
     async def open(self, page, name: str):
+        """Go to a page and wait until its tables have loaded (a table is aria-busy while its
+        rows are on the way)."""
         await page.goto(f"{self.base}/ui/{name}")
         await page.wait_for_load_state("networkidle")
+        await expect(page.locator("table[aria-busy=true]")).to_have_count(0)
 
     async def copied_key(self, page) -> str:
         """The new key the Keys page's shown-once dialog holds, as its copy button puts it on

@@ -127,6 +127,8 @@ const gh = (() => {
   // load({page, pageSize}) -> {rows, total} (total optional: then "next" shows while pages are full).
   function table(container, { columns, load, pageSize = 25, onRow, empty = "Nothing here yet." }) {
     let page = 1;
+    // Searches typed in quick succession may answer out of order: only the latest one is shown.
+    let latest = 0;
     // A column's classes: "num" for numbers, plus its own (hide-narrow, say).
     const classOf = (c) => [c.num && "num", c.class].filter(Boolean).join(" ") || null;
     const head = el("tr", null, columns.map((c) => el("th", { class: classOf(c), scope: "col", text: c.label })));
@@ -150,9 +152,15 @@ const gh = (() => {
 
     async function go(to) {
       if (to < 1) return;
+      const ticket = ++latest;
+      const tableEl = tbody.parentElement;
+      tableEl.setAttribute("aria-busy", "true");
+      // The old count would describe rows no longer shown.
+      status.textContent = "Loading…";
       tbody.replaceChildren(el("tr", null, el("td", { colspan: columns.length, class: "empty", text: "Loading…" })));
       try {
         const { rows, total } = await load({ page: to, pageSize });
+        if (ticket !== latest) return;
         page = to;
         tbody.replaceChildren(...(rows.length ? rows.map(row)
           : [el("tr", null, el("td", { colspan: columns.length, class: "empty", text: empty }))]));
@@ -161,8 +169,11 @@ const gh = (() => {
         prev.disabled = page <= 1;
         next.disabled = pages ? page >= pages : rows.length < pageSize;
       } catch (error) {
+        if (ticket !== latest) return;
+        status.textContent = "";
         tbody.replaceChildren(el("tr", null, el("td", { colspan: columns.length, class: "empty", text: error.message })));
       }
+      tableEl.setAttribute("aria-busy", "false");
     }
     go(1);
     return { reload: () => go(page), first: () => go(1) };
