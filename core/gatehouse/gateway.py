@@ -27,7 +27,8 @@ from .access.retention import RetentionJob, retention_periods
 from .admin.context import Admin
 from .admin.keys import check_key_settings
 from .admin.models import Models
-from .config import Config, ConfigError, Problems, check_setting_keys
+from .config import Config, ConfigError, Problems
+from .config.unknown_keys import check_setting_keys
 from .guardrails.registry import LiveGuardrails, build_guardrails, shorthand_options
 from .guardrails.selection import Selector
 from .guardrails.stored import StoredGuardrails

@@ -8,7 +8,8 @@ import secrets
 
 from aiohttp import web
 
-from ..config import ConfigError, GeneralSettings
+from ..config import ConfigError
+from ..config.general_settings import GeneralSettings
 
 DEFAULT_PUBLIC_PATHS = frozenset({"/health/liveliness", "/health/readiness", "/health/liveness",
                                   "/", "/routes", "/test"})

@@ -23,7 +23,7 @@ from .principals import check_expiry, check_team_blocked
 from .roles import check_llm_route
 
 if TYPE_CHECKING:
-    from ..config import GeneralSettings
+    from ..config.general_settings import GeneralSettings
     from ..guardrails.call import Call, Principal
     from .accounting import Accounting
     from .principals import Principals

@@ -24,7 +24,8 @@ import aiohttp
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..config import ConfigError, GeneralSettings
+from ..config import ConfigError
+from ..config.general_settings import GeneralSettings
 from ..errors import ClientError
 from ..guardrails.call import ModelGrant, Principal, TeamChoice
 from ..store.database import Row

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..config import provider_of
+from ..config.model_list import provider_of
 from ..errors import ClientError
 
 if TYPE_CHECKING:

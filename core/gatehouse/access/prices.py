@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ..config import ModelEntry, ModelParams
+from ..config.model_list import ModelEntry, ModelParams
 from ..guardrails.text import request_texts, response_texts
 
 CHARS_PER_TOKEN = 4  # estimate when the upstream reports no usage (streams)

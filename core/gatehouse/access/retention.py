@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from ..config import ConfigError, GeneralSettings
+from ..config import ConfigError
+from ..config.general_settings import GeneralSettings
 from ..store.retention import Pruned, Retention
 from . import durations
 from .periodic import Periodic

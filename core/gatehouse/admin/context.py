@@ -14,7 +14,7 @@ from ..access.notices import NO_NOTICES, Notifier
 from ..access.prices import Prices
 from ..access.principals import Principals
 from ..access.roles import Rule, check_route
-from ..config import Settings
+from ..config.settings import Settings
 from ..errors import ClientError
 from ..guardrails.registry import LiveGuardrails
 from ..guardrails.stored import StoredGuardrails

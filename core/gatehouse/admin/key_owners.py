@@ -18,7 +18,7 @@ from ..access.roles import (
     reads_everything,
     role_of,
 )
-from ..config import KeyGenerationRule
+from ..config.settings import KeyGenerationRule
 from ..errors import ClientError
 from ..guardrails.call import Principal
 from ..store.database import Row, membership_id

@@ -22,7 +22,9 @@ from ..access.limits import spend_counter
 from ..access.credentials import KEY_PREFIX, hash_key, key_name, new_key, weak_master_key
 from ..access.key_routes import KEY_TYPES
 from ..access.roles import Rule, reads_everything, role_of
-from ..config import ConfigError, Settings, format_path
+from ..config import ConfigError
+from ..config.problems import format_path
+from ..config.settings import Settings
 from ..errors import ClientError, json_response
 from ..guardrails.call import Principal
 from ..proxy.schemas import refuse_nul

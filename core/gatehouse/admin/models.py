@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from ..access.model_access import ModelAccess
 from ..access.roles import PROXY_ADMIN, Rule, is_team_admin, role_of
-from ..config import ModelParams, validation_problems
+from ..config.model_list import ModelParams
+from ..config.problems import validation_problems
 from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import Principal
 from ..proxy.router import Deployment, Router, may_call, shown_params

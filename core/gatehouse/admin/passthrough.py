@@ -10,7 +10,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..access.roles import Rule
-from ..config import ConfigError, PassThroughEndpoint
+from ..config import ConfigError
+from ..config.general_settings import PassThroughEndpoint
 from ..errors import ClientError, json_response
 from ..proxy.passthrough import ENV_REF, Endpoint, PassThrough, build
 from ..proxy.stored_passthrough import StoredPassThrough

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 from pydantic import ValidationError
 
-from ..config import (Config, ConfigError, Problems, format_path, model_keys,
-                      validation_problems)
+from ..config import Config, ConfigError, Problems
+from ..config.keys import model_keys
+from ..config.problems import format_path, validation_problems
 from ..plugins import PluginError, PluginInfo, Plugins, Registered
 from .base import Guardrail, GuardrailParams
 from .dispatch import HookImpl

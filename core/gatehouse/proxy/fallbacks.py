@@ -26,7 +26,7 @@ from .providers import UpstreamError
 
 if TYPE_CHECKING:
     from ..access.model_access import ModelAccess
-    from ..config import FallbackSettings
+    from ..config.settings import FallbackSettings
     from ..guardrails.call import Call
     from ..guardrails.selection import Selection
     from .providers import Provider

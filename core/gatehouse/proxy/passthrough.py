@@ -29,7 +29,8 @@ from yarl import URL
 
 from ..access.credentials import KEY_HEADERS
 from ..access.roles import check_llm_route
-from ..config import ConfigError, PassThroughEndpoint
+from ..config import ConfigError
+from ..config.general_settings import PassThroughEndpoint
 from ..errors import ClientError, json_response
 from ..guardrails.base import GuardrailBlocked
 from ..guardrails.call import Call

@@ -31,7 +31,7 @@ from .schemas import check_body, read_json
 
 if TYPE_CHECKING:
     from ..access.gate import CallGate
-    from ..config import GeneralSettings
+    from ..config.general_settings import GeneralSettings
     from ..guardrails.call import CallType, Principal
     from ..guardrails.selection import Selection, Selector
     from .calllog import CallLog

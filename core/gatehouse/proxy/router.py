@@ -29,7 +29,8 @@ import orjson
 
 from ..access.model_access import Glob, ModelAccess, glob, team_aliases
 from ..access.prices import bundled_prices
-from ..config import ConfigError, ModelEntry, ModelParams, provider_of
+from ..config import ConfigError
+from ..config.model_list import ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
 from ..guardrails.call import OPEN, Call, Principal
 from ..guardrails.monitoring import looks_secret

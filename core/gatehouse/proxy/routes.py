@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..access.roles import is_team_member
-from ..config import provider_of
+from ..config.model_list import provider_of
 from ..errors import ClientError, json_response
 from ..guardrails.call import Principal
 from .fallbacks import KINDS

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ..config import format_path
+from ..config.problems import format_path
 from ..errors import ClientError
 from .router import unknown_model
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..config import ModelParams
+from ..config.model_list import ModelParams
 from ..store.database import Row
 from ..store.models import POLL_INTERVAL, Reloader
 from ..store.sealed import Sealer, Unsealable

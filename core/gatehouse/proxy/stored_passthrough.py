@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from ..config import ConfigError, PassThroughEndpoint
+from ..config import ConfigError
+from ..config.general_settings import PassThroughEndpoint
 from ..store.models import POLL_INTERVAL, Reloader
 from ..store.sealed import Unsealable
 from .passthrough import Endpoint, build

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ...guardrails.call import Call
-    from ...config import ModelParams
+    from ...config.model_list import ModelParams
 
 # Headers the call's trace adds to its upstream request (the traceparent), set by the tracing
 # middleware in the request's context; None when calls are not traced.

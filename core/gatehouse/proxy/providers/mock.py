@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import orjson
 
-from ...config import ModelParams
+from ...config.model_list import ModelParams
 from ...plugins import hookimpl
 from ...guardrails.text import message_role_texts
 from . import Provider, Reply, wants_usage
