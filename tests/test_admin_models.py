@@ -60,13 +60,19 @@ async def test_a_stored_model_is_served_at_once_and_until_deleted(start, fake_up
 
 async def test_model_info_masks_credentials_and_filters_by_key(start, fake_upstream):
     client = await start(IN_DB)
-    await admin_post(client, "/model/new", upstream_model(
-        fake_upstream, "extra", access_groups=["beta"]))
+    model = upstream_model(fake_upstream, "extra", access_groups=["beta"])
+    model["litellm_params"] |= {"headers": {"x-upstream-token": "hdr-0123456789abcdef-wxyz"},
+                                "access_token": "tok-0123456789"}
+    await admin_post(client, "/model/new", model)
     data = (await admin_get(client, "/model/info"))["data"]
     assert [d["model_name"] for d in data] == ["gpt-4o", "mock-echo", "extra"]
     stored = data[2]
     assert stored["model_info"]["db_model"] is True and data[0]["model_info"]["db_model"] is False
     assert "api_key" not in stored["litellm_params"]
+    # LiteLLM's format: the first and last four around a star per character hidden; a value
+    # too short for that to hide eight characters shows nothing.
+    assert stored["litellm_params"]["headers"] == {"x-upstream-token": f"hdr-{'*' * 17}wxyz"}
+    assert stored["litellm_params"]["access_token"] == "****"
     assert stored["litellm_params"]["model"] == "openai/gpt-4o-mini"
     assert "secret" not in str(data)
 

@@ -3,7 +3,6 @@ request, the upstream request shown by --detailed_debug with its secrets masked,
 and guardrail failures logged once, naming the request."""
 
 import logging
-import re
 import urllib.error
 import urllib.request
 
@@ -103,7 +102,7 @@ def test_detailed_debug_shows_the_upstream_request_with_secrets_masked(tmp_path)
     [sent] = [line for line in text.splitlines() if "gatehouse.upstream" in line]
     assert "/v1/chat/completions" in sent and PROMPT in sent
     assert UPSTREAM_KEY not in text
-    assert re.search(r"'authorization': 'Bear\*+6789'", sent)
+    assert "'authorization': 'Bear****'" in sent
     assert f"(request {request_id})" in sent
 
 

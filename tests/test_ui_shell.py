@@ -109,6 +109,8 @@ async def test_settings_show_the_effective_config_with_every_secret_masked(ui, m
     await gateway.open(page, "settings")
     text = await page.locator("main").inner_text()
     assert "gpt-4o-settings" in text and "zebra" in text
+    # Masked as the admin API's guardrail lists mask credentials: the first four characters.
+    assert "api_key: vend****" in text
     html = await page.content()
     for secret in secrets:
         assert secret not in html, secret

@@ -16,7 +16,7 @@ from ..errors import ClientError, json_response
 from ..guardrails.base import Guardrail, GuardrailBlocked
 from ..guardrails.call import Call
 from ..guardrails.dispatch import HookImpl, run_one
-from ..guardrails.monitoring import looks_secret
+from ..guardrails.masking import looks_secret, mask
 from ..guardrails.registry import GuardrailSet
 from ..guardrails.streaming import reply_as_stream
 from ..guardrails.stored import StoredGuardrails
@@ -56,11 +56,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/guardrails", create_guardrail)
     app.router.add_put("/guardrails/{guardrail_id}", update_guardrail)
     app.router.add_delete("/guardrails/{guardrail_id}", delete_guardrail)
-
-
-def mask(value: str) -> str:
-    """A secret as lists show it: its first four characters (none of a short one)."""
-    return f"{value[:4]}****" if len(value) >= 12 else "****"
 
 
 def shown_params(guardrail: Guardrail) -> dict[str, Any]:

@@ -13,13 +13,13 @@ from ..access.roles import Rule
 from ..config import ConfigError
 from ..config.general_settings import PassThroughEndpoint
 from ..errors import ClientError, json_response
+from ..guardrails.masking import mask
 from ..proxy.passthrough import ENV_REF, Endpoint, PassThrough, build
 from ..proxy.stored_passthrough import StoredPassThrough
 from ..store.database import Row
 from ..store.sealed import Unsealable
 from .bodies import Query, parse_body, parse_query
 from .context import Admin, admin_route, gated
-from .guardrails import mask
 from .tables import actor, audit_actor
 
 SERVED = web.AppKey("pass_through", PassThrough)

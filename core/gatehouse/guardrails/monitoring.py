@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
+from .masking import looks_secret
+
 if TYPE_CHECKING:
     from .call import Call
     from .dispatch import HookImpl
@@ -38,15 +40,6 @@ _RANK = {NOT_RUN: 0, SUCCESS: 1, WOULD_HAVE: 2, INTERVENED: 2, FAILED: 3}
 STOPPED = ("blocked", "failed_closed")
 
 REDACTED = "[REDACTED]"
-# A field whose name has one of these parts may hold a credential.
-SECRET_PARTS = frozenset({"key", "token", "secret", "password", "auth", "credential", "access",
-                          "private", "certificate", "fingerprint", "tenancy", "authorization",
-                          "cookie"})
-
-
-def looks_secret(name: str) -> bool:
-    """Whether a param or field called ``name`` may hold a credential."""
-    return not SECRET_PARTS.isdisjoint(name.lower().replace("-", "_").split("_"))
 
 
 @dataclass(slots=True)

@@ -33,7 +33,7 @@ from ..config import ConfigError
 from ..config.model_list import ModelEntry, ModelParams, provider_of
 from ..errors import ClientError
 from ..guardrails.call import OPEN, Call, Principal
-from ..guardrails.monitoring import looks_secret
+from ..guardrails.masking import looks_secret, mask
 from .providers import Provider
 from .providers.mock import FixedReplyProvider
 
@@ -126,19 +126,11 @@ def shown_params(params: ModelParams) -> dict[str, Any]:
         if name in HIDDEN_PARAMS or value is None:
             continue
         if name == "headers":
-            value = {header: mask(str(v)) for header, v in value.items()}
+            value = {header: mask(str(v), show_last=True) for header, v in value.items()}
         elif looks_secret(name):
-            value = mask(str(value))
+            value = mask(str(value), show_last=True)
         shown[name] = value
     return shown
-
-
-def mask(value: str) -> str:
-    """The first and last four characters of a secret, the rest as stars (all stars when it
-    is too short to show any)."""
-    if len(value) <= 12:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
 
 
 def deployment_headers(deployment: Deployment) -> dict[str, str]:

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from ..config import Config
 from ..guardrails.call import Principal
+from ..guardrails.masking import mask
 
-MASKED = "********"
 # Every text under these is masked whatever it is called.
 MASK_ALL = frozenset({"environment_variables", "headers", "extra_headers", "default_headers",
                       "default_query_params", "database_url", "redis_url"})
@@ -45,16 +45,14 @@ def _masked_url(text: str) -> str:
     try:
         parts = urllib.parse.urlsplit(text)
     except ValueError:
-        return MASKED
+        return mask(text)
     if not parts.scheme or not parts.netloc:
         return text
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    if parts.username or parts.password:
-        host = f"{MASKED}@{host}"
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if userinfo:
+        host = f"{mask(userinfo)}@{host}"
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path,
-                                    MASKED if parts.query else "", ""))
+                                    mask(parts.query) if parts.query else "", ""))
 
 
 class Masker:
@@ -73,7 +71,7 @@ class Masker:
             return value
         if (under_secret or name in MASK_ALL or _secret_name(name)
                 or value in self._environment):
-            return MASKED
+            return mask(value)
         return _masked_url(value) if "://" in value else value
 
 

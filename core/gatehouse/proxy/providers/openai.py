@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 import aiohttp
 import orjson
 
+from ...guardrails.masking import mask
 from ...plugins import hookimpl
-from ..router import mask
 from . import PATHS, UPSTREAM_HEADERS, Provider, Reply, UpstreamError, pass_through_headers
 
 if TYPE_CHECKING:
