@@ -16,6 +16,7 @@ from ..access.principals import Principals
 from ..access.roles import Rule, check_route
 from ..config import Settings
 from ..errors import ClientError
+from ..guardrails.call import PRINCIPAL
 from ..guardrails.registry import LiveGuardrails
 from ..guardrails.stored import StoredGuardrails
 from ..store.audit import AuditLog
@@ -57,7 +58,7 @@ def gated(rule: Rule) -> Callable[[AdminHandler], Handler]:
             if not admin.principals.enabled:
                 raise ClientError(403, "Admin routes need general_settings.master_key to be set",
                                   kind="auth_error")
-            check_route(request["principal"], rule, request.path)
+            check_route(request[PRINCIPAL], rule, request.path)
             check_query(request)
             try:
                 return await handler(request, admin)

@@ -24,7 +24,7 @@ from ..access.key_routes import KEY_TYPES
 from ..access.roles import Rule, reads_everything, role_of
 from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError, json_response
-from ..guardrails.call import Principal
+from ..guardrails.call import PRINCIPAL, Principal
 from ..proxy.schemas import refuse_nul
 from ..store.database import Row
 from .bodies import (Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query,
@@ -245,10 +245,10 @@ def key_ident(value: str) -> tuple[str, str]:
 @gated(Rule.OWN_KEYS)
 async def generate(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, GenerateKey)
-    await check_generation_rules(admin, request["principal"], body.team_id,
+    await check_generation_rules(admin, request[PRINCIPAL], body.team_id,
                                  body.model_fields_set)
-    body.user_id = await check_new_key(admin, request["principal"], body.user_id, body.team_id)
-    await check_permissions(admin, request["principal"], {}, body.permissions, body.team_id)
+    body.user_id = await check_new_key(admin, request[PRINCIPAL], body.user_id, body.team_id)
+    await check_permissions(admin, request[PRINCIPAL], {}, body.permissions, body.team_id)
     return await _generate(request, admin, body)
 
 
@@ -477,8 +477,8 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(401, f"Authentication Error: invalid user key - user key does not "
                                f"exist in db. User Key={shown}", kind="auth_error",
                           param="None")
-    await check_owner(admin, request["principal"], current, body.model_dump(include=fields))
-    await _check_changed_permissions(admin, request["principal"], body, fields, current)
+    await check_owner(admin, request[PRINCIPAL], current, body.model_dump(include=fields))
+    await _check_changed_permissions(admin, request[PRINCIPAL], body, fields, current)
     if "key_alias" in fields:
         await _check_alias(admin, body.key_alias, token)
     changes = _columns(admin, body, fields, current, time.time(), calendar_expiry=False)
@@ -524,8 +524,8 @@ async def regenerate(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(404, str({"error": f"Key {shown} not found."}),
                           kind="not_found_error", param="key")
     fields = body.model_fields_set - {"key", "new_key", "new_master_key"}
-    await check_owner(admin, request["principal"], current, body.model_dump(include=fields))
-    await _check_changed_permissions(admin, request["principal"], body, fields, current)
+    await check_owner(admin, request[PRINCIPAL], current, body.model_dump(include=fields))
+    await _check_changed_permissions(admin, request[PRINCIPAL], body, fields, current)
     secret = body.new_key if body.new_key is not None else new_key()
     if body.new_key is not None:
         _check_chosen_key(admin, body.new_key)
@@ -582,7 +582,7 @@ async def delete(request: web.Request, admin: Admin) -> web.Response:
         raise _no_keys_found()
     for token in idents:
         row = await admin.store.get_row("keys", token)
-        if row is not None and not await owns(admin, request["principal"], row):
+        if row is not None and not await owns(admin, request[PRINCIPAL], row):
             raise ClientError(403, str({"error": "You are not authorized to delete this key"}),
                               kind="internal_server_error", param="None")
     await KEYS.delete(request, idents)
@@ -599,7 +599,7 @@ def _no_keys_found() -> ClientError:
 async def info(request: web.Request, admin: Admin) -> web.Response:
     """A key's stored record (never its secret). A virtual key may read itself: without
     ``key``, it is the caller's own key."""
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     named = parse_query(request, KeyInfoQuery).key
     token = key_ident(named)[0] if named else principal.key_hash
     row = await admin.store.get_row("keys", token) if token else None
@@ -632,7 +632,7 @@ async def list_keys(request: web.Request, admin: Admin) -> web.Response:
     if query.sort_by not in SORT_COLUMNS:
         raise ClientError(400, f"Invalid sort column. Must be one of: "
                                f"{', '.join(SORT_COLUMNS)}", param="sort_by")
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     team_id, organization_id = query.team_id, query.organization_id
     user_id = await listed_user(admin, principal, query.user_id, team_id, organization_id)
     filters: Row = {"user_id": user_id, "team_id": team_id, "key_alias": query.key_alias,

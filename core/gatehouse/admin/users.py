@@ -22,6 +22,7 @@ from ..access import durations
 from ..access.credentials import hash_key, key_name, new_key
 from ..access.roles import Rule, is_proxy_admin, reads_everything
 from ..errors import ClientError, DetailError, json_response
+from ..guardrails.call import PRINCIPAL
 from ..store.database import Row
 from .bodies import Body, Duration, Limit, Query, Reply, parse_body, parse_query, reply
 from .budgets import all_rows, rows_where_in, with_reset
@@ -187,7 +188,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     asked = parse_query(request, UserInfoQuery).user_id
     reader = reads_everything(principal)
     if not reader and asked is not None and asked != principal.user_id:
@@ -224,7 +225,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
 @gated(Rule.SELF)
 async def update(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, UpdateUser)
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     user = (await admin.store.get_row("users", body.user_id) if body.user_id is not None
             else await _by_email(admin, body.user_email or ""))
     target = user["user_id"] if user else body.user_id
