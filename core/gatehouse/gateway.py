@@ -25,7 +25,7 @@ from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
 from .access.retention import RetentionJob, retention_periods
 from .admin.context import Admin
-from .admin.keys import check_key_settings
+from .admin.key_columns import check_key_settings
 from .admin.models import Models
 from .config import Config, ConfigError, Problems, check_setting_keys
 from .guardrails.registry import LiveGuardrails, build_guardrails, shorthand_options

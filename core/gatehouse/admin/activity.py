@@ -29,7 +29,7 @@ from ..store.database import Row
 from .bodies import parse_query
 from .budgets import rows_where_in
 from .context import Admin, gated
-from .keys import key_ident
+from .key_views import key_ident
 from .spend_reports import DateRange, date_range, day_of
 
 COUNTS = ("spend", "prompt_tokens", "completion_tokens", "api_requests", "successful_requests")

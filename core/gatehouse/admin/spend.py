@@ -33,7 +33,7 @@ from ..store.spend_filters import SpendLogFilter
 from .bodies import Body, Query, RowsQuery, parse_body, parse_query
 from .budgets import all_rows
 from .context import ADMIN, Admin, gated
-from .keys import key_ident, key_view
+from .key_views import key_ident, key_view
 from .memberships import user_view
 from .tables import iso
 

@@ -32,7 +32,8 @@ from ..store.database import Row, membership_id
 from .bodies import Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query, reply
 from .budgets import BudgetFields, all_rows, linked_budget, rows_where_in, with_reset
 from .context import ADMIN, Admin, check_guardrails, gated
-from .keys import KEYS, KeyView, key_view
+from .key_bodies import KeyView
+from .key_views import KEYS, key_view
 from .memberships import (
     TEAM_MEMBERS,
     MembershipView,

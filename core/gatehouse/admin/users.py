@@ -27,7 +27,8 @@ from ..store.database import Row
 from .bodies import Body, Duration, Limit, Query, Reply, parse_body, parse_query, reply
 from .budgets import all_rows, rows_where_in, with_reset
 from .context import Admin, check_email, gated
-from .keys import KEYS, KeyView, key_view
+from .key_bodies import KeyView
+from .key_views import KEYS, key_view
 from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
 from .organizations import ORG_MEMBERS
 from .teams import TEAMS, ListedTeam, TeamView, team_view
