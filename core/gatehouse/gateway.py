@@ -45,8 +45,8 @@ from .proxy.router import Router
 from .proxy.stored_models import StoredModels
 from .proxy.stored_passthrough import StoredPassThrough
 from .store.audit import AuditLog
+from .store.backend import StoreUnavailable, open_store
 from .store.cache import RedisCache, make_cache
-from .store.database import StoreUnavailable, open_store
 from .store.models import GuardrailRows, ModelRows, PassThroughRows
 from .store.retention import Retention
 from .store.sealed import Sealer

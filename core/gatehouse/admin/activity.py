@@ -25,7 +25,7 @@ from pydantic import Field
 from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, json_response
 from ..guardrails.call import PRINCIPAL, Principal
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import parse_query
 from .budgets import rows_where_in
 from .context import Admin, gated

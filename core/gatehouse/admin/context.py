@@ -20,7 +20,8 @@ from ..guardrails.call import PRINCIPAL
 from ..guardrails.registry import LiveGuardrails
 from ..guardrails.stored import StoredGuardrails
 from ..store.audit import AuditLog
-from ..store.database import Store, StoreUnavailable
+from ..store.backend import StoreUnavailable
+from ..store.database import Store
 from .bodies import check_query
 
 

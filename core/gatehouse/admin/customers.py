@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import PRINCIPAL
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Body, Query, parse_body, parse_query
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
                       linked_budget, update_budget)

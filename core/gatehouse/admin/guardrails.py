@@ -20,7 +20,7 @@ from ..guardrails.monitoring import looks_secret
 from ..guardrails.registry import GuardrailSet
 from ..guardrails.streaming import reply_as_stream
 from ..guardrails.stored import StoredGuardrails
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, gated
 from .tables import actor, iso, record_change

@@ -14,7 +14,7 @@ from ..access.credentials import KEY_PREFIX, key_name, weak_master_key
 from ..access.key_routes import KEY_TYPES
 from ..config import ConfigError, Settings, format_path
 from ..errors import ClientError
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Update
 from .budgets import BudgetFields, create_budget
 from .context import Admin, check_guardrails

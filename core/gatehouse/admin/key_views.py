@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..access.credentials import KEY_PREFIX, hash_key, key_name
-from ..store.database import Row
+from ..store.schema import Row
 from .budgets import budget_view
 from .context import Admin
 from .tables import Table, wire_view

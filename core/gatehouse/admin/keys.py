@@ -20,7 +20,7 @@ from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, json_response
 from ..guardrails.call import PRINCIPAL, Principal
 from ..proxy.schemas import refuse_nul
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import parse_body, parse_query, reply
 from .context import Admin, admin_route, check_email, gated
 from .key_bodies import (SORT_COLUMNS, DeleteKeys, GenerateKey, KeyFields, KeyInfo,

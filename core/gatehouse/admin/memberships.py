@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from ..access.roles import INTERNAL_USER, ORG_ADMIN, is_proxy_admin, is_team_admin
 from ..guardrails.call import PRINCIPAL, Principal
-from ..store.database import Row, membership_id
+from ..store.schema import Row, membership_id
 from .bodies import Body, Reply
 from .budgets import (BudgetFields, all_rows, budget_view, create_budget, linked_budgets,
                       update_budget)

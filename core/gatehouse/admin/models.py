@@ -25,8 +25,8 @@ from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import PRINCIPAL, Principal
 from ..proxy.router import Deployment, Router, may_call, shown_params
 from ..proxy.stored_models import StoredModels
-from ..store.database import Row
 from ..store.models import COLUMNS
+from ..store.schema import Row
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, gated
 from .tables import actor, record_change

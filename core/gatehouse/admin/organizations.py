@@ -28,7 +28,7 @@ from ..access.roles import (
 )
 from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import PRINCIPAL
-from ..store.database import Row, membership_id
+from ..store.schema import Row, membership_id
 from .bodies import Body, Query, Reply, parse_body, parse_query, reply
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
                       linked_budget, linked_budgets, rows_where_in, update_budget)

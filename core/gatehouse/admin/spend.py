@@ -28,7 +28,7 @@ from ..errors import ClientError, json_response
 from ..guardrails.call import PRINCIPAL, Principal
 from ..guardrails.monitoring import RunStatus
 from ..proxy.schemas import check_body
-from ..store.database import Row
+from ..store.schema import Row
 from ..store.spend_filters import SpendLogFilter
 from .bodies import Body, Query, RowsQuery, parse_body, parse_query
 from .budgets import all_rows

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from ..access.roles import Rule
 from ..errors import ClientError, json_response
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Day, Query, RowsQuery, day_start, parse_query
 from .budgets import rows_where_in
 from .context import Admin, gated

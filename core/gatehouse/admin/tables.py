@@ -17,7 +17,7 @@ from aiohttp import web
 from ..errors import ClientError
 from ..guardrails.call import PRINCIPAL
 from ..store.audit import Action
-from ..store.database import TABLES, Row
+from ..store.schema import Row, TABLES
 from .context import ADMIN, Admin
 
 # A UI acting for a person names them in this header; otherwise only the master key can have

@@ -28,7 +28,7 @@ from ..access.roles import (
 )
 from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import PRINCIPAL, Principal
-from ..store.database import Row, membership_id
+from ..store.schema import Row, membership_id
 from .bodies import Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query, reply
 from .budgets import BudgetFields, all_rows, linked_budget, rows_where_in, with_reset
 from .context import ADMIN, Admin, check_guardrails, gated

@@ -23,7 +23,7 @@ from ..access.credentials import hash_key, key_name, new_key
 from ..access.roles import Rule, is_proxy_admin, reads_everything
 from ..errors import ClientError, DetailError, json_response
 from ..guardrails.call import PRINCIPAL
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Body, Duration, Limit, Query, Reply, parse_body, parse_query, reply
 from .budgets import all_rows, rows_where_in, with_reset
 from .context import Admin, check_email, gated
