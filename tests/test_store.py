@@ -9,8 +9,10 @@ import uuid
 
 import pytest
 
-from gatehouse.store.database import StoreUnavailable, membership_id, migrations
+from gatehouse.store.backend import StoreUnavailable
+from gatehouse.store.migrate import migrations
 from gatehouse.store.postgres import PostgresStore
+from gatehouse.store.schema import membership_id
 from gatehouse.store.sqlite import SqliteStore
 
 
@@ -170,9 +172,9 @@ async def test_spend_is_charged_to_the_user_membership_organization_and_end_user
 
 async def test_the_identity_migration_keeps_keys_teams_spend_and_blocks(backend, make_store,
                                                                         monkeypatch):
-    from gatehouse.store import database
-    everything = database.migrations()
-    monkeypatch.setattr(database, "migrations",
+    from gatehouse.store import migrate
+    everything = migrate.migrations()
+    monkeypatch.setattr(migrate, "migrations",
                         lambda: [m for m in everything if m[0] < 4])
     old = await make_store()
     now = time.time()
@@ -193,7 +195,7 @@ async def test_the_identity_migration_keeps_keys_teams_spend_and_blocks(backend,
                          "VALUES (?, ?)", ("blocked-1", now))
     await old.close()
 
-    monkeypatch.setattr(database, "migrations", lambda: everything)
+    monkeypatch.setattr(migrate, "migrations", lambda: everything)
     new = await make_store()
     key, team = await new.get_row("keys", "h1"), await new.get_row("teams", "t1")
     assert (key["max_budget"], key["spend"], key["team_id"]) == (5.0, 0.5, "t1")

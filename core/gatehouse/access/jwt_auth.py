@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..config import ConfigError, GeneralSettings
 from ..errors import ClientError
 from ..guardrails.call import ModelGrant, Principal, TeamChoice
-from ..store.database import Row
+from ..store.schema import Row
 from .key_routes import matches
 from .principals import Principals, auth_error
 

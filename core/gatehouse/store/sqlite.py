@@ -15,7 +15,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
 
-from .database import Row, Store, StoreUnavailable, Tx
+from .backend import StoreUnavailable, Tx
+from .database import Store
+from .schema import Row
 
 
 class _SqliteTx:
