@@ -32,6 +32,7 @@ from .key_owners import (
     check_generation_rules,
     check_new_key,
     check_owner,
+    SPEND_PERMISSION,
     check_permissions,
     listed_user,
     may_read,
@@ -149,10 +150,16 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
 
 async def _check_changed_permissions(admin: Admin, principal: Principal, body: KeyFields,
                                      fields: set[str], current: Row) -> None:
-    if "permissions" in fields:
+    moved = "team_id" in fields and body.team_id != current.get("team_id")
+    if "permissions" in fields or moved:
         team_id = body.team_id if "team_id" in fields else current.get("team_id")
-        await check_permissions(admin, principal, current.get("permissions"), body.permissions,
-                                team_id)
+        after = body.permissions if "permissions" in fields else current.get("permissions")
+        before = current.get("permissions") or {}
+        if moved:
+            # A key moved to another team (or out of one) takes its permissions there: a
+            # guardrail its old team's admin switched off must be the new place's to allow.
+            before = {name: on for name, on in before.items() if name == SPEND_PERMISSION}
+        await check_permissions(admin, principal, before, after, team_id)
 
 
 @gated(Rule.OWN_KEYS)
