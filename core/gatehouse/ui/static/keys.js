@@ -56,13 +56,18 @@
 
   // --- details -------------------------------------------------------------------------------
   let current = null;
+  // Until a key's record answers its dialog stays shut, so another row can be clicked meanwhile.
+  const detailsTurn = gh.newest(document.getElementById("key-details-body"));
 
   async function openDetails(token) {
     detailsError.hidden = true;
     try {
-      const answer = await api("GET", "/key/info", { query: { key: token } });
-      current = { ...answer.info, token: answer.key };
-    } catch (error) { gh.failed(error); return; }
+      await detailsTurn(() => api("GET", "/key/info", { query: { key: token } }), showDetails);
+    } catch (error) { gh.failed(error); }
+  }
+
+  function showDetails(answer) {
+    current = { ...answer.info, token: answer.key };
     const key = current;
     document.getElementById("key-details-title").textContent = key.key_alias || key.key_name;
     document.getElementById("key-details-body").replaceChildren(details([
