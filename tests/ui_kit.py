@@ -59,11 +59,11 @@ class Ui:
         return page
 
     async def open(self, page, name: str):
-        """Go to a page and wait until its tables have loaded (a table is aria-busy while its
-        rows are on the way)."""
+        """Go to a page and wait until what it shows has loaded (a table, the usage totals and
+        chart, a detail view are aria-busy while their answer is on the way)."""
         await page.goto(f"{self.base}/ui/{name}")
         await page.wait_for_load_state("networkidle")
-        await expect(page.locator("table[aria-busy=true]")).to_have_count(0)
+        await expect(page.locator("[aria-busy=true]")).to_have_count(0)
 
     async def copied_key(self, page) -> str:
         """The new key the Keys page's shown-once dialog holds, as its copy button puts it on
