@@ -343,10 +343,11 @@ const gh = (() => {
     const plotH = height - top - bottom, slot = (width - left) / Math.max(labels.length, 1);
     const chart = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
                                "aria-label": series.map((s) => s.name).join(", ") });
+    const ticks = [];
     for (let t = 0; t <= 4; t++) {
       const y = top + plotH - (plotH * t) / 4;
-      chart.append(svg("line", { class: "axis", x1: left, x2: width, y1: y, y2: y }),
-                   svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", text: format((max * t) / 4) }));
+      ticks.push(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", text: format((max * t) / 4) }));
+      chart.append(svg("line", { class: "axis", x1: left, x2: width, y1: y, y2: y }), ticks[t]);
     }
     const every = Math.ceil(labels.length / 12);
     labels.forEach((label, i) => {
@@ -370,6 +371,10 @@ const gh = (() => {
       return el("span", null, swatch, s.name);
     }));
     container.replaceChildren(chart, series.length > 1 ? legend : "");
+    // A long label ("$12345.68") would run past the left edge, its "$" cut off first: the view
+    // then starts further left. Its width is known only once the browser lays it out.
+    const overhang = Math.max(0, ...ticks.map((tick) => -tick.getBBox().x)) + 2;
+    if (overhang > 2) chart.setAttribute("viewBox", `${-overhang} 0 ${width + overhang} ${height}`);
   }
 
   function csvCell(value) {
