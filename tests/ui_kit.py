@@ -2,6 +2,7 @@
 password or SSO login through the login page, screenshots under the test's tmp dir, and every
 script error on a page failing the test."""
 
+import re
 from pathlib import Path
 
 from playwright.async_api import expect
@@ -91,3 +92,11 @@ async def gone_from_page(page, text: str):
     showed, comes a task after the dialog is hidden."""
     await page.wait_for_function("text => !document.documentElement.outerHTML.includes(text)",
                                  arg=text)
+
+
+async def rows_are(rows, *texts):
+    """Wait until ``rows`` (a locator of table rows) are as many as ``texts``, each holding its
+    text (None: any). It is one check of one state: a list an earlier action left, or its one
+    "Loading…" row, cannot pass for the list a filter asked for."""
+    await expect(rows).to_have_text([re.compile(re.escape(text) if text else ".")
+                                     for text in texts])
