@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import expect
 
 from admin_kit import admin_get, admin_post, bearer
-from ui_kit import PHONE, gone_from_page, rows_are
+from ui_kit import NOTE_READS, PHONE, gone_from_page, hold_answer, rows_are
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -170,6 +170,23 @@ async def test_search_finds_a_key_by_alias_by_its_secret_and_pages_through_the_r
     await page.locator("#key-details").get_by_text("t-a", exact=True).wait_for()
     await page.keyboard.press("Escape")
     await page.locator("#key-details").wait_for(state="hidden")
+
+
+async def test_the_key_opened_last_shows_even_when_one_opened_before_answers_later(ui):
+    gateway = await ui()
+    slow = await admin_post(gateway.client, "/key/generate", {"key_alias": "slow-key"})
+    quick = await admin_post(gateway.client, "/key/generate", {"key_alias": "quick-key"})
+    page = await gateway.login()
+    await page.add_init_script(NOTE_READS)
+    await gateway.open(page, "keys")
+    release = await hold_answer(page, f"key={slow['token']}")
+    await row(page, "slow-key").click()
+    # The dialog waits for the record, so the list is still there to open another key.
+    await open_key(page, "quick-key")
+    await release()
+    assert await page.locator("#key-details-title").inner_text() == "quick-key"
+    shown = await page.locator("#key-details-body").inner_text()
+    assert quick["token"] in shown and slow["token"] not in shown
 
 
 async def test_a_page_whose_session_has_ended_sends_the_browser_to_log_in(ui):

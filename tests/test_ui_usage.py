@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from admin_kit import PRICED, admin_post, bearer, spend_row
 from gatehouse.app import GATEWAY
 from playwright.async_api import expect
-from ui_kit import PHONE
+from ui_kit import NOTE_READS, PHONE, hold_answer
 
 DAY = 86400
 EVIL_TAG = "=HYPERLINK(\"http://evil.example\")"
@@ -189,3 +189,27 @@ async def test_the_spend_axis_shows_each_amount_whole_with_its_dollar_sign(ui):
     await page.get_by_label("Show").select_option("api_requests")
     await page.get_by_role("heading", name="Requests per day by key").wait_for()
     assert await page.locator("#usage-chart svg > text[text-anchor=end]").last.text_content() == "1"
+
+
+async def test_the_last_grouping_chosen_shows_even_when_an_earlier_one_answers_later(ui):
+    gateway = await ui()
+    client = gateway.client
+    key = await admin_post(client, "/key/generate", {"key_alias": "k"})
+    await client.app[GATEWAY].store.write_spend([
+        spend_row(time.time() - DAY, key=key["token"], owner=None, team="t-slow", model="gpt-4",
+                  spend=0.5, prompt=5, completion=5)])
+    page = await gateway.login()
+    await page.add_init_script(NOTE_READS)
+    await gateway.open(page, "usage")
+    report = page.locator("#usage-report")
+    release = await hold_answer(page, "/team/daily/activity")
+    await page.get_by_label("Group by").select_option("team")
+    # Until the teams answer, the keys' chart stays, marked as not what was asked for.
+    await expect(report).to_have_attribute("aria-busy", "true")
+    await expect(page.get_by_role("heading", name="Spend per day by key")).to_be_visible()
+    await page.get_by_label("Group by").select_option("model")
+    await expect(page.get_by_role("heading", name="Spend per day by model")).to_be_visible()
+    await release()
+    assert await page.locator("#usage-chart-title").inner_text() == "Spend per day by model"
+    assert await cells(page, 1).all_inner_texts() == ["gpt-4"]
+    assert await report.get_attribute("aria-busy") == "false"

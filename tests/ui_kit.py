@@ -2,6 +2,7 @@
 password or SSO login through the login page, screenshots under the test's tmp dir, and every
 script error on a page failing the test."""
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -100,3 +101,37 @@ async def rows_are(rows, *texts):
     "Loading…" row, cannot pass for the list a filter asked for."""
     await expect(rows).to_have_text([re.compile(re.escape(text) if text else ".")
                                      for text in texts])
+
+
+# Notes the URL of every answer a page's script has read: once it is noted, what the script did
+# with the answer (gh.api reads every one with Response.text) has run too, in the same task.
+NOTE_READS = """(() => {
+  const read = Response.prototype.text;
+  window.answersRead = [];
+  Response.prototype.text = function () {
+    return read.call(this).then((body) => { window.answersRead.push(this.url); return body; });
+  };
+})()"""
+
+
+async def hold_answer(page, part: str):
+    """Hold back the page's next request whose URL holds ``part``. Returns ``release()``, which
+    lets it through and returns once the page's script has read its answer. The page must have
+    been opened after ``page.add_init_script(NOTE_READS)``."""
+    held = asyncio.get_running_loop().create_future()
+
+    async def route(request_route):
+        if part in request_route.request.url and not held.done():
+            held.set_result(request_route)
+        else:
+            await request_route.continue_()
+    await page.route("**/*", route)
+
+    async def release():
+        request_route = await held
+        read = "part => window.answersRead.filter((url) => url.includes(part)).length"
+        before = await page.evaluate(read, part)
+        await request_route.continue_()
+        await page.unroute("**/*", route)
+        await page.wait_for_function(f"part => ({read})(part) > {before}", arg=part)
+    return release
