@@ -100,6 +100,8 @@ async def test_edit_block_regenerate_and_delete_show_in_the_list_and_on_the_call
     await details.get_by_role("button", name="Unblock").click()
     await row(page, "Active").wait_for()
     assert await call(gateway, old) == 200
+    # The details refresh after the list does: act on them once they have.
+    await details.get_by_role("button", name="Block", exact=True).wait_for()
 
     await details.get_by_role("button", name="Regenerate").click()
     await page.locator("dialog.confirm").get_by_role("button", name="Regenerate").click()

@@ -215,6 +215,7 @@ gh.directory = (() => {
 
     // Closing one row's view and opening another's may leave the first one's answer on its way.
     const detailTurn = gh.newest(detailBody);
+    detail.addEventListener("close", detailTurn.drop);
     async function refresh() {
       const asked = current;
       try {

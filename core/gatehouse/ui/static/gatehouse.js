@@ -128,10 +128,11 @@ const gh = (() => {
   // would show what the user no longer asked for. The views are aria-busy until it answers.
   // turn = newest(view, ...); await turn(load, show): show(answer) runs only if no later turn
   // began; so does rethrowing load's error. A superseded turn resolves to undefined.
+  // turn.drop(): the view is gone (its dialog closed), so no answer on its way is shown.
   function newest(...views) {
     let last = 0;
     const busy = (on) => views.forEach((view) => view.setAttribute("aria-busy", String(on)));
-    return async (load, show) => {
+    const turn = async (load, show) => {
       const ticket = ++last;
       busy(true);
       let answer;
@@ -145,6 +146,8 @@ const gh = (() => {
       busy(false);
       return show(answer);
     };
+    turn.drop = () => { last += 1; busy(false); };
+    return turn;
   }
 
   // A paginated table. columns: [{label, value(row) -> text|Node, num, class}];
