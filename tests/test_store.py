@@ -4,6 +4,8 @@ StoreUnavailable rather than a crash."""
 
 import asyncio
 import socket
+import sqlite3
+import threading
 import time
 import uuid
 
@@ -243,5 +245,44 @@ async def test_unreachable_database_is_store_unavailable(backend, tmp_path):
         # Later use says the same, rather than hanging or failing some other way.
         with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(store.get_row("end_users", "u1"), 10)
+    finally:
+        await store.close()
+
+
+async def test_a_sqlite_transaction_cut_short_leaves_the_connection_usable(tmp_path):
+    """A transaction whose COMMIT fails, or whose task is cancelled while its BEGIN waits on the
+    worker, must not leave the connection inside it: every later write would fail."""
+    store = SqliteStore(str(tmp_path / "gatehouse.db"))
+    await store.open()
+    try:
+        # A deferred foreign key fails at COMMIT, the transaction still open (the pragma
+        # cannot be set inside one).
+        await store._call(store._conn.execute, "PRAGMA foreign_keys=ON")
+        async with store.transaction() as tx:
+            await tx.execute("CREATE TABLE parent (id TEXT PRIMARY KEY)")
+            await tx.execute("CREATE TABLE child (parent TEXT REFERENCES parent(id) "
+                             "DEFERRABLE INITIALLY DEFERRED)")
+        with pytest.raises(sqlite3.IntegrityError):
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO child VALUES ('nobody')")
+        await store.insert_row("keys", key_row("after-commit"))
+
+        # The worker busy, a transaction's BEGIN waits behind it and its task is cancelled.
+        busy = threading.Event()
+        store._executor.submit(busy.wait, 10)
+
+        async def write():
+            async with store.transaction() as tx:
+                await tx.execute("SELECT 1")
+
+        waiting = asyncio.create_task(write())
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        busy.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await store.insert_row("keys", key_row("after-cancel"))
+        for name in ("after-commit", "after-cancel"):
+            assert await store.get_row("keys", f"hash-{name}") is not None
     finally:
         await store.close()
