@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from gatehouse.app import GATEWAY, Runner, create_app
 from gatehouse.config import config_from_dict
@@ -131,6 +131,8 @@ async def shoot(base: str, master_key: str, out: Path, chromium: str) -> list[Pa
         await open_page("logs")
         await page.get_by_label("Guardrail verdict").select_option("guardrail_intervened")
         await page.get_by_role("button", name="Filter").click()
+        # The list before filtering has that row too: wait for the filtered one.
+        await expect(page.locator("#logs-table [aria-busy=true]")).to_have_count(0)
         await page.locator("#logs-table tbody tr", has_text="no-codenames").click()
         await page.locator("#log-call-guardrails tbody tr").wait_for()
         await save("ui-logs")
