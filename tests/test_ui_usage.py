@@ -183,9 +183,10 @@ async def test_the_spend_axis_shows_each_amount_whole_with_its_dollar_sign(ui):
         return [...chart.querySelectorAll(":scope > text[text-anchor=end]")]
             .map((label) => [label.textContent, label.getBBox().x >= left]);
     }""")
-    assert labels == [["$0.00", True], ["$3086.42", True], ["$6172.84", True],
-                      ["$9259.26", True], ["$12345.68", True]]
-    # Requests are counts: no "$".
+    # In round steps, up to the first at or over the highest bar.
+    assert labels == [["$0.00", True], ["$4000.00", True], ["$8000.00", True],
+                      ["$12000.00", True], ["$16000.00", True]]
+    # Requests are counts: whole steps, no "$".
     await page.get_by_label("Show").select_option("api_requests")
     await page.get_by_role("heading", name="Requests per day by key").wait_for()
     assert await page.locator("#usage-chart svg > text[text-anchor=end]").last.text_content() == "1"

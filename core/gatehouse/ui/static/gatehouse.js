@@ -337,19 +337,30 @@ const gh = (() => {
 
   const COLORS = ["#1d4ed8", "#0d9488", "#d97706", "#9333ea", "#dc2626", "#64748b"];
 
+  // The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten that is at least raw.
+  function roundStep(raw) {
+    const power = 10 ** Math.floor(Math.log10(raw));
+    return power * ([1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((m) => m * power >= raw * (1 - 1e-9)));
+  }
+
   // A bar chart as SVG, stacked when there are several series; each bar's <title> gives its
   // exact value. labels: [..]; series: [{name, values: [..]}]; format: value -> text.
   function barChart(container, { labels, series, format = fmt.num, height = 220 }) {
     const width = 760, left = 56, bottom = 28, top = 8;
     const totals = labels.map((_, i) => series.reduce((sum, s) => sum + (Number(s.values[i]) || 0), 0));
-    const max = Math.max(...totals, 0) || 1;
+    const highest = Math.max(...totals, 0) || 1;
+    // Round steps of about a quarter of the highest bar, whole ones for counts.
+    const whole = series.every((s) => s.values.every((v) => Number.isInteger(Number(v) || 0)));
+    const step = Math.max(roundStep(highest / 4), whole ? 1 : 0);
+    const lines = Math.max(1, Math.ceil(highest / step - 1e-9));
+    const max = step * lines;
     const plotH = height - top - bottom, slot = (width - left) / Math.max(labels.length, 1);
     const chart = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
                                "aria-label": series.map((s) => s.name).join(", ") });
     const ticks = [];
-    for (let t = 0; t <= 4; t++) {
-      const y = top + plotH - (plotH * t) / 4;
-      ticks.push(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", text: format((max * t) / 4) }));
+    for (let t = 0; t <= lines; t++) {
+      const y = top + plotH - (plotH * t) / lines;
+      ticks.push(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", text: format(step * t) }));
       chart.append(svg("line", { class: "axis", x1: left, x2: width, y1: y, y2: y }), ticks[t]);
     }
     const every = Math.ceil(labels.length / 12);
