@@ -140,3 +140,19 @@ async def test_disable_admin_ui_answers_that_the_ui_is_off(gateway, monkeypatch)
     assert "keys" in await admin_get(client, "/key/list")
     resp = await client.get("/key/list", headers=SCRIPT)
     assert resp.status == 401
+
+
+async def test_the_locked_login_form_says_so_in_the_browser(ui):
+    from playwright.async_api import expect
+
+    app = await ui({"general_settings": {"ui_login_max_failures_per_username": 2}})
+    page = await app._page({"width": 1280, "height": 800})
+    await page.goto(f"{app.base}/login")
+    for password in ("guess", "guess", MASTER):
+        await page.get_by_label("Username").fill("admin")
+        await page.get_by_label("Password").fill(password)
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("alert")).to_contain_text(
+        "Too many failed login attempts. Try again in")
+    assert "/ui/" not in page.url
