@@ -86,7 +86,9 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         model_hub.Branding(branding.title, branding.description),
         everything=config.general_settings.enable_public_model_hub)
     login = app[ui_login.LOGIN]
-    if not login.ui_disabled:
+    if login.ui_disabled:
+        ui_pages.setup_disabled(app)
+    else:
         ui_pages.setup(app, app[ui_login.SESSIONS], gateway.principals, config,
                        admin_only=login.admin_only, logout_url=login.logout_url)
     # Once every route is in: no pass-through endpoint may shadow one.
