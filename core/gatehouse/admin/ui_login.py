@@ -22,6 +22,7 @@ from ..access.roles import INTERNAL_USER_VIEWER, PROXY_ADMIN, PROXY_ADMIN_VIEWER
 from ..access.sessions import PASSWORD, SSO, Sessions, Signer, secure
 from ..config import ConfigError
 from ..errors import ClientError, json_response
+from ..guardrails.call import CLIENT_IP
 from ..store.cache import Cache
 from ..ui import pages, render, wants_json
 from .context import ADMIN
@@ -173,7 +174,7 @@ async def password_login(request: web.Request) -> web.Response:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_page = _next_page(form.get("next"))
     throttle = request.app[THROTTLE]
-    attempt = await throttle.attempt(username, request.get("client_ip"))
+    attempt = await throttle.attempt(username, request.get(CLIENT_IP))
     if attempt.retry_after is not None:
         minutes = math.ceil(attempt.retry_after / 60)
         return _refused(request, 429, f"Too many failed login attempts. Try again in {minutes} "
