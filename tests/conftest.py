@@ -216,6 +216,24 @@ async def provider(aiohttp_server):
 
 
 @pytest.fixture
+async def jwt_provider(aiohttp_server, monkeypatch):
+    """The JWT identity provider of jwt_kit, with an RSA key, its JWKS served; the gateway's
+    JWT_PUBLIC_KEY_URL and JWT_AUDIENCE name it."""
+    from aiohttp import web
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt_kit import AUDIENCE, Provider
+
+    made = Provider()
+    made.add("rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256")
+    app = web.Application()
+    app.router.add_get("/jwks", made.jwks)
+    server = await aiohttp_server(app)
+    monkeypatch.setenv("JWT_PUBLIC_KEY_URL", str(server.make_url("/jwks")))
+    monkeypatch.setenv("JWT_AUDIENCE", AUDIENCE)
+    return made
+
+
+@pytest.fixture
 def sso_env(monkeypatch, provider):
     """The gateway's generic-OIDC settings for ``provider``, before the gateway starts."""
     from oidc_kit import CLIENT_ID, CLIENT_SECRET

@@ -12,7 +12,7 @@ from doubles import PLUGINS, Probe, guardrail
 from gatehouse import hookimpl
 from gatehouse.access import durations
 from gatehouse.app import GATEWAY
-from gatehouse.store.database import StoreUnavailable
+from gatehouse.store.backend import StoreUnavailable
 
 COST_OF_ONE_CALL = 5 * 0.001 + 5 * 0.002
 

@@ -3,6 +3,8 @@ at / and ReDoc at /redoc, open to a browser without a key, branded and filtered 
 environment, and drawn from files the gateway serves itself (a browser test checks that the
 page shows the routes and asks nothing of any other host)."""
 
+from importlib import metadata
+
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
@@ -18,6 +20,8 @@ async def test_the_document_is_valid_openapi_and_public(start):
     assert resp.status == 200
     document = await resp.json()
     validate(document)
+    # The gateway's own release, not the LiteLLM release its headers name.
+    assert document["info"]["version"] == metadata.version("gatehouse-proxy")
     paths = document["paths"]
     chat = paths["/v1/chat/completions"]["post"]["requestBody"]["content"]
     assert chat["application/json"]["schema"] == {"$ref": "#/components/schemas/ChatBody"}

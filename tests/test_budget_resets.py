@@ -10,7 +10,7 @@ import pytest
 from admin_kit import MASTER, PRICED, admin_get, admin_post, bearer, until
 from gatehouse.access import durations
 from gatehouse.app import GATEWAY
-from gatehouse.store.database import migrations, statements
+from gatehouse.store.migrate import migrations, statements
 
 COST_OF_ONE_CALL = 5 * 0.001 + 5 * 0.002
 

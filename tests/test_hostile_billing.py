@@ -11,8 +11,8 @@ from aiohttp import web
 from admin_kit import PRICED, admin_get, admin_post, bearer, both_databases
 from gatehouse.access import accounting
 from gatehouse.app import GATEWAY
+from gatehouse.store.backend import StoreUnavailable
 from gatehouse.store.cache import RedisCache
-from gatehouse.store.database import StoreUnavailable
 
 WAIT = 10  # seconds any one wait here may take before the test fails
 

@@ -357,3 +357,12 @@ async def test_only_admins_switch_a_guardrail_off_through_key_permissions(start,
                                 ada)
     assert (status, message(answer)) == (403, SWITCH_OFF.replace("hide_secrets",
                                                                  "enable_llm_guard_check"))
+
+    # The team admin's exemption stays in the team: the key cannot take it to a locked team
+    # or out of the team.
+    for team_id in ("locked", None):
+        status, answer = await post(client, "/key/update", {"key": made["key"],
+                                                            "team_id": team_id}, boss)
+        assert (status, message(answer)) == (403, SWITCH_OFF), team_id
+    info = await admin_get(client, "/key/info", key=made["key"])
+    assert info["info"]["team_id"] == "crew"

@@ -4,13 +4,17 @@ StoreUnavailable rather than a crash."""
 
 import asyncio
 import socket
+import sqlite3
+import threading
 import time
 import uuid
 
 import pytest
 
-from gatehouse.store.database import StoreUnavailable, membership_id, migrations
+from gatehouse.store.backend import StoreUnavailable
+from gatehouse.store.migrate import migrations
 from gatehouse.store.postgres import PostgresStore
+from gatehouse.store.schema import membership_id
 from gatehouse.store.sqlite import SqliteStore
 
 
@@ -170,9 +174,9 @@ async def test_spend_is_charged_to_the_user_membership_organization_and_end_user
 
 async def test_the_identity_migration_keeps_keys_teams_spend_and_blocks(backend, make_store,
                                                                         monkeypatch):
-    from gatehouse.store import database
-    everything = database.migrations()
-    monkeypatch.setattr(database, "migrations",
+    from gatehouse.store import migrate
+    everything = migrate.migrations()
+    monkeypatch.setattr(migrate, "migrations",
                         lambda: [m for m in everything if m[0] < 4])
     old = await make_store()
     now = time.time()
@@ -193,7 +197,7 @@ async def test_the_identity_migration_keeps_keys_teams_spend_and_blocks(backend,
                          "VALUES (?, ?)", ("blocked-1", now))
     await old.close()
 
-    monkeypatch.setattr(database, "migrations", lambda: everything)
+    monkeypatch.setattr(migrate, "migrations", lambda: everything)
     new = await make_store()
     key, team = await new.get_row("keys", "h1"), await new.get_row("teams", "t1")
     assert (key["max_budget"], key["spend"], key["team_id"]) == (5.0, 0.5, "t1")
@@ -241,5 +245,44 @@ async def test_unreachable_database_is_store_unavailable(backend, tmp_path):
         # Later use says the same, rather than hanging or failing some other way.
         with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(store.get_row("end_users", "u1"), 10)
+    finally:
+        await store.close()
+
+
+async def test_a_sqlite_transaction_cut_short_leaves_the_connection_usable(tmp_path):
+    """A transaction whose COMMIT fails, or whose task is cancelled while its BEGIN waits on the
+    worker, must not leave the connection inside it: every later write would fail."""
+    store = SqliteStore(str(tmp_path / "gatehouse.db"))
+    await store.open()
+    try:
+        # A deferred foreign key fails at COMMIT, the transaction still open (the pragma
+        # cannot be set inside one).
+        await store._call(store._conn.execute, "PRAGMA foreign_keys=ON")
+        async with store.transaction() as tx:
+            await tx.execute("CREATE TABLE parent (id TEXT PRIMARY KEY)")
+            await tx.execute("CREATE TABLE child (parent TEXT REFERENCES parent(id) "
+                             "DEFERRABLE INITIALLY DEFERRED)")
+        with pytest.raises(sqlite3.IntegrityError):
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO child VALUES ('nobody')")
+        await store.insert_row("keys", key_row("after-commit"))
+
+        # The worker busy, a transaction's BEGIN waits behind it and its task is cancelled.
+        busy = threading.Event()
+        store._executor.submit(busy.wait, 10)
+
+        async def write():
+            async with store.transaction() as tx:
+                await tx.execute("SELECT 1")
+
+        waiting = asyncio.create_task(write())
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        busy.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await store.insert_row("keys", key_row("after-cancel"))
+        for name in ("after-commit", "after-cancel"):
+            assert await store.get_row("keys", f"hash-{name}") is not None
     finally:
         await store.close()

@@ -6,7 +6,7 @@ that change things (and the API refuses them anyway)."""
 import pytest
 from admin_kit import PRICED, admin_get, admin_post, bearer, until
 from playwright.async_api import expect
-from ui_kit import PHONE
+from ui_kit import PHONE, rows_are
 
 from gatehouse.app import GATEWAY
 
@@ -58,8 +58,8 @@ async def test_a_team_made_in_the_ui_takes_members_and_its_capped_budget_binds_i
                                           "Max budget (USD)": "100", "Models": "gpt-4o"})
     await dialog.wait_for(state="hidden")
     row = page.locator("#directory tbody tr", has_text="research")
-    assert "$0.00 / $100.00" in await row.inner_text()
-    assert "Team research created." in await page.locator("main > .notice").inner_text()
+    await expect(row).to_contain_text("$0.00 / $100.00")
+    await expect(page.locator("main > .notice")).to_have_text("Team research created.")
 
     detail = await _open_row(page, "research")
     await detail.get_by_role("button", name="Add member").click()
@@ -67,9 +67,7 @@ async def test_a_team_made_in_the_ui_takes_members_and_its_capped_budget_binds_i
     await _fill(member, {"User id": "ann"})
     await member.get_by_label("Role").select_option("admin")
     await member.get_by_role("button", name="Add").click()
-    ann = detail.locator("tr", has_text="ann")
-    await ann.wait_for()
-    assert "admin" in await ann.inner_text()
+    await expect(detail.locator("tr", has_text="ann")).to_contain_text("admin")
     info = await admin_get(client, "/team/info", team_id="t-research")
     assert {"user_id": "ann", "user_email": None, "role": "admin"} in \
         info["team_info"]["members_with_roles"]
@@ -104,7 +102,8 @@ async def test_a_team_blocked_in_the_ui_refuses_its_keys_until_unblocked(ui, pri
     page = await gateway.login()
     await gateway.open(page, "teams")
     detail = await _open_row(page, "ops")
-    await detail.get_by_role("button", name="Block").click()
+    # exact: a name is otherwise found inside a longer one, "Block" inside "Unblock".
+    await detail.get_by_role("button", name="Block", exact=True).click()
     await _confirm(page, "Block")
     await detail.get_by_role("button", name="Unblock").wait_for()
     await expect(detail.locator("dl")).to_contain_text("blocked")
@@ -114,7 +113,8 @@ async def test_a_team_blocked_in_the_ui_refuses_its_keys_until_unblocked(ui, pri
         return (await _status_of(client, key))[0] in (401, 403)
     await until(refused)
     await detail.get_by_role("button", name="Unblock").click()
-    await detail.get_by_role("button", name="Block").wait_for()
+    await detail.get_by_role("button", name="Block", exact=True).wait_for()
+    await expect(detail.locator("dl")).to_contain_text("active")
 
     async def served():
         return (await _status_of(client, key))[0] == 200
@@ -129,8 +129,8 @@ async def test_an_organization_with_a_member_and_a_user_with_a_role(ui):
     dialog = await _create(page, "organization", {"Name": "acme", "Organization id": "o-acme",
                                                   "Max budget (USD)": "50"})
     await dialog.wait_for(state="hidden")
-    assert "$0.00 / $50.00" in await page.locator("#directory tbody tr",
-                                                  has_text="acme").inner_text()
+    await expect(page.locator("#directory tbody tr", has_text="acme")).to_contain_text(
+        "$0.00 / $50.00")
     detail = await _open_row(page, "acme")
     await detail.get_by_role("button", name="Add member").click()
     member = page.get_by_role("dialog", name="Add member")
@@ -148,7 +148,7 @@ async def test_an_organization_with_a_member_and_a_user_with_a_role(ui):
                            {"Role": "proxy_admin_viewer"})
     await dialog.wait_for(state="hidden")
     row = page.locator("#directory tbody tr", has_text="uma@corp.io")
-    assert "proxy_admin_viewer" in await row.inner_text()
+    await expect(row).to_contain_text("proxy_admin_viewer")
     assert (await admin_get(client, "/user/info", user_id="uma")
             )["user_info"]["user_role"] == "proxy_admin_viewer"
     # The list searches by email on the server.
@@ -156,9 +156,7 @@ async def test_an_organization_with_a_member_and_a_user_with_a_role(ui):
     await gateway.open(page, "users")
     await page.get_by_label("Search by email").fill("corp.io")
     await page.get_by_role("button", name="Search").click()
-    await page.wait_for_function(
-        "document.querySelectorAll('#directory tbody tr').length === 1")
-    assert "uma" in await page.locator("#directory tbody").inner_text()
+    await rows_are(page.locator("#directory tbody tr"), "uma@corp.io")
     await gateway.shot(page, "users")
 
 
@@ -192,11 +190,11 @@ async def test_a_customer_made_and_blocked_in_the_ui_is_refused(ui, priced):
                                               "Max budget (USD)": "5"})
     await dialog.wait_for(state="hidden")
     row = page.locator("#directory tbody tr", has_text="cust-1")
-    assert "active" in await row.inner_text()
+    await expect(row).to_contain_text("active")
     assert (await _status_of(client, key, user="cust-1"))[0] == 200
 
     detail = await _open_row(page, "Acme Ltd")
-    await detail.get_by_role("button", name="Block").click()
+    await detail.get_by_role("button", name="Block", exact=True).click()
     await _confirm(page, "Block")
     await detail.get_by_role("button", name="Unblock").wait_for()
     await expect(row).to_contain_text("blocked")
@@ -218,7 +216,7 @@ async def test_a_budget_made_in_the_ui_binds_the_customer_linked_to_it(ui, price
     dialog = await _create(page, "budget", {"Budget id": "spent", "Max budget (USD)": "0",
                                             "Resets every": "30d"})
     await dialog.wait_for(state="hidden")
-    assert "30d" in await page.locator("#directory tbody tr", has_text="spent").inner_text()
+    await expect(page.locator("#directory tbody tr", has_text="spent")).to_contain_text("30d")
     await gateway.shot(page, "budgets")
 
     await gateway.open(page, "customers")
@@ -244,7 +242,7 @@ async def test_a_budget_made_in_the_ui_binds_the_customer_linked_to_it(ui, price
     await detail.get_by_role("button", name="Delete").click()
     await _confirm(page, "Delete")
     await detail.wait_for(state="hidden")
-    assert "Budget spent deleted." in await page.locator("main > .notice").inner_text()
+    await expect(page.locator("main > .notice")).to_have_text("Budget spent deleted.")
     assert await admin_get(client, "/budget/list") == []
 
 

@@ -10,7 +10,7 @@ import re
 import pytest
 from admin_kit import PRICED, admin_post, bearer, settle
 from playwright.async_api import expect
-from ui_kit import gone_from_page
+from ui_kit import gone_from_page, rows_are
 
 # Off by default: only the keys that name it run it.
 GUARDRAIL = {"guardrail_name": "no-codenames", "litellm_params": {
@@ -36,7 +36,8 @@ async def chat(gateway, key, content):
 
 async def filter_logs(page, count, first, **fields):
     """Set the Logs filters (text fields by label; selects by option label) and wait until
-    ``count`` rows show, the first holding ``first`` (the list before may have as many)."""
+    ``count`` rows show, the first holding ``first``, the pager counting them (the list before
+    may have as many)."""
     for label, value in fields.items():
         field = page.locator("#logs-filters").get_by_label(label)
         if await field.evaluate("node => node.tagName") == "SELECT":
@@ -45,8 +46,9 @@ async def filter_logs(page, count, first, **fields):
             await field.fill(value)
     await page.get_by_role("button", name="Filter").click()
     rows = page.locator("#logs-table tbody tr")
-    await expect(rows.first).to_contain_text(first)
-    await expect(page.locator("#logs-table")).to_contain_text(f"{count} in all")
+    await rows_are(rows, first, *[None] * (count - 1))
+    await expect(page.locator("#logs-table .pager [aria-live]")).to_have_text(
+        f"Page 1 of 1 · {count} in all")
     return rows
 
 
@@ -57,8 +59,8 @@ async def open_call(page, row):
     return page.locator("#log-call-guardrails tbody tr")
 
 
-async def stat(page, name):
-    return await page.locator("#usage-totals .stat", has_text=name).locator(".value").inner_text()
+def stat(page, name):
+    return page.locator("#usage-totals .stat", has_text=name).locator(".value")
 
 
 def dollars(text):
@@ -154,9 +156,9 @@ async def test_a_team_key_with_a_guardrail_made_in_the_ui_shows_its_calls_in_log
     # Usage: the totals count both calls (one failed), the spend is the passing call's, and
     # the key and its team are groups of their own.
     await gateway.open(page, "usage")
-    assert await stat(page, "Requests") == "2"
-    assert await stat(page, "Failed") == "1"
-    assert dollars(await stat(page, "Spend")) == [pytest.approx(cost, rel=1e-2)]
+    await expect(stat(page, "Requests")).to_have_text("2")
+    await expect(stat(page, "Failed")).to_have_text("1")
+    assert dollars(await stat(page, "Spend").inner_text()) == [pytest.approx(cost, rel=1e-2)]
     table = page.locator("#usage-table tbody")
     await expect(table).to_contain_text("checkout-app")
     await page.get_by_label("Group by").select_option("team")

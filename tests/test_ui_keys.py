@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import expect
 
 from admin_kit import admin_get, admin_post, bearer
-from ui_kit import PHONE, gone_from_page
+from ui_kit import NOTE_READS, PHONE, gone_from_page, hold_answer, rows_are
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -56,10 +56,9 @@ async def test_an_admin_creates_a_key_in_the_browser_and_calls_the_gateway_with_
 
     await close_secret(page, secret)
     listed = row(page, "billing-service")
-    await listed.wait_for()
-    text = await listed.inner_text()
-    assert "$5.00" in text and "gpt-4o" in text and "60 rpm" in text and "Active" in text
-    assert secret[-4:] in text and secret not in text  # the masked name only
+    for shown in ("$5.00", "gpt-4o", "60 rpm", "Active", secret[-4:]):
+        await expect(listed).to_contain_text(shown)
+    assert secret not in await listed.inner_text()  # the masked name only
     stored = await admin_get(gateway.client, "/key/info", key=secret)
     assert stored["info"]["metadata"] == {"owner": "billing"}
     assert stored["info"]["expires"] is not None
@@ -81,14 +80,16 @@ async def test_edit_block_regenerate_and_delete_show_in_the_list_and_on_the_call
     await form.get_by_label("Max budget (USD)").fill("12.5")
     await form.get_by_label("Tokens per minute (TPM)").fill("1000")
     await form.get_by_role("button", name="Save").click()
-    await row(page, "$12.50").wait_for()
-    assert "1,000 tpm" in await row(page, "ops-bot").inner_text()
+    await expect(row(page, "ops-bot")).to_contain_text("$12.50")
+    await expect(row(page, "ops-bot")).to_contain_text("1,000 tpm")
     # Emptying a field clears it; what was not touched stays.
     details = await open_key(page, "ops-bot")
     await details.get_by_role("button", name="Edit").click()
     await form.get_by_label("Tokens per minute (TPM)").fill("")
     await form.get_by_role("button", name="Save").click()
-    await page.get_by_text("Key ops-bot saved.").wait_for()
+    # The first save left "Key ops-bot saved." on the page: the form closing says this one is.
+    await expect(page.locator("#key-edit")).to_be_hidden()
+    await expect(page.locator("main > .notice")).to_have_text("Key ops-bot saved.")
     stored = (await admin_get(gateway.client, "/key/info", key=old))["info"]
     assert stored["tpm_limit"] is None and stored["max_budget"] == 12.5
 
@@ -99,6 +100,8 @@ async def test_edit_block_regenerate_and_delete_show_in_the_list_and_on_the_call
     await details.get_by_role("button", name="Unblock").click()
     await row(page, "Active").wait_for()
     assert await call(gateway, old) == 200
+    # The details refresh after the list does: act on them once they have.
+    await details.get_by_role("button", name="Block", exact=True).wait_for()
 
     await details.get_by_role("button", name="Regenerate").click()
     await page.locator("dialog.confirm").get_by_role("button", name="Regenerate").click()
@@ -107,7 +110,7 @@ async def test_edit_block_regenerate_and_delete_show_in_the_list_and_on_the_call
     assert await call(gateway, old) == 401
     assert await call(gateway, new) == 200
     await close_secret(page, new)
-    assert new[-4:] in await row(page, "ops-bot").inner_text()
+    await expect(row(page, "ops-bot")).to_contain_text(new[-4:])
 
     details = await open_key(page, "ops-bot")
     await details.get_by_role("button", name="Delete").click()
@@ -132,39 +135,60 @@ async def test_search_finds_a_key_by_alias_by_its_secret_and_pages_through_the_r
     page = await gateway.login()
     await gateway.open(page, "keys")
     pager = page.locator("#key-table .pager")
-    await expect(pager).to_contain_text("Page 1 of 2 · 23 in all")
+    # The pager's count, whole: "1 in all" would also be found in "11 in all".
+    counted = pager.locator("[aria-live]")
+    await expect(counted).to_have_text("Page 1 of 2 · 23 in all")
     await pager.get_by_role("button", name="Next").click()
-    await expect(pager).to_contain_text("Page 2 of 2")
-    assert await page.locator("#key-table tbody tr").count() == 3
+    await expect(counted).to_have_text("Page 2 of 2 · 23 in all")
+    await expect(page.locator("#key-table tbody tr")).to_have_count(3)
 
     filters = page.locator("#key-filters")
-    listed = page.locator("#key-table tbody")
+    listed = page.locator("#key-table tbody tr")
 
     async def search(label, text, exact=False):
         await filters.get_by_role("button", name="Clear").click()
         await filters.get_by_label(label, exact=exact).fill(text)
         await filters.get_by_role("button", name="Search").click()
 
+    # Exactly one row, the key searched for: not the one before, nor the list the Clear
+    # button brings back on its way.
     await search("Key alias", "svc-07")
-    await expect(pager).to_contain_text("1 in all")
-    await expect(listed).to_contain_text("svc-07")
+    await rows_are(listed, "svc-07")
+    await expect(counted).to_have_text("Page 1 of 1 · 1 in all")
 
     await search("Key", secrets[12], exact=True)
-    await expect(pager).to_contain_text("1 in all")
-    await expect(listed).to_contain_text("svc-12")
+    await rows_are(listed, "svc-12")
+    await expect(counted).to_have_text("Page 1 of 1 · 1 in all")
 
     await search("User", "una")
-    await expect(pager).to_contain_text("1 in all")
-    await expect(listed).to_contain_text("svc-05")
+    await rows_are(listed, "svc-05")
+    await expect(counted).to_have_text("Page 1 of 1 · 1 in all")
 
     await search("Team", "t-a")
-    await expect(pager).to_contain_text("11 in all")
+    await expect(counted).to_have_text("Page 1 of 1 · 11 in all")
     # Rows open from the keyboard too.
     await page.locator("#key-table tbody tr").first.focus()
     await page.keyboard.press("Enter")
     await page.locator("#key-details").get_by_text("t-a", exact=True).wait_for()
     await page.keyboard.press("Escape")
     await page.locator("#key-details").wait_for(state="hidden")
+
+
+async def test_the_key_opened_last_shows_even_when_one_opened_before_answers_later(ui):
+    gateway = await ui()
+    slow = await admin_post(gateway.client, "/key/generate", {"key_alias": "slow-key"})
+    quick = await admin_post(gateway.client, "/key/generate", {"key_alias": "quick-key"})
+    page = await gateway.login()
+    await page.add_init_script(NOTE_READS)
+    await gateway.open(page, "keys")
+    release = await hold_answer(page, f"key={slow['token']}")
+    await row(page, "slow-key").click()
+    # The dialog waits for the record, so the list is still there to open another key.
+    await open_key(page, "quick-key")
+    await release()
+    assert await page.locator("#key-details-title").inner_text() == "quick-key"
+    shown = await page.locator("#key-details-body").inner_text()
+    assert quick["token"] in shown and slow["token"] not in shown
 
 
 async def test_a_page_whose_session_has_ended_sends_the_browser_to_log_in(ui):

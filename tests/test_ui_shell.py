@@ -3,7 +3,8 @@ was going; each role sees only its pages, and a page it may not open answers 403
 and styles come from the gateway alone."""
 
 from admin_kit import ADMIN, MASTER, admin_post
-from ui_kit import PHONE
+from playwright.async_api import expect
+from ui_kit import PHONE, rows_are
 
 
 async def test_a_browser_without_a_session_logs_in_and_lands_on_the_page_it_asked_for(ui):
@@ -78,14 +79,14 @@ async def test_the_audit_log_shows_who_changed_what_with_before_and_after(ui):
     rows = page.locator("#audit-table tbody tr")
     await page.get_by_label("Object id").fill("t-audit")
     await page.get_by_role("button", name="Filter").click()
-    await page.wait_for_function(
-        "document.querySelectorAll('#audit-table tbody tr').length === 2")
+    # Newest first. A count alone would pass on the list before, or on its "Loading…" row.
+    await rows_are(rows, "updated", "created")
     await page.get_by_label("Action").select_option("updated")
     await page.get_by_role("button", name="Filter").click()
-    await page.wait_for_function(
-        "document.querySelectorAll('#audit-table tbody tr').length === 1")
+    await rows_are(rows, "updated")
     await rows.first.click()
     dialog = page.locator("#audit-row")
+    await expect(dialog).to_be_visible()
     assert '"team_alias": "before"' in await dialog.locator("#audit-before").inner_text()
     assert '"team_alias": "after"' in await dialog.locator("#audit-after").inner_text()
     await gateway.shot(page, "audit")

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from admin_kit import PRICED, admin_post, bearer, spend_row
 from gatehouse.app import GATEWAY
-from ui_kit import PHONE
+from playwright.async_api import expect
+from ui_kit import NOTE_READS, PHONE, hold_answer
 
 DAY = 86400
 EVIL_TAG = "=HYPERLINK(\"http://evil.example\")"
@@ -52,8 +53,8 @@ async def made_calls(gateway, fake_upstream, chat):
     return cost + 0.375 * 15, 3 + 10, key_s["token"], key_b["token"]
 
 
-async def cells(page, column):
-    return await page.locator(f"#usage-table tbody tr td:nth-child({column})").all_inner_texts()
+def cells(page, column):
+    return page.locator(f"#usage-table tbody tr td:nth-child({column})")
 
 
 async def bar_titles(page):
@@ -67,16 +68,15 @@ async def test_totals_bars_per_day_dimensions_and_csv(ui, fake_upstream, chat, t
     page = await gateway.login()
     await gateway.open(page, "usage")
 
-    totals = page.locator("#usage-totals")
-    assert await totals.locator(".stat", has_text="Spend").locator(".value").inner_text() == (
-        f"${total:.2f}")
-    assert await totals.locator(".stat", has_text="Requests").locator(
-        ".value").inner_text() == str(requests)
-    assert await totals.locator(".stat", has_text="Failed").locator(".value").inner_text() == "0"
+    def stat(name):
+        return page.locator("#usage-totals .stat", has_text=name).locator(".value")
+    await expect(stat("Spend")).to_have_text(f"${total:.2f}")
+    await expect(stat("Requests")).to_have_text(str(requests))
+    await expect(stat("Failed")).to_have_text("0")
 
     # By key (the default), per day over the last 30 days: a bar for each key on each day,
     # its tooltip naming the day, the key and the value.
-    assert await page.get_by_role("heading", name="Spend per day by key").is_visible()
+    await expect(page.get_by_role("heading", name="Spend per day by key")).to_be_visible()
     titles = await bar_titles(page)
     now = time.time()
     days = [day_of(now - back * DAY) for back in range(29, -1, -1)]
@@ -86,18 +86,18 @@ async def test_totals_bars_per_day_dimensions_and_csv(ui, fake_upstream, chat, t
     assert f"{three_back} · search-bot: $0.750" in titles
     assert f"{three_back} · billing-bot: $0.375" in titles
     assert f"{day_of(now - 10 * DAY)} · search-bot: $0.00" in titles
-    assert await cells(page, 1) == ["search-bot", "billing-bot"]
+    await expect(cells(page, 1)).to_have_text(["search-bot", "billing-bot"])
 
     await page.get_by_label("Group by").select_option("team")
     await page.get_by_role("heading", name="Spend per day by team").wait_for()
-    assert await cells(page, 1) == ["Search", "Billing"]
+    await expect(cells(page, 1)).to_have_text(["Search", "Billing"])
     assert f"{three_back} · Search: $0.750" in await bar_titles(page)
     assert await page.locator(".legend > span").all_inner_texts() == ["Search", "Billing"]
     await gateway.shot(page, "usage")
 
     await page.get_by_label("Group by").select_option("model")
     await page.get_by_role("heading", name="Spend per day by model").wait_for()
-    assert await cells(page, 1) == ["gpt-4o", "gpt-4o-mini"]
+    await expect(cells(page, 1)).to_have_text(["gpt-4o", "gpt-4o-mini"])
     # Requests, per month: one bar per model for each month the range touches.
     await page.get_by_label("Show").select_option("api_requests")
     await page.get_by_label("Per").select_option("month")
@@ -131,7 +131,7 @@ async def test_totals_bars_per_day_dimensions_and_csv(ui, fake_upstream, chat, t
     # A tag written as a spreadsheet formula stays text in the CSV.
     await page.get_by_label("Group by").select_option("tag")
     await page.get_by_role("heading", name="Requests per day by tag").wait_for()
-    assert sorted(await cells(page, 1)) == sorted(["search", EVIL_TAG])
+    assert sorted(await cells(page, 1).all_inner_texts()) == sorted(["search", EVIL_TAG])
     async with page.expect_download() as download_info:
         await page.get_by_role("button", name="Download CSV").click()
     await (await download_info.value).save_as(saved)
@@ -155,11 +155,62 @@ async def test_an_internal_user_sees_only_their_own_calls_on_a_phone(ui):
     await gateway.open(page, "usage")
 
     spend = page.locator("#usage-totals .stat", has_text="Spend").locator(".value")
-    assert await spend.inner_text() == "$0.500"
-    assert await cells(page, 1) == ["ivy-key"]
+    await expect(spend).to_have_text("$0.500")
+    await expect(cells(page, 1)).to_have_text(["ivy-key"])
     # Customers are the admins' to see: not offered here.
     options = await page.get_by_label("Group by").locator("option").all_inner_texts()
     assert options == ["Key", "Team", "Model", "Tag"]
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"]
     await gateway.shot(page, "usage-phone")
+
+
+async def test_the_spend_axis_shows_each_amount_whole_with_its_dollar_sign(ui):
+    gateway = await ui()
+    client = gateway.client
+    key = await admin_post(client, "/key/generate", {"key_alias": "big-spender"})
+    await client.app[GATEWAY].store.write_spend([
+        spend_row(time.time() - DAY, key=key["token"], owner=None, spend=12345.678, prompt=5,
+                  completion=5)])
+    page = await gateway.login()
+    await gateway.open(page, "usage")
+    await expect(page.get_by_role("heading", name="Spend per day by key")).to_be_visible()
+    # Each label of the y-axis, and whether it lies wholly in the chart's view: a long one
+    # running past the left edge shows cut off, its "$" first.
+    labels = await page.evaluate("""() => {
+        const chart = document.querySelector("#usage-chart svg");
+        const left = chart.viewBox.baseVal.x;
+        return [...chart.querySelectorAll(":scope > text[text-anchor=end]")]
+            .map((label) => [label.textContent, label.getBBox().x >= left]);
+    }""")
+    # In round steps, up to the first at or over the highest bar.
+    assert labels == [["$0.00", True], ["$4000.00", True], ["$8000.00", True],
+                      ["$12000.00", True], ["$16000.00", True]]
+    # Requests are counts: whole steps, no "$".
+    await page.get_by_label("Show").select_option("api_requests")
+    await page.get_by_role("heading", name="Requests per day by key").wait_for()
+    assert await page.locator("#usage-chart svg > text[text-anchor=end]").last.text_content() == "1"
+
+
+async def test_the_last_grouping_chosen_shows_even_when_an_earlier_one_answers_later(ui):
+    gateway = await ui()
+    client = gateway.client
+    key = await admin_post(client, "/key/generate", {"key_alias": "k"})
+    await client.app[GATEWAY].store.write_spend([
+        spend_row(time.time() - DAY, key=key["token"], owner=None, team="t-slow", model="gpt-4",
+                  spend=0.5, prompt=5, completion=5)])
+    page = await gateway.login()
+    await page.add_init_script(NOTE_READS)
+    await gateway.open(page, "usage")
+    report = page.locator("#usage-report")
+    release = await hold_answer(page, "/team/daily/activity")
+    await page.get_by_label("Group by").select_option("team")
+    # Until the teams answer, the keys' chart stays, marked as not what was asked for.
+    await expect(report).to_have_attribute("aria-busy", "true")
+    await expect(page.get_by_role("heading", name="Spend per day by key")).to_be_visible()
+    await page.get_by_label("Group by").select_option("model")
+    await expect(page.get_by_role("heading", name="Spend per day by model")).to_be_visible()
+    await release()
+    assert await page.locator("#usage-chart-title").inner_text() == "Spend per day by model"
+    assert await cells(page, 1).all_inner_texts() == ["gpt-4"]
+    assert await report.get_attribute("aria-busy") == "false"

@@ -2,6 +2,8 @@
 password or SSO login through the login page, screenshots under the test's tmp dir, and every
 script error on a page failing the test."""
 
+import asyncio
+import re
 from pathlib import Path
 
 from playwright.async_api import expect
@@ -59,11 +61,11 @@ class Ui:
         return page
 
     async def open(self, page, name: str):
-        """Go to a page and wait until its tables have loaded (a table is aria-busy while its
-        rows are on the way)."""
+        """Go to a page and wait until what it shows has loaded (a table, the usage totals and
+        chart, a detail view are aria-busy while their answer is on the way)."""
         await page.goto(f"{self.base}/ui/{name}")
         await page.wait_for_load_state("networkidle")
-        await expect(page.locator("table[aria-busy=true]")).to_have_count(0)
+        await expect(page.locator("[aria-busy=true]")).to_have_count(0)
 
     async def copied_key(self, page) -> str:
         """The new key the Keys page's shown-once dialog holds, as its copy button puts it on
@@ -91,3 +93,45 @@ async def gone_from_page(page, text: str):
     showed, comes a task after the dialog is hidden."""
     await page.wait_for_function("text => !document.documentElement.outerHTML.includes(text)",
                                  arg=text)
+
+
+async def rows_are(rows, *texts):
+    """Wait until ``rows`` (a locator of table rows) are as many as ``texts``, each holding its
+    text (None: any). It is one check of one state: a list an earlier action left, or its one
+    "Loading…" row, cannot pass for the list a filter asked for."""
+    await expect(rows).to_have_text([re.compile(re.escape(text) if text else ".")
+                                     for text in texts])
+
+
+# Notes the URL of every answer a page's script has read: once it is noted, what the script did
+# with the answer (gh.api reads every one with Response.text) has run too, in the same task.
+NOTE_READS = """(() => {
+  const read = Response.prototype.text;
+  window.answersRead = [];
+  Response.prototype.text = function () {
+    return read.call(this).then((body) => { window.answersRead.push(this.url); return body; });
+  };
+})()"""
+
+
+async def hold_answer(page, part: str):
+    """Hold back the page's next request whose URL holds ``part``. Returns ``release()``, which
+    lets it through and returns once the page's script has read its answer. The page must have
+    been opened after ``page.add_init_script(NOTE_READS)``."""
+    held = asyncio.get_running_loop().create_future()
+
+    async def route(request_route):
+        if part in request_route.request.url and not held.done():
+            held.set_result(request_route)
+        else:
+            await request_route.continue_()
+    await page.route("**/*", route)
+
+    async def release():
+        request_route = await held
+        read = "part => window.answersRead.filter((url) => url.includes(part)).length"
+        before = await page.evaluate(read, part)
+        await request_route.continue_()
+        await page.unroute("**/*", route)
+        await page.wait_for_function(f"part => ({read})(part) > {before}", arg=part)
+    return release

@@ -24,6 +24,7 @@ from .admin import ui_login
 from .config import Config
 from .errors import ClientError, error_body, json_response
 from .gateway import Gateway
+from .guardrails.call import CALL, CLIENT_IP, PRINCIPAL, REQUEST_ID
 from .ops import docs
 from .ops import logs
 from .ops import metrics as ops_metrics
@@ -85,7 +86,9 @@ def create_app(config: Config, *, plugins: Plugins | None = None,
         model_hub.Branding(branding.title, branding.description),
         everything=config.general_settings.enable_public_model_hub)
     login = app[ui_login.LOGIN]
-    if not login.ui_disabled:
+    if login.ui_disabled:
+        ui_pages.setup_disabled(app)
+    else:
         ui_pages.setup(app, app[ui_login.SESSIONS], gateway.principals, config,
                        admin_only=login.admin_only, logout_url=login.logout_url)
     # Once every route is in: no pass-through endpoint may shadow one.
@@ -114,7 +117,7 @@ def request_id_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request["request_id"] = request_id = f"{prefix}{next(counter):010x}"
+        request[REQUEST_ID] = request_id = f"{prefix}{next(counter):010x}"
         # Every log line written while the request is served names it.
         logs.REQUEST_ID.set(request_id)
         return await handler(request)
@@ -136,9 +139,9 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
     finally:
         # The route's pattern, not the path: a path may carry a key (/key/{key}).
         resource = request.match_info.route.resource
-        call = request.get("call")
-        principal = request.get("principal")
-        logs.log_access(request.get("request_id"), request.method, resource.canonical if resource else request.path,
+        call = request.get(CALL)
+        principal = request.get(PRINCIPAL)
+        logs.log_access(request.get(REQUEST_ID), request.method, resource.canonical if resource else request.path,
                         status, began, call.model if call is not None else None,
                         principal.key_alias if principal is not None else None)
 
@@ -150,7 +153,7 @@ async def id_headers(request: web.Request, response: web.StreamResponse) -> None
     # Not aiohttp's default, which names its version to anyone who asks.
     response.headers["Server"] = "gatehouse"
     response.headers[VERSION_HEADER[0]] = VERSION_HEADER[1]
-    request_id = request.get("request_id")
+    request_id = request.get(REQUEST_ID)
     if request_id is not None:
         response.headers["x-request-id"] = request_id
         response.headers["x-litellm-call-id"] = call_id(request) or request_id
@@ -178,20 +181,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                                  k: v for k, v in exc.headers.items() if k.lower() == "allow"})
     except Exception:  # noqa: BLE001 - the last line of defence
         log.exception("unhandled error in %s %s (request %s)", request.method, request.path,
-                      request.get("request_id"))
+                      request.get(REQUEST_ID))
         return json_response(error_body(
-            f"Internal error; request id {request.get('request_id')}", kind="internal_error",
+            f"Internal error; request id {request.get(REQUEST_ID)}", kind="internal_error",
             code="500"), status=500)
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    request["client_ip"] = ip = gateway.ip_allow_list.client_ip(request)
+    request[CLIENT_IP] = ip = gateway.ip_allow_list.client_ip(request)
     gateway.ip_allow_list.check(ip)
     if (request.path in gateway.public_paths or ui_pages.is_ui_page(request)
             or gateway.pass_through.is_open(request)):
-        request["principal"] = gateway.principals.anonymous
+        request[PRINCIPAL] = gateway.principals.anonymous
     else:
         key = presented_key(request, gateway.principals.key_header)
         # The admin UI's session cookie stands for a key on every route but the models':
@@ -200,7 +203,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                                            gateway.principals)
                    if key is None and gateway.principals.enabled
                    and not is_model_call(request.path) else None)
-        request["principal"] = session or await gateway.principals.authenticate(
+        request[PRINCIPAL] = session or await gateway.principals.authenticate(
             key, request.path)
     return await handler(request)
 

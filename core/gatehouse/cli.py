@@ -25,7 +25,7 @@ import orjson
 from aiohttp import web
 
 from .access import durations
-from .admin.keys import key_ident
+from .admin.key_views import key_ident
 from .app import GATEWAY, Runner, create_app
 from .config import Config, ConfigError, load_config
 from .gateway import StartupError

@@ -25,7 +25,7 @@ from .access.prices import Prices
 from .access.principals import Principals, config_blocked_users
 from .access.retention import RetentionJob, retention_periods
 from .admin.context import Admin
-from .admin.keys import check_key_settings
+from .admin.key_columns import check_key_settings
 from .admin.models import Models
 from .config import Config, ConfigError, Problems
 from .config.unknown_keys import check_setting_keys
@@ -46,8 +46,8 @@ from .proxy.router import Router
 from .proxy.stored_models import StoredModels
 from .proxy.stored_passthrough import StoredPassThrough
 from .store.audit import AuditLog
+from .store.backend import StoreUnavailable, open_store
 from .store.cache import RedisCache, make_cache
-from .store.database import StoreUnavailable, open_store
 from .store.models import GuardrailRows, ModelRows, PassThroughRows
 from .store.retention import Retention
 from .store.sealed import Sealer

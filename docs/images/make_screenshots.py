@@ -1,4 +1,5 @@
-"""Regenerate the admin UI screenshots the README shows (ui-keys.png, ui-logs.png, ui-usage.png).
+"""Regenerate the screenshots the README shows: the admin UI (ui-keys.png, ui-logs.png,
+ui-usage.png) and the API docs (docs-page.png).
 
     python docs/images/make_screenshots.py [--out docs/images] [--chromium /usr/bin/chromium]
 
@@ -7,7 +8,8 @@ priced like real ones and a ``banned_keywords`` guardrail (the bundled plugin mu
 ``pip install -e plugins/banned_keywords``). It makes three teams with budgets and a key in each
 through the admin API, calls the gateway with those keys (one call is blocked by the guardrail),
 adds a month of earlier spend so the Usage chart has days to show, logs in to /ui with the
-password and takes each page at 1280x800 in a system Chromium driven by Playwright.
+password and takes each page, then the Swagger UI at /, at 1280x800 in a system Chromium
+driven by Playwright.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from gatehouse.app import GATEWAY, Runner, create_app
 from gatehouse.config import config_from_dict
@@ -119,24 +121,30 @@ async def shoot(base: str, master_key: str, out: Path, chromium: str) -> list[Pa
         shots = []
 
         async def save(name: str) -> None:
-            shots.append(out / f"ui-{name}.png")
+            shots.append(out / f"{name}.png")
             await page.screenshot(path=shots[-1])
 
         await open_page("keys")
         await page.locator("#key-table tbody tr", has_text="search-api").wait_for()
-        await save("keys")
+        await save("ui-keys")
 
         await open_page("logs")
         await page.get_by_label("Guardrail verdict").select_option("guardrail_intervened")
         await page.get_by_role("button", name="Filter").click()
+        # The list before filtering has that row too: wait for the filtered one.
+        await expect(page.locator("#logs-table [aria-busy=true]")).to_have_count(0)
         await page.locator("#logs-table tbody tr", has_text="no-codenames").click()
         await page.locator("#log-call-guardrails tbody tr").wait_for()
-        await save("logs")
+        await save("ui-logs")
 
         await open_page("usage")
         await page.get_by_label("Group by").select_option("team")
         await page.get_by_role("heading", name="Spend per day by team").wait_for()
-        await save("usage")
+        await save("ui-usage")
+
+        await page.goto(f"{base}/")
+        await page.locator(".opblock-summary-path").first.wait_for()
+        await save("docs-page")
         await browser.close()
         return shots
 

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientError
 from ..guardrails.monitoring import information
+from ..store.backend import StoreUnavailable
 from ..store.cache import Cache
-from ..store.database import Row, Store, StoreUnavailable
+from ..store.database import Store
+from ..store.schema import Row
 from . import durations
 from .limits import Limits, Rate, Scope, end_user_limits, per_model
 from .notices import NO_NOTICES, Notifier

@@ -28,7 +28,7 @@ from ..config import ConfigError
 from ..config.general_settings import GeneralSettings
 from ..errors import ClientError
 from ..guardrails.call import ModelGrant, Principal, TeamChoice
-from ..store.database import Row
+from ..store.schema import Row
 from .key_routes import matches
 from .principals import Principals, auth_error
 

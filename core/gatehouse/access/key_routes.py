@@ -8,7 +8,7 @@ list only narrows what the key's role allows, never widens it.
 from __future__ import annotations
 
 from ..errors import ClientError
-from ..store.database import Row
+from ..store.schema import Row
 
 _LLM = ("/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions",
         "/v1/embeddings", "/embeddings", "/v1/models", "/models", "/v1/responses",

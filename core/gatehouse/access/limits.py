@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientError
-from ..store.database import Row
+from ..store.schema import Row
 from .model_access import scopes as model_scopes
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ off the request path, and a notice that cannot be sent never fails what caused i
 
 from __future__ import annotations
 
-from ..store.database import Row
+from ..store.schema import Row
 
 
 class Notifier:

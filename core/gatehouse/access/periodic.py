@@ -7,7 +7,7 @@ import abc
 import asyncio
 import logging
 
-from ..store.database import StoreUnavailable
+from ..store.backend import StoreUnavailable
 
 log = logging.getLogger("gatehouse.jobs")
 

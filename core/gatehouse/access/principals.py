@@ -23,8 +23,10 @@ from typing import Any, TypeVar
 from ..config import Config, ConfigError
 from ..errors import ClientError
 from ..guardrails.call import ANONYMOUS, OPEN, Principal
+from ..store.backend import StoreUnavailable
 from ..store.cache import Cache
-from ..store.database import Row, Store, StoreUnavailable, membership_id
+from ..store.database import Store
+from ..store.schema import Row, membership_id
 from .credentials import KEY_PREFIX, hash_key, key_name
 from .key_routes import check_route, is_model_call
 from .roles import guardrails_locked

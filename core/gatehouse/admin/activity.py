@@ -24,12 +24,12 @@ from pydantic import Field
 
 from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, json_response
-from ..guardrails.call import Principal
-from ..store.database import Row
+from ..guardrails.call import PRINCIPAL, Principal
+from ..store.schema import Row
 from .bodies import parse_query
 from .budgets import rows_where_in
 from .context import Admin, gated
-from .keys import key_ident
+from .key_views import key_ident
 from .spend_reports import DateRange, date_range, day_of
 
 COUNTS = ("spend", "prompt_tokens", "completion_tokens", "api_requests", "successful_requests")
@@ -90,7 +90,7 @@ async def user_activity(request: web.Request, admin: Admin) -> web.Response:
     """One user's calls (``user_id``; a caller who is no admin may name only themselves), or
     everyone's for an admin who names nobody."""
     query = parse_query(request, UserActivityQuery)
-    principal: Principal = request["principal"]
+    principal: Principal = request[PRINCIPAL]
     if not reads_everything(principal) and query.user_id not in (None, principal.user_id):
         raise ClientError(403, "Non-admin users can only view their own spend data",
                           kind="auth_error", param="user_id")
@@ -109,7 +109,7 @@ async def tag_activity(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def customer_activity(request: web.Request, admin: Admin) -> web.Response:
-    principal: Principal = request["principal"]
+    principal: Principal = request[PRINCIPAL]
     if not reads_everything(principal):
         raise ClientError(403, f"Admin-only endpoint. Your user role={role_of(principal)}",
                           kind="auth_error")
@@ -120,7 +120,7 @@ async def customer_activity(request: web.Request, admin: Admin) -> web.Response:
 async def activity(request: web.Request, admin: Admin, entity: str | None,
                    query: ActivityQuery, *, owner: str | None = None) -> web.Response:
     start, end = date_range(query)
-    principal: Principal = request["principal"]
+    principal: Principal = request[PRINCIPAL]
     key_hash = key_ident(query.api_key)[0] if query.api_key else None
     if not reads_everything(principal):
         # Their own calls only: those of their keys, or of this key when it has no user.

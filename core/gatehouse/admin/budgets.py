@@ -18,7 +18,7 @@ from pydantic import Field
 from ..access import durations
 from ..access.roles import Rule
 from ..errors import DetailError, json_response
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Body, Duration, Limit, Query, parse_body, parse_query
 from .context import Admin, gated
 from .tables import Table, actor, wire_view

@@ -16,10 +16,12 @@ from ..access.principals import Principals
 from ..access.roles import Rule, check_route
 from ..config.settings import Settings
 from ..errors import ClientError
+from ..guardrails.call import PRINCIPAL
 from ..guardrails.registry import LiveGuardrails
 from ..guardrails.stored import StoredGuardrails
 from ..store.audit import AuditLog
-from ..store.database import Store, StoreUnavailable
+from ..store.backend import StoreUnavailable
+from ..store.database import Store
 from .bodies import check_query
 
 
@@ -57,7 +59,7 @@ def gated(rule: Rule) -> Callable[[AdminHandler], Handler]:
             if not admin.principals.enabled:
                 raise ClientError(403, "Admin routes need general_settings.master_key to be set",
                                   kind="auth_error")
-            check_route(request["principal"], rule, request.path)
+            check_route(request[PRINCIPAL], rule, request.path)
             check_query(request)
             try:
                 return await handler(request, admin)

@@ -17,7 +17,8 @@ from pydantic import Field, model_validator
 
 from ..access.roles import Rule, reads_everything, role_of
 from ..errors import ClientError, DetailError, json_response
-from ..store.database import Row
+from ..guardrails.call import PRINCIPAL
+from ..store.schema import Row
 from .bodies import Body, Query, parse_body, parse_query
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
                       linked_budget, update_budget)
@@ -216,7 +217,7 @@ def _check_default_model(request: web.Request, name: str | None) -> None:
 
 
 def _require_admin_or_viewer(request: web.Request) -> None:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     if not reads_everything(principal):
         raise DetailError(401, {"error": f"Admin-only endpoint. Your user role="
                                          f"{role_of(principal)}"})

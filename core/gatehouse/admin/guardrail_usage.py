@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from ..access.roles import Rule
 from ..errors import ClientError
 from ..guardrails.monitoring import NOT_RUN, RunStatus
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Query, Reply, parse_query, reply
 from .context import Admin, gated
 

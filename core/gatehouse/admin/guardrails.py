@@ -14,13 +14,13 @@ from ..access.roles import PROXY_ADMIN, Rule, role_of
 from ..config import ConfigError
 from ..errors import ClientError, json_response
 from ..guardrails.base import Guardrail, GuardrailBlocked
-from ..guardrails.call import Call
+from ..guardrails.call import CLIENT_IP, PRINCIPAL, REQUEST_ID, Call
 from ..guardrails.dispatch import HookImpl, run_one
 from ..guardrails.masking import looks_secret, mask
 from ..guardrails.registry import GuardrailSet
 from ..guardrails.streaming import reply_as_stream
 from ..guardrails.stored import StoredGuardrails
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, gated
 from .tables import actor, iso, record_change
@@ -123,10 +123,10 @@ async def apply_guardrail(request: web.Request) -> web.Response:
         raise ClientError(404, f"Guardrail '{name}' not found. Please ensure the guardrail is "
                                f"configured in your LiteLLM proxy.", kind="not_found_error")
     message = {"role": "user", "content": body.text}
-    call = Call(request_id=request["request_id"], call_type="chat_completion",
+    call = Call(request_id=request[REQUEST_ID], call_type="chat_completion",
                 model="apply_guardrail", body={"model": "apply_guardrail",
                                                "messages": [message]},
-                principal=request["principal"], client_ip=request["client_ip"],
+                principal=request[PRINCIPAL], client_ip=request[CLIENT_IP],
                 headers=request.headers)
     hook, args, holder = _hook_for(served.hooks[name], call, message)
     try:
@@ -158,7 +158,7 @@ manage = gated(Rule.SELF)
 
 
 def _stored(request: web.Request, admin: Admin) -> StoredGuardrails:
-    if role_of(request["principal"]) != PROXY_ADMIN:
+    if role_of(request[PRINCIPAL]) != PROXY_ADMIN:
         raise ClientError(403, "Admin access required to manage guardrails", kind="auth_error")
     if admin.stored_guardrails is None:
         raise ClientError(500, "Prisma client not initialized")

@@ -21,7 +21,7 @@ from ..access.roles import (
 from ..config.settings import KeyGenerationRule
 from ..errors import ClientError
 from ..guardrails.call import Principal
-from ..store.database import Row, membership_id
+from ..store.schema import Row, membership_id
 from .budgets import all_rows, rows_where_in
 from .context import Admin
 from .memberships import administers_org, manages_team

@@ -12,8 +12,8 @@ from aiohttp import web
 from pydantic import Field, model_validator
 
 from ..access.roles import INTERNAL_USER, ORG_ADMIN, is_proxy_admin, is_team_admin
-from ..guardrails.call import Principal
-from ..store.database import Row, membership_id
+from ..guardrails.call import PRINCIPAL, Principal
+from ..store.schema import Row, membership_id
 from .bodies import Body, Reply
 from .budgets import (BudgetFields, all_rows, budget_view, create_budget, linked_budgets,
                       update_budget)
@@ -153,7 +153,7 @@ async def memberships_views(request: web.Request, rows: list[Row]) -> list[dict[
 
 async def is_org_admin(request: web.Request, org_id: str | None = None) -> bool:
     """Whether the caller is an ``org_admin`` of ``org_id`` (of any organization when None)."""
-    return await administers_org(request.app[ADMIN], request["principal"], org_id)
+    return await administers_org(request.app[ADMIN], request[PRINCIPAL], org_id)
 
 
 async def administers_org(admin: Admin, principal: Principal, org_id: str | None) -> bool:

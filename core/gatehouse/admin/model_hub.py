@@ -23,6 +23,7 @@ from aiohttp import web
 
 from ..access.roles import Rule, is_proxy_admin, role_of
 from ..errors import ClientError, json_response
+from ..guardrails.call import PRINCIPAL
 from ..proxy.headers import LITELLM_VERSION
 from ..store.config_rows import ConfigRows
 from ..ui import render
@@ -114,7 +115,7 @@ def _rows(request: web.Request) -> ConfigRows:
 
 def _require_proxy_admin(request: web.Request, what: str) -> None:
     # LiteLLM's own check, with its 403, rather than the gate's 401 for admin routes.
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     if not is_proxy_admin(principal):
         raise _refused(403, f"{{'error': 'Only proxy admins can update {what}. Your role="
                             f"{role_of(principal)}'}}")

@@ -23,11 +23,11 @@ from ..access.roles import PROXY_ADMIN, Rule, is_team_admin, role_of
 from ..config.model_list import ModelParams
 from ..config.problems import validation_problems
 from ..errors import ClientError, DetailError, json_response
-from ..guardrails.call import Principal
+from ..guardrails.call import PRINCIPAL, Principal
 from ..proxy.router import Deployment, Router, may_call, shown_params
 from ..proxy.stored_models import StoredModels
-from ..store.database import Row
 from ..store.models import COLUMNS
+from ..store.schema import Row
 from .bodies import Body, parse_body
 from .context import ADMIN, Admin, gated
 from .tables import actor, record_change
@@ -153,7 +153,7 @@ async def _team_managed(request: web.Request, admin: Admin, team_id: Any) -> Row
     """The team a model belongs to (None: no team's), once the caller may manage its models:
     a proxy admin any model, a team admin only its team's."""
     team = await admin.store.get_row("teams", str(team_id)) if team_id else None
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     if role_of(principal) != PROXY_ADMIN and (team is None or not is_team_admin(principal, team)):
         raise _refused(403, NOT_PERMITTED.format(role=role_of(principal)))
     if team_id and team is None:
@@ -266,7 +266,7 @@ def _visible(request: web.Request) -> list[Deployment]:
     """The deployments the caller may see: every one it may call for an admin or a caller held
     to no list, else those of the models its key, team or JWT grants may use."""
     models = request.app[MODELS]
-    principal: Principal = request["principal"]
+    principal: Principal = request[PRINCIPAL]
     deployments = models.router.routes.deployments
     if principal.is_admin or (principal.key is None and principal.team is None
                               and not principal.model_grants):

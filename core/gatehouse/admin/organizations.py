@@ -27,7 +27,8 @@ from ..access.roles import (
     role_of,
 )
 from ..errors import ClientError, DetailError, json_response
-from ..store.database import Row, membership_id
+from ..guardrails.call import PRINCIPAL
+from ..store.schema import Row, membership_id
 from .bodies import Body, Query, Reply, parse_body, parse_query, reply
 from .budgets import (BUDGET_FIELDS, BUDGETS, BudgetFields, all_rows, budget_view, create_budget,
                       linked_budget, linked_budgets, rows_where_in, update_budget)
@@ -142,8 +143,8 @@ def setup(app: web.Application) -> None:
 
 @gated(Rule.SELF)
 async def new(request: web.Request, admin: Admin) -> web.Response:
-    if not is_proxy_admin(request["principal"]):
-        role = role_of(request["principal"])
+    if not is_proxy_admin(request[PRINCIPAL]):
+        role = role_of(request[PRINCIPAL])
         if role == NO_ROLE:
             raise DetailError(401, {"error": f"Only admins can create orgs. Your role is = "
                                              f"{role}"})
@@ -197,7 +198,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def listing(request: web.Request, admin: Admin) -> web.Response:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     orgs = await all_rows(admin, "organizations")
     if not reads_everything(principal):
         mine = {m["organization_id"] for m in await all_rows(
@@ -209,7 +210,7 @@ async def listing(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def delete(request: web.Request, admin: Admin) -> web.Response:
-    if not is_proxy_admin(request["principal"]):
+    if not is_proxy_admin(request[PRINCIPAL]):
         raise DetailError(401, {"error": "Only proxy admins can delete organizations"})
     body = await parse_body(request, DeleteOrgs)
     orgs = []
@@ -300,7 +301,7 @@ async def _member_view(admin: Admin, row: Row) -> dict[str, Any]:
 
 
 async def _require_org_admin(request: web.Request, org_id: str, route: str) -> None:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     if is_proxy_admin(principal) or (role_of(principal) == PROXY_ADMIN_VIEWER
                                      and request.method == "GET"):
         return

@@ -16,7 +16,7 @@ from ..errors import ClientError, json_response
 from ..guardrails.masking import mask
 from ..proxy.passthrough import ENV_REF, Endpoint, PassThrough, build
 from ..proxy.stored_passthrough import StoredPassThrough
-from ..store.database import Row
+from ..store.schema import Row
 from ..store.sealed import Unsealable
 from .bodies import Query, parse_body, parse_query
 from .context import Admin, admin_route, gated

@@ -25,15 +25,15 @@ from ..access.limits import spend_counter
 from ..access.prices import usage
 from ..access.roles import Rule, reads_everything
 from ..errors import ClientError, json_response
-from ..guardrails.call import Principal
+from ..guardrails.call import PRINCIPAL, Principal
 from ..guardrails.monitoring import RunStatus
 from ..proxy.schemas import check_body
-from ..store.database import Row
+from ..store.schema import Row
 from ..store.spend_filters import SpendLogFilter
 from .bodies import Body, Query, RowsQuery, parse_body, parse_query
 from .budgets import all_rows
 from .context import ADMIN, Admin, gated
-from .keys import key_ident, key_view
+from .key_views import key_ident, key_view
 from .memberships import user_view
 from .tables import iso
 
@@ -165,7 +165,7 @@ async def spend_logs_ui(request: web.Request, admin: Admin) -> web.Response:
     columns = {"team_id": query.team_id, "user_id": query.user_id,
                "end_user": query.end_user, "model": query.model,
                "key_hash": key_ident(query.api_key)[0] if query.api_key else None}
-    chosen = _visible(request["principal"], SpendLogFilter(
+    chosen = _visible(request[PRINCIPAL], SpendLogFilter(
         columns=columns, request_id=query.request_id, key_alias=query.key_alias,
         failed=None if query.status_filter is None else query.status_filter == "failure",
         since=_moment(query.start_date, "start_date"),
@@ -186,7 +186,7 @@ async def spend_log_ui(request: web.Request, admin: Admin) -> web.Response:
     stores them."""
     request_id = request.match_info["request_id"]
     rows = await admin.store.spend_log_page(
-        _visible(request["principal"], SpendLogFilter(request_id=request_id)), limit=1)
+        _visible(request[PRINCIPAL], SpendLogFilter(request_id=request_id)), limit=1)
     if not rows:
         # The same answer for a call another user made: its id tells nothing.
         raise ClientError(404, f"No spend log with request_id={request_id}",

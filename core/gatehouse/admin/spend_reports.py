@@ -19,11 +19,11 @@ from pydantic import Field
 
 from ..access.roles import Rule
 from ..errors import ClientError, json_response
-from ..store.database import Row
+from ..store.schema import Row
 from .bodies import Day, Query, RowsQuery, day_start, parse_query
 from .budgets import rows_where_in
 from .context import Admin, gated
-from .keys import key_ident
+from .key_views import key_ident
 
 DAY = 86400
 RECENT = 30 * DAY  # what /global/spend/keys and /global/spend/teams look back over

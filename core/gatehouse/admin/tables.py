@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ClientError
+from ..guardrails.call import PRINCIPAL
 from ..store.audit import Action
-from ..store.database import TABLES, Row
+from ..store.schema import Row, TABLES
 from .context import ADMIN, Admin
 
 # A UI acting for a person names them in this header; otherwise only the master key can have
@@ -31,7 +32,7 @@ MASTER_USER = "default_user_id"
 def actor(request: web.Request) -> str:
     """The user a caller acts as, and who makes a change as ``created_by`` / ``updated_by``
     record it: the calling key's user, or the master key's ``default_user_id``."""
-    return request["principal"].user_id or MASTER_USER
+    return request[PRINCIPAL].user_id or MASTER_USER
 
 
 def iso(epoch: float | None) -> str | None:
@@ -138,4 +139,4 @@ async def record_change(request: web.Request, kind: str, action: Action, ident: 
     (its hash; none for the master key)."""
     await request.app[ADMIN].audit.record(
         kind, action, ident, before, updated, changed_by=audit_actor(request),
-        changed_by_api_key=request["principal"].key_hash)
+        changed_by_api_key=request[PRINCIPAL].key_hash)

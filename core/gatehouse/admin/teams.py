@@ -27,12 +27,13 @@ from ..access.roles import (
     role_of,
 )
 from ..errors import ClientError, DetailError, json_response
-from ..guardrails.call import Principal
-from ..store.database import Row, membership_id
+from ..guardrails.call import PRINCIPAL, Principal
+from ..store.schema import Row, membership_id
 from .bodies import Body, Duration, Limit, Query, Reply, Update, parse_body, parse_query, reply
 from .budgets import BudgetFields, all_rows, linked_budget, rows_where_in, with_reset
 from .context import ADMIN, Admin, check_guardrails, gated
-from .keys import KEYS, KeyView, key_view
+from .key_bodies import KeyView
+from .key_views import KEYS, key_view
 from .memberships import (
     TEAM_MEMBERS,
     MembershipView,
@@ -189,7 +190,7 @@ def setup(app: web.Application) -> None:
 
 @gated(Rule.MEMBERS)
 async def new(request: web.Request, admin: Admin) -> web.Response:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     await _require_some_admin(request)
     body = _with_defaults(admin, await parse_body(request, NewTeam))
     if not is_proxy_admin(principal):
@@ -226,7 +227,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
     if changes.get("organization_id") == "":
         changes["organization_id"] = None
     moved_to = changes.get("organization_id")
-    if "organization_id" in changes and not is_proxy_admin(request["principal"]):
+    if "organization_id" in changes and not is_proxy_admin(request[PRINCIPAL]):
         # An organization's admin moves teams only between organizations they run.
         await _require_org_admin_of(request, moved_to)
     if moved_to and moved_to != team["organization_id"]:
@@ -237,7 +238,7 @@ async def update(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    team_id = parse_query(request, TeamInfoQuery).team_id or request["principal"].team_id
+    team_id = parse_query(request, TeamInfoQuery).team_id or request[PRINCIPAL].team_id
     if not team_id:
         raise ClientError(422, "{'message': 'Malformed request. No team id passed in.'}",
                           kind="auth_error", param="None")
@@ -245,7 +246,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
     if row is None:
         raise ClientError(404, f"{{'message': 'Team not found, passed team id: {team_id}.'}}",
                           kind="auth_error", param="None")
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     if not reads_everything(principal) and not is_team_member(principal, row) and not (
             row["organization_id"] is not None
             and await administers_org(admin, principal, row["organization_id"])):
@@ -259,7 +260,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def listing(request: web.Request, admin: Admin) -> web.Response:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     query = parse_query(request, TeamListQuery)
     user_id, org = query.user_id, query.organization_id
     if not reads_everything(principal) and (user_id is None or user_id != principal.user_id):
@@ -413,7 +414,7 @@ async def model_delete(request: web.Request, admin: Admin) -> web.Response:
 async def _models_team(request: web.Request, admin: Admin, body: TeamModels) -> Row:
     team = await _team(admin, body.team_id, f"Team not found, passed team_id={body.team_id}",
                        status=404)
-    if not await manages_team(admin, request["principal"], team):
+    if not await manages_team(admin, request[PRINCIPAL], team):
         raise DetailError(403, {"error": "Only proxy admin or team admin can modify team models"})
     return team
 
@@ -447,22 +448,22 @@ async def _require_org_admin_of(request: web.Request, org_id: str | None) -> Non
                                "only create teams in their organization.", kind="auth_error",
                           param="None")
     if not await is_org_admin(request, org_id):
-        raise not_admin(request["principal"], request.path)
+        raise not_admin(request[PRINCIPAL], request.path)
 
 
 async def _require_some_admin(request: web.Request) -> None:
     """Proxy admins and organization admins manage teams; who may is settled before the body
     is read, so a refusal beats a 400."""
-    if not is_proxy_admin(request["principal"]) and not await is_org_admin(request):
-        raise not_admin(request["principal"], request.path)
+    if not is_proxy_admin(request[PRINCIPAL]) and not await is_org_admin(request):
+        raise not_admin(request[PRINCIPAL], request.path)
 
 
 async def _require_org_admin_of_team(request: web.Request, team: Row) -> None:
     """Beyond proxy admins, only an admin of the team's organization changes the team."""
-    if not is_proxy_admin(request["principal"]) and (
+    if not is_proxy_admin(request[PRINCIPAL]) and (
             team["organization_id"] is None
             or not await is_org_admin(request, team["organization_id"])):
-        raise not_admin(request["principal"], request.path)
+        raise not_admin(request[PRINCIPAL], request.path)
 
 
 def _check_within_own_key(principal: Principal, body: NewTeam) -> None:
@@ -484,7 +485,7 @@ def _check_within_own_key(principal: Principal, body: NewTeam) -> None:
 
 
 async def _require_team_admin(request: web.Request, team: Row, route: str) -> None:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     if not await manages_team(request.app[ADMIN], principal, team):
         raise DetailError(403, {"error": f"Call not allowed. User not proxy admin OR team "
                                          f"admin. route={route}, team_id={team['team_id']}"})

@@ -6,6 +6,7 @@ logged in. A login starts a session (access/sessions.py); no key is minted for i
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import secrets
 import time
@@ -16,12 +17,14 @@ from typing import Any, Callable, Mapping
 import aiohttp
 from aiohttp import web
 
+from ..access.login_throttle import LoginThrottle
 from ..access.roles import INTERNAL_USER_VIEWER, PROXY_ADMIN, PROXY_ADMIN_VIEWER, USER_ROLES
 from ..access.sessions import PASSWORD, SSO, Sessions, Signer, secure
 from ..config import ConfigError
-from ..errors import json_response
+from ..errors import ClientError, json_response
+from ..guardrails.call import CLIENT_IP
 from ..store.cache import Cache
-from ..ui import render
+from ..ui import pages, render, wants_json
 from .context import ADMIN
 from .memberships import USERS
 from .sso import PENDING_TTL, Claims, OidcClient, provider_from_env, sso_error
@@ -30,6 +33,7 @@ STATE_COOKIE = "gatehouse_sso_state"
 # LiteLLM's id for the admin who logs in with UI_USERNAME/UI_PASSWORD.
 PASSWORD_USER_ID = "default_user_id"
 SESSIONS = web.AppKey("sessions", Sessions)
+THROTTLE = web.AppKey("ui_login_throttle", LoginThrottle)
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,15 @@ def setup(app: web.Application, general: Any, master_key: str | None, cache: Cac
     login = app[LOGIN] = login_from_env(env, master_key, general, http)
     app.router.add_get("/.well-known/litellm-ui-config", ui_config)
     if login.ui_disabled:
-        return frozenset({"/.well-known/litellm-ui-config"})
+        # Where a login would begin, the browser is told the UI is off.
+        entrances = ("/login", "/fallback/login", "/sso/key/generate", "/sso/callback")
+        for path in entrances:
+            app.router.add_get(path, pages.disabled)
+        app.router.add_post("/login", pages.disabled)
+        return frozenset({"/.well-known/litellm-ui-config", *entrances})
+    app[THROTTLE] = LoginThrottle(cache, per_username=general.ui_login_max_failures_per_username,
+                                  per_address=general.ui_login_max_failures_per_ip,
+                                  window=general.ui_login_failure_window)
     app.router.add_get("/login", login_page)
     app.router.add_get("/fallback/login", login_page)
     app.router.add_post("/login", password_login)
@@ -140,20 +152,42 @@ async def _landing(request: web.Request, user_id: str, method: str,
     return response
 
 
+def _refused(request: web.Request, status: int, message: str, kind: str,
+             next_page: str | None = None, headers: Mapping[str, str] | None = None
+             ) -> web.Response:
+    """The login form again with why, for a browser; the OpenAI error shape for a client
+    asking for JSON."""
+    if wants_json(request):
+        raise ClientError(status, message, kind=kind, headers=headers)
+    response = _page(request, message, status=status, next_page=next_page)
+    response.headers.update(headers or {})
+    return response
+
+
 async def password_login(request: web.Request) -> web.Response:
     login = request.app[LOGIN]
     if login.password is None:
-        return _page(request, "set Proxy master key to use UI. Set UI_USERNAME and UI_PASSWORD "
-                              "or general_settings.master_key", status=500)
+        return _refused(request, 500, "set Proxy master key to use UI. Set UI_USERNAME and "
+                                      "UI_PASSWORD or general_settings.master_key",
+                        "internal_error")
     form = await request.post()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_page = _next_page(form.get("next"))
+    throttle = request.app[THROTTLE]
+    attempt = await throttle.attempt(username, request.get(CLIENT_IP))
+    if attempt.retry_after is not None:
+        minutes = math.ceil(attempt.retry_after / 60)
+        return _refused(request, 429, f"Too many failed login attempts. Try again in {minutes} "
+                                      f"minute{'s' if minutes > 1 else ''}.",
+                        "rate_limit_error", next_page,
+                        headers={"Retry-After": str(attempt.retry_after)})
     # Both compared, always: which one was wrong is not told by the time taken.
     right = hmac.compare_digest(username.encode(errors="replace"), login.username.encode())
     right &= hmac.compare_digest(password.encode(errors="replace"), login.password.encode())
     if not right:
-        return _page(request, "Invalid credentials used to access UI. Check UI_USERNAME and "
-                              "UI_PASSWORD.", status=401, next_page=next_page)
+        return _refused(request, 401, "Invalid credentials used to access UI. Check UI_USERNAME "
+                                      "and UI_PASSWORD.", "auth_error", next_page)
+    await throttle.succeeded(attempt)
     return await _landing(request, PASSWORD_USER_ID, PASSWORD, next_page)
 
 

@@ -22,11 +22,13 @@ from ..access import durations
 from ..access.credentials import hash_key, key_name, new_key
 from ..access.roles import Rule, is_proxy_admin, reads_everything
 from ..errors import ClientError, DetailError, json_response
-from ..store.database import Row
+from ..guardrails.call import PRINCIPAL
+from ..store.schema import Row
 from .bodies import Body, Duration, Limit, Query, Reply, parse_body, parse_query, reply
 from .budgets import all_rows, rows_where_in, with_reset
 from .context import Admin, check_email, gated
-from .keys import KEYS, KeyView, key_view
+from .key_bodies import KeyView
+from .key_views import KEYS, key_view
 from .memberships import USERS, NamesUser, join_team, leave_team, memberships_view, user_view
 from .organizations import ORG_MEMBERS
 from .teams import TEAMS, ListedTeam, TeamView, team_view
@@ -187,7 +189,7 @@ async def new(request: web.Request, admin: Admin) -> web.Response:
 
 @gated(Rule.SELF)
 async def info(request: web.Request, admin: Admin) -> web.Response:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     asked = parse_query(request, UserInfoQuery).user_id
     reader = reads_everything(principal)
     if not reader and asked is not None and asked != principal.user_id:
@@ -224,7 +226,7 @@ async def info(request: web.Request, admin: Admin) -> web.Response:
 @gated(Rule.SELF)
 async def update(request: web.Request, admin: Admin) -> web.Response:
     body = await parse_body(request, UpdateUser)
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     user = (await admin.store.get_row("users", body.user_id) if body.user_id is not None
             else await _by_email(admin, body.user_email or ""))
     target = user["user_id"] if user else body.user_id

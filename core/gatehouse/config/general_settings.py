@@ -120,6 +120,13 @@ class GeneralSettings(KeyManagement):
     litellm_jwtauth: dict[str, Any] = Field(default_factory=dict)
     # [{role, models, routes}]: what a JWT's role may call (access/jwt_auth.RolePermission).
     role_permissions: list[dict[str, Any]] = Field(default_factory=list)
+    # Admin UI password logins (POST /login): failures allowed per username and per client
+    # address in each fixed window of ui_login_failure_window seconds. Past either limit the
+    # next attempts are refused (429, Retry-After) without the password being checked, until
+    # the window ends (access/login_throttle.py).
+    ui_login_max_failures_per_username: int = Field(default=5, gt=0)
+    ui_login_max_failures_per_ip: int = Field(default=20, gt=0)
+    ui_login_failure_window: int = Field(default=900, gt=0)
 
     @property
     def models_in_db(self) -> bool:

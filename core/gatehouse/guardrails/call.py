@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from aiohttp import web
+
 from .text import Slot
 
 if TYPE_CHECKING:
@@ -150,6 +152,16 @@ class Call:
         # A guardrail that runs in several modes keeps its worst verdict.
         if self.verdicts.get(name) not in ("blocked", "failed_closed"):
             self.verdicts[name] = verdict
+
+
+# Where a request carries its call's context, set by app.py's middlewares (the request id,
+# the client's address, the principal) and by the pipeline (the call, for the access log).
+# Defined here, the lowest part that knows Principal and Call, so every part above reads the
+# same typed keys.
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_IP: web.RequestKey[str | None] = web.RequestKey("client_ip")
+PRINCIPAL = web.RequestKey("principal", Principal)
+CALL = web.RequestKey("call", Call)
 
 
 def end_user_of(header_user: str | None, body: dict[str, Any],

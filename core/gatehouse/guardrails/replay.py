@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..store.database import Row, Store, StoreUnavailable
+from ..store.backend import StoreUnavailable
+from ..store.database import Store
+from ..store.schema import Row
 from ..store.sqlite import SqliteStore
 from . import monitoring
 from .call import Call, Principal

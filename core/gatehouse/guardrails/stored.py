@@ -23,8 +23,8 @@ from .registry import GuardrailSet, add_stored, shadow_problem
 if TYPE_CHECKING:
     from ..config import Config
     from ..plugins import Plugins
-    from ..store.database import Row
     from ..store.models import GuardrailRows
+    from ..store.schema import Row
     from ..store.sealed import Sealer
     from .base import Guardrail, Models
     from .registry import LiveGuardrails

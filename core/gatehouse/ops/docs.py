@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from pydantic.json_schema import models_json_schema
 
 from ..config import ConfigError
 from ..errors import json_response
-from ..proxy.headers import LITELLM_VERSION
+from ..plugins import CORE_DISTRIBUTION
 from ..ui import render
 
 TRUE = ("true", "1", "yes", "on")
@@ -316,7 +317,8 @@ def build_document(app: web.Application, settings: DocsSettings) -> dict[str, An
         "openapi": "3.1.0",
         "info": {"title": settings.title,
                  "description": settings.description or DEFAULT_DESCRIPTION,
-                 "version": LITELLM_VERSION},
+                 # The gateway's own release: the API documented is this gateway's.
+                 "version": metadata.version(CORE_DISTRIBUTION)},
         "paths": paths,
         "components": {"schemas": definitions.get("$defs", {}),
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

@@ -25,7 +25,8 @@ from markupsafe import Markup
 from ..access.notices import Notifier
 from ..config import ConfigError
 from ..store.cache import Cache
-from ..store.database import Row, Store
+from ..store.database import Store
+from ..store.schema import Row
 from ..ui import text
 
 log = logging.getLogger("gatehouse.email")

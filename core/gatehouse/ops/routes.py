@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..errors import DetailError, json_response
+from ..guardrails.call import PRINCIPAL
 from ..guardrails.registry import LiveGuardrails
 from ..plugins import Plugins
 from ..proxy.headers import LITELLM_VERSION
@@ -115,7 +116,7 @@ async def test_route(request: web.Request) -> web.Response:
 
 async def list_plugins(request: web.Request) -> web.Response:
     described = request.app[STATUS].plugins.describe()
-    if not request["principal"].is_admin:
+    if not request[PRINCIPAL].is_admin:
         # Versions tell an attacker which known flaws to try; only operators need them.
         described = [{k: v for k, v in plugin.items() if k != "version"}
                      for plugin in described]

@@ -33,7 +33,7 @@ from ..config import ConfigError
 from ..config.general_settings import PassThroughEndpoint
 from ..errors import ClientError, json_response
 from ..guardrails.base import GuardrailBlocked
-from ..guardrails.call import Call
+from ..guardrails.call import CLIENT_IP, PRINCIPAL, REQUEST_ID, Call
 from ..guardrails.dispatch import run_in_order
 from .calllog import Outcome
 from .headers import FAILED, key_headers
@@ -292,12 +292,12 @@ class PassThrough:
 
     async def handle(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         started = time.time()
-        principal = request["principal"]
+        principal = request[PRINCIPAL]
         raw = await read_raw(request) if request.body_exists else b""
         body = _json_object(raw, request.content_type)
-        call = Call(request_id=request["request_id"], call_type=CALL_TYPE, model=MODEL,
+        call = Call(request_id=request[REQUEST_ID], call_type=CALL_TYPE, model=MODEL,
                     body=body if body is not None else {}, principal=principal,
-                    client_ip=request["client_ip"], headers=request.headers,
+                    client_ip=request[CLIENT_IP], headers=request.headers,
                     response_headers=key_headers(principal),
                     cost_per_request=endpoint.entry.cost_per_request)
         selection = self.selector.select(call, endpoint.entry.guardrails or None, principal)

@@ -19,7 +19,7 @@ from aiohttp import web
 from ..access.gate import check_enforced_params
 from ..errors import ClientError, error_body, error_message, json_response
 from ..guardrails.base import GuardrailAnswered, GuardrailBlocked
-from ..guardrails.call import Call
+from ..guardrails.call import CALL, CLIENT_IP, REQUEST_ID, Call
 from ..guardrails.dispatch import run_in_order, run_together
 from ..guardrails.streaming import StreamGuard
 from .calllog import Outcome
@@ -102,10 +102,10 @@ class Pipeline:
             callers = [await self.gate.team_for(principal, model, serves) for model in models]
             return await fan_out(self.gate.models, callers, body, models, lambda one, i: (
                 self.serve_body(request, call_type, callers[i], one, started, header_user,
-                                f"{request['request_id']}-{i}")))
+                                f"{request[REQUEST_ID]}-{i}")))
         return await self.serve_body(
             request, call_type, await self.gate.team_for(principal, body["model"], serves),
-            body, started, header_user, request["request_id"])
+            body, started, header_user, request[REQUEST_ID])
 
     async def serve_body(self, request: web.Request, call_type: CallType,
                          principal: Principal, body: dict[str, Any], started: float,
@@ -117,12 +117,12 @@ class Pipeline:
             request_id=request_id, call_type=call_type, model=body["model"],
             body=body, stream=body.get("stream") is True,
             metadata=body.pop("metadata", None) or {}, principal=principal,
-            client_ip=request["client_ip"], response_headers=key_headers(principal),
+            client_ip=request[CLIENT_IP], response_headers=key_headers(principal),
             header_user=header_user,
             headers=request.headers,
         )
         # For the access log line, which names the model.
-        request["call"] = call
+        request[CALL] = call
         if call.stream and self.tracks_spend and not wants_usage(body):
             # Priced from the upstream's own count: ask for the usage chunk, and keep it from a
             # client that did not ask for it.

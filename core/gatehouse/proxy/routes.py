@@ -8,7 +8,7 @@ from aiohttp import web
 from ..access.roles import is_team_member
 from ..config.model_list import provider_of
 from ..errors import ClientError, json_response
-from ..guardrails.call import Principal
+from ..guardrails.call import PRINCIPAL, Principal
 from .fallbacks import KINDS
 from .pipeline import Pipeline
 from .schemas import BODIES
@@ -37,7 +37,7 @@ def setup(app: web.Application, pipeline: Pipeline) -> None:
 def _call_handler(call_type, *, model_in_path=False):
     async def handler(request: web.Request) -> web.StreamResponse:
         model = request.match_info["model"] if model_in_path else None
-        return await request.app[PIPELINE].handle(request, call_type, request["principal"],
+        return await request.app[PIPELINE].handle(request, call_type, request[PRINCIPAL],
                                                   model=model)
     handler.__name__ = f"{call_type}_handler"
     # What the API docs show as its body (ops/docs.py).
@@ -86,7 +86,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def _listing_principal(request: web.Request) -> Principal:
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     team_id = request.query.get("team_id")
     if not team_id:
         return principal
@@ -103,7 +103,7 @@ async def _listing_principal(request: web.Request) -> Principal:
 
 async def show_model(request: web.Request) -> web.Response:
     name = request.match_info["model_id"]
-    if name not in visible_models(request, request["principal"]):
+    if name not in visible_models(request, request[PRINCIPAL]):
         return json_response(
             {"detail": f"The model `{name}` does not exist or is not accessible"}, status=404)
     return json_response(_entry(request, name))

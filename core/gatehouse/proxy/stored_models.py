@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..config.model_list import ModelParams
-from ..store.database import Row
 from ..store.models import POLL_INTERVAL, Reloader
+from ..store.schema import Row
 from ..store.sealed import Sealer, Unsealable
 
 if TYPE_CHECKING:

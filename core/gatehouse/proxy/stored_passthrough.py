@@ -21,8 +21,8 @@ from ..store.sealed import Unsealable
 from .passthrough import Endpoint, build
 
 if TYPE_CHECKING:
-    from ..store.database import Row
     from ..store.models import PassThroughRows
+    from ..store.schema import Row
     from ..store.sealed import Sealer
     from .passthrough import PassThrough
 

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import orjson
 
-from .database import Store, StoreUnavailable
+from .backend import StoreUnavailable
+from .database import Store
 
 log = logging.getLogger("gatehouse.audit")
 

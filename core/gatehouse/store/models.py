@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 
 import orjson
 
-from .database import Row, Store, StoreUnavailable, Tx
+from .backend import StoreUnavailable, Tx
+from .database import Store
+from .schema import Row
 from .sealed import Sealer
 
 

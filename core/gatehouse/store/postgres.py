@@ -18,7 +18,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .database import Row, Store, StoreUnavailable, Tx
+from .backend import StoreUnavailable, Tx
+from .database import Store
+from .schema import Row
 
 log = logging.getLogger("gatehouse.store")
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from .database import Row, _conditions, _like
+from .schema import Row
+from .sql import conditions, like
 
 # Where a row's key is looked up by something other than its hash: the keys table holds it.
 _KEYS_WHERE = "key_hash IN (SELECT key_hash FROM gatehouse_keys WHERE {column} = ?)"
@@ -40,7 +41,7 @@ class SpendLogFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """`` WHERE ...`` (or nothing) and its parameters."""
-        clauses, params = _conditions(self.columns)
+        clauses, params = conditions(self.columns)
         if self.request_id is not None:
             clauses.append("(request_id = ? OR response_id = ?)")
             params += [self.request_id, self.request_id]
@@ -60,5 +61,5 @@ class SpendLogFilter:
             # spaces), so a status is found by its text.
             entry = orjson.dumps({"guardrail_status": self.guardrail_status}).decode()[1:-1]
             clauses.append("metadata LIKE ? ESCAPE '!'")
-            params.append(f"%{_like(entry)}%")
+            params.append(f"%{like(entry)}%")
         return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params

@@ -8,14 +8,16 @@ one machine share the file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
 
-from .database import Row, Store, StoreUnavailable, Tx
+from .backend import StoreUnavailable, Tx
+from .database import Store
+from .schema import Row
 
 
 class _SqliteTx:
@@ -32,6 +34,11 @@ class _SqliteTx:
             cursor = self._conn.execute(sql, tuple(params))
             return [dict(row) for row in cursor.fetchall()]
         return await self._store._call(run)
+
+
+def _leave_transaction(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 class SqliteStore(Store):
@@ -94,19 +101,25 @@ class SqliteStore(Store):
         # is nothing left to wait for -- and waiting would block the event loop.
         self._executor.shutdown(wait=False)
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
         conn = self._conn
         if conn is None:
             raise StoreUnavailable(f"{self.description}: not open")
         async with self._lock:
-            await self._call(conn.execute, "BEGIN IMMEDIATE")
             try:
+                await self._call(conn.execute, "BEGIN IMMEDIATE")
                 yield _SqliteTx(self, conn)
+                await self._call(conn.execute, "COMMIT")
             except BaseException:
-                await self._call(conn.execute, "ROLLBACK")
+                # Whatever ended the transaction early -- an error, a COMMIT that failed (still
+                # locked past the timeout), or a cancel while BEGIN or COMMIT still ran on the
+                # worker -- the connection must leave it, or every later BEGIN fails. Queued on
+                # the one worker before the lock is released, the ROLLBACK runs after what
+                # this transaction queued and before the next one's BEGIN.
+                with contextlib.suppress(RuntimeError):  # closed: the transaction went with it
+                    self._executor.submit(_leave_transaction, conn)
                 raise
-            await self._call(conn.execute, "COMMIT")
 
     async def migration_lock(self, tx: Tx) -> None:
         # BEGIN IMMEDIATE already holds the file's write lock.

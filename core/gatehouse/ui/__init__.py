@@ -23,3 +23,10 @@ def text(template: str, **context: Any) -> str:
 
 def render(template: str, **context: Any) -> web.Response:
     return web.Response(text=text(template, **context), content_type="text/html")
+
+
+def wants_json(request: web.Request) -> bool:
+    """A client asking for JSON rather than a page (a script, not a browser): it is answered
+    in the OpenAI error shape where a browser gets the page."""
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept

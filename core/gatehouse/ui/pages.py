@@ -24,7 +24,7 @@ from ..errors import ClientError
 from ..guardrails.call import Principal
 from ..config import Config
 from ..store.audit import TABLE_NAMES, Action
-from . import render, settings
+from . import render, settings, wants_json
 
 PREFIX = "/ui"
 # Scripts and styles come from the gateway alone: an injected tag could load nothing.
@@ -115,6 +115,12 @@ ADMIN_ONLY = web.AppKey("ui_admin_only", bool)
 PRINCIPALS = web.AppKey("ui_principals", Principals)
 
 
+# The UI's routes; the same with the UI on or off, so DISABLE_ADMIN_UI changes no other route.
+PATHS = (PREFIX, f"{PREFIX}/", f"{PREFIX}/static/{{name}}", f"{PREFIX}/{{page}}")
+DISABLED = ("The admin UI is disabled on this gateway (DISABLE_ADMIN_UI=true). The management "
+            "API answers as before, with a key.")
+
+
 def setup(app: web.Application, sessions: Sessions, principals: Principals,
           config: Config, *, admin_only: bool, logout_url: str | None) -> None:
     app[SESSIONS] = sessions
@@ -124,10 +130,26 @@ def setup(app: web.Application, sessions: Sessions, principals: Principals,
                     "Content-Security-Policy": content_policy(logout_url)}
     app[settings.CONFIG] = config
     app[ASSETS] = _load_assets()
-    app.router.add_get(PREFIX, home)
-    app.router.add_get(f"{PREFIX}/", home)
-    app.router.add_get(f"{PREFIX}/static/{{name}}", static)
-    app.router.add_get(f"{PREFIX}/{{page}}", page)
+    for path, handler in zip(PATHS, (home, home, static, page)):
+        app.router.add_get(path, handler)
+
+
+def setup_disabled(app: web.Application) -> None:
+    """DISABLE_ADMIN_UI=true: the UI's routes say it is off, rather than asking for a key
+    that would not open it either."""
+    for path in PATHS:
+        app.router.add_get(path, disabled)
+
+
+async def disabled(request: web.Request) -> web.Response:
+    """What the UI's routes, and the login routes, answer with DISABLE_ADMIN_UI=true: 404,
+    as a page for a browser, in the OpenAI error shape for a client asking for JSON."""
+    if wants_json(request):
+        raise ClientError(404, DISABLED, kind="not_found_error")
+    response = render("ui_disabled.html", message=DISABLED)
+    response.set_status(404)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def is_ui_page(request: web.Request) -> bool:
@@ -205,4 +227,4 @@ async def static(request: web.Request) -> web.Response:
                                  "X-Content-Type-Options": "nosniff"})
 
 
-_UI_HANDLERS = frozenset({home, page, static})
+_UI_HANDLERS = frozenset({home, page, static, disabled})

@@ -213,9 +213,17 @@ gh.directory = (() => {
       await refresh();
     }
 
+    // Closing one row's view and opening another's may leave the first one's answer on its way.
+    const detailTurn = gh.newest(detailBody);
+    detail.addEventListener("close", detailTurn.drop);
     async function refresh() {
-      let shown;
-      try { shown = await spec.info(current); } catch (error) { detailBody.replaceChildren(); failed(error); return; }
+      const asked = current;
+      try {
+        await detailTurn(() => spec.info(asked), show);
+      } catch (error) { detailBody.replaceChildren(); failed(error); }
+    }
+
+    function show(shown) {
       current = shown.row;
       detailTitle.textContent = spec.label(current);
       const buttons = may.edit(current) ? [

@@ -123,12 +123,37 @@ const gh = (() => {
   }
   function failed(error) { notice(error.message || String(error), "error"); }
 
+  // A view that several requests may fill in turn (another search, another row opened, another
+  // range chosen) shows only the answer to the one asked last: an older answer arriving late
+  // would show what the user no longer asked for. The views are aria-busy until it answers.
+  // turn = newest(view, ...); await turn(load, show): show(answer) runs only if no later turn
+  // began; so does rethrowing load's error. A superseded turn resolves to undefined.
+  // turn.drop(): the view is gone (its dialog closed), so no answer on its way is shown.
+  function newest(...views) {
+    let last = 0;
+    const busy = (on) => views.forEach((view) => view.setAttribute("aria-busy", String(on)));
+    const turn = async (load, show) => {
+      const ticket = ++last;
+      busy(true);
+      let answer;
+      try {
+        answer = await load();
+      } catch (error) {
+        if (ticket === last) { busy(false); throw error; }
+        return undefined;
+      }
+      if (ticket !== last) return undefined;
+      busy(false);
+      return show(answer);
+    };
+    turn.drop = () => { last += 1; busy(false); };
+    return turn;
+  }
+
   // A paginated table. columns: [{label, value(row) -> text|Node, num, class}];
   // load({page, pageSize}) -> {rows, total} (total optional: then "next" shows while pages are full).
   function table(container, { columns, load, pageSize = 25, onRow, empty = "Nothing here yet." }) {
     let page = 1;
-    // Searches typed in quick succession may answer out of order: only the latest one is shown.
-    let latest = 0;
     // A column's classes: "num" for numbers, plus its own (hide-narrow, say).
     const classOf = (c) => [c.num && "num", c.class].filter(Boolean).join(" ") || null;
     const head = el("tr", null, columns.map((c) => el("th", { class: classOf(c), scope: "col", text: c.label })));
@@ -136,8 +161,12 @@ const gh = (() => {
     const status = el("span", { "aria-live": "polite" });
     const prev = el("button", { type: "button", text: "Previous", onclick: () => go(page - 1) });
     const next = el("button", { type: "button", text: "Next", onclick: () => go(page + 1) });
-    container.replaceChildren(el("div", { class: "table-wrap" }, el("table", null, el("thead", null, head), tbody)),
+    const tableEl = el("table", null, el("thead", null, head), tbody);
+    container.replaceChildren(el("div", { class: "table-wrap" }, tableEl),
                               el("div", { class: "pager" }, status, prev, next));
+    // Searches typed in quick succession may answer out of order.
+    const turn = newest(tableEl);
+    const only = (text) => el("tr", null, el("td", { colspan: columns.length, class: "empty", text }));
 
     function row(item) {
       const cells = columns.map((c) => {
@@ -150,30 +179,22 @@ const gh = (() => {
                         onkeydown: (e) => { if (e.key === "Enter") open(); } }, cells);
     }
 
-    async function go(to) {
+    function go(to) {
       if (to < 1) return;
-      const ticket = ++latest;
-      const tableEl = tbody.parentElement;
-      tableEl.setAttribute("aria-busy", "true");
       // The old count would describe rows no longer shown.
       status.textContent = "Loading…";
-      tbody.replaceChildren(el("tr", null, el("td", { colspan: columns.length, class: "empty", text: "Loading…" })));
-      try {
-        const { rows, total } = await load({ page: to, pageSize });
-        if (ticket !== latest) return;
+      tbody.replaceChildren(only("Loading…"));
+      return turn(() => load({ page: to, pageSize }), ({ rows, total }) => {
         page = to;
-        tbody.replaceChildren(...(rows.length ? rows.map(row)
-          : [el("tr", null, el("td", { colspan: columns.length, class: "empty", text: empty }))]));
+        tbody.replaceChildren(...(rows.length ? rows.map(row) : [only(empty)]));
         const pages = total === undefined || total === null ? null : Math.max(1, Math.ceil(total / pageSize));
         status.textContent = pages ? `Page ${page} of ${pages} · ${fmt.num(total)} in all` : `Page ${page}`;
         prev.disabled = page <= 1;
         next.disabled = pages ? page >= pages : rows.length < pageSize;
-      } catch (error) {
-        if (ticket !== latest) return;
+      }).catch((error) => {
         status.textContent = "";
-        tbody.replaceChildren(el("tr", null, el("td", { colspan: columns.length, class: "empty", text: error.message })));
-      }
-      tableEl.setAttribute("aria-busy", "false");
+        tbody.replaceChildren(only(error.message));
+      });
     }
     go(1);
     return { reload: () => go(page), first: () => go(1) };
@@ -316,19 +337,31 @@ const gh = (() => {
 
   const COLORS = ["#1d4ed8", "#0d9488", "#d97706", "#9333ea", "#dc2626", "#64748b"];
 
+  // The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten that is at least raw.
+  function roundStep(raw) {
+    const power = 10 ** Math.floor(Math.log10(raw));
+    return power * ([1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((m) => m * power >= raw * (1 - 1e-9)));
+  }
+
   // A bar chart as SVG, stacked when there are several series; each bar's <title> gives its
   // exact value. labels: [..]; series: [{name, values: [..]}]; format: value -> text.
   function barChart(container, { labels, series, format = fmt.num, height = 220 }) {
     const width = 760, left = 56, bottom = 28, top = 8;
     const totals = labels.map((_, i) => series.reduce((sum, s) => sum + (Number(s.values[i]) || 0), 0));
-    const max = Math.max(...totals, 0) || 1;
+    const highest = Math.max(...totals, 0) || 1;
+    // Round steps of about a quarter of the highest bar, whole ones for counts.
+    const whole = series.every((s) => s.values.every((v) => Number.isInteger(Number(v) || 0)));
+    const step = Math.max(roundStep(highest / 4), whole ? 1 : 0);
+    const lines = Math.max(1, Math.ceil(highest / step - 1e-9));
+    const max = step * lines;
     const plotH = height - top - bottom, slot = (width - left) / Math.max(labels.length, 1);
     const chart = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
                                "aria-label": series.map((s) => s.name).join(", ") });
-    for (let t = 0; t <= 4; t++) {
-      const y = top + plotH - (plotH * t) / 4;
-      chart.append(svg("line", { class: "axis", x1: left, x2: width, y1: y, y2: y }),
-                   svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", text: format((max * t) / 4) }));
+    const ticks = [];
+    for (let t = 0; t <= lines; t++) {
+      const y = top + plotH - (plotH * t) / lines;
+      ticks.push(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", text: format(step * t) }));
+      chart.append(svg("line", { class: "axis", x1: left, x2: width, y1: y, y2: y }), ticks[t]);
     }
     const every = Math.ceil(labels.length / 12);
     labels.forEach((label, i) => {
@@ -352,6 +385,10 @@ const gh = (() => {
       return el("span", null, swatch, s.name);
     }));
     container.replaceChildren(chart, series.length > 1 ? legend : "");
+    // A long label ("$12345.68") would run past the left edge, its "$" cut off first: the view
+    // then starts further left. Its width is known only once the browser lays it out.
+    const overhang = Math.max(0, ...ticks.map((tick) => -tick.getBBox().x)) + 2;
+    if (overhang > 2) chart.setAttribute("viewBox", `${-overhang} 0 ${width + overhang} ${height}`);
   }
 
   function csvCell(value) {
@@ -379,6 +416,6 @@ const gh = (() => {
       [el("dt", { text: label }), el("dd", null, value === null || value === undefined || value === "" ? "—" : value)]));
   }
 
-  return { viewer, api, ApiError, el, fmt, badge, notice, failed, table, formData, fill, bindForm,
+  return { viewer, api, ApiError, el, fmt, badge, notice, failed, newest, table, formData, fill, bindForm,
            showError, dialog, copyButton, formChanges, confirm, barChart, downloadCsv, details };
 })();

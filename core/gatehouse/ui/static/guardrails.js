@@ -88,8 +88,13 @@
     }
   }
 
-  async function load() {
-    const [guardrails, counts] = await Promise.all([listed(), usage()]);
+  // The table drops an older load that answers late; the playground's list must drop it too.
+  const listTurn = gh.newest();
+  function load() {
+    return listTurn(() => Promise.all([listed(), usage()]), shownList);
+  }
+
+  function shownList([guardrails, counts]) {
     const rows = guardrails.map((g) => ({ ...g, usage: counts && (counts.get(g.guardrail_name) || emptyUsage()) }));
     const served = new Set(guardrails.map((g) => g.guardrail_name));
     for (const [name, u] of counts || []) {

@@ -56,13 +56,22 @@
 
   // --- details -------------------------------------------------------------------------------
   let current = null;
+  // Until a key's record answers its dialog stays shut, so another row can be clicked meanwhile;
+  // once closed, what a refresh still on its way would show is for a dialog no one looks at.
+  const detailsTurn = gh.newest(document.getElementById("key-details-body"));
+  shown.node.addEventListener("close", detailsTurn.drop);
 
-  async function openDetails(token) {
+  // refresh: the dialog is open already (after Block, say), and stays shut if closed meanwhile.
+  async function openDetails(token, { refresh = false } = {}) {
     detailsError.hidden = true;
     try {
-      const answer = await api("GET", "/key/info", { query: { key: token } });
-      current = { ...answer.info, token: answer.key };
-    } catch (error) { gh.failed(error); return; }
+      await detailsTurn(() => api("GET", "/key/info", { query: { key: token } }),
+                        (answer) => showDetails(answer, refresh));
+    } catch (error) { gh.failed(error); }
+  }
+
+  function showDetails(answer, refresh) {
+    current = { ...answer.info, token: answer.key };
     const key = current;
     document.getElementById("key-details-title").textContent = key.key_alias || key.key_name;
     document.getElementById("key-details-body").replaceChildren(details([
@@ -83,7 +92,7 @@
     ]));
     const block = document.getElementById("key-do-block");
     if (block) block.textContent = key.blocked ? "Unblock" : "Block";
-    if (!shown.node.open) shown.node.showModal();
+    if (!refresh && !shown.node.open) shown.node.showModal();
   }
 
   async function act(run) {
@@ -107,7 +116,7 @@
       await api("POST", current.blocked ? "/key/unblock" : "/key/block", { body: { key: current.token } });
       gh.notice(`Key ${current.key_alias || current.key_name} ${current.blocked ? "unblocked" : "blocked"}.`);
       rows.reload();
-      await openDetails(current.token);
+      await openDetails(current.token, { refresh: true });
     }));
     document.getElementById("key-do-regenerate").addEventListener("click", () => act(async () => {
       const name = current.key_alias || current.key_name;

@@ -75,11 +75,15 @@
     return el("pre", { text: typeof value === "string" ? value : JSON.stringify(value, null, 2) });
   }
 
+  // Until a call's record answers its dialog stays shut, so another row can be clicked meanwhile.
+  const callTurn = gh.newest(shown.node);
   async function open(row) {
-    let call;
     try {
-      call = await api("GET", `/spend/logs/ui/${encodeURIComponent(row.request_id)}`);
-    } catch (error) { gh.failed(error); return; }
+      await callTurn(() => api("GET", `/spend/logs/ui/${encodeURIComponent(row.request_id)}`), showCall);
+    } catch (error) { gh.failed(error); }
+  }
+
+  function showCall(call) {
     const error = call.metadata && call.metadata.error_information;
     document.getElementById("log-call-title").textContent = `Call ${call.request_id}`;
     document.getElementById("log-call-summary").replaceChildren(details([

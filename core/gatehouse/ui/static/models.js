@@ -9,7 +9,9 @@
   // The page offers "Add model" only where the database keeps models and the viewer may add.
   const add = document.getElementById("model-add");
   const editor = dialog("model-edit");
-  const healthCells = new Map();  // deployment id -> its health cell
+  // deployment id -> {cell, turn}: a probe asked again (Check health) may answer before the one
+  // before it, whose older report must not replace the newer.
+  const healthCells = new Map();
   let shown = [];
   let editing = null;  // the deployment the dialog changes; null: a new one
 
@@ -36,22 +38,26 @@
               params.api_base ? el("span", { class: "modes", text: params.api_base }) : null);
   }
 
-  function healthCell(row) {
+  function health(row) {
     const id = row.model_info.id;
-    if (!healthCells.has(id)) healthCells.set(id, el("span", { class: "health" }, badge("checking…")));
+    if (!healthCells.has(id)) {
+      const cell = el("span", { class: "health" }, badge("checking…"));
+      healthCells.set(id, { cell, turn: gh.newest(cell) });
+    }
     return healthCells.get(id);
   }
 
   async function checkHealth(row) {
-    const cell = healthCell(row);
+    const { cell, turn } = health(row);
     cell.replaceChildren(badge("checking…"));
     try {
-      const report = await api("GET", "/health", { query: { model_id: row.model_info.id } });
-      if (report.healthy_count) cell.replaceChildren(badge("healthy", "ok"));
-      else if (report.unhealthy_count) {
-        const error = report.unhealthy_endpoints[0].error || "";
-        cell.replaceChildren(badge("unhealthy", "bad"), el("span", { class: "modes", text: error }));
-      } else cell.replaceChildren(badge("not probed"));  // a wildcard without health_check_model
+      await turn(() => api("GET", "/health", { query: { model_id: row.model_info.id } }), (report) => {
+        if (report.healthy_count) cell.replaceChildren(badge("healthy", "ok"));
+        else if (report.unhealthy_count) {
+          const error = report.unhealthy_endpoints[0].error || "";
+          cell.replaceChildren(badge("unhealthy", "bad"), el("span", { class: "modes", text: error }));
+        } else cell.replaceChildren(badge("not probed"));  // a wildcard without health_check_model
+      });
     } catch (error) {
       cell.replaceChildren(badge("unknown", "warn"), el("span", { class: "modes", text: error.message }));
     }
@@ -66,7 +72,7 @@
       { label: "RPM", value: (r) => fmt.num(r.litellm_params.rpm), num: true, class: "hide-narrow" },
       { label: "TPM", value: (r) => fmt.num(r.litellm_params.tpm), num: true, class: "hide-narrow" },
       { label: "Context", value: (r) => fmt.num(r.model_info.max_input_tokens ?? r.model_info.max_tokens), num: true, class: "hide-narrow" },
-      { label: "Health", value: healthCell },
+      { label: "Health", value: (r) => health(r).cell },
     ],
     async load() {
       shown = (await api("GET", "/model/info")).data;

@@ -29,7 +29,6 @@
   const COUNTS = ["spend", "api_requests", "successful_requests", "failed_requests",
                   "prompt_tokens", "completion_tokens", "total_tokens"];
   let shown = null; // what the CSV exports: {filename, dimension, periods, groups}
-  let latest = 0; // the last refresh asked for: an older answer arriving late is dropped
 
   const isoDay = (date) => date.toISOString().slice(0, 10);
   const utc = (day) => new Date(day + "T00:00:00Z");
@@ -126,45 +125,47 @@
     { label: "Tokens", num: true, value: (g) => fmt.num(g.total.total_tokens) },
   ];
 
-  async function refresh() {
+  // Choices changed in quick succession may answer out of order; until the last one answers,
+  // what is shown is marked busy (and dimmed): it is for the choices before.
+  const turn = gh.newest(...["usage-totals", "usage-report", "usage-table"].map((id) => document.getElementById(id)));
+
+  function refresh() {
     const wanted = gh.formData(form);
     const dimension = DIMENSIONS[wanted.dimension];
     const metric = METRICS[wanted.metric];
     const range = { start_date: wanted.start_date, end_date: wanted.end_date };
-    if (!range.start_date || !range.end_date || range.end_date < range.start_date) {
-      gh.notice("Choose a start date on or before the end date.", "error");
-      return;
-    }
-    document.querySelector("main > .notice").hidden = true;
-    const ticket = ++latest;
-    const overall = activity("/user/daily/activity", range);
-    const [everything, grouped] = await Promise.all([
-      overall, dimension.path === "/user/daily/activity" ? overall : activity(dimension.path, range)]);
-    if (ticket !== latest) return;
-    showTotals(everything.totals);
+    return turn(async () => {
+      if (!range.start_date || !range.end_date || range.end_date < range.start_date) {
+        throw new Error("Choose a start date on or before the end date.");
+      }
+      document.querySelector("main > .notice").hidden = true;
+      const overall = activity("/user/daily/activity", range);
+      return Promise.all([overall, dimension.path === "/user/daily/activity" ? overall : activity(dimension.path, range)]);
+    }, ([everything, grouped]) => {
+      showTotals(everything.totals);
+      const periods = periodsOf(range.start_date, range.end_date, wanted.granularity);
+      const groups = groupsOf(grouped.days, dimension, wanted.granularity, wanted.metric);
+      document.getElementById("usage-chart-title").textContent =
+        `${metric.label} per ${wanted.granularity} by ${dimension.label.toLowerCase()}`;
+      const chart = document.getElementById("usage-chart");
+      if (groups.length) {
+        barChart(chart, { labels: periods, series: chartSeries(groups, periods, wanted.metric), format: metric.format });
+      } else {
+        chart.replaceChildren(el("p", { class: "empty", text: "No calls in this range." }));
+      }
+      document.getElementById("usage-hint").textContent = dimension.hint || "";
 
-    const periods = periodsOf(range.start_date, range.end_date, wanted.granularity);
-    const groups = groupsOf(grouped.days, dimension, wanted.granularity, wanted.metric);
-    document.getElementById("usage-chart-title").textContent =
-      `${metric.label} per ${wanted.granularity} by ${dimension.label.toLowerCase()}`;
-    const chart = document.getElementById("usage-chart");
-    if (groups.length) {
-      barChart(chart, { labels: periods, series: chartSeries(groups, periods, wanted.metric), format: metric.format });
-    } else {
-      chart.replaceChildren(el("p", { class: "empty", text: "No calls in this range." }));
-    }
-    document.getElementById("usage-hint").textContent = dimension.hint || "";
-
-    table(document.getElementById("usage-table"), {
-      columns: columns(dimension),
-      async load({ page, pageSize }) {
-        return { rows: groups.slice((page - 1) * pageSize, page * pageSize), total: groups.length };
-      },
-      pageSize: 25,
-      empty: "No calls in this range.",
+      table(document.getElementById("usage-table"), {
+        columns: columns(dimension),
+        async load({ page, pageSize }) {
+          return { rows: groups.slice((page - 1) * pageSize, page * pageSize), total: groups.length };
+        },
+        pageSize: 25,
+        empty: "No calls in this range.",
+      });
+      shown = { filename: `usage-by-${wanted.dimension}-per-${wanted.granularity}-${range.start_date}-to-${range.end_date}.csv`,
+                dimension, periods, groups };
     });
-    shown = { filename: `usage-by-${wanted.dimension}-per-${wanted.granularity}-${range.start_date}-to-${range.end_date}.csv`,
-              dimension, periods, groups };
   }
 
   // One CSV row per period and group that had calls.
