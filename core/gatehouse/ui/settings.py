@@ -41,7 +41,8 @@ def _secret_name(name: str) -> bool:
             or not KEY_WORDS.isdisjoint(lowered.replace("-", "_").split("_")))
 
 
-def _masked_url(text: str) -> str:
+def masked_url(text: str) -> str:
+    """``text`` (a URL) with its user, password and query masked."""
     try:
         parts = urllib.parse.urlsplit(text)
     except ValueError:
@@ -74,7 +75,7 @@ class Masker:
         if (under_secret or name in MASK_ALL or _secret_name(name)
                 or value in self._environment):
             return MASKED
-        return _masked_url(value) if "://" in value else value
+        return masked_url(value) if "://" in value else value
 
 
 def config_view(config: Config, environ: Mapping[str, str] = os.environ
