@@ -108,6 +108,10 @@ class Metrics:
                                  "Team budget left, USD", ["team_id", "team_alias"])
         self.team_max_budget = gauge("litellm_team_max_budget_metric", "Team max budget, USD",
                                      ["team_id", "team_alias"])
+        self.user_budget = gauge("litellm_remaining_user_budget_metric",
+                                 "User budget left, USD", ["user"])
+        self.user_max_budget = gauge("litellm_user_max_budget_metric", "User max budget, USD",
+                                     ["user"])
         self.key_budget = gauge("litellm_remaining_api_key_budget_metric",
                                 "Key budget left, USD", ["hashed_api_key", "api_key_alias"])
         self.key_max_budget = gauge("litellm_api_key_max_budget_metric", "Key max budget, USD",
@@ -213,7 +217,8 @@ class Metrics:
             if outcome.first_chunk is not None:
                 series.ttft.observe(outcome.first_chunk - outcome.upstream_began)
         cost = self._spend(call, outcome, series)
-        if principal.key is not None or principal.team is not None:
+        if principal.key is not None or principal.team is not None or \
+                principal.user is not None:
             self._budgets(call, cost)
         if deployment is not None:
             self._deployment(call, outcome, deployment, key)
@@ -299,7 +304,7 @@ class Metrics:
         this call's ``cost`` (which they do not hold yet); and the key's own rate limits left
         on this model."""
         principal = call.principal
-        key, team = principal.key, principal.team
+        key, team, user = principal.key, principal.team, principal.user
         if key is not None and principal.key_hash is not None:
             names = (principal.key_hash, principal.key_alias or "")
             self._budget(self.key_budget, self.key_max_budget, key, names, cost)
@@ -312,6 +317,9 @@ class Metrics:
         if team is not None and principal.team_id is not None:
             self._budget(self.team_budget, self.team_max_budget, team,
                          (principal.team_id, team.get("team_alias") or ""), cost)
+        if user is not None and principal.user_id is not None:
+            self._budget(self.user_budget, self.user_max_budget, user, (principal.user_id,),
+                         cost)
 
     def _budget(self, remaining: Any, maximum: Any, row: dict[str, Any],
                 labels: tuple[str, ...], cost: float) -> None:
