@@ -196,3 +196,24 @@ async def test_a_guardrail_edited_as_listed_keeps_its_masked_secret(start):
     assert served.api_key.get_secret_value() == SECRET
     assert served.block_word == "y"
     assert served.access_token == "at-0123456789ab"
+
+
+async def test_a_password_in_a_guardrails_url_is_listed_masked_and_kept_on_edit(start):
+    """Any key may read /guardrails/list: a vendor URL's user and password are masked there as
+    an api_key is, and a client editing what it read keeps the stored URL."""
+    base = "https://svc:url-password-0123@vendor.example/v1"
+    client = await start({"guardrails": [guardrail("from-config", api_base=base)]},
+                         plugins=PLUGINS)
+    created = await admin_post(client, "/guardrails", stored("from-db", api_base=base))
+    assert "url-password-0123" not in str(created)
+    for path in ("/guardrails/list", "/v2/guardrails/list"):
+        text = await (await client.get(path, headers=ADMIN)).text()
+        assert "url-password-0123" not in text and "vendor.example/v1" in text, path
+    listed = {g["guardrail_name"]: g for g in (
+        await admin_get(client, "/v2/guardrails/list"))["guardrails"]}
+    params = {**listed["from-db"]["litellm_params"], "block_word": "y"}
+    resp = await client.put(f"/guardrails/{created['guardrail_id']}", headers=ADMIN, json={
+        "guardrail": {"guardrail_name": "from-db", "litellm_params": params}})
+    assert resp.status == 200, await resp.text()
+    served = client.app[GATEWAY].live_guardrails.current.by_name["from-db"].params
+    assert (served.api_base, served.block_word) == (base, "y")

@@ -31,6 +31,10 @@ async def test_the_document_is_valid_openapi_and_public(start):
     team = paths["/team/new"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "max_budget" in schemas[team["$ref"].rsplit("/", 1)[1]]["properties"]
     assert "requestBody" not in paths["/key/info"]["get"]
+    # A delete named by its query string asks for no body (Swagger's "Try it out" would).
+    removal = paths["/config/pass_through_endpoint"]["delete"]
+    assert "requestBody" not in removal
+    assert [p["name"] for p in removal["parameters"]] == ["endpoint_id"]
     assert paths["/model/{model_id}/update"]["patch"]["parameters"][0]["name"] == "model_id"
     assert {"/key/generate", "/model_group/make_public", "/public/model_hub", "/health",
             "/v1/models/{model_id}"} <= paths.keys()

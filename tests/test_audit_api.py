@@ -58,11 +58,12 @@ async def test_audit_pages_filters_and_sorts(start):
         ("LiteLLM_TeamTable", "created"), ("LiteLLM_VerificationToken", "created")}
     assert {r["object_id"] for r in (await audit(client, object_key_hash=key["token"]))[
         "audit_logs"]} == {key["token"]}
-    # The customer block was made with the admin's own key: the row names its hash.
+    # The customer block was made with the admin's own key: the row names its hash and its
+    # user, not the master key.
     [blocked] = (await audit(client, changed_by_api_key=hash_key(admin_user["key"])))[
         "audit_logs"]
-    assert (blocked["table_name"], blocked["action"], blocked["object_id"]) == (
-        "LiteLLM_EndUserTable", "created", "cust-1")
+    assert (blocked["table_name"], blocked["action"], blocked["object_id"],
+            blocked["changed_by"]) == ("LiteLLM_EndUserTable", "created", "cust-1", "ada")
     [unblocked] = (await audit(client, table_name="LiteLLM_EndUserTable",
                                action="updated"))["audit_logs"]
     assert unblocked["updated_values"] == {"blocked": False}

@@ -91,6 +91,17 @@ def test_store_model_in_db_needs_the_database(monkeypatch):
         create_app(config_from_dict({}), extra_plugins=PLUGINS, load=())
 
 
+def test_store_model_in_db_with_a_weak_master_key_names_the_weak_key(monkeypatch):
+    # LiteLLM's docs pair store_model_in_db with master_key: sk-1234; the start must say what is
+    # wrong with the key, not fail on it with a traceback.
+    monkeypatch.setenv("STORE_MODEL_IN_DB", "True")
+    with pytest.raises(ConfigError) as err:
+        create_app(config_from_dict({"general_settings": {"master_key": "sk-1234"}}),
+                   extra_plugins=PLUGINS, load=())
+    assert "weak master key" in str(err.value)
+    assert "store_model_in_db" not in str(err.value)
+
+
 def test_an_unknown_top_level_section_is_warned_about(caplog):
     config_from_dict({"my_team_notes": {"owner": "platform"}})
     assert "<config>: my_team_notes: unknown section; ignored" in caplog.text

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gatehouse.app import GATEWAY
 
-from admin_kit import ADMIN, MASTER, PRICED, bearer
+from admin_kit import ADMIN, MASTER, PRICED, admin_get, admin_post, bearer, settle
 
 # The fake upstream answers with 5 prompt tokens and one completion token per word.
 REPLY = "four words of reply"
@@ -243,6 +243,29 @@ async def test_end_users_are_labelled_only_when_asked(start, send_chat):
 
     assert await end_users({}) == {""}
     assert await end_users({"enable_end_user_cost_tracking_prometheus_only": True}) == {"alice"}
+
+
+async def test_budget_left_after_a_call_counts_that_call_for_key_team_and_user(start, send_chat, fake_upstream):
+    # A panel of budget left must drop with the call just made, as the key's spend does.
+    fake_upstream.reply = REPLY
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                          "litellm_settings": {"callbacks": ["prometheus"]}})
+    team = await admin_post(client, "/team/new", {"team_alias": "growth", "max_budget": 2})
+    await admin_post(client, "/user/new", {"user_id": "ada", "max_budget": 3})
+    key = await admin_post(client, "/key/generate", {
+        "key_alias": "panel", "max_budget": 1, "team_id": team["team_id"], "user_id": "ada"})
+    assert (await send_chat(client, "hi", headers=bearer(key["key"]))).status == 200
+    await settle(client)
+    spent = (await admin_get(client, "/key/info", key=key["key"]))["info"]["spend"]
+    assert spent == pytest.approx(COST)
+    text = await (await client.get("/metrics")).text()
+    [left] = samples(text, "litellm_remaining_api_key_budget_metric", api_key_alias="panel")
+    assert left.value == pytest.approx(1 - spent)
+    [left] = samples(text, "litellm_remaining_team_budget_metric", team_alias="growth")
+    assert left.value == pytest.approx(2 - spent)
+    [left] = samples(text, "litellm_remaining_user_budget_metric", user="ada")
+    assert left.value == pytest.approx(3 - spent)
+    assert total(text, "litellm_user_max_budget_metric", user="ada") == 3
 
 
 @pytest.fixture

@@ -89,7 +89,8 @@ class Gateway:
                     from None
         with problems.gather():
             self.ip_allow_list = IpAllowList(settings, source)
-        if settings.models_in_db and master is None:
+        # The setting, not `master`: a master key refused above leaves `master` unset.
+        if settings.models_in_db and settings.master_key is None:
             problems.found.append(
                 "general_settings.store_model_in_db: models are kept in the database, which "
                 "the gateway keeps only with general_settings.master_key; set one")

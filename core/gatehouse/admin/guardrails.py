@@ -16,7 +16,7 @@ from ..errors import ClientError, json_response
 from ..guardrails.base import Guardrail, GuardrailBlocked
 from ..guardrails.call import CLIENT_IP, PRINCIPAL, REQUEST_ID, Call
 from ..guardrails.dispatch import HookImpl, run_one
-from ..guardrails.masking import looks_secret, mask
+from ..guardrails.masking import looks_secret, mask, masked_url
 from ..guardrails.registry import GuardrailSet
 from ..guardrails.streaming import reply_as_stream
 from ..guardrails.stored import StoredGuardrails
@@ -58,21 +58,27 @@ def setup(app: web.Application) -> None:
     app.router.add_delete("/guardrails/{guardrail_id}", delete_guardrail)
 
 
+def shown_value(name: str, value: Any) -> Any:
+    """A param as lists show it: a credential masked, and a URL's user and password too (any
+    key may read /guardrails/list)."""
+    if isinstance(value, SecretStr):
+        return mask(value.get_secret_value())
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if looks_secret(name):
+        return mask(str(value))
+    if isinstance(value, str) and "://" in value and "@" in value:
+        return masked_url(value)
+    return value
+
+
 def shown_params(guardrail: Guardrail) -> dict[str, Any]:
     """A guardrail's params as written (and as taken from the environment), secrets
     masked."""
     params = guardrail.params
     written = params.model_fields_set | set(SHOWN_ALWAYS)
-    shown = {}
-    for name, value in params.model_dump(include=written).items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = mask(value.get_secret_value())
-        elif isinstance(value, str) and looks_secret(name):
-            value = mask(value)
-        shown[name] = value
-    return shown
+    return {name: shown_value(name, value)
+            for name, value in params.model_dump(include=written).items() if value is not None}
 
 
 def _served(request: web.Request) -> GuardrailSet:
@@ -92,8 +98,7 @@ def _view(served: GuardrailSet, name: str) -> dict[str, Any]:
 def _row_view(row: Row, params: dict[str, Any]) -> dict[str, Any]:
     """A stored row as the CRUD routes answer and audit rows keep it: secrets masked."""
     return {"guardrail_id": row["guardrail_id"], "guardrail_name": row["guardrail_name"],
-            "litellm_params": {k: mask(str(v)) if looks_secret(k) and v is not None else v
-                               for k, v in params.items()},
+            "litellm_params": {k: shown_value(k, v) for k, v in params.items()},
             "guardrail_info": row["guardrail_info"] or None,
             "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
 
@@ -226,8 +231,10 @@ def _kept_secrets(sent: dict[str, Any], stored: dict[str, Any],
     mask."""
     kept = dict(sent)
     for name, value in sent.items():
-        if (name in stored and looks_secret(name) and isinstance(value, str)
-                and value in (mask(str(stored[name])), shown.get(name))):
+        if name not in stored or not isinstance(value, str):
+            continue
+        masked = shown_value(name, stored[name])
+        if masked != stored[name] and value in (masked, shown.get(name)):
             kept[name] = stored[name]
     return kept
 

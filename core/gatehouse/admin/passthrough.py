@@ -110,9 +110,9 @@ async def _row(stored: StoredPassThrough, endpoint_id: str) -> Row | None:
 
 async def _row_view(stored: StoredPassThrough, row: Row) -> dict[str, Any]:
     try:
-        params = stored.sealer.open(row["litellm_params"])
-        return view(PassThroughEndpoint.model_validate({**params, "path": row["path"]}),
-                    row["endpoint_id"])
+        # Through the store's reader: naming the endpoint model here would have the API docs
+        # take it for a body the DELETE route reads.
+        return view(stored.entry(row), row["endpoint_id"])
     except (Unsealable, ValidationError):
         # A row this gateway cannot read (never served) can still be deleted.
         return {"id": row["endpoint_id"], "path": row["path"]}

@@ -129,8 +129,9 @@ class Table:
 
 def audit_actor(request: web.Request) -> str:
     """Who an audit row says made a change: the ``litellm-changed-by`` header, as LiteLLM
-    reads it, else the master key."""
-    return request.headers.get(CHANGED_BY_HEADER) or "master_key"
+    reads it, else the calling key's (or session's) user, else the master key."""
+    return (request.headers.get(CHANGED_BY_HEADER) or request[PRINCIPAL].user_id
+            or "master_key")
 
 
 async def record_change(request: web.Request, kind: str, action: Action, ident: str,

@@ -1,8 +1,11 @@
 """Credentials as the gateway shows them, on every route, page and log line: which names may
-hold one (:func:`looks_secret`), and the one way a value is masked for display (:func:`mask`).
+hold one (:func:`looks_secret`), the one way a value is masked for display (:func:`mask`), and
+a URL with its credentials hidden (:func:`masked_url`).
 """
 
 from __future__ import annotations
+
+import urllib.parse
 
 # A field whose name has one of these parts may hold a credential.
 SECRET_PARTS = frozenset({"key", "token", "secret", "password", "auth", "credential", "access",
@@ -31,3 +34,19 @@ def mask(value: str, *, show_last: bool = False) -> str:
     if show_last:
         return value[:SHOWN] + "*" * (len(value) - shown) + value[-SHOWN:]
     return value[:SHOWN] + MASK
+
+
+def masked_url(text: str) -> str:
+    """``text`` (a URL) with its user, password and query hidden whole (a password's first
+    characters would narrow a guess), its scheme, host and path kept as written."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:
+        return MASK
+    if not parts.scheme or not parts.netloc:
+        return text
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if userinfo:
+        host = f"{MASK}@{host}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path,
+                                    MASK if parts.query else "", ""))

@@ -108,6 +108,10 @@ class Metrics:
                                  "Team budget left, USD", ["team_id", "team_alias"])
         self.team_max_budget = gauge("litellm_team_max_budget_metric", "Team max budget, USD",
                                      ["team_id", "team_alias"])
+        self.user_budget = gauge("litellm_remaining_user_budget_metric",
+                                 "User budget left, USD", ["user"])
+        self.user_max_budget = gauge("litellm_user_max_budget_metric", "User max budget, USD",
+                                     ["user"])
         self.key_budget = gauge("litellm_remaining_api_key_budget_metric",
                                 "Key budget left, USD", ["hashed_api_key", "api_key_alias"])
         self.key_max_budget = gauge("litellm_api_key_max_budget_metric", "Key max budget, USD",
@@ -212,9 +216,10 @@ class Metrics:
             series.overhead.observe(max(0.0, ended - outcome.started - upstream))
             if outcome.first_chunk is not None:
                 series.ttft.observe(outcome.first_chunk - outcome.upstream_began)
-        self._spend(call, outcome, series)
-        if principal.key is not None or principal.team is not None:
-            self._budgets(call)
+        cost = self._spend(call, outcome, series)
+        if principal.key is not None or principal.team is not None or \
+                principal.user is not None:
+            self._budgets(call, cost)
         if deployment is not None:
             self._deployment(call, outcome, deployment, key)
         runs = call.guardrail_runs
@@ -278,26 +283,31 @@ class Metrics:
             child(self.guardrail_budget_exceeded,
                   (run.name, run.mode, notes["latency_budget"])).inc()
 
-    def _spend(self, call: Call, outcome: Outcome, series: _Series) -> None:
+    def _spend(self, call: Call, outcome: Outcome, series: _Series) -> float:
+        """Count the call's tokens and spend; return the spend."""
         response = outcome.response if outcome.billed is None else outcome.billed
         failed = outcome.error is not None and outcome.billed is None
         prompt, completion = usage(call.body, response, failed=failed)
         # An upstream's negative count would move the counters backwards.
         prompt, completion = max(prompt, 0), max(completion, 0)
-        if prompt or completion:
-            series.input_tokens(prompt)
-            series.output_tokens(completion)
-            series.total_tokens(prompt + completion)
-            series.spend(max(self.prices.cost(call.model, prompt, completion), 0.0))
+        if not (prompt or completion):
+            return 0.0
+        cost = max(self.prices.cost(call.model, prompt, completion), 0.0)
+        series.input_tokens(prompt)
+        series.output_tokens(completion)
+        series.total_tokens(prompt + completion)
+        series.spend(cost)
+        return cost
 
-    def _budgets(self, call: Call) -> None:
-        """Budgets left as known when the call was authenticated (the principal's rows), and
-        the key's own rate limits left on this model."""
+    def _budgets(self, call: Call, cost: float) -> None:
+        """Budgets left: the principal's rows as known when the call was authenticated, less
+        this call's ``cost`` (which they do not hold yet); and the key's own rate limits left
+        on this model."""
         principal = call.principal
-        key, team = principal.key, principal.team
+        key, team, user = principal.key, principal.team, principal.user
         if key is not None and principal.key_hash is not None:
             names = (principal.key_hash, principal.key_alias or "")
-            self._budget(self.key_budget, self.key_max_budget, key, names)
+            self._budget(self.key_budget, self.key_max_budget, key, names, cost)
             headers = call.response_headers
             for unit, gauge in (("requests", self.key_requests_left),
                                 ("tokens", self.key_tokens_left)):
@@ -306,15 +316,19 @@ class Metrics:
                     self._child(gauge, (*names, call.model)).set(float(own))
         if team is not None and principal.team_id is not None:
             self._budget(self.team_budget, self.team_max_budget, team,
-                         (principal.team_id, team.get("team_alias") or ""))
+                         (principal.team_id, team.get("team_alias") or ""), cost)
+        if user is not None and principal.user_id is not None:
+            self._budget(self.user_budget, self.user_max_budget, user, (principal.user_id,),
+                         cost)
 
     def _budget(self, remaining: Any, maximum: Any, row: dict[str, Any],
-                labels: tuple[str, ...]) -> None:
+                labels: tuple[str, ...], cost: float) -> None:
         max_budget = _number(row.get("max_budget"))
         if max_budget is None:
             return
         self._child(maximum, labels).set(max_budget)
-        self._child(remaining, labels).set(max_budget - float(row.get("spend") or 0.0))
+        self._child(remaining, labels).set(
+            max_budget - float(row.get("spend") or 0.0) - cost)
 
     def _deployment(self, call: Call, outcome: Outcome, deployment: Deployment,
                     key: tuple[str, ...]) -> None:

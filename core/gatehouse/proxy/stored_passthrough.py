@@ -40,11 +40,15 @@ class StoredPassThrough(Reloader):
     async def apply(self, rows: list[Row]) -> None:
         self.served.serve([e for row in rows if (e := self._endpoint(row)) is not None])
 
+    def entry(self, row: Row) -> PassThroughEndpoint:
+        """A stored row as the endpoint it was stored from (Unsealable, ValidationError)."""
+        return PassThroughEndpoint.model_validate(
+            {**self.sealer.open(row["litellm_params"]), "path": row["path"]})
+
     def _endpoint(self, row: Row) -> Endpoint | None:
         where = f"stored pass-through endpoint {row['path']}"
         try:
-            entry = PassThroughEndpoint.model_validate(
-                {**self.sealer.open(row["litellm_params"]), "path": row["path"]})
+            entry = self.entry(row)
             endpoint = build(entry, where, row["endpoint_id"])
         except (Unsealable, ValidationError, ConfigError) as exc:
             # One bad row must not keep every other stored endpoint from being served.

@@ -12,7 +12,6 @@ user, password and query are masked.
 from __future__ import annotations
 
 import os
-import urllib.parse
 from typing import Any, Mapping
 
 import yaml
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from ..config import Config
 from ..guardrails.call import Principal
-from ..guardrails.masking import mask
+from ..guardrails.masking import mask, masked_url
 
 # Every text under these is masked whatever it is called.
 MASK_ALL = frozenset({"environment_variables", "headers", "extra_headers", "default_headers",
@@ -41,20 +40,6 @@ def _secret_name(name: str) -> bool:
             or not KEY_WORDS.isdisjoint(lowered.replace("-", "_").split("_")))
 
 
-def _masked_url(text: str) -> str:
-    try:
-        parts = urllib.parse.urlsplit(text)
-    except ValueError:
-        return mask(text)
-    if not parts.scheme or not parts.netloc:
-        return text
-    userinfo, _, host = parts.netloc.rpartition("@")
-    if userinfo:
-        host = f"{mask(userinfo)}@{host}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path,
-                                    mask(parts.query) if parts.query else "", ""))
-
-
 class Masker:
     def __init__(self, environ: Mapping[str, str]):
         self._environment = {value for value in environ.values()
@@ -72,7 +57,7 @@ class Masker:
         if (under_secret or name in MASK_ALL or _secret_name(name)
                 or value in self._environment):
             return mask(value)
-        return _masked_url(value) if "://" in value else value
+        return masked_url(value) if "://" in value else value
 
 
 def config_view(config: Config, environ: Mapping[str, str] = os.environ
