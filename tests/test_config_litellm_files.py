@@ -71,6 +71,7 @@ def test_check_config_prints_the_same_warnings(tmp_path):
     # A typo of a section is a mistake, not a LiteLLM feature.
     ({"guardrial": []}, "guardrial: unknown key; did you mean `guardrails`?"),
     ({"router_settings": {"model_group_alias": {"a": 5}}}, "router_settings.model_group_alias"),
+    ({"general_settings": {"ui_access_mode": "admins"}}, "general_settings.ui_access_mode"),
 ])
 def test_settings_that_would_weaken_the_gateway_or_are_typos_stop_the_start(config, needle):
     with pytest.raises(ConfigError) as err:
@@ -105,3 +106,9 @@ def test_store_model_in_db_with_a_weak_master_key_names_the_weak_key(monkeypatch
 def test_an_unknown_top_level_section_is_warned_about(caplog):
     config_from_dict({"my_team_notes": {"owner": "platform"}})
     assert "<config>: my_team_notes: unknown section; ignored" in caplog.text
+
+
+def test_ui_access_mode_is_applied_so_not_warned_about(caplog):
+    config = config_from_dict({"general_settings": {"ui_access_mode": "admin_only"}})
+    assert config.general_settings.ui_access_mode == "admin_only"
+    assert "ui_access_mode" not in caplog.text

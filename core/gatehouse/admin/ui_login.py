@@ -21,6 +21,7 @@ from ..access.login_throttle import LoginThrottle
 from ..access.roles import INTERNAL_USER_VIEWER, PROXY_ADMIN, PROXY_ADMIN_VIEWER, USER_ROLES
 from ..access.sessions import PASSWORD, SSO, Sessions, Signer, secure
 from ..config import ConfigError
+from ..config.general_settings import GeneralSettings
 from ..errors import ClientError, json_response
 from ..guardrails.call import CLIENT_IP
 from ..store.cache import Cache
@@ -59,7 +60,7 @@ class UiLogin:
 LOGIN = web.AppKey("ui_login", UiLogin)
 
 
-def login_from_env(env: Mapping[str, str], master_key: str | None, general: Any,
+def login_from_env(env: Mapping[str, str], master_key: str | None, general: GeneralSettings,
                    http: Callable[[], aiohttp.ClientSession]) -> UiLogin:
     """The login settings; a set-up that would let anyone in, or no one, stops the start."""
     provider = provider_from_env(env)
@@ -68,17 +69,13 @@ def login_from_env(env: Mapping[str, str], master_key: str | None, general: Any,
         raise ConfigError(f"{'UI_PASSWORD' if password else 'SSO'} is set but "
                           f"general_settings.master_key is not: without a master key the "
                           f"gateway checks no caller, and a UI login would protect nothing")
-    mode = getattr(general, "ui_access_mode", None) or "all"
-    if mode not in ("all", "admin_only"):
-        raise ConfigError(f"general_settings.ui_access_mode: {mode!r} is neither 'all' nor "
-                          f"'admin_only'")
     domains = tuple(d.strip().lower() for d in (env.get("ALLOWED_EMAIL_DOMAINS") or "").split(",")
                     if d.strip())
     return UiLogin(
         username=env.get("UI_USERNAME") or "admin", password=password or master_key,
         base_url=env.get("PROXY_BASE_URL") or None, logout_url=env.get("PROXY_LOGOUT_URL") or None,
         admin_id=env.get("PROXY_ADMIN_ID") or None, allowed_domains=domains,
-        admin_only=mode == "admin_only",
+        admin_only=general.ui_access_mode == "admin_only",
         default_team_disabled=bool(getattr(general, "default_team_disabled", False)) or
         (env.get("PROXY_DEFAULT_TEAM_DISABLED") or "").lower() == "true",
         sso=OidcClient(provider, http) if provider else None,
@@ -91,7 +88,7 @@ def signing_key(master_key: str | None) -> str:
     return master_key or secrets.token_hex(32)
 
 
-def setup(app: web.Application, general: Any, master_key: str | None, cache: Cache,
+def setup(app: web.Application, general: GeneralSettings, master_key: str | None, cache: Cache,
           http: Callable[[], aiohttp.ClientSession],
           env: Mapping[str, str] = os.environ) -> frozenset[str]:
     """Add the login routes; returns the paths open to callers without a key."""

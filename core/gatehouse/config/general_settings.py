@@ -127,6 +127,8 @@ class GeneralSettings(KeyManagement):
     ui_login_max_failures_per_username: int = Field(default=5, gt=0)
     ui_login_max_failures_per_ip: int = Field(default=20, gt=0)
     ui_login_failure_window: int = Field(default=900, gt=0)
+    # admin_only: only proxy admins (and their viewers) may log in to the UI.
+    ui_access_mode: typing.Literal["all", "admin_only"] = "all"
 
     @property
     def models_in_db(self) -> bool:

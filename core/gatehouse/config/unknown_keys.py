@@ -31,7 +31,6 @@ LITELLM_IGNORED = {
         forward_client_headers_to_llm_api forward_openai_org_id infer_model_from_keys
         maximum_spend_logs_cleanup_cron
         proxy_batch_write_at spend_report_frequency
-        ui_access_mode
     """.split()),
     "settings": frozenset("""
         success_callback failure_callback service_callback drop_params modify_params set_verbose
