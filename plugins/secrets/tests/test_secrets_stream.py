@@ -10,6 +10,7 @@ from gatehouse_secrets.scanner import Scanner
 from gatehouse.testing.streams import sent_chunks, stream_guard, texts_of
 
 TAIL = " -- keep it somewhere safe, and rotate it if it was ever shared."
+MARGIN = 8
 
 
 def chunk(piece: str | None = None, *, finish: str | None = None, index: int = 0,
@@ -41,9 +42,12 @@ def splits(text: str, size: int) -> list[str]:
 
 
 async def test_a_secret_split_anywhere_is_never_sent(scanner, sample):
-    text = f"Sure, here it is: {sample.text}{TAIL}"
+    lead = "Sure, here it is: "
+    text = f"{lead}{sample.text}{TAIL}"
     expected = scanner.redact(text)[0]
-    for at in range(1, len(text)):
+    # Every cut inside the secret and a word either side of it: a cut further off hands the
+    # scanner the secret whole in one piece, as the nearest of these do.
+    for at in range(len(lead) - MARGIN, len(lead) + len(sample.text) + MARGIN):
         assert "".join(await stream([text[:at], text[at:]])) == expected, at
     for size in (1, 3, 7):
         assert "".join(await stream(splits(text, size))) == expected, size
