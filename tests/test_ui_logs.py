@@ -95,3 +95,30 @@ async def test_an_internal_user_sees_only_their_own_calls_and_the_page_fits_a_ph
     assert "ivy-app" in listed and "someone-else" not in listed
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await gateway.shot(page, "logs-phone")
+
+
+async def test_with_store_prompts_a_call_opens_with_its_request_and_reply_text(
+        ui, fake_upstream):
+    gateway = await ui({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                        "guardrails": GUARDRAILS,
+                        "general_settings": {"store_prompts_in_spend_logs": True}},
+                       plugins=PLUGINS)
+    key = await admin_post(gateway.client, "/key/generate", {"key_alias": "growth-app"})
+    assert [await call(gateway, key["key"], text)
+            for text in ("hello", "a forbidden word")] == [200, 400]
+    await settle(gateway.client)
+
+    page = await gateway.login()
+    await gateway.open(page, "logs")
+    rows = page.locator("#logs-table tbody tr")
+    await expect(rows).to_have_count(2)
+    shown = page.locator("#log-call")
+    request, reply = page.locator("#log-call-request"), page.locator("#log-call-response")
+    await rows.nth(1).click()
+    await expect(request).to_contain_text('"content": "hello"')
+    await expect(reply).to_contain_text('"role": "assistant"')
+    await shown.get_by_role("button", name="Close").click()
+    await expect(shown).to_be_hidden()
+    await rows.nth(0).click()
+    await expect(request).to_contain_text('"content": "a forbidden word"')
+    await expect(reply).to_have_text("None: the call got no reply.")

@@ -72,6 +72,9 @@
     if (value === null || value === undefined) {
       return el("p", { class: "empty", text: "Not stored. Set general_settings.store_prompts_in_spend_logs: true to keep the text of calls." });
     }
+    if (typeof value === "object" && !Object.keys(value).length) {
+      return el("p", { class: "empty", text: "None: the call got no reply." });
+    }
     return el("pre", { text: typeof value === "string" ? value : JSON.stringify(value, null, 2) });
   }
 
