@@ -2,7 +2,7 @@
 guardrail verdict, each opening with its guardrails' records, status and timings; an internal
 user sees only the calls of their own keys, and no page ever shows a key."""
 
-from admin_kit import PRICED, admin_post, bearer, settle
+from admin_kit import MASTER as ADMIN_KEY, PRICED, admin_post, bearer, settle
 from doubles import PLUGINS, guardrail
 from playwright.async_api import expect
 from ui_kit import PHONE, rows_are
@@ -122,3 +122,27 @@ async def test_with_store_prompts_a_call_opens_with_its_request_and_reply_text(
     await rows.nth(0).click()
     await expect(request).to_contain_text('"content": "a forbidden word"')
     await expect(reply).to_have_text("None: the call got no reply.")
+
+
+async def test_a_check_demoted_past_its_latency_budget_says_so_in_the_call(
+        ui, fake_upstream, fake_vendor):
+    vendor = await fake_vendor({"flagged": True})
+    vendor.stall = True  # answers once released: past the budget
+    gateway = await ui({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                        "guardrails": [guardrail("check", type_="vendor_check",
+                                                 vendor=vendor.url, default_on=True,
+                                                 latency_budget_ms=50,
+                                                 on_budget_exceeded="demote")]},
+                       plugins=PLUGINS)
+    assert await call(gateway, ADMIN_KEY, "a bomb") == 200
+    vendor.release.set()
+    await settle(gateway.client)
+
+    page = await gateway.login()
+    await gateway.open(page, "logs")
+    rows = page.locator("#logs-table tbody tr")
+    await rows_are(rows, "check would have intervened")
+    await rows.first.click()
+    run = page.locator("#log-call-guardrails tbody tr")
+    await expect(run).to_contain_text("would have intervened")
+    await expect(run).to_contain_text("demoted past its latency budget")

@@ -51,6 +51,7 @@
       out.push(`shadow of ${run.shadow_of}` + (run.verdicts_differ
         ? ` — disagrees: this one ${run.verdict}, ${run.shadow_of} ${run.target_verdict}` : ""));
     } else if (run.enforced === false) out.push("monitor only (enforce: false)");
+    if (run.latency_budget === "demote") out.push("demoted past its latency budget: finished off the request path, not enforced");
     if (run.cache) out.push(`verdict cache: ${run.cache.hits} hit(s), ${run.cache.misses} miss(es)`);
     return out.join("; ") || null;
   }
