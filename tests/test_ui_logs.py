@@ -146,3 +146,22 @@ async def test_a_check_demoted_past_its_latency_budget_says_so_in_the_call(
     run = page.locator("#log-call-guardrails tbody tr")
     await expect(run).to_contain_text("would have intervened")
     await expect(run).to_contain_text("demoted past its latency budget")
+
+
+async def test_a_shadow_that_disagrees_shows_in_the_list_and_the_call(ui, fake_upstream):
+    # The candidate would pass what the blocker refuses: a disagreement even though it passed.
+    gateway = await ui({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                        "guardrails": [
+                            guardrail("blocker", block_word="forbidden", default_on=True),
+                            guardrail("candidate", block_word="plan", shadow_of="blocker")]},
+                       plugins=PLUGINS)
+    assert await call(gateway, ADMIN_KEY, "a forbidden word") == 400
+    await settle(gateway.client)
+
+    page = await gateway.login()
+    await gateway.open(page, "logs")
+    rows = page.locator("#logs-table tbody tr")
+    await rows_are(rows, "candidate passed disagrees")
+    await rows.first.click()
+    await expect(page.locator("#log-call-guardrails")).to_contain_text(
+        "shadow of blocker — disagrees: this one passed, blocker blocked")

@@ -23,11 +23,13 @@
   const between = (from, to) => from && to ? ms((Date.parse(to) - Date.parse(from)) / 1000) : null;
   const runs = (row) => (row.metadata && row.metadata.guardrail_information) || [];
 
-  // The guardrails worth a glance in the list: those that did more than pass.
+  // The guardrails worth a glance in the list: those that did more than pass, and shadows
+  // that disagreed with the guardrail they shadow (passing where it blocked, too).
   function verdicts(row) {
-    const telling = runs(row).filter((run) => run.guardrail_status !== "success");
+    const telling = runs(row).filter((run) => run.guardrail_status !== "success" || run.verdicts_differ);
     return telling.length ? el("span", { class: "verdicts" }, telling.map((run) =>
-      el("span", null, run.guardrail_name, " ", verdict(run.guardrail_status)))) : null;
+      el("span", null, run.guardrail_name, " ", verdict(run.guardrail_status),
+        run.verdicts_differ ? [" ", badge("disagrees", "warn")] : null))) : null;
   }
 
   // A local datetime-local value as the UTC time the API compares with.
