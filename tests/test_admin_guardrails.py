@@ -182,6 +182,22 @@ async def test_apply_guardrail_blocks_masks_or_passes_a_text(gateway, fake_upstr
     assert fake_upstream.received == []
 
 
+async def test_apply_guardrail_shows_what_a_monitor_only_guardrail_would_do(gateway):
+    # enforce: false spares calls, not the playground: trying one is how to see what it would do.
+    client = await gateway({"guardrails": [
+        guardrail("watcher", block_word="plan", enforce=False),
+        {"guardrail_name": "secrets-watch",
+         "litellm_params": {"guardrail": "hide-secrets", "enforce": False}}]},
+        plugins=PLUGINS, load=["gatehouse-secrets"])
+    resp = await client.post("/guardrails/apply_guardrail",
+                             json={"guardrail_name": "watcher", "text": "the plan"})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["message"].startswith("Probe watcher saw plan")
+    resp = await client.post("/guardrails/apply_guardrail", json={
+        "guardrail_name": "secrets-watch", "text": "API_KEY = 'sk_1234567890abcdef'"})
+    assert await resp.json() == {"response_text": "API_KEY = '[REDACTED]'"}
+
+
 async def test_a_guardrail_edited_as_listed_keeps_its_masked_secret(start):
     """A client (the admin UI) edits what the list shows: a credential sent back masked keeps
     its stored value rather than becoming the mask; a new value replaces it."""

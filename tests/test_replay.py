@@ -125,9 +125,15 @@ async def test_replay_reports_what_a_candidate_config_would_have_done(
     code, out, err = await gatehouse("replay", "--config", str(candidate), "--since", "1h",
                                      "--rate", "100", "--json", "--limit", "1", "--key", key)
     assert code == 0, err
-    [codewords, _] = orjson.loads(out)["guardrails"]
-    # The newest call alone: the reply with the word the candidate bans.
+    report = orjson.loads(out)
+    [codewords, _] = report["guardrails"]
+    # The newest call alone: the reply with the word the candidate bans. The calls past the
+    # limit kept their text: none is reported as a call without it.
     assert (codewords["checked"], codewords["would_block"]) == (1, 1)
+    assert (report["calls_replayed"], report["calls_without_text"]) == (1, 0)
+    code, out, err = await gatehouse("replay", "--config", str(candidate), "--since", "1h",
+                                     "--rate", "100", "--limit", "1")
+    assert code == 0 and "Replayed 1 stored call " in out and "no text stored" not in out, out
 
     code, _, err = await gatehouse("replay", "--config", str(candidate), "--team", "nobody")
     assert code == 2 and "no calls stored since" in err

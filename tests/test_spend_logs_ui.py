@@ -127,6 +127,23 @@ async def test_one_call_shows_its_guardrails_timings_and_error(start, fake_upstr
 
 
 @both_databases
+async def test_with_store_prompts_one_call_shows_its_request_and_reply_text(start, fake_upstream):
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                          "guardrails": GUARDRAILS,
+                          "general_settings": {"store_prompts_in_spend_logs": True}},
+                         plugins=PLUGINS)
+    _, _, (passed, blocked, _) = await three_calls(client)
+
+    shown = await admin_get(client, f"/spend/logs/ui/{passed}")
+    assert shown["messages"] == [{"role": "user", "content": "hello"}]
+    assert shown["response"]["choices"][0]["message"]["role"] == "assistant"
+    # A refused call kept its request; it got no reply, which is not "not stored".
+    shown = await admin_get(client, f"/spend/logs/ui/{blocked}")
+    assert shown["messages"] == [{"role": "user", "content": "a forbidden word"}]
+    assert shown["response"] == {}
+
+
+@both_databases
 async def test_an_internal_user_sees_only_the_calls_of_their_own_keys(start, fake_upstream):
     client = await logs_gateway(start, fake_upstream)
     keys = {}

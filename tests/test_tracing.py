@@ -82,6 +82,22 @@ async def test_a_blocked_call_has_an_error_span_and_no_upstream_span(start, monk
     assert guard.attributes["gatehouse.guardrail.status"] == "guardrail_intervened"
 
 
+async def test_a_monitored_guardrail_span_says_what_it_would_have_done(start, monkeypatch,
+                                                                        send_chat):
+    monkeypatch.setenv("OTEL_EXPORTER", "in_memory")
+    client = await start({"guardrails": [guardrail("watcher", block_word="plan",
+                                                   default_on=True, enforce=False)],
+                          "litellm_settings": {"callbacks": ["otel"]}}, plugins=PLUGINS)
+    resp = await send_chat(client, "my plan", headers=ADMIN)
+    assert resp.status == 200
+    spans = await finished_spans(client.app[GATEWAY])
+    guard = spans["guardrail watcher"]
+    assert guard.attributes["gatehouse.guardrail.status"] == "would_have_intervened"
+    # It blocked nothing: neither it nor the call is an error.
+    assert guard.status.status_code is not StatusCode.ERROR
+    assert spans["chat_completion gpt-4o"].status.status_code is not StatusCode.ERROR
+
+
 async def test_streams_are_traced_with_their_first_chunk(start, monkeypatch, send_chat):
     client, gateway = await traced(start, monkeypatch)
     resp = await send_chat(client, "hello", headers=ADMIN, stream=True)

@@ -2,7 +2,7 @@
 guardrail verdict, each opening with its guardrails' records, status and timings; an internal
 user sees only the calls of their own keys, and no page ever shows a key."""
 
-from admin_kit import PRICED, admin_post, bearer, settle
+from admin_kit import MASTER as ADMIN_KEY, PRICED, admin_post, bearer, settle
 from doubles import PLUGINS, guardrail
 from playwright.async_api import expect
 from ui_kit import PHONE, rows_are
@@ -95,3 +95,73 @@ async def test_an_internal_user_sees_only_their_own_calls_and_the_page_fits_a_ph
     assert "ivy-app" in listed and "someone-else" not in listed
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await gateway.shot(page, "logs-phone")
+
+
+async def test_with_store_prompts_a_call_opens_with_its_request_and_reply_text(
+        ui, fake_upstream):
+    gateway = await ui({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                        "guardrails": GUARDRAILS,
+                        "general_settings": {"store_prompts_in_spend_logs": True}},
+                       plugins=PLUGINS)
+    key = await admin_post(gateway.client, "/key/generate", {"key_alias": "growth-app"})
+    assert [await call(gateway, key["key"], text)
+            for text in ("hello", "a forbidden word")] == [200, 400]
+    await settle(gateway.client)
+
+    page = await gateway.login()
+    await gateway.open(page, "logs")
+    rows = page.locator("#logs-table tbody tr")
+    await expect(rows).to_have_count(2)
+    shown = page.locator("#log-call")
+    request, reply = page.locator("#log-call-request"), page.locator("#log-call-response")
+    await rows.nth(1).click()
+    await expect(request).to_contain_text('"content": "hello"')
+    await expect(reply).to_contain_text('"role": "assistant"')
+    await shown.get_by_role("button", name="Close").click()
+    await expect(shown).to_be_hidden()
+    await rows.nth(0).click()
+    await expect(request).to_contain_text('"content": "a forbidden word"')
+    await expect(reply).to_have_text("None: the call got no reply.")
+
+
+async def test_a_check_demoted_past_its_latency_budget_says_so_in_the_call(
+        ui, fake_upstream, fake_vendor):
+    vendor = await fake_vendor({"flagged": True})
+    vendor.stall = True  # answers once released: past the budget
+    gateway = await ui({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                        "guardrails": [guardrail("check", type_="vendor_check",
+                                                 vendor=vendor.url, default_on=True,
+                                                 latency_budget_ms=50,
+                                                 on_budget_exceeded="demote")]},
+                       plugins=PLUGINS)
+    assert await call(gateway, ADMIN_KEY, "a bomb") == 200
+    vendor.release.set()
+    await settle(gateway.client)
+
+    page = await gateway.login()
+    await gateway.open(page, "logs")
+    rows = page.locator("#logs-table tbody tr")
+    await rows_are(rows, "check would have intervened")
+    await rows.first.click()
+    run = page.locator("#log-call-guardrails tbody tr")
+    await expect(run).to_contain_text("would have intervened")
+    await expect(run).to_contain_text("demoted past its latency budget")
+
+
+async def test_a_shadow_that_disagrees_shows_in_the_list_and_the_call(ui, fake_upstream):
+    # The candidate would pass what the blocker refuses: a disagreement even though it passed.
+    gateway = await ui({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                        "guardrails": [
+                            guardrail("blocker", block_word="forbidden", default_on=True),
+                            guardrail("candidate", block_word="plan", shadow_of="blocker")]},
+                       plugins=PLUGINS)
+    assert await call(gateway, ADMIN_KEY, "a forbidden word") == 400
+    await settle(gateway.client)
+
+    page = await gateway.login()
+    await gateway.open(page, "logs")
+    rows = page.locator("#logs-table tbody tr")
+    await rows_are(rows, "candidate passed disagrees")
+    await rows.first.click()
+    await expect(page.locator("#log-call-guardrails")).to_contain_text(
+        "shadow of blocker — disagrees: this one passed, blocker blocked")

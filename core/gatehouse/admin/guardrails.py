@@ -5,6 +5,7 @@ the database, which every gateway sharing it serves within a poll interval."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -12,10 +13,12 @@ from pydantic import SecretStr
 
 from ..access.roles import PROXY_ADMIN, Rule, role_of
 from ..config import ConfigError
-from ..errors import ClientError, json_response
-from ..guardrails.base import Guardrail, GuardrailBlocked
+from ..errors import ClientError, GuardrailFailed, json_response
+from ..guardrails import monitoring
+from ..guardrails.base import Guardrail
 from ..guardrails.call import CLIENT_IP, PRINCIPAL, REQUEST_ID, Call
-from ..guardrails.dispatch import HookImpl, run_one
+from ..guardrails.dispatch import HookImpl
+from ..guardrails.judging import judge
 from ..guardrails.masking import looks_secret, mask, masked_url
 from ..guardrails.registry import GuardrailSet
 from ..guardrails.streaming import reply_as_stream
@@ -120,7 +123,7 @@ async def list_guardrails_v2(request: web.Request) -> web.Response:
 async def apply_guardrail(request: web.Request) -> web.Response:
     """One guardrail on ``text``, as a request's last message (or, for a guardrail that only
     checks replies, as a reply): ``{"response_text": <the text as it left>}``; a block is the
-    guardrail's own status and body."""
+    guardrail's own status and body, a failure a 502 (504 past its timeout)."""
     body = await parse_body(request, ApplyBody)
     served = _served(request)
     name = body.guardrail_name
@@ -134,10 +137,15 @@ async def apply_guardrail(request: web.Request) -> web.Response:
                 principal=request[PRINCIPAL], client_ip=request[CLIENT_IP],
                 headers=request.headers)
     hook, args, holder = _hook_for(served.hooks[name], call, message)
-    try:
-        await run_one(hook, call, args)
-    except GuardrailBlocked as blocked:
-        return json_response(blocked.body(), status=blocked.status)
+    # The verdict the guardrail reaches, whatever it does with it on a call: one that only
+    # monitors (enforce: false), is demoted past its latency budget or fails open is tried
+    # here to see what it would do.
+    verdict = await judge(hook, call, args, monitoring.begin(call, hook, time.time()))
+    if verdict.blocked is not None:
+        return json_response(verdict.blocked.body(), status=verdict.blocked.status)
+    if verdict.kind == "failed":
+        assert verdict.reason is not None
+        raise GuardrailFailed(name, verdict.reason, timeout=verdict.timeout)
     return json_response({"response_text": holder["content"]})
 
 

@@ -192,8 +192,16 @@ async def spend_log_ui(request: web.Request, admin: Admin) -> web.Response:
         raise ClientError(404, f"No spend log with request_id={request_id}",
                           kind="not_found_error", param="request_id")
     row = rows[0]
-    return json_response({**log_view(row), "messages": row.get("messages"),
-                          "response": row.get("response")})
+    # null says "not stored" (store_prompts_in_spend_logs off); a stored call shows its
+    # messages (the whole body for a call without them) and its reply, {} for a refused call.
+    request = row.get("proxy_server_request")
+    if request is None:
+        texts = {"messages": None, "response": None}
+    else:
+        messages = request.get("messages") if isinstance(request, dict) else None
+        texts = {"messages": request if messages is None else messages,
+                 "response": row.get("response") or {}}
+    return json_response({**log_view(row), **texts})
 
 
 def _visible(principal: Principal, chosen: SpendLogFilter) -> SpendLogFilter:

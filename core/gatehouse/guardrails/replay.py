@@ -81,20 +81,20 @@ class Tally:
 class Report:
     since: float
     replayed: int  # calls with their text stored, replayed
-    found: int  # calls the filters found, with text or without
+    without_text: int  # calls the filters found without text, skipped
     tallies: list[Tally]
 
     def as_json(self) -> dict[str, Any]:
         return {"since": _iso(self.since), "calls_replayed": self.replayed,
-                "calls_without_text": self.found - self.replayed,
+                "calls_without_text": self.without_text,
                 "guardrails": [tally.as_json() for tally in self.tallies]}
 
     def text(self) -> str:
         lines = [f"Replayed {self.replayed} stored call{'s' * (self.replayed != 1)} since "
                  f"{_iso(self.since)} through {len(self.tallies)} guardrail"
                  f"{'s' * (len(self.tallies) != 1)}."]
-        if self.found > self.replayed:
-            lines.append(f"{self.found - self.replayed} more call(s) in that time have no text "
+        if self.without_text:
+            lines.append(f"{self.without_text} more call(s) in that time have no text "
                          f"stored and were skipped.")
         head = ("guardrail", "type", "checked", "would block", "would rewrite", "errors",
                 "differ")
@@ -154,12 +154,15 @@ async def replay(guardrails: GuardrailSet, store: Store, filters: Filters, *,
     if not checking:
         raise ReplayError("the candidate config has no guardrail in pre_call, during_call or "
                           "post_call mode to replay")
-    rows, found = await store.stored_calls(since=filters.since, key_hash=filters.key_hash,
-                                           team_id=filters.team_id, limit=filters.limit)
-    rows = [row for row in rows if isinstance(row["proxy_server_request"], dict)]
+    found, without_text = await store.stored_calls(
+        since=filters.since, key_hash=filters.key_hash, team_id=filters.team_id,
+        limit=filters.limit)
+    rows = [row for row in found if isinstance(row["proxy_server_request"], dict)]
+    without_text += len(found) - len(rows)
     if not rows:
-        raise ReplayError(f"none of the {found} calls stored since {_iso(filters.since)} "
-                          f"that match has its text stored: {ENABLE}" if found else
+        raise ReplayError(f"none of the {without_text} calls stored since "
+                          f"{_iso(filters.since)} that match has its text stored: {ENABLE}"
+                          if without_text else
                           f"no calls stored since {_iso(filters.since)} match")
     tallies = {name: Tally(name, guardrails[name].params.guardrail) for name in checking}
     pacer = Pacer(rate)
@@ -171,7 +174,7 @@ async def replay(guardrails: GuardrailSet, store: Store, filters: Filters, *,
 
     # Oldest first, so the differences read in the order the calls were made.
     await asyncio.gather(*(one(row) for row in reversed(rows)))
-    return Report(filters.since, len(rows), found, list(tallies.values()))
+    return Report(filters.since, len(rows), without_text, list(tallies.values()))
 
 
 async def _replay_call(row: Row, guardrails: GuardrailSet, tallies: dict[str, Tally],

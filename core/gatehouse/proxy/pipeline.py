@@ -311,10 +311,24 @@ async def _alongside_during(selection: Selection, call: Call, upstream: Awaitabl
     if not selection.during_call:
         return await upstream
     task = asyncio.ensure_future(upstream)
+    answered: list[float] = []
+    task.add_done_callback(lambda _: answered.append(time.time()))
     try:
         await run_together(selection.during_call, call)
     except BaseException:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         raise
+    _held_up_past(selection, call, answered[0] if answered else None)
     return await task
+
+
+def _held_up_past(selection: Selection, call: Call, answered: float | None) -> None:
+    """A ``during_call`` run held the call up only for what it took past the upstream's answer
+    (``answered``; None: still coming, so none of it)."""
+    names = {impl.name for impl in selection.during_call}
+    for run in call.guardrail_runs or ():
+        if run.mode != "during_call" or run.name not in names or run.start_time is None:
+            continue
+        ended = run.start_time + run.added_latency
+        run.added = 0.0 if answered is None else max(0.0, ended - answered)

@@ -220,8 +220,8 @@ class Store(SpendReports):
     async def stored_calls(self, *, since: float, key_hash: str | None = None,
                            team_id: str | None = None, limit: int | None = None
                            ) -> tuple[list[Row], int]:
-        """The spend rows since ``since`` that hold their call's request text, newest first,
-        and how many rows the same filters find in all (with text or without)."""
+        """The newest ``limit`` spend rows since ``since`` that hold their call's request
+        text, newest first, and how many rows the same filters find without text."""
         clauses, params = ["start_time >= ?"], [since]
         for column, value in (("key_hash", key_hash), ("team_id", team_id)):
             if value is not None:
@@ -233,9 +233,11 @@ class Store(SpendReports):
         async with self.transaction() as tx:
             rows = await tx.fetchall(sql + (" LIMIT ?" if limit is not None else ""),
                                      (*params, limit) if limit is not None else params)
-            total = await tx.fetchall(
-                f"SELECT COUNT(*) AS n FROM gatehouse_spend_logs WHERE {where}", params)
-        return [decode(r) for r in rows], total[0]["n"]
+            # Counted apart from the limit, which picks among the calls with text.
+            without = await tx.fetchall(
+                f"SELECT COUNT(*) AS n FROM gatehouse_spend_logs WHERE {where} "
+                f"AND proxy_server_request IS NULL", params)
+        return [decode(r) for r in rows], without[0]["n"]
 
     async def count_spend_logs(self, chosen: SpendLogFilter) -> int:
         clause, params = chosen.where()

@@ -293,3 +293,39 @@ async def test_callbacks_shorthand_takes_its_settings(
     assert await resp.json() == blocked_body(["O1"], ["Violence and Hate"])
     assert applied(resp) == ["llamaguard_moderations", "llamaguard_moderations"]
     assert CUSTOM_CATEGORIES.strip() in prompt_parts(guard_model)[0]
+
+
+async def test_replay_bounds_its_checks_as_vendor_calls(gateway, model_list, guard_model,
+                                                        monkeypatch):
+    # Each check is a call to the Llama Guard deployment: `gatehouse replay --rate` must space
+    # them like any vendor's.
+    from gatehouse.app import GATEWAY
+    from gatehouse.guardrails.replay import Filters, Pacer, replay
+
+    MASTER = "sk-llamaguard-replay-0123456789"
+
+    client = await gateway({
+        "model_list": model_list,
+        "general_settings": {"master_key": MASTER, "store_prompts_in_spend_logs": True},
+        "guardrails": [{"guardrail_name": "content-safety", "params": {
+            "guardrail": "llamaguard", "mode": "pre_call", "default_on": True,
+            "llamaguard_model_name": "llama-guard"}}]},
+        plugins=[("llamaguard", gatehouse_llamaguard)])
+    for text in ("hello", "how are you"):
+        resp = await client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {MASTER}"},
+                                 json={"model": "gpt-4o", "messages": [user(text)]})
+        assert resp.status == 200
+    served = client.app[GATEWAY]
+    await served.call_log.drain()
+    await served.accounting.flush()
+    asked = len(guard_model.received)
+
+    paced = []
+
+    async def wait(self):
+        paced.append(self)
+
+    monkeypatch.setattr(Pacer, "wait", wait)
+    report = await replay(served.guardrails, served.store, Filters(since=0))
+    assert report.tallies[0].checked == 2
+    assert len(guard_model.received) - asked == len(paced) == 2

@@ -23,11 +23,13 @@
   const between = (from, to) => from && to ? ms((Date.parse(to) - Date.parse(from)) / 1000) : null;
   const runs = (row) => (row.metadata && row.metadata.guardrail_information) || [];
 
-  // The guardrails worth a glance in the list: those that did more than pass.
+  // The guardrails worth a glance in the list: those that did more than pass, and shadows
+  // that disagreed with the guardrail they shadow (passing where it blocked, too).
   function verdicts(row) {
-    const telling = runs(row).filter((run) => run.guardrail_status !== "success");
+    const telling = runs(row).filter((run) => run.guardrail_status !== "success" || run.verdicts_differ);
     return telling.length ? el("span", { class: "verdicts" }, telling.map((run) =>
-      el("span", null, run.guardrail_name, " ", verdict(run.guardrail_status)))) : null;
+      el("span", null, run.guardrail_name, " ", verdict(run.guardrail_status),
+        run.verdicts_differ ? [" ", badge("disagrees", "warn")] : null))) : null;
   }
 
   // A local datetime-local value as the UTC time the API compares with.
@@ -51,6 +53,7 @@
       out.push(`shadow of ${run.shadow_of}` + (run.verdicts_differ
         ? ` — disagrees: this one ${run.verdict}, ${run.shadow_of} ${run.target_verdict}` : ""));
     } else if (run.enforced === false) out.push("monitor only (enforce: false)");
+    if (run.latency_budget === "demote") out.push("demoted past its latency budget: finished off the request path, not enforced");
     if (run.cache) out.push(`verdict cache: ${run.cache.hits} hit(s), ${run.cache.misses} miss(es)`);
     return out.join("; ") || null;
   }
@@ -71,6 +74,9 @@
   function text(value) {
     if (value === null || value === undefined) {
       return el("p", { class: "empty", text: "Not stored. Set general_settings.store_prompts_in_spend_logs: true to keep the text of calls." });
+    }
+    if (typeof value === "object" && !Object.keys(value).length) {
+      return el("p", { class: "empty", text: "None: the call got no reply." });
     }
     return el("pre", { text: typeof value === "string" ? value : JSON.stringify(value, null, 2) });
   }

@@ -39,6 +39,8 @@ class LlamaGuard(gatehouse.Guardrail):
 
     #: Its verdict depends only on the texts it is sent (and its params): cache_ttl may cache it.
     cacheable = True
+    #: Each check calls the Llama Guard deployment: ``gatehouse replay --rate`` paces it.
+    vendor = "Llama Guard"
 
     Params = LlamaGuardParams
     # LiteLLM runs its Llama Guard check alongside the upstream call; the shorthand does too.
