@@ -81,6 +81,18 @@ OPEN = Principal(all_teams=True)
 
 
 @dataclass(slots=True)
+class FellBack:
+    """A call whose model failed upstream and went to its fallbacks, for the metrics: what
+    failed, how, and each fallback called in turn with whether it answered."""
+
+    model: str
+    deployment_id: str
+    status: int
+    error: dict[str, Any]
+    tried: list[tuple[str, bool]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Call:
     """One call through the gateway.
 
@@ -136,6 +148,8 @@ class Call:
     # Guardrail runs going on off the request path (shadows, demoted checks): the call's
     # record waits for them.
     background: list[asyncio.Task[None]] | None = None
+    # Set only when the call's model failed and fallbacks were tried.
+    fell_back: FellBack | None = None
 
     @property
     def user(self) -> str | None:

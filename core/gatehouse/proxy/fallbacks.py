@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import ClientError
+from ..guardrails.call import FellBack
 from .providers import UpstreamError
 
 if TYPE_CHECKING:
@@ -123,6 +124,9 @@ class Fallbacks:
             # The during_call guardrails have passed on this request already.
             selection = replace(selection, during_call=())
             body = call.body
+            fell_back = call.fell_back = FellBack(
+                call.model, call.response_headers.get("x-litellm-model-id", ""), first.status,
+                first.body)
             for attempt, (model, overrides) in enumerate(line, 1):
                 call.model = model
                 # One fallback's params are its own, not the next one's.
@@ -134,7 +138,10 @@ class Fallbacks:
                     continue
                 call.response_headers["x-litellm-attempted-fallbacks"] = str(attempt)
                 try:
-                    return await upstream(selection, provider)
+                    served = await upstream(selection, provider)
                 except UpstreamError:
+                    fell_back.tried.append((model, False))
                     continue
+                fell_back.tried.append((model, True))
+                return served
             raise first from None

@@ -134,7 +134,7 @@ def shown_params(params: ModelParams) -> dict[str, Any]:
 
 
 def deployment_headers(deployment: Deployment) -> dict[str, str]:
-    # The gateway neither retries nor falls back, so the counts LiteLLM reports are always 0.
+    # The gateway never retries; a fallback (proxy/fallbacks.py) sets its own count.
     headers = {"x-litellm-model-id": deployment.id,
                "x-litellm-model-group": deployment.model_name,
                "x-litellm-attempted-retries": "0", "x-litellm-attempted-fallbacks": "0"}
