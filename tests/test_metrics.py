@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import time
+from datetime import datetime
 
 import aiohttp
 import pytest
@@ -15,6 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gatehouse.app import GATEWAY
+from gatehouse.testing import FakeUpstream
 
 from admin_kit import ADMIN, MASTER, PRICED, admin_get, admin_post, bearer, settle
 
@@ -177,6 +179,10 @@ async def test_one_scrape_counts_every_workers_calls_exactly(two_workers):
     assert total(text, "litellm_request_total_latency_metric_count", **mine) == 10
     assert total(text, "litellm_llm_api_latency_metric_count", **mine) == 8
     assert total(text, "litellm_overhead_latency_metric_count", **mine) == 8
+    # The time before the upstream call is part of the overhead, for each call.
+    assert total(text, "litellm_request_queue_time_seconds_count", **mine) == 8
+    assert total(text, "litellm_request_queue_time_seconds_sum", **mine) <= \
+        total(text, "litellm_overhead_latency_metric_sum", **mine)
     # Time to first token: streams only.
     assert total(text, "litellm_llm_api_time_to_first_token_metric_count", **mine) == 2
 
@@ -186,6 +192,11 @@ async def test_one_scrape_counts_every_workers_calls_exactly(two_workers):
     assert total(text, "litellm_deployment_success_responses_total", **deployment) == 8
     assert total(text, "litellm_deployment_failure_responses_total", **deployment,
                  requested_model="down", exception_status="502") == 1
+    # Every answer had the same completion tokens: per token is the upstream's time over them.
+    per_token = "litellm_deployment_latency_per_output_token"
+    assert total(text, f"{per_token}_count", **deployment) == 8
+    assert total(text, f"{per_token}_sum", **deployment) == pytest.approx(
+        total(text, "litellm_llm_api_latency_metric_sum", **mine) / COMPLETION_TOKENS)
     states = {s.labels["api_base"]: s.value for s in samples(text, "litellm_deployment_state")}
     assert sorted(states.values()) == [0, 1]
 
@@ -266,6 +277,82 @@ async def test_budget_left_after_a_call_counts_that_call_for_key_team_and_user(s
     [left] = samples(text, "litellm_remaining_user_budget_metric", user="ada")
     assert left.value == pytest.approx(3 - spent)
     assert total(text, "litellm_user_max_budget_metric", user="ada") == 3
+
+
+def epoch(iso):
+    return datetime.fromisoformat(iso).timestamp()
+
+
+async def test_hours_until_the_key_and_team_budgets_reset(start, send_chat, fake_upstream):
+    client = await start({"model_list": [fake_upstream.model_entry("gpt-4o", **PRICED)],
+                          "litellm_settings": {"callbacks": ["prometheus"]}})
+    team = await admin_post(client, "/team/new", {"team_alias": "weekly", "max_budget": 2,
+                                                  "budget_duration": "7d"})
+    key = await admin_post(client, "/key/generate", {
+        "key_alias": "daily", "max_budget": 1, "budget_duration": "1d",
+        "team_id": team["team_id"]})
+    # A key with no budget period has no reset to count down to.
+    plain = await admin_post(client, "/key/generate", {"key_alias": "plain", "max_budget": 1})
+    before = time.time()
+    for made in (key, plain):
+        assert (await send_chat(client, "hi", headers=bearer(made["key"]))).status == 200
+    await settle(client)
+    text = await (await client.get("/metrics")).text()
+    after = time.time()
+    key_reset = epoch((await admin_get(client, "/key/info", key=key["key"]))["info"][
+        "budget_reset_at"])
+    team_reset = epoch((await admin_get(client, "/team/info", team_id=team["team_id"]))[
+        "team_info"]["budget_reset_at"])
+    [hours] = samples(text, "litellm_api_key_budget_remaining_hours_metric")
+    assert hours.labels["api_key_alias"] == "daily"
+    assert (key_reset - after) / 3600 <= hours.value <= (key_reset - before) / 3600
+    [hours] = samples(text, "litellm_team_budget_remaining_hours_metric")
+    assert hours.labels == {"team_id": team["team_id"], "team_alias": "weekly"}
+    assert (team_reset - after) / 3600 <= hours.value <= (team_reset - before) / 3600
+
+
+@pytest.fixture
+async def backup(aiohttp_server):
+    """A second upstream, serving the ``backup`` model."""
+    second = FakeUpstream()
+    second.url = str((await aiohttp_server(second.app)).make_url("/v1"))
+    second.reply = REPLY
+    return second
+
+
+async def test_fallbacks_are_counted_by_the_deployment_that_failed(start, send_chat,
+                                                                   fake_upstream, backup):
+    fake_upstream.fail(500)
+    client = await start({
+        "model_list": [fake_upstream.model_entry("primary"), backup.model_entry("backup"),
+                       {"model_name": "also-down", "params": {
+                           "model": "openai/gpt-4o", "api_base": closed_base(),
+                           "api_key": "sk-unused"}}],
+        "router_settings": {"fallbacks": [{"primary": ["also-down", "backup"]}]},
+        "litellm_settings": {"callbacks": ["prometheus"]}})
+    key = await admin_post(client, "/key/generate", {"key_alias": "falls"})
+    headers = bearer(key["key"])
+    calls = [await send_chat(client, "hi", headers=headers, model="primary")
+             for _ in range(2)]
+    calls.append(await send_chat(client, "hi", headers=headers, model="primary", stream=True))
+    assert [(c.status, c.headers["x-litellm-model-group"]) for c in calls] == \
+        [(200, "backup")] * 3
+    # No fallback configured for the model: nothing to count.
+    assert (await send_chat(client, "hi", headers=headers, model="also-down")).status == 502
+    await settle(client)
+    text = await (await client.get("/metrics")).text()
+
+    primary = client.app[GATEWAY].router.routes.groups["primary"][0]
+    failed = {"requested_model": "primary", "model_id": primary.id,
+              "litellm_model_name": "openai/primary", "api_base": fake_upstream.url,
+              "api_key_alias": "falls", "exception_status": "500",
+              "exception_class": "server_error"}
+    assert total(text, "litellm_deployment_successful_fallbacks_total", **failed,
+                 fallback_model="backup") == 3
+    assert total(text, "litellm_deployment_failed_fallbacks_total", **failed,
+                 fallback_model="also-down") == 3
+    assert total(text, "litellm_deployment_successful_fallbacks_total") == 3
+    assert total(text, "litellm_deployment_failed_fallbacks_total") == 3
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from .routes import STATUS
 
 if TYPE_CHECKING:
     from ..access.prices import Prices
-    from ..guardrails.call import Call
+    from ..guardrails.call import Call, FellBack
     from ..guardrails.monitoring import GuardrailRun
     from ..guardrails.selection import Selection
     from ..proxy.calllog import Outcome
@@ -104,6 +104,11 @@ class Metrics:
             "litellm_overhead_latency_metric",
             "Seconds the gateway added to a call (guardrails included)", latency_labels,
             SHORT_BUCKETS)
+        self.queue_time = histogram(
+            "litellm_request_queue_time_seconds",
+            "Seconds from the request's arrival to the upstream call that answered it (the "
+            "part of the overhead before the upstream: pre_call guardrails, failed attempts "
+            "before a fallback)", latency_labels, SHORT_BUCKETS)
         self.team_budget = gauge("litellm_remaining_team_budget_metric",
                                  "Team budget left, USD", ["team_id", "team_alias"])
         self.team_max_budget = gauge("litellm_team_max_budget_metric", "Team max budget, USD",
@@ -116,6 +121,11 @@ class Metrics:
                                 "Key budget left, USD", ["hashed_api_key", "api_key_alias"])
         self.key_max_budget = gauge("litellm_api_key_max_budget_metric", "Key max budget, USD",
                                     ["hashed_api_key", "api_key_alias"])
+        budget_hours = "Hours until the budget resets"
+        self.key_budget_hours = gauge("litellm_api_key_budget_remaining_hours_metric",
+                                      budget_hours, ["hashed_api_key", "api_key_alias"])
+        self.team_budget_hours = gauge("litellm_team_budget_remaining_hours_metric",
+                                       budget_hours, ["team_id", "team_alias"])
         self.key_requests_left = gauge(
             "litellm_remaining_api_key_requests_for_model",
             "Requests the key may still make this minute", ["hashed_api_key", "api_key_alias",
@@ -139,6 +149,16 @@ class Metrics:
         self.deployment_failure = counter(
             "litellm_deployment_failure_responses", "Calls a deployment failed",
             [*DEPLOYMENT, "exception_status", "exception_class"])
+        self.deployment_per_token = histogram(
+            "litellm_deployment_latency_per_output_token",
+            "Seconds of the upstream call per completion token", DEPLOYMENT, SHORT_BUCKETS)
+        fell_back = [*DEPLOYMENT, "exception_status", "exception_class", "fallback_model"]
+        self.fallback_successes = counter(
+            "litellm_deployment_successful_fallbacks",
+            "Fallbacks that answered a call whose deployment failed", fell_back)
+        self.fallback_failures = counter(
+            "litellm_deployment_failed_fallbacks",
+            "Fallbacks that failed too, for a call whose deployment failed", fell_back)
         self.deployment_state = gauge(
             "litellm_deployment_state", "0 healthy, 1 partial outage, 2 outage",
             WHERE)
@@ -210,18 +230,26 @@ class Metrics:
         if outcome.error is not None:
             self._child(self.failures, (*request, str(status), error_type(outcome.error))).inc()
         series.total_latency.observe(max(0.0, ended - outcome.started))
+        upstream = None
         if outcome.upstream_began is not None and outcome.upstream_ended is not None:
             upstream = outcome.upstream_ended - outcome.upstream_began
             series.api_latency.observe(upstream)
+            # Queue time and overhead from the same instants: the one is the other's part
+            # before the upstream call.
             series.overhead.observe(max(0.0, ended - outcome.started - upstream))
+            series.queue_time.observe(max(0.0, outcome.upstream_began - outcome.started))
             if outcome.first_chunk is not None:
                 series.ttft.observe(outcome.first_chunk - outcome.upstream_began)
-        cost = self._spend(call, outcome, series)
+        cost, completion = self._spend(call, outcome, series)
         if principal.key is not None or principal.team is not None or \
                 principal.user is not None:
-            self._budgets(call, cost)
+            self._budgets(call, cost, ended)
         if deployment is not None:
-            self._deployment(call, outcome, deployment, key)
+            self._deployment(call, outcome, deployment, key,
+                             upstream / completion if upstream is not None and completion
+                             else None)
+        if call.fell_back is not None:
+            self._fallbacks(call.fell_back, key)
         runs = call.guardrail_runs
         if runs:
             self._guardrails(call, runs)
@@ -232,7 +260,8 @@ class Metrics:
         return _Series(
             counting(child(self.requests, (*request, str(status)))),
             *(Timing(child(metric, timed)) for metric in (
-                self.total_latency, self.api_latency, self.overhead, self.ttft)),
+                self.total_latency, self.api_latency, self.overhead, self.queue_time,
+                self.ttft)),
             *(counting(child(metric, timed)) for metric in (
                 self.input_tokens, self.output_tokens, self.total_tokens, self.spend)))
 
@@ -283,31 +312,32 @@ class Metrics:
             child(self.guardrail_budget_exceeded,
                   (run.name, run.mode, notes["latency_budget"])).inc()
 
-    def _spend(self, call: Call, outcome: Outcome, series: _Series) -> float:
-        """Count the call's tokens and spend; return the spend."""
+    def _spend(self, call: Call, outcome: Outcome, series: _Series) -> tuple[float, int]:
+        """Count the call's tokens and spend; return the spend and the completion tokens."""
         response = outcome.response if outcome.billed is None else outcome.billed
         failed = outcome.error is not None and outcome.billed is None
         prompt, completion = usage(call.body, response, failed=failed)
         # An upstream's negative count would move the counters backwards.
         prompt, completion = max(prompt, 0), max(completion, 0)
         if not (prompt or completion):
-            return 0.0
+            return 0.0, 0
         cost = max(self.prices.cost(call.model, prompt, completion), 0.0)
         series.input_tokens(prompt)
         series.output_tokens(completion)
         series.total_tokens(prompt + completion)
         series.spend(cost)
-        return cost
+        return cost, completion
 
-    def _budgets(self, call: Call, cost: float) -> None:
+    def _budgets(self, call: Call, cost: float, now: float) -> None:
         """Budgets left: the principal's rows as known when the call was authenticated, less
-        this call's ``cost`` (which they do not hold yet); and the key's own rate limits left
-        on this model."""
+        this call's ``cost`` (which they do not hold yet), and the hours from ``now`` to
+        their reset; and the key's own rate limits left on this model."""
         principal = call.principal
         key, team, user = principal.key, principal.team, principal.user
         if key is not None and principal.key_hash is not None:
             names = (principal.key_hash, principal.key_alias or "")
             self._budget(self.key_budget, self.key_max_budget, key, names, cost)
+            self._hours_left(self.key_budget_hours, key, names, now)
             headers = call.response_headers
             for unit, gauge in (("requests", self.key_requests_left),
                                 ("tokens", self.key_tokens_left)):
@@ -315,8 +345,9 @@ class Metrics:
                 if own is not None and own != (call.upstream_remaining or {}).get(unit):
                     self._child(gauge, (*names, call.model)).set(float(own))
         if team is not None and principal.team_id is not None:
-            self._budget(self.team_budget, self.team_max_budget, team,
-                         (principal.team_id, team.get("team_alias") or ""), cost)
+            names = (principal.team_id, team.get("team_alias") or "")
+            self._budget(self.team_budget, self.team_max_budget, team, names, cost)
+            self._hours_left(self.team_budget_hours, team, names, now)
         if user is not None and principal.user_id is not None:
             self._budget(self.user_budget, self.user_max_budget, user, (principal.user_id,),
                          cost)
@@ -330,16 +361,31 @@ class Metrics:
         self._child(remaining, labels).set(
             max_budget - float(row.get("spend") or 0.0) - cost)
 
-    def _deployment(self, call: Call, outcome: Outcome, deployment: Deployment,
-                    key: tuple[str, ...]) -> None:
-        if outcome.upstream_began is None and not outcome.upstream_failed:
-            return  # refused before it reached the deployment
+    def _hours_left(self, gauge: Any, row: dict[str, Any], labels: tuple[str, ...],
+                    now: float) -> None:
+        reset = _number(row.get("budget_reset_at"))
+        if reset is not None:
+            # An overdue reset is the next scheduled run's to make: none of the budget's
+            # period is left.
+            self._child(gauge, labels).set(max(0.0, (reset - now) / 3600))
+
+    def _where_of(self, deployment: Deployment) -> tuple[str, str, str, str]:
+        """litellm_model_name, model_id, api_base, api_provider."""
         where = self._where.get(deployment.id)
         if where is None:
             params = deployment.params
             where = self._where[deployment.id] = (
                 params.model, deployment.id, (params.api_base or "").split("?", 1)[0],
                 params.model.split("/", 1)[0] if "/" in params.model else "openai")
+        return where
+
+    def _deployment(self, call: Call, outcome: Outcome, deployment: Deployment,
+                    key: tuple[str, ...], per_token: float | None) -> None:
+        """``per_token``: seconds of the upstream call per completion token, when it
+        produced any."""
+        if outcome.upstream_began is None and not outcome.upstream_failed:
+            return  # refused before it reached the deployment
+        where = self._where_of(deployment)
         # requested_model, litellm_model_name, model_id, api_base, api_provider, then the key's
         # hash and alias, team and team alias.
         labels = (call.model, *where, *key[:4])
@@ -351,9 +397,12 @@ class Metrics:
                 answered = self._answered[labels] = _Answered(
                     counting(child(self.deployment_total, labels)),
                     counting(child(self.deployment_success, labels)),
+                    Timing(child(self.deployment_per_token, labels)),
                     child(self.deployment_state, where))
             answered.total(1)
             answered.success(1)
+            if per_token is not None:
+                answered.per_token.observe(per_token)
             answered.state.set(HEALTHY)
         else:
             child(self.deployment_total, labels).inc()
@@ -370,6 +419,18 @@ class Metrics:
                 value = _number(remaining.get(unit))
                 if value is not None:
                     child(gauge, limit).set(value)
+
+    def _fallbacks(self, fell_back: FellBack, key: tuple[str, ...]) -> None:
+        """Each fallback called: labelled with the deployment that failed first and its
+        error, as the call's deployment labels would be."""
+        failed = self.router.routes.by_id.get(fell_back.deployment_id)
+        if failed is None:
+            return  # a deployment removed since: no labels to give it
+        labels = (fell_back.model, *self._where_of(failed), *key[:4], str(fell_back.status),
+                  error_type(fell_back.error))
+        for model, answered in fell_back.tried:
+            self._child(self.fallback_successes if answered else self.fallback_failures,
+                        (*labels, model)).inc()
 
     # --- probes ----------------------------------------------------------------------------
 
@@ -402,6 +463,7 @@ class _Series:
     total_latency: Timing
     api_latency: Timing
     overhead: Timing
+    queue_time: Timing
     ttft: Timing
     input_tokens: Callable[[float], None]
     output_tokens: Callable[[float], None]
@@ -415,6 +477,7 @@ class _Answered:
 
     total: Callable[[float], None]
     success: Callable[[float], None]
+    per_token: Timing
     state: Any
 
 
