@@ -337,6 +337,9 @@ async def test_fallbacks_are_counted_by_the_deployment_that_failed(start, send_c
     calls.append(await send_chat(client, "hi", headers=headers, model="primary", stream=True))
     assert [(c.status, c.headers["x-litellm-model-group"]) for c in calls] == \
         [(200, "backup")] * 3
+    # Every fallback fails: the client gets the first model's error.
+    backup.fail(429)
+    assert (await send_chat(client, "hi", headers=headers, model="primary")).status == 500
     # No fallback configured for the model: nothing to count.
     assert (await send_chat(client, "hi", headers=headers, model="also-down")).status == 502
     await settle(client)
@@ -350,9 +353,11 @@ async def test_fallbacks_are_counted_by_the_deployment_that_failed(start, send_c
     assert total(text, "litellm_deployment_successful_fallbacks_total", **failed,
                  fallback_model="backup") == 3
     assert total(text, "litellm_deployment_failed_fallbacks_total", **failed,
-                 fallback_model="also-down") == 3
+                 fallback_model="also-down") == 4
+    assert total(text, "litellm_deployment_failed_fallbacks_total", **failed,
+                 fallback_model="backup") == 1
     assert total(text, "litellm_deployment_successful_fallbacks_total") == 3
-    assert total(text, "litellm_deployment_failed_fallbacks_total") == 3
+    assert total(text, "litellm_deployment_failed_fallbacks_total") == 5
 
 
 @pytest.fixture
