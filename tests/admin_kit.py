@@ -12,6 +12,9 @@ PRICED = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
 
 # The tests of what is stored run on both back ends; the rest on SQLite alone.
 both_databases = pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+# And the tests of what is stored by a gateway that also shares state through Redis: on SQLite,
+# and on Postgres with Redis.
+both_backends = pytest.mark.parametrize("database", ["sqlite", "postgres+redis"], indirect=True)
 
 
 def bearer(key):

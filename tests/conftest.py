@@ -147,10 +147,16 @@ def module_redis_url(module_redis_namespace):
 
 @pytest.fixture
 def database(request):
-    """Admin tests' database: SQLite unless parametrized with "postgres" (both_databases)."""
-    if getattr(request, "param", "sqlite") == "sqlite":
+    """Admin tests' database: SQLite unless parametrized with "postgres" (both_databases) or
+    "postgres+redis" (both_backends), which also keeps the gateway's shared state in Redis."""
+    param = getattr(request, "param", "sqlite")
+    if param == "sqlite":
         return {}
-    return {"database_url": request.getfixturevalue("postgres_url")}
+    settings = {"database_url": request.getfixturevalue("postgres_url")}
+    if param == "postgres+redis":
+        settings.update(redis_url=request.getfixturevalue("redis_url"),
+                        redis_namespace=request.getfixturevalue("redis_namespace"))
+    return settings
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from admin_kit import ADMIN, admin_post
+from admin_kit import ADMIN, admin_get, admin_post, both_backends, settle
 from test_guardrail_monitoring import by_name as entries, record_of
 from test_guardrail_monitoring import start as with_guardrails
 
@@ -187,3 +187,20 @@ async def test_a_stored_guardrail_may_shadow_a_configured_one_but_not_an_unknown
     await client.app[GATEWAY].call_log.drain()
     shadow = entries(RECORDS[-1])["candidate", "pre_call"]
     assert (shadow["verdict"], shadow["target_verdict"]) == ("blocked", "passed")
+
+
+@both_backends
+async def test_a_shadows_disagreement_is_kept_in_the_calls_spend_row(start, chat):
+    client = await start({"guardrails": [
+        guardrail("current", block_word="bomb", default_on=True),
+        guardrail("candidate", block_word="plan", shadow_of="current")]}, plugins=PLUGINS)
+    resp = await client.post("/v1/chat/completions", json=chat("a secret plan"), headers=ADMIN)
+    assert resp.status == 200
+    await settle(client)
+    shown = await admin_get(client, f"/spend/logs/ui/{resp.headers['x-request-id']}")
+    runs = {run["guardrail_name"]: run for run in shown["metadata"]["guardrail_information"]}
+    assert runs["current"]["guardrail_status"] == "success"
+    shadow = runs["candidate"]
+    assert (shadow["guardrail_status"], shadow["shadow_of"], shadow["verdict"],
+            shadow["target_verdict"], shadow["verdicts_differ"]) == (
+        "would_have_intervened", "current", "blocked", "passed", True)

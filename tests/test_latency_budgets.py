@@ -5,6 +5,8 @@ log, the metrics and the callbacks' record. The time each guardrail added shows 
 
 import logging
 
+from admin_kit import ADMIN, admin_get, both_backends, settle
+
 from doubles import PLUGINS, RECORDS, guardrail
 from gatehouse.app import GATEWAY
 
@@ -171,3 +173,21 @@ async def test_a_during_call_check_done_before_the_upstream_answers_adds_nothing
     lines = metrics.splitlines()
     assert f"gatehouse_guardrail_added_latency_seconds_count{series} 1.0" in lines
     assert f"gatehouse_guardrail_added_latency_seconds_sum{series} 0.0" in lines
+
+
+@both_backends
+async def test_a_demoted_checks_late_verdict_is_kept_in_the_calls_spend_row(
+        start, chat, fake_vendor):
+    vendor = await slow_vendor(fake_vendor, {"flagged": True})
+    client = await start({"guardrails": [guardrail(
+        "check", type_="vendor_check", vendor=vendor.url, default_on=True,
+        latency_budget_ms=50, on_budget_exceeded="demote")]}, plugins=PLUGINS)
+    resp = await client.post("/v1/chat/completions", json=chat("a bomb"), headers=ADMIN)
+    assert resp.status == 200
+    vendor.release.set()
+    await settle(client)
+    shown = await admin_get(client, f"/spend/logs/ui/{resp.headers['x-request-id']}")
+    [entry] = shown["metadata"]["guardrail_information"]
+    assert (entry["guardrail_name"], entry["guardrail_status"], entry["status_reason"],
+            entry["latency_budget"]) == (
+        "check", "would_have_intervened", "Check flagged it", "demote")

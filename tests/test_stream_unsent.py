@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from doubles import RECORDS, CallbackPlugin
+from admin_kit import ADMIN, admin_get, both_backends, settle
+from doubles import CallbackPlugin
 from gatehouse import Guardrail, GuardrailParams, hookimpl
-from gatehouse.app import GATEWAY
 from gatehouse.guardrails.text import response_slots, rewrite
 from gatehouse.testing import GuardrailContract
 from gatehouse.testing.contracts import stream_content
@@ -97,17 +97,18 @@ def masker(name: str, type_: str = "unsent_masker", **params: Any) -> dict[str, 
                                                "default_on": True, **params}}
 
 
-async def streamed(gateway, fake_upstream, pieces: list[str], *guardrails: dict[str, Any]
-                   ) -> str:
-    client = await gateway({"guardrails": list(guardrails)}, plugins=PLUGINS)
+async def streamed(launch, fake_upstream, pieces: list[str], *guardrails: dict[str, Any]):
+    """The text a client got when the upstream streamed ``pieces`` through a gateway ``launch``
+    started, that gateway's test client, and the call's request id."""
+    client = await launch({"guardrails": list(guardrails)}, plugins=PLUGINS)
     fake_upstream.chunks = pieces
-    resp = await client.post("/v1/chat/completions", json={
+    resp = await client.post("/v1/chat/completions", headers=ADMIN, json={
         "model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True,
         "stream_options": {"include_usage": True}})
     assert resp.status == 200, await resp.text()
     text = stream_content(await resp.text())
-    await client.app[GATEWAY].call_log.drain()
-    return text
+    await settle(client)
+    return text, client, resp.headers["x-request-id"]
 
 
 @pytest.mark.parametrize("pieces", [
@@ -117,7 +118,7 @@ async def streamed(gateway, fake_upstream, pieces: list[str], *guardrails: dict[
 ])
 async def test_a_word_split_across_chunks_is_masked_in_what_the_client_gets(
         gateway, fake_upstream, pieces):
-    sent = await streamed(gateway, fake_upstream, pieces, masker("mask"))
+    sent, _, _ = await streamed(gateway, fake_upstream, pieces, masker("mask"))
     assert sent == "The ****** has landed."
 
 
@@ -125,19 +126,21 @@ async def test_a_chunk_rewriting_guardrail_after_it_still_sees_the_chunks_new_te
         gateway, fake_upstream):
     # The first guardrail's rewrite spans the held text and this chunk's; the second rewrites
     # only chunks, and must still be handed the chunk's text after the rewritten word.
-    sent = await streamed(gateway, fake_upstream, ["the fal", "con and the eagle fly"],
-                          masker("falcon"), masker("eagle", "chunk_masker", word="eagle"))
+    sent, _, _ = await streamed(gateway, fake_upstream, ["the fal", "con and the eagle fly"],
+                                masker("falcon"), masker("eagle", "chunk_masker", word="eagle"))
     assert sent == "the ****** and the ***** fly"
 
 
+@both_backends
 async def test_a_guardrail_that_does_not_enforce_changes_nothing_and_says_what_it_would_have(
-        gateway, fake_upstream):
-    sent = await streamed(gateway, fake_upstream, ["The fal", "con has landed."],
-                          masker("mask", enforce=False))
+        start, fake_upstream):
+    sent, client, request_id = await streamed(start, fake_upstream, ["The fal", "con has landed."],
+                                              masker("mask", enforce=False))
     assert sent == "The falcon has landed."
-    [record] = RECORDS
-    [entry] = [e for e in record["guardrail_information"] if e["guardrail_name"] == "mask"]
-    assert entry["guardrail_status"] == "would_have_intervened"
+    shown = await admin_get(client, f"/spend/logs/ui/{request_id}")
+    [entry] = shown["metadata"]["guardrail_information"]
+    assert (entry["guardrail_name"], entry["guardrail_status"], entry["enforced"]) == (
+        "mask", "would_have_intervened", False)
 
 
 async def test_a_non_streamed_reply_goes_through_a_hook_that_rewrites_unsent_text(

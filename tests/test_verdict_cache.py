@@ -3,21 +3,10 @@
 process without Redis; in Redis, shared by every gateway, with one."""
 
 import pytest
-from admin_kit import ADMIN, MASTER, admin_get
+from admin_kit import ADMIN, MASTER, admin_get, both_backends
 
 from doubles import PLUGINS, RECORDS, guardrail
 from gatehouse.app import GATEWAY
-
-
-@pytest.fixture(params=["sqlite", "postgres+redis"])
-def backend(request):
-    """Where the gateway keeps its spend rows and verdicts: SQLite and its own memory, or
-    Postgres and Redis."""
-    if request.param == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("postgres_url"),
-            "redis_url": request.getfixturevalue("redis_url"),
-            "redis_namespace": request.getfixturevalue("redis_namespace")}
 
 
 @pytest.fixture
@@ -31,10 +20,11 @@ async def check(fake_vendor):
 
 
 @pytest.fixture
-def cached_gateway(gateway, backend, check):
+def cached_gateway(start, check):
+    """A gateway on the test's back end (``both_backends``: verdicts in its own memory beside
+    SQLite, or in Redis beside Postgres) whose guardrail ``check`` caches its verdicts."""
     async def make(**params):
-        return await gateway({
-            "general_settings": {"master_key": MASTER, **backend},
+        return await start({
             "guardrails": [guardrail("check", type_="vendor_check", vendor=check.url + "/v1",
                                      default_on=True, cache_ttl=60, **params)],
             "litellm_settings": {"callbacks": ["prometheus"]}}, plugins=PLUGINS)
@@ -46,6 +36,7 @@ def info(record):
     return entry
 
 
+@both_backends
 async def test_a_conversation_sends_the_vendor_only_its_new_messages(cached_gateway, check,
                                                                     fake_upstream):
     client = await cached_gateway()
@@ -74,6 +65,7 @@ async def test_a_conversation_sends_the_vendor_only_its_new_messages(cached_gate
     assert entry["cache"] == {"hits": 18, "misses": 2}
 
 
+@both_backends
 async def test_a_block_is_cached_with_its_body(cached_gateway, check, fake_upstream, chat):
     client = await cached_gateway()
     first = await client.post("/v1/chat/completions", json=chat("a bomb"), headers=ADMIN)
@@ -84,6 +76,7 @@ async def test_a_block_is_cached_with_its_body(cached_gateway, check, fake_upstr
     assert fake_upstream.received == []
 
 
+@both_backends
 async def test_a_rewrite_is_cached_and_replayed(cached_gateway, check, fake_upstream, chat):
     client = await cached_gateway()
     for _ in range(2):
@@ -93,6 +86,7 @@ async def test_a_rewrite_is_cached_and_replayed(cached_gateway, check, fake_upst
     assert len(check.received) == 1
 
 
+@both_backends
 async def test_replies_are_cached_in_post_call(cached_gateway, check, fake_upstream, chat):
     fake_upstream.reply = "the secret is out"
     client = await cached_gateway(mode="post_call")
@@ -102,6 +96,7 @@ async def test_replies_are_cached_in_post_call(cached_gateway, check, fake_upstr
     assert len(check.received) == 1
 
 
+@both_backends
 async def test_another_extra_body_is_never_served_from_the_cache(cached_gateway, check,
                                                                  chat):
     client = await cached_gateway()
@@ -112,6 +107,7 @@ async def test_another_extra_body_is_never_served_from_the_cache(cached_gateway,
     assert [body["extra"] for body in check.received] == [{"policy": "a"}, {"policy": "b"}]
 
 
+@both_backends
 async def test_a_failed_vendor_call_is_never_cached(cached_gateway, check, chat):
     client = await cached_gateway(on_error="fail_open")
     check.status = 500

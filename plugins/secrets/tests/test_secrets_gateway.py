@@ -178,8 +178,20 @@ async def test_the_warning_names_types_never_values(start, caplog):
     assert resp.status == 200
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
-        "Detected and redacted secrets in message: ['AWS Access Key', 'Secret Keyword']"]
+        "Detected 2 secret(s) in message, of types ['AWS Access Key', 'Secret Keyword']"]
     assert "sk-1234998222" not in caplog.text and AWS_ID not in caplog.text
+
+
+async def test_in_monitor_mode_the_log_claims_no_redaction(start, fake_upstream, caplog):
+    caplog.set_level(logging.WARNING)
+    client = await start(guardrail("pre_call", enforce=False))
+    resp = await client.post("/v1/chat/completions", json=chat(user(f"my key id is {AWS_ID}")))
+    assert resp.status == 200
+    # Monitor mode: the secret goes upstream as it was, and the log says so much and no more.
+    assert fake_upstream.last["messages"][0]["content"] == f"my key id is {AWS_ID}"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gatehouse.secrets"]
+    assert warnings == ["Detected 1 secret(s) in message, of types ['AWS Access Key']"]
+    assert "redact" not in caplog.text.lower() and AWS_ID not in caplog.text
 
 
 # --- post_call: what the client receives -------------------------------------------------------

@@ -108,7 +108,10 @@ class HideSecrets(Guardrail):
         return [self.scanner.find(text) if text else [] for text in texts]
 
     def _report(self, types: Counter[str]) -> None:
-        # Types only: the values are what this guardrail exists to keep out of logs.
+        # Types only: the values are what this guardrail exists to keep out of logs. "Detected",
+        # not "redacted": under enforce: false the core runs it on a copy and the call goes on
+        # unchanged; the guardrail's record says whether its verdict was enforced.
         if types:
-            log.warning("Detected and redacted secrets in message: %s", sorted(types))
+            log.warning("Detected %d secret(s) in message, of types %s",
+                        sum(types.values()), sorted(types))
             self.report(masked=types)
