@@ -5,7 +5,7 @@ sees the lock), and DISABLE_ADMIN_UI=true takes the UI and its login away with a
 import logging
 
 import pytest
-from admin_kit import MASTER, admin_get
+from admin_kit import MASTER, admin_get, both_backends
 
 # Long enough that no test runs across the end of a window.
 WINDOW = 365 * 24 * 3600
@@ -14,26 +14,15 @@ SCRIPT = {"Accept": "application/json"}
 PASSWORD = "a-long-ui-password"
 
 
-@pytest.fixture(params=["sqlite", "postgres+redis"])
-def backends(request):
-    """The gateway's general_settings for its store and counters: a SQLite file with counters
-    in the process, or Postgres with counters in Redis."""
-    if request.param == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("postgres_url"),
-            "redis_url": request.getfixturevalue("redis_url"),
-            "redis_namespace": request.getfixturevalue("redis_namespace")}
-
-
 @pytest.fixture
 def ui_password(monkeypatch):
     monkeypatch.setenv("UI_USERNAME", "root")
     monkeypatch.setenv("UI_PASSWORD", PASSWORD)
 
 
-async def start(gateway, backends, **limits):
+async def start(gateway, database, **limits):
     return await gateway({"general_settings": {
-        "master_key": MASTER, **backends, "ui_login_failure_window": WINDOW, **limits}})
+        "master_key": MASTER, **database, "ui_login_failure_window": WINDOW, **limits}})
 
 
 async def log_in(client, username="root", password=PASSWORD, headers=None):
@@ -41,10 +30,11 @@ async def log_in(client, username="root", password=PASSWORD, headers=None):
                              headers={**BROWSER, **(headers or {})}, allow_redirects=False)
 
 
+@both_backends
 async def test_failed_logins_lock_the_username_even_against_the_right_password(
-        backends, gateway, ui_password, caplog):
+        database, gateway, ui_password, caplog):
     caplog.set_level(logging.INFO)
-    client = await start(gateway, backends, ui_login_max_failures_per_username=3)
+    client = await start(gateway, database, ui_login_max_failures_per_username=3)
     for _ in range(3):
         resp = await log_in(client, password="guess")
         assert resp.status == 401 and "Invalid credentials" in await resp.text()
@@ -70,8 +60,9 @@ async def test_failed_logins_lock_the_username_even_against_the_right_password(
     assert PASSWORD not in caplog.text and "guess" not in caplog.text
 
 
-async def test_a_successful_login_forgets_the_usernames_failures(backends, gateway, ui_password):
-    client = await start(gateway, backends, ui_login_max_failures_per_username=3)
+@both_backends
+async def test_a_successful_login_forgets_the_usernames_failures(database, gateway, ui_password):
+    client = await start(gateway, database, ui_login_max_failures_per_username=3)
     for _ in range(2):
         assert (await log_in(client, password="guess")).status == 401
     resp = await log_in(client)
@@ -82,10 +73,11 @@ async def test_a_successful_login_forgets_the_usernames_failures(backends, gatew
     assert (await log_in(client)).status == 303
 
 
+@both_backends
 async def test_failures_from_one_client_address_lock_it_for_every_username(
-        backends, gateway, ui_password):
+        database, gateway, ui_password):
     # The address is the one the trusted proxy forwards, as for allowed_ips.
-    client = await start(gateway, backends, ui_login_max_failures_per_ip=3,
+    client = await start(gateway, database, ui_login_max_failures_per_ip=3,
                          trusted_proxy_header="X-Forwarded-For",
                          trusted_proxies=["127.0.0.1"])
     guesser = {"X-Forwarded-For": "203.0.113.9"}
@@ -98,8 +90,9 @@ async def test_failures_from_one_client_address_lock_it_for_every_username(
     assert resp.status == 303
 
 
-async def test_logins_do_not_count_against_their_address(backends, gateway, ui_password):
-    client = await start(gateway, backends, ui_login_max_failures_per_ip=2)
+@both_backends
+async def test_logins_do_not_count_against_their_address(database, gateway, ui_password):
+    client = await start(gateway, database, ui_login_max_failures_per_ip=2)
     for _ in range(4):
         assert (await log_in(client)).status == 303
     assert (await log_in(client, password="guess")).status == 401
