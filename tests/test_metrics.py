@@ -358,6 +358,9 @@ async def test_fallbacks_are_counted_by_the_deployment_that_failed(start, send_c
                  fallback_model="backup") == 1
     assert total(text, "litellm_deployment_successful_fallbacks_total") == 3
     assert total(text, "litellm_deployment_failed_fallbacks_total") == 5
+    # The deployment that failed first shows as failing, though its calls were answered.
+    assert total(text, "litellm_deployment_failure_responses_total", **failed) == 4
+    assert total(text, "litellm_deployment_state", model_id=primary.id) == 1
 
 
 @pytest.fixture

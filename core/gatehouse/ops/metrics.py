@@ -405,11 +405,7 @@ class Metrics:
                 answered.per_token.observe(per_token)
             answered.state.set(HEALTHY)
         else:
-            child(self.deployment_total, labels).inc()
-            child(self.deployment_failure,
-                  (*labels, str(status), error_type(outcome.error))).inc()
-            if status in UPSTREAM_FAULTS:
-                child(self.deployment_state, where).set(PARTIAL_OUTAGE)
+            self._deployment_failed(labels, where, status, outcome.error)
         remaining = call.upstream_remaining
         if remaining:
             # model_group, api_provider, api_base, litellm_model_name, key hash and alias.
@@ -420,13 +416,25 @@ class Metrics:
                 if value is not None:
                     child(gauge, limit).set(value)
 
+    def _deployment_failed(self, labels: tuple[str, ...], where: tuple[str, ...], status: int,
+                           error: dict[str, Any]) -> None:
+        child = self._child
+        child(self.deployment_total, labels).inc()
+        child(self.deployment_failure, (*labels, str(status), error_type(error))).inc()
+        if status in UPSTREAM_FAULTS:
+            child(self.deployment_state, where).set(PARTIAL_OUTAGE)
+
     def _fallbacks(self, fell_back: FellBack, key: tuple[str, ...]) -> None:
-        """Each fallback called: labelled with the deployment that failed first and its
-        error, as the call's deployment labels would be."""
+        """The deployment that failed first, as failed (the call itself is counted under the
+        fallback that answered it last), and each fallback called: labelled with that
+        deployment and its error, as the call's deployment labels would be."""
         failed = self.router.routes.by_id.get(fell_back.deployment_id)
         if failed is None:
             return  # a deployment removed since: no labels to give it
-        labels = (fell_back.model, *self._where_of(failed), *key[:4], str(fell_back.status),
+        where = self._where_of(failed)
+        self._deployment_failed((fell_back.model, *where, *key[:4]), where, fell_back.status,
+                                fell_back.error)
+        labels = (fell_back.model, *where, *key[:4], str(fell_back.status),
                   error_type(fell_back.error))
         for model, answered in fell_back.tried:
             self._child(self.fallback_successes if answered else self.fallback_failures,
