@@ -5,6 +5,7 @@ log, the metrics and the callbacks' record. The time each guardrail added shows 
 
 import logging
 
+import pytest
 from admin_kit import ADMIN, admin_get, both_backends, settle
 
 from doubles import PLUGINS, RECORDS, guardrail
@@ -148,28 +149,21 @@ async def test_a_shadow_of_a_demoted_check_is_compared_with_its_late_verdict(
         "blocked", "blocked", False)
 
 
-async def test_a_logging_only_guardrail_holds_no_call_up(gateway, chat):
-    # Logging hooks run on the call's record, off the request path: they add no latency.
-    client = await start(gateway, guardrail("masker", mode="logging_only", mask="hello",
-                                            default_on=True))
+@pytest.mark.parametrize("name,mode,params,delay", [
+    # Logging hooks run on the call's record, off the request path.
+    ("masker", "logging_only", {"mask": "hello"}, 0.0),
+    # A during_call check runs alongside the upstream call: only what it takes past the reply
+    # holds the call up.
+    ("alongside", "during_call", {}, 0.2),
+])
+async def test_a_check_off_the_request_path_adds_no_latency(gateway, chat, fake_upstream, name,
+                                                            mode, params, delay):
+    fake_upstream.delay = delay
+    client = await start(gateway, guardrail(name, mode=mode, default_on=True, **params))
     assert (await client.post("/v1/chat/completions", json=chat("hello"))).status == 200
     await client.app[GATEWAY].call_log.drain()
     metrics = await scrape(client)
-    series = '{guardrail_name="masker",hook_type="logging_only"}'
-    lines = metrics.splitlines()
-    assert f"gatehouse_guardrail_added_latency_seconds_count{series} 1.0" in lines
-    assert f"gatehouse_guardrail_added_latency_seconds_sum{series} 0.0" in lines
-
-
-async def test_a_during_call_check_done_before_the_upstream_answers_adds_nothing(
-        gateway, chat, fake_upstream):
-    # It runs alongside the upstream call: only what it takes past the reply holds the call up.
-    fake_upstream.delay = 0.2
-    client = await start(gateway, guardrail("alongside", mode="during_call", default_on=True))
-    assert (await client.post("/v1/chat/completions", json=chat("hello"))).status == 200
-    await client.app[GATEWAY].call_log.drain()
-    metrics = await scrape(client)
-    series = '{guardrail_name="alongside",hook_type="during_call"}'
+    series = f'{{guardrail_name="{name}",hook_type="{mode}"}}'
     lines = metrics.splitlines()
     assert f"gatehouse_guardrail_added_latency_seconds_count{series} 1.0" in lines
     assert f"gatehouse_guardrail_added_latency_seconds_sum{series} 0.0" in lines
