@@ -9,8 +9,7 @@ import time
 from admin_kit import ADMIN, admin_post, until
 from doubles import PLUGINS, guardrail
 from gatehouse.app import GATEWAY
-from playwright.async_api import expect
-from ui_kit import PHONE
+from ui_kit import PHONE, table_rows
 
 KEYWORDS = {"guardrail_name": "kw", "litellm_params": {
     "guardrail": "banned_keywords", "mode": "pre_call", "default_on": True,
@@ -41,19 +40,7 @@ async def recorded(gateway):
 
 
 async def rows(page):
-    """The guardrail table as the user sees it: name -> {column: text}."""
-    body = page.locator("#guardrail-table tbody")
-    await expect(body).not_to_contain_text("Loading…", timeout=30000)
-    # A failed load shows its reason in the table: say it rather than time out.
-    assert await body.locator("td.empty").count() == 0, await body.inner_text()
-    headers = await page.locator("#guardrail-table thead th").all_inner_texts()
-    found = {}
-    for row in await page.locator("#guardrail-table tbody tr").all():
-        cells = await row.locator("td").all_inner_texts()
-        # The name, then the buttons of a guardrail that can be changed here.
-        name = cells[0].split("\n")[0]
-        found[name] = dict(zip(headers, cells))
-    return found
+    return await table_rows(page, "#guardrail-table")
 
 
 async def test_the_page_counts_blocks_monitor_verdicts_and_cache_hits(ui, fake_vendor):

@@ -4,24 +4,13 @@ browser is served to the next call, its price edited and the model deleted -- wi
 page says models come from the config file and offers no buttons."""
 
 from admin_kit import ADMIN
-from playwright.async_api import expect
-from ui_kit import PHONE
+from ui_kit import PHONE, table_rows
 
 UPSTREAM_KEY = "sk-new-upstream-5e8c1a7d3b9f"
 
 
 async def rows(page):
-    """The model table as the user sees it: model name -> {column: text}."""
-    body = page.locator("#model-table tbody")
-    await expect(body).not_to_contain_text("Loading…", timeout=30000)
-    # A failed load shows its reason in the table: say it rather than time out.
-    assert await body.locator("td.empty").count() == 0, await body.inner_text()
-    headers = await page.locator("#model-table thead th").all_inner_texts()
-    found = {}
-    for row in await page.locator("#model-table tbody tr").all():
-        cells = await row.locator("td").all_inner_texts()
-        found[cells[0].split()[0]] = dict(zip(headers, cells))
-    return found
+    return await table_rows(page, "#model-table")
 
 
 async def health_of(page, name):

@@ -135,3 +135,18 @@ async def hold_answer(page, part: str):
         await page.unroute("**/*", route)
         await page.wait_for_function(f"part => ({read})(part) > {before}", arg=part)
     return release
+
+
+async def table_rows(page, table: str) -> dict[str, dict[str, str]]:
+    """A loaded table as the user sees it: the first word of each row's first cell (its name;
+    buttons may follow it) -> {column heading: cell text}."""
+    body = page.locator(f"{table} tbody")
+    await expect(body).not_to_contain_text("Loading…")
+    # A failed load shows its reason in the table: say it rather than time out.
+    assert await body.locator("td.empty").count() == 0, await body.inner_text()
+    headers = await page.locator(f"{table} thead th").all_inner_texts()
+    found = {}
+    for row in await body.locator("tr").all():
+        cells = await row.locator("td").all_inner_texts()
+        found[cells[0].split()[0]] = dict(zip(headers, cells))
+    return found
